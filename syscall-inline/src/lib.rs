@@ -1,0 +1,1 @@
+//! bt-run in-process privileged-call layer.

@@ -1,0 +1,1 @@
+//! Shared helpers for bt-run tests.

@@ -1,0 +1,256 @@
+//! The per-thread `GuestContext` shared by Rust and emitted code.
+//!
+//! Translated code reaches it through the GS base (bt-run owns GS; the guest
+//! owns FS), so every field used by emitted code or the hand-written
+//! trampolines has a constant offset below, checked against `offset_of!` by
+//! the tests at the bottom of this file.
+
+/// Number of general-purpose registers, in hardware encoding order
+/// (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8..r15).
+pub const NGPR: usize = 16;
+
+/// Register indices in hardware encoding order.
+pub mod reg {
+    pub const RAX: usize = 0;
+    pub const RCX: usize = 1;
+    pub const RDX: usize = 2;
+    pub const RBX: usize = 3;
+    pub const RSP: usize = 4;
+    pub const RBP: usize = 5;
+    pub const RSI: usize = 6;
+    pub const RDI: usize = 7;
+    pub const R8: usize = 8;
+    pub const R9: usize = 9;
+    pub const R10: usize = 10;
+    pub const R11: usize = 11;
+    pub const R12: usize = 12;
+    pub const R13: usize = 13;
+    pub const R14: usize = 14;
+    pub const R15: usize = 15;
+}
+
+/// Size reserved for the XSAVE image of the guest's extended state.
+pub const XSAVE_SIZE: usize = 8192;
+
+/// Why translated code handed control back to the dispatcher.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum ExitReason {
+    /// A direct branch reached an unlinked exit stub; `exit_id` names it.
+    Branch = 1,
+    /// An indirect branch missed the in-cache lookup table.
+    IndirectMiss = 2,
+    /// A `syscall` whose disposition needs Rust; `rip` is the next guest pc.
+    Syscall = 3,
+    /// The guest reached an instruction the CPU (or bt-run) rejects.
+    Illegal = 4,
+    /// A signal became pending while the thread was in the cache.
+    Signal = 5,
+}
+
+impl ExitReason {
+    pub fn from_raw(v: u64) -> Option<Self> {
+        Some(match v {
+            1 => Self::Branch,
+            2 => Self::IndirectMiss,
+            3 => Self::Syscall,
+            4 => Self::Illegal,
+            5 => Self::Signal,
+            _ => return None,
+        })
+    }
+}
+
+/// The guest's register file plus the slots emitted code and trampolines use.
+/// One per guest thread; GS base points at it while the thread runs.
+#[repr(C, align(64))]
+pub struct GuestContext {
+    pub gpr: [u64; NGPR],
+    pub rip: u64,
+    pub rflags: u64,
+    pub guest_fs: u64,
+    pub guest_gs: u64,
+    pub host_fs: u64,
+    /// Host stack pointer saved by the cache entry trampoline.
+    pub host_rsp: u64,
+    /// Cache address the entry trampoline jumps to.
+    pub entry_target: u64,
+    pub exit_reason: u64,
+    /// Which exit stub left the cache (for linking).
+    pub exit_id: u64,
+    pub spill_rcx: u64,
+    pub spill_rdx: u64,
+    pub spill_rax: u64,
+    /// Guest value of the scratch register used for far rip-relative operands.
+    pub spill_scratch: u64,
+    pub ibl_target: u64,
+    pub ibl_jump: u64,
+    /// Base of the in-cache indirect-branch table (`IblEntry` array).
+    pub ibl_table: u64,
+    /// Base of the 512-byte syscall disposition table read by the gate.
+    pub sys_table: u64,
+    pub gate_ret: u64,
+    pub gate_next: u64,
+    pub gate_flags: u64,
+    pub gate_rsp: u64,
+    /// Nonzero while a signal waits for delivery at the next safe point.
+    pub signal_pending: u64,
+    /// Address of this context (for trampolines that need a plain pointer).
+    pub self_ptr: u64,
+    /// Host address of the common exit trampoline (reached via `jmp gs:[..]`).
+    pub exit_tramp: u64,
+    /// Host address of the syscall gate.
+    pub gate_entry: u64,
+    /// Host address of the indirect-branch lookup routine.
+    pub ibl_entry: u64,
+    /// Count of syscalls forwarded by the gate's fast path.
+    pub fast_forwards: u64,
+    /// Count of in-cache indirect lookups that missed.
+    pub ibl_misses: u64,
+    pub _pad: [u64; 36],
+    /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
+    pub xsave: [u8; XSAVE_SIZE],
+}
+
+pub mod off {
+    //! Byte offsets of `GuestContext` fields, as emitted code uses them.
+    pub const GPR: i32 = 0;
+    pub const RIP: i32 = 128;
+    pub const RFLAGS: i32 = 136;
+    pub const GUEST_FS: i32 = 144;
+    pub const GUEST_GS: i32 = 152;
+    pub const HOST_FS: i32 = 160;
+    pub const HOST_RSP: i32 = 168;
+    pub const ENTRY_TARGET: i32 = 176;
+    pub const EXIT_REASON: i32 = 184;
+    pub const EXIT_ID: i32 = 192;
+    pub const SPILL_RCX: i32 = 200;
+    pub const SPILL_RDX: i32 = 208;
+    pub const SPILL_RAX: i32 = 216;
+    pub const SPILL_SCRATCH: i32 = 224;
+    pub const IBL_TARGET: i32 = 232;
+    pub const IBL_JUMP: i32 = 240;
+    pub const IBL_TABLE: i32 = 248;
+    pub const SYS_TABLE: i32 = 256;
+    pub const GATE_RET: i32 = 264;
+    pub const GATE_NEXT: i32 = 272;
+    pub const GATE_FLAGS: i32 = 280;
+    pub const GATE_RSP: i32 = 288;
+    pub const SIGNAL_PENDING: i32 = 296;
+    pub const SELF_PTR: i32 = 304;
+    pub const EXIT_TRAMP: i32 = 312;
+    pub const GATE_ENTRY: i32 = 320;
+    pub const IBL_ENTRY: i32 = 328;
+    pub const FAST_FORWARDS: i32 = 336;
+    pub const IBL_MISSES: i32 = 344;
+    pub const XSAVE: i32 = 640;
+
+    /// Offset of general-purpose register `r` (hardware order).
+    pub const fn gpr(r: usize) -> i32 {
+        GPR + 8 * r as i32
+    }
+}
+
+/// One slot of the in-cache indirect-branch table: guest pc -> cache pc.
+#[repr(C)]
+#[derive(Copy, Clone, Default)]
+pub struct IblEntry {
+    pub guest: u64,
+    pub cache: u64,
+}
+
+/// log2 of the number of IBL slots; the hash is the low 16 bits of the pc,
+/// which `movzx` extracts without touching flags.
+pub const IBL_BITS: u32 = 16;
+pub const IBL_SLOTS: usize = 1 << IBL_BITS;
+
+/// Guest value reserved to mean "empty IBL slot" (never a valid code address).
+pub const IBL_EMPTY: u64 = u64::MAX;
+
+impl GuestContext {
+    /// A zeroed context on the heap, with the XSAVE image's legacy area
+    /// holding the kernel's initial x87/SSE control state.
+    pub fn new_boxed() -> Box<GuestContext> {
+        // SAFETY-free construction: every field is plain integers.
+        let mut b: Box<GuestContext> = Box::new(GuestContext {
+            gpr: [0; NGPR],
+            rip: 0,
+            rflags: 0x202,
+            guest_fs: 0,
+            guest_gs: 0,
+            host_fs: 0,
+            host_rsp: 0,
+            entry_target: 0,
+            exit_reason: 0,
+            exit_id: 0,
+            spill_rcx: 0,
+            spill_rdx: 0,
+            spill_rax: 0,
+            spill_scratch: 0,
+            ibl_target: 0,
+            ibl_jump: 0,
+            ibl_table: 0,
+            sys_table: 0,
+            gate_ret: 0,
+            gate_next: 0,
+            gate_flags: 0,
+            gate_rsp: 0,
+            signal_pending: 0,
+            self_ptr: 0,
+            exit_tramp: 0,
+            gate_entry: 0,
+            ibl_entry: 0,
+            fast_forwards: 0,
+            ibl_misses: 0,
+            _pad: [0; 36],
+            xsave: [0; XSAVE_SIZE],
+        });
+        // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).
+        b.xsave[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+        b.xsave[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+        b.self_ptr = &*b as *const GuestContext as u64;
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    #[test]
+    fn offsets_match_emitted_constants() {
+        assert_eq!(offset_of!(GuestContext, gpr) as i32, off::GPR);
+        assert_eq!(offset_of!(GuestContext, rip) as i32, off::RIP);
+        assert_eq!(offset_of!(GuestContext, rflags) as i32, off::RFLAGS);
+        assert_eq!(offset_of!(GuestContext, guest_fs) as i32, off::GUEST_FS);
+        assert_eq!(offset_of!(GuestContext, guest_gs) as i32, off::GUEST_GS);
+        assert_eq!(offset_of!(GuestContext, host_fs) as i32, off::HOST_FS);
+        assert_eq!(offset_of!(GuestContext, host_rsp) as i32, off::HOST_RSP);
+        assert_eq!(offset_of!(GuestContext, entry_target) as i32, off::ENTRY_TARGET);
+        assert_eq!(offset_of!(GuestContext, exit_reason) as i32, off::EXIT_REASON);
+        assert_eq!(offset_of!(GuestContext, exit_id) as i32, off::EXIT_ID);
+        assert_eq!(offset_of!(GuestContext, spill_rcx) as i32, off::SPILL_RCX);
+        assert_eq!(offset_of!(GuestContext, spill_rdx) as i32, off::SPILL_RDX);
+        assert_eq!(offset_of!(GuestContext, spill_rax) as i32, off::SPILL_RAX);
+        assert_eq!(offset_of!(GuestContext, spill_scratch) as i32, off::SPILL_SCRATCH);
+        assert_eq!(offset_of!(GuestContext, ibl_target) as i32, off::IBL_TARGET);
+        assert_eq!(offset_of!(GuestContext, ibl_jump) as i32, off::IBL_JUMP);
+        assert_eq!(offset_of!(GuestContext, ibl_table) as i32, off::IBL_TABLE);
+        assert_eq!(offset_of!(GuestContext, sys_table) as i32, off::SYS_TABLE);
+        assert_eq!(offset_of!(GuestContext, gate_ret) as i32, off::GATE_RET);
+        assert_eq!(offset_of!(GuestContext, gate_next) as i32, off::GATE_NEXT);
+        assert_eq!(offset_of!(GuestContext, gate_flags) as i32, off::GATE_FLAGS);
+        assert_eq!(offset_of!(GuestContext, gate_rsp) as i32, off::GATE_RSP);
+        assert_eq!(offset_of!(GuestContext, signal_pending) as i32, off::SIGNAL_PENDING);
+        assert_eq!(offset_of!(GuestContext, self_ptr) as i32, off::SELF_PTR);
+        assert_eq!(offset_of!(GuestContext, exit_tramp) as i32, off::EXIT_TRAMP);
+        assert_eq!(offset_of!(GuestContext, gate_entry) as i32, off::GATE_ENTRY);
+        assert_eq!(offset_of!(GuestContext, ibl_entry) as i32, off::IBL_ENTRY);
+        assert_eq!(offset_of!(GuestContext, fast_forwards) as i32, off::FAST_FORWARDS);
+        assert_eq!(offset_of!(GuestContext, ibl_misses) as i32, off::IBL_MISSES);
+        assert_eq!(offset_of!(GuestContext, xsave) as i32, off::XSAVE);
+        assert_eq!(off::XSAVE % 64, 0, "XSAVE image must be 64-byte aligned");
+        assert_eq!(std::mem::align_of::<GuestContext>(), 64);
+    }
+}

@@ -1,0 +1,8 @@
+//! bt-run's translator: decode guest x86-64 code with iced-x86, rewrite the
+//! instructions that cannot run as they are (control flow, rip-relative
+//! operands, `syscall`), emit blocks into the code cache and link them.
+
+pub mod abi;
+pub mod addr;
+
+pub use addr::{CachePc, GuestAddr};
