@@ -46,6 +46,8 @@ pub enum ExitReason {
     Illegal = 4,
     /// A signal became pending while the thread was in the cache.
     Signal = 5,
+    /// The guest pc is not (or not entirely) in guest-executable memory.
+    FetchFault = 6,
 }
 
 impl ExitReason {
@@ -56,6 +58,7 @@ impl ExitReason {
             3 => Self::Syscall,
             4 => Self::Illegal,
             5 => Self::Signal,
+            6 => Self::FetchFault,
             _ => return None,
         })
     }

@@ -4,5 +4,8 @@
 
 pub mod abi;
 pub mod addr;
+pub mod cache;
+pub mod emit;
+pub mod translate;
 
 pub use addr::{CachePc, GuestAddr};

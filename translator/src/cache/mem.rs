@@ -1,0 +1,219 @@
+//! `CodeMemory`: the code cache's pages, mapped twice from one memfd.
+//!
+//! The execute view is read+execute and is never writable; the write view is
+//! read+write and is never executable. Writes (new blocks, link patches) go
+//! through the write view only, so W^X is a property of this type rather than
+//! a habit of its callers. This is the translator's only unsafe module.
+
+use std::io;
+
+use crate::addr::CachePc;
+
+pub struct CodeMemory {
+    rx: *mut u8,
+    rw: *mut u8,
+    size: usize,
+}
+
+// SAFETY: the raw pointers name process-wide mappings owned by this value;
+// callers serialise mutation through `&mut self`.
+unsafe impl Send for CodeMemory {}
+unsafe impl Sync for CodeMemory {}
+
+const GIB: u64 = 1 << 30;
+
+impl CodeMemory {
+    /// Map `size` bytes of cache. If `near` is given, try to place the
+    /// execute view so that all of it is within ±2 GiB of `near`, so that
+    /// rip-relative guest operands stay encodable; otherwise, or if no such
+    /// place is free, anywhere.
+    pub fn new(size: usize, near: Option<u64>) -> io::Result<Self> {
+        // SAFETY: memfd_create takes a NUL-terminated name and flags; the
+        // result is checked.
+        let fd = unsafe { libc::memfd_create(c"bt-run-code-cache".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is the memfd just created.
+        if unsafe { libc::ftruncate(fd, size as libc::off_t) } != 0 {
+            let e = io::Error::last_os_error();
+            // SAFETY: closing our own fd.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+        let mut rx = std::ptr::null_mut();
+        if let Some(near) = near {
+            let align = 2 << 20;
+            for delta in [GIB as i64, -(GIB as i64), 3 * (GIB as i64) / 2, -3 * (GIB as i64) / 2, (GIB / 2) as i64] {
+                let want = (near as i64).wrapping_add(delta) & !(align - 1);
+                if want < 0x1000_0000 || want as u64 + size as u64 > 0x7fff_ffff_0000 {
+                    continue;
+                }
+                // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing
+                // mapping; failure is checked.
+                let p = unsafe {
+                    libc::mmap(
+                        want as *mut _,
+                        size,
+                        libc::PROT_READ | libc::PROT_EXEC,
+                        libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE,
+                        fd,
+                        0,
+                    )
+                };
+                if p != libc::MAP_FAILED {
+                    rx = p as *mut u8;
+                    break;
+                }
+            }
+        }
+        if rx.is_null() {
+            // SAFETY: a fresh shared mapping of our memfd at a kernel-chosen
+            // address; failure is checked.
+            let p = unsafe {
+                libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_EXEC, libc::MAP_SHARED, fd, 0)
+            };
+            if p == libc::MAP_FAILED {
+                let e = io::Error::last_os_error();
+                // SAFETY: closing our own fd.
+                unsafe { libc::close(fd) };
+                return Err(e);
+            }
+            rx = p as *mut u8;
+        }
+        // SAFETY: as above, the write view of the same memfd.
+        let rw = unsafe {
+            libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+        };
+        // SAFETY: the mappings keep the memfd's pages alive; the fd itself is
+        // no longer needed.
+        unsafe { libc::close(fd) };
+        if rw == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { rx, rw: rw as *mut u8, size })
+    }
+
+    pub fn base(&self) -> CachePc {
+        CachePc(self.rx as u64)
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Both views, as (start, end) ranges, for the guest-mapping guard.
+    pub fn ranges(&self) -> [(u64, u64); 2] {
+        [
+            (self.rx as u64, self.rx as u64 + self.size as u64),
+            (self.rw as u64, self.rw as u64 + self.size as u64),
+        ]
+    }
+
+    pub fn contains(&self, pc: CachePc) -> bool {
+        pc.get() >= self.rx as u64 && pc.get() < self.rx as u64 + self.size as u64
+    }
+
+    /// Copy `bytes` to cache offset `off` through the write view.
+    pub fn write(&mut self, off: usize, bytes: &[u8]) {
+        assert!(off.checked_add(bytes.len()).is_some_and(|e| e <= self.size), "code cache write out of bounds");
+        // SAFETY: bounds checked above; the write view is RW and no Rust
+        // reference to these bytes exists.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.rw.add(off), bytes.len()) };
+    }
+
+    /// Store a 4-byte branch displacement at `off` with one aligned store, so
+    /// a thread executing the branch sees either the old or the new target.
+    pub fn patch_rel32(&mut self, off: usize, rel: i32) {
+        assert!(off % 4 == 0 && off + 4 <= self.size, "misaligned or out-of-bounds patch");
+        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
+        unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut i32, rel) };
+    }
+
+    /// Read back `len` bytes at `off` (for tests and disassembly in errors).
+    pub fn read(&self, off: usize, len: usize) -> &[u8] {
+        assert!(off.checked_add(len).is_some_and(|e| e <= self.size));
+        // SAFETY: in bounds; the execute view is always readable.
+        unsafe { std::slice::from_raw_parts(self.rx.add(off), len) }
+    }
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        // SAFETY: both views were mapped by `new` with this size and are not
+        // used after drop.
+        unsafe {
+            libc::munmap(self.rx as *mut _, self.size);
+            libc::munmap(self.rw as *mut _, self.size);
+        }
+    }
+}
+
+/// A plain read-write anonymous table (the indirect-branch table).
+pub struct DataTable {
+    ptr: *mut u8,
+    size: usize,
+}
+
+// SAFETY: owned mapping; mutation goes through &mut self.
+unsafe impl Send for DataTable {}
+unsafe impl Sync for DataTable {}
+
+impl DataTable {
+    pub fn new(size: usize) -> io::Result<Self> {
+        // SAFETY: anonymous private mapping; failure checked.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { ptr: p as *mut u8, size })
+    }
+
+    pub fn addr(&self) -> u64 {
+        self.ptr as u64
+    }
+
+    pub fn range(&self) -> (u64, u64) {
+        (self.ptr as u64, self.ptr as u64 + self.size as u64)
+    }
+
+    pub fn as_u64_slice_mut(&mut self) -> &mut [u64] {
+        // SAFETY: the mapping is page aligned, `size` bytes long, RW, and
+        // exclusively borrowed through &mut self.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut u64, self.size / 8) }
+    }
+}
+
+impl Drop for DataTable {
+    fn drop(&mut self) {
+        // SAFETY: mapped by `new` with this size.
+        unsafe { libc::munmap(self.ptr as *mut _, self.size) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_share_pages_and_rx_is_not_writable() {
+        let mut m = CodeMemory::new(1 << 20, None).unwrap();
+        m.write(8, &[1, 2, 3, 4]);
+        assert_eq!(m.read(8, 4), &[1, 2, 3, 4]);
+        m.patch_rel32(8, -2);
+        assert_eq!(m.read(8, 4), &(-2i32).to_le_bytes());
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let rx = format!("{:x}-", m.base().get());
+        let line = maps.lines().find(|l| l.starts_with(&rx)).unwrap();
+        assert!(line.contains(" r-xs "), "{line}");
+    }
+}

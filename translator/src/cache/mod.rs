@@ -1,0 +1,231 @@
+//! The code cache: translated blocks, their exits and links, and the
+//! in-cache indirect-branch table.
+//!
+//! Blocks are bump-allocated in `CodeMemory`. When the cache is full or guest
+//! code it was translated from changes, the whole cache is flushed (the
+//! dispatcher only does this while no thread executes cached code); a
+//! per-block LRU policy can replace whole-cache flushing later without
+//! changing this interface.
+
+mod mem;
+
+use std::collections::HashMap;
+use std::io;
+use std::ops::Range;
+
+pub use mem::{CodeMemory, DataTable};
+
+use crate::abi::{IBL_EMPTY, IBL_SLOTS, IblEntry};
+use crate::addr::{CachePc, GuestAddr};
+use crate::translate::{MAX_BLOCK_BYTES, TranslateOptions, Translation, translate_block};
+
+/// Index of a block in the cache (valid until the next flush).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlockId(pub u32);
+
+/// Index of a direct exit (what exit stubs report in `exit_id`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExitId(pub u32);
+
+#[derive(Debug)]
+pub struct Block {
+    pub guest: GuestAddr,
+    pub guest_len: u32,
+    pub start: CachePc,
+    pub len: u32,
+    pub exits: Range<u32>,
+    pub insn_map: Vec<(u32, u32)>,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Exit {
+    /// Cache offset of the patchable rel32.
+    slot: u32,
+    /// Cache offset of the exit stub.
+    stub: u32,
+    target: GuestAddr,
+    linked: bool,
+}
+
+/// Counters reported by `--stats`.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct CacheStats {
+    pub blocks: u64,
+    pub guest_bytes: u64,
+    pub cache_bytes: u64,
+    pub links: u64,
+    pub flushes: u64,
+    pub ibl_inserts: u64,
+}
+
+pub struct CodeCache {
+    mem: CodeMemory,
+    top: usize,
+    blocks: Vec<Block>,
+    by_guest: HashMap<GuestAddr, BlockId>,
+    exits: Vec<Exit>,
+    ibl: DataTable,
+    opts: TranslateOptions,
+    pub stats: CacheStats,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("code cache is full")]
+pub struct CacheFull;
+
+impl CodeCache {
+    pub fn new(size: usize, near: Option<GuestAddr>, opts: TranslateOptions) -> io::Result<Self> {
+        let mem = CodeMemory::new(size, near.map(|g| g.get()))?;
+        let ibl = DataTable::new(IBL_SLOTS * std::mem::size_of::<IblEntry>())?;
+        let mut c = Self {
+            mem,
+            top: 0,
+            blocks: Vec::new(),
+            by_guest: HashMap::new(),
+            exits: Vec::new(),
+            ibl,
+            opts,
+            stats: CacheStats::default(),
+        };
+        c.clear_ibl();
+        Ok(c)
+    }
+
+    /// Address of the indirect-branch table, for `GuestContext::ibl_table`.
+    pub fn ibl_table(&self) -> u64 {
+        self.ibl.addr()
+    }
+
+    /// Host ranges the guest must never map over.
+    pub fn reserved_ranges(&self) -> Vec<(u64, u64)> {
+        let mut v = self.mem.ranges().to_vec();
+        v.push(self.ibl.range());
+        v
+    }
+
+    pub fn base(&self) -> CachePc {
+        self.mem.base()
+    }
+
+    pub fn lookup(&self, pc: GuestAddr) -> Option<(BlockId, CachePc)> {
+        self.by_guest.get(&pc).map(|&id| (id, self.blocks[id.0 as usize].start))
+    }
+
+    pub fn block(&self, id: BlockId) -> &Block {
+        &self.blocks[id.0 as usize]
+    }
+
+    /// The block whose code contains cache address `pc`.
+    pub fn block_at(&self, pc: CachePc) -> Option<BlockId> {
+        if !self.mem.contains(pc) {
+            return None;
+        }
+        let i = self.blocks.partition_point(|b| b.start <= pc);
+        let b = self.blocks.get(i.checked_sub(1)?)?;
+        (pc.get() < b.start.get() + b.len as u64).then_some(BlockId((i - 1) as u32))
+    }
+
+    pub fn contains(&self, pc: CachePc) -> bool {
+        self.mem.contains(pc)
+    }
+
+    /// Translate the block at `pc` from `bytes` (its readable guest code).
+    pub fn translate(&mut self, pc: GuestAddr, bytes: &[u8]) -> Result<(BlockId, CachePc), CacheFull> {
+        if self.top + MAX_BLOCK_BYTES + 4096 > self.mem.size() {
+            return Err(CacheFull);
+        }
+        let at = self.mem.base().add(self.top as u64);
+        let t: Translation = translate_block(pc, bytes, at, self.exits.len() as u32, self.opts);
+        assert!(t.code.len() <= MAX_BLOCK_BYTES + 2048, "block larger than its cap");
+        self.mem.write(self.top, &t.code);
+        let first = self.exits.len() as u32;
+        for x in &t.exits {
+            self.exits.push(Exit {
+                slot: self.top as u32 + x.slot,
+                stub: self.top as u32 + x.stub,
+                target: x.target,
+                linked: false,
+            });
+        }
+        let id = BlockId(self.blocks.len() as u32);
+        self.blocks.push(Block {
+            guest: pc,
+            guest_len: t.guest_len,
+            start: at,
+            len: t.code.len() as u32,
+            exits: first..self.exits.len() as u32,
+            insn_map: t.insn_map,
+        });
+        self.by_guest.insert(pc, id);
+        self.top = (self.top + t.code.len() + 15) & !15;
+        self.stats.blocks += 1;
+        self.stats.guest_bytes += t.guest_len as u64;
+        self.stats.cache_bytes += t.code.len() as u64;
+        Ok((id, at))
+    }
+
+    /// Guest target of a direct exit.
+    pub fn exit_target(&self, id: ExitId) -> Option<GuestAddr> {
+        self.exits.get(id.0 as usize).map(|x| x.target)
+    }
+
+    /// Patch exit `id` to jump straight to `to` (which must be the cache
+    /// code for the exit's target).
+    pub fn link(&mut self, id: ExitId, to: CachePc) {
+        let Some(x) = self.exits.get_mut(id.0 as usize) else { return };
+        let next = x.slot as i64 + 4;
+        let rel = (to.get() - self.mem.base().get()) as i64 - next;
+        x.linked = true;
+        let slot = x.slot as usize;
+        self.mem.patch_rel32(slot, rel as i32);
+        self.stats.links += 1;
+    }
+
+    /// Point every direct exit of `block` back at its stub, so the thread
+    /// running it returns to the dispatcher at the block's end.
+    pub fn unlink_exits(&mut self, block: BlockId) {
+        let r = self.blocks[block.0 as usize].exits.clone();
+        for i in r {
+            let x = &mut self.exits[i as usize];
+            if x.linked {
+                x.linked = false;
+                let rel = x.stub as i64 - (x.slot as i64 + 4);
+                let slot = x.slot as usize;
+                self.mem.patch_rel32(slot, rel as i32);
+            }
+        }
+    }
+
+    /// Record guest `pc` -> `to` in the in-cache indirect-branch table.
+    pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
+        let idx = (pc.get() & (IBL_SLOTS as u64 - 1)) as usize;
+        let t = self.ibl.as_u64_slice_mut();
+        // Tag last: a racing lookup sees the old tag (and misses) or the
+        // whole new entry.
+        t[2 * idx] = IBL_EMPTY;
+        t[2 * idx + 1] = to.get();
+        t[2 * idx] = pc.get();
+        self.stats.ibl_inserts += 1;
+    }
+
+    fn clear_ibl(&mut self) {
+        for (i, v) in self.ibl.as_u64_slice_mut().iter_mut().enumerate() {
+            *v = if i % 2 == 0 { IBL_EMPTY } else { 0 };
+        }
+    }
+
+    /// Does any translated block come from guest bytes in [start, end)?
+    pub fn overlaps(&self, start: GuestAddr, end: GuestAddr) -> bool {
+        self.blocks.iter().any(|b| b.guest < end && start.get() < b.guest.get() + b.guest_len.max(1) as u64)
+    }
+
+    /// Drop every translation. Only call while no thread executes cached code.
+    pub fn flush(&mut self) {
+        self.top = 0;
+        self.blocks.clear();
+        self.by_guest.clear();
+        self.exits.clear();
+        self.clear_ibl();
+        self.stats.flushes += 1;
+    }
+}

@@ -1,0 +1,258 @@
+//! A small x86-64 byte emitter for the fixed sequences bt-run adds around
+//! guest code (exit stubs, branch rewrites, spills to the GS context).
+//!
+//! Every sequence here is flag-neutral (`mov`, `lea`, `push imm`, `jmp`), so it
+//! can sit between any two guest instructions. Encodings are checked against
+//! iced-x86's decoder in the tests below.
+
+use crate::addr::CachePc;
+
+/// Bytes being assembled for a known final cache address.
+pub struct Emitter {
+    base: CachePc,
+    buf: Vec<u8>,
+}
+
+/// A 32-bit displacement field to be filled once its target is known.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Rel32Slot(pub usize);
+
+const GS: u8 = 0x65;
+
+fn rex_w(reg: u8, rm: u8) -> u8 {
+    0x48 | (((reg >> 3) & 1) << 2) | ((rm >> 3) & 1)
+}
+
+impl Emitter {
+    pub fn new(base: CachePc) -> Self {
+        Self { base, buf: Vec::with_capacity(512) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Cache address of the next byte to be emitted.
+    pub fn pc(&self) -> CachePc {
+        self.base.add(self.buf.len() as u64)
+    }
+
+    pub fn base(&self) -> CachePc {
+        self.base
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
+    fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// Pad with single-byte nops until `(pc + skew) % 4 == 0`, so that a
+    /// rel32 field that starts `skew` bytes later is 4-byte aligned and can
+    /// be patched with one atomic store.
+    pub fn align_rel32(&mut self, skew: u64) {
+        while (self.pc().get() + skew) % 4 != 0 {
+            self.buf.push(0x90);
+        }
+    }
+
+    /// `jmp rel32` with the displacement left to `patch`.
+    pub fn jmp_rel32(&mut self) -> Rel32Slot {
+        self.align_rel32(1);
+        self.buf.push(0xE9);
+        let s = Rel32Slot(self.buf.len());
+        self.u32(0);
+        s
+    }
+
+    /// `jcc rel32` (`cc` is the 4-bit condition code) with the displacement
+    /// left to `patch`.
+    pub fn jcc_rel32(&mut self, cc: u8) -> Rel32Slot {
+        self.align_rel32(2);
+        self.buf.push(0x0F);
+        self.buf.push(0x80 | (cc & 0xF));
+        let s = Rel32Slot(self.buf.len());
+        self.u32(0);
+        s
+    }
+
+    /// A short branch opcode byte followed by its rel8 (for `jrcxz`/`loop`).
+    pub fn short_branch(&mut self, opcode: &[u8]) -> usize {
+        self.bytes(opcode);
+        let at = self.buf.len();
+        self.buf.push(0);
+        at
+    }
+
+    /// Point a rel8 emitted by `short_branch` at the current position.
+    pub fn bind_rel8(&mut self, at: usize) -> bool {
+        let d = self.buf.len() as i64 - (at as i64 + 1);
+        match i8::try_from(d) {
+            Ok(d) => {
+                self.buf[at] = d as u8;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Point a rel32 slot at `target`.
+    pub fn patch(&mut self, slot: Rel32Slot, target: CachePc) {
+        let next = self.base.get() + slot.0 as u64 + 4;
+        let d = target.get().wrapping_sub(next) as i64;
+        let d = i32::try_from(d).expect("code cache larger than 2 GiB");
+        self.buf[slot.0..slot.0 + 4].copy_from_slice(&d.to_le_bytes());
+    }
+
+    /// Cache address of a rel32 slot's first byte.
+    pub fn slot_pc(&self, slot: Rel32Slot) -> CachePc {
+        self.base.add(slot.0 as u64)
+    }
+
+    /// `mov qword gs:[disp], reg`
+    pub fn store_gs(&mut self, disp: i32, reg: u8) {
+        self.bytes(&[GS, rex_w(reg, 0), 0x89, ((reg & 7) << 3) | 4, 0x25]);
+        self.u32(disp as u32);
+    }
+
+    /// `mov reg, qword gs:[disp]`
+    pub fn load_gs(&mut self, reg: u8, disp: i32) {
+        self.bytes(&[GS, rex_w(reg, 0), 0x8B, ((reg & 7) << 3) | 4, 0x25]);
+        self.u32(disp as u32);
+    }
+
+    /// `mov qword gs:[disp], simm32`
+    pub fn store_gs_imm(&mut self, disp: i32, imm: i32) {
+        self.bytes(&[GS, 0x48, 0xC7, 0x04, 0x25]);
+        self.u32(disp as u32);
+        self.u32(imm as u32);
+    }
+
+    /// `jmp qword gs:[disp]`
+    pub fn jmp_gs(&mut self, disp: i32) {
+        self.bytes(&[GS, 0xFF, 0x24, 0x25]);
+        self.u32(disp as u32);
+    }
+
+    /// `mov reg, imm64`
+    pub fn mov_imm64(&mut self, reg: u8, imm: u64) {
+        self.bytes(&[rex_w(0, reg), 0xB8 + (reg & 7)]);
+        self.buf.extend_from_slice(&imm.to_le_bytes());
+    }
+
+    /// `lea reg, [rip + target]`
+    pub fn lea_rip(&mut self, reg: u8, target: CachePc) {
+        self.bytes(&[rex_w(reg, 0), 0x8D, ((reg & 7) << 3) | 5]);
+        let next = self.pc().get() + 4;
+        let d = target.get().wrapping_sub(next) as i64;
+        self.u32(i32::try_from(d).expect("lea target within the cache") as u32);
+    }
+
+    /// Push a 64-bit constant without touching flags or registers:
+    /// `push simm32` then, if the sign extension is wrong, `mov dword [rsp+4], hi`.
+    pub fn push_imm64(&mut self, v: u64) {
+        self.buf.push(0x68);
+        self.u32(v as u32);
+        if (v as u32 as i32 as i64 as u64) != v {
+            self.bytes(&[0xC7, 0x44, 0x24, 0x04]);
+            self.u32((v >> 32) as u32);
+        }
+    }
+
+    /// `pop reg`
+    pub fn pop(&mut self, reg: u8) {
+        if reg >= 8 {
+            self.buf.push(0x41);
+        }
+        self.buf.push(0x58 + (reg & 7));
+    }
+
+    /// `lea rsp, [rsp + disp32]` (flag-free stack adjustment)
+    pub fn lea_rsp(&mut self, disp: i32) {
+        self.bytes(&[0x48, 0x8D, 0xA4, 0x24]);
+        self.u32(disp as u32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
+
+    fn disasm(base: u64, bytes: &[u8]) -> Vec<String> {
+        let mut d = Decoder::with_ip(64, bytes, base, DecoderOptions::NONE);
+        let mut f = IntelFormatter::new();
+        let mut out = Vec::new();
+        let mut ins = Instruction::default();
+        while d.can_decode() {
+            d.decode_out(&mut ins);
+            assert!(!ins.is_invalid(), "invalid encoding in {bytes:02x?}");
+            let mut s = String::new();
+            f.format(&ins, &mut s);
+            out.push(s);
+        }
+        out
+    }
+
+    #[test]
+    fn encodings_decode_as_intended() {
+        let mut e = Emitter::new(CachePc(0x1000));
+        e.store_gs(200, 1);
+        e.load_gs(13, 224);
+        e.store_gs_imm(184, 1);
+        e.jmp_gs(312);
+        e.mov_imm64(9, 0x1122334455667788);
+        e.push_imm64(0x401000);
+        e.push_imm64(0x7fff_1234_5678);
+        e.pop(1);
+        e.pop(12);
+        e.lea_rsp(16);
+        let t = e.pc();
+        e.lea_rip(11, t);
+        let s = e.jmp_rel32();
+        e.patch(s, CachePc(0x1000));
+        let s2 = e.jcc_rel32(0x4);
+        e.patch(s2, CachePc(0x1000));
+        let text = disasm(0x1000, &e.into_bytes());
+        let want = [
+            "mov gs:[0C8h],rcx",
+            "mov r13,gs:[0E0h]",
+            "mov qword ptr gs:[0B8h],1",
+            "jmp qword ptr gs:[138h]",
+            "mov r9,1122334455667788h",
+            "push 401000h",
+            "push 12345678h",
+            "mov dword ptr [rsp+4],7FFFh",
+            "pop rcx",
+            "pop r12",
+            "lea rsp,[rsp+10h]",
+        ];
+        for (got, want) in text.iter().zip(want.iter()) {
+            assert_eq!(got, want);
+        }
+        assert!(text[11].starts_with("lea r11,"), "{}", text[11]);
+        assert!(text.iter().any(|l| l == "jmp 0000000000001000h"), "{text:?}");
+        assert!(text.iter().any(|l| l == "je 0000000000001000h"), "{text:?}");
+    }
+
+    #[test]
+    fn rel32_fields_are_aligned() {
+        for pad in 0..8 {
+            let mut e = Emitter::new(CachePc(0x2000 + pad));
+            let s = e.jmp_rel32();
+            assert_eq!(e.slot_pc(s).get() % 4, 0);
+            let s = e.jcc_rel32(5);
+            assert_eq!(e.slot_pc(s).get() % 4, 0);
+        }
+    }
+}
