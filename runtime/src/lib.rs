@@ -1,1 +1,13 @@
-//! bt-run runtime.
+//! bt-run's process runtime: it loads the guest, runs the dispatcher over
+//! the code cache, serves the system calls bt-run must own, and virtualizes
+//! signals. The command line lives in `src/bin/bt-run.rs`.
+
+pub mod dispatch;
+pub mod loader;
+pub mod memory;
+pub mod signals;
+pub mod stats;
+pub mod sys;
+pub mod syscalls;
+
+pub use dispatch::{GuestExit, Options, Runtime};

@@ -173,12 +173,12 @@ impl BlockBuilder {
     /// Translate one instruction; false when it ends the block.
     fn instruction(&mut self, ins: &Instruction, raw: &[u8]) -> bool {
         let next = GuestAddr(ins.next_ip());
+        if ins.code() == Code::Syscall {
+            self.syscall(next);
+            return false;
+        }
         match ins.flow_control() {
             FlowControl::Next | FlowControl::Interrupt => {
-                if ins.code() == Code::Syscall {
-                    self.syscall(next);
-                    return false;
-                }
                 if uses_gs(ins) {
                     // Guest GS is virtual; gs-relative operands are not
                     // rewritten yet, so report them as the CPU reports an

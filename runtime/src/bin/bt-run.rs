@@ -1,1 +1,200 @@
-fn main() {}
+//! The `bt-run` command line: parse options, load the program, run it under
+//! translation, and leave the process exactly as the guest left it (its exit
+//! status, or death by its signal).
+//!
+//! `no_main`: Rust's usual start-up would set SIGPIPE to ignored (and add
+//! signal handlers of its own), and the guest must inherit the dispositions
+//! bt-run was started with, as it would from a plain exec.
+#![no_main]
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use runtime::loader::{self, LoadRequest};
+use runtime::{GuestExit, Options, Runtime};
+
+const USAGE: &str = "\
+Usage: bt-run [OPTIONS] [--] PROG [ARGS...]
+
+Run PROG, an unmodified x86-64 Linux program, under dynamic binary
+translation: every instruction executes from bt-run's code cache and every
+system call passes through bt-run's in-process syscall layer.
+
+Options:
+  --stats[=json]     print code-cache and syscall statistics at exit
+  -o FILE            write statistics to FILE instead of stderr
+  --no-follow        let programs started by execve run natively
+  --argv0 NAME       pass NAME as the guest's argv[0] (default: PROG)
+  --cache-size MIB   code cache size in MiB (default 256)
+  --far-cache        place the code cache far from guest code (testing)
+  -h, --help         show this help
+  -V, --version      show the version
+";
+
+struct Cli {
+    opts: Options,
+    argv0: Option<OsString>,
+    prog: OsString,
+    args: Vec<OsString>,
+}
+
+enum Parsed {
+    Run(Cli),
+    Exit(i32),
+}
+
+fn parse(args: &[OsString]) -> Result<Parsed> {
+    let mut opts = Options::default();
+    let mut argv0 = None;
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].as_bytes();
+        let value = |i: usize| -> Result<&OsString> {
+            args.get(i + 1).with_context(|| format!("option {} needs a value", String::from_utf8_lossy(a)))
+        };
+        match a {
+            b"--" => {
+                i += 1;
+                break;
+            }
+            b"-h" | b"--help" => {
+                print!("{USAGE}");
+                return Ok(Parsed::Exit(0));
+            }
+            b"-V" | b"--version" => {
+                println!("bt-run {}", env!("CARGO_PKG_VERSION"));
+                return Ok(Parsed::Exit(0));
+            }
+            b"--stats" => opts.stats = true,
+            b"--stats=json" => {
+                opts.stats = true;
+                opts.stats_json = true;
+            }
+            b"--no-follow" => opts.no_follow = true,
+            b"--far-cache" => opts.far_cache = true,
+            b"-o" => {
+                opts.stats_file = Some(PathBuf::from(value(i)?));
+                i += 1;
+            }
+            b"--argv0" => {
+                argv0 = Some(value(i)?.clone());
+                i += 1;
+            }
+            b"--cache-size" => {
+                let v = value(i)?.to_string_lossy().to_string();
+                let mib: usize = v.parse().ok().filter(|m| (1..=1024).contains(m)).with_context(|| format!("invalid --cache-size '{v}' (1..1024 MiB)"))?;
+                opts.cache_size = mib << 20;
+                i += 1;
+            }
+            _ if a.starts_with(b"-") && a.len() > 1 => bail!("unknown option '{}'", String::from_utf8_lossy(a)),
+            _ => break,
+        }
+        i += 1;
+    }
+    let Some(prog) = args.get(i).cloned() else {
+        eprint!("bt-run: no program given\n{USAGE}");
+        return Ok(Parsed::Exit(2));
+    };
+    // Options a re-executed bt-run must keep (stats go to the same place).
+    let mut inherit = Vec::new();
+    if opts.stats {
+        inherit.push(OsString::from(if opts.stats_json { "--stats=json" } else { "--stats" }));
+        if let Some(f) = &opts.stats_file {
+            inherit.push("-o".into());
+            inherit.push(std::path::absolute(f).unwrap_or_else(|_| f.clone()).into_os_string());
+        }
+    }
+    if opts.far_cache {
+        inherit.push("--far-cache".into());
+    }
+    if opts.cache_size != 0 {
+        inherit.push("--cache-size".into());
+        inherit.push((opts.cache_size >> 20).to_string().into());
+    }
+    opts.inherit = inherit;
+    Ok(Parsed::Run(Cli { opts, argv0, prog, args: args[i + 1..].to_vec() }))
+}
+
+/// PROG as given if it names a path, else the first match on $PATH.
+fn resolve(prog: &OsStr) -> PathBuf {
+    if prog.as_bytes().contains(&b'/') {
+        return PathBuf::from(prog);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let cand = dir.join(prog);
+            if cand.is_file() {
+                return cand;
+            }
+        }
+    }
+    PathBuf::from(prog)
+}
+
+fn run(args: Vec<OsString>) -> Result<i32> {
+    let cli = match parse(&args)? {
+        Parsed::Exit(code) => return Ok(code),
+        Parsed::Run(cli) => cli,
+    };
+    if !runtime::sys::fsgsbase_available() {
+        bail!("this CPU or kernel does not allow user-space FS/GS base access (FSGSBASE), which bt-run needs");
+    }
+    let path = resolve(&cli.prog);
+    let mut argv = vec![cli.argv0.clone().unwrap_or_else(|| cli.prog.clone())];
+    argv.extend(cli.args.iter().cloned());
+    let envp: Vec<OsString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut s = k;
+            s.push("=");
+            s.push(v);
+            s
+        })
+        .collect();
+    let prog = match loader::load(&LoadRequest { path: &path, argv: &argv, envp: &envp }) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bt-run: {e}");
+            return Ok(e.exit_code());
+        }
+    };
+    let exe = std::fs::canonicalize(&prog.exe_path).unwrap_or_else(|_| prog.exe_path.clone());
+    let self_exe = std::fs::read_link("/proc/self/exe").context("cannot find bt-run's own executable")?;
+    let mut rt = Runtime::new(&prog, cli.opts, exe, self_exe).map_err(anyhow::Error::msg)?;
+    match rt.run() {
+        GuestExit::Exited(code) => {
+            rt.flush_stats();
+            // SAFETY: ending the process with the guest's status.
+            unsafe { libc::syscall(libc::SYS_exit_group, code) };
+            Ok(code & 0xff)
+        }
+        GuestExit::Killed(sig) => {
+            rt.flush_stats();
+            runtime::sys::die_by_signal(sig)
+        }
+        GuestExit::Illegal { pc, bytes } => {
+            rt.flush_stats();
+            let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            eprintln!("bt-run: {}: illegal instruction at {pc} (bytes: {})", Path::new(&cli.prog).display(), hex.join(" "));
+            runtime::sys::die_by_signal(libc::SIGILL)
+        }
+        GuestExit::Fatal(msg) => bail!("{msg}"),
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bt-run: {e:#}");
+            if e.to_string().starts_with("unknown option") || e.to_string().contains("needs a value") || e.to_string().starts_with("invalid --") {
+                2
+            } else {
+                125
+            }
+        }
+    }
+}

@@ -129,6 +129,11 @@ impl CodeCache {
         self.mem.contains(pc)
     }
 
+    /// The `len` cache bytes at `pc` (which must be inside the cache).
+    pub fn read(&self, pc: CachePc, len: usize) -> &[u8] {
+        self.mem.read((pc.get() - self.mem.base().get()) as usize, len)
+    }
+
     /// Translate the block at `pc` from `bytes` (its readable guest code).
     pub fn translate(&mut self, pc: GuestAddr, bytes: &[u8]) -> Result<(BlockId, CachePc), CacheFull> {
         if self.top + MAX_BLOCK_BYTES + 4096 > self.mem.size() {

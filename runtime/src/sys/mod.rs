@@ -1,0 +1,219 @@
+//! Unsafe OS glue for the runtime: the assembly trampolines, the per-thread
+//! GS/FS setup, checked copies to and from guest memory, and host signal
+//! dispositions. Everything above this module is safe Rust.
+
+pub mod trampolines;
+
+use std::io;
+
+use translator::abi::GuestContext;
+
+pub const ARCH_SET_GS: u64 = 0x1001;
+pub const ARCH_SET_FS: u64 = 0x1002;
+pub const ARCH_GET_FS: u64 = 0x1003;
+pub const ARCH_GET_GS: u64 = 0x1004;
+
+/// HWCAP2 bit saying user space may use rd/wr{fs,gs}base.
+const HWCAP2_FSGSBASE: u64 = 1 << 1;
+
+/// Size of the XSAVE image for the features the OS enabled (CPUID 0xD.0:EBX).
+pub fn xstate_size() -> usize {
+    // CPUID is unprivileged and side-effect free.
+    let r = std::arch::x86_64::__cpuid_count(0xD, 0);
+    r.ebx as usize
+}
+
+/// Can this thread use rdfsbase/wrfsbase (the trampolines rely on them)?
+pub fn fsgsbase_available() -> bool {
+    // SAFETY: getauxval has no preconditions.
+    unsafe { libc::getauxval(libc::AT_HWCAP2) & HWCAP2_FSGSBASE != 0 }
+}
+
+/// Point this thread's GS base at `ctx` and record the host FS base in it.
+/// After this the trampolines can reach `ctx` through GS.
+pub fn install_context(ctx: &mut GuestContext) -> io::Result<()> {
+    let mut fs: u64 = 0;
+    // SAFETY: ARCH_GET_FS writes one u64 to the pointer we pass.
+    if unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_GET_FS, &mut fs as *mut u64) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    ctx.host_fs = fs;
+    // SAFETY: ARCH_SET_GS only changes this thread's GS base; nothing in
+    // bt-run or its libc uses GS on x86-64, and `ctx` outlives the thread's
+    // use of the cache (it is owned by the runtime for the whole run).
+    if unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_SET_GS, ctx as *mut GuestContext as u64) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Run guest code at cache address `target` until it exits to the dispatcher.
+pub fn enter_cache(ctx: &mut GuestContext, target: u64) {
+    // SAFETY: `install_context` pointed GS at `ctx`; `target` is the start of
+    // a translated block (or code the dispatcher vouches for); the
+    // trampoline saves and restores every host callee-saved register and the
+    // host FS base, and returns here through `bt_exit_common`.
+    unsafe { trampolines::bt_enter_cache(ctx, target) }
+}
+
+fn pid() -> libc::pid_t {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
+}
+
+/// Copy guest memory at `addr` into `buf`; Err(EFAULT) if any of it is not
+/// readable, exactly as the kernel would report a bad user pointer.
+pub fn read_guest(addr: u64, buf: &mut [u8]) -> Result<(), i32> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    let local = libc::iovec { iov_base: buf.as_mut_ptr() as *mut _, iov_len: buf.len() };
+    let remote = libc::iovec { iov_base: addr as *mut _, iov_len: buf.len() };
+    // SAFETY: the kernel checks the remote range and writes only `buf`.
+    let n = unsafe { libc::process_vm_readv(pid(), &local, 1, &remote, 1, 0) };
+    if n == buf.len() as isize { Ok(()) } else { Err(libc::EFAULT) }
+}
+
+/// Copy `buf` into guest memory at `addr`; Err(EFAULT) if not writable.
+pub fn write_guest(addr: u64, buf: &[u8]) -> Result<(), i32> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    let local = libc::iovec { iov_base: buf.as_ptr() as *mut _, iov_len: buf.len() };
+    let remote = libc::iovec { iov_base: addr as *mut _, iov_len: buf.len() };
+    // SAFETY: the kernel checks the remote range and reads only `buf`.
+    let n = unsafe { libc::process_vm_writev(pid(), &local, 1, &remote, 1, 0) };
+    if n == buf.len() as isize { Ok(()) } else { Err(libc::EFAULT) }
+}
+
+pub fn read_guest_u64(addr: u64) -> Result<u64, i32> {
+    let mut b = [0u8; 8];
+    read_guest(addr, &mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// A read-only view of guest code for the translator.
+///
+/// # Safety
+/// `[addr, addr+len)` must be mapped readable for as long as the slice is
+/// used (the runtime only passes guest-executable ranges, which it maps
+/// readable, and nothing unmaps them while translating).
+pub unsafe fn guest_code<'a>(addr: u64, len: usize) -> &'a [u8] {
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::slice::from_raw_parts(addr as *const u8, len) }
+}
+
+/// What the host kernel does with a signal.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum HostAction {
+    /// SIG_DFL or SIG_IGN, passed through as the guest asked.
+    Raw(usize),
+    /// bt-run's handler, which queues the signal for the guest.
+    Ours,
+}
+
+/// Install a host disposition for `sig`.
+pub fn set_host_action(sig: i32, action: HostAction, flags: i32, mask: u64) -> io::Result<()> {
+    // SAFETY: sigaction_t is plain data; zeroed is a valid initial value.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    match action {
+        HostAction::Raw(h) => {
+            act.sa_sigaction = h;
+            act.sa_flags = 0;
+        }
+        HostAction::Ours => {
+            act.sa_sigaction = trampolines::bt_host_signal_entry as *const () as usize;
+            // Our handler runs on bt-run's own alternate stack, always with
+            // siginfo; SA_RESTART mirrors the guest's choice so interrupted
+            // forwarded syscalls restart exactly when they would natively.
+            act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | (flags & libc::SA_RESTART);
+        }
+    }
+    // SAFETY: the mask is written as the kernel's 64-bit sigset prefix.
+    unsafe {
+        libc::sigemptyset(&mut act.sa_mask);
+        std::ptr::copy_nonoverlapping(&mask as *const u64 as *const u8, &mut act.sa_mask as *mut _ as *mut u8, 8);
+    }
+    // SAFETY: a valid sigaction for a valid signal number.
+    if unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The host's current disposition of `sig`: (handler, flags, mask).
+pub fn host_action(sig: i32) -> Option<(usize, i32, u64)> {
+    // SAFETY: plain data out-parameter.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: querying only.
+    if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0 {
+        return None;
+    }
+    let mut mask = 0u64;
+    // SAFETY: reading the first 8 bytes of the sigset.
+    unsafe { std::ptr::copy_nonoverlapping(&old.sa_mask as *const _ as *const u8, &mut mask as *mut u64 as *mut u8, 8) };
+    Some((old.sa_sigaction, old.sa_flags, mask))
+}
+
+/// Give this thread an alternate signal stack for bt-run's handlers.
+pub fn install_host_sigaltstack() -> io::Result<()> {
+    const SIZE: usize = 256 * 1024;
+    // SAFETY: fresh anonymous mapping; checked.
+    let p = unsafe {
+        libc::mmap(std::ptr::null_mut(), SIZE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let ss = libc::stack_t { ss_sp: p, ss_flags: 0, ss_size: SIZE };
+    // SAFETY: the stack memory is ours and never freed.
+    if unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The real signal mask of this thread (first 64 signals).
+pub fn get_sigmask() -> u64 {
+    let mut old = 0u64;
+    // SAFETY: rt_sigprocmask with a null new set only reads the mask.
+    unsafe { syscall_inline::raw::syscall6(libc::SYS_rt_sigprocmask as u64, [0, 0, &mut old as *mut u64 as u64, 8, 0, 0]) };
+    old
+}
+
+/// Set the real signal mask of this thread; returns the old one.
+pub fn set_sigmask(how: i32, set: u64) -> u64 {
+    let mut old = 0u64;
+    // SAFETY: both sets are valid 8-byte buffers.
+    unsafe {
+        syscall_inline::raw::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [how as u64, &set as *const u64 as u64, &mut old as *mut u64 as u64, 8, 0, 0],
+        )
+    };
+    old
+}
+
+/// Forward a syscall to the kernel from Rust.
+///
+/// # Safety
+/// As for `syscall_inline::raw::syscall6`: the caller vouches that the call
+/// cannot break bt-run (the runtime only forwards calls whose effects are
+/// confined to guest memory or are handled around the call).
+pub unsafe fn forward(nr: u64, a: [u64; 6]) -> i64 {
+    // SAFETY: guaranteed by the caller.
+    unsafe { syscall_inline::raw::syscall6(nr, a) }
+}
+
+/// Die by `sig` as natively: default disposition, unblocked, raised.
+pub fn die_by_signal(sig: i32) -> ! {
+    let _ = set_host_action(sig, HostAction::Raw(libc::SIG_DFL), 0, 0);
+    set_sigmask(libc::SIG_UNBLOCK, 1u64 << (sig - 1));
+    // SAFETY: raising a signal whose default action terminates the process.
+    unsafe {
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::syscall(libc::SYS_gettid), sig);
+    }
+    // A signal whose default is to ignore (or stop) does not end us.
+    // SAFETY: exiting the process.
+    unsafe { libc::_exit(128 + sig) }
+}

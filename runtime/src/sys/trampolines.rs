@@ -1,0 +1,273 @@
+//! Fixed trampolines between Rust and the code cache, written as assembly.
+//!
+//! All of them find the thread's `GuestContext` through the GS base, so they
+//! need no free register and no guest stack. Offsets come from
+//! `translator::abi::off`, which the abi tests check against the struct.
+//!
+//! * `bt_enter_cache(ctx, target)`: save host callee-saved registers, load
+//!   the guest's extended state, FS, flags and registers, jump to `target`.
+//! * `bt_exit_common`: reached from exit stubs and lookup misses with
+//!   rcx = next guest pc and the guest's rcx in `SPILL_RCX`; stores guest
+//!   state and returns from `bt_enter_cache`.
+//! * `bt_ibl`: in-cache indirect-branch lookup (rcx = guest target); jumps to
+//!   the translation on a hit, exits on a miss. Flag-free (`not`+`lea`+`jrcxz`).
+//! * `bt_gate`: the syscall gate (rcx = next guest pc, r11 = cache return
+//!   address). Forwards a syscall whose disposition byte is 0 right here with
+//!   the guest's own registers, so vector state needs no save; anything else
+//!   leaves to Rust with reason `Syscall`.
+//! * `bt_host_signal_entry`: host signal handler prologue that switches FS to
+//!   bt-run's own before any Rust runs and back afterwards.
+
+use translator::abi::{ExitReason, off};
+
+/// XSAVE components bt-run saves around Rust code: x87, SSE, AVX, MPX
+/// bounds, AVX-512 opmask/ZMM_Hi256/Hi16_ZMM (bits 0-7). PKRU is left alone.
+pub const XSAVE_MASK: u32 = 0xff;
+
+std::arch::global_asm!(
+    ".text",
+    ".globl bt_trampolines_start",
+    "bt_trampolines_start:",
+    ".globl bt_enter_cache",
+    ".p2align 4",
+    "bt_enter_cache:",
+    "push rbx", "push rbp", "push r12", "push r13", "push r14", "push r15",
+    "mov [rdi + {host_rsp}], rsp",
+    "mov [rdi + {entry_target}], rsi",
+    // A signal queued after the dispatcher looked: leave before entering.
+    "cmp qword ptr [rdi + {signal_pending}], 0",
+    "jne 8f",
+    "mov eax, {xmask}",
+    "xor edx, edx",
+    "xrstor64 [rdi + {xsave}]",
+    "mov rax, [rdi + {guest_fs}]",
+    "wrfsbase rax",
+    "push qword ptr [rdi + {rflags}]",
+    "popfq",
+    "mov rax, [rdi + 0]",
+    "mov rcx, [rdi + 8]",
+    "mov rdx, [rdi + 16]",
+    "mov rbx, [rdi + 24]",
+    "mov rbp, [rdi + 40]",
+    "mov rsi, [rdi + 48]",
+    "mov r8, [rdi + 64]",
+    "mov r9, [rdi + 72]",
+    "mov r10, [rdi + 80]",
+    "mov r11, [rdi + 88]",
+    "mov r12, [rdi + 96]",
+    "mov r13, [rdi + 104]",
+    "mov r14, [rdi + 112]",
+    "mov r15, [rdi + 120]",
+    "mov rsp, [rdi + 32]",
+    "mov rdi, [rdi + 56]",
+    "jmp qword ptr gs:[{entry_target}]",
+    "8:",
+    "mov qword ptr [rdi + {exit_reason}], {r_signal}",
+    "pop r15", "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx",
+    "ret",
+
+    // ---- leave the cache after a synchronous fault: the host handler has
+    // stored the guest registers; the kernel restored FS and vector state ----
+    ".globl bt_signal_exit",
+    ".p2align 4",
+    "bt_signal_exit:",
+    "mov rsp, gs:[{host_rsp}]",
+    "jmp bt_exit_tail",
+
+    // ---- common exit: rcx = next guest pc, guest rcx in SPILL_RCX ----
+    ".globl bt_exit_common",
+    ".p2align 4",
+    "bt_exit_common:",
+    "mov gs:[{rip}], rcx",
+    "mov rcx, gs:[{spill_rcx}]",
+    "mov gs:[0], rax",
+    "mov gs:[8], rcx",
+    "mov gs:[16], rdx",
+    "mov gs:[24], rbx",
+    "mov gs:[32], rsp",
+    "mov gs:[40], rbp",
+    "mov gs:[48], rsi",
+    "mov gs:[56], rdi",
+    "mov gs:[64], r8",
+    "mov gs:[72], r9",
+    "mov gs:[80], r10",
+    "mov gs:[88], r11",
+    "mov gs:[96], r12",
+    "mov gs:[104], r13",
+    "mov gs:[112], r14",
+    "mov gs:[120], r15",
+    "mov rsp, gs:[{host_rsp}]",
+    "pushfq",
+    "pop qword ptr gs:[{rflags}]",
+    // ---- tail shared with the gate's slow path: rsp = host stack ----
+    "bt_exit_tail:",
+    "cld",
+    "rdfsbase rax",
+    "mov gs:[{guest_fs}], rax",
+    "mov rax, gs:[{host_fs}]",
+    "wrfsbase rax",
+    "mov rdi, gs:[{self_ptr}]",
+    "mov eax, {xmask}",
+    "xor edx, edx",
+    "xsave64 [rdi + {xsave}]",
+    "pop r15", "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx",
+    "ret",
+
+    // ---- indirect-branch lookup: rcx = guest target ----
+    ".globl bt_ibl",
+    ".p2align 4",
+    "bt_ibl:",
+    "mov gs:[{spill_rdx}], rdx",
+    "mov gs:[{spill_rax}], rax",
+    "mov gs:[{ibl_target}], rcx",
+    "movzx eax, cx",
+    "lea rax, [rax + rax]",
+    "mov rdx, gs:[{ibl_table}]",
+    "lea rdx, [rdx + rax * 8]",
+    "mov rax, [rdx]",
+    "not rcx",
+    "lea rcx, [rcx + rax + 1]",
+    "jrcxz 2f",
+    "3:",
+    "mov rcx, gs:[{ibl_target}]",
+    "mov rax, gs:[{spill_rax}]",
+    "mov rdx, gs:[{spill_rdx}]",
+    "mov qword ptr gs:[{exit_reason}], {r_indirect}",
+    "jmp bt_exit_common",
+    "2:",
+    "mov rcx, gs:[{signal_pending}]",
+    "jrcxz 4f",
+    "jmp 3b",
+    "4:",
+    "mov rax, [rdx + 8]",
+    "mov gs:[{ibl_jump}], rax",
+    "mov rax, gs:[{spill_rax}]",
+    "mov rdx, gs:[{spill_rdx}]",
+    "mov rcx, gs:[{spill_rcx}]",
+    "jmp qword ptr gs:[{ibl_jump}]",
+
+    // ---- syscall gate: rax = nr, rcx = next guest pc, r11 = return ----
+    ".globl bt_gate",
+    ".p2align 4",
+    "bt_gate:",
+    "mov gs:[{gate_ret}], r11",
+    "mov gs:[{gate_next}], rcx",
+    "mov gs:[{gate_rsp}], rsp",
+    "mov rsp, gs:[{host_rsp}]",
+    "pushfq",
+    "pop r11",
+    "mov gs:[{gate_flags}], r11",
+    "cmp rax, 511",
+    "ja 5f",
+    "mov r11, gs:[{sys_table}]",
+    "cmp byte ptr [r11 + rax], 0",
+    "jne 5f",
+    // Forward: the guest's own argument registers, FS and vector state.
+    ".globl bt_gate_syscall",
+    "bt_gate_syscall:",
+    "syscall",
+    ".globl bt_gate_after_syscall",
+    "bt_gate_after_syscall:",
+    "inc qword ptr gs:[{fast_forwards}]",
+    "mov rcx, gs:[{signal_pending}]",
+    "jrcxz 6f",
+    "mov qword ptr gs:[{exit_reason}], {r_signal}",
+    "jmp 7f",
+    "6:",
+    "mov rcx, gs:[{gate_next}]",
+    "push qword ptr gs:[{gate_flags}]",
+    "popfq",
+    "mov r11, gs:[{gate_flags}]",
+    "mov rsp, gs:[{gate_rsp}]",
+    "jmp qword ptr gs:[{gate_ret}]",
+    // Slow path: hand the call to Rust.
+    "5:",
+    "mov qword ptr gs:[{exit_reason}], {r_syscall}",
+    "7:",
+    "mov gs:[0], rax",
+    "mov gs:[16], rdx",
+    "mov gs:[24], rbx",
+    "mov gs:[40], rbp",
+    "mov gs:[48], rsi",
+    "mov gs:[56], rdi",
+    "mov gs:[64], r8",
+    "mov gs:[72], r9",
+    "mov gs:[80], r10",
+    "mov gs:[96], r12",
+    "mov gs:[104], r13",
+    "mov gs:[112], r14",
+    "mov gs:[120], r15",
+    "mov rcx, gs:[{gate_next}]",
+    "mov gs:[8], rcx",
+    "mov gs:[{rip}], rcx",
+    "mov rcx, gs:[{gate_flags}]",
+    "mov gs:[88], rcx",
+    "mov gs:[{rflags}], rcx",
+    "mov rcx, gs:[{gate_rsp}]",
+    "mov gs:[32], rcx",
+    "mov rsp, gs:[{host_rsp}]",
+    "jmp bt_exit_tail",
+
+    // ---- host signal handler entry: (sig, info, uc) ----
+    ".globl bt_host_signal_entry",
+    ".p2align 4",
+    "bt_host_signal_entry:",
+    "push rbx",
+    "rdfsbase rbx",
+    "mov rax, gs:[{host_fs}]",
+    "wrfsbase rax",
+    "call {handler}",
+    "wrfsbase rbx",
+    "pop rbx",
+    "ret",
+    ".globl bt_trampolines_end",
+    "bt_trampolines_end:",
+
+    host_rsp = const off::HOST_RSP,
+    entry_target = const off::ENTRY_TARGET,
+    xsave = const off::XSAVE,
+    xmask = const XSAVE_MASK,
+    guest_fs = const off::GUEST_FS,
+    host_fs = const off::HOST_FS,
+    rflags = const off::RFLAGS,
+    rip = const off::RIP,
+    spill_rcx = const off::SPILL_RCX,
+    spill_rdx = const off::SPILL_RDX,
+    spill_rax = const off::SPILL_RAX,
+    self_ptr = const off::SELF_PTR,
+    ibl_target = const off::IBL_TARGET,
+    ibl_table = const off::IBL_TABLE,
+    ibl_jump = const off::IBL_JUMP,
+    exit_reason = const off::EXIT_REASON,
+    signal_pending = const off::SIGNAL_PENDING,
+    gate_ret = const off::GATE_RET,
+    gate_next = const off::GATE_NEXT,
+    gate_rsp = const off::GATE_RSP,
+    gate_flags = const off::GATE_FLAGS,
+    sys_table = const off::SYS_TABLE,
+    fast_forwards = const off::FAST_FORWARDS,
+    r_indirect = const ExitReason::IndirectMiss as u64,
+    r_signal = const ExitReason::Signal as u64,
+    r_syscall = const ExitReason::Syscall as u64,
+    handler = sym crate::signals::host_signal_handler,
+);
+
+unsafe extern "C" {
+    /// Run guest code at `target` with the state in `ctx` until it exits.
+    /// The GS base must point at `ctx`.
+    pub fn bt_enter_cache(ctx: *mut translator::abi::GuestContext, target: u64);
+    pub fn bt_exit_common();
+    pub fn bt_ibl();
+    pub fn bt_gate();
+    pub fn bt_gate_syscall();
+    pub fn bt_gate_after_syscall();
+    pub fn bt_host_signal_entry(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void);
+    pub fn bt_signal_exit();
+    fn bt_trampolines_start();
+    fn bt_trampolines_end();
+}
+
+/// Is host address `pc` inside one of the trampolines above?
+pub fn contains(pc: u64) -> bool {
+    pc >= bt_trampolines_start as *const () as u64 && pc < bt_trampolines_end as *const () as u64
+}

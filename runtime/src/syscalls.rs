@@ -1,0 +1,413 @@
+//! The system calls the runtime must own (the gate forwards all others):
+//! memory calls that would give the guest host-executable pages or touch
+//! bt-run's own memory, the break, FS/GS, signals, exec and process creation.
+
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use translator::abi::reg;
+
+use crate::dispatch::{GuestExit, Runtime};
+use crate::memory::{PAGE, page_down, page_up};
+use crate::sys::{self, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
+
+
+fn err(e: i32) -> i64 {
+    -(e as i64)
+}
+
+impl Runtime {
+    /// Serve the syscall described by the guest registers; the gate already
+    /// set rcx/r11 as the CPU would. Some(exit) ends the run.
+    pub fn syscall(&mut self) -> Option<GuestExit> {
+        let nr = self.ctx.gpr[reg::RAX];
+        let a = [
+            self.ctx.gpr[reg::RDI],
+            self.ctx.gpr[reg::RSI],
+            self.ctx.gpr[reg::RDX],
+            self.ctx.gpr[reg::R10],
+            self.ctx.gpr[reg::R8],
+            self.ctx.gpr[reg::R9],
+        ];
+        if let Some(c) = self.syscall_counts.get_mut(nr as usize) {
+            *c += 1;
+        }
+        let ret = match nr as i64 {
+            libc::SYS_brk => self.sys_brk(a[0]),
+            libc::SYS_arch_prctl => self.sys_arch_prctl(a[0], a[1]),
+            libc::SYS_mmap => self.sys_mmap(a),
+            libc::SYS_mprotect | libc::SYS_pkey_mprotect => self.sys_mprotect(nr, a),
+            libc::SYS_munmap => self.sys_munmap(a[0], a[1]),
+            libc::SYS_mremap => self.sys_mremap(a),
+            libc::SYS_shmat => self.sys_shmat(a),
+            libc::SYS_exit_group => return Some(GuestExit::Exited(a[0] as i32)),
+            libc::SYS_exit => return Some(GuestExit::Exited(a[0] as i32)),
+            libc::SYS_rseq => err(libc::ENOSYS),
+            libc::SYS_rt_sigaction => self.signals.sigaction(a[0], a[1], a[2], a[3]),
+            libc::SYS_sigaltstack => self.signals.sigaltstack(a[0], a[1], self.ctx.gpr[reg::RSP]),
+            libc::SYS_rt_sigreturn => {
+                return match self.signals.sigreturn(&mut self.ctx) {
+                    Ok(()) => None,
+                    Err(sig) => Some(GuestExit::Killed(sig)),
+                };
+            }
+            libc::SYS_execve => self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0),
+            libc::SYS_execveat => self.sys_execve(a[0], a[1], a[2], a[3], a[4]),
+            libc::SYS_fork => self.sys_fork(libc::SIGCHLD as u64, 0, 0, 0, 0),
+            libc::SYS_vfork => self.sys_fork(libc::SIGCHLD as u64, 0, 0, 0, 0),
+            libc::SYS_clone => self.sys_fork(a[0], a[1], a[2], a[3], a[4]),
+            // glibc falls back to clone when clone3 is missing.
+            libc::SYS_clone3 => err(libc::ENOSYS),
+            libc::SYS_readlink => self.sys_readlink(libc::AT_FDCWD as u64, a[0], a[1], a[2], false),
+            libc::SYS_readlinkat => self.sys_readlink(a[0], a[1], a[2], a[3], true),
+            // SAFETY: every other syscall reaching Rust is one the table marks
+            // as runtime-owned but which needs no wrapping here; forwarding
+            // it is what the gate would do.
+            _ => unsafe { sys::forward(nr, a) },
+        };
+        self.ctx.gpr[reg::RAX] = ret as u64;
+        None
+    }
+
+    fn sys_brk(&mut self, want: u64) -> i64 {
+        let b = &mut self.brk;
+        if want < b.start || want > b.limit {
+            return b.cur as i64;
+        }
+        let old_top = page_up(b.cur);
+        let new_top = page_up(want);
+        let ok = if new_top > old_top {
+            // SAFETY: [old_top, new_top) lies in the reserved break region.
+            unsafe { libc::mprotect(old_top as *mut _, (new_top - old_top) as usize, libc::PROT_READ | libc::PROT_WRITE) == 0 }
+        } else if new_top < old_top {
+            // Shrinking: drop the pages so regrowth reads zeros, as the kernel.
+            // SAFETY: as above; the guest gave this memory back.
+            unsafe {
+                libc::madvise(new_top as *mut _, (old_top - new_top) as usize, libc::MADV_DONTNEED);
+                libc::mprotect(new_top as *mut _, (old_top - new_top) as usize, libc::PROT_NONE) == 0
+            }
+        } else {
+            true
+        };
+        if ok {
+            b.cur = want;
+        }
+        b.cur as i64
+    }
+
+    fn sys_arch_prctl(&mut self, code: u64, addr: u64) -> i64 {
+        match code {
+            ARCH_SET_FS => {
+                if addr >= 0x0000_8000_0000_0000 {
+                    return err(libc::EPERM);
+                }
+                self.ctx.guest_fs = addr;
+                0
+            }
+            ARCH_SET_GS => {
+                if addr >= 0x0000_8000_0000_0000 {
+                    return err(libc::EPERM);
+                }
+                self.ctx.guest_gs = addr;
+                0
+            }
+            ARCH_GET_FS | ARCH_GET_GS => {
+                let v = if code == ARCH_GET_FS { self.ctx.guest_fs } else { self.ctx.guest_gs };
+                match sys::write_guest(addr, &v.to_le_bytes()) {
+                    Ok(()) => 0,
+                    Err(e) => err(e),
+                }
+            }
+            // SAFETY: other arch_prctl codes (CPUID faulting, XCOMP
+            // permissions, shadow stacks) affect only the calling thread.
+            _ => unsafe { sys::forward(libc::SYS_arch_prctl as u64, [code, addr, 0, 0, 0, 0]) },
+        }
+    }
+
+    fn fixed_over_reserved(&self, addr: u64, len: u64, flags: u64) -> bool {
+        let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) as u64 != 0;
+        fixed && self.hits_reserved(addr, addr.saturating_add(page_up(len)))
+    }
+
+    fn sys_mmap(&mut self, a: [u64; 6]) -> i64 {
+        let (addr, len, prot, flags) = (a[0], a[1], a[2], a[3]);
+        if self.fixed_over_reserved(addr, len, flags) {
+            return err(libc::ENOMEM);
+        }
+        let host_prot = host_prot(prot);
+        // SAFETY: the range cannot touch bt-run's memory: MAP_FIXED over it
+        // was refused above, and other placements only use free space.
+        let r = unsafe { sys::forward(libc::SYS_mmap as u64, [addr, len, host_prot, flags, a[4], a[5]]) };
+        if r >= 0 {
+            let (s, e) = (r as u64, r as u64 + page_up(len));
+            self.note_new_protection(s, e, prot);
+        }
+        r
+    }
+
+    /// [s, e) now has guest protection `prot` (fresh mapping or mprotect).
+    fn note_new_protection(&mut self, s: u64, e: u64, prot: u64) {
+        if self.exec.remove(s, e) {
+            self.invalidate(s, e);
+        }
+        if prot & libc::PROT_EXEC as u64 != 0 {
+            self.exec.add(s, e);
+            // Code written before it became executable must be read afresh.
+            self.invalidate(s, e);
+        }
+    }
+
+    fn sys_mprotect(&mut self, nr: u64, a: [u64; 6]) -> i64 {
+        let (addr, len, prot) = (a[0], a[1], a[2]);
+        if self.hits_reserved(addr, addr.saturating_add(page_up(len))) {
+            return err(libc::ENOMEM);
+        }
+        // SAFETY: the range is not bt-run's (checked above).
+        let r = unsafe { sys::forward(nr, [addr, len, host_prot(prot), a[3], 0, 0]) };
+        if r == 0 {
+            self.note_new_protection(page_down(addr), page_up(addr + len), prot);
+        }
+        r
+    }
+
+    fn sys_munmap(&mut self, addr: u64, len: u64) -> i64 {
+        if self.hits_reserved(addr, addr.saturating_add(page_up(len))) {
+            return err(libc::EINVAL);
+        }
+        // SAFETY: the range is not bt-run's (checked above).
+        let r = unsafe { sys::forward(libc::SYS_munmap as u64, [addr, len, 0, 0, 0, 0]) };
+        if r == 0 {
+            let e = page_up(addr + len);
+            if self.exec.remove(addr, e) {
+                self.invalidate(addr, e);
+            }
+        }
+        r
+    }
+
+    fn sys_mremap(&mut self, a: [u64; 6]) -> i64 {
+        let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3], a[4]);
+        if self.hits_reserved(old, old.saturating_add(page_up(old_len)))
+            || (flags & libc::MREMAP_FIXED as u64 != 0 && self.hits_reserved(new_addr, new_addr.saturating_add(page_up(new_len))))
+        {
+            return err(libc::EINVAL);
+        }
+        // SAFETY: neither range is bt-run's (checked above).
+        let r = unsafe { sys::forward(libc::SYS_mremap as u64, a) };
+        if r >= 0 {
+            let old_end = page_up(old + old_len);
+            let was_exec = self.exec.overlaps(old, old_end);
+            if was_exec && r as u64 != old {
+                self.exec.remove(old, old_end);
+                self.invalidate(old, old_end);
+            }
+            if was_exec {
+                self.exec.add(r as u64, r as u64 + page_up(new_len));
+            }
+        }
+        r
+    }
+
+    fn sys_shmat(&mut self, a: [u64; 6]) -> i64 {
+        const SHM_EXEC: u64 = 0o100000;
+        let flags = a[2] & !SHM_EXEC;
+        if a[0] != 0 && self.hits_reserved(a[0], a[0] + PAGE) {
+            return err(libc::EINVAL);
+        }
+        // SAFETY: attaching at a free or guest address.
+        let r = unsafe { sys::forward(libc::SYS_shmat as u64, [a[0], a[1], flags, 0, 0, 0]) };
+        if r >= 0 && a[2] & SHM_EXEC != 0 {
+            // The segment size is not known here; one page is the minimum
+            // and the common case for executable segments is rare.
+            self.exec.add(r as u64, r as u64 + PAGE);
+        }
+        r
+    }
+
+    /// fork, vfork and non-thread clone: the child is a copy of this process
+    /// and simply carries on translating. Sharing the address space
+    /// (CLONE_VM) is not supported yet, so vfork runs as fork.
+    fn sys_fork(&mut self, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64 {
+        const CLONE_VM: u64 = 0x100;
+        const CLONE_VFORK: u64 = 0x4000;
+        const CLONE_SETTLS: u64 = 0x80000;
+        const CLONE_THREAD: u64 = 0x10000;
+        if flags & CLONE_THREAD != 0 {
+            // TODO(#4): threads need their own guest context.
+            return err(libc::EAGAIN);
+        }
+        let flags = if flags & CLONE_VFORK != 0 { flags & !(CLONE_VM | CLONE_VFORK) } else { flags };
+        if flags & CLONE_VM != 0 {
+            return err(libc::EINVAL);
+        }
+        // SAFETY: a fork-style clone without a new stack for the host side;
+        // the child continues in this very function with a copy of memory.
+        let r = unsafe { sys::forward(libc::SYS_clone as u64, [flags & !CLONE_SETTLS, 0, ptid, ctid, 0, 0]) };
+        if r == 0 {
+            if stack != 0 {
+                self.ctx.gpr[reg::RSP] = stack;
+            }
+            if flags & CLONE_SETTLS != 0 {
+                self.ctx.guest_fs = tls;
+            }
+        }
+        r
+    }
+
+    fn sys_readlink(&mut self, dirfd: u64, path: u64, buf: u64, size: u64, at: bool) -> i64 {
+        if let Some(p) = read_cstr(path) {
+            if is_self_exe(&p) {
+                let target = self.exe_path.as_os_str().as_bytes();
+                if (size as i64) <= 0 {
+                    return err(libc::EINVAL);
+                }
+                let n = target.len().min(size as usize);
+                return match sys::write_guest(buf, &target[..n]) {
+                    Ok(()) => n as i64,
+                    Err(e) => err(e),
+                };
+            }
+        }
+        let (nr, args) = if at {
+            (libc::SYS_readlinkat as u64, [dirfd, path, buf, size, 0, 0])
+        } else {
+            (libc::SYS_readlink as u64, [path, buf, size, 0, 0, 0])
+        };
+        // SAFETY: readlink writes only into the guest's buffer.
+        unsafe { sys::forward(nr, args) }
+    }
+
+    /// execve: run the new program under a fresh bt-run with the same
+    /// options, so every descendant stays translated.
+    fn sys_execve(&mut self, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64) -> i64 {
+        let Some(mut file) = read_cstr(path) else { return err(libc::EFAULT) };
+        if is_self_exe(&file) {
+            file = self.exe_path.clone().into_os_string().into_vec();
+        }
+        let Ok(argv_v) = read_cstr_array(argv) else { return err(libc::EFAULT) };
+        let Ok(envp_v) = read_cstr_array(envp) else { return err(libc::EFAULT) };
+        if self.opts.no_follow || dirfd != libc::AT_FDCWD as u64 || flags != 0 {
+            return self.exec_native(dirfd, &file, &argv_v, &envp_v, flags);
+        }
+        // Check what the kernel would check first, so that failures are
+        // reported to this process instead of from a new bt-run.
+        if let Err(e) = exec_precheck(&file) {
+            return err(e);
+        }
+        let mut args: Vec<Vec<u8>> = vec![self.self_exe.as_os_str().as_bytes().to_vec()];
+        args.extend(self.opts.inherit.iter().map(|s| s.as_bytes().to_vec()));
+        if let Some(a0) = argv_v.first() {
+            args.push(b"--argv0".to_vec());
+            args.push(a0.clone());
+        }
+        args.push(b"--".to_vec());
+        let mut f = file.clone();
+        if !f.contains(&b'/') {
+            f = [b"./".as_slice(), &f].concat();
+        }
+        args.push(f);
+        args.extend(argv_v.iter().skip(1).cloned());
+        let self_exe = self.self_exe.as_os_str().as_bytes().to_vec();
+        self.exec_native(libc::AT_FDCWD as u64, &self_exe, &args, &envp_v, 0)
+    }
+
+    fn exec_native(&mut self, dirfd: u64, file: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>], flags: u64) -> i64 {
+        let to_c = |v: &[Vec<u8>]| -> Option<Vec<CString>> { v.iter().map(|s| CString::new(s.clone()).ok()).collect() };
+        let (Some(a), Some(e), Ok(f)) = (to_c(argv), to_c(envp), CString::new(file.to_vec())) else {
+            return err(libc::EINVAL);
+        };
+        let mut ap: Vec<*const libc::c_char> = a.iter().map(|s| s.as_ptr()).collect();
+        ap.push(std::ptr::null());
+        let mut ep: Vec<*const libc::c_char> = e.iter().map(|s| s.as_ptr()).collect();
+        ep.push(std::ptr::null());
+        self.flush_stats();
+        // SAFETY: NUL-terminated strings and NULL-terminated arrays that live
+        // across the call; on success the process image is replaced.
+        unsafe { sys::forward(libc::SYS_execveat as u64, [dirfd, f.as_ptr() as u64, ap.as_ptr() as u64, ep.as_ptr() as u64, flags, 0]) }
+    }
+}
+
+/// Host protection for a guest protection: never executable (the guest's
+/// code only runs translated), but readable whenever executable so the
+/// translator can read it.
+fn host_prot(prot: u64) -> u64 {
+    let exec = libc::PROT_EXEC as u64;
+    if prot & exec != 0 { (prot & !exec) | libc::PROT_READ as u64 } else { prot }
+}
+
+fn is_self_exe(p: &[u8]) -> bool {
+    if p == b"/proc/self/exe" || p == b"/proc/thread-self/exe" {
+        return true;
+    }
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    p == format!("/proc/{pid}/exe").as_bytes()
+}
+
+/// A NUL-terminated string from guest memory (bounded by PATH-like limits).
+pub fn read_cstr(addr: u64) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 256];
+    let mut a = addr;
+    while out.len() < 128 * 1024 {
+        // Read up to the end of the page so a string ending before an
+        // unmapped page is still read.
+        let room = (PAGE - (a % PAGE)).min(chunk.len() as u64) as usize;
+        sys::read_guest(a, &mut chunk[..room]).ok()?;
+        if let Some(z) = chunk[..room].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..z]);
+            return Some(out);
+        }
+        out.extend_from_slice(&chunk[..room]);
+        a += room as u64;
+    }
+    None
+}
+
+/// A NULL-terminated array of strings from guest memory (argv, envp).
+pub fn read_cstr_array(addr: u64) -> Result<Vec<Vec<u8>>, ()> {
+    let mut v = Vec::new();
+    if addr == 0 {
+        return Ok(v);
+    }
+    for i in 0..1_000_000u64 {
+        let p = sys::read_guest_u64(addr + 8 * i).map_err(|_| ())?;
+        if p == 0 {
+            return Ok(v);
+        }
+        v.push(read_cstr(p).ok_or(())?);
+    }
+    Err(())
+}
+
+/// The checks execve makes before replacing the image: exists, is a
+/// regular executable file, and is an ELF or a #! script.
+fn exec_precheck(file: &[u8]) -> Result<(), i32> {
+    let path = std::path::Path::new(OsStr::from_bytes(file));
+    let c = CString::new(file.to_vec()).map_err(|_| libc::EINVAL)?;
+    // SAFETY: a valid C string.
+    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EACCES));
+    }
+    let md = std::fs::metadata(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EACCES))?;
+    if !md.is_file() {
+        return Err(libc::EACCES);
+    }
+    let mut head = [0u8; 4];
+    use std::io::Read;
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| e.raw_os_error().unwrap_or(libc::EACCES))?;
+    if (n >= 4 && head == *b"\x7fELF") || (n >= 2 && &head[..2] == b"#!") {
+        Ok(())
+    } else {
+        Err(libc::ENOEXEC)
+    }
+}
+
+impl Runtime {
+    /// Write `--stats` output now (before exec or exit).
+    pub fn flush_stats(&mut self) {
+        if self.opts.stats {
+            crate::stats::report(self);
+        }
+    }
+}
