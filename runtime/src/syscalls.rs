@@ -240,10 +240,19 @@ impl Runtime {
         if flags & CLONE_VM != 0 {
             return err(libc::EINVAL);
         }
+        // The cache pages are shared mappings: give the child its own copy.
+        let snap = match self.cache.snapshot_for_fork() {
+            Ok(s) => s,
+            Err(e) => return err(e.raw_os_error().unwrap_or(libc::ENOMEM)),
+        };
         // SAFETY: a fork-style clone without a new stack for the host side;
         // the child continues in this very function with a copy of memory.
         let r = unsafe { sys::forward(libc::SYS_clone as u64, [flags & !CLONE_SETTLS, 0, ptid, ctid, 0, 0]) };
         if r == 0 {
+            if let Err(e) = self.cache.adopt_snapshot(snap) {
+                eprintln!("bt-run: cannot give the child its own code cache: {e}");
+                sys::die_by_signal(libc::SIGKILL);
+            }
             if stack != 0 {
                 self.ctx.gpr[reg::RSP] = stack;
             }

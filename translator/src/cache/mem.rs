@@ -98,6 +98,47 @@ impl CodeMemory {
         CachePc(self.rx as u64)
     }
 
+    /// Before fork: copy the first `used` bytes into a fresh memfd. The
+    /// views are MAP_SHARED, so without this a forked child would keep
+    /// writing into its parent's cache.
+    pub fn snapshot(&self, used: usize) -> io::Result<Snapshot> {
+        // SAFETY: as in `new`.
+        let fd = unsafe { libc::memfd_create(c"bt-run-code-cache".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let snap = Snapshot { fd };
+        // SAFETY: fd is ours.
+        if unsafe { libc::ftruncate(fd, self.size as libc::off_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut off = 0usize;
+        while off < used {
+            // SAFETY: writing from our own readable view, in bounds.
+            let n = unsafe { libc::pwrite(fd, self.rx.add(off) as *const _, used - off, off as libc::off_t) };
+            if n <= 0 {
+                return Err(io::Error::last_os_error());
+            }
+            off += n as usize;
+        }
+        Ok(snap)
+    }
+
+    /// In a forked child: switch both views to the private snapshot taken
+    /// just before the fork (same addresses, so all cache pointers stay valid).
+    pub fn adopt(&mut self, snap: Snapshot) -> io::Result<()> {
+        for (p, prot) in [(self.rx, libc::PROT_READ | libc::PROT_EXEC), (self.rw, libc::PROT_READ | libc::PROT_WRITE)] {
+            // SAFETY: replaces exactly our own view with the same size and
+            // protection; no thread executes the cache during the switch
+            // (the child has one thread, in the dispatcher).
+            let r = unsafe { libc::mmap(p as *mut _, self.size, prot, libc::MAP_SHARED | libc::MAP_FIXED, snap.fd, 0) };
+            if r == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
     pub fn size(&self) -> usize {
         self.size
     }
@@ -146,6 +187,18 @@ impl Drop for CodeMemory {
             libc::munmap(self.rx as *mut _, self.size);
             libc::munmap(self.rw as *mut _, self.size);
         }
+    }
+}
+
+/// A private copy of the cache's pages, held across a fork.
+pub struct Snapshot {
+    fd: libc::c_int,
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        // SAFETY: closing the memfd we created; mappings keep its pages.
+        unsafe { libc::close(self.fd) };
     }
 }
 

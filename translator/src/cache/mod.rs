@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io;
 use std::ops::Range;
 
-pub use mem::{CodeMemory, DataTable};
+pub use mem::{CodeMemory, DataTable, Snapshot};
 
 use crate::abi::{IBL_EMPTY, IBL_SLOTS, IblEntry};
 use crate::addr::{CachePc, GuestAddr};
@@ -222,6 +222,17 @@ impl CodeCache {
     /// Does any translated block come from guest bytes in [start, end)?
     pub fn overlaps(&self, start: GuestAddr, end: GuestAddr) -> bool {
         self.blocks.iter().any(|b| b.guest < end && start.get() < b.guest.get() + b.guest_len.max(1) as u64)
+    }
+
+    /// Before fork: a private copy of the cache for the child (see
+    /// `CodeMemory::snapshot`).
+    pub fn snapshot_for_fork(&self) -> io::Result<Snapshot> {
+        self.mem.snapshot(self.top)
+    }
+
+    /// In the forked child: stop sharing cache pages with the parent.
+    pub fn adopt_snapshot(&mut self, snap: Snapshot) -> io::Result<()> {
+        self.mem.adopt(snap)
     }
 
     /// Drop every translation. Only call while no thread executes cached code.
