@@ -106,6 +106,7 @@ impl Runtime {
         ctx.exit_tramp = sys::trampolines::bt_exit_common as *const () as u64;
         ctx.gate_entry = sys::trampolines::bt_gate as *const () as u64;
         ctx.ibl_entry = sys::trampolines::bt_ibl as *const () as u64;
+        ctx.ibl_miss = sys::trampolines::bt_ibl_miss as *const () as u64;
         Ok(Self {
             ctx,
             cache,

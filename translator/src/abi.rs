@@ -110,7 +110,9 @@ pub struct GuestContext {
     pub fast_forwards: u64,
     /// Count of in-cache indirect lookups that missed.
     pub ibl_misses: u64,
-    pub _pad: [u64; 36],
+    /// Host address of the shared lookup-miss exit (see `bt_ibl_miss`).
+    pub ibl_miss: u64,
+    pub _pad: [u64; 35],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -146,6 +148,7 @@ pub mod off {
     pub const IBL_ENTRY: i32 = 328;
     pub const FAST_FORWARDS: i32 = 336;
     pub const IBL_MISSES: i32 = 344;
+    pub const IBL_MISS: i32 = 352;
     pub const XSAVE: i32 = 640;
 
     /// Offset of general-purpose register `r` (hardware order).
@@ -205,7 +208,8 @@ impl GuestContext {
             ibl_entry: 0,
             fast_forwards: 0,
             ibl_misses: 0,
-            _pad: [0; 36],
+            ibl_miss: 0,
+            _pad: [0; 35],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).
@@ -252,6 +256,7 @@ mod tests {
         assert_eq!(offset_of!(GuestContext, ibl_entry) as i32, off::IBL_ENTRY);
         assert_eq!(offset_of!(GuestContext, fast_forwards) as i32, off::FAST_FORWARDS);
         assert_eq!(offset_of!(GuestContext, ibl_misses) as i32, off::IBL_MISSES);
+        assert_eq!(offset_of!(GuestContext, ibl_miss) as i32, off::IBL_MISS);
         assert_eq!(offset_of!(GuestContext, xsave) as i32, off::XSAVE);
         assert_eq!(off::XSAVE % 64, 0, "XSAVE image must be 64-byte aligned");
         assert_eq!(std::mem::align_of::<GuestContext>(), 64);

@@ -164,10 +164,36 @@ impl BlockBuilder {
         self.e.jmp_gs(off::EXIT_TRAMP);
     }
 
-    /// Jump to the indirect-branch lookup with the target already in rcx
-    /// and the guest's rcx in `SPILL_RCX`.
+    /// Look the guest target (in rcx; the guest's rcx is in `SPILL_RCX`) up
+    /// in the indirect-branch table and jump to its translation, inline, so
+    /// that every site has its own final indirect jump for the branch
+    /// predictor. Flag-free: the tag test is `not` + `lea` + `jrcxz`. On a
+    /// miss (or a pending signal) leave through the shared `bt_ibl_miss`.
     fn to_ibl(&mut self) {
-        self.e.jmp_gs(off::IBL_ENTRY);
+        let e = &mut self.e;
+        e.store_gs(off::SPILL_RDX, reg::RDX as u8);
+        e.store_gs(off::SPILL_RAX, reg::RAX as u8);
+        e.store_gs(off::IBL_TARGET, reg::RCX as u8);
+        e.bytes(&[0x0F, 0xB7, 0xC1]); // movzx eax, cx
+        e.bytes(&[0x48, 0x8D, 0x04, 0x00]); // lea rax, [rax+rax]
+        e.load_gs(reg::RDX as u8, off::IBL_TABLE);
+        e.bytes(&[0x48, 0x8D, 0x14, 0xC2]); // lea rdx, [rdx+rax*8]
+        e.bytes(&[0x48, 0x8B, 0x02]); // mov rax, [rdx]
+        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
+        e.bytes(&[0x48, 0x8D, 0x4C, 0x01, 0x01]); // lea rcx, [rcx+rax+1]
+        e.bytes(&[0xE3, 8]); // jrcxz hit
+        e.jmp_gs(off::IBL_MISS);
+        // hit:
+        e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
+        e.bytes(&[0xE3, 8]); // jrcxz go
+        e.jmp_gs(off::IBL_MISS);
+        // go:
+        e.bytes(&[0x48, 0x8B, 0x42, 0x08]); // mov rax, [rdx+8]
+        e.store_gs(off::IBL_JUMP, reg::RAX as u8);
+        e.load_gs(reg::RAX as u8, off::SPILL_RAX);
+        e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+        e.load_gs(reg::RCX as u8, off::SPILL_RCX);
+        e.jmp_gs(off::IBL_JUMP);
     }
 
     /// Translate one instruction; false when it ends the block.
@@ -450,7 +476,9 @@ mod tests {
         assert_eq!(t.guest_len, 8);
         let text = dis(&t, 0x10_0000);
         assert!(text.iter().any(|l| l == "pop rcx"), "{text:?}");
-        assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[148h]")), "{text:?}");
+        assert!(text.iter().any(|l| l.contains("jrcxz")), "{text:?}");
+        assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[160h]")), "{text:?}");
+        assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[0F0h]")), "{text:?}");
     }
 
     #[test]

@@ -128,7 +128,13 @@ std::arch::global_asm!(
     "not rcx",
     "lea rcx, [rcx + rax + 1]",
     "jrcxz 2f",
+    ".globl bt_ibl_miss",
+    "bt_ibl_miss:",
     "3:",
+    // Count the miss without touching the guest's flags.
+    "mov rcx, gs:[{ibl_misses}]",
+    "lea rcx, [rcx + 1]",
+    "mov gs:[{ibl_misses}], rcx",
     "mov rcx, gs:[{ibl_target}]",
     "mov rax, gs:[{spill_rax}]",
     "mov rdx, gs:[{spill_rdx}]",
@@ -246,6 +252,7 @@ std::arch::global_asm!(
     gate_flags = const off::GATE_FLAGS,
     sys_table = const off::SYS_TABLE,
     fast_forwards = const off::FAST_FORWARDS,
+    ibl_misses = const off::IBL_MISSES,
     r_indirect = const ExitReason::IndirectMiss as u64,
     r_signal = const ExitReason::Signal as u64,
     r_syscall = const ExitReason::Syscall as u64,
@@ -258,6 +265,7 @@ unsafe extern "C" {
     pub fn bt_enter_cache(ctx: *mut translator::abi::GuestContext, target: u64);
     pub fn bt_exit_common();
     pub fn bt_ibl();
+    pub fn bt_ibl_miss();
     pub fn bt_gate();
     pub fn bt_gate_syscall();
     pub fn bt_gate_after_syscall();
