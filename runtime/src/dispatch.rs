@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 
 use translator::abi::{ExitReason, GuestContext, reg};
 use translator::cache::{CodeCache, ExitId};
@@ -14,7 +15,7 @@ use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
 use crate::memory::{Brk, ExecMap, PAGE, page_up};
-use crate::signals::{self, Signals};
+use crate::signals::{self, ThreadSignals};
 use crate::sys;
 
 /// Options that shape a run (and are passed on to re-executed children).
@@ -33,8 +34,10 @@ pub struct Options {
 /// How a guest run ended, when it did not end the process itself.
 #[derive(Debug)]
 pub enum GuestExit {
-    /// exit_group(status) (or exit of the last thread).
+    /// exit_group(status).
     Exited(i32),
+    /// exit(status) of this thread only.
+    ThreadExited(i32),
     /// The guest must die by this signal (default action).
     Killed(i32),
     /// An instruction the guest has no SIGILL handler for.
@@ -49,42 +52,67 @@ pub struct RunStats {
     pub dispatches: u64,
     pub slow_syscalls: u64,
     pub signals_delivered: u64,
+    pub threads_started: u64,
 }
 
-pub struct Runtime {
-    pub ctx: Box<GuestContext>,
+/// Process-wide state that threads share, behind one lock: the dispatcher
+/// takes it to find, translate and link blocks and releases it before
+/// entering the cache.
+pub struct Shared {
     pub cache: Box<CodeCache>,
     pub exec: ExecMap,
     pub brk: Brk,
-    pub signals: Signals,
+    pub actions: signals::Actions,
+    pub stats: RunStats,
+    pub syscall_counts: Vec<u64>,
+    /// Guest threads alive (the cache is only flushed while this is 1).
+    pub threads: usize,
+    /// Syscalls forwarded by the gates of threads that have exited.
+    pub fast_forwards: u64,
+}
+
+/// The process: shared state plus what never changes after start-up.
+pub struct Process {
+    pub shared: Mutex<Shared>,
     pub opts: Options,
     /// The guest program as /proc/self/exe should show it.
     pub exe_path: PathBuf,
     /// bt-run itself, for re-executing on execve.
     pub self_exe: PathBuf,
-    pub stats: RunStats,
-    pub syscall_counts: Vec<u64>,
-    /// Read by the gate through `GuestContext::sys_table`; owned here.
-    _sys_table: Box<[u8; syscall_inline::GATE_TABLE_LEN]>,
+    /// Read by the gates through `GuestContext::sys_table`.
+    pub sys_table: Box<[u8; syscall_inline::GATE_TABLE_LEN]>,
     /// Host ranges the guest may not map over (cache, tables, brk reserve).
     pub reserved: Vec<(u64, u64)>,
+    /// Bytes of the XSAVE image for the enabled features.
+    pub xstate_size: usize,
+    cache_range: (u64, u64),
+}
+
+/// One guest thread: its registers and signal state, and the process.
+pub struct Thread {
+    pub ctx: Box<GuestContext>,
+    pub sig: Box<ThreadSignals>,
+    pub p: &'static Process,
+    /// Is this the thread bt-run started with?
+    pub main: bool,
 }
 
 /// Size of the region reserved for the emulated break.
 const BRK_RESERVE: u64 = 1 << 30;
 pub const DEFAULT_CACHE_SIZE: usize = 256 << 20;
 
-impl Runtime {
-    pub fn new(prog: &LoadedProgram, opts: Options, exe_path: PathBuf, self_exe: PathBuf) -> Result<Self, String> {
+impl Process {
+    /// Set up the process for `prog`; it lives for the rest of the run.
+    pub fn new(prog: &LoadedProgram, opts: Options, exe_path: PathBuf, self_exe: PathBuf) -> Result<&'static Self, String> {
         let brk = reserve_brk(prog.brk_start.get())?;
-        let near = if opts.far_cache { None } else { Some(prog.regions.iter().find(|r| r.prot & libc::PROT_EXEC != 0).map_or(prog.entry, |r| r.start)) };
+        let near = if opts.far_cache {
+            None
+        } else {
+            Some(prog.regions.iter().find(|r| r.prot & libc::PROT_EXEC != 0).map_or(prog.entry, |r| r.start))
+        };
         let cache_size = if opts.cache_size == 0 { DEFAULT_CACHE_SIZE } else { opts.cache_size };
         let topts = TranslateOptions { force_far_riprel: opts.far_cache };
-        let mut cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
-        if opts.far_cache {
-            // Make sure "far" really is far for this program.
-            let _ = &mut cache;
-        }
+        let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
         let mut exec = ExecMap::default();
         for r in &prog.regions {
             if r.prot & libc::PROT_EXEC != 0 {
@@ -96,79 +124,123 @@ impl Runtime {
         }
         let mut reserved = cache.reserved_ranges();
         reserved.push((brk.start, brk.limit));
+        let cache_range = (cache.base().get(), cache.base().get() + cache_size as u64);
+        let p = Box::leak(Box::new(Process {
+            shared: Mutex::new(Shared {
+                cache,
+                exec,
+                brk,
+                actions: signals::Actions::new(),
+                stats: RunStats::default(),
+                syscall_counts: vec![0; syscall_inline::GATE_TABLE_LEN],
+                threads: 1,
+                fast_forwards: 0,
+            }),
+            opts,
+            exe_path,
+            self_exe,
+            sys_table: syscall_inline::gate_table(),
+            reserved,
+            xstate_size: sys::xstate_size(),
+            cache_range,
+        }));
+        signals::publish(p);
+        Ok(p)
+    }
+
+    /// The shared state, locked.
+    pub fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panic aborts the process, so the lock is never poisoned in use.
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Is `pc` inside the code cache? (Lock-free: the range never moves.)
+    pub fn cache_contains(&self, pc: CachePc) -> bool {
+        pc.get() >= self.cache_range.0 && pc.get() < self.cache_range.1
+    }
+
+    /// Does [start, end) touch memory bt-run owns?
+    pub fn hits_reserved(&self, start: u64, end: u64) -> bool {
+        self.reserved.iter().any(|&(s, e)| start < e && s < end)
+    }
+
+    /// The first thread's context, ready to start at the program's entry.
+    pub fn main_thread(&'static self, prog: &LoadedProgram) -> Thread {
         let mut ctx = GuestContext::new_boxed();
         ctx.gpr[reg::RSP] = prog.stack_pointer.get();
         ctx.rip = prog.entry.get();
         ctx.rflags = 0x202;
-        let sys_table = syscall_inline::gate_table();
-        ctx.sys_table = sys_table.as_ptr() as u64;
-        ctx.ibl_table = cache.ibl_table();
+        self.prepare_context(&mut ctx);
+        let mut t = Thread { ctx, sig: ThreadSignals::new(), p: self, main: true };
+        t.ctx.thread_sig = &*t.sig as *const ThreadSignals as u64;
+        t
+    }
+
+    /// Fill in the context slots that point at process-wide things.
+    pub fn prepare_context(&self, ctx: &mut GuestContext) {
+        ctx.sys_table = self.sys_table.as_ptr() as u64;
+        ctx.ibl_table = self.lock().cache.ibl_table();
         ctx.exit_tramp = sys::trampolines::bt_exit_common as *const () as u64;
         ctx.gate_entry = sys::trampolines::bt_gate as *const () as u64;
         ctx.ibl_entry = sys::trampolines::bt_ibl as *const () as u64;
         ctx.ibl_miss = sys::trampolines::bt_ibl_miss as *const () as u64;
-        Ok(Self {
-            ctx,
-            cache,
-            exec,
-            brk,
-            signals: Signals::new(),
-            opts,
-            exe_path,
-            self_exe,
-            stats: RunStats::default(),
-            syscall_counts: vec![0; syscall_inline::GATE_TABLE_LEN],
-            _sys_table: sys_table,
-            reserved,
-        })
+        ctx.self_ptr = ctx as *const GuestContext as u64;
     }
+}
 
-    /// Run the guest until it exits or must die.
+impl Thread {
+    /// Run this guest thread until it exits or must die.
     pub fn run(&mut self) -> GuestExit {
+        self.ctx.thread_sig = &*self.sig as *const ThreadSignals as u64;
+        self.ctx.self_ptr = &*self.ctx as *const GuestContext as u64;
         if let Err(e) = sys::install_context(&mut self.ctx) {
             return GuestExit::Fatal(format!("cannot set up the thread context: {e}"));
         }
         if let Err(e) = sys::install_host_sigaltstack() {
             return GuestExit::Fatal(format!("cannot set up the signal stack: {e}"));
         }
-        signals::publish(&mut *self.ctx, &mut *self.cache);
         // The exit that brought us back, and the cache generation it is from.
         let mut link_from: Option<(ExitId, u64)> = None;
         let mut ibl_from = false;
         loop {
             if self.ctx.signal_pending != 0 {
-                if let Err(sig) = self.signals.deliver_pending(&mut self.ctx) {
+                if let Err(sig) = self.deliver_pending() {
                     return GuestExit::Killed(sig);
                 }
-                self.stats.signals_delivered += 1;
                 link_from = None;
                 ibl_from = false;
             }
             let pc = GuestAddr(self.ctx.rip);
-            let target = match self.block_for(pc) {
-                Ok(t) => t,
-                Err(exit) => {
-                    if let Some(e) = exit {
-                        return e;
+            let target = {
+                let mut sh = self.p.lock();
+                let target = match self.block_for(&mut sh, pc) {
+                    Ok(t) => t,
+                    Err(exit) => {
+                        drop(sh);
+                        if let Some(e) = exit {
+                            return e;
+                        }
+                        continue;
                     }
-                    continue;
+                };
+                if let Some((id, generation)) = link_from.take() {
+                    if generation == sh.cache.stats.flushes {
+                        sh.cache.link(id, target);
+                    }
                 }
+                if std::mem::take(&mut ibl_from) {
+                    sh.cache.ibl_insert(pc, target);
+                }
+                sh.stats.dispatches += 1;
+                target
             };
-            if let Some((id, generation)) = link_from.take() {
-                if generation == self.cache.stats.flushes {
-                    self.cache.link(id, target);
-                }
-            }
-            if std::mem::take(&mut ibl_from) {
-                self.cache.ibl_insert(pc, target);
-            }
-            self.stats.dispatches += 1;
             sys::enter_cache(&mut self.ctx, target.get());
             match ExitReason::from_raw(self.ctx.exit_reason) {
-                Some(ExitReason::Branch) => link_from = Some((ExitId(self.ctx.exit_id as u32), self.cache.stats.flushes)),
+                Some(ExitReason::Branch) => {
+                    link_from = Some((ExitId(self.ctx.exit_id as u32), self.p.lock().cache.stats.flushes));
+                }
                 Some(ExitReason::IndirectMiss) => ibl_from = true,
                 Some(ExitReason::Syscall) => {
-                    self.stats.slow_syscalls += 1;
                     if let Some(exit) = self.syscall() {
                         return exit;
                     }
@@ -176,12 +248,10 @@ impl Runtime {
                 Some(ExitReason::Signal) => {}
                 Some(ExitReason::Illegal) => {
                     let pc = GuestAddr(self.ctx.rip);
-                    if let Some(e) = self.sync_fault(libc::SIGILL, 2 /* ILL_ILLOPN */, pc.get()) {
-                        let mut bytes = vec![0u8; 16];
-                        let n = self.exec.extent_end(pc).map_or(0, |e| (e - pc.get()).min(16) as usize);
-                        bytes.truncate(n);
+                    if self.sync_fault(libc::SIGILL, 2 /* ILL_ILLOPN */, pc.get()).is_some() {
+                        let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e - pc.get()).min(16) as usize);
+                        let mut bytes = vec![0u8; n];
                         let _ = sys::read_guest(pc.get(), &mut bytes);
-                        let _ = e;
                         return GuestExit::Illegal { pc, bytes };
                     }
                 }
@@ -196,14 +266,32 @@ impl Runtime {
         }
     }
 
+    /// Deliver what the host handler queued for this thread.
+    fn deliver_pending(&mut self) -> Result<(), i32> {
+        self.ctx.signal_pending = 0;
+        let queued = self.sig.take();
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let mut sh = self.p.lock();
+        // The last frame pushed runs first: push the highest number first so
+        // the lowest-numbered signal's handler runs first, as the kernel's.
+        for (sig, info) in queued.into_iter().rev() {
+            signals::deliver(&mut sh.actions, &mut self.sig, self.p.xstate_size, &mut self.ctx, sig, &info)?;
+            sh.stats.signals_delivered += 1;
+        }
+        Ok(())
+    }
+
     /// Deliver a fault bt-run detected itself to the guest's handler, or
     /// return how the guest dies.
     fn sync_fault(&mut self, sig: i32, code: i32, addr: u64) -> Option<GuestExit> {
-        if !self.signals.has_handler(sig) || sys::get_sigmask() & (1u64 << (sig - 1)) != 0 {
+        let mut sh = self.p.lock();
+        if !sh.actions.has_handler(sig) || sys::get_sigmask() & (1u64 << (sig - 1)) != 0 {
             return Some(GuestExit::Killed(sig));
         }
         let info = signals::fault_info(sig, code, addr);
-        match self.signals.deliver(&mut self.ctx, sig, &info) {
+        match signals::deliver(&mut sh.actions, &mut self.sig, self.p.xstate_size, &mut self.ctx, sig, &info) {
             Ok(()) => None,
             Err(s) => Some(GuestExit::Killed(s)),
         }
@@ -212,47 +300,53 @@ impl Runtime {
     /// The cache code for guest `pc`, translating it if needed. Err(None)
     /// means the dispatcher should look again (state changed); Err(Some)
     /// ends the run.
-    fn block_for(&mut self, pc: GuestAddr) -> Result<CachePc, Option<GuestExit>> {
-        if let Some((_, c)) = self.cache.lookup(pc) {
+    fn block_for(&mut self, sh: &mut Shared, pc: GuestAddr) -> Result<CachePc, Option<GuestExit>> {
+        if let Some((_, c)) = sh.cache.lookup(pc) {
             return Ok(c);
         }
-        let len = match self.exec.extent_end(pc) {
+        let len = match sh.exec.extent_end(pc) {
             Some(end) => (end - pc.get()).min((MAX_BLOCK_INSNS * MAX_INSN_LEN) as u64) as usize,
             None => {
-                // Jump to memory the guest cannot execute: SIGSEGV at pc.
-                return Err(self.sync_fault(libc::SIGSEGV, if self.is_mapped(pc.get()) { 2 } else { 1 }, pc.get()));
+                // A jump to memory the guest cannot execute: SIGSEGV at pc.
+                let mut b = [0u8; 1];
+                let code = if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 };
+                if !sh.actions.has_handler(libc::SIGSEGV) || sys::get_sigmask() & (1u64 << (libc::SIGSEGV - 1)) != 0 {
+                    return Err(Some(GuestExit::Killed(libc::SIGSEGV)));
+                }
+                let info = signals::fault_info(libc::SIGSEGV, code, pc.get());
+                return match signals::deliver(&mut sh.actions, &mut self.sig, self.p.xstate_size, &mut self.ctx, libc::SIGSEGV, &info) {
+                    Ok(()) => Err(None),
+                    Err(s) => Err(Some(GuestExit::Killed(s))),
+                };
             }
         };
         // SAFETY: [pc, pc+len) lies in a guest-executable range, which bt-run
-        // always maps readable, and nothing unmaps it during translation.
+        // always maps readable, and nothing unmaps it while we hold the lock.
         let bytes = unsafe { sys::guest_code(pc.get(), len) };
-        match self.cache.translate(pc, bytes) {
+        match sh.cache.translate(pc, bytes) {
             Ok((_, c)) => Ok(c),
-            Err(_full) => {
-                self.cache.flush();
-                match self.cache.translate(pc, bytes) {
+            Err(full) => {
+                if sh.threads > 1 {
+                    // Other threads may be running cached code: it cannot be
+                    // thrown away under them.
+                    return Err(Some(GuestExit::Fatal(format!("{full} (raise --cache-size)"))));
+                }
+                sh.cache.flush();
+                match sh.cache.translate(pc, bytes) {
                     Ok((_, c)) => Ok(c),
                     Err(e) => Err(Some(GuestExit::Fatal(e.to_string()))),
                 }
             }
         }
     }
+}
 
-    fn is_mapped(&self, addr: u64) -> bool {
-        let mut b = [0u8; 1];
-        sys::read_guest(addr, &mut b).is_ok()
-    }
-
+impl Shared {
     /// Guest code in [start, end) changed or went away: drop translations.
     pub fn invalidate(&mut self, start: u64, end: u64) {
         if self.cache.overlaps(GuestAddr(start), GuestAddr(end)) {
-            self.cache.flush();
+            self.cache.invalidate(GuestAddr(start), GuestAddr(end), self.threads == 1);
         }
-    }
-
-    /// Does [start, end) touch memory bt-run owns?
-    pub fn hits_reserved(&self, start: u64, end: u64) -> bool {
-        self.reserved.iter().any(|&(s, e)| start < e && s < end)
     }
 }
 

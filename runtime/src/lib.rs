@@ -9,5 +9,6 @@ pub mod signals;
 pub mod stats;
 pub mod sys;
 pub mod syscalls;
+pub mod thread;
 
-pub use dispatch::{GuestExit, Options, Runtime};
+pub use dispatch::{GuestExit, Options, Process, Thread};

@@ -46,230 +46,75 @@ pub struct AltStack {
     pub size: u64,
 }
 
-pub struct Signals {
-    pub actions: [GuestAction; NSIG + 1],
+/// The guest's process-wide signal dispositions.
+pub struct Actions {
+    pub table: [GuestAction; NSIG + 1],
+}
+
+/// One thread's signal state: what is queued for it and its alternate stack.
+/// Boxed and reachable from its `GuestContext::thread_sig`, because the host
+/// handler finds it from the context alone.
+pub struct ThreadSignals {
+    pending: AtomicU64,
+    info: [UnsafeCell<[u8; 128]>; NSIG + 1],
     pub altstack: AltStack,
-    /// Bytes of the XSAVE image for the enabled features (CPUID 0xD).
-    pub xstate_size: usize,
 }
 
-struct InfoSlots([UnsafeCell<[u8; 128]>; NSIG + 1]);
-// SAFETY: a slot is written only by the host handler while its pending bit is
-// clear and read by the dispatcher after it took the bit (same thread).
-unsafe impl Sync for InfoSlots {}
+// SAFETY: an info slot is written only by the host handler of the owning
+// thread while its pending bit is clear, and read by the same thread's
+// dispatcher after it took the bit.
+unsafe impl Sync for ThreadSignals {}
 
-static PENDING: AtomicU64 = AtomicU64::new(0);
-static INFO: InfoSlots = InfoSlots([const { UnsafeCell::new([0; 128]) }; NSIG + 1]);
-static CTX: AtomicPtr<GuestContext> = AtomicPtr::new(std::ptr::null_mut());
-static CACHE: AtomicPtr<CodeCache> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Tell the host handler where this thread's context and the cache are.
-pub fn publish(ctx: *mut GuestContext, cache: *mut CodeCache) {
-    CTX.store(ctx, Ordering::SeqCst);
-    CACHE.store(cache, Ordering::SeqCst);
-}
-
-fn is_sync(sig: i32, info: &libc::siginfo_t) -> bool {
-    matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL | libc::SIGTRAP) && info.si_code > 0
-}
-
-const REG_RIP: usize = libc::REG_RIP as usize;
-/// ucontext gregs index for each GPR in hardware order.
-const GREGS: [usize; 16] = [
-    libc::REG_RAX as usize,
-    libc::REG_RCX as usize,
-    libc::REG_RDX as usize,
-    libc::REG_RBX as usize,
-    libc::REG_RSP as usize,
-    libc::REG_RBP as usize,
-    libc::REG_RSI as usize,
-    libc::REG_RDI as usize,
-    libc::REG_R8 as usize,
-    libc::REG_R9 as usize,
-    libc::REG_R10 as usize,
-    libc::REG_R11 as usize,
-    libc::REG_R12 as usize,
-    libc::REG_R13 as usize,
-    libc::REG_R14 as usize,
-    libc::REG_R15 as usize,
-];
-
-/// bt-run's host handler, entered through `bt_host_signal_entry` with the
-/// host FS base already restored.
-pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
-    let ctx = CTX.load(Ordering::SeqCst);
-    let cache = CACHE.load(Ordering::SeqCst);
-    if ctx.is_null() || cache.is_null() || !(1..=NSIG as i32).contains(&sig) {
-        return;
-    }
-    // SAFETY: the kernel passes valid siginfo and ucontext pointers.
-    let (info, uc) = unsafe { (&mut *info, &mut *(uc as *mut libc::ucontext_t)) };
-    // SAFETY: CTX/CACHE point at the runtime's live context and cache. The
-    // handler runs on the guest thread, which is either in cached code or in
-    // the dispatcher; the cache is only read or patched when the interrupted
-    // pc shows the dispatcher is not running.
-    let (ctx, cache) = unsafe { (&mut *ctx, &mut *cache) };
-    let rip = uc.uc_mcontext.gregs[REG_RIP] as u64;
-    let in_cache = cache.contains(CachePc(rip));
-
-    if is_sync(sig, info) {
-        if !in_cache {
-            // A fault in bt-run itself, or in code it did not translate:
-            // let the default action report it.
-            let _ = sys::set_host_action(sig, HostAction::Raw(libc::SIG_DFL), 0, 0);
-            return;
-        }
-        // Synchronous fault in translated code: recover the guest state at
-        // the faulting instruction and leave the cache through
-        // `bt_signal_exit`, which returns to the dispatcher.
-        let Some(pc) = guest_pc_at(cache, CachePc(rip)) else {
-            let _ = sys::set_host_action(sig, HostAction::Raw(libc::SIG_DFL), 0, 0);
-            return;
-        };
-        for (r, &g) in GREGS.iter().enumerate() {
-            ctx.gpr[r] = uc.uc_mcontext.gregs[g] as u64;
-        }
-        if let Some((scratch, _)) = scratch_in_flight(cache, CachePc(rip)) {
-            ctx.gpr[scratch] = ctx.spill_scratch;
-        }
-        ctx.rflags = uc.uc_mcontext.gregs[libc::REG_EFL as usize] as u64;
-        ctx.rip = pc.get();
-        if matches!(sig, libc::SIGILL | libc::SIGFPE | libc::SIGTRAP) {
-            // si_addr names the instruction: make it the guest's.
-            set_si_addr(info, pc.get());
-        }
-        queue(sig, info, ctx);
-        ctx.exit_reason = ExitReason::Signal as u64;
-        uc.uc_mcontext.gregs[REG_RIP] = sys::trampolines::bt_signal_exit as *const () as i64;
-        uc.uc_mcontext.gregs[libc::REG_RSP as usize] = ctx.host_rsp as i64;
-        return;
+impl ThreadSignals {
+    pub fn new() -> Box<Self> {
+        Box::new(Self {
+            pending: AtomicU64::new(0),
+            info: [const { UnsafeCell::new([0; 128]) }; NSIG + 1],
+            altstack: AltStack { flags: SS_DISABLE as u32, ..Default::default() },
+        })
     }
 
-    queue(sig, info, ctx);
-    if in_cache {
-        if let Some(b) = cache.block_at(CachePc(rip)) {
-            cache.unlink_exits(b);
+    /// A copy for a forked child or new thread (alternate stack is inherited
+    /// by fork, not by threads; nothing is pending in either).
+    pub fn inherit(&self, thread: bool) -> Box<Self> {
+        let mut t = Self::new();
+        if !thread {
+            t.altstack = self.altstack;
         }
-    } else if sys::trampolines::contains(rip) {
-        // Between the dispatcher's check and a block: unlink every block the
-        // trampoline may be heading to.
-        for t in [ctx.entry_target, ctx.gate_ret, ctx.ibl_jump] {
-            if let Some(b) = cache.block_at(CachePc(t)) {
-                cache.unlink_exits(b);
+        t
+    }
+
+    fn queue(&self, sig: i32, info: &libc::siginfo_t) {
+        let bit = 1u64 << (sig - 1);
+        if self.pending.load(Ordering::SeqCst) & bit == 0 {
+            // SAFETY: the slot is ours while the bit is clear (see above).
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    info as *const libc::siginfo_t as *const u8,
+                    (*self.info[sig as usize].get()).as_mut_ptr(),
+                    128,
+                );
             }
+            self.pending.fetch_or(bit, Ordering::SeqCst);
         }
     }
-}
 
-fn set_si_addr(info: &mut libc::siginfo_t, addr: u64) {
-    // si_addr sits at offset 16 of siginfo on x86-64.
-    // SAFETY: siginfo_t is 128 bytes; offset 16..24 is within it.
-    unsafe { std::ptr::write_unaligned((info as *mut libc::siginfo_t as *mut u8).add(16) as *mut u64, addr) };
-}
-
-fn queue(sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext) {
-    let bit = 1u64 << (sig - 1);
-    if PENDING.load(Ordering::SeqCst) & bit == 0 {
-        // SAFETY: the slot is ours while the bit is clear (see InfoSlots).
-        unsafe {
-            std::ptr::copy_nonoverlapping(info as *const libc::siginfo_t as *const u8, (*INFO.0[sig as usize].get()).as_mut_ptr(), 128);
-        }
-        PENDING.fetch_or(bit, Ordering::SeqCst);
-    }
-    // SAFETY: plain store into the live context; read by cached code.
-    unsafe { std::ptr::write_volatile(&mut ctx.signal_pending, 1) };
-}
-
-/// Guest pc of the instruction containing cache address `pc`.
-pub fn guest_pc_at(cache: &CodeCache, pc: CachePc) -> Option<GuestAddr> {
-    let b = cache.block(cache.block_at(pc)?);
-    let off = (pc.get() - b.start.get()) as u32;
-    let i = b.insn_map.partition_point(|&(c, _)| c <= off);
-    let (_, g) = *b.insn_map.get(i.checked_sub(1)?)?;
-    Some(b.guest.add(g as u64))
-}
-
-/// If `pc` is inside a far rip-relative rewrite (after the scratch spill),
-/// the scratch register's number.
-fn scratch_in_flight(cache: &CodeCache, pc: CachePc) -> Option<(usize, ())> {
-    let b = cache.block(cache.block_at(pc)?);
-    let off = (pc.get() - b.start.get()) as u32;
-    let i = b.insn_map.partition_point(|&(c, _)| c <= off);
-    let (c, _) = *b.insn_map.get(i.checked_sub(1)?)?;
-    let code = cache.read(b.start.add(c as u64), 9);
-    // mov gs:[SPILL_SCRATCH], r64 = 65 REX 89 modrm 25 disp32
-    let spill = translator::abi::off::SPILL_SCRATCH.to_le_bytes();
-    if code[0] == 0x65 && code[2] == 0x89 && code[4] == 0x25 && code[5..9] == spill {
-        let r = ((code[3] >> 3) & 7) as usize + if code[1] & 4 != 0 { 8 } else { 0 };
-        if off > c {
-            return Some((r, ()));
-        }
-    }
-    None
-}
-
-impl Signals {
-    /// The guest inherits the dispositions bt-run was started with (ignored
-    /// signals stay ignored across exec); no guest handlers exist yet.
-    pub fn new() -> Self {
-        let mut actions = [GuestAction::default(); NSIG + 1];
-        for (sig, a) in actions.iter_mut().enumerate().skip(1) {
-            if let Some((h, flags, mask)) = sys::host_action(sig as i32) {
-                if h == libc::SIG_IGN {
-                    a.handler = h as u64;
-                    a.flags = flags as u64;
-                    a.mask = mask;
-                }
-            }
-        }
-        Self { actions, altstack: AltStack { flags: SS_DISABLE as u32, ..Default::default() }, xstate_size: sys::xstate_size() }
+    /// Take every queued signal: (signal, siginfo) lowest number first.
+    pub fn take(&self) -> Vec<(i32, [u8; 128])> {
+        let bits = self.pending.swap(0, Ordering::SeqCst);
+        (1..=NSIG as i32)
+            .filter(|s| bits & (1u64 << (s - 1)) != 0)
+            .map(|s| {
+                let mut info = [0u8; 128];
+                // SAFETY: we took the bit, so the slot is ours to read.
+                info.copy_from_slice(unsafe { &*self.info[s as usize].get() });
+                (s, info)
+            })
+            .collect()
     }
 
-    /// rt_sigaction(sig, act, oact, sigsetsize)
-    pub fn sigaction(&mut self, sig: u64, act: u64, oact: u64, setsize: u64) -> i64 {
-        if setsize != 8 || sig == 0 || sig > NSIG as u64 {
-            return -(libc::EINVAL as i64);
-        }
-        let s = sig as usize;
-        let mut new = None;
-        if act != 0 {
-            if sig == libc::SIGKILL as u64 || sig == libc::SIGSTOP as u64 {
-                return -(libc::EINVAL as i64);
-            }
-            let mut b = [0u8; 32];
-            if let Err(e) = sys::read_guest(act, &mut b) {
-                return -(e as i64);
-            }
-            let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-            new = Some(GuestAction { handler: w(0), flags: w(1), restorer: w(2), mask: w(3) });
-        }
-        if oact != 0 {
-            let a = self.actions[s];
-            let mut b = [0u8; 32];
-            for (i, v) in [a.handler, a.flags, a.restorer, a.mask].iter().enumerate() {
-                b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-            }
-            if let Err(e) = sys::write_guest(oact, &b) {
-                return -(e as i64);
-            }
-        }
-        if let Some(a) = new {
-            self.actions[s] = a;
-            self.install_host(sig as i32);
-        }
-        0
-    }
-
-    fn install_host(&self, sig: i32) {
-        let a = self.actions[sig as usize];
-        let action = if a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64 {
-            HostAction::Raw(a.handler as usize)
-        } else {
-            HostAction::Ours
-        };
-        // Blocking the guest's sa_mask on the host too keeps a second signal
-        // from interrupting the host handler, as it would the guest's.
-        let _ = sys::set_host_action(sig, action, a.flags as i32, a.mask);
+    pub fn on_altstack(&self, rsp: u64) -> bool {
+        self.altstack.size != 0 && rsp > self.altstack.sp && rsp - self.altstack.sp <= self.altstack.size
     }
 
     /// sigaltstack(ss, old_ss), given the guest's current stack pointer.
@@ -277,7 +122,13 @@ impl Signals {
         let on = self.on_altstack(rsp);
         if old != 0 {
             let a = self.altstack;
-            let flags = if on { SS_ONSTACK as u32 } else if a.size == 0 { SS_DISABLE as u32 } else { 0 } | (a.flags & SS_AUTODISARM);
+            let flags = if on {
+                SS_ONSTACK as u32
+            } else if a.size == 0 {
+                SS_DISABLE as u32
+            } else {
+                0
+            } | (a.flags & SS_AUTODISARM);
             let mut b = [0u8; 24];
             b[0..8].copy_from_slice(&a.sp.to_le_bytes());
             b[8..12].copy_from_slice(&flags.to_le_bytes());
@@ -312,199 +163,382 @@ impl Signals {
         }
         0
     }
+}
 
-    fn on_altstack(&self, rsp: u64) -> bool {
-        self.altstack.size != 0 && rsp > self.altstack.sp && rsp - self.altstack.sp <= self.altstack.size
+/// The process whose cache the host handler may unlink blocks in.
+static PROCESS: AtomicPtr<crate::dispatch::Process> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Tell the host handler where the process state is.
+pub fn publish(p: &'static crate::dispatch::Process) {
+    PROCESS.store(p as *const _ as *mut _, Ordering::SeqCst);
+}
+
+fn is_sync(sig: i32, info: &libc::siginfo_t) -> bool {
+    matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL | libc::SIGTRAP) && info.si_code > 0
+}
+
+const REG_RIP: usize = libc::REG_RIP as usize;
+/// ucontext gregs index for each GPR in hardware order.
+const GREGS: [usize; 16] = [
+    libc::REG_RAX as usize,
+    libc::REG_RCX as usize,
+    libc::REG_RDX as usize,
+    libc::REG_RBX as usize,
+    libc::REG_RSP as usize,
+    libc::REG_RBP as usize,
+    libc::REG_RSI as usize,
+    libc::REG_RDI as usize,
+    libc::REG_R8 as usize,
+    libc::REG_R9 as usize,
+    libc::REG_R10 as usize,
+    libc::REG_R11 as usize,
+    libc::REG_R12 as usize,
+    libc::REG_R13 as usize,
+    libc::REG_R14 as usize,
+    libc::REG_R15 as usize,
+];
+
+/// bt-run's host handler, entered through `bt_host_signal_entry` with the
+/// host FS base already restored and the thread's context as 4th argument.
+pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void, ctx: *mut GuestContext) {
+    let p = PROCESS.load(Ordering::SeqCst);
+    if ctx.is_null() || p.is_null() || !(1..=NSIG as i32).contains(&sig) {
+        return;
+    }
+    // SAFETY: the kernel passes valid siginfo and ucontext pointers; `ctx`
+    // is this thread's live context (from its GS base) and its thread_sig
+    // points at the thread's boxed ThreadSignals; the process is 'static.
+    let (info, uc, ctx, p) = unsafe { (&mut *info, &mut *(uc as *mut libc::ucontext_t), &mut *ctx, &*p) };
+    // SAFETY: set by the runtime before the thread first enters the cache.
+    let Some(ts) = (unsafe { (ctx.thread_sig as *const ThreadSignals).as_ref() }) else { return };
+    let rip = uc.uc_mcontext.gregs[REG_RIP] as u64;
+    // The dispatcher of another thread may be changing the cache; if the
+    // lock is taken we cannot look blocks up, and fall back on delivery at
+    // this thread's next exit from the cache.
+    let shared = p.shared.try_lock().ok();
+    let cache = shared.as_ref().map(|s| &s.cache);
+    let in_cache = p.cache_contains(CachePc(rip));
+
+    if is_sync(sig, info) {
+        let pc = cache.and_then(|c| guest_pc_at(c, CachePc(rip)));
+        let (Some(pc), Some(cache)) = (pc, cache) else {
+            // A fault in bt-run itself, or in code it did not translate:
+            // let the default action report it.
+            let _ = sys::set_host_action(sig, HostAction::Raw(libc::SIG_DFL), 0, 0);
+            return;
+        };
+        // Synchronous fault in translated code: recover the guest state at
+        // the faulting instruction and leave the cache through
+        // `bt_signal_exit`, which returns to the dispatcher.
+        for (r, &g) in GREGS.iter().enumerate() {
+            ctx.gpr[r] = uc.uc_mcontext.gregs[g] as u64;
+        }
+        if let Some((scratch, _)) = scratch_in_flight(cache, CachePc(rip)) {
+            ctx.gpr[scratch] = ctx.spill_scratch;
+        }
+        ctx.rflags = uc.uc_mcontext.gregs[libc::REG_EFL as usize] as u64;
+        ctx.rip = pc.get();
+        if matches!(sig, libc::SIGILL | libc::SIGFPE | libc::SIGTRAP) {
+            // si_addr names the instruction: make it the guest's.
+            set_si_addr(info, pc.get());
+        }
+        ts.queue(sig, info);
+        // SAFETY: plain store into the live context.
+        unsafe { std::ptr::write_volatile(&mut ctx.signal_pending, 1) };
+        ctx.exit_reason = ExitReason::Signal as u64;
+        uc.uc_mcontext.gregs[REG_RIP] = sys::trampolines::bt_signal_exit as *const () as i64;
+        uc.uc_mcontext.gregs[libc::REG_RSP as usize] = ctx.host_rsp as i64;
+        return;
     }
 
-    /// Deliver every queued signal to the guest (called by the dispatcher
-    /// between blocks). Returns Err(sig) if one must kill the process.
-    pub fn deliver_pending(&mut self, ctx: &mut GuestContext) -> Result<(), i32> {
-        ctx.signal_pending = 0;
-        let bits = PENDING.swap(0, Ordering::SeqCst);
-        if bits == 0 {
-            return Ok(());
+    ts.queue(sig, info);
+    // SAFETY: plain store into the live context; read by cached code.
+    unsafe { std::ptr::write_volatile(&mut ctx.signal_pending, 1) };
+    drop(shared);
+    let mut shared = p.shared.try_lock().ok();
+    let Some(cache) = shared.as_mut().map(|s| &mut s.cache) else { return };
+    if in_cache {
+        if let Some(b) = cache.block_at(CachePc(rip)) {
+            cache.unlink_exits(b);
         }
-        // Lowest number first, as the kernel does for standard signals; the
-        // last one pushed runs first, so push in reverse.
-        for sig in (1..=NSIG as i32).rev() {
-            if bits & (1u64 << (sig - 1)) == 0 {
-                continue;
+    } else if sys::trampolines::contains(rip) {
+        // Between the dispatcher's check and a block: unlink every block the
+        // trampoline may be heading to.
+        for t in [ctx.entry_target, ctx.gate_ret, ctx.ibl_jump] {
+            if let Some(b) = cache.block_at(CachePc(t)) {
+                cache.unlink_exits(b);
             }
-            let mut info = [0u8; 128];
-            // SAFETY: we took the bit, so the slot is ours to read.
-            info.copy_from_slice(unsafe { &*INFO.0[sig as usize].get() });
-            self.deliver(ctx, sig, &info)?;
         }
-        Ok(())
+    }
+}
+
+fn set_si_addr(info: &mut libc::siginfo_t, addr: u64) {
+    // si_addr sits at offset 16 of siginfo on x86-64.
+    // SAFETY: siginfo_t is 128 bytes; offset 16..24 is within it.
+    unsafe { std::ptr::write_unaligned((info as *mut libc::siginfo_t as *mut u8).add(16) as *mut u64, addr) };
+}
+
+/// Guest pc of the instruction containing cache address `pc`.
+pub fn guest_pc_at(cache: &CodeCache, pc: CachePc) -> Option<GuestAddr> {
+    let b = cache.block(cache.block_at(pc)?);
+    let off = (pc.get() - b.start.get()) as u32;
+    let i = b.insn_map.partition_point(|&(c, _)| c <= off);
+    let (_, g) = *b.insn_map.get(i.checked_sub(1)?)?;
+    Some(b.guest.add(g as u64))
+}
+
+/// If `pc` is inside a far rip-relative rewrite (after the scratch spill),
+/// the scratch register's number.
+fn scratch_in_flight(cache: &CodeCache, pc: CachePc) -> Option<(usize, ())> {
+    let b = cache.block(cache.block_at(pc)?);
+    let off = (pc.get() - b.start.get()) as u32;
+    let i = b.insn_map.partition_point(|&(c, _)| c <= off);
+    let (c, _) = *b.insn_map.get(i.checked_sub(1)?)?;
+    let code = cache.read(b.start.add(c as u64), 9);
+    // mov gs:[SPILL_SCRATCH], r64 = 65 REX 89 modrm 25 disp32
+    let spill = translator::abi::off::SPILL_SCRATCH.to_le_bytes();
+    if code[0] == 0x65 && code[2] == 0x89 && code[4] == 0x25 && code[5..9] == spill {
+        let r = ((code[3] >> 3) & 7) as usize + if code[1] & 4 != 0 { 8 } else { 0 };
+        if off > c {
+            return Some((r, ()));
+        }
+    }
+    None
+}
+
+impl Actions {
+    /// The guest inherits the dispositions bt-run was started with (ignored
+    /// signals stay ignored across exec); no guest handlers exist yet.
+    pub fn new() -> Self {
+        let mut table = [GuestAction::default(); NSIG + 1];
+        for (sig, a) in table.iter_mut().enumerate().skip(1) {
+            if let Some((h, flags, mask)) = sys::host_action(sig as i32) {
+                if h == libc::SIG_IGN {
+                    a.handler = h as u64;
+                    a.flags = flags as u64;
+                    a.mask = mask;
+                }
+            }
+        }
+        Self { table }
+    }
+
+    /// rt_sigaction(sig, act, oact, sigsetsize)
+    pub fn sigaction(&mut self, sig: u64, act: u64, oact: u64, setsize: u64) -> i64 {
+        if setsize != 8 || sig == 0 || sig > NSIG as u64 {
+            return -(libc::EINVAL as i64);
+        }
+        let s = sig as usize;
+        let mut new = None;
+        if act != 0 {
+            if sig == libc::SIGKILL as u64 || sig == libc::SIGSTOP as u64 {
+                return -(libc::EINVAL as i64);
+            }
+            let mut b = [0u8; 32];
+            if let Err(e) = sys::read_guest(act, &mut b) {
+                return -(e as i64);
+            }
+            let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+            new = Some(GuestAction { handler: w(0), flags: w(1), restorer: w(2), mask: w(3) });
+        }
+        if oact != 0 {
+            let a = self.table[s];
+            let mut b = [0u8; 32];
+            for (i, v) in [a.handler, a.flags, a.restorer, a.mask].iter().enumerate() {
+                b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+            }
+            if let Err(e) = sys::write_guest(oact, &b) {
+                return -(e as i64);
+            }
+        }
+        if let Some(a) = new {
+            self.table[s] = a;
+            self.install_host(sig as i32);
+        }
+        0
+    }
+
+    pub fn install_host(&self, sig: i32) {
+        let a = self.table[sig as usize];
+        let action = if a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64 {
+            HostAction::Raw(a.handler as usize)
+        } else {
+            HostAction::Ours
+        };
+        // Blocking the guest's sa_mask on the host too keeps a second signal
+        // from interrupting the host handler, as it would the guest's.
+        let _ = sys::set_host_action(sig, action, a.flags as i32, a.mask);
     }
 
     /// Does the guest have a handler for `sig`?
     pub fn has_handler(&self, sig: i32) -> bool {
-        let h = self.actions[sig as usize].handler;
+        let h = self.table[sig as usize].handler;
         h != libc::SIG_DFL as u64 && h != libc::SIG_IGN as u64
     }
 
-    /// Build the kernel's rt_sigframe for `sig` on the guest stack and point
-    /// the guest at its handler.
-    pub fn deliver(&mut self, ctx: &mut GuestContext, sig: i32, info: &[u8; 128]) -> Result<(), i32> {
-        let a = self.actions[sig as usize];
-        if a.handler == libc::SIG_IGN as u64 {
-            return Ok(());
-        }
-        if a.handler == libc::SIG_DFL as u64 {
-            // The guest reset it while the signal was queued: default action.
-            return if default_ignores(sig) { Ok(()) } else { Err(sig) };
-        }
-        let mask_now = sys::get_sigmask();
-        if mask_now & (1u64 << (sig - 1)) != 0 && !is_sync_info(sig, info) {
-            // Blocked again before we got here: leave it pending in the kernel.
-            // SAFETY: re-raising to our own thread.
-            unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::syscall(libc::SYS_gettid), sig) };
-            return Ok(());
-        }
-        if a.flags & SA_RESTORER == 0 {
-            return Err(libc::SIGSEGV);
-        }
-        let rsp = ctx.gpr[reg::RSP];
-        let on = self.on_altstack(rsp);
-        let mut sp = if a.flags & SA_ONSTACK != 0 && self.altstack.size != 0 && !on {
-            self.altstack.sp + self.altstack.size
-        } else {
-            rsp - 128
-        };
-        // Extended state image, 64-byte aligned, plus the trailing magic.
-        let xs = self.xstate_size.min(ctx.xsave.len());
-        sp = (sp - (xs as u64 + 4)) & !63;
-        let fp = sp;
-        let mut image = ctx.xsave[..xs].to_vec();
-        // fx_sw_bytes: tell readers an XSAVE image follows.
-        image[464..468].copy_from_slice(&0x4650_5853u32.to_le_bytes());
-        image[468..472].copy_from_slice(&((xs + 4) as u32).to_le_bytes());
-        image[472..480].copy_from_slice(&(sys::trampolines::XSAVE_MASK as u64).to_le_bytes());
-        image[480..484].copy_from_slice(&(xs as u32).to_le_bytes());
-        image.extend_from_slice(&0x4650_5845u32.to_le_bytes());
-        sp -= 440;
-        sp = (sp & !15) - 8;
-        let frame = sp;
-        let mut f = vec![0u8; 440];
-        let put = |f: &mut Vec<u8>, at: usize, v: u64| f[at..at + 8].copy_from_slice(&v.to_le_bytes());
-        put(&mut f, 0, a.restorer);
-        // ucontext at 8
-        put(&mut f, 8, 0x7); // UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
-        put(&mut f, 16, 0);
-        put(&mut f, 24, self.altstack.sp);
-        let ssf: u32 = if on { SS_ONSTACK as u32 } else if self.altstack.size == 0 { SS_DISABLE as u32 } else { 0 } | (self.altstack.flags & SS_AUTODISARM);
-        f[32..36].copy_from_slice(&ssf.to_le_bytes());
-        put(&mut f, 40, self.altstack.size);
-        let mc = 48;
-        let order = [
-            reg::R8, reg::R9, reg::R10, reg::R11, reg::R12, reg::R13, reg::R14, reg::R15, reg::RDI, reg::RSI, reg::RBP,
-            reg::RBX, reg::RDX, reg::RAX, reg::RCX, reg::RSP,
-        ];
-        for (i, r) in order.iter().enumerate() {
-            put(&mut f, mc + i * 8, ctx.gpr[*r]);
-        }
-        put(&mut f, mc + 128, ctx.rip);
-        put(&mut f, mc + 136, ctx.rflags);
-        // cs, gs, fs, ss selectors
-        f[mc + 144..mc + 146].copy_from_slice(&0x33u16.to_le_bytes());
-        f[mc + 150..mc + 152].copy_from_slice(&0x2bu16.to_le_bytes());
-        let (trapno, err) = trap_of(sig, info);
-        put(&mut f, mc + 152, err);
-        put(&mut f, mc + 160, trapno);
-        put(&mut f, mc + 168, mask_now);
-        if sig == libc::SIGSEGV || sig == libc::SIGBUS {
-            put(&mut f, mc + 176, u64::from_le_bytes(info[16..24].try_into().expect("8")));
-        }
-        put(&mut f, mc + 184, fp);
-        put(&mut f, 8 + 296, mask_now);
-        f[312..440].copy_from_slice(info);
-        let fault = sys::write_guest(fp, &image).and_then(|_| sys::write_guest(frame, &f));
-        if fault.is_err() {
-            // The kernel kills a process whose signal frame cannot be written.
-            return Err(libc::SIGSEGV);
-        }
-        // Handler state.
-        let mut block = a.mask;
-        if a.flags & SA_NODEFER == 0 {
-            block |= 1u64 << (sig - 1);
-        }
-        sys::set_sigmask(libc::SIG_BLOCK, block);
-        if a.flags & SA_RESETHAND != 0 && sig != libc::SIGILL && sig != libc::SIGTRAP {
-            self.actions[sig as usize] = GuestAction::default();
-            self.install_host(sig);
-        }
-        if a.flags & SA_ONSTACK != 0 && !on && self.altstack.flags & SS_AUTODISARM != 0 {
-            self.altstack = AltStack { sp: 0, flags: SS_DISABLE as u32, size: 0 };
-        }
-        ctx.gpr[reg::RDI] = sig as u64;
-        ctx.gpr[reg::RSI] = frame + 312;
-        ctx.gpr[reg::RDX] = frame + 8;
-        ctx.gpr[reg::RAX] = 0;
-        ctx.gpr[reg::RSP] = frame;
-        ctx.rip = a.handler;
-        ctx.rflags &= !(0x400 | 0x10000 | 0x100); // DF, RF, TF
-        // The handler starts with the initial FPU state, as the kernel's do.
-        ctx.xsave[512..576].fill(0);
-        ctx.xsave[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
-        ctx.xsave[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
-        let _ = a.flags & (SA_SIGINFO | SA_RESTART);
-        Ok(())
-    }
-
-    /// rt_sigreturn: restore the guest state saved in the frame at `rsp`
-    /// (the ucontext, just above the popped return address).
-    pub fn sigreturn(&mut self, ctx: &mut GuestContext) -> Result<(), i32> {
-        let uc = ctx.gpr[reg::RSP];
-        let mut f = [0u8; 304];
-        sys::read_guest(uc, &mut f).map_err(|_| libc::SIGSEGV)?;
-        let get = |at: usize| u64::from_le_bytes(f[at..at + 8].try_into().expect("8"));
-        let mc = 40;
-        let order = [
-            reg::R8, reg::R9, reg::R10, reg::R11, reg::R12, reg::R13, reg::R14, reg::R15, reg::RDI, reg::RSI, reg::RBP,
-            reg::RBX, reg::RDX, reg::RAX, reg::RCX, reg::RSP,
-        ];
-        for (i, r) in order.iter().enumerate() {
-            ctx.gpr[*r] = get(mc + i * 8);
-        }
-        ctx.rip = get(mc + 128);
-        // Only the user-modifiable flags come back (as the kernel's FIX_EFLAGS).
-        let user = 0x0004_0DD5u64 | 0x4_0000 | 0x20_0000 | 0x100;
-        ctx.rflags = (ctx.rflags & !user) | (get(mc + 136) & user) | 0x2;
-        let fp = get(mc + 184);
-        if fp != 0 {
-            let xs = self.xstate_size.min(ctx.xsave.len());
-            let mut img = vec![0u8; xs];
-            sys::read_guest(fp, &mut img).map_err(|_| libc::SIGSEGV)?;
-            // Keep the image loadable: known components only, standard
-            // format, reserved header bytes zero, MXCSR reserved bits clear.
-            let bv = u64::from_le_bytes(img[512..520].try_into().expect("8")) & sys::trampolines::XSAVE_MASK as u64;
-            img[512..520].copy_from_slice(&bv.to_le_bytes());
-            img[520..576].fill(0);
-            let mxcsr = u32::from_le_bytes(img[24..28].try_into().expect("4")) & 0xffff;
-            img[24..28].copy_from_slice(&mxcsr.to_le_bytes());
-            ctx.xsave[..xs].copy_from_slice(&img);
-        }
-        sys::set_sigmask(libc::SIG_SETMASK, get(296));
-        // Restoring the alternate stack settings (uc_stack) as the kernel does.
-        let ss_sp = get(16);
-        let ss_flags = u32::from_le_bytes(f[24..28].try_into().expect("4"));
-        let ss_size = get(32);
-        if ss_flags & SS_DISABLE as u32 != 0 || ss_size == 0 {
-            self.altstack = AltStack { sp: 0, flags: SS_DISABLE as u32, size: 0 };
-        } else if ss_size >= MINSIGSTKSZ {
-            self.altstack = AltStack { sp: ss_sp, flags: ss_flags & SS_AUTODISARM, size: ss_size };
-        }
-        Ok(())
-    }
 }
 
-impl Default for Signals {
+impl Default for Actions {
     fn default() -> Self {
         Self::new()
     }
 }
+
+/// Build the kernel's rt_sigframe for `sig` on the guest stack and point
+/// the guest at its handler.
+pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &mut GuestContext, sig: i32, info: &[u8; 128]) -> Result<(), i32> {
+    let a = actions.table[sig as usize];
+    if a.handler == libc::SIG_IGN as u64 {
+        return Ok(());
+    }
+    if a.handler == libc::SIG_DFL as u64 {
+        // The guest reset it while the signal was queued: default action.
+        return if default_ignores(sig) { Ok(()) } else { Err(sig) };
+    }
+    let mask_now = sys::get_sigmask();
+    if mask_now & (1u64 << (sig - 1)) != 0 && !is_sync_info(sig, info) {
+        // Blocked again before we got here: leave it pending in the kernel.
+        // SAFETY: re-raising to our own thread.
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::syscall(libc::SYS_gettid), sig) };
+        return Ok(());
+    }
+    if a.flags & SA_RESTORER == 0 {
+        return Err(libc::SIGSEGV);
+    }
+    let rsp = ctx.gpr[reg::RSP];
+    let on = ts.on_altstack(rsp);
+    let mut sp = if a.flags & SA_ONSTACK != 0 && ts.altstack.size != 0 && !on {
+        ts.altstack.sp + ts.altstack.size
+    } else {
+        rsp - 128
+    };
+    // Extended state image, 64-byte aligned, plus the trailing magic.
+    let xs = xs.min(ctx.xsave.len());
+    sp = (sp - (xs as u64 + 4)) & !63;
+    let fp = sp;
+    let mut image = ctx.xsave[..xs].to_vec();
+    // fx_sw_bytes: tell readers an XSAVE image follows.
+    image[464..468].copy_from_slice(&0x4650_5853u32.to_le_bytes());
+    image[468..472].copy_from_slice(&((xs + 4) as u32).to_le_bytes());
+    image[472..480].copy_from_slice(&(sys::trampolines::XSAVE_MASK as u64).to_le_bytes());
+    image[480..484].copy_from_slice(&(xs as u32).to_le_bytes());
+    image.extend_from_slice(&0x4650_5845u32.to_le_bytes());
+    sp -= 440;
+    sp = (sp & !15) - 8;
+    let frame = sp;
+    let mut f = vec![0u8; 440];
+    let put = |f: &mut Vec<u8>, at: usize, v: u64| f[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    put(&mut f, 0, a.restorer);
+    // ucontext at 8
+    put(&mut f, 8, 0x7); // UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
+    put(&mut f, 16, 0);
+    put(&mut f, 24, ts.altstack.sp);
+    let ssf: u32 = if on { SS_ONSTACK as u32 } else if ts.altstack.size == 0 { SS_DISABLE as u32 } else { 0 } | (ts.altstack.flags & SS_AUTODISARM);
+    f[32..36].copy_from_slice(&ssf.to_le_bytes());
+    put(&mut f, 40, ts.altstack.size);
+    let mc = 48;
+    let order = [
+        reg::R8, reg::R9, reg::R10, reg::R11, reg::R12, reg::R13, reg::R14, reg::R15, reg::RDI, reg::RSI, reg::RBP,
+        reg::RBX, reg::RDX, reg::RAX, reg::RCX, reg::RSP,
+    ];
+    for (i, r) in order.iter().enumerate() {
+        put(&mut f, mc + i * 8, ctx.gpr[*r]);
+    }
+    put(&mut f, mc + 128, ctx.rip);
+    put(&mut f, mc + 136, ctx.rflags);
+    // cs, gs, fs, ss selectors
+    f[mc + 144..mc + 146].copy_from_slice(&0x33u16.to_le_bytes());
+    f[mc + 150..mc + 152].copy_from_slice(&0x2bu16.to_le_bytes());
+    let (trapno, err) = trap_of(sig, info);
+    put(&mut f, mc + 152, err);
+    put(&mut f, mc + 160, trapno);
+    put(&mut f, mc + 168, mask_now);
+    if sig == libc::SIGSEGV || sig == libc::SIGBUS {
+        put(&mut f, mc + 176, u64::from_le_bytes(info[16..24].try_into().expect("8")));
+    }
+    put(&mut f, mc + 184, fp);
+    put(&mut f, 8 + 296, mask_now);
+    f[312..440].copy_from_slice(info);
+    let fault = sys::write_guest(fp, &image).and_then(|_| sys::write_guest(frame, &f));
+    if fault.is_err() {
+        // The kernel kills a process whose signal frame cannot be written.
+        return Err(libc::SIGSEGV);
+    }
+    // Handler state.
+    let mut block = a.mask;
+    if a.flags & SA_NODEFER == 0 {
+        block |= 1u64 << (sig - 1);
+    }
+    sys::set_sigmask(libc::SIG_BLOCK, block);
+    if a.flags & SA_RESETHAND != 0 && sig != libc::SIGILL && sig != libc::SIGTRAP {
+        actions.table[sig as usize] = GuestAction::default();
+        actions.install_host(sig);
+    }
+    if a.flags & SA_ONSTACK != 0 && !on && ts.altstack.flags & SS_AUTODISARM != 0 {
+        ts.altstack = AltStack { sp: 0, flags: SS_DISABLE as u32, size: 0 };
+    }
+    ctx.gpr[reg::RDI] = sig as u64;
+    ctx.gpr[reg::RSI] = frame + 312;
+    ctx.gpr[reg::RDX] = frame + 8;
+    ctx.gpr[reg::RAX] = 0;
+    ctx.gpr[reg::RSP] = frame;
+    ctx.rip = a.handler;
+    ctx.rflags &= !(0x400 | 0x10000 | 0x100); // DF, RF, TF
+    // The handler starts with the initial FPU state, as the kernel's do.
+    ctx.xsave[512..576].fill(0);
+    ctx.xsave[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+    ctx.xsave[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+    let _ = a.flags & (SA_SIGINFO | SA_RESTART);
+    Ok(())
+}
+
+/// rt_sigreturn: restore the guest state saved in the frame at `rsp`
+/// (the ucontext, just above the popped return address).
+pub fn sigreturn(ts: &mut ThreadSignals, xs: usize, ctx: &mut GuestContext) -> Result<(), i32> {
+    let uc = ctx.gpr[reg::RSP];
+    let mut f = [0u8; 304];
+    sys::read_guest(uc, &mut f).map_err(|_| libc::SIGSEGV)?;
+    let get = |at: usize| u64::from_le_bytes(f[at..at + 8].try_into().expect("8"));
+    let mc = 40;
+    let order = [
+        reg::R8, reg::R9, reg::R10, reg::R11, reg::R12, reg::R13, reg::R14, reg::R15, reg::RDI, reg::RSI, reg::RBP,
+        reg::RBX, reg::RDX, reg::RAX, reg::RCX, reg::RSP,
+    ];
+    for (i, r) in order.iter().enumerate() {
+        ctx.gpr[*r] = get(mc + i * 8);
+    }
+    ctx.rip = get(mc + 128);
+    // Only the user-modifiable flags come back (as the kernel's FIX_EFLAGS).
+    let user = 0x0004_0DD5u64 | 0x4_0000 | 0x20_0000 | 0x100;
+    ctx.rflags = (ctx.rflags & !user) | (get(mc + 136) & user) | 0x2;
+    let fp = get(mc + 184);
+    if fp != 0 {
+        let xs = xs.min(ctx.xsave.len());
+        let mut img = vec![0u8; xs];
+        sys::read_guest(fp, &mut img).map_err(|_| libc::SIGSEGV)?;
+        // Keep the image loadable: known components only, standard
+        // format, reserved header bytes zero, MXCSR reserved bits clear.
+        let bv = u64::from_le_bytes(img[512..520].try_into().expect("8")) & sys::trampolines::XSAVE_MASK as u64;
+        img[512..520].copy_from_slice(&bv.to_le_bytes());
+        img[520..576].fill(0);
+        let mxcsr = u32::from_le_bytes(img[24..28].try_into().expect("4")) & 0xffff;
+        img[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+        ctx.xsave[..xs].copy_from_slice(&img);
+    }
+    sys::set_sigmask(libc::SIG_SETMASK, get(296));
+    // Restoring the alternate stack settings (uc_stack) as the kernel does.
+    let ss_sp = get(16);
+    let ss_flags = u32::from_le_bytes(f[24..28].try_into().expect("4"));
+    let ss_size = get(32);
+    if ss_flags & SS_DISABLE as u32 != 0 || ss_size == 0 {
+        ts.altstack = AltStack { sp: 0, flags: SS_DISABLE as u32, size: 0 };
+    } else if ss_size >= MINSIGSTKSZ {
+        ts.altstack = AltStack { sp: ss_sp, flags: ss_flags & SS_AUTODISARM, size: ss_size };
+    }
+    Ok(())
+}
+
+
 
 fn is_sync_info(sig: i32, info: &[u8; 128]) -> bool {
     let code = i32::from_le_bytes(info[8..12].try_into().expect("4"));

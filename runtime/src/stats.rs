@@ -4,12 +4,15 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use crate::dispatch::Runtime;
+use crate::dispatch::Process;
 
 /// Render and write the report; errors writing it are reported, not fatal.
-pub fn report(rt: &Runtime) {
-    let c = &rt.cache.stats;
-    let s = &rt.stats;
+/// `fast_forwards`: the calling thread's gate count (other threads' counts
+/// are added to the shared total when they exit).
+pub fn report(p: &Process, fast_forwards: u64) {
+    let sh = p.lock();
+    let c = &sh.cache.stats;
+    let s = &sh.stats;
     let rows: Vec<(&str, u64)> = vec![
         ("blocks translated", c.blocks),
         ("guest bytes translated", c.guest_bytes),
@@ -18,11 +21,12 @@ pub fn report(rt: &Runtime) {
         ("cache flushes", c.flushes),
         ("indirect lookups inserted", c.ibl_inserts),
         ("dispatcher entries", s.dispatches),
-        ("syscalls forwarded by the gate", rt.ctx.fast_forwards),
+        ("syscalls forwarded by the gate", sh.fast_forwards + fast_forwards),
         ("syscalls served by the runtime", s.slow_syscalls),
         ("signals delivered", s.signals_delivered),
+        ("threads started", s.threads_started),
     ];
-    let mut calls: Vec<(&str, u64)> = rt
+    let mut calls: Vec<(&str, u64)> = sh
         .syscall_counts
         .iter()
         .enumerate()
@@ -31,7 +35,7 @@ pub fn report(rt: &Runtime) {
         .collect();
     calls.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let mut out = String::new();
-    if rt.opts.stats_json {
+    if p.opts.stats_json {
         out.push('{');
         for (i, (k, v)) in rows.iter().enumerate() {
             let _ = write!(out, "{}\"{}\":{}", if i > 0 { "," } else { "" }, k.replace(' ', "_"), v);
@@ -54,7 +58,7 @@ pub fn report(rt: &Runtime) {
             }
         }
     }
-    let res = match &rt.opts.stats_file {
+    let res = match &p.opts.stats_file {
         Some(p) => std::fs::OpenOptions::new().create(true).append(true).open(p).and_then(|mut f| f.write_all(out.as_bytes())),
         None => std::io::stderr().write_all(out.as_bytes()),
     };

@@ -7,7 +7,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use translator::abi::reg;
 
-use crate::dispatch::{GuestExit, Runtime};
+use crate::dispatch::{GuestExit, Thread};
+use crate::signals;
 use crate::memory::{PAGE, page_down, page_up};
 use crate::sys::{self, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
 
@@ -16,7 +17,7 @@ fn err(e: i32) -> i64 {
     -(e as i64)
 }
 
-impl Runtime {
+impl Thread {
     /// Serve the syscall described by the guest registers; the gate already
     /// set rcx/r11 as the CPU would. Some(exit) ends the run.
     pub fn syscall(&mut self) -> Option<GuestExit> {
@@ -29,8 +30,12 @@ impl Runtime {
             self.ctx.gpr[reg::R8],
             self.ctx.gpr[reg::R9],
         ];
-        if let Some(c) = self.syscall_counts.get_mut(nr as usize) {
-            *c += 1;
+        {
+            let mut sh = self.p.lock();
+            sh.stats.slow_syscalls += 1;
+            if let Some(c) = sh.syscall_counts.get_mut(nr as usize) {
+                *c += 1;
+            }
         }
         let ret = match nr as i64 {
             libc::SYS_brk => self.sys_brk(a[0]),
@@ -41,21 +46,21 @@ impl Runtime {
             libc::SYS_mremap => self.sys_mremap(a),
             libc::SYS_shmat => self.sys_shmat(a),
             libc::SYS_exit_group => return Some(GuestExit::Exited(a[0] as i32)),
-            libc::SYS_exit => return Some(GuestExit::Exited(a[0] as i32)),
+            libc::SYS_exit => return Some(GuestExit::ThreadExited(a[0] as i32)),
             libc::SYS_rseq => err(libc::ENOSYS),
-            libc::SYS_rt_sigaction => self.signals.sigaction(a[0], a[1], a[2], a[3]),
-            libc::SYS_sigaltstack => self.signals.sigaltstack(a[0], a[1], self.ctx.gpr[reg::RSP]),
+            libc::SYS_rt_sigaction => self.p.lock().actions.sigaction(a[0], a[1], a[2], a[3]),
+            libc::SYS_sigaltstack => self.sig.sigaltstack(a[0], a[1], self.ctx.gpr[reg::RSP]),
             libc::SYS_rt_sigreturn => {
-                return match self.signals.sigreturn(&mut self.ctx) {
+                return match signals::sigreturn(&mut self.sig, self.p.xstate_size, &mut self.ctx) {
                     Ok(()) => None,
                     Err(sig) => Some(GuestExit::Killed(sig)),
                 };
             }
             libc::SYS_execve => self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0),
             libc::SYS_execveat => self.sys_execve(a[0], a[1], a[2], a[3], a[4]),
-            libc::SYS_fork => self.sys_fork(libc::SIGCHLD as u64, 0, 0, 0, 0),
-            libc::SYS_vfork => self.sys_fork(libc::SIGCHLD as u64, 0, 0, 0, 0),
-            libc::SYS_clone => self.sys_fork(a[0], a[1], a[2], a[3], a[4]),
+            libc::SYS_fork => self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0),
+            libc::SYS_vfork => self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0),
+            libc::SYS_clone => self.sys_clone(a[0], a[1], a[2], a[3], a[4]),
             // glibc falls back to clone when clone3 is missing.
             libc::SYS_clone3 => err(libc::ENOSYS),
             libc::SYS_readlink => self.sys_readlink(libc::AT_FDCWD as u64, a[0], a[1], a[2], false),
@@ -70,7 +75,8 @@ impl Runtime {
     }
 
     fn sys_brk(&mut self, want: u64) -> i64 {
-        let b = &mut self.brk;
+        let mut sh = self.p.lock();
+        let b = &mut sh.brk;
         if want < b.start || want > b.limit {
             return b.cur as i64;
         }
@@ -126,7 +132,7 @@ impl Runtime {
 
     fn fixed_over_reserved(&self, addr: u64, len: u64, flags: u64) -> bool {
         let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) as u64 != 0;
-        fixed && self.hits_reserved(addr, addr.saturating_add(page_up(len)))
+        fixed && self.p.hits_reserved(addr, addr.saturating_add(page_up(len)))
     }
 
     fn sys_mmap(&mut self, a: [u64; 6]) -> i64 {
@@ -147,19 +153,20 @@ impl Runtime {
 
     /// [s, e) now has guest protection `prot` (fresh mapping or mprotect).
     fn note_new_protection(&mut self, s: u64, e: u64, prot: u64) {
-        if self.exec.remove(s, e) {
-            self.invalidate(s, e);
+        let mut sh = self.p.lock();
+        if sh.exec.remove(s, e) {
+            sh.invalidate(s, e);
         }
         if prot & libc::PROT_EXEC as u64 != 0 {
-            self.exec.add(s, e);
+            sh.exec.add(s, e);
             // Code written before it became executable must be read afresh.
-            self.invalidate(s, e);
+            sh.invalidate(s, e);
         }
     }
 
     fn sys_mprotect(&mut self, nr: u64, a: [u64; 6]) -> i64 {
         let (addr, len, prot) = (a[0], a[1], a[2]);
-        if self.hits_reserved(addr, addr.saturating_add(page_up(len))) {
+        if self.p.hits_reserved(addr, addr.saturating_add(page_up(len))) {
             return err(libc::ENOMEM);
         }
         // SAFETY: the range is not bt-run's (checked above).
@@ -171,15 +178,16 @@ impl Runtime {
     }
 
     fn sys_munmap(&mut self, addr: u64, len: u64) -> i64 {
-        if self.hits_reserved(addr, addr.saturating_add(page_up(len))) {
+        if self.p.hits_reserved(addr, addr.saturating_add(page_up(len))) {
             return err(libc::EINVAL);
         }
         // SAFETY: the range is not bt-run's (checked above).
         let r = unsafe { sys::forward(libc::SYS_munmap as u64, [addr, len, 0, 0, 0, 0]) };
         if r == 0 {
             let e = page_up(addr + len);
-            if self.exec.remove(addr, e) {
-                self.invalidate(addr, e);
+            let mut sh = self.p.lock();
+            if sh.exec.remove(addr, e) {
+                sh.invalidate(addr, e);
             }
         }
         r
@@ -187,8 +195,8 @@ impl Runtime {
 
     fn sys_mremap(&mut self, a: [u64; 6]) -> i64 {
         let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3], a[4]);
-        if self.hits_reserved(old, old.saturating_add(page_up(old_len)))
-            || (flags & libc::MREMAP_FIXED as u64 != 0 && self.hits_reserved(new_addr, new_addr.saturating_add(page_up(new_len))))
+        if self.p.hits_reserved(old, old.saturating_add(page_up(old_len)))
+            || (flags & libc::MREMAP_FIXED as u64 != 0 && self.p.hits_reserved(new_addr, new_addr.saturating_add(page_up(new_len))))
         {
             return err(libc::EINVAL);
         }
@@ -196,13 +204,14 @@ impl Runtime {
         let r = unsafe { sys::forward(libc::SYS_mremap as u64, a) };
         if r >= 0 {
             let old_end = page_up(old + old_len);
-            let was_exec = self.exec.overlaps(old, old_end);
+            let mut sh = self.p.lock();
+            let was_exec = sh.exec.overlaps(old, old_end);
             if was_exec && r as u64 != old {
-                self.exec.remove(old, old_end);
-                self.invalidate(old, old_end);
+                sh.exec.remove(old, old_end);
+                sh.invalidate(old, old_end);
             }
             if was_exec {
-                self.exec.add(r as u64, r as u64 + page_up(new_len));
+                sh.exec.add(r as u64, r as u64 + page_up(new_len));
             }
         }
         r
@@ -211,7 +220,7 @@ impl Runtime {
     fn sys_shmat(&mut self, a: [u64; 6]) -> i64 {
         const SHM_EXEC: u64 = 0o100000;
         let flags = a[2] & !SHM_EXEC;
-        if a[0] != 0 && self.hits_reserved(a[0], a[0] + PAGE) {
+        if a[0] != 0 && self.p.hits_reserved(a[0], a[0] + PAGE) {
             return err(libc::EINVAL);
         }
         // SAFETY: attaching at a free or guest address.
@@ -219,46 +228,7 @@ impl Runtime {
         if r >= 0 && a[2] & SHM_EXEC != 0 {
             // The segment size is not known here; one page is the minimum
             // and the common case for executable segments is rare.
-            self.exec.add(r as u64, r as u64 + PAGE);
-        }
-        r
-    }
-
-    /// fork, vfork and non-thread clone: the child is a copy of this process
-    /// and simply carries on translating. Sharing the address space
-    /// (CLONE_VM) is not supported yet, so vfork runs as fork.
-    fn sys_fork(&mut self, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64 {
-        const CLONE_VM: u64 = 0x100;
-        const CLONE_VFORK: u64 = 0x4000;
-        const CLONE_SETTLS: u64 = 0x80000;
-        const CLONE_THREAD: u64 = 0x10000;
-        if flags & CLONE_THREAD != 0 {
-            // TODO(#4): threads need their own guest context.
-            return err(libc::EAGAIN);
-        }
-        let flags = if flags & CLONE_VFORK != 0 { flags & !(CLONE_VM | CLONE_VFORK) } else { flags };
-        if flags & CLONE_VM != 0 {
-            return err(libc::EINVAL);
-        }
-        // The cache pages are shared mappings: give the child its own copy.
-        let snap = match self.cache.snapshot_for_fork() {
-            Ok(s) => s,
-            Err(e) => return err(e.raw_os_error().unwrap_or(libc::ENOMEM)),
-        };
-        // SAFETY: a fork-style clone without a new stack for the host side;
-        // the child continues in this very function with a copy of memory.
-        let r = unsafe { sys::forward(libc::SYS_clone as u64, [flags & !CLONE_SETTLS, 0, ptid, ctid, 0, 0]) };
-        if r == 0 {
-            if let Err(e) = self.cache.adopt_snapshot(snap) {
-                eprintln!("bt-run: cannot give the child its own code cache: {e}");
-                sys::die_by_signal(libc::SIGKILL);
-            }
-            if stack != 0 {
-                self.ctx.gpr[reg::RSP] = stack;
-            }
-            if flags & CLONE_SETTLS != 0 {
-                self.ctx.guest_fs = tls;
-            }
+            self.p.lock().exec.add(r as u64, r as u64 + PAGE);
         }
         r
     }
@@ -266,7 +236,7 @@ impl Runtime {
     fn sys_readlink(&mut self, dirfd: u64, path: u64, buf: u64, size: u64, at: bool) -> i64 {
         if let Some(p) = read_cstr(path) {
             if is_self_exe(&p) {
-                let target = self.exe_path.as_os_str().as_bytes();
+                let target = self.p.exe_path.as_os_str().as_bytes();
                 if (size as i64) <= 0 {
                     return err(libc::EINVAL);
                 }
@@ -291,11 +261,11 @@ impl Runtime {
     fn sys_execve(&mut self, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64) -> i64 {
         let Some(mut file) = read_cstr(path) else { return err(libc::EFAULT) };
         if is_self_exe(&file) {
-            file = self.exe_path.clone().into_os_string().into_vec();
+            file = self.p.exe_path.clone().into_os_string().into_vec();
         }
         let Ok(argv_v) = read_cstr_array(argv) else { return err(libc::EFAULT) };
         let Ok(envp_v) = read_cstr_array(envp) else { return err(libc::EFAULT) };
-        if self.opts.no_follow || dirfd != libc::AT_FDCWD as u64 || flags != 0 {
+        if self.p.opts.no_follow || dirfd != libc::AT_FDCWD as u64 || flags != 0 {
             return self.exec_native(dirfd, &file, &argv_v, &envp_v, flags);
         }
         // Check what the kernel would check first, so that failures are
@@ -303,8 +273,8 @@ impl Runtime {
         if let Err(e) = exec_precheck(&file) {
             return err(e);
         }
-        let mut args: Vec<Vec<u8>> = vec![self.self_exe.as_os_str().as_bytes().to_vec()];
-        args.extend(self.opts.inherit.iter().map(|s| s.as_bytes().to_vec()));
+        let mut args: Vec<Vec<u8>> = vec![self.p.self_exe.as_os_str().as_bytes().to_vec()];
+        args.extend(self.p.opts.inherit.iter().map(|s| s.as_bytes().to_vec()));
         if let Some(a0) = argv_v.first() {
             args.push(b"--argv0".to_vec());
             args.push(a0.clone());
@@ -316,7 +286,7 @@ impl Runtime {
         }
         args.push(f);
         args.extend(argv_v.iter().skip(1).cloned());
-        let self_exe = self.self_exe.as_os_str().as_bytes().to_vec();
+        let self_exe = self.p.self_exe.as_os_str().as_bytes().to_vec();
         self.exec_native(libc::AT_FDCWD as u64, &self_exe, &args, &envp_v, 0)
     }
 
@@ -412,11 +382,11 @@ fn exec_precheck(file: &[u8]) -> Result<(), i32> {
     }
 }
 
-impl Runtime {
+impl Thread {
     /// Write `--stats` output now (before exec or exit).
     pub fn flush_stats(&mut self) {
-        if self.opts.stats {
-            crate::stats::report(self);
+        if self.p.opts.stats {
+            crate::stats::report(self.p, self.ctx.fast_forwards);
         }
     }
 }

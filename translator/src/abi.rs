@@ -112,7 +112,9 @@ pub struct GuestContext {
     pub ibl_misses: u64,
     /// Host address of the shared lookup-miss exit (see `bt_ibl_miss`).
     pub ibl_miss: u64,
-    pub _pad: [u64; 35],
+    /// The runtime's per-thread signal state (opaque to emitted code).
+    pub thread_sig: u64,
+    pub _pad: [u64; 34],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -149,6 +151,7 @@ pub mod off {
     pub const FAST_FORWARDS: i32 = 336;
     pub const IBL_MISSES: i32 = 344;
     pub const IBL_MISS: i32 = 352;
+    pub const THREAD_SIG: i32 = 360;
     pub const XSAVE: i32 = 640;
 
     /// Offset of general-purpose register `r` (hardware order).
@@ -209,7 +212,8 @@ impl GuestContext {
             fast_forwards: 0,
             ibl_misses: 0,
             ibl_miss: 0,
-            _pad: [0; 35],
+            thread_sig: 0,
+            _pad: [0; 34],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).
@@ -257,6 +261,7 @@ mod tests {
         assert_eq!(offset_of!(GuestContext, fast_forwards) as i32, off::FAST_FORWARDS);
         assert_eq!(offset_of!(GuestContext, ibl_misses) as i32, off::IBL_MISSES);
         assert_eq!(offset_of!(GuestContext, ibl_miss) as i32, off::IBL_MISS);
+        assert_eq!(offset_of!(GuestContext, thread_sig) as i32, off::THREAD_SIG);
         assert_eq!(offset_of!(GuestContext, xsave) as i32, off::XSAVE);
         assert_eq!(off::XSAVE % 64, 0, "XSAVE image must be 64-byte aligned");
         assert_eq!(std::mem::align_of::<GuestContext>(), 64);

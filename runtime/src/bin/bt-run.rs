@@ -9,11 +9,11 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use runtime::loader::{self, LoadRequest};
-use runtime::{GuestExit, Options, Runtime};
+use runtime::{Options, Process};
 
 const USAGE: &str = "\
 Usage: bt-run [OPTIONS] [--] PROG [ARGS...]
@@ -161,26 +161,11 @@ fn run(args: Vec<OsString>) -> Result<i32> {
     };
     let exe = std::fs::canonicalize(&prog.exe_path).unwrap_or_else(|_| prog.exe_path.clone());
     let self_exe = std::fs::read_link("/proc/self/exe").context("cannot find bt-run's own executable")?;
-    let mut rt = Runtime::new(&prog, cli.opts, exe, self_exe).map_err(anyhow::Error::msg)?;
-    match rt.run() {
-        GuestExit::Exited(code) => {
-            rt.flush_stats();
-            // SAFETY: ending the process with the guest's status.
-            unsafe { libc::syscall(libc::SYS_exit_group, code) };
-            Ok(code & 0xff)
-        }
-        GuestExit::Killed(sig) => {
-            rt.flush_stats();
-            runtime::sys::die_by_signal(sig)
-        }
-        GuestExit::Illegal { pc, bytes } => {
-            rt.flush_stats();
-            let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            eprintln!("bt-run: {}: illegal instruction at {pc} (bytes: {})", Path::new(&cli.prog).display(), hex.join(" "));
-            runtime::sys::die_by_signal(libc::SIGILL)
-        }
-        GuestExit::Fatal(msg) => bail!("{msg}"),
-    }
+    let process = Process::new(&prog, cli.opts, exe, self_exe).map_err(anyhow::Error::msg)?;
+    let mut thread = process.main_thread(&prog);
+    drop(prog);
+    let exit = thread.run();
+    thread.finish(exit)
 }
 
 #[unsafe(no_mangle)]

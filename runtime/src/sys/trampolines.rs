@@ -222,6 +222,7 @@ std::arch::global_asm!(
     "rdfsbase rbx",
     "mov rax, gs:[{host_fs}]",
     "wrfsbase rax",
+    "mov rcx, gs:[{self_ptr}]",
     "call {handler}",
     "wrfsbase rbx",
     "pop rbx",

@@ -44,7 +44,8 @@ struct Exit {
     /// Cache offset of the exit stub.
     stub: u32,
     target: GuestAddr,
-    linked: bool,
+    /// The block this exit is patched to jump to, if linked.
+    linked: Option<BlockId>,
 }
 
 /// Counters reported by `--stats`.
@@ -149,7 +150,7 @@ impl CodeCache {
                 slot: self.top as u32 + x.slot,
                 stub: self.top as u32 + x.stub,
                 target: x.target,
-                linked: false,
+                linked: None,
             });
         }
         let id = BlockId(self.blocks.len() as u32);
@@ -177,10 +178,11 @@ impl CodeCache {
     /// Patch exit `id` to jump straight to `to` (which must be the cache
     /// code for the exit's target).
     pub fn link(&mut self, id: ExitId, to: CachePc) {
+        let Some(to_block) = self.by_cache_start(to) else { return };
         let Some(x) = self.exits.get_mut(id.0 as usize) else { return };
         let next = x.slot as i64 + 4;
         let rel = (to.get() - self.mem.base().get()) as i64 - next;
-        x.linked = true;
+        x.linked = Some(to_block);
         let slot = x.slot as usize;
         self.mem.patch_rel32(slot, rel as i32);
         self.stats.links += 1;
@@ -191,13 +193,68 @@ impl CodeCache {
     pub fn unlink_exits(&mut self, block: BlockId) {
         let r = self.blocks[block.0 as usize].exits.clone();
         for i in r {
-            let x = &mut self.exits[i as usize];
-            if x.linked {
-                x.linked = false;
-                let rel = x.stub as i64 - (x.slot as i64 + 4);
-                let slot = x.slot as usize;
-                self.mem.patch_rel32(slot, rel as i32);
+            self.unlink_exit(i as usize);
+        }
+    }
+
+    fn unlink_exit(&mut self, i: usize) {
+        let x = &mut self.exits[i];
+        if x.linked.take().is_some() {
+            let rel = x.stub as i64 - (x.slot as i64 + 4);
+            let slot = x.slot as usize;
+            self.mem.patch_rel32(slot, rel as i32);
+        }
+    }
+
+    fn by_cache_start(&self, pc: CachePc) -> Option<BlockId> {
+        let id = self.block_at(pc)?;
+        (self.blocks[id.0 as usize].start == pc).then_some(id)
+    }
+
+    /// Guest code in [start, end) changed: make every translation of it
+    /// unreachable. With `may_flush` (no other thread can be running cached
+    /// code) the whole cache is simply dropped; otherwise the stale blocks
+    /// are unlinked, forgotten by the lookup structures and left in place
+    /// (a thread still inside one finishes it and then leaves).
+    pub fn invalidate(&mut self, start: GuestAddr, end: GuestAddr, may_flush: bool) {
+        if may_flush {
+            self.flush();
+            return;
+        }
+        let dead: Vec<BlockId> = (0..self.blocks.len() as u32)
+            .map(BlockId)
+            .filter(|&b| {
+                let b = &self.blocks[b.0 as usize];
+                b.guest_len > 0 && b.guest < end && start.get() < b.guest.get() + b.guest_len as u64
+            })
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        for i in 0..self.exits.len() {
+            if self.exits[i].linked.is_some_and(|to| dead.contains(&to)) {
+                self.unlink_exit(i);
             }
+        }
+        let ranges: Vec<(u64, u64)> = dead
+            .iter()
+            .map(|b| {
+                let b = &self.blocks[b.0 as usize];
+                (b.start.get(), b.start.get() + b.len as u64)
+            })
+            .collect();
+        let t = self.ibl.as_u64_slice_mut();
+        for e in t.chunks_exact_mut(2) {
+            if ranges.iter().any(|&(s, e2)| e[1] >= s && e[1] < e2) {
+                e[0] = IBL_EMPTY;
+            }
+        }
+        for b in dead {
+            let blk = &mut self.blocks[b.0 as usize];
+            if self.by_guest.get(&blk.guest) == Some(&b) {
+                self.by_guest.remove(&blk.guest);
+            }
+            blk.guest_len = 0;
         }
     }
 
@@ -221,7 +278,7 @@ impl CodeCache {
 
     /// Does any translated block come from guest bytes in [start, end)?
     pub fn overlaps(&self, start: GuestAddr, end: GuestAddr) -> bool {
-        self.blocks.iter().any(|b| b.guest < end && start.get() < b.guest.get() + b.guest_len.max(1) as u64)
+        self.blocks.iter().any(|b| b.guest_len > 0 && b.guest < end && start.get() < b.guest.get() + b.guest_len as u64)
     }
 
     /// Before fork: a private copy of the cache for the child (see

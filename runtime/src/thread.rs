@@ -1,0 +1,206 @@
+//! Process and thread creation: `clone`, `fork`, `vfork`.
+//!
+//! * A new guest thread (CLONE_VM|CLONE_THREAD) is a new host thread (made
+//!   with the host's pthreads, so bt-run's own Rust code has proper TLS) that
+//!   runs the dispatcher on a copy of the parent's guest context, with the
+//!   kernel's CLONE_PARENT_SETTID / CHILD_SETTID / CHILD_CLEARTID / SETTLS
+//!   semantics reproduced: the child writes its tid where asked before any
+//!   guest code runs, and its clear-child-tid address is the guest's, so the
+//!   kernel clears it and wakes futex waiters when the thread exits.
+//! * fork-style clones copy the process; the child keeps translating with a
+//!   private copy of the code cache (its pages are shared mappings).
+//! * vfork (and CLONE_VM|CLONE_VFORK) currently runs as fork: the child gets
+//!   a copy of memory instead of sharing it.
+
+use std::sync::mpsc;
+
+use translator::abi::{GuestContext, reg};
+
+use crate::dispatch::{GuestExit, Thread};
+use crate::sys;
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_SETTLS: u64 = 0x80000;
+const CLONE_PARENT_SETTID: u64 = 0x100000;
+const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+const CLONE_CHILD_SETTID: u64 = 0x1000000;
+const CLONE_THREAD: u64 = 0x10000;
+const CLONE_SIGHAND: u64 = 0x800;
+
+/// Host stack for a guest thread's dispatcher (guest code runs on the
+/// guest's own stack).
+const HOST_THREAD_STACK: usize = 512 * 1024;
+
+fn gettid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
+impl Thread {
+    /// clone/fork/vfork as the guest asked.
+    pub fn sys_clone(&mut self, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64 {
+        if flags & CLONE_THREAD != 0 {
+            if flags & (CLONE_VM | CLONE_SIGHAND) != (CLONE_VM | CLONE_SIGHAND) {
+                return -(libc::EINVAL as i64);
+            }
+            return self.spawn_thread(flags, stack, ptid, ctid, tls);
+        }
+        let flags = if flags & CLONE_VFORK != 0 { flags & !(CLONE_VM | CLONE_VFORK) } else { flags };
+        if flags & CLONE_VM != 0 {
+            // Sharing memory without being a thread (other than vfork) is
+            // not supported.
+            return -(libc::EINVAL as i64);
+        }
+        self.fork(flags, stack, ptid, ctid, tls)
+    }
+
+    fn fork(&mut self, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64 {
+        let sh = self.p.lock();
+        // The cache pages are shared mappings: give the child its own copy.
+        let snap = match sh.cache.snapshot_for_fork() {
+            Ok(s) => s,
+            Err(e) => return -(e.raw_os_error().unwrap_or(libc::ENOMEM) as i64),
+        };
+        let r = if sh.threads > 1 {
+            // Other host threads may hold host-libc locks (malloc): let the
+            // host libc's fork take them, then do the guest's tid writes.
+            // SAFETY: the child continues here with one thread and a copy of
+            // memory; our lock guard is released in both after the call.
+            let r = unsafe { libc::fork() } as i64;
+            if r < 0 {
+                -(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EAGAIN) as i64)
+            } else {
+                let me = if r == 0 { gettid() } else { r as u64 };
+                if flags & CLONE_PARENT_SETTID != 0 && r > 0 {
+                    let _ = sys::write_guest(ptid, &(me as u32).to_le_bytes());
+                }
+                if r == 0 {
+                    if flags & CLONE_CHILD_SETTID != 0 {
+                        let _ = sys::write_guest(ctid, &(me as u32).to_le_bytes());
+                    }
+                    if flags & CLONE_CHILD_CLEARTID != 0 {
+                        // SAFETY: the guest's address for its own thread.
+                        unsafe { libc::syscall(libc::SYS_set_tid_address, ctid) };
+                    }
+                }
+                r
+            }
+        } else {
+            // SAFETY: a fork-style clone without a new stack for the host side;
+            // the child continues in this very function with a copy of memory.
+            unsafe { sys::forward(libc::SYS_clone as u64, [flags & !CLONE_SETTLS, 0, ptid, ctid, 0, 0]) }
+        };
+        drop(sh);
+        if r == 0 {
+            let mut sh = self.p.lock();
+            if let Err(e) = sh.cache.adopt_snapshot(snap) {
+                eprintln!("bt-run: cannot give the child its own code cache: {e}");
+                sys::die_by_signal(libc::SIGKILL);
+            }
+            sh.threads = 1;
+            drop(sh);
+            if stack != 0 {
+                self.ctx.gpr[reg::RSP] = stack;
+            }
+            if flags & CLONE_SETTLS != 0 {
+                self.ctx.guest_fs = tls;
+            }
+        }
+        r
+    }
+
+    fn spawn_thread(&mut self, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64 {
+        let mut ctx = GuestContext::new_boxed();
+        ctx.gpr = self.ctx.gpr;
+        ctx.gpr[reg::RAX] = 0;
+        if stack != 0 {
+            ctx.gpr[reg::RSP] = stack;
+        }
+        ctx.rip = self.ctx.rip;
+        ctx.rflags = self.ctx.rflags;
+        ctx.guest_fs = if flags & CLONE_SETTLS != 0 { tls } else { self.ctx.guest_fs };
+        ctx.guest_gs = self.ctx.guest_gs;
+        ctx.xsave = self.ctx.xsave;
+        self.p.prepare_context(&mut ctx);
+        let sig = self.sig.inherit(true);
+        let p = self.p;
+        let mask = sys::get_sigmask();
+        let (tx, rx) = mpsc::channel::<u64>();
+        let spawned = std::thread::Builder::new().stack_size(HOST_THREAD_STACK).spawn(move || {
+            sys::set_sigmask(libc::SIG_SETMASK, mask);
+            let tid = gettid();
+            if flags & CLONE_PARENT_SETTID != 0 {
+                let _ = sys::write_guest(ptid, &(tid as u32).to_le_bytes());
+            }
+            if flags & CLONE_CHILD_SETTID != 0 {
+                let _ = sys::write_guest(ctid, &(tid as u32).to_le_bytes());
+            }
+            if flags & CLONE_CHILD_CLEARTID != 0 {
+                // SAFETY: from now on the kernel clears the guest's word at
+                // thread exit (this host thread never returns to its libc).
+                unsafe { libc::syscall(libc::SYS_set_tid_address, ctid) };
+            }
+            let _ = tx.send(tid);
+            let mut t = Thread { ctx, sig, p, main: false };
+            let exit = t.run();
+            t.finish(exit)
+        });
+        if let Err(e) = spawned {
+            return -(e.raw_os_error().unwrap_or(libc::EAGAIN) as i64);
+        }
+        {
+            let mut sh = self.p.lock();
+            sh.threads += 1;
+            sh.stats.threads_started += 1;
+        }
+        match rx.recv() {
+            Ok(tid) => tid as i64,
+            Err(_) => -(libc::EAGAIN as i64),
+        }
+    }
+
+    /// End this thread (or the process) the way `exit` says.
+    pub fn finish(&mut self, exit: GuestExit) -> ! {
+        match exit {
+            GuestExit::ThreadExited(code) => {
+                let last = {
+                    let mut sh = self.p.lock();
+                    sh.threads -= 1;
+                    sh.fast_forwards += self.ctx.fast_forwards;
+                    self.ctx.fast_forwards = 0;
+                    sh.threads == 0
+                };
+                if last {
+                    self.flush_stats();
+                }
+                // SAFETY: ends only this thread; its guest and host stacks
+                // are never touched again.
+                unsafe { libc::syscall(libc::SYS_exit, code) };
+                unreachable!("exit returned")
+            }
+            GuestExit::Exited(code) => {
+                self.flush_stats();
+                // SAFETY: ends the process with the guest's status.
+                unsafe { libc::syscall(libc::SYS_exit_group, code) };
+                unreachable!("exit_group returned")
+            }
+            GuestExit::Killed(sig) => {
+                self.flush_stats();
+                sys::die_by_signal(sig)
+            }
+            GuestExit::Illegal { pc, bytes } => {
+                self.flush_stats();
+                let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                eprintln!("bt-run: {}: illegal instruction at {pc} (bytes: {})", self.p.exe_path.display(), hex.join(" "));
+                sys::die_by_signal(libc::SIGILL)
+            }
+            GuestExit::Fatal(msg) => {
+                eprintln!("bt-run: {msg}");
+                // SAFETY: ending the process.
+                unsafe { libc::syscall(libc::SYS_exit_group, 125) };
+                unreachable!("exit_group returned")
+            }
+        }
+    }
+}
