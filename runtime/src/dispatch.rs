@@ -95,6 +95,9 @@ pub struct Thread {
     pub p: &'static Process,
     /// Is this the thread bt-run started with?
     pub main: bool,
+    /// A vfork child shares memory with its parent but not its signal
+    /// dispositions: it gets its own copy here instead of the shared table.
+    pub own_actions: Option<Box<signals::Actions>>,
 }
 
 /// Size of the region reserved for the emulated break.
@@ -171,7 +174,7 @@ impl Process {
         ctx.rip = prog.entry.get();
         ctx.rflags = 0x202;
         self.prepare_context(&mut ctx);
-        let mut t = Thread { ctx, sig: ThreadSignals::new(), p: self, main: true };
+        let mut t = Thread { ctx, sig: ThreadSignals::new(), p: self, main: true, own_actions: None };
         t.ctx.thread_sig = &*t.sig as *const ThreadSignals as u64;
         t
     }
@@ -215,9 +218,11 @@ impl Thread {
                 let mut sh = self.p.lock();
                 let target = match self.block_for(&mut sh, pc) {
                     Ok(t) => t,
-                    Err(exit) => {
+                    Err(BlockErr::Exit(e)) => return e,
+                    Err(BlockErr::Fault(code)) => {
+                        // A jump to memory the guest cannot execute.
                         drop(sh);
-                        if let Some(e) = exit {
+                        if let Some(e) = self.sync_fault(libc::SIGSEGV, code, pc.get()) {
                             return e;
                         }
                         continue;
@@ -266,6 +271,21 @@ impl Thread {
         }
     }
 
+    /// Run `f` on this thread's signal dispositions (the shared table, or a
+    /// vfork child's own copy), its signal state and its context.
+    pub fn with_actions<R>(
+        &mut self,
+        f: impl FnOnce(&mut signals::Actions, &mut ThreadSignals, &mut GuestContext) -> R,
+    ) -> R {
+        match self.own_actions.as_mut() {
+            Some(a) => f(a, &mut self.sig, &mut self.ctx),
+            None => {
+                let mut sh = self.p.lock();
+                f(&mut sh.actions, &mut self.sig, &mut self.ctx)
+            }
+        }
+    }
+
     /// Deliver what the host handler queued for this thread.
     fn deliver_pending(&mut self) -> Result<(), i32> {
         self.ctx.signal_pending = 0;
@@ -273,51 +293,39 @@ impl Thread {
         if queued.is_empty() {
             return Ok(());
         }
-        let mut sh = self.p.lock();
+        let xs = self.p.xstate_size;
+        let n = queued.len() as u64;
         // The last frame pushed runs first: push the highest number first so
         // the lowest-numbered signal's handler runs first, as the kernel's.
-        for (sig, info) in queued.into_iter().rev() {
-            signals::deliver(&mut sh.actions, &mut self.sig, self.p.xstate_size, &mut self.ctx, sig, &info)?;
-            sh.stats.signals_delivered += 1;
-        }
+        self.with_actions(|a, ts, ctx| queued.into_iter().rev().try_for_each(|(sig, info)| signals::deliver(a, ts, xs, ctx, sig, &info)))?;
+        self.p.lock().stats.signals_delivered += n;
         Ok(())
     }
 
     /// Deliver a fault bt-run detected itself to the guest's handler, or
     /// return how the guest dies.
     fn sync_fault(&mut self, sig: i32, code: i32, addr: u64) -> Option<GuestExit> {
-        let mut sh = self.p.lock();
-        if !sh.actions.has_handler(sig) || sys::get_sigmask() & (1u64 << (sig - 1)) != 0 {
-            return Some(GuestExit::Killed(sig));
-        }
-        let info = signals::fault_info(sig, code, addr);
-        match signals::deliver(&mut sh.actions, &mut self.sig, self.p.xstate_size, &mut self.ctx, sig, &info) {
-            Ok(()) => None,
-            Err(s) => Some(GuestExit::Killed(s)),
-        }
+        let xs = self.p.xstate_size;
+        self.with_actions(|a, ts, ctx| {
+            if !a.has_handler(sig) || sys::get_sigmask() & (1u64 << (sig - 1)) != 0 {
+                return Some(GuestExit::Killed(sig));
+            }
+            let info = signals::fault_info(sig, code, addr);
+            signals::deliver(a, ts, xs, ctx, sig, &info).err().map(GuestExit::Killed)
+        })
     }
 
-    /// The cache code for guest `pc`, translating it if needed. Err(None)
-    /// means the dispatcher should look again (state changed); Err(Some)
-    /// ends the run.
-    fn block_for(&mut self, sh: &mut Shared, pc: GuestAddr) -> Result<CachePc, Option<GuestExit>> {
+    /// The cache code for guest `pc`, translating it if needed.
+    fn block_for(&mut self, sh: &mut Shared, pc: GuestAddr) -> Result<CachePc, BlockErr> {
         if let Some((_, c)) = sh.cache.lookup(pc) {
             return Ok(c);
         }
         let len = match sh.exec.extent_end(pc) {
             Some(end) => (end - pc.get()).min((MAX_BLOCK_INSNS * MAX_INSN_LEN) as u64) as usize,
             None => {
-                // A jump to memory the guest cannot execute: SIGSEGV at pc.
+                // Not guest-executable: SIGSEGV, ACCERR if mapped at all.
                 let mut b = [0u8; 1];
-                let code = if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 };
-                if !sh.actions.has_handler(libc::SIGSEGV) || sys::get_sigmask() & (1u64 << (libc::SIGSEGV - 1)) != 0 {
-                    return Err(Some(GuestExit::Killed(libc::SIGSEGV)));
-                }
-                let info = signals::fault_info(libc::SIGSEGV, code, pc.get());
-                return match signals::deliver(&mut sh.actions, &mut self.sig, self.p.xstate_size, &mut self.ctx, libc::SIGSEGV, &info) {
-                    Ok(()) => Err(None),
-                    Err(s) => Err(Some(GuestExit::Killed(s))),
-                };
+                return Err(BlockErr::Fault(if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 }));
             }
         };
         // SAFETY: [pc, pc+len) lies in a guest-executable range, which bt-run
@@ -329,16 +337,23 @@ impl Thread {
                 if sh.threads > 1 {
                     // Other threads may be running cached code: it cannot be
                     // thrown away under them.
-                    return Err(Some(GuestExit::Fatal(format!("{full} (raise --cache-size)"))));
+                    return Err(BlockErr::Exit(GuestExit::Fatal(format!("{full} (raise --cache-size)"))));
                 }
                 sh.cache.flush();
                 match sh.cache.translate(pc, bytes) {
                     Ok((_, c)) => Ok(c),
-                    Err(e) => Err(Some(GuestExit::Fatal(e.to_string()))),
+                    Err(e) => Err(BlockErr::Exit(GuestExit::Fatal(e.to_string()))),
                 }
             }
         }
     }
+}
+
+/// Why there is no block to run.
+enum BlockErr {
+    /// The guest pc is not executable: SIGSEGV with this si_code.
+    Fault(i32),
+    Exit(GuestExit),
 }
 
 impl Shared {

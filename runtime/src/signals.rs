@@ -47,6 +47,7 @@ pub struct AltStack {
 }
 
 /// The guest's process-wide signal dispositions.
+#[derive(Clone)]
 pub struct Actions {
     pub table: [GuestAction; NSIG + 1],
 }

@@ -48,7 +48,7 @@ impl Thread {
             libc::SYS_exit_group => return Some(GuestExit::Exited(a[0] as i32)),
             libc::SYS_exit => return Some(GuestExit::ThreadExited(a[0] as i32)),
             libc::SYS_rseq => err(libc::ENOSYS),
-            libc::SYS_rt_sigaction => self.p.lock().actions.sigaction(a[0], a[1], a[2], a[3]),
+            libc::SYS_rt_sigaction => self.with_actions(|acts, _, _| acts.sigaction(a[0], a[1], a[2], a[3])),
             libc::SYS_sigaltstack => self.sig.sigaltstack(a[0], a[1], self.ctx.gpr[reg::RSP]),
             libc::SYS_rt_sigreturn => {
                 return match signals::sigreturn(&mut self.sig, self.p.xstate_size, &mut self.ctx) {
@@ -59,7 +59,7 @@ impl Thread {
             libc::SYS_execve => self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0),
             libc::SYS_execveat => self.sys_execve(a[0], a[1], a[2], a[3], a[4]),
             libc::SYS_fork => self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0),
-            libc::SYS_vfork => self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0),
+            libc::SYS_vfork => self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0),
             libc::SYS_clone => self.sys_clone(a[0], a[1], a[2], a[3], a[4]),
             // glibc falls back to clone when clone3 is missing.
             libc::SYS_clone3 => err(libc::ENOSYS),

@@ -9,8 +9,12 @@
 //!   kernel clears it and wakes futex waiters when the thread exits.
 //! * fork-style clones copy the process; the child keeps translating with a
 //!   private copy of the code cache (its pages are shared mappings).
-//! * vfork (and CLONE_VM|CLONE_VFORK) currently runs as fork: the child gets
-//!   a copy of memory instead of sharing it.
+//! * vfork (and CLONE_VM|CLONE_VFORK, as glibc's posix_spawn issues it)
+//!   really shares memory: the child runs the dispatcher on a fresh host
+//!   stack with its own guest context and its own copy of the signal
+//!   dispositions, while the parent thread waits in the kernel until the
+//!   child execs or exits. So a child's write into parent memory (how
+//!   posix_spawn reports an exec failure) is seen by the parent, as natively.
 
 use std::sync::mpsc;
 
@@ -46,7 +50,9 @@ impl Thread {
             }
             return self.spawn_thread(flags, stack, ptid, ctid, tls);
         }
-        let flags = if flags & CLONE_VFORK != 0 { flags & !(CLONE_VM | CLONE_VFORK) } else { flags };
+        if flags & CLONE_VFORK != 0 {
+            return self.vfork(flags | CLONE_VM, stack, ptid, ctid, tls);
+        }
         if flags & CLONE_VM != 0 {
             // Sharing memory without being a thread (other than vfork) is
             // not supported.
@@ -110,7 +116,49 @@ impl Thread {
         r
     }
 
-    fn spawn_thread(&mut self, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64 {
+    fn vfork(&mut self, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64 {
+        let mut ctx = self.child_context(flags, stack, tls);
+        let child = Box::new(Thread {
+            ctx: {
+                ctx.gpr[reg::RAX] = 0;
+                ctx
+            },
+            sig: self.sig.inherit(false),
+            p: self.p,
+            main: false,
+            own_actions: Some(Box::new(self.with_actions(|a, _, _| a.clone()))),
+        });
+        // The child's host stack; it is leaked (the child execs or exits).
+        // SAFETY: fresh anonymous mapping; checked.
+        let base = unsafe {
+            libc::mmap(std::ptr::null_mut(), HOST_THREAD_STACK, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        if base == libc::MAP_FAILED {
+            return -(libc::ENOMEM as i64);
+        }
+        let top = base as u64 + HOST_THREAD_STACK as u64 - 16;
+        let arg = Box::into_raw(child) as u64;
+        // SAFETY: `top` is inside the mapping just made.
+        unsafe { *(top as *mut u64) = arg };
+        // The kernel must not change the host FS of the child: the guest's
+        // TLS goes in its context instead (done by child_context).
+        let kflags = flags & !CLONE_SETTLS;
+        // SAFETY: the child starts on its own stack in vfork_child_main and
+        // never returns into this frame; the parent resumes here once the
+        // child has exec'd or exited.
+        let r = unsafe { sys::trampolines::bt_raw_clone(kflags, top, ptid, ctid, 0) };
+        if r < 0 {
+            // SAFETY: the child never ran; reclaim what it would have owned.
+            unsafe {
+                drop(Box::from_raw(arg as *mut Thread));
+                libc::munmap(base, HOST_THREAD_STACK);
+            }
+        }
+        r
+    }
+
+    /// A copy of this thread's context for a new child (thread or vfork).
+    fn child_context(&self, flags: u64, stack: u64, tls: u64) -> Box<GuestContext> {
         let mut ctx = GuestContext::new_boxed();
         ctx.gpr = self.ctx.gpr;
         ctx.gpr[reg::RAX] = 0;
@@ -123,6 +171,11 @@ impl Thread {
         ctx.guest_gs = self.ctx.guest_gs;
         ctx.xsave = self.ctx.xsave;
         self.p.prepare_context(&mut ctx);
+        ctx
+    }
+
+    fn spawn_thread(&mut self, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64 {
+        let ctx = self.child_context(flags, stack, tls);
         let sig = self.sig.inherit(true);
         let p = self.p;
         let mask = sys::get_sigmask();
@@ -142,7 +195,7 @@ impl Thread {
                 unsafe { libc::syscall(libc::SYS_set_tid_address, ctid) };
             }
             let _ = tx.send(tid);
-            let mut t = Thread { ctx, sig, p, main: false };
+            let mut t = Thread { ctx, sig, p, main: false, own_actions: None };
             let exit = t.run();
             t.finish(exit)
         });
@@ -163,6 +216,12 @@ impl Thread {
     /// End this thread (or the process) the way `exit` says.
     pub fn finish(&mut self, exit: GuestExit) -> ! {
         match exit {
+            GuestExit::ThreadExited(code) if self.own_actions.is_some() => {
+                // A vfork child: a process of its own that shares our memory.
+                // SAFETY: ends the child process.
+                unsafe { libc::syscall(libc::SYS_exit_group, code) };
+                unreachable!("exit_group returned")
+            }
             GuestExit::ThreadExited(code) => {
                 let last = {
                     let mut sh = self.p.lock();
@@ -203,4 +262,12 @@ impl Thread {
             }
         }
     }
+}
+
+/// Where a vfork child starts, on its own host stack (see `bt_raw_clone`).
+pub extern "C" fn vfork_child_main(arg: u64) -> ! {
+    // SAFETY: the parent boxed this Thread for us and never touches it again.
+    let mut t = unsafe { Box::from_raw(arg as *mut Thread) };
+    let exit = t.run();
+    t.finish(exit)
 }

@@ -227,6 +227,24 @@ std::arch::global_asm!(
     "wrfsbase rbx",
     "pop rbx",
     "ret",
+
+    // ---- bt_raw_clone(flags, stack, ptid, ctid, tls): the child starts on
+    // `stack`, where the caller stored the argument for the child's entry ----
+    ".globl bt_raw_clone",
+    ".p2align 4",
+    "bt_raw_clone:",
+    "mov r10, rcx",
+    "mov eax, {sys_clone}",
+    "syscall",
+    "test rax, rax",
+    "jz 9f",
+    "ret",
+    "9:",
+    "xor ebp, ebp",
+    "mov rdi, [rsp]",
+    "and rsp, -16",
+    "call {vfork_child}",
+    "ud2",
     ".globl bt_trampolines_end",
     "bt_trampolines_end:",
 
@@ -258,6 +276,8 @@ std::arch::global_asm!(
     r_signal = const ExitReason::Signal as u64,
     r_syscall = const ExitReason::Syscall as u64,
     handler = sym crate::signals::host_signal_handler,
+    vfork_child = sym crate::thread::vfork_child_main,
+    sys_clone = const libc::SYS_clone,
 );
 
 unsafe extern "C" {
@@ -272,6 +292,9 @@ unsafe extern "C" {
     pub fn bt_gate_after_syscall();
     pub fn bt_host_signal_entry(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void);
     pub fn bt_signal_exit();
+    /// Raw clone whose child runs `vfork_child_main(*(stack as *const u64))`
+    /// on `stack`; returns the child's pid (or -errno) in the parent.
+    pub fn bt_raw_clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64;
     fn bt_trampolines_start();
     fn bt_trampolines_end();
 }
