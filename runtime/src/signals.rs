@@ -397,12 +397,10 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
         return if default_ignores(sig) { Ok(()) } else { Err(sig) };
     }
     let mask_now = sys::get_sigmask();
-    if mask_now & (1u64 << (sig - 1)) != 0 && !is_sync_info(sig, info) {
-        // Blocked again before we got here: leave it pending in the kernel.
-        // SAFETY: re-raising to our own thread.
-        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::syscall(libc::SYS_gettid), sig) };
-        return Ok(());
-    }
+    // No mask check here: the host handler only ran because the signal was
+    // deliverable when it arrived (for sigsuspend and friends, under the
+    // temporary mask, which the kernel has already swapped back), so it is
+    // delivered now even if the mask in force at this point blocks it.
     if a.flags & SA_RESTORER == 0 {
         return Err(libc::SIGSEGV);
     }
