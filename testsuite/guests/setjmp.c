@@ -44,7 +44,7 @@ __attribute__((noinline)) static int try_level(int level, int throw_at) {
 static sigjmp_buf senv;
 
 int main(void) {
-    for (int t = 0; t < 20; t++) {
+    for (volatile int t = 0; t < 20; t++) {
         volatile int local = t * 7;
         int v = setjmp(env);
         if (v == 0) {

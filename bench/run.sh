@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# bt-run benchmarks: CPU-bound workloads timed natively, under bt-run, and
+# (when installed) under qemu-x86_64 and valgrind --tool=none. Runs are
+# interleaved (each round runs every workload under every runner), the median
+# wall time of N rounds is reported with its ratio to native, as a markdown
+# table. A run whose output or exit status differs from native is shown as
+# "wrong", one that fails or exceeds the time limit as "fail".
+# Not part of the test command.
+#
+# Usage: bash bench/run.sh [-n ROUNDS] [-t TIMEOUT_SECS] [-o FILE.md] [WORKLOAD_REGEX]
+#   BT_RUN=/path/to/bt-run overrides the binary (default: builds target/release/bt-run).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=5
+LIMIT=600
+OUTFILE=""
+while getopts "n:t:o:h" opt; do
+    case $opt in
+        n) ROUNDS=$OPTARG ;;
+        t) LIMIT=$OPTARG ;;
+        o) OUTFILE=$OPTARG ;;
+        *) sed -n '2,13p' "$0"; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+FILTER=${1:-.}
+
+for tool in gcc /bin/busybox timeout; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "bench: $tool is required" >&2; exit 1; }
+done
+if [ -z "${BT_RUN:-}" ]; then
+    echo "bench: building bt-run (cargo build --release -p runtime)" >&2
+    (cd "$ROOT" && cargo build --release -p runtime >&2)
+    BT_RUN=$ROOT/target/release/bt-run
+fi
+[ -x "$BT_RUN" ] || { echo "bench: $BT_RUN is not executable" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/bt-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+# --- programs and inputs ----------------------------------------------------
+for src in "$ROOT"/testsuite/guests/bench_*.c; do
+    name=$(basename "$src" .c)
+    gcc -static -O2 -o "$WORK/$name" "$src" -lm
+done
+cat > "$WORK/gen.c" <<'CEOF'
+/* gen BYTES: deterministic pseudo-random text (words and numbers), BYTES long. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+int main(int argc, char **argv) {
+    static const char *w[] = {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+                              "india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa"};
+    long want = argc > 1 ? atol(argv[1]) : 1000000, n = 0;
+    uint64_t x = 88172645463325252ULL;
+    while (n < want) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        n += printf("%s %s %llu\n", w[x & 15], w[(x >> 4) & 15], (unsigned long long)(x >> 24) % 1000000007ULL);
+    }
+    return 0;
+}
+CEOF
+gcc -O2 -o "$WORK/gen" "$WORK/gen.c"
+"$WORK/gen" 50000000 > "$WORK/data50"
+"$WORK/gen" 20000000 > "$WORK/data20"
+"$WORK/gen" 14000000 > "$WORK/tmp" && head -n 500000 "$WORK/tmp" > "$WORK/lines500k" && rm "$WORK/tmp"
+
+BB=/bin/busybox
+NAMES=() CMDS=()
+add() { if [[ $1 =~ $FILTER ]]; then NAMES+=("$1"); CMDS+=("$2"); fi; }
+add "busybox sha256sum 50 MB" "$BB sha256sum $WORK/data50"
+add "busybox gzip -c 20 MB"   "$BB gzip -c $WORK/data20"
+add "busybox awk loop"        "$BB awk 'BEGIN { s = 0; for (i = 0; i < 1000000; i++) s += i % 7; print s }'"
+add "busybox sh arithmetic"   "$BB sh -c 'i=0; s=0; while [ \$i -lt 300000 ]; do s=\$((s + i * i % 13)); i=\$((i + 1)); done; echo \$s'"
+add "busybox sort 500k lines" "$BB sort $WORK/lines500k"
+add "C fib(40)"               "$WORK/bench_fib 40"
+add "C qsort 2M ints"         "$WORK/bench_qsort 2000000"
+add "C nbody 5M steps"        "$WORK/bench_nbody 5000000"
+((${#NAMES[@]})) || { echo "bench: no workload matches '$FILTER'" >&2; exit 2; }
+
+RUNNERS=(native bt-run) PREFIX=("" "$BT_RUN")
+if command -v qemu-x86_64 >/dev/null 2>&1; then RUNNERS+=(qemu); PREFIX+=("qemu-x86_64"); fi
+if command -v valgrind >/dev/null 2>&1; then RUNNERS+=(valgrind); PREFIX+=("valgrind --tool=none -q"); fi
+
+# --- measurements -------------------------------------------------------------
+# run W R ROUND: times workload W under runner R, records seconds or "wrong"/"fail".
+run() {
+    local w=$1 r=$2 out="$WORK/out.$1.$2" rec="$WORK/t.$1.$2"
+    local start end status=0
+    start=$(date +%s%N)
+    timeout -s KILL "$LIMIT" bash -c "${PREFIX[$r]} ${CMDS[$w]}" > "$out" 2> "$out.err" || status=$?
+    end=$(date +%s%N)
+    if [ "$r" -eq 0 ]; then
+        echo "$status" > "$WORK/status.$w"
+        if [ "$status" -ne 0 ]; then echo "bench: native run of '${NAMES[$w]}' failed ($status)" >&2; exit 1; fi
+    fi
+    if [ "$status" -eq 137 ] || { [ "$status" -ne 0 ] && [ "$status" -ne "$(cat "$WORK/status.$w")" ]; }; then
+        echo fail >> "$rec"
+    elif ! cmp -s "$out" "$WORK/out.$w.0"; then
+        echo wrong >> "$rec"
+    else
+        echo $(((end - start) / 1000)) >> "$rec" # microseconds
+    fi
+    rm -f "$out.err"
+    [ "$r" -eq 0 ] || rm -f "$out"
+}
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    echo "bench: round $round/$ROUNDS" >&2
+    for ((w = 0; w < ${#NAMES[@]}; w++)); do
+        for ((r = 0; r < ${#RUNNERS[@]}; r++)); do run "$w" "$r"; done
+    done
+done
+
+# median W R: median microseconds, or "wrong"/"fail" if any run was.
+median() {
+    local f="$WORK/t.$1.$2"
+    if grep -q fail "$f"; then echo fail; elif grep -q wrong "$f"; then echo wrong; else
+        sort -n "$f" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+    fi
+}
+
+report() {
+    echo "# bt-run benchmarks"
+    echo
+    echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') ($(nproc) cores)"
+    echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r)"
+    echo "- Median wall time of $ROUNDS interleaved runs; ratio = time / native time."
+    echo
+    local header="| workload                  |"
+    local rule="|---------------------------|"
+    for ((r = 0; r < ${#RUNNERS[@]}; r++)); do
+        header+=$(printf ' %10s |' "${RUNNERS[$r]}")
+        rule+="-----------:|"
+        if [ "$r" -gt 0 ]; then header+=$(printf ' %7s |' "ratio"); rule+="--------:|"; fi
+    done
+    echo "$header"
+    echo "$rule"
+    for ((w = 0; w < ${#NAMES[@]}; w++)); do
+        local line native
+        line=$(printf '| %-25s |' "${NAMES[$w]}")
+        native=$(median "$w" 0)
+        for ((r = 0; r < ${#RUNNERS[@]}; r++)); do
+            local m
+            m=$(median "$w" "$r")
+            if [[ $m =~ ^[0-9]+$ ]]; then
+                line+=$(awk -v m="$m" 'BEGIN { printf " %9.3fs |", m / 1e6 }')
+                [ "$r" -eq 0 ] || line+=$(awk -v m="$m" -v n="$native" 'BEGIN { printf " %6.2fx |", m / n }')
+            else
+                line+=$(printf ' %10s |' "$m")
+                [ "$r" -eq 0 ] || line+=$(printf ' %7s |' "-")
+            fi
+        done
+        echo "$line"
+    done
+}
+
+if [ -n "$OUTFILE" ]; then report | tee "$OUTFILE"; else report; fi

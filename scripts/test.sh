@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The full test command: installs what the tests need (Debian 12, as root),
+# builds bt-run and runs every test in the workspace. Exits non-zero on any failure.
+#
+#   bash scripts/test.sh            # everything
+#   bash scripts/test.sh -- NAME    # extra arguments go to the test binaries (e.g. a test name filter)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- system packages -------------------------------------------------------
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+have_pkg busybox-static || missing+=(busybox-static)
+command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+have_pkg libc6-dev || missing+=(libc6-dev)
+if ((${#missing[@]})); then
+    log "installing: ${missing[*]}"
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+        SUDO=(sudo -E)
+    fi
+    "${SUDO[@]}" apt-get update
+    "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+if [ ! -x /bin/busybox ]; then
+    echo "/bin/busybox is missing even though busybox-static is installed" >&2
+    exit 1
+fi
+command -v cargo >/dev/null 2>&1 || { echo "cargo (the Rust toolchain) is required" >&2; exit 1; }
+
+# --- build and test ---------------------------------------------------------
+log "cargo build --release -p runtime"
+cargo build --release -p runtime
+
+# The tests use target/release/bt-run unless BT_RUN says otherwise.
+log "cargo test --release --workspace --no-fail-fast"
+cargo test --release --workspace --no-fail-fast "$@"
+
+log "all tests passed"

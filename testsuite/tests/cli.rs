@@ -1,0 +1,225 @@
+//! bt-run's command line and its handling of bad input (DESIGN.md invariant 5):
+//! conventional exit statuses (2 usage, 127 not found, 126 not executable),
+//! exactly one line on stderr, never a panic.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use testsuite::*;
+
+const T: Duration = Duration::from_secs(30);
+
+fn bt(args: &[&str]) -> Outcome {
+    run_bt_args(args, T)
+}
+
+fn no_panic(out: &Outcome, what: &str) {
+    let err = out.stderr_str();
+    assert!(!out.timed_out, "{what}: bt-run timed out");
+    assert!(!err.contains("panicked"), "{what}: bt-run panicked:\n{err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "{what}: stderr mentions RUST_BACKTRACE:\n{err}");
+    assert!(
+        !matches!(out.status, Status::Signaled { .. }),
+        "{what}: bt-run died by a signal: {}\n{err}",
+        out.status
+    );
+}
+
+/// Exactly one line on stderr, starting with "bt-run:" and naming `path`.
+fn one_line_error(out: &Outcome, status: i32, path: &str, what: &str) {
+    no_panic(out, what);
+    let err = out.stderr_str();
+    assert_eq!(out.status, Status::Exited(status), "{what}: wrong exit status; stderr:\n{err}");
+    assert!(
+        err.ends_with('\n') && err.matches('\n').count() == 1 && err.trim().len() > "bt-run:".len(),
+        "{what}: stderr should be exactly one line, got {err:?}"
+    );
+    assert!(err.starts_with("bt-run:"), "{what}: stderr should start with \"bt-run:\", got {err:?}");
+    assert!(err.contains(path), "{what}: the message should name the program {path:?}, got {err:?}");
+    assert!(out.stdout.is_empty(), "{what}: nothing should be written to stdout, got {:?}", out.stdout_str());
+}
+
+fn write_exec(dir: &Path, name: &str, data: &[u8], mode: u32) -> String {
+    let p = dir.join(name);
+    write_file(dir, name, data);
+    if let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)) {
+        panic!("chmod {}: {e}", p.display());
+    }
+    p.to_string_lossy().into_owned()
+}
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+}
+
+#[test]
+fn no_arguments_is_a_usage_error() {
+    let out = bt(&[]);
+    no_panic(&out, "no arguments");
+    assert_eq!(out.status, Status::Exited(2), "no arguments: stderr {:?}", out.stderr_str());
+    assert!(out.stderr_str().to_lowercase().contains("usage"), "usage should go to stderr: {:?}", out.stderr_str());
+    assert!(out.stdout.is_empty(), "no arguments: stdout should be empty, got {:?}", out.stdout_str());
+}
+
+#[test]
+fn help_goes_to_stdout() {
+    let out = bt(&["--help"]);
+    no_panic(&out, "--help");
+    assert_eq!(out.status, Status::Exited(0), "--help: stderr {:?}", out.stderr_str());
+    assert!(out.stdout_str().contains("Usage"), "--help should print Usage on stdout, got {:?}", out.stdout_str());
+}
+
+#[test]
+fn version() {
+    let out = bt(&["--version"]);
+    no_panic(&out, "--version");
+    assert_eq!(out.status, Status::Exited(0), "--version: stderr {:?}", out.stderr_str());
+    let s = out.stdout_str();
+    assert!(s.contains(env!("CARGO_PKG_VERSION")), "--version should print the version, got {s:?}");
+}
+
+#[test]
+fn unknown_option_is_a_usage_error() {
+    let out = bt(&["--no-such-option", BUSYBOX, "true"]);
+    no_panic(&out, "unknown option");
+    assert_eq!(out.status, Status::Exited(2), "unknown option: stderr {:?}", out.stderr_str());
+    assert!(!out.stderr.is_empty(), "unknown option: an error message is expected");
+}
+
+#[test]
+fn options_stop_at_the_program() {
+    let out = bt(&[BUSYBOX, "echo", "--version", "-x", "--help"]);
+    no_panic(&out, "guest options");
+    assert_eq!(out.status, Status::Exited(0), "stderr {:?}", out.stderr_str());
+    assert_eq!(out.stdout_str(), "--version -x --help\n", "guest arguments must reach the guest untouched");
+}
+
+#[test]
+fn double_dash_separates_the_program() {
+    let out = bt(&["--", BUSYBOX, "echo", "hi"]);
+    no_panic(&out, "--");
+    assert_eq!(out.status, Status::Exited(0), "stderr {:?}", out.stderr_str());
+    assert_eq!(out.stdout_str(), "hi\n");
+}
+
+#[test]
+fn nonexistent_program_is_127() {
+    let p = "/nonexistent/dir/program";
+    one_line_error(&bt(&[p, "arg"]), 127, p, "nonexistent program");
+}
+
+#[test]
+fn text_file_is_126() {
+    let d = TempDir::new("cli-text");
+    let p = write_exec(d.path(), "notes.txt", b"hello, I am not a program\njust text\n", 0o755);
+    one_line_error(&bt(&[&p]), 126, &p, "text file with exec permission");
+}
+
+#[test]
+fn empty_file_is_126() {
+    let d = TempDir::new("cli-empty");
+    let p = write_exec(d.path(), "empty", b"", 0o755);
+    one_line_error(&bt(&[&p]), 126, &p, "empty file");
+}
+
+#[test]
+fn truncated_elf_is_126() {
+    let d = TempDir::new("cli-trunc");
+    let head = read(BUSYBOX);
+    let p = write_exec(d.path(), "truncated", &head[..100], 0o755);
+    one_line_error(&bt(&[&p]), 126, &p, "truncated ELF (first 100 bytes of busybox)");
+}
+
+#[test]
+fn elf32_is_126() {
+    let d = TempDir::new("cli-elf32");
+    let p = d.join("elf32");
+    let ps = p.to_string_lossy().into_owned();
+    // A real `gcc -m32` binary when multilib is installed, else a minimal hand-made one.
+    let src = d.join("t.c");
+    write_file(d.path(), "t.c", "int main(void) { return 0; }\n");
+    let built = Command::new("gcc")
+        .args(["-m32", "-static", "-o"])
+        .arg(&p)
+        .arg(&src)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !built {
+        write_exec(d.path(), "elf32", &minimal_elf32(), 0o755);
+    }
+    one_line_error(&bt(&[&ps]), 126, &ps, "32-bit ELF");
+}
+
+#[test]
+fn foreign_architecture_elf_is_126() {
+    let d = TempDir::new("cli-arm");
+    let mut bytes = read(BUSYBOX);
+    bytes[18] = 183; // e_machine = EM_AARCH64
+    bytes[19] = 0;
+    let p = write_exec(d.path(), "aarch64", &bytes, 0o755);
+    one_line_error(&bt(&[&p]), 126, &p, "ELF for another architecture");
+}
+
+#[test]
+fn relocatable_object_is_126() {
+    let d = TempDir::new("cli-obj");
+    write_file(d.path(), "o.c", "int f(int x) { return x + 1; }\n");
+    let obj = d.join("o.o");
+    let ok = Command::new("gcc")
+        .arg("-c")
+        .arg("-o")
+        .arg(&obj)
+        .arg(d.join("o.c"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "gcc -c failed (gcc is required by the test suite)");
+    let p = obj.to_string_lossy().into_owned();
+    if let Err(e) = std::fs::set_permissions(&obj, std::fs::Permissions::from_mode(0o755)) {
+        panic!("chmod {p}: {e}");
+    }
+    one_line_error(&bt(&[&p]), 126, &p, "relocatable object (ET_REL)");
+}
+
+#[test]
+fn directory_is_126() {
+    let d = TempDir::new("cli-dir");
+    let p = d.path().to_string_lossy().into_owned();
+    one_line_error(&bt(&[&p]), 126, &p, "a directory");
+}
+
+#[test]
+fn file_without_exec_permission_is_126() {
+    let d = TempDir::new("cli-noexec");
+    let p = write_exec(d.path(), "busybox-copy", &read(BUSYBOX), 0o644);
+    // Root bypasses permission checks for reading but execve still needs an x bit.
+    one_line_error(&bt(&[&p, "true"]), 126, &p, "ELF without execute permission");
+}
+
+/// An i386 ELF executable (93 bytes) whose code is `exit(0)` via int 0x80.
+fn minimal_elf32() -> Vec<u8> {
+    let code: [u8; 9] = [0xb8, 0x01, 0, 0, 0, 0x31, 0xdb, 0xcd, 0x80];
+    let base: u32 = 0x0804_8000;
+    let hdr = 52u32 + 32;
+    let total = hdr + code.len() as u32;
+    let mut v = Vec::new();
+    v.extend_from_slice(&[0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    v.extend_from_slice(&2u16.to_le_bytes()); // e_type ET_EXEC
+    v.extend_from_slice(&3u16.to_le_bytes()); // e_machine EM_386
+    v.extend_from_slice(&1u32.to_le_bytes()); // e_version
+    v.extend_from_slice(&(base + hdr).to_le_bytes()); // e_entry
+    v.extend_from_slice(&52u32.to_le_bytes()); // e_phoff
+    v.extend_from_slice(&0u32.to_le_bytes()); // e_shoff
+    v.extend_from_slice(&0u32.to_le_bytes()); // e_flags
+    v.extend_from_slice(&52u16.to_le_bytes()); // e_ehsize
+    v.extend_from_slice(&32u16.to_le_bytes()); // e_phentsize
+    v.extend_from_slice(&1u16.to_le_bytes()); // e_phnum
+    v.extend_from_slice(&[0; 6]); // e_shentsize, e_shnum, e_shstrndx
+    for word in [1u32, 0, base, base, total, total, 5, 0x1000] {
+        v.extend_from_slice(&word.to_le_bytes()); // PT_LOAD, R+X
+    }
+    v.extend_from_slice(&code);
+    v
+}
