@@ -14,7 +14,7 @@ use translator::translate::{MAX_BLOCK_INSNS, MAX_INSN_LEN, TranslateOptions};
 use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
-use crate::memory::{Brk, ExecMap, PAGE, page_up};
+use crate::memory::{Brk, ExecMap, page_up};
 use crate::signals::{self, ThreadSignals};
 use crate::sys;
 
@@ -252,6 +252,12 @@ impl Thread {
                 }
                 Some(ExitReason::Signal) => {}
                 Some(ExitReason::Illegal) => {
+                    // An instruction the CPU itself rejects: SIGILL, as natively.
+                    if let Some(e) = self.sync_fault(libc::SIGILL, 2 /* ILL_ILLOPN */, self.ctx.rip) {
+                        return e;
+                    }
+                }
+                Some(ExitReason::Unsupported) => {
                     let pc = GuestAddr(self.ctx.rip);
                     if self.sync_fault(libc::SIGILL, 2 /* ILL_ILLOPN */, pc.get()).is_some() {
                         let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e - pc.get()).min(16) as usize);
@@ -370,25 +376,26 @@ impl Shared {
 fn reserve_brk(start: u64) -> Result<Brk, String> {
     let start = page_up(start);
     let mut size = BRK_RESERVE;
-    while size >= 16 * PAGE {
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+    while size >= (64 << 20) {
         // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; a
         // PROT_NONE NORESERVE region costs nothing until used.
-        let p = unsafe {
-            libc::mmap(
-                start as *mut _,
-                size as usize,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED_NOREPLACE,
-                -1,
-                0,
-            )
-        };
+        let p = unsafe { libc::mmap(start as *mut _, size as usize, libc::PROT_NONE, flags | libc::MAP_FIXED_NOREPLACE, -1, 0) };
         if p != libc::MAP_FAILED {
             return Ok(Brk { start, cur: start, limit: start + size });
         }
         size /= 2;
     }
-    Err(format!("cannot reserve the program break at {start:#x}"))
+    // The space after the program is taken (a PIE placed among other
+    // mappings): the break goes wherever there is room, as the kernel's
+    // randomized break may too.
+    // SAFETY: a fresh mapping at a kernel-chosen address; checked.
+    let p = unsafe { libc::mmap(start as *mut _, BRK_RESERVE as usize, libc::PROT_NONE, flags, -1, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(format!("cannot reserve the program break near {start:#x}"));
+    }
+    let start = p as u64;
+    Ok(Brk { start, cur: start, limit: start + BRK_RESERVE })
 }
 
 /// The vDSO's mapped range, which the guest executes (translated) too.

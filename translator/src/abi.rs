@@ -42,12 +42,15 @@ pub enum ExitReason {
     IndirectMiss = 2,
     /// A `syscall` whose disposition needs Rust; `rip` is the next guest pc.
     Syscall = 3,
-    /// The guest reached an instruction the CPU (or bt-run) rejects.
+    /// The guest reached an instruction the CPU rejects (#UD).
     Illegal = 4,
     /// A signal became pending while the thread was in the cache.
     Signal = 5,
     /// The guest pc is not (or not entirely) in guest-executable memory.
     FetchFault = 6,
+    /// A valid instruction bt-run cannot translate yet (reported as SIGILL
+    /// at its address, with a message if the guest does not handle it).
+    Unsupported = 7,
 }
 
 impl ExitReason {
@@ -59,6 +62,7 @@ impl ExitReason {
             4 => Self::Illegal,
             5 => Self::Signal,
             6 => Self::FetchFault,
+            7 => Self::Unsupported,
             _ => return None,
         })
     }

@@ -209,7 +209,7 @@ impl BlockBuilder {
                     // Guest GS is virtual; gs-relative operands are not
                     // rewritten yet, so report them as the CPU reports an
                     // instruction it cannot execute.
-                    self.special_exit(ExitReason::Illegal, GuestAddr(ins.ip()));
+                    self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip()));
                     return false;
                 }
                 if ins.is_ip_rel_memory_operand() {
@@ -225,7 +225,7 @@ impl BlockBuilder {
                     self.exit(s, GuestAddr(ins.near_branch_target()));
                 } else {
                     // far jumps
-                    self.special_exit(ExitReason::Illegal, GuestAddr(ins.ip()));
+                    self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip()));
                 }
                 false
             }
@@ -246,7 +246,7 @@ impl BlockBuilder {
                     let t = self.e.jmp_rel32();
                     self.exit(t, GuestAddr(ins.near_branch_target()));
                 } else {
-                    self.special_exit(ExitReason::Illegal, GuestAddr(ins.ip()));
+                    self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip()));
                 }
                 false
             }
@@ -256,7 +256,7 @@ impl BlockBuilder {
                     let s = self.e.jmp_rel32();
                     self.exit(s, GuestAddr(ins.near_branch_target()));
                 } else {
-                    self.special_exit(ExitReason::Illegal, GuestAddr(ins.ip()));
+                    self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip()));
                 }
                 false
             }
@@ -264,7 +264,7 @@ impl BlockBuilder {
                 let is_call = ins.flow_control() == FlowControl::IndirectCall;
                 let ok = matches!(ins.code(), Code::Jmp_rm64 | Code::Call_rm64);
                 if !ok || uses_gs(ins) {
-                    self.special_exit(ExitReason::Illegal, GuestAddr(ins.ip()));
+                    self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip()));
                     return false;
                 }
                 self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
@@ -285,7 +285,7 @@ impl BlockBuilder {
                         }
                         self.to_ibl();
                     }
-                    _ => self.special_exit(ExitReason::Illegal, GuestAddr(ins.ip())),
+                    _ => self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip())),
                 }
                 false
             }

@@ -276,25 +276,35 @@ pub(crate) fn map_image(file: &File, plan: &LoadPlan) -> Result<MappedImage, Map
     })
 }
 
-/// The guest's initial stack mapping; unmapped on drop unless committed.
+/// Inaccessible gap kept below the guest stack, like the kernel's stack
+/// guard gap, so that an overflowing guest faults instead of writing into
+/// whatever happens to be mapped below (bt-run's own memory included).
+const STACK_GUARD_GAP: u64 = 16 << 20;
+
+/// The guest's initial stack mapping (with its guard gap below it);
+/// unmapped on drop unless committed.
 pub(crate) struct StackMapping {
     owned: Owned,
 }
 
 impl StackMapping {
     /// Maps `size` bytes of anonymous read-write memory wherever the kernel
-    /// puts it.
+    /// puts it, above an inaccessible guard gap.
     pub fn new(size: u64) -> Result<Self, MapError> {
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-        let start = mmap(0, size, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0)
+        let start = mmap(0, size + STACK_GUARD_GAP, libc::PROT_NONE, flags, -1, 0)
             .map_err(|e| MapError::os("cannot map the stack", e))?;
-        Ok(StackMapping {
-            owned: Owned { start, len: size },
-        })
+        let owned = Owned { start, len: size + STACK_GUARD_GAP };
+        // SAFETY: the range is the upper part of the mapping just made, which
+        // `owned` now owns.
+        if unsafe { libc::mprotect((start + STACK_GUARD_GAP) as *mut _, size as usize, libc::PROT_READ | libc::PROT_WRITE) } != 0 {
+            return Err(MapError::os("cannot map the stack", std::io::Error::last_os_error()));
+        }
+        Ok(StackMapping { owned })
     }
 
     pub fn start(&self) -> GuestAddr {
-        GuestAddr::new(self.owned.start)
+        GuestAddr::new(self.owned.start + STACK_GUARD_GAP)
     }
 
     pub fn end(&self) -> GuestAddr {
@@ -303,7 +313,7 @@ impl StackMapping {
 
     /// Copies `image` so that it ends exactly at the top of the stack.
     pub fn write_top(&mut self, image: &[u8]) -> Result<(), MapError> {
-        if image.len() as u64 > self.owned.len {
+        if image.len() as u64 > self.owned.len - STACK_GUARD_GAP {
             return Err(MapError("argument list too long for the stack".into()));
         }
         let dst = self.owned.start + self.owned.len - image.len() as u64;
