@@ -4,10 +4,19 @@
 //! declarative table in `table` says, for each call, whether the gate may
 //! forward it to the kernel as it is, or bt-run's runtime must serve it.
 
+pub mod args;
+pub mod classes;
+pub mod errno;
+pub mod policy;
 pub mod raw;
 pub mod table;
+pub mod trace;
 
+pub use args::{Arg, Ret};
+pub use classes::TraceSet;
+pub use policy::{DenyAction, PolicyRule, parse_deny, parse_policy};
 pub use table::{SYSCALLS, Syscall};
+pub use trace::{GuestMem, format_entry, format_exit, format_line};
 
 /// What bt-run does with a system call.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
