@@ -15,7 +15,9 @@ use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
 use crate::memory::{Brk, ExecMap, page_up};
+use crate::observe::{CallStats, Observers, Sink};
 use crate::signals::{self, ThreadSignals};
+use syscall_inline::GateConfig;
 use crate::sys;
 
 /// Options that shape a run (and are passed on to re-executed children).
@@ -23,10 +25,15 @@ use crate::sys;
 pub struct Options {
     pub stats: bool,
     pub stats_json: bool,
-    pub stats_file: Option<PathBuf>,
+    /// `-o FILE`: where statistics and trace lines go (default stderr).
+    pub output: Option<PathBuf>,
     pub far_cache: bool,
     pub no_follow: bool,
+    /// `--no-inline`: forward even the calls bt-run could answer itself.
+    pub no_inline: bool,
     pub cache_size: usize,
+    /// Tracing, deny policy and embedding hook.
+    pub observers: Observers,
     /// Arguments that reproduce these options on a re-executed bt-run.
     pub inherit: Vec<OsString>,
 }
@@ -64,11 +71,14 @@ pub struct Shared {
     pub brk: Brk,
     pub actions: signals::Actions,
     pub stats: RunStats,
-    pub syscall_counts: Vec<u64>,
+    /// Per-syscall counts of calls that reached the runtime.
+    pub calls: Vec<CallStats>,
     /// Guest threads alive (the cache is only flushed while this is 1).
     pub threads: usize,
     /// Syscalls forwarded by the gates of threads that have exited.
     pub fast_forwards: u64,
+    /// Syscalls answered by the gates of threads that have exited.
+    pub inline_served: u64,
 }
 
 /// The process: shared state plus what never changes after start-up.
@@ -86,7 +96,18 @@ pub struct Process {
     /// Bytes of the XSAVE image for the enabled features.
     pub xstate_size: usize,
     cache_range: (u64, u64),
+    /// Where trace lines and statistics go.
+    pub sink: Sink,
+    /// The process-wide in-process answers (pid, ids), indexed by syscall
+    /// number; each thread's context points here (a vfork child at its own
+    /// copy, since it shares our memory but not our pid).
+    pub answers: *mut [u64; syscall_inline::GATE_TABLE_LEN],
 }
+
+// SAFETY: `answers` is written only by the runtime under the process lock
+// (or by a vfork child into its own copy) and read by gates as plain words.
+unsafe impl Sync for Process {}
+unsafe impl Send for Process {}
 
 /// One guest thread: its registers and signal state, and the process.
 pub struct Thread {
@@ -128,6 +149,13 @@ impl Process {
         let mut reserved = cache.reserved_ranges();
         reserved.push((brk.start, brk.limit));
         let cache_range = (cache.base().get(), cache.base().get() + cache_size as u64);
+        let sink = match &opts.output {
+            Some(path) => Sink::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?,
+            None => Sink::Stderr,
+        };
+        let gate = opts.gate_config();
+        let answers = Box::into_raw(Box::new([0u64; syscall_inline::GATE_TABLE_LEN]));
+        fill_answers(answers);
         let p = Box::leak(Box::new(Process {
             shared: Mutex::new(Shared {
                 cache,
@@ -135,17 +163,20 @@ impl Process {
                 brk,
                 actions: signals::Actions::new(),
                 stats: RunStats::default(),
-                syscall_counts: vec![0; syscall_inline::GATE_TABLE_LEN],
+                calls: vec![CallStats::default(); syscall_inline::GATE_TABLE_LEN],
                 threads: 1,
                 fast_forwards: 0,
+                inline_served: 0,
             }),
             opts,
             exe_path,
             self_exe,
-            sys_table: syscall_inline::gate_table(),
+            sys_table: syscall_inline::gate_table_for(&gate),
             reserved,
             xstate_size: sys::xstate_size(),
             cache_range,
+            sink,
+            answers,
         }));
         signals::publish(p);
         Ok(p)
@@ -188,6 +219,48 @@ impl Process {
         ctx.ibl_entry = sys::trampolines::bt_ibl as *const () as u64;
         ctx.ibl_miss = sys::trampolines::bt_ibl_miss as *const () as u64;
         ctx.self_ptr = ctx as *const GuestContext as u64;
+        ctx.answers = self.answers as u64;
+        ctx.tid = gettid();
+    }
+}
+
+impl Options {
+    /// Which calls the gate must send to the runtime for these options.
+    pub fn gate_config(&self) -> GateConfig {
+        let obs = &self.observers;
+        let mut to_runtime = Vec::new();
+        if let Some(t) = &obs.trace {
+            to_runtime.extend((0..syscall_inline::GATE_TABLE_LEN as u64).filter(|&nr| t.contains(nr)));
+        }
+        if let Some(p) = &obs.policy {
+            to_runtime.extend((0..syscall_inline::GATE_TABLE_LEN as u64).filter(|&nr| p.action(nr).is_some()));
+        }
+        GateConfig { inline: !self.no_inline, all_to_runtime: self.stats || obs.hook.is_some(), to_runtime }
+    }
+}
+
+/// This thread's kernel id.
+pub fn gettid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
+/// (Re)compute the in-process answers from the kernel's current values.
+pub fn fill_answers(answers: *mut [u64; syscall_inline::GATE_TABLE_LEN]) {
+    // SAFETY: plain getters with no preconditions.
+    let vals = unsafe {
+        [
+            (libc::SYS_getpid, libc::getpid() as u64),
+            (libc::SYS_getuid, libc::getuid() as u64),
+            (libc::SYS_geteuid, libc::geteuid() as u64),
+            (libc::SYS_getgid, libc::getgid() as u64),
+            (libc::SYS_getegid, libc::getegid() as u64),
+        ]
+    };
+    for (nr, v) in vals {
+        // SAFETY: `answers` points at a live table owned by the process (or
+        // a vfork child's own copy); gates only read whole words of it.
+        unsafe { std::ptr::write_volatile(&mut (*answers)[nr as usize], v) };
     }
 }
 

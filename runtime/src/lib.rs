@@ -5,6 +5,7 @@
 pub mod dispatch;
 pub mod loader;
 pub mod memory;
+pub mod observe;
 pub mod signals;
 pub mod stats;
 pub mod sys;

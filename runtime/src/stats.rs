@@ -1,15 +1,14 @@
 //! `--stats`: what the run cost, printed at exit (or before exec) as an
-//! aligned table on stderr, to `-o FILE`, or as JSON.
+//! aligned table on stderr, to `-o FILE`, or as one JSON object per process
+//! image.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use crate::dispatch::Process;
 
-/// Render and write the report; errors writing it are reported, not fatal.
-/// `fast_forwards`: the calling thread's gate count (other threads' counts
-/// are added to the shared total when they exit).
-pub fn report(p: &Process, fast_forwards: u64) {
+/// Render and write the report. `thread_counts`: the calling thread's gate
+/// counters (forwarded, inline), not yet added to the shared totals.
+pub fn report(p: &Process, forwarded: u64, inline: u64) {
     let sh = p.lock();
     let c = &sh.cache.stats;
     let s = &sh.stats;
@@ -21,48 +20,52 @@ pub fn report(p: &Process, fast_forwards: u64) {
         ("cache flushes", c.flushes),
         ("indirect lookups inserted", c.ibl_inserts),
         ("dispatcher entries", s.dispatches),
-        ("syscalls forwarded by the gate", sh.fast_forwards + fast_forwards),
+        ("syscalls forwarded by the gate", sh.fast_forwards + forwarded),
+        ("syscalls answered by the gate", sh.inline_served + inline),
         ("syscalls served by the runtime", s.slow_syscalls),
         ("signals delivered", s.signals_delivered),
         ("threads started", s.threads_started),
     ];
-    let mut calls: Vec<(&str, u64)> = sh
-        .syscall_counts
+    let calls: Vec<(&str, &crate::observe::CallStats)> = sh
+        .calls
         .iter()
         .enumerate()
-        .filter(|(_, n)| **n > 0)
-        .map(|(nr, n)| (syscall_inline::name(nr as u64).unwrap_or("?"), *n))
+        .filter(|(_, c)| c.inline + c.forwarded > 0)
+        .map(|(nr, c)| (syscall_inline::name(nr as u64).unwrap_or("?"), c))
         .collect();
-    calls.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let mut out = String::new();
+    let key = |k: &str| k.replace(' ', "_");
     if p.opts.stats_json {
-        out.push('{');
-        for (i, (k, v)) in rows.iter().enumerate() {
-            let _ = write!(out, "{}\"{}\":{}", if i > 0 { "," } else { "" }, k.replace(' ', "_"), v);
+        let _ = write!(out, "{{\"pid\":{},\"program\":{:?}", std::process::id(), p.exe_path.display().to_string());
+        for (k, v) in &rows {
+            let _ = write!(out, ",\"{}\":{}", key(k), v);
         }
-        out.push_str(",\"runtime_syscalls\":{");
-        for (i, (k, v)) in calls.iter().enumerate() {
-            let _ = write!(out, "{}\"{}\":{}", if i > 0 { "," } else { "" }, k, v);
+        out.push_str(",\"syscalls\":{");
+        for (i, (name, c)) in calls.iter().enumerate() {
+            let _ = write!(out, "{}\"{name}\":{{\"inline\":{},\"forwarded\":{},\"failed\":{{", if i > 0 { "," } else { "" }, c.inline, c.forwarded);
+            for (j, (e, n)) in c.failed.iter().enumerate() {
+                let _ = write!(out, "{}\"{}\":{n}", if j > 0 { "," } else { "" }, syscall_inline::errno::name(*e).unwrap_or("?"));
+            }
+            out.push_str("}}");
         }
         out.push_str("}}\n");
     } else {
-        let _ = writeln!(out, "bt-run statistics (pid {})", std::process::id());
+        let _ = writeln!(out, "bt-run statistics: pid {} ({})", std::process::id(), p.exe_path.display());
         let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         for (k, v) in &rows {
             let _ = writeln!(out, "  {k:<w$}  {v:>12}");
         }
         if !calls.is_empty() {
-            let _ = writeln!(out, "  runtime-served syscalls:");
-            for (k, v) in &calls {
-                let _ = writeln!(out, "    {k:<w$}{v:>12}", w = w - 2);
+            let _ = writeln!(out, "\n  {:<20} {:>10} {:>10} {:>10} {:>10}  errors", "syscall", "calls", "in-proc", "forwarded", "failed");
+            let mut sorted = calls.clone();
+            sorted.sort_by(|a, b| (b.1.inline + b.1.forwarded).cmp(&(a.1.inline + a.1.forwarded)).then(a.0.cmp(b.0)));
+            for (name, c) in sorted {
+                let failed: u64 = c.failed.values().sum();
+                let errs: Vec<String> = c.failed.iter().map(|(e, n)| format!("{}:{n}", syscall_inline::errno::name(*e).unwrap_or("?"))).collect();
+                let _ = writeln!(out, "  {name:<20} {:>10} {:>10} {:>10} {:>10}  {}", c.inline + c.forwarded, c.inline, c.forwarded, failed, errs.join(" "));
             }
         }
     }
-    let res = match &p.opts.stats_file {
-        Some(p) => std::fs::OpenOptions::new().create(true).append(true).open(p).and_then(|mut f| f.write_all(out.as_bytes())),
-        None => std::io::stderr().write_all(out.as_bytes()),
-    };
-    if let Err(e) = res {
-        eprintln!("bt-run: cannot write statistics: {e}");
-    }
+    drop(sh);
+    crate::observe::emit(&p.sink, &out);
 }

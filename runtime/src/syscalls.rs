@@ -8,6 +8,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use translator::abi::reg;
 
 use crate::dispatch::{GuestExit, Thread};
+use crate::observe::{CheckedMem, HookAction, SyscallEvent};
+use syscall_inline::DenyAction;
 use crate::signals;
 use crate::memory::{PAGE, page_down, page_up};
 use crate::sys::{self, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
@@ -17,12 +19,19 @@ fn err(e: i32) -> i64 {
     -(e as i64)
 }
 
+/// Did serving a call enter the kernel?
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Served {
+    Inline,
+    Kernel,
+}
+
 impl Thread {
     /// Serve the syscall described by the guest registers; the gate already
     /// set rcx/r11 as the CPU would. Some(exit) ends the run.
     pub fn syscall(&mut self) -> Option<GuestExit> {
         let nr = self.ctx.gpr[reg::RAX];
-        let a = [
+        let mut a = [
             self.ctx.gpr[reg::RDI],
             self.ctx.gpr[reg::RSI],
             self.ctx.gpr[reg::RDX],
@@ -30,48 +39,145 @@ impl Thread {
             self.ctx.gpr[reg::R8],
             self.ctx.gpr[reg::R9],
         ];
-        {
-            let mut sh = self.p.lock();
-            sh.stats.slow_syscalls += 1;
-            if let Some(c) = sh.syscall_counts.get_mut(nr as usize) {
-                *c += 1;
+        let obs = &self.p.opts.observers;
+        let mut event = None;
+        if let Some(hook) = obs.hook.clone() {
+            let mut ev = SyscallEvent {
+                pid: std::process::id(),
+                tid: self.ctx.tid as u32,
+                nr,
+                name: syscall_inline::name(nr).unwrap_or("?"),
+                args: a,
+            };
+            match hook.before(&mut ev) {
+                HookAction::Continue => a = ev.args,
+                HookAction::Return(v) => return self.finish_call(nr, a, None, Ok((v, Served::Inline))),
+                HookAction::Kill => return Some(GuestExit::Killed(libc::SIGSYS)),
+            }
+            event = Some((hook, ev));
+        }
+        let entry = obs.traces(nr).then(|| syscall_inline::format_entry(nr, &a, &CheckedMem));
+        if let Some(action) = obs.deny(nr) {
+            return match action {
+                DenyAction::Errno(e) => self.finish_call(nr, a, entry, Ok((err(e), Served::Inline))),
+                DenyAction::Kill => {
+                    self.trace_line(nr, &a, entry, None);
+                    Some(GuestExit::Killed(libc::SIGSYS))
+                }
+            };
+        }
+        let mut result = self.serve(nr, a);
+        if let (Some((hook, ev)), Ok((ret, _))) = (&event, &mut result) {
+            hook.after(ev, ret);
+        }
+        self.finish_call(nr, a, entry, result)
+    }
+
+    /// Record, trace and deliver the result of a call.
+    fn finish_call(&mut self, nr: u64, a: [u64; 6], entry: Option<String>, result: Result<(i64, Served), GuestExit>) -> Option<GuestExit> {
+        match result {
+            Ok((ret, served)) => {
+                if self.p.opts.stats {
+                    let mut sh = self.p.lock();
+                    sh.stats.slow_syscalls += 1;
+                    if let Some(c) = sh.calls.get_mut(nr as usize) {
+                        match served {
+                            Served::Inline => c.inline += 1,
+                            Served::Kernel => c.forwarded += 1,
+                        }
+                        if (-4095..0).contains(&ret) {
+                            *c.failed.entry(-ret as i32).or_default() += 1;
+                        }
+                    }
+                }
+                self.trace_line(nr, &a, entry, Some(ret));
+                // rt_sigreturn restored every register itself.
+                if nr as i64 != libc::SYS_rt_sigreturn {
+                    self.ctx.gpr[reg::RAX] = ret as u64;
+                }
+                None
+            }
+            Err(exit) => {
+                if self.p.opts.stats {
+                    if let Some(c) = self.p.lock().calls.get_mut(nr as usize) {
+                        c.inline += 1;
+                    }
+                }
+                self.trace_line(nr, &a, entry, None);
+                Some(exit)
             }
         }
-        let ret = match nr as i64 {
-            libc::SYS_brk => self.sys_brk(a[0]),
-            libc::SYS_arch_prctl => self.sys_arch_prctl(a[0], a[1]),
-            libc::SYS_mmap => self.sys_mmap(a),
-            libc::SYS_mprotect | libc::SYS_pkey_mprotect => self.sys_mprotect(nr, a),
-            libc::SYS_munmap => self.sys_munmap(a[0], a[1]),
-            libc::SYS_mremap => self.sys_mremap(a),
-            libc::SYS_shmat => self.sys_shmat(a),
-            libc::SYS_exit_group => return Some(GuestExit::Exited(a[0] as i32)),
-            libc::SYS_exit => return Some(GuestExit::ThreadExited(a[0] as i32)),
-            libc::SYS_rseq => err(libc::ENOSYS),
-            libc::SYS_rt_sigaction => self.with_actions(|acts, _, _| acts.sigaction(a[0], a[1], a[2], a[3])),
-            libc::SYS_sigaltstack => self.sig.sigaltstack(a[0], a[1], self.ctx.gpr[reg::RSP]),
-            libc::SYS_rt_sigreturn => {
-                return match signals::sigreturn(&mut self.sig, self.p.xstate_size, &mut self.ctx) {
-                    Ok(()) => None,
-                    Err(sig) => Some(GuestExit::Killed(sig)),
-                };
-            }
-            libc::SYS_execve => self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0),
-            libc::SYS_execveat => self.sys_execve(a[0], a[1], a[2], a[3], a[4]),
-            libc::SYS_fork => self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0),
-            libc::SYS_vfork => self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0),
-            libc::SYS_clone => self.sys_clone(a[0], a[1], a[2], a[3], a[4]),
+    }
+
+    /// Write the trace line of a call that returned `ret` (None: does not
+    /// return, printed as `= ?`).
+    fn trace_line(&self, nr: u64, a: &[u64; 6], entry: Option<String>, ret: Option<i64>) {
+        let Some(entry) = entry else { return };
+        let exit = match ret {
+            Some(r) => syscall_inline::format_exit(nr, a, r, &CheckedMem),
+            None => ") = ?".to_string(),
+        };
+        self.p.sink.write(&format!("[pid {}] {entry}{exit}\n", self.ctx.tid));
+    }
+
+    /// Perform the call. Err(exit) ends the run.
+    fn serve(&mut self, nr: u64, a: [u64; 6]) -> Result<(i64, Served), GuestExit> {
+        use Served::{Inline, Kernel};
+        Ok(match nr as i64 {
+            libc::SYS_brk => (self.sys_brk(a[0]), Inline),
+            libc::SYS_arch_prctl => (self.sys_arch_prctl(a[0], a[1]), Inline),
+            libc::SYS_mmap => (self.sys_mmap(a), Kernel),
+            libc::SYS_mprotect | libc::SYS_pkey_mprotect => (self.sys_mprotect(nr, a), Kernel),
+            libc::SYS_munmap => (self.sys_munmap(a[0], a[1]), Kernel),
+            libc::SYS_mremap => (self.sys_mremap(a), Kernel),
+            libc::SYS_shmat => (self.sys_shmat(a), Kernel),
+            libc::SYS_exit_group => return Err(GuestExit::Exited(a[0] as i32)),
+            libc::SYS_exit => return Err(GuestExit::ThreadExited(a[0] as i32)),
+            libc::SYS_rseq => (err(libc::ENOSYS), Inline),
+            libc::SYS_rt_sigaction => (self.with_actions(|acts, _, _| acts.sigaction(a[0], a[1], a[2], a[3])), Inline),
+            libc::SYS_sigaltstack => (self.sig.sigaltstack(a[0], a[1], self.ctx.gpr[reg::RSP]), Inline),
+            libc::SYS_rt_sigreturn => match signals::sigreturn(&mut self.sig, self.p.xstate_size, &mut self.ctx) {
+                Ok(()) => (self.ctx.gpr[reg::RAX] as i64, Inline),
+                Err(sig) => return Err(GuestExit::Killed(sig)),
+            },
+            libc::SYS_execve => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0), Kernel),
+            libc::SYS_execveat => (self.sys_execve(a[0], a[1], a[2], a[3], a[4]), Kernel),
+            libc::SYS_fork => (self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
+            libc::SYS_vfork => (self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
+            libc::SYS_clone => (self.sys_clone(a[0], a[1], a[2], a[3], a[4]), Kernel),
             // glibc falls back to clone when clone3 is missing.
-            libc::SYS_clone3 => err(libc::ENOSYS),
+            libc::SYS_clone3 => (err(libc::ENOSYS), Inline),
             libc::SYS_readlink => self.sys_readlink(libc::AT_FDCWD as u64, a[0], a[1], a[2], false),
             libc::SYS_readlinkat => self.sys_readlink(a[0], a[1], a[2], a[3], true),
-            // SAFETY: every other syscall reaching Rust is one the table marks
-            // as runtime-owned but which needs no wrapping here; forwarding
-            // it is what the gate would do.
-            _ => unsafe { sys::forward(nr, a) },
-        };
-        self.ctx.gpr[reg::RAX] = ret as u64;
-        None
+            libc::SYS_gettid if !self.p.opts.no_inline => (self.ctx.tid as i64, Inline),
+            libc::SYS_getpid | libc::SYS_getuid | libc::SYS_geteuid | libc::SYS_getgid | libc::SYS_getegid
+                if !self.p.opts.no_inline =>
+            {
+                // SAFETY: the context's answer table is live for the run.
+                (unsafe { (*(self.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]))[nr as usize] } as i64, Inline)
+            }
+            libc::SYS_setuid
+            | libc::SYS_setgid
+            | libc::SYS_setreuid
+            | libc::SYS_setregid
+            | libc::SYS_setresuid
+            | libc::SYS_setresgid
+            | libc::SYS_setfsuid
+            | libc::SYS_setfsgid
+            | libc::SYS_setgroups
+            | libc::SYS_capset
+            | libc::SYS_unshare
+            | libc::SYS_setns => {
+                // SAFETY: credential and namespace changes affect only the
+                // kernel's view of this process, which bt-run shares.
+                let r = unsafe { sys::forward(nr, a) };
+                crate::dispatch::fill_answers(self.ctx.answers as *mut _);
+                (r, Kernel)
+            }
+            // SAFETY: every other call is forwarded exactly as the gate
+            // would (it came here only to be counted, traced or hooked).
+            _ => (unsafe { sys::forward(nr, a) }, Kernel),
+        })
     }
 
     fn sys_brk(&mut self, want: u64) -> i64 {
@@ -233,17 +339,17 @@ impl Thread {
         r
     }
 
-    fn sys_readlink(&mut self, dirfd: u64, path: u64, buf: u64, size: u64, at: bool) -> i64 {
+    fn sys_readlink(&mut self, dirfd: u64, path: u64, buf: u64, size: u64, at: bool) -> (i64, Served) {
         if let Some(p) = read_cstr(path) {
-            if is_self_exe(&p) {
+            if is_self_exe(&p) && (!at || p.first() == Some(&b'/')) {
                 let target = self.p.exe_path.as_os_str().as_bytes();
                 if (size as i64) <= 0 {
-                    return err(libc::EINVAL);
+                    return (err(libc::EINVAL), Served::Inline);
                 }
                 let n = target.len().min(size as usize);
                 return match sys::write_guest(buf, &target[..n]) {
-                    Ok(()) => n as i64,
-                    Err(e) => err(e),
+                    Ok(()) => (n as i64, Served::Inline),
+                    Err(e) => (err(e), Served::Inline),
                 };
             }
         }
@@ -253,7 +359,7 @@ impl Thread {
             (libc::SYS_readlink as u64, [path, buf, size, 0, 0, 0])
         };
         // SAFETY: readlink writes only into the guest's buffer.
-        unsafe { sys::forward(nr, args) }
+        (unsafe { sys::forward(nr, args) }, Served::Kernel)
     }
 
     /// execve: run the new program under a fresh bt-run with the same
@@ -386,7 +492,7 @@ impl Thread {
     /// Write `--stats` output now (before exec or exit).
     pub fn flush_stats(&mut self) {
         if self.p.opts.stats {
-            crate::stats::report(self.p, self.ctx.fast_forwards);
+            crate::stats::report(self.p, self.ctx.fast_forwards, self.ctx.inline_served);
         }
     }
 }

@@ -106,6 +106,9 @@ impl Thread {
             }
             sh.threads = 1;
             drop(sh);
+            // A new process: its own pid and tid for the in-process answers.
+            crate::dispatch::fill_answers(self.ctx.answers as *mut _);
+            self.ctx.tid = gettid();
             if stack != 0 {
                 self.ctx.gpr[reg::RSP] = stack;
             }
@@ -196,6 +199,7 @@ impl Thread {
             }
             let _ = tx.send(tid);
             let mut t = Thread { ctx, sig, p, main: false, own_actions: None };
+            t.ctx.tid = tid;
             let exit = t.run();
             t.finish(exit)
         });
@@ -227,7 +231,9 @@ impl Thread {
                     let mut sh = self.p.lock();
                     sh.threads -= 1;
                     sh.fast_forwards += self.ctx.fast_forwards;
+                    sh.inline_served += self.ctx.inline_served;
                     self.ctx.fast_forwards = 0;
+                    self.ctx.inline_served = 0;
                     sh.threads == 0
                 };
                 if last {
@@ -268,6 +274,13 @@ impl Thread {
 pub extern "C" fn vfork_child_main(arg: u64) -> ! {
     // SAFETY: the parent boxed this Thread for us and never touches it again.
     let mut t = unsafe { Box::from_raw(arg as *mut Thread) };
+    // It shares the parent's memory but is a process of its own: give it
+    // its own answer table (leaked with the rest of the child).
+    // SAFETY: the parent's table is live; we copy it.
+    let own = Box::into_raw(Box::new(unsafe { *(t.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]) }));
+    crate::dispatch::fill_answers(own);
+    t.ctx.answers = own as u64;
+    t.ctx.tid = gettid();
     let exit = t.run();
     t.finish(exit)
 }

@@ -25,6 +25,29 @@ pub enum Disposition {
     Forward,
     /// Served (or wrapped) by the runtime in Rust.
     Runtime,
+    /// Answered in-process from a value bt-run keeps exact (never enters
+    /// the kernel); the `why` column says how the value is kept exact.
+    Inline,
+}
+
+/// Gate table byte: forward with the guest's registers.
+pub const GATE_FORWARD: u8 = 0;
+/// Gate table byte: leave to the runtime (Rust).
+pub const GATE_RUNTIME: u8 = 1;
+/// Gate table byte: answer from the process answer table (indexed by nr).
+pub const GATE_ANSWER: u8 = 2;
+/// Gate table byte: answer with the thread's tid.
+pub const GATE_TID: u8 = 3;
+
+/// What the gate table is built for.
+#[derive(Clone, Debug, Default)]
+pub struct GateConfig {
+    /// Serve `Inline` calls in the gate (false: `--no-inline`, forward them).
+    pub inline: bool,
+    /// Send every call to the runtime (statistics, tracing, hooks).
+    pub all_to_runtime: bool,
+    /// Further calls to send to the runtime (traced or denied ones).
+    pub to_runtime: Vec<u64>,
 }
 
 /// Highest syscall number the gate's table covers (exclusive).
@@ -41,13 +64,31 @@ pub fn name(nr: u64) -> Option<&'static str> {
     lookup(nr).map(|s| s.name)
 }
 
-/// The byte table the gate reads: 0 = forward in the gate, 1 = go to Rust.
-/// Unknown numbers are forwarded (the kernel answers ENOSYS as natively).
+/// The byte table the gate reads (`GATE_*` values), for the default
+/// configuration. Unknown numbers are forwarded (the kernel answers ENOSYS).
 pub fn gate_table() -> Box<[u8; GATE_TABLE_LEN]> {
-    let mut t = Box::new([0u8; GATE_TABLE_LEN]);
+    gate_table_for(&GateConfig { inline: true, ..Default::default() })
+}
+
+/// The byte table the gate reads, for `cfg`.
+pub fn gate_table_for(cfg: &GateConfig) -> Box<[u8; GATE_TABLE_LEN]> {
+    let mut t = Box::new([GATE_FORWARD; GATE_TABLE_LEN]);
     for s in SYSCALLS {
-        if s.disposition != Disposition::Forward && (s.nr as usize) < GATE_TABLE_LEN {
-            t[s.nr as usize] = 1;
+        let Some(b) = t.get_mut(s.nr as usize) else { continue };
+        *b = match s.disposition {
+            Disposition::Forward => GATE_FORWARD,
+            Disposition::Runtime => GATE_RUNTIME,
+            Disposition::Inline if !cfg.inline => GATE_FORWARD,
+            Disposition::Inline if s.nr as i64 == libc::SYS_gettid => GATE_TID,
+            Disposition::Inline => GATE_ANSWER,
+        };
+    }
+    if cfg.all_to_runtime {
+        t.fill(GATE_RUNTIME);
+    }
+    for &nr in &cfg.to_runtime {
+        if let Some(b) = t.get_mut(nr as usize) {
+            *b = GATE_RUNTIME;
         }
     }
     t
@@ -72,6 +113,10 @@ mod tests {
         assert_eq!(name(libc::SYS_clone3 as u64), Some("clone3"));
         assert_eq!(lookup(libc::SYS_brk as u64).unwrap().disposition, Disposition::Runtime);
         assert_eq!(gate_table()[libc::SYS_write as usize], 0);
-        assert_eq!(gate_table()[libc::SYS_mmap as usize], 1);
+        assert_eq!(gate_table()[libc::SYS_mmap as usize], GATE_RUNTIME);
+        assert_eq!(gate_table()[libc::SYS_getpid as usize], GATE_ANSWER);
+        assert_eq!(gate_table()[libc::SYS_gettid as usize], GATE_TID);
+        let off = gate_table_for(&GateConfig::default());
+        assert_eq!(off[libc::SYS_getpid as usize], GATE_FORWARD);
     }
 }

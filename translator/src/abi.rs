@@ -118,7 +118,13 @@ pub struct GuestContext {
     pub ibl_miss: u64,
     /// The runtime's per-thread signal state (opaque to emitted code).
     pub thread_sig: u64,
-    pub _pad: [u64; 34],
+    /// Answers for in-process syscalls, indexed by number (see the gate).
+    pub answers: u64,
+    /// This thread's kernel tid (the gate answers gettid with it).
+    pub tid: u64,
+    /// Count of syscalls the gate answered in-process.
+    pub inline_served: u64,
+    pub _pad: [u64; 31],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -156,6 +162,9 @@ pub mod off {
     pub const IBL_MISSES: i32 = 344;
     pub const IBL_MISS: i32 = 352;
     pub const THREAD_SIG: i32 = 360;
+    pub const ANSWERS: i32 = 368;
+    pub const TID: i32 = 376;
+    pub const INLINE_SERVED: i32 = 384;
     pub const XSAVE: i32 = 640;
 
     /// Offset of general-purpose register `r` (hardware order).
@@ -217,7 +226,10 @@ impl GuestContext {
             ibl_misses: 0,
             ibl_miss: 0,
             thread_sig: 0,
-            _pad: [0; 34],
+            answers: 0,
+            tid: 0,
+            inline_served: 0,
+            _pad: [0; 31],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).
@@ -266,6 +278,9 @@ mod tests {
         assert_eq!(offset_of!(GuestContext, ibl_misses) as i32, off::IBL_MISSES);
         assert_eq!(offset_of!(GuestContext, ibl_miss) as i32, off::IBL_MISS);
         assert_eq!(offset_of!(GuestContext, thread_sig) as i32, off::THREAD_SIG);
+        assert_eq!(offset_of!(GuestContext, answers) as i32, off::ANSWERS);
+        assert_eq!(offset_of!(GuestContext, tid) as i32, off::TID);
+        assert_eq!(offset_of!(GuestContext, inline_served) as i32, off::INLINE_SERVED);
         assert_eq!(offset_of!(GuestContext, xsave) as i32, off::XSAVE);
         assert_eq!(off::XSAVE % 64, 0, "XSAVE image must be 64-byte aligned");
         assert_eq!(std::mem::align_of::<GuestContext>(), 64);

@@ -23,8 +23,18 @@ translation: every instruction executes from bt-run's code cache and every
 system call passes through bt-run's in-process syscall layer.
 
 Options:
-  --stats[=json]     print code-cache and syscall statistics at exit
-  -o FILE            write statistics to FILE instead of stderr
+  --stats[=json]     print code-cache and per-syscall statistics at exit
+  --trace[=SET]      print each system call strace-style; SET as strace's
+                     -e trace= (names, %file %desc %network %process
+                     %signal %memory ..., !negation; default all)
+  --deny NAME[=ERRNO|kill]
+                     make syscall NAME fail with ERRNO (default EPERM) or
+                     kill the program with SIGSYS (repeatable)
+  --policy FILE      read deny/allow rules from FILE, one per line:
+                     `deny NAME[=ERRNO|kill]` or `allow NAME`
+  --no-inline        forward every syscall to the kernel, even those bt-run
+                     can answer in-process (getpid, getuid, ...)
+  -o FILE            write trace lines and statistics to FILE (appended)
   --no-follow        let programs started by execve run natively
   --argv0 NAME       pass NAME as the guest's argv[0] (default: PROG)
   --cache-size MIB   code cache size in MiB (default 256)
@@ -48,6 +58,9 @@ enum Parsed {
 fn parse(args: &[OsString]) -> Result<Parsed> {
     let mut opts = Options::default();
     let mut argv0 = None;
+    let mut trace: Option<String> = None;
+    let mut deny: Vec<String> = Vec::new();
+    let mut policy: Option<PathBuf> = None;
     let mut i = 1;
     while i < args.len() {
         let a = args[i].as_bytes();
@@ -73,9 +86,21 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
                 opts.stats_json = true;
             }
             b"--no-follow" => opts.no_follow = true,
+            b"--no-inline" => opts.no_inline = true,
+            b"--trace" => trace = Some("all".to_string()),
+            _ if a.starts_with(b"--trace=") => trace = Some(String::from_utf8_lossy(&a[8..]).into_owned()),
+            b"--deny" => {
+                deny.push(value(i)?.to_string_lossy().into_owned());
+                i += 1;
+            }
+            _ if a.starts_with(b"--deny=") => deny.push(String::from_utf8_lossy(&a[7..]).into_owned()),
+            b"--policy" => {
+                policy = Some(PathBuf::from(value(i)?));
+                i += 1;
+            }
             b"--far-cache" => opts.far_cache = true,
             b"-o" => {
-                opts.stats_file = Some(PathBuf::from(value(i)?));
+                opts.output = Some(PathBuf::from(value(i)?));
                 i += 1;
             }
             b"--argv0" => {
@@ -97,14 +122,43 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
         eprint!("bt-run: no program given\n{USAGE}");
         return Ok(Parsed::Exit(2));
     };
-    // Options a re-executed bt-run must keep (stats go to the same place).
+    // Observation: trace set, deny rules (command line after the file).
+    let mut rules = Vec::new();
+    if let Some(f) = &policy {
+        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read policy file {}", f.display()))?;
+        rules = syscall_inline::parse_policy(&text).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+    }
+    for d in &deny {
+        let (nr, action) = syscall_inline::parse_deny(d).map_err(|e| anyhow::anyhow!("invalid --deny '{d}': {e}"))?;
+        rules.push(syscall_inline::PolicyRule::Deny { nr, action });
+    }
+    if !rules.is_empty() {
+        opts.observers.policy = Some(std::sync::Arc::new(syscall_inline::policy::Policy::new(&rules)));
+    }
+    if let Some(t) = &trace {
+        opts.observers.trace = Some(syscall_inline::TraceSet::parse(t).map_err(|e| anyhow::anyhow!("invalid --trace '{t}': {e}"))?);
+    }
+    // Options a re-executed bt-run must keep (output goes to the same place).
     let mut inherit = Vec::new();
     if opts.stats {
         inherit.push(OsString::from(if opts.stats_json { "--stats=json" } else { "--stats" }));
-        if let Some(f) = &opts.stats_file {
-            inherit.push("-o".into());
-            inherit.push(std::path::absolute(f).unwrap_or_else(|_| f.clone()).into_os_string());
-        }
+    }
+    if let Some(t) = &trace {
+        inherit.push(format!("--trace={t}").into());
+    }
+    for d in &deny {
+        inherit.push(format!("--deny={d}").into());
+    }
+    if let Some(f) = &policy {
+        inherit.push("--policy".into());
+        inherit.push(std::path::absolute(f).unwrap_or_else(|_| f.clone()).into_os_string());
+    }
+    if opts.no_inline {
+        inherit.push("--no-inline".into());
+    }
+    if let Some(f) = &opts.output {
+        inherit.push("-o".into());
+        inherit.push(std::path::absolute(f).unwrap_or_else(|_| f.clone()).into_os_string());
     }
     if opts.far_cache {
         inherit.push("--far-cache".into());
@@ -175,7 +229,8 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
         Ok(code) => code,
         Err(e) => {
             eprintln!("bt-run: {e:#}");
-            if e.to_string().starts_with("unknown option") || e.to_string().contains("needs a value") || e.to_string().starts_with("invalid --") {
+            let m = e.to_string();
+            if m.starts_with("unknown option") || m.contains("needs a value") || m.starts_with("invalid --") || m.contains("policy") {
                 2
             } else {
                 125

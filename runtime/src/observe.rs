@@ -1,0 +1,141 @@
+//! What users see of a guest's system calls: strace-style tracing, per-call
+//! statistics, the deny policy and the embedding hook. All of it runs in
+//! the runtime's slow path; the gate sends a call here only when one of
+//! these needs it (see `Process::gate_config`).
+
+use std::ffi::OsStr;
+use std::io::Write as _;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use syscall_inline::classes::TraceSet;
+use syscall_inline::policy::{DenyAction, Policy};
+use syscall_inline::trace::GuestMem;
+
+use crate::sys;
+
+/// Guest memory as the trace decoder reads it: checked copies, so a bad
+/// guest pointer shows as an address instead of crashing bt-run.
+pub struct CheckedMem;
+
+impl GuestMem for CheckedMem {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
+        sys::read_guest(addr, buf)
+    }
+}
+
+/// Where trace lines and statistics go.
+pub enum Sink {
+    Stderr,
+    File(OwnedFd),
+}
+
+impl Sink {
+    /// Open `path` for appending (several processes may share it), on a
+    /// high descriptor the guest is unlikely to close or reuse by accident.
+    pub fn open(path: &Path) -> std::io::Result<Sink> {
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        // SAFETY: duplicating a valid fd to the lowest free number >= 700,
+        // close-on-exec; the original is closed when `f` drops.
+        let fd = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 700) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor we own.
+        Ok(Sink::File(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }))
+    }
+
+    /// Write `text` with one write(2), so lines from several threads and
+    /// processes never interleave.
+    pub fn write(&self, text: &str) {
+        let fd = match self {
+            Sink::Stderr => 2,
+            Sink::File(f) => f.as_raw_fd(),
+        };
+        // SAFETY: writing from a valid buffer to a descriptor we own (or 2).
+        unsafe { libc::write(fd, text.as_ptr() as *const _, text.len()) };
+    }
+}
+
+/// Per-syscall counts for `--stats`.
+#[derive(Clone, Debug, Default)]
+pub struct CallStats {
+    /// Answered without entering the kernel.
+    pub inline: u64,
+    /// Passed to the kernel.
+    pub forwarded: u64,
+    /// Calls that returned an error, by errno.
+    pub failed: std::collections::BTreeMap<i32, u64>,
+}
+
+/// A system call as an embedding hook sees it.
+#[derive(Clone, Debug)]
+pub struct SyscallEvent {
+    pub pid: u32,
+    pub tid: u32,
+    pub nr: u64,
+    pub name: &'static str,
+    /// rdi, rsi, rdx, r10, r8, r9 — the hook may rewrite them.
+    pub args: [u64; 6],
+}
+
+/// What a hook wants done with a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookAction {
+    /// Carry on (with the possibly rewritten arguments).
+    Continue,
+    /// Do not perform the call; the guest sees this return value
+    /// (a negative errno for a failure).
+    Return(i64),
+    /// Kill the guest with SIGSYS, as a seccomp kill would.
+    Kill,
+}
+
+/// An embedder's view of every guest syscall (like a DynamoRIO client's
+/// syscall events or zpoline's hook function). Called on the guest thread,
+/// in bt-run's context, for every syscall once a hook is installed.
+pub trait SyscallHook: Send + Sync {
+    /// Before the call: observe, rewrite `ev.args`, or decide its result.
+    fn before(&self, ev: &mut SyscallEvent) -> HookAction;
+    /// After the call (not called for calls that do not return, like
+    /// exit_group, nor for calls `before` answered): observe or rewrite the
+    /// result.
+    fn after(&self, _ev: &SyscallEvent, _ret: &mut i64) {}
+}
+
+/// Observation settings of a run.
+#[derive(Clone, Default)]
+pub struct Observers {
+    pub trace: Option<TraceSet>,
+    pub policy: Option<Arc<Policy>>,
+    pub hook: Option<Arc<dyn SyscallHook>>,
+}
+
+impl Observers {
+    pub fn traces(&self, nr: u64) -> bool {
+        self.trace.as_ref().is_some_and(|t| t.contains(nr))
+    }
+
+    pub fn deny(&self, nr: u64) -> Option<DenyAction> {
+        self.policy.as_ref().and_then(|p| p.action(nr))
+    }
+}
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observers").field("trace", &self.trace.is_some()).field("policy", &self.policy.is_some()).field("hook", &self.hook.is_some()).finish()
+    }
+}
+
+/// Print a path the way error messages do.
+pub fn show(p: &OsStr) -> String {
+    String::from_utf8_lossy(p.as_bytes()).into_owned()
+}
+
+/// Write one statistics report, flushing stdio first.
+pub fn emit(sink: &Sink, text: &str) {
+    let _ = std::io::stderr().flush();
+    sink.write(text);
+}
