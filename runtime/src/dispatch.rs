@@ -14,7 +14,7 @@ use translator::translate::{MAX_BLOCK_INSNS, MAX_INSN_LEN, TranslateOptions};
 use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
-use crate::memory::{Brk, ExecMap, page_up};
+use crate::memory::{Brk, CodeGuard, ExecMap, PAGE, page_down, page_up};
 use crate::observe::{CallStats, Observers, Sink};
 use crate::signals::{self, ThreadSignals};
 use syscall_inline::GateConfig;
@@ -68,6 +68,7 @@ pub struct RunStats {
 pub struct Shared {
     pub cache: Box<CodeCache>,
     pub exec: ExecMap,
+    pub guard: CodeGuard,
     pub brk: Brk,
     pub actions: signals::Actions,
     pub stats: RunStats,
@@ -140,11 +141,11 @@ impl Process {
         let mut exec = ExecMap::default();
         for r in &prog.regions {
             if r.prot & libc::PROT_EXEC != 0 {
-                exec.add(r.start.get(), r.end.get());
+                exec.add(r.start.get(), r.end.get(), r.prot);
             }
         }
         if let Some((s, e)) = vdso_range() {
-            exec.add(s, e);
+            exec.add(s, e, libc::PROT_READ | libc::PROT_EXEC);
         }
         let mut reserved = cache.reserved_ranges();
         reserved.push((brk.start, brk.limit));
@@ -160,6 +161,7 @@ impl Process {
             shared: Mutex::new(Shared {
                 cache,
                 exec,
+                guard: CodeGuard::default(),
                 brk,
                 actions: signals::Actions::new(),
                 stats: RunStats::default(),
@@ -274,6 +276,9 @@ impl Thread {
         }
         if let Err(e) = sys::install_host_sigaltstack() {
             return GuestExit::Fatal(format!("cannot set up the signal stack: {e}"));
+        }
+        if self.main {
+            self.with_actions(|a, _, _| a.install_host(libc::SIGSEGV));
         }
         // The exit that brought us back, and the cache generation it is from.
         let mut link_from: Option<(ExitId, u64)> = None;
@@ -411,7 +416,11 @@ impl Thread {
         // always maps readable, and nothing unmaps it while we hold the lock.
         let bytes = unsafe { sys::guest_code(pc.get(), len) };
         match sh.cache.translate(pc, bytes) {
-            Ok((_, c)) => Ok(c),
+            Ok((id, c)) => {
+                let glen = sh.cache.block(id).guest_len as u64;
+                sh.guard_code(pc.get(), pc.get() + glen.max(1));
+                Ok(c)
+            }
             Err(full) => {
                 if sh.threads > 1 {
                     // Other threads may be running cached code: it cannot be
@@ -436,6 +445,37 @@ enum BlockErr {
 }
 
 impl Shared {
+    /// Write-protect the host pages of guest code in [start, end) that the
+    /// guest can also write, so that changing translated code is noticed.
+    pub fn guard_code(&mut self, start: u64, end: u64) {
+        let mut page = page_down(start);
+        while page < end {
+            if let Some(prot) = self.exec.prot_at(page) {
+                if prot & libc::PROT_WRITE != 0 && !self.guard.contains(page) {
+                    // SAFETY: a guest page (executable in the guest's view);
+                    // dropping write access only makes guest writes fault,
+                    // which the host handler turns back into writes.
+                    if unsafe { libc::mprotect(page as *mut _, PAGE as usize, libc::PROT_READ) } == 0 {
+                        self.guard.pages.insert(page);
+                    }
+                }
+            }
+            page += PAGE;
+        }
+    }
+
+    /// A guest write hit guarded code page `page`: drop its translations and
+    /// give the write access back (guest protection minus execute).
+    pub fn unguard_for_write(&mut self, page: u64) -> bool {
+        if !self.guard.pages.remove(&page) {
+            return false;
+        }
+        self.cache.invalidate(GuestAddr(page), GuestAddr(page + PAGE), false);
+        let prot = self.exec.prot_at(page).unwrap_or(libc::PROT_READ | libc::PROT_WRITE) & !libc::PROT_EXEC;
+        // SAFETY: restores the guest's own protection of a guest page.
+        unsafe { libc::mprotect(page as *mut _, PAGE as usize, prot | libc::PROT_READ) == 0 }
+    }
+
     /// Guest code in [start, end) changed or went away: drop translations.
     pub fn invalidate(&mut self, start: u64, end: u64) {
         if self.cache.overlaps(GuestAddr(start), GuestAddr(end)) {

@@ -16,20 +16,27 @@ pub fn page_up(a: u64) -> u64 {
     a.saturating_add(PAGE - 1) & !(PAGE - 1)
 }
 
-/// Ranges the guest mapped with PROT_EXEC, keyed by start, non-overlapping.
-#[derive(Default)]
+/// Ranges the guest mapped with PROT_EXEC, keyed by start, non-overlapping,
+/// with the guest's full protection (to know which are also writable).
+#[derive(Default, Clone)]
 pub struct ExecMap {
-    ranges: BTreeMap<u64, u64>,
+    ranges: BTreeMap<u64, (u64, i32)>,
 }
 
 impl ExecMap {
-    /// Mark [start, end) guest-executable.
-    pub fn add(&mut self, start: u64, end: u64) {
+    /// Mark [start, end) guest-executable with guest protection `prot`.
+    pub fn add(&mut self, start: u64, end: u64, prot: i32) {
         if start >= end {
             return;
         }
         self.remove(start, end);
-        self.ranges.insert(start, end);
+        self.ranges.insert(start, (end, prot));
+    }
+
+    /// The guest protection of the executable range containing `addr`.
+    pub fn prot_at(&self, addr: u64) -> Option<i32> {
+        let (_, &(e, prot)) = self.ranges.range(..=addr).next_back()?;
+        (addr < e).then_some(prot)
     }
 
     /// Forget [start, end); returns whether anything was removed.
@@ -37,20 +44,20 @@ impl ExecMap {
         if start >= end {
             return false;
         }
-        let hits: Vec<(u64, u64)> = self
+        let hits: Vec<(u64, u64, i32)> = self
             .ranges
             .range(..end)
             .rev()
-            .take_while(|(_, e)| **e > start)
-            .map(|(s, e)| (*s, *e))
+            .take_while(|(_, (e, _))| *e > start)
+            .map(|(s, (e, p))| (*s, *e, *p))
             .collect();
-        for &(s, e) in &hits {
+        for &(s, e, p) in &hits {
             self.ranges.remove(&s);
             if s < start {
-                self.ranges.insert(s, start);
+                self.ranges.insert(s, (start, p));
             }
             if e > end {
-                self.ranges.insert(end, e);
+                self.ranges.insert(end, (e, p));
             }
         }
         !hits.is_empty()
@@ -58,20 +65,44 @@ impl ExecMap {
 
     /// Does [start, end) overlap any executable range?
     pub fn overlaps(&self, start: u64, end: u64) -> bool {
-        self.ranges.range(..end).next_back().is_some_and(|(_, e)| *e > start)
+        self.ranges.range(..end).next_back().is_some_and(|(_, (e, _))| *e > start)
     }
 
     /// End of the contiguous executable extent that contains `pc`.
     pub fn extent_end(&self, pc: GuestAddr) -> Option<u64> {
-        let (_, &e) = self.ranges.range(..=pc.get()).next_back()?;
+        let (_, &(e, _)) = self.ranges.range(..=pc.get()).next_back()?;
         if e <= pc.get() {
             return None;
         }
         let mut end = e;
-        while let Some(&next) = self.ranges.get(&end) {
+        while let Some(&(next, _)) = self.ranges.get(&end) {
             end = next;
         }
         Some(end)
+    }
+}
+
+/// Pages of guest code that the guest may also write (JIT buffers, RWX
+/// mappings) and that have translations: bt-run keeps their host mapping
+/// read-only, so a guest write faults and the translations are dropped
+/// before the write goes through (see `signals`).
+#[derive(Default, Clone)]
+pub struct CodeGuard {
+    pub pages: std::collections::BTreeSet<u64>,
+}
+
+impl CodeGuard {
+    /// Forget protected pages in [start, end) (the guest re-protected,
+    /// remapped or unmapped them, so their host protection is new).
+    pub fn forget(&mut self, start: u64, end: u64) {
+        let v: Vec<u64> = self.pages.range(page_down(start)..end).copied().collect();
+        for p in v {
+            self.pages.remove(&p);
+        }
+    }
+
+    pub fn contains(&self, addr: u64) -> bool {
+        self.pages.contains(&page_down(addr))
     }
 }
 
@@ -90,8 +121,8 @@ mod tests {
     #[test]
     fn exec_map_splits_and_merges() {
         let mut m = ExecMap::default();
-        m.add(0x1000, 0x5000);
-        m.add(0x5000, 0x6000);
+        m.add(0x1000, 0x5000, 5);
+        m.add(0x5000, 0x6000, 5);
         assert_eq!(m.extent_end(GuestAddr(0x1000)), Some(0x6000));
         assert!(m.remove(0x2000, 0x3000));
         assert_eq!(m.extent_end(GuestAddr(0x1000)), Some(0x2000));

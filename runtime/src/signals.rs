@@ -213,6 +213,29 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
     // SAFETY: set by the runtime before the thread first enters the cache.
     let Some(ts) = (unsafe { (ctx.thread_sig as *const ThreadSignals).as_ref() }) else { return };
     let rip = uc.uc_mcontext.gregs[REG_RIP] as u64;
+    if sig == libc::SIGSEGV && info.si_code == 2 /* SEGV_ACCERR */ {
+        // A guest write to code bt-run write-protected (see CodeGuard): drop
+        // the page's translations, make it writable again and retry.
+        // SAFETY: si_addr is valid for SIGSEGV.
+        let addr = unsafe { info.si_addr() } as u64;
+        let page = crate::memory::page_down(addr);
+        loop {
+            // Another thread holds the lock only briefly (it never blocks
+            // while holding it), so waiting here cannot deadlock: this
+            // thread was in guest code, not in the dispatcher.
+            match p.shared.try_lock() {
+                Ok(mut sh) => {
+                    if sh.guard.contains(page) {
+                        sh.unguard_for_write(page);
+                        return;
+                    }
+                    break;
+                }
+                Err(std::sync::TryLockError::WouldBlock) if p.cache_contains(CachePc(rip)) => std::thread::yield_now(),
+                Err(_) => break,
+            }
+        }
+    }
     // The dispatcher of another thread may be changing the cache; if the
     // lock is taken we cannot look blocks up, and fall back on delivery at
     // this thread's next exit from the cache.
@@ -361,7 +384,10 @@ impl Actions {
 
     pub fn install_host(&self, sig: i32) {
         let a = self.table[sig as usize];
-        let action = if a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64 {
+        // SIGSEGV is always bt-run's: guest writes to write-protected code
+        // arrive as SIGSEGV; a real fault with the default action is turned
+        // back into death by SIGSEGV by the dispatcher.
+        let action = if sig != libc::SIGSEGV && (a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64) {
             HostAction::Raw(a.handler as usize)
         } else {
             HostAction::Ours
@@ -389,6 +415,10 @@ impl Default for Actions {
 /// the guest at its handler.
 pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &mut GuestContext, sig: i32, info: &[u8; 128]) -> Result<(), i32> {
     let a = actions.table[sig as usize];
+    if is_sync_info(sig, info) && (a.handler == libc::SIG_IGN as u64 || sys::get_sigmask() & (1u64 << (sig - 1)) != 0) {
+        // The kernel forces a fault it cannot deliver: default action.
+        return Err(sig);
+    }
     if a.handler == libc::SIG_IGN as u64 {
         return Ok(());
     }

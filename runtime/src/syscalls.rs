@@ -260,11 +260,12 @@ impl Thread {
     /// [s, e) now has guest protection `prot` (fresh mapping or mprotect).
     fn note_new_protection(&mut self, s: u64, e: u64, prot: u64) {
         let mut sh = self.p.lock();
+        sh.guard.forget(s, e);
         if sh.exec.remove(s, e) {
             sh.invalidate(s, e);
         }
         if prot & libc::PROT_EXEC as u64 != 0 {
-            sh.exec.add(s, e);
+            sh.exec.add(s, e, prot as i32);
             // Code written before it became executable must be read afresh.
             sh.invalidate(s, e);
         }
@@ -292,6 +293,7 @@ impl Thread {
         if r == 0 {
             let e = page_up(addr + len);
             let mut sh = self.p.lock();
+            sh.guard.forget(addr, e);
             if sh.exec.remove(addr, e) {
                 sh.invalidate(addr, e);
             }
@@ -311,13 +313,22 @@ impl Thread {
         if r >= 0 {
             let old_end = page_up(old + old_len);
             let mut sh = self.p.lock();
-            let was_exec = sh.exec.overlaps(old, old_end);
-            if was_exec && r as u64 != old {
+            let was_exec = sh.exec.prot_at(old);
+            sh.guard.forget(old, old_end);
+            if was_exec.is_some() {
                 sh.exec.remove(old, old_end);
                 sh.invalidate(old, old_end);
             }
-            if was_exec {
-                sh.exec.add(r as u64, r as u64 + page_up(new_len));
+            if let Some(prot) = was_exec {
+                // The moved pages keep their (guest) protection but lose any
+                // write-protection bt-run had added: translate them afresh.
+                sh.exec.add(r as u64, r as u64 + page_up(new_len), prot);
+                let (ns, ne) = (r as u64, r as u64 + page_up(new_len));
+                sh.guard.forget(ns, ne);
+                sh.invalidate(ns, ne);
+                let host = host_prot(prot as u64) as i32;
+                // SAFETY: guest pages just moved by the kernel.
+                unsafe { libc::mprotect(ns as *mut _, (ne - ns) as usize, host) };
             }
         }
         r
@@ -334,7 +345,7 @@ impl Thread {
         if r >= 0 && a[2] & SHM_EXEC != 0 {
             // The segment size is not known here; one page is the minimum
             // and the common case for executable segments is rare.
-            self.p.lock().exec.add(r as u64, r as u64 + PAGE);
+            self.p.lock().exec.add(r as u64, r as u64 + PAGE, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC);
         }
         r
     }
