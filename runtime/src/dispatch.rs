@@ -136,7 +136,7 @@ impl Process {
             Some(prog.regions.iter().find(|r| r.prot & libc::PROT_EXEC != 0).map_or(prog.entry, |r| r.start))
         };
         let cache_size = if opts.cache_size == 0 { DEFAULT_CACHE_SIZE } else { opts.cache_size };
-        let topts = TranslateOptions { force_far_riprel: opts.far_cache };
+        let topts = TranslateOptions { force_far_riprel: opts.far_cache, ibl_table: None };
         let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
         let mut exec = ExecMap::default();
         for r in &prog.regions {
@@ -218,7 +218,6 @@ impl Process {
         ctx.ibl_table = self.lock().cache.ibl_table();
         ctx.exit_tramp = sys::trampolines::bt_exit_common as *const () as u64;
         ctx.gate_entry = sys::trampolines::bt_gate as *const () as u64;
-        ctx.ibl_entry = sys::trampolines::bt_ibl as *const () as u64;
         ctx.ibl_miss = sys::trampolines::bt_ibl_miss as *const () as u64;
         ctx.self_ptr = ctx as *const GuestContext as u64;
         ctx.answers = self.answers as u64;

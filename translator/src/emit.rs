@@ -94,7 +94,7 @@ impl Emitter {
         at
     }
 
-    /// Point a rel8 emitted by `short_branch` at the current position.
+    /// Point a rel8 (at byte offset `at`) at the current position.
     pub fn bind_rel8(&mut self, at: usize) -> bool {
         let d = self.buf.len() as i64 - (at as i64 + 1);
         match i8::try_from(d) {

@@ -30,6 +30,9 @@ pub struct TranslateOptions {
     /// Rewrite every rip-relative operand through a scratch register, as if
     /// the cache were far from guest code (used to test the far path).
     pub force_far_riprel: bool,
+    /// Address of the indirect-branch table when it lies below 2 GiB, so
+    /// lookups can address it directly instead of loading its base.
+    pub ibl_table: Option<u32>,
 }
 
 /// A direct exit of a block: the patchable rel32 in the body and its stub.
@@ -167,33 +170,64 @@ impl BlockBuilder {
     /// Look the guest target (in rcx; the guest's rcx is in `SPILL_RCX`) up
     /// in the indirect-branch table and jump to its translation, inline, so
     /// that every site has its own final indirect jump for the branch
-    /// predictor. Flag-free: the tag test is `not` + `lea` + `jrcxz`. On a
-    /// miss (or a pending signal) leave through the shared `bt_ibl_miss`.
+    /// predictor. Flag-free: the tag test is `not` + `lea` + `jrcxz`, and a
+    /// miss recovers the target from the difference the same way. On a miss
+    /// (or a pending signal) leave through the shared `bt_ibl_miss` with
+    /// rcx = target and rax/rdx restored.
     fn to_ibl(&mut self) {
+        let table = self.opts.ibl_table;
         let e = &mut self.e;
         e.store_gs(off::SPILL_RDX, reg::RDX as u8);
         e.store_gs(off::SPILL_RAX, reg::RAX as u8);
-        e.store_gs(off::IBL_TARGET, reg::RCX as u8);
         e.bytes(&[0x0F, 0xB7, 0xC1]); // movzx eax, cx
         e.bytes(&[0x48, 0x8D, 0x04, 0x00]); // lea rax, [rax+rax]
-        e.load_gs(reg::RDX as u8, off::IBL_TABLE);
-        e.bytes(&[0x48, 0x8D, 0x14, 0xC2]); // lea rdx, [rdx+rax*8]
-        e.bytes(&[0x48, 0x8B, 0x02]); // mov rax, [rdx]
+        match table {
+            Some(t) => {
+                // mov rdx, [rax*8 + t]   (table below 2 GiB)
+                e.bytes(&[0x48, 0x8B, 0x14, 0xC5]);
+                e.bytes(&t.to_le_bytes());
+            }
+            None => {
+                e.load_gs(reg::RDX as u8, off::IBL_TABLE);
+                e.bytes(&[0x48, 0x8D, 0x04, 0xC2]); // lea rax, [rdx+rax*8]
+                e.bytes(&[0x48, 0x8B, 0x10]); // mov rdx, [rax]
+            }
+        }
         e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
-        e.bytes(&[0x48, 0x8D, 0x4C, 0x01, 0x01]); // lea rcx, [rcx+rax+1]
-        e.bytes(&[0xE3, 8]); // jrcxz hit
-        e.jmp_gs(off::IBL_MISS);
+        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]  (tag - target)
+        let to_hit = e.short_branch(&[0xE3]); // jrcxz hit
+        // miss: rcx = tag - target -> target = ~rcx + tag + 1
+        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
+        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
+        let to_leave = e.short_branch(&[0xEB]); // jmp leave
         // hit:
+        let ok = e.bind_rel8(to_hit);
+        debug_assert!(ok);
         e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
-        e.bytes(&[0xE3, 8]); // jrcxz go
-        e.jmp_gs(off::IBL_MISS);
+        e.bytes(&[0xE3, 5]); // jrcxz go
+        e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx   (tag == target)
+        e.bytes(&[0xEB, 0x00]); // jmp leave (patched below)
+        let to_leave2 = e.len() - 1;
         // go:
-        e.bytes(&[0x48, 0x8B, 0x42, 0x08]); // mov rax, [rdx+8]
-        e.store_gs(off::IBL_JUMP, reg::RAX as u8);
+        match table {
+            Some(t) => {
+                // mov rdx, [rax*8 + t + 8]
+                e.bytes(&[0x48, 0x8B, 0x14, 0xC5]);
+                e.bytes(&(t + 8).to_le_bytes());
+            }
+            None => e.bytes(&[0x48, 0x8B, 0x50, 0x08]), // mov rdx, [rax+8]
+        }
+        e.store_gs(off::IBL_JUMP, reg::RDX as u8);
         e.load_gs(reg::RAX as u8, off::SPILL_RAX);
         e.load_gs(reg::RDX as u8, off::SPILL_RDX);
         e.load_gs(reg::RCX as u8, off::SPILL_RCX);
         e.jmp_gs(off::IBL_JUMP);
+        // leave: rcx = target
+        let ok = e.bind_rel8(to_leave) && e.bind_rel8(to_leave2);
+        debug_assert!(ok);
+        e.load_gs(reg::RAX as u8, off::SPILL_RAX);
+        e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+        e.jmp_gs(off::IBL_MISS);
     }
 
     /// Translate one instruction; false when it ends the block.
@@ -479,6 +513,7 @@ mod tests {
         assert!(text.iter().any(|l| l.contains("jrcxz")), "{text:?}");
         assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[160h]")), "{text:?}");
         assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[0F0h]")), "{text:?}");
+        assert!(text.iter().any(|l| l.contains("mov rdx,[rax+8]")), "{text:?}");
     }
 
     #[test]

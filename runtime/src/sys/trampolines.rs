@@ -9,8 +9,8 @@
 //! * `bt_exit_common`: reached from exit stubs and lookup misses with
 //!   rcx = next guest pc and the guest's rcx in `SPILL_RCX`; stores guest
 //!   state and returns from `bt_enter_cache`.
-//! * `bt_ibl`: in-cache indirect-branch lookup (rcx = guest target); jumps to
-//!   the translation on a hit, exits on a miss. Flag-free (`not`+`lea`+`jrcxz`).
+//! * `bt_ibl_miss`: where the inline indirect-branch lookups emitted at each
+//!   indirect branch go when the table has no translation for the target.
 //! * `bt_gate`: the syscall gate (rcx = next guest pc, r11 = cache return
 //!   address). Forwards a syscall whose disposition byte is 0 right here with
 //!   the guest's own registers, so vector state needs no save; anything else
@@ -113,44 +113,20 @@ std::arch::global_asm!(
     "pop r15", "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx",
     "ret",
 
-    // ---- indirect-branch lookup: rcx = guest target ----
-    ".globl bt_ibl",
-    ".p2align 4",
-    "bt_ibl:",
-    "mov gs:[{spill_rdx}], rdx",
-    "mov gs:[{spill_rax}], rax",
-    "mov gs:[{ibl_target}], rcx",
-    "movzx eax, cx",
-    "lea rax, [rax + rax]",
-    "mov rdx, gs:[{ibl_table}]",
-    "lea rdx, [rdx + rax * 8]",
-    "mov rax, [rdx]",
-    "not rcx",
-    "lea rcx, [rcx + rax + 1]",
-    "jrcxz 2f",
+    // ---- indirect-branch lookup miss (the lookup itself is emitted inline
+    // at every indirect branch): rcx = guest target, rax/rdx restored,
+    // guest rcx in SPILL_RCX ----
     ".globl bt_ibl_miss",
+    ".p2align 4",
     "bt_ibl_miss:",
-    "3:",
+    "mov gs:[{ibl_target}], rcx",
     // Count the miss without touching the guest's flags.
     "mov rcx, gs:[{ibl_misses}]",
     "lea rcx, [rcx + 1]",
     "mov gs:[{ibl_misses}], rcx",
     "mov rcx, gs:[{ibl_target}]",
-    "mov rax, gs:[{spill_rax}]",
-    "mov rdx, gs:[{spill_rdx}]",
     "mov qword ptr gs:[{exit_reason}], {r_indirect}",
     "jmp bt_exit_common",
-    "2:",
-    "mov rcx, gs:[{signal_pending}]",
-    "jrcxz 4f",
-    "jmp 3b",
-    "4:",
-    "mov rax, [rdx + 8]",
-    "mov gs:[{ibl_jump}], rax",
-    "mov rax, gs:[{spill_rax}]",
-    "mov rdx, gs:[{spill_rdx}]",
-    "mov rcx, gs:[{spill_rcx}]",
-    "jmp qword ptr gs:[{ibl_jump}]",
 
     // ---- syscall gate: rax = nr, rcx = next guest pc, r11 = return ----
     ".globl bt_gate",
@@ -274,12 +250,8 @@ std::arch::global_asm!(
     rflags = const off::RFLAGS,
     rip = const off::RIP,
     spill_rcx = const off::SPILL_RCX,
-    spill_rdx = const off::SPILL_RDX,
-    spill_rax = const off::SPILL_RAX,
     self_ptr = const off::SELF_PTR,
     ibl_target = const off::IBL_TARGET,
-    ibl_table = const off::IBL_TABLE,
-    ibl_jump = const off::IBL_JUMP,
     exit_reason = const off::EXIT_REASON,
     signal_pending = const off::SIGNAL_PENDING,
     gate_ret = const off::GATE_RET,
@@ -307,7 +279,6 @@ unsafe extern "C" {
     /// The GS base must point at `ctx`.
     pub fn bt_enter_cache(ctx: *mut translator::abi::GuestContext, target: u64);
     pub fn bt_exit_common();
-    pub fn bt_ibl();
     pub fn bt_ibl_miss();
     pub fn bt_gate();
     pub fn bt_gate_syscall();

@@ -213,18 +213,19 @@ unsafe impl Send for DataTable {}
 unsafe impl Sync for DataTable {}
 
 impl DataTable {
-    pub fn new(size: usize) -> io::Result<Self> {
-        // SAFETY: anonymous private mapping; failure checked.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
+    /// A zeroed table; with `low`, preferably below 2 GiB (MAP_32BIT) so
+    /// emitted code can address it with a 32-bit displacement.
+    pub fn new(size: usize, low: bool) -> io::Result<Self> {
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        let mut p = libc::MAP_FAILED;
+        if low {
+            // SAFETY: anonymous private mapping; failure checked.
+            p = unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, flags | libc::MAP_32BIT, -1, 0) };
+        }
+        if p == libc::MAP_FAILED {
+            // SAFETY: anonymous private mapping; failure checked.
+            p = unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+        }
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }

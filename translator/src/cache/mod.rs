@@ -77,7 +77,9 @@ pub struct CacheFull;
 impl CodeCache {
     pub fn new(size: usize, near: Option<GuestAddr>, opts: TranslateOptions) -> io::Result<Self> {
         let mem = CodeMemory::new(size, near.map(|g| g.get()))?;
-        let ibl = DataTable::new(IBL_SLOTS * std::mem::size_of::<IblEntry>())?;
+        let ibl = DataTable::new(IBL_SLOTS * std::mem::size_of::<IblEntry>(), true)?;
+        let mut opts = opts;
+        opts.ibl_table = u32::try_from(ibl.addr()).ok().filter(|&a| a < 0x7fff_0000 - (IBL_SLOTS as u32) * 16);
         let mut c = Self {
             mem,
             top: 0,
