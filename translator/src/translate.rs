@@ -286,7 +286,7 @@ impl BlockBuilder {
             }
             FlowControl::Call => {
                 if ins.code() == Code::Call_rel32_64 {
-                    self.e.push_imm64(next.get());
+                    self.e.push_imm64(next.get(), off::SPILL_RAX);
                     let s = self.e.jmp_rel32();
                     self.exit(s, GuestAddr(ins.near_branch_target()));
                 } else {
@@ -304,7 +304,7 @@ impl BlockBuilder {
                 self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
                 self.load_rcx_operand(ins);
                 if is_call {
-                    self.e.push_imm64(next.get());
+                    self.e.push_imm64(next.get(), off::SPILL_RAX);
                 }
                 self.to_ibl();
                 false
