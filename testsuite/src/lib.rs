@@ -215,7 +215,10 @@ pub fn bt_run_path() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let candidates = [target.join("release/bt-run"), target.join("debug/bt-run")];
+    // .cargo/config.toml names the target triple (bt-run is linked
+    // statically), so cargo puts binaries under target/<triple>/.
+    let triple = "x86_64-unknown-linux-gnu";
+    let candidates = [target.join(triple).join("release/bt-run"), target.join(triple).join("debug/bt-run")];
     for c in &candidates {
         if c.is_file() {
             return c.clone();
@@ -540,3 +543,237 @@ impl Drop for TempDir {
     }
 }
 pub mod equiv;
+
+// ---- Helpers for the syscall-layer tests (testsuite/tests/syscall_layer.rs) ----
+
+/// Runs `bt-run OPTS... PROG ARGS...` under the settings of `cmd`.
+pub fn run_bt_opts(opts: &[&str], cmd: &Cmd, timeout: Duration) -> Outcome {
+    let bt = bt_run_path();
+    let mut args: Vec<OsString> = opts.iter().map(OsString::from).collect();
+    args.extend(cmd.argv.iter().cloned());
+    run_raw(bt.as_os_str(), &args, cmd, timeout, "bt-run")
+}
+
+/// Runs `PREFIX... PROG ARGS...` natively (e.g. under strace) with the
+/// settings of `cmd`.
+pub fn run_native_prefixed(prefix: &[&str], cmd: &Cmd) -> Outcome {
+    assert!(!prefix.is_empty(), "run_native_prefixed needs a program");
+    let mut args: Vec<OsString> = prefix[1..].iter().map(OsString::from).collect();
+    args.extend(cmd.argv.iter().cloned());
+    run_raw(OsStr::new(prefix[0]), &args, cmd, cmd.timeout, "the native run")
+}
+
+/// Like [`compare`], but bt-run gets `opts` before the program.
+pub fn compare_opts(cmd: &Cmd, opts: &[&str]) -> Outcome {
+    compare_prefixed(cmd, &[], opts)
+}
+
+/// Runs `cmd` natively under `native_prefix` (nothing if empty; for example
+/// strace with fault injection as the oracle of `--deny`), checks the native
+/// status, runs it under `bt-run OPTS...` and asserts identical stdout,
+/// stderr and status. Returns the native outcome.
+pub fn compare_prefixed(cmd: &Cmd, native_prefix: &[&str], opts: &[&str]) -> Outcome {
+    let native = if native_prefix.is_empty() { run_native(cmd) } else { run_native_prefixed(native_prefix, cmd) };
+    check_native(cmd, &native);
+    let bt = run_bt_opts(opts, cmd, bt_timeout(cmd, native.elapsed));
+    let shown = Cmd { argv: opts.iter().map(OsString::from).chain(cmd.argv.iter().cloned()).collect(), ..cmd.clone() };
+    report(&shown, &native, &bt);
+    native
+}
+
+/// Path of a tool the tests need from the system (e.g. strace); panics with
+/// the package to install if it is missing.
+pub fn require_tool(name: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{name}` is needed by this test but is not installed: `apt-get install -y {package}` (scripts/test.sh should install it)")
+}
+
+/// A parsed JSON value (just enough JSON for bt-run's `--stats=json`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    /// The number's text, as written.
+    Num(String),
+    Str(String),
+    Arr(Vec<Json>),
+    /// Members in the order written.
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    /// Parses one JSON text (surrounding whitespace allowed).
+    pub fn parse(text: &str) -> Result<Json, String> {
+        let mut p = JsonParser { s: text.as_bytes(), i: 0 };
+        let v = p.value()?;
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(format!("trailing characters at byte {}", p.i));
+        }
+        Ok(v)
+    }
+    /// Member `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    /// Members of an object (empty for anything else).
+    pub fn members(&self) -> &[(String, Json)] {
+        match self {
+            Json::Obj(m) => m,
+            _ => &[],
+        }
+    }
+    /// A non-negative integer.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Json::Num(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+struct JsonParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl JsonParser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+    fn err<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!("{what} at byte {}", self.i))
+    }
+    fn eat(&mut self, c: u8) -> Result<(), String> {
+        self.ws();
+        if self.s.get(self.i) == Some(&c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.err(&format!("expected '{}'", c as char))
+        }
+    }
+    fn lit(&mut self, word: &str, v: Json) -> Result<Json, String> {
+        if self.s[self.i..].starts_with(word.as_bytes()) {
+            self.i += word.len();
+            Ok(v)
+        } else {
+            self.err("bad literal")
+        }
+    }
+    fn value(&mut self) -> Result<Json, String> {
+        self.ws();
+        match self.s.get(self.i) {
+            None => self.err("unexpected end"),
+            Some(b'{') => {
+                self.i += 1;
+                let mut m = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Json::Obj(m));
+                }
+                loop {
+                    self.ws();
+                    let k = self.string()?;
+                    self.eat(b':')?;
+                    m.push((k, self.value()?));
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Json::Obj(m));
+                        }
+                        _ => return self.err("expected ',' or '}'"),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut a = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Json::Arr(a));
+                }
+                loop {
+                    a.push(self.value()?);
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Json::Arr(a));
+                        }
+                        _ => return self.err("expected ',' or ']'"),
+                    }
+                }
+            }
+            Some(b'"') => Ok(Json::Str(self.string()?)),
+            Some(b't') => self.lit("true", Json::Bool(true)),
+            Some(b'f') => self.lit("false", Json::Bool(false)),
+            Some(b'n') => self.lit("null", Json::Null),
+            Some(c) if *c == b'-' || c.is_ascii_digit() => {
+                let start = self.i;
+                while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                    self.i += 1;
+                }
+                Ok(Json::Num(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()))
+            }
+            Some(_) => self.err("unexpected character"),
+        }
+    }
+    fn string(&mut self) -> Result<String, String> {
+        if self.s.get(self.i) != Some(&b'"') {
+            return self.err("expected a string");
+        }
+        self.i += 1;
+        let mut out = Vec::new();
+        loop {
+            let Some(&c) = self.s.get(self.i) else { return self.err("unterminated string") };
+            self.i += 1;
+            match c {
+                b'"' => return String::from_utf8(out).map_err(|e| format!("bad UTF-8 in a string: {e}")),
+                b'\\' => {
+                    let Some(&e) = self.s.get(self.i) else { return self.err("unterminated escape") };
+                    self.i += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' => out.push(e),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let hex = self.s.get(self.i..self.i + 4).ok_or("short \\u escape")?;
+                            let code = u32::from_str_radix(&String::from_utf8_lossy(hex), 16).map_err(|e| e.to_string())?;
+                            self.i += 4;
+                            let ch = char::from_u32(code).unwrap_or('\u{fffd}');
+                            let mut b = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+                        }
+                        _ => return self.err("bad escape"),
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+    }
+}

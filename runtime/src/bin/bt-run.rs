@@ -9,7 +9,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use runtime::loader::{self, LoadRequest};
@@ -217,6 +217,8 @@ fn run(args: Vec<OsString>) -> Result<i32> {
     let self_exe = std::fs::read_link("/proc/self/exe").context("cannot find bt-run's own executable")?;
     let process = Process::new(&prog, cli.opts, exe, self_exe).map_err(anyhow::Error::msg)?;
     let mut thread = process.main_thread(&prog);
+    let comm = Path::new(&path).file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+    runtime::sys::adopt_identity(&comm, &process.exe_path, prog.stack_pointer.get());
     drop(prog);
     let exit = thread.run();
     thread.finish(exit)

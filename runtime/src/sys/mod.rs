@@ -217,3 +217,64 @@ pub fn die_by_signal(sig: i32) -> ! {
     // SAFETY: exiting the process.
     unsafe { libc::_exit(128 + sig) }
 }
+
+/// Make /proc/self/{comm,exe,cmdline,environ,auxv} show the guest rather
+/// than bt-run, as far as the kernel lets this process: the name always;
+/// the rest needs CAP_SYS_RESOURCE (silently left as they are otherwise).
+/// `sp` is the guest's initial stack pointer (argc, argv, envp, auxv).
+pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) {
+    let mut name = [0u8; 16];
+    let n = comm.len().min(15);
+    name[..n].copy_from_slice(&comm[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
+
+    if let Ok(f) = std::fs::File::open(exe) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: PR_SET_MM_EXE_FILE takes an fd of an executable file.
+        unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_EXE_FILE as libc::c_ulong, f.as_raw_fd() as libc::c_ulong, 0, 0) };
+    }
+    let word = |a: u64| read_guest_u64(a).unwrap_or(0);
+    let argc = word(sp);
+    if argc == 0 || argc > 1 << 20 {
+        return;
+    }
+    let strend = |p: u64| -> u64 {
+        let mut q = p;
+        let mut b = [0u8; 1];
+        while read_guest(q, &mut b).is_ok() && b[0] != 0 {
+            q += 1;
+        }
+        q + 1
+    };
+    let argv = sp + 8;
+    let arg_start = word(argv);
+    let arg_end = strend(word(argv + 8 * (argc - 1)));
+    let envp = argv + 8 * (argc + 1);
+    let mut nenv = 0;
+    while word(envp + 8 * nenv) != 0 && nenv < 1 << 20 {
+        nenv += 1;
+    }
+    let (env_start, env_end) = if nenv > 0 { (word(envp), strend(word(envp + 8 * (nenv - 1)))) } else { (arg_end, arg_end) };
+    let auxv = envp + 8 * (nenv + 1);
+    let mut naux = 0;
+    while word(auxv + 16 * naux) != 0 && naux < 64 {
+        naux += 1;
+    }
+    let set = |what: libc::c_int, v: u64| {
+        // SAFETY: PR_SET_MM_* with addresses inside this process's memory.
+        unsafe { libc::prctl(libc::PR_SET_MM, what as libc::c_ulong, v as libc::c_ulong, 0, 0) == 0 }
+    };
+    // The kernel checks start <= end after each change, so order the
+    // updates by where the new range lies relative to the old one.
+    for (s, e, sv, ev) in [
+        (libc::PR_SET_MM_ARG_START, libc::PR_SET_MM_ARG_END, arg_start, arg_end),
+        (libc::PR_SET_MM_ENV_START, libc::PR_SET_MM_ENV_END, env_start, env_end),
+    ] {
+        if !(set(e, ev) && set(s, sv)) {
+            let _ = set(s, sv) && set(e, ev);
+        }
+    }
+    // SAFETY: the guest's auxv array, (naux + 1) pairs including AT_NULL.
+    unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_AUXV as libc::c_ulong, auxv as libc::c_ulong, (16 * (naux + 1)) as libc::c_ulong, 0) };
+}
