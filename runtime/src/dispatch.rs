@@ -99,6 +99,9 @@ pub struct Process {
     cache_range: (u64, u64),
     /// Where trace lines and statistics go.
     pub sink: Sink,
+    /// Where the guest's argv strings are (what /proc/self/cmdline shows).
+    pub cmdline: std::sync::atomic::AtomicU64,
+    pub cmdline_end: std::sync::atomic::AtomicU64,
     /// The process-wide in-process answers (pid, ids), indexed by syscall
     /// number; each thread's context points here (a vfork child at its own
     /// copy, since it shares our memory but not our pid).
@@ -179,7 +182,12 @@ impl Process {
             cache_range,
             sink,
             answers,
+            cmdline: Default::default(),
+            cmdline_end: Default::default(),
         }));
+        let (a, e) = argv_range(prog.stack_pointer.get());
+        p.cmdline.store(a, std::sync::atomic::Ordering::Relaxed);
+        p.cmdline_end.store(e, std::sync::atomic::Ordering::Relaxed);
         signals::publish(p);
         Ok(p)
     }
@@ -238,6 +246,22 @@ impl Options {
         }
         GateConfig { inline: !self.no_inline, all_to_runtime: self.stats || obs.hook.is_some(), to_runtime }
     }
+}
+
+/// [start, end) of the argv strings of the initial stack at `sp`.
+fn argv_range(sp: u64) -> (u64, u64) {
+    let word = |a: u64| sys::read_guest_u64(a).unwrap_or(0);
+    let argc = word(sp);
+    if argc == 0 || argc > 1 << 20 {
+        return (0, 0);
+    }
+    let start = word(sp + 8);
+    let mut end = word(sp + 8 * argc);
+    let mut b = [0u8; 1];
+    while sys::read_guest(end, &mut b).is_ok() && b[0] != 0 {
+        end += 1;
+    }
+    (start, end + 1)
 }
 
 /// This thread's kernel id.

@@ -147,6 +147,11 @@ impl Thread {
             libc::SYS_clone => (self.sys_clone(a[0], a[1], a[2], a[3], a[4]), Kernel),
             // glibc falls back to clone when clone3 is missing.
             libc::SYS_clone3 => (err(libc::ENOSYS), Inline),
+            libc::SYS_open => self.sys_open_proc(nr, a, a[0], a[1]),
+            libc::SYS_openat => self.sys_open_proc(nr, a, a[1], a[2]),
+            libc::SYS_stat => self.sys_stat_proc(nr, a, a[0], true),
+            libc::SYS_newfstatat => self.sys_stat_proc(nr, a, a[1], a[3] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0),
+            libc::SYS_statx => self.sys_stat_proc(nr, a, a[1], a[2] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0),
             libc::SYS_readlink => self.sys_readlink(libc::AT_FDCWD as u64, a[0], a[1], a[2], false),
             libc::SYS_readlinkat => self.sys_readlink(a[0], a[1], a[2], a[3], true),
             libc::SYS_gettid if !self.p.opts.no_inline => (self.ctx.tid as i64, Inline),
@@ -350,6 +355,56 @@ impl Thread {
         r
     }
 
+    /// open/openat: /proc/self/exe opens the guest program, and
+    /// /proc/self/cmdline reads the guest's argv; anything else is forwarded.
+    fn sys_open_proc(&mut self, nr: u64, a: [u64; 6], path: u64, flags: u64) -> (i64, Served) {
+        if let Some(p) = read_cstr(path) {
+            if is_self_exe(&p) {
+                let Ok(exe) = CString::new(self.p.exe_path.as_os_str().as_bytes()) else { return (err(libc::ENOENT), Served::Inline) };
+                let mode = if nr as i64 == libc::SYS_open { a[2] } else { a[3] };
+                // SAFETY: opens a file by a NUL-terminated path we own.
+                return (unsafe { sys::forward(libc::SYS_openat as u64, [libc::AT_FDCWD as u64, exe.as_ptr() as u64, flags, mode, 0, 0]) }, Served::Kernel);
+            }
+            let rdonly = flags & libc::O_ACCMODE as u64 == libc::O_RDONLY as u64;
+            if is_self_proc(&p, b"cmdline") && rdonly {
+                return (self.cmdline_fd(flags), Served::Inline);
+            }
+            if let (Some((pid, b"cmdline")), true) = (crate::procfs::proc_pid_path(&p), rdonly) {
+                if let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe) {
+                    return (memfd_with(&g.cmdline, flags), Served::Inline);
+                }
+            }
+        }
+        // SAFETY: forwarding the guest's own open.
+        (unsafe { sys::forward(nr, a) }, Served::Kernel)
+    }
+
+    /// A memfd holding the guest's current argv strings.
+    fn cmdline_fd(&self, flags: u64) -> i64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (s, e) = (self.p.cmdline.load(Relaxed), self.p.cmdline_end.load(Relaxed));
+        let mut bytes = vec![0u8; e.saturating_sub(s).min(1 << 20) as usize];
+        let _ = sys::read_guest(s, &mut bytes);
+        memfd_with(&bytes, flags)
+    }
+
+    /// stat-family calls on /proc/self/exe (following the link) describe the
+    /// guest program.
+    fn sys_stat_proc(&mut self, nr: u64, a: [u64; 6], path: u64, follow: bool) -> (i64, Served) {
+        let mut a = a;
+        let exe = CString::new(self.p.exe_path.as_os_str().as_bytes()).ok();
+        if follow && read_cstr(path).is_some_and(|p| is_self_exe(&p)) {
+            if let Some(exe) = &exe {
+                match nr as i64 {
+                    libc::SYS_stat => a[0] = exe.as_ptr() as u64,
+                    _ => a[1] = exe.as_ptr() as u64,
+                }
+            }
+        }
+        // SAFETY: the guest's own call, possibly with our path for its name.
+        (unsafe { sys::forward(nr, a) }, Served::Kernel)
+    }
+
     fn sys_readlink(&mut self, dirfd: u64, path: u64, buf: u64, size: u64, at: bool) -> (i64, Served) {
         if let Some(p) = read_cstr(path) {
             if is_self_exe(&p) && (!at || p.first() == Some(&b'/')) {
@@ -362,6 +417,16 @@ impl Thread {
                     Ok(()) => (n as i64, Served::Inline),
                     Err(e) => (err(e), Served::Inline),
                 };
+            }
+            if let Some((pid, b"exe")) = crate::procfs::proc_pid_path(&p) {
+                if let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe) {
+                    let target = g.exe.as_os_str().as_bytes();
+                    let n = target.len().min(size as usize);
+                    return match sys::write_guest(buf, &target[..n]) {
+                        Ok(()) => (n as i64, Served::Inline),
+                        Err(e) => (err(e), Served::Inline),
+                    };
+                }
             }
         }
         let (nr, args) = if at {
@@ -438,6 +503,30 @@ fn is_self_exe(p: &[u8]) -> bool {
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     p == format!("/proc/{pid}/exe").as_bytes()
+}
+
+/// A read-only-use memfd holding `bytes`, positioned at 0 (what an open of a
+/// synthesized /proc file returns).
+fn memfd_with(bytes: &[u8], flags: u64) -> i64 {
+    let cloexec = if flags & libc::O_CLOEXEC as u64 != 0 { libc::MFD_CLOEXEC } else { 0 };
+    // SAFETY: creating, filling and rewinding a memfd we own.
+    unsafe {
+        let fd = libc::memfd_create(c"proc".as_ptr(), cloexec);
+        if fd < 0 {
+            return err(libc::EMFILE);
+        }
+        libc::write(fd, bytes.as_ptr() as *const _, bytes.len());
+        libc::lseek(fd, 0, libc::SEEK_SET);
+        fd as i64
+    }
+}
+
+/// Is `p` /proc/self/NAME (or the same through our pid)?
+fn is_self_proc(p: &[u8], name: &[u8]) -> bool {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let mine = [b"/proc/self/".to_vec(), format!("/proc/{pid}/").into_bytes()];
+    mine.iter().any(|pre| p.strip_prefix(pre.as_slice()) == Some(name))
 }
 
 /// A NUL-terminated string from guest memory (bounded by PATH-like limits).
