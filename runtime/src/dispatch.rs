@@ -123,6 +123,9 @@ pub struct Thread {
     /// A vfork child shares memory with its parent but not its signal
     /// dispositions: it gets its own copy here instead of the shared table.
     pub own_actions: Option<Box<signals::Actions>>,
+    /// The syscall that just returned, while a signal may be waiting (the
+    /// signal's SA_RESTART decides whether it runs again after the handler).
+    pub interrupted: Option<u64>,
 }
 
 /// Size of the region reserved for the emulated break.
@@ -215,7 +218,7 @@ impl Process {
         ctx.rip = prog.entry.get();
         ctx.rflags = 0x202;
         self.prepare_context(&mut ctx);
-        let mut t = Thread { ctx, sig: ThreadSignals::new(), p: self, main: true, own_actions: None };
+        let mut t = Thread { ctx, sig: ThreadSignals::new(), p: self, main: true, own_actions: None, interrupted: None };
         t.ctx.thread_sig = &*t.sig as *const ThreadSignals as u64;
         t
     }
@@ -304,6 +307,7 @@ impl Thread {
             self.with_actions(|a, _, _| a.install_host(libc::SIGSEGV));
         }
         // The exit that brought us back, and the cache generation it is from.
+        self.interrupted = None;
         let mut link_from: Option<(ExitId, u64)> = None;
         let mut ibl_from = false;
         loop {
@@ -340,6 +344,7 @@ impl Thread {
                 sh.stats.dispatches += 1;
                 target
             };
+            self.interrupted = None;
             sys::enter_cache(&mut self.ctx, target.get());
             match ExitReason::from_raw(self.ctx.exit_reason) {
                 Some(ExitReason::Branch) => {
@@ -347,11 +352,14 @@ impl Thread {
                 }
                 Some(ExitReason::IndirectMiss) => ibl_from = true,
                 Some(ExitReason::Syscall) => {
+                    let nr = self.ctx.gpr[reg::RAX];
                     if let Some(exit) = self.syscall() {
                         return exit;
                     }
+                    self.interrupted = Some(nr);
                 }
                 Some(ExitReason::Signal) => {}
+                Some(ExitReason::SyscallSignal) => self.interrupted = Some(self.ctx.gate_nr),
                 Some(ExitReason::Illegal) => {
                     // An instruction the CPU itself rejects: SIGILL, as natively.
                     if let Some(e) = self.sync_fault(libc::SIGILL, 2 /* ILL_ILLOPN */, self.ctx.rip) {
@@ -396,15 +404,23 @@ impl Thread {
     /// Deliver what the host handler queued for this thread.
     fn deliver_pending(&mut self) -> Result<(), i32> {
         self.ctx.signal_pending = 0;
+        let interrupted = self.interrupted.take();
         let queued = self.sig.take();
         if queued.is_empty() {
             return Ok(());
         }
         let xs = self.p.xstate_size;
         let n = queued.len() as u64;
-        // The last frame pushed runs first: push the highest number first so
-        // the lowest-numbered signal's handler runs first, as the kernel's.
-        self.with_actions(|a, ts, ctx| queued.into_iter().rev().try_for_each(|(sig, info)| signals::deliver(a, ts, xs, ctx, sig, &info)))?;
+        // As the kernel: the lowest-numbered signal is handled first and its
+        // frame wraps the interrupted state (deciding a syscall restart by
+        // its SA_RESTART); each further one is pushed on top, so it runs
+        // first.
+        self.with_actions(|a, ts, ctx| {
+            if let (Some(nr), Some(&(first, _))) = (interrupted, queued.first()) {
+                signals::restart_if_asked(a, ctx, nr, first);
+            }
+            queued.into_iter().try_for_each(|(sig, info)| signals::deliver(a, ts, xs, ctx, sig, &info))
+        })?;
         self.p.lock().stats.signals_delivered += n;
         Ok(())
     }

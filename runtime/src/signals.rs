@@ -58,8 +58,16 @@ pub struct Actions {
 pub struct ThreadSignals {
     pending: AtomicU64,
     info: [UnsafeCell<[u8; 128]>; NSIG + 1],
+    /// Real-time signals queue every instance (standard ones coalesce):
+    /// a ring filled by the handler and drained by the dispatcher.
+    rt: [UnsafeCell<(i32, [u8; 128])>; RT_QUEUE],
+    rt_head: AtomicU64,
+    rt_tail: AtomicU64,
     pub altstack: AltStack,
 }
+
+/// Real-time signal instances one thread can hold before delivery.
+const RT_QUEUE: usize = 64;
 
 // SAFETY: an info slot is written only by the host handler of the owning
 // thread while its pending bit is clear, and read by the same thread's
@@ -71,6 +79,9 @@ impl ThreadSignals {
         Box::new(Self {
             pending: AtomicU64::new(0),
             info: [const { UnsafeCell::new([0; 128]) }; NSIG + 1],
+            rt: [const { UnsafeCell::new((0, [0; 128])) }; RT_QUEUE],
+            rt_head: AtomicU64::new(0),
+            rt_tail: AtomicU64::new(0),
             altstack: AltStack { flags: SS_DISABLE as u32, ..Default::default() },
         })
     }
@@ -86,6 +97,20 @@ impl ThreadSignals {
     }
 
     fn queue(&self, sig: i32, info: &libc::siginfo_t) {
+        if sig >= libc::SIGRTMIN() {
+            let (h, t) = (self.rt_head.load(Ordering::SeqCst), self.rt_tail.load(Ordering::SeqCst));
+            if t - h < RT_QUEUE as u64 {
+                // SAFETY: slot `t` is free (not yet published) and only this
+                // thread's handler writes slots.
+                unsafe {
+                    let slot = &mut *self.rt[(t % RT_QUEUE as u64) as usize].get();
+                    slot.0 = sig;
+                    std::ptr::copy_nonoverlapping(info as *const libc::siginfo_t as *const u8, slot.1.as_mut_ptr(), 128);
+                }
+                self.rt_tail.store(t + 1, Ordering::SeqCst);
+            }
+            return;
+        }
         let bit = 1u64 << (sig - 1);
         if self.pending.load(Ordering::SeqCst) & bit == 0 {
             // SAFETY: the slot is ours while the bit is clear (see above).
@@ -100,10 +125,11 @@ impl ThreadSignals {
         }
     }
 
-    /// Take every queued signal: (signal, siginfo) lowest number first.
+    /// Take every queued signal: (signal, siginfo) lowest number first
+    /// (real-time instances in number order, each in arrival order).
     pub fn take(&self) -> Vec<(i32, [u8; 128])> {
         let bits = self.pending.swap(0, Ordering::SeqCst);
-        (1..=NSIG as i32)
+        let mut v: Vec<(i32, [u8; 128])> = (1..=NSIG as i32)
             .filter(|s| bits & (1u64 << (s - 1)) != 0)
             .map(|s| {
                 let mut info = [0u8; 128];
@@ -111,7 +137,19 @@ impl ThreadSignals {
                 info.copy_from_slice(unsafe { &*self.info[s as usize].get() });
                 (s, info)
             })
-            .collect()
+            .collect();
+        let (mut h, t) = (self.rt_head.load(Ordering::SeqCst), self.rt_tail.load(Ordering::SeqCst));
+        let mut rt = Vec::new();
+        while h < t {
+            // SAFETY: slots in [head, tail) are published and not rewritten
+            // until head moves past them.
+            rt.push(unsafe { *self.rt[(h % RT_QUEUE as u64) as usize].get() });
+            h += 1;
+        }
+        self.rt_head.store(h, Ordering::SeqCst);
+        rt.sort_by_key(|e| e.0); // stable: arrival order within a signal
+        v.extend(rt);
+        v
     }
 
     pub fn on_altstack(&self, rsp: u64) -> bool {
@@ -409,6 +447,56 @@ impl Default for Actions {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A syscall interrupted by `sig` (it returned EINTR because bt-run's host
+/// handler never asks the kernel to restart): restart it after the handler,
+/// as the kernel does for -ERESTARTSYS, when the guest's action has
+/// SA_RESTART and the call is one the kernel restarts (signal(7)).
+pub fn restart_if_asked(actions: &Actions, ctx: &mut GuestContext, nr: u64, sig: i32) {
+    if ctx.gpr[reg::RAX] != (-(libc::EINTR as i64)) as u64 {
+        return;
+    }
+    let a = actions.table[sig as usize];
+    let handled = a.handler != libc::SIG_DFL as u64 && a.handler != libc::SIG_IGN as u64;
+    if !handled || a.flags & SA_RESTART == 0 || !restartable(nr, ctx) {
+        return;
+    }
+    ctx.gpr[reg::RAX] = nr;
+    ctx.rip -= 2; // back onto the 2-byte `syscall`
+}
+
+/// Does the kernel restart `nr` after a SA_RESTART handler? (No for the
+/// calls signal(7) lists as never restarted, and for timed futex waits.)
+fn restartable(nr: u64, ctx: &GuestContext) -> bool {
+    const NEVER: [i64; 18] = [
+        libc::SYS_rt_sigsuspend,
+        libc::SYS_pause,
+        libc::SYS_nanosleep,
+        libc::SYS_clock_nanosleep,
+        libc::SYS_poll,
+        libc::SYS_ppoll,
+        libc::SYS_select,
+        libc::SYS_pselect6,
+        libc::SYS_epoll_wait,
+        libc::SYS_epoll_pwait,
+        libc::SYS_epoll_pwait2,
+        libc::SYS_rt_sigtimedwait,
+        libc::SYS_semop,
+        libc::SYS_semtimedop,
+        libc::SYS_msgrcv,
+        libc::SYS_msgsnd,
+        libc::SYS_io_getevents,
+        333, // io_pgetevents
+    ];
+    if NEVER.contains(&(nr as i64)) {
+        return false;
+    }
+    if nr as i64 == libc::SYS_futex {
+        // FUTEX_WAIT with a timeout returns EINTR even with SA_RESTART.
+        return ctx.gpr[reg::R10] == 0;
+    }
+    true
 }
 
 /// Build the kernel's rt_sigframe for `sig` on the guest stack and point

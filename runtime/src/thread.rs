@@ -130,6 +130,7 @@ impl Thread {
             p: self.p,
             main: false,
             own_actions: Some(Box::new(self.with_actions(|a, _, _| a.clone()))),
+            interrupted: None,
         });
         // The child's host stack; it is leaked (the child execs or exits).
         // SAFETY: fresh anonymous mapping; checked.
@@ -198,7 +199,7 @@ impl Thread {
                 unsafe { libc::syscall(libc::SYS_set_tid_address, ctid) };
             }
             let _ = tx.send(tid);
-            let mut t = Thread { ctx, sig, p, main: false, own_actions: None };
+            let mut t = Thread { ctx, sig, p, main: false, own_actions: None, interrupted: None };
             t.ctx.tid = tid;
             let exit = t.run();
             t.finish(exit)

@@ -51,6 +51,9 @@ pub enum ExitReason {
     /// A valid instruction bt-run cannot translate yet (reported as SIGILL
     /// at its address, with a message if the guest does not handle it).
     Unsupported = 7,
+    /// A signal became pending while the gate forwarded a syscall; rax holds
+    /// the syscall's result and `gate_nr` its number (it may need a restart).
+    SyscallSignal = 8,
 }
 
 impl ExitReason {
@@ -63,6 +66,7 @@ impl ExitReason {
             5 => Self::Signal,
             6 => Self::FetchFault,
             7 => Self::Unsupported,
+            8 => Self::SyscallSignal,
             _ => return None,
         })
     }
@@ -124,7 +128,9 @@ pub struct GuestContext {
     pub tid: u64,
     /// Count of syscalls the gate answered in-process.
     pub inline_served: u64,
-    pub _pad: [u64; 31],
+    /// The number of the syscall the gate is executing (for restarts).
+    pub gate_nr: u64,
+    pub _pad: [u64; 30],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -165,6 +171,7 @@ pub mod off {
     pub const ANSWERS: i32 = 368;
     pub const TID: i32 = 376;
     pub const INLINE_SERVED: i32 = 384;
+    pub const GATE_NR: i32 = 392;
     pub const XSAVE: i32 = 640;
 
     /// Offset of general-purpose register `r` (hardware order).
@@ -229,7 +236,8 @@ impl GuestContext {
             answers: 0,
             tid: 0,
             inline_served: 0,
-            _pad: [0; 31],
+            gate_nr: 0,
+            _pad: [0; 30],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).
@@ -281,6 +289,7 @@ mod tests {
         assert_eq!(offset_of!(GuestContext, answers) as i32, off::ANSWERS);
         assert_eq!(offset_of!(GuestContext, tid) as i32, off::TID);
         assert_eq!(offset_of!(GuestContext, inline_served) as i32, off::INLINE_SERVED);
+        assert_eq!(offset_of!(GuestContext, gate_nr) as i32, off::GATE_NR);
         assert_eq!(offset_of!(GuestContext, xsave) as i32, off::XSAVE);
         assert_eq!(off::XSAVE % 64, 0, "XSAVE image must be 64-byte aligned");
         assert_eq!(std::mem::align_of::<GuestContext>(), 64);

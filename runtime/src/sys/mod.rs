@@ -124,9 +124,12 @@ pub fn set_host_action(sig: i32, action: HostAction, flags: i32, mask: u64) -> i
         HostAction::Ours => {
             act.sa_sigaction = trampolines::bt_host_signal_entry as *const () as usize;
             // Our handler runs on bt-run's own alternate stack, always with
-            // siginfo; SA_RESTART mirrors the guest's choice so interrupted
-            // forwarded syscalls restart exactly when they would natively.
-            act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | (flags & libc::SA_RESTART);
+            // siginfo, and never with SA_RESTART: a blocking syscall must
+            // return (EINTR) so the guest's handler runs while the call is
+            // "in progress", as natively; the dispatcher then restarts the
+            // call after the handler when the guest asked for SA_RESTART.
+            let _ = flags;
+            act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         }
     }
     // SAFETY: the mask is written as the kernel's 64-bit sigset prefix.
