@@ -411,15 +411,34 @@ impl Thread {
         }
         let xs = self.p.xstate_size;
         let n = queued.len() as u64;
-        // As the kernel: the lowest-numbered signal is handled first and its
-        // frame wraps the interrupted state (deciding a syscall restart by
-        // its SA_RESTART); each further one is pushed on top, so it runs
-        // first.
+        // As the kernel: the lowest-numbered deliverable signal is handled
+        // first and its frame wraps the interrupted state (deciding a
+        // syscall restart by its SA_RESTART); each further one that the
+        // handler's mask does not block is pushed on top (so it runs first);
+        // the rest go back to the kernel, pending until a sigreturn or
+        // sigprocmask unblocks them. A signal that arrived during a call that
+        // swaps the mask (sigsuspend, ppoll, ...) was deliverable under the
+        // temporary mask, so the first one is delivered whatever the mask.
+        let swapped_mask = interrupted.is_some_and(|nr| {
+            [libc::SYS_rt_sigsuspend, libc::SYS_ppoll, libc::SYS_pselect6, libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2].contains(&(nr as i64))
+        });
         self.with_actions(|a, ts, ctx| {
-            if let (Some(nr), Some(&(first, _))) = (interrupted, queued.first()) {
-                signals::restart_if_asked(a, ctx, nr, first);
+            let mut first = true;
+            for (sig, info) in queued {
+                let blocked = sys::get_sigmask() & (1u64 << (sig - 1)) != 0;
+                if blocked && !(first && swapped_mask) && !signals::is_sync_info(sig, &info) {
+                    sys::requeue_signal(sig, &info);
+                    continue;
+                }
+                if first {
+                    if let Some(nr) = interrupted {
+                        signals::restart_if_asked(a, ctx, nr, sig);
+                    }
+                    first = false;
+                }
+                signals::deliver(a, ts, xs, ctx, sig, &info)?;
             }
-            queued.into_iter().try_for_each(|(sig, info)| signals::deliver(a, ts, xs, ctx, sig, &info))
+            Ok::<(), i32>(())
         })?;
         self.p.lock().stats.signals_delivered += n;
         Ok(())

@@ -657,7 +657,7 @@ pub fn sigreturn(ts: &mut ThreadSignals, xs: usize, ctx: &mut GuestContext) -> R
 
 
 
-fn is_sync_info(sig: i32, info: &[u8; 128]) -> bool {
+pub fn is_sync_info(sig: i32, info: &[u8; 128]) -> bool {
     let code = i32::from_le_bytes(info[8..12].try_into().expect("4"));
     matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL | libc::SIGTRAP) && code > 0
 }

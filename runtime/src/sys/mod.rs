@@ -281,3 +281,13 @@ pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) {
     // SAFETY: the guest's auxv array, (naux + 1) pairs including AT_NULL.
     unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_AUXV as libc::c_ulong, auxv as libc::c_ulong, (16 * (naux + 1)) as libc::c_ulong, 0) };
 }
+
+/// Put a signal bt-run took but cannot deliver yet (blocked) back into the
+/// kernel's queue for this thread, with its siginfo (value, sender).
+pub fn requeue_signal(sig: i32, info: &[u8; 128]) {
+    // SAFETY: rt_tgsigqueueinfo to our own thread with a 128-byte siginfo;
+    // the kernel allows any si_code when a thread signals itself.
+    unsafe {
+        libc::syscall(libc::SYS_rt_tgsigqueueinfo, libc::getpid(), libc::syscall(libc::SYS_gettid), sig, info.as_ptr());
+    }
+}
