@@ -106,9 +106,18 @@ impl Thread {
             }
             sh.threads = 1;
             drop(sh);
-            // A new process: its own pid and tid for the in-process answers.
+            // A new process: its own pid and tid for the in-process answers,
+            // and statistics of its own from here on.
             crate::dispatch::fill_answers(self.ctx.answers as *mut _);
             self.ctx.tid = gettid();
+            self.ctx.fast_forwards = 0;
+            self.ctx.inline_served = 0;
+            let mut sh = self.p.lock();
+            sh.stats = Default::default();
+            sh.calls.iter_mut().for_each(|c| *c = Default::default());
+            sh.fast_forwards = 0;
+            sh.inline_served = 0;
+            drop(sh);
             if stack != 0 {
                 self.ctx.gpr[reg::RSP] = stack;
             }
@@ -175,6 +184,12 @@ impl Thread {
         ctx.guest_gs = self.ctx.guest_gs;
         ctx.xsave = self.ctx.xsave;
         self.p.prepare_context(&mut ctx);
+        // Credentials are per thread in the kernel (glibc makes set*id
+        // process-wide by running it in every thread): each thread answers
+        // from its own copy, inherited from its creator.
+        // SAFETY: the creator's table is live for the run; the copy is leaked
+        // with the thread.
+        ctx.answers = Box::into_raw(Box::new(unsafe { *(self.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]) })) as u64;
         ctx
     }
 
