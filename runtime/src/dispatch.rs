@@ -97,6 +97,8 @@ pub struct Process {
     /// Bytes of the XSAVE image for the enabled features.
     pub xstate_size: usize,
     cache_range: (u64, u64),
+    /// The guard gap below the initial guest stack.
+    stack_guard: (u64, u64),
     /// Where trace lines and statistics go.
     pub sink: Sink,
     /// Where the guest's argv strings are (what /proc/self/cmdline shows).
@@ -183,6 +185,7 @@ impl Process {
             reserved,
             xstate_size: sys::xstate_size(),
             cache_range,
+            stack_guard: (prog.stack.start.get().saturating_sub(16 << 20), prog.stack.start.get()),
             sink,
             answers,
             cmdline: Default::default(),
@@ -199,6 +202,11 @@ impl Process {
     pub fn lock(&self) -> MutexGuard<'_, Shared> {
         // A panic aborts the process, so the lock is never poisoned in use.
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Is `addr` in the inaccessible gap below the initial guest stack?
+    pub fn in_stack_guard(&self, addr: u64) -> bool {
+        addr >= self.stack_guard.0 && addr < self.stack_guard.1
     }
 
     /// Is `pc` inside the code cache? (Lock-free: the range never moves.)

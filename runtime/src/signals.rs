@@ -304,6 +304,25 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
             // si_addr names the instruction: make it the guest's.
             set_si_addr(info, pc.get());
         }
+        // SAFETY: si_addr is valid for these signals.
+        let addr = unsafe { info.si_addr() } as u64;
+        // The guard gap below the guest stack is mapped PROT_NONE by bt-run;
+        // natively it is unmapped, so an overflow reports SEGV_MAPERR.
+        if sig == libc::SIGSEGV && info.si_code == 2 && p.in_stack_guard(addr) {
+            info.si_code = 1;
+        }
+        // The kernel's error code and trap number for the frame's sigcontext,
+        // carried in the (otherwise zero) tail of the queued siginfo.
+        {
+            let raw = info as *mut libc::siginfo_t as *mut u8;
+            let err = uc.uc_mcontext.gregs[libc::REG_ERR as usize] as u64;
+            let trapno = uc.uc_mcontext.gregs[libc::REG_TRAPNO as usize] as u64;
+            // SAFETY: siginfo_t is 128 bytes; 112..128 is padding for faults.
+            unsafe {
+                std::ptr::write_unaligned(raw.add(112) as *mut u64, err);
+                std::ptr::write_unaligned(raw.add(120) as *mut u64, trapno);
+            }
+        }
         ts.queue(sig, info);
         // SAFETY: plain store into the live context.
         unsafe { std::ptr::write_volatile(&mut ctx.signal_pending, 1) };
@@ -566,7 +585,17 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
     // cs, gs, fs, ss selectors
     f[mc + 144..mc + 146].copy_from_slice(&0x33u16.to_le_bytes());
     f[mc + 150..mc + 152].copy_from_slice(&0x2bu16.to_le_bytes());
-    let (trapno, err) = trap_of(sig, info);
+    let (mut trapno, mut err) = trap_of(sig, info);
+    let mut info = *info;
+    if is_sync_info(sig, &info) {
+        let carried_err = u64::from_le_bytes(info[112..120].try_into().expect("8"));
+        let carried_trap = u64::from_le_bytes(info[120..128].try_into().expect("8"));
+        if carried_trap != 0 {
+            (trapno, err) = (carried_trap, carried_err);
+        }
+        info[112..128].fill(0);
+    }
+    let info = &info;
     put(&mut f, mc + 152, err);
     put(&mut f, mc + 160, trapno);
     put(&mut f, mc + 168, mask_now);
