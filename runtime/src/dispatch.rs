@@ -449,6 +449,11 @@ impl Thread {
             Ok::<(), i32>(())
         })?;
         self.p.lock().stats.signals_delivered += n;
+        // Signals held back because the real-time ring was full can come now.
+        let held = self.sig.take_self_blocked();
+        if held != 0 {
+            sys::set_sigmask(libc::SIG_UNBLOCK, held);
+        }
         Ok(())
     }
 

@@ -63,11 +63,14 @@ pub struct ThreadSignals {
     rt: [UnsafeCell<(i32, [u8; 128])>; RT_QUEUE],
     rt_head: AtomicU64,
     rt_tail: AtomicU64,
+    /// Real-time signals bt-run blocked in the thread's mask because the
+    /// ring was full (unblocked again once the ring is drained).
+    self_blocked: AtomicU64,
     pub altstack: AltStack,
 }
 
 /// Real-time signal instances one thread can hold before delivery.
-const RT_QUEUE: usize = 64;
+const RT_QUEUE: usize = 1024;
 
 // SAFETY: an info slot is written only by the host handler of the owning
 // thread while its pending bit is clear, and read by the same thread's
@@ -82,6 +85,7 @@ impl ThreadSignals {
             rt: [const { UnsafeCell::new((0, [0; 128])) }; RT_QUEUE],
             rt_head: AtomicU64::new(0),
             rt_tail: AtomicU64::new(0),
+            self_blocked: AtomicU64::new(0),
             altstack: AltStack { flags: SS_DISABLE as u32, ..Default::default() },
         })
     }
@@ -96,10 +100,15 @@ impl ThreadSignals {
         t
     }
 
-    fn queue(&self, sig: i32, info: &libc::siginfo_t) {
+    /// Queue `sig`; false if it could not be (the real-time ring is full:
+    /// the caller must leave it with the kernel).
+    fn queue(&self, sig: i32, info: &libc::siginfo_t) -> bool {
         if sig >= libc::SIGRTMIN() {
             let (h, t) = (self.rt_head.load(Ordering::SeqCst), self.rt_tail.load(Ordering::SeqCst));
-            if t - h < RT_QUEUE as u64 {
+            if t - h >= RT_QUEUE as u64 {
+                return false;
+            }
+            {
                 // SAFETY: slot `t` is free (not yet published) and only this
                 // thread's handler writes slots.
                 unsafe {
@@ -109,7 +118,7 @@ impl ThreadSignals {
                 }
                 self.rt_tail.store(t + 1, Ordering::SeqCst);
             }
-            return;
+            return true;
         }
         let bit = 1u64 << (sig - 1);
         if self.pending.load(Ordering::SeqCst) & bit == 0 {
@@ -123,6 +132,12 @@ impl ThreadSignals {
             }
             self.pending.fetch_or(bit, Ordering::SeqCst);
         }
+        true
+    }
+
+    /// Signals bt-run blocked itself because the ring was full.
+    pub fn take_self_blocked(&self) -> u64 {
+        self.self_blocked.swap(0, Ordering::SeqCst)
     }
 
     /// Take every queued signal: (signal, siginfo) lowest number first
@@ -323,7 +338,7 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
                 std::ptr::write_unaligned(raw.add(120) as *mut u64, trapno);
             }
         }
-        ts.queue(sig, info);
+        let _ = ts.queue(sig, info);
         // SAFETY: plain store into the live context.
         unsafe { std::ptr::write_volatile(&mut ctx.signal_pending, 1) };
         ctx.exit_reason = ExitReason::Signal as u64;
@@ -332,7 +347,18 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
         return;
     }
 
-    ts.queue(sig, info);
+    if !ts.queue(sig, info) {
+        // The real-time ring is full: give the instance back to the kernel
+        // and keep the signal blocked in the interrupted context until the
+        // dispatcher has drained the ring.
+        let mut raw = [0u8; 128];
+        // SAFETY: siginfo_t is 128 bytes.
+        unsafe { std::ptr::copy_nonoverlapping(info as *const libc::siginfo_t as *const u8, raw.as_mut_ptr(), 128) };
+        sys::requeue_signal(sig, &raw);
+        // SAFETY: uc_sigmask is the mask restored when the handler returns.
+        unsafe { libc::sigaddset(&mut uc.uc_sigmask, sig) };
+        ts.self_blocked.fetch_or(1u64 << (sig - 1), Ordering::SeqCst);
+    }
     // SAFETY: plain store into the live context; read by cached code.
     unsafe { std::ptr::write_volatile(&mut ctx.signal_pending, 1) };
     drop(shared);
@@ -617,7 +643,8 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
     }
     sys::set_sigmask(libc::SIG_BLOCK, block);
     if a.flags & SA_RESETHAND != 0 && sig != libc::SIGILL && sig != libc::SIGTRAP {
-        actions.table[sig as usize] = GuestAction::default();
+        // Only the handler is reset (the kernel keeps the flags and mask).
+        actions.table[sig as usize].handler = libc::SIG_DFL as u64;
         actions.install_host(sig);
     }
     if a.flags & SA_ONSTACK != 0 && !on && ts.altstack.flags & SS_AUTODISARM != 0 {
