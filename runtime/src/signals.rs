@@ -86,7 +86,7 @@ impl ThreadSignals {
             rt_head: AtomicU64::new(0),
             rt_tail: AtomicU64::new(0),
             self_blocked: AtomicU64::new(0),
-            altstack: AltStack { flags: SS_DISABLE as u32, ..Default::default() },
+            altstack: AltStack::default(),
         })
     }
 
@@ -315,7 +315,7 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
         }
         ctx.rflags = uc.uc_mcontext.gregs[libc::REG_EFL as usize] as u64;
         ctx.rip = pc.get();
-        if matches!(sig, libc::SIGILL | libc::SIGFPE | libc::SIGTRAP) {
+        if matches!(sig, libc::SIGILL | libc::SIGFPE) {
             // si_addr names the instruction: make it the guest's.
             set_si_addr(info, pc.get());
         }
@@ -582,7 +582,11 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
     // fx_sw_bytes: tell readers an XSAVE image follows.
     image[464..468].copy_from_slice(&0x4650_5853u32.to_le_bytes());
     image[468..472].copy_from_slice(&((xs + 4) as u32).to_le_bytes());
-    image[472..480].copy_from_slice(&(sys::trampolines::XSAVE_MASK as u64).to_le_bytes());
+    image[472..480].copy_from_slice(&sys::xsave_features().to_le_bytes());
+    // As the kernel: x87 and SSE are always marked present in the frame's
+    // XSTATE_BV (they live in the legacy area).
+    let bv = u64::from_le_bytes(image[512..520].try_into().expect("8")) | 3;
+    image[512..520].copy_from_slice(&bv.to_le_bytes());
     image[480..484].copy_from_slice(&(xs as u32).to_le_bytes());
     image.extend_from_slice(&0x4650_5845u32.to_le_bytes());
     sp -= 440;
@@ -595,7 +599,8 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
     put(&mut f, 8, 0x7); // UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
     put(&mut f, 16, 0);
     put(&mut f, 24, ts.altstack.sp);
-    let ssf: u32 = if on { SS_ONSTACK as u32 } else if ts.altstack.size == 0 { SS_DISABLE as u32 } else { 0 } | (ts.altstack.flags & SS_AUTODISARM);
+    // The kernel saves the task's raw sas_ss_flags here (0 until set).
+    let ssf: u32 = ts.altstack.flags;
     f[32..36].copy_from_slice(&ssf.to_le_bytes());
     put(&mut f, 40, ts.altstack.size);
     let mc = 48;

@@ -399,10 +399,15 @@ impl BlockBuilder {
             self.e.mov_imm64(reg_num(ins.op0_register()), target);
             return;
         }
-        let used = self.info.info(ins).used_registers().iter().map(|u| u.register().full_register()).collect::<Vec<_>>();
+        let regs = self.info.info(ins).used_registers().iter().map(|u| u.register()).collect::<Vec<_>>();
+        let used = regs.iter().map(|r| r.full_register()).collect::<Vec<_>>();
+        // AH/CH/DH/BH cannot be encoded with a REX prefix, which r8-r15 as
+        // base would need: such instructions get a legacy scratch register.
+        let high8 = regs.iter().any(|r| matches!(r, Register::AH | Register::CH | Register::DH | Register::BH));
         let scratch = SCRATCH
             .iter()
             .copied()
+            .filter(|r| !high8 || r.number() < Register::R8.number())
             .find(|r| !used.contains(r))
             .expect("an instruction never uses all ten scratch candidates");
         let s = reg_num(scratch);

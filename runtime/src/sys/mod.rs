@@ -23,6 +23,16 @@ pub fn xstate_size() -> usize {
     r.ebx as usize
 }
 
+/// The extended-state features enabled by the OS that bt-run saves
+/// (XCR0 restricted to `XSAVE_MASK`), as the kernel reports them in signal
+/// frames.
+pub fn xsave_features() -> u64 {
+    // SAFETY: XGETBV(0) is available whenever XSAVE is (which the
+    // trampolines already require) and has no side effects.
+    let xcr0 = unsafe { std::arch::x86_64::_xgetbv(0) };
+    xcr0 & trampolines::XSAVE_MASK as u64
+}
+
 /// Can this thread use rdfsbase/wrfsbase (the trampolines rely on them)?
 pub fn fsgsbase_available() -> bool {
     // SAFETY: getauxval has no preconditions.
