@@ -777,3 +777,23 @@ impl JsonParser<'_> {
         }
     }
 }
+
+/// A [`TempDir`] made safely while other tests' directories come and go:
+/// `TempDir::new` can lose a race with the drop of another thread's last
+/// directory, which removes the shared per-process base directory between
+/// its `create_dir_all(base)` and `create_dir(path)`; this retries then.
+pub fn temp_dir(tag: &str) -> TempDir {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let base = std::env::temp_dir().join(format!("bt-run-tests.{}", std::process::id()));
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let path = base.join(format!("{tag}.t{n}.{:?}", thread::current().id()).replace(['(', ')'], ""));
+    for _ in 0..100 {
+        let _ = std::fs::create_dir_all(&base);
+        match std::fs::create_dir(&path) {
+            Ok(()) => return TempDir { path },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("cannot create {}: {e}", path.display()),
+        }
+    }
+    panic!("cannot create {}: its parent keeps disappearing", path.display())
+}

@@ -21,7 +21,11 @@ fn fits_i32(v: i64) -> bool {
 }
 
 /// `Instruction::withN(code, ...)` for a dynamic operand list.
-pub fn build(code: Code, ops: &[Opnd]) -> Result<Instruction, IcedError> {
+pub fn build(code: Code, ops: &[Opnd]) -> Result<Instruction, String> {
+    build_iced(code, ops)?.map_err(|e| e.to_string())
+}
+
+fn build_iced(code: Code, ops: &[Opnd]) -> Result<Result<Instruction, IcedError>, String> {
     use Opnd::{I, M, R};
     type I_ = Instruction;
     // Immediates: i32 when it fits, else u32; 64-bit only as the 2nd operand.
@@ -37,7 +41,7 @@ pub fn build(code: Code, ops: &[Opnd]) -> Result<Instruction, IcedError> {
             }
         }};
     }
-    match *ops {
+    Ok(match *ops {
         [] => Ok(I_::with(code)),
         [R(a)] => I_::with1(code, a),
         [M(a)] => I_::with1(code, a),
@@ -74,8 +78,8 @@ pub fn build(code: Code, ops: &[Opnd]) -> Result<Instruction, IcedError> {
         [R(a), R(b), R(c), R(d), I(e)] => imm!(e, |x| I_::with5(code, a, b, c, d, x)),
         [R(a), R(b), M(c), R(d), I(e)] => imm!(e, |x| I_::with5(code, a, b, c, d, x)),
         [R(a), R(b), R(c), M(d), I(e)] => imm!(e, |x| I_::with5(code, a, b, c, d, x)),
-        _ => Err(IcedError::new("unsupported operand combination")),
-    }
+        _ => return Err(format!("{code:?}: unsupported operand combination")),
+    })
 }
 
 /// Length of `ins` encoded at `ip`, or the encoder's error.
@@ -132,17 +136,26 @@ impl Asm {
     }
     /// The instructions (not labels) in order, for checks by the generators.
     pub fn instructions(&self) -> impl Iterator<Item = &Instruction> {
-        self.nodes.iter().filter_map(|n| if let Node::Ins(i) = n { Some(i) } else { None })
+        self.nodes
+            .iter()
+            .filter_map(|n| if let Node::Ins(i) = n { Some(i) } else { None })
     }
 
     fn lea(reg: Register, target: u64) -> Result<Instruction, IcedError> {
-        Instruction::with2(Code::Lea_r64_m, reg, MemoryOperand::with_base_displ(Register::RIP, target as i64))
+        Instruction::with2(
+            Code::Lea_r64_m,
+            reg,
+            MemoryOperand::with_base_displ(Register::RIP, target as i64),
+        )
     }
 
     fn node_ins(&self, n: &Node, ip: u64, addr: &[u64]) -> Result<Option<Instruction>, IcedError> {
         Ok(match n {
             Node::Ins(i) => Some(*i),
-            Node::Branch(code, l) => Some(Instruction::with_branch(*code, addr.get(l.0).copied().unwrap_or(ip))?),
+            Node::Branch(code, l) => Some(Instruction::with_branch(
+                *code,
+                addr.get(l.0).copied().unwrap_or(ip),
+            )?),
             Node::LeaLabel(r, l) => Some(Self::lea(*r, addr.get(l.0).copied().unwrap_or(ip))?),
             Node::Bind(_) => None,
         })
@@ -152,8 +165,17 @@ impl Asm {
     /// reach become near ones; other short branches that cannot reach
     /// (loop, jrcxz) are an error.
     pub fn assemble(&self, base: u64) -> Result<Vec<u8>, String> {
-        let mut codes: Vec<Option<Code>> =
-            self.nodes.iter().map(|n| if let Node::Branch(c, _) = n { Some(*c) } else { None }).collect();
+        let mut codes: Vec<Option<Code>> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                if let Node::Branch(c, _) = n {
+                    Some(*c)
+                } else {
+                    None
+                }
+            })
+            .collect();
         let mut label_addr = vec![u64::MAX; self.labels];
         for _round in 0..16 {
             // Layout with the current branch forms.
@@ -166,11 +188,15 @@ impl Asm {
                         0
                     }
                     Node::Branch(_, _) => {
-                        let b = Instruction::with_branch(codes[k].unwrap_or(Code::INVALID), ip).map_err(|e| e.to_string())?;
+                        let b = Instruction::with_branch(codes[k].unwrap_or(Code::INVALID), ip)
+                            .map_err(|e| e.to_string())?;
                         encoded_len(&b, ip).map_err(|e| format!("branch: {e}"))?
                     }
                     _ => {
-                        let i = self.node_ins(n, ip, &[]).map_err(|e| e.to_string())?.ok_or("node")?;
+                        let i = self
+                            .node_ins(n, ip, &[])
+                            .map_err(|e| e.to_string())?
+                            .ok_or("node")?;
                         encoded_len(&i, ip).map_err(|e| format!("{i:?}: {e}"))?
                     }
                 };
@@ -183,11 +209,15 @@ impl Asm {
             for (k, n) in self.nodes.iter().enumerate() {
                 if let Node::Branch(_, l) = n {
                     let code = codes[k].unwrap_or(Code::INVALID);
-                    let b = Instruction::with_branch(code, label_addr[l.0]).map_err(|e| e.to_string())?;
+                    let b = Instruction::with_branch(code, label_addr[l.0])
+                        .map_err(|e| e.to_string())?;
                     if Encoder::new(64).encode(&b, ip).is_err() {
                         let near = code.as_near_branch();
                         if near == code {
-                            return Err(format!("{code:?} at {ip:#x} cannot reach {:#x}", label_addr[l.0]));
+                            return Err(format!(
+                                "{code:?} at {ip:#x} cannot reach {:#x}",
+                                label_addr[l.0]
+                            ));
                         }
                         codes[k] = Some(near);
                         changed = true;
@@ -204,13 +234,20 @@ impl Asm {
             for (k, n) in self.nodes.iter().enumerate() {
                 let ins = match n {
                     Node::Branch(_, l) => Some(
-                        Instruction::with_branch(codes[k].unwrap_or(Code::INVALID), label_addr[l.0])
-                            .map_err(|e| e.to_string())?,
+                        Instruction::with_branch(
+                            codes[k].unwrap_or(Code::INVALID),
+                            label_addr[l.0],
+                        )
+                        .map_err(|e| e.to_string())?,
                     ),
-                    _ => self.node_ins(n, ip, &label_addr).map_err(|e| e.to_string())?,
+                    _ => self
+                        .node_ins(n, ip, &label_addr)
+                        .map_err(|e| e.to_string())?,
                 };
                 if let Some(i) = ins {
-                    let len = enc.encode(&i, ip).map_err(|e| format!("{i:?} at {ip:#x}: {e}"))?;
+                    let len = enc
+                        .encode(&i, ip)
+                        .map_err(|e| format!("{i:?} at {ip:#x}: {e}"))?;
                     if len != sizes[k] {
                         return Err(format!("{i:?}: length changed from {} to {len}", sizes[k]));
                     }

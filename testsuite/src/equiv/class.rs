@@ -37,10 +37,28 @@ pub enum Class {
     Avx512,
     /// wrfsbase/rdfsbase and fs-relative memory operands (FSGSBASE).
     FsBase,
+    /// Instructions that fault: the process must die by the same signal
+    /// (ud2, int3, hlt, privileged and invalid opcodes, jumps to data or
+    /// unmapped memory, writes to code, unaligned movaps, unmasked SSE/x87
+    /// exceptions, TF and AC set through popf).
+    Fault,
+    /// Deterministic system calls in the middle of the code (getuid,
+    /// sched_yield, bad file descriptors, unknown numbers, arch_prctl,
+    /// rt_sigprocmask, uname...): rax, rcx (next rip), r11 (rflags), memory
+    /// results and the vector state afterwards.
+    Syscall,
+    /// A fault caught by a handler installed with rt_sigaction (SA_SIGINFO,
+    /// SA_RESETHAND): the handler copies siginfo, the ucontext and the
+    /// fpstate into the dump, edits the saved rip (to skip the faulting
+    /// instruction), rax, eflags and xmm0, and returns through rt_sigreturn.
+    Signal,
+    /// Code written at run time into an RWX segment, run, rewritten and run
+    /// again (self-modifying code: the translation must follow the writes).
+    Jit,
 }
 
 impl Class {
-    pub const ALL: [Class; 15] = [
+    pub const ALL: [Class; 19] = [
         Class::Alu,
         Class::Shift,
         Class::MulDiv,
@@ -56,6 +74,10 @@ impl Class {
         Class::Avx,
         Class::Avx512,
         Class::FsBase,
+        Class::Fault,
+        Class::Syscall,
+        Class::Signal,
+        Class::Jit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +97,10 @@ impl Class {
             Class::Avx => "avx",
             Class::Avx512 => "avx512",
             Class::FsBase => "fsbase",
+            Class::Fault => "fault",
+            Class::Syscall => "syscall",
+            Class::Signal => "signal",
+            Class::Jit => "jit",
         }
     }
 
@@ -95,7 +121,12 @@ impl Class {
     /// The classes this machine can run, optionally restricted by a
     /// comma-separated list of names (e.g. from `EQUIV_CLASSES`).
     pub fn available_list(f: &Features, only: Option<&str>) -> Vec<Class> {
-        let wanted: Option<Vec<&str>> = only.map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect());
+        let wanted: Option<Vec<&str>> = only.map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
         Class::ALL
             .iter()
             .copied()

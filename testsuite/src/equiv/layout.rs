@@ -19,6 +19,11 @@ pub const DATA: u64 = 0x60_0000;
 /// Mapped size of the data segment.
 pub const DATA_MEMSZ: u64 = 0x1_0000;
 
+/// An RWX segment (zero-filled, not dumped) where the `jit` class writes
+/// code and runs it.
+pub const JIT: u64 = 0x80_0000;
+pub const JIT_MEMSZ: u64 = 0x2000;
+
 /// Scratch memory `[0, SCRATCH_END)`: what memory operands address.
 pub const SCRATCH_END: u64 = 0x1000;
 /// Generic memory operands stay below this; `[TABLES, SCRATCH_END)` holds
@@ -43,6 +48,10 @@ pub const INIT_MXCSR: u64 = 0x2088; // u32
 pub const INIT_FCW: u64 = 0x208C; // u16
 pub const INIT_VEC: u64 = 0x2100; // 32 x 64 bytes (zmm-sized slots)
 pub const INIT_K: u64 = 0x2900; // 8 x u64
+/// Where the `signal` class's handlers copy siginfo (+0), the ucontext
+/// (+0x40), the fpstate (+0x180) and their rsp (+0x3c8): free space in the
+/// initial-state page, dumped but never addressed by other instructions.
+pub const SIGCOPY: u64 = 0x2A00;
 /// End of the part of the data area stored in the file.
 pub const INIT_END: u64 = 0x3000;
 
@@ -69,7 +78,8 @@ pub const DF: u64 = 0x400;
 
 /// General-purpose register names in hardware order.
 pub const GPR_NAMES: [&str; 16] = [
-    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
 ];
 pub const RSP: usize = 4;
 pub const R15: usize = 15;

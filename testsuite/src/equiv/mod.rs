@@ -14,7 +14,8 @@
 //!           fxsave64 (x87, MXCSR, xmm; FIP zeroed), ymm/zmm and k registers,
 //!           then write(1, DATA, DUMP_LEN) and exit_group(0) by raw syscalls
 //! 0x600000  data area (RW, 64 KiB): scratch memory, stack, initial state,
-//!           results (see [`layout`])
+//!           signal-frame copies, results (see [`layout`])
+//! 0x800000  an empty RWX area for code written at run time (class jit)
 //! ```
 //!
 //! The file is run natively (plain exec) and as `bt-run FILE`, and the two
@@ -29,10 +30,14 @@
 //!   `lea` right before a string instruction.
 //! - **rsp** points into the stack part of the data area; pushes and pops
 //!   are balanced within each generated item, so depth stays bounded.
-//! - No cpuid, rdtsc, rdrand, syscall or other non-deterministic
-//!   instructions, and no GS segment overrides (known unsupported).
+//! - No cpuid, rdtsc, rdrand or other non-deterministic instructions, and
+//!   no GS segment overrides (known unsupported). Only the `syscall` and
+//!   `signal` classes execute `syscall`, with deterministic calls only.
+//! - The `fault` class ends the program with a signal on purpose; the
+//!   `signal` class catches faults in a handler and resumes.
 //! - Control flow stays inside the snippet and always reaches its end
-//!   (forward jumps, bounded backward loops, local calls).
+//!   (forward jumps, bounded backward loops, local calls), except in the
+//!   `fault` class.
 //!
 //! This module (a part of the `testsuite` library) has no dependencies
 //! beyond std and libc. The instruction generators and the fuzz oracle need
@@ -74,7 +79,9 @@ pub struct Stats {
 
 impl Stats {
     pub fn new() -> Stats {
-        Stats { per_class: Class::ALL.iter().map(|_| ClassStats::default()).collect() }
+        Stats {
+            per_class: Class::ALL.iter().map(|_| ClassStats::default()).collect(),
+        }
     }
 
     /// Records one finished case.
@@ -83,7 +90,10 @@ impl Stats {
         s.run.fetch_add(1, Ordering::Relaxed);
         match v.native.status {
             crate::Status::Exited(0) => s.native_ok.fetch_add(1, Ordering::Relaxed),
-            crate::Status::Signaled { signal: libc::SIGFPE, .. } => s.native_sigfpe.fetch_add(1, Ordering::Relaxed),
+            crate::Status::Signaled {
+                signal: libc::SIGFPE,
+                ..
+            } => s.native_sigfpe.fetch_add(1, Ordering::Relaxed),
             _ => s.native_other.fetch_add(1, Ordering::Relaxed),
         };
         if !v.same() {
@@ -92,11 +102,17 @@ impl Stats {
     }
 
     pub fn total_run(&self) -> u64 {
-        self.per_class.iter().map(|s| s.run.load(Ordering::Relaxed)).sum()
+        self.per_class
+            .iter()
+            .map(|s| s.run.load(Ordering::Relaxed))
+            .sum()
     }
 
     pub fn total_diverged(&self) -> u64 {
-        self.per_class.iter().map(|s| s.diverged.load(Ordering::Relaxed)).sum()
+        self.per_class
+            .iter()
+            .map(|s| s.diverged.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// A table: class, cases, native exit 0 / SIGFPE / other, divergences.
@@ -120,7 +136,12 @@ impl Stats {
                 s.diverged.load(Ordering::Relaxed)
             ));
         }
-        out.push_str(&format!("{:<10} {:>8} {:>44}\n", "total", self.total_run(), self.total_diverged()));
+        out.push_str(&format!(
+            "{:<10} {:>8} {:>44}\n",
+            "total",
+            self.total_run(),
+            self.total_diverged()
+        ));
         out
     }
 }

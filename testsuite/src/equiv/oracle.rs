@@ -4,7 +4,7 @@
 //! `cargo test`).
 //!
 //! This file is *not* declared as a module of the `testsuite` library: it
-//! needs `iced-x86`, `translator` and `runtime`, which are only
+//! needs `iced-x86`, `translator`, `runtime` and `syscall-inline`, which are only
 //! dev-dependencies of `testsuite`. Both users include it with
 //! `#[path = ".../testsuite/src/equiv/oracle.rs"] mod oracle;`.
 //!
@@ -19,6 +19,10 @@
 //!   rel32 fields pointing at their stubs, its instruction map consistent,
 //!   and every rip-relative guest operand must still address the same guest
 //!   address after translation.
+//! - [`check_trace_input`]: bytes -> syscall number, arguments, return
+//!   value and a guest memory image -> `syscall_inline::trace::format_entry`
+//!   / `format_exit` / `format_line` must not panic and must produce one
+//!   well-formed, bounded strace line (and the policy parsers must not panic).
 //! - [`check_elf_input`]: bytes -> `runtime::loader::elf::LoadPlan::parse`
 //!   must not panic, and a plan it accepts must satisfy the invariants its
 //!   documentation promises; `parse_with` over a chunked reader must agree.
@@ -66,8 +70,16 @@ pub fn decode_translate_input(data: &[u8]) -> TranslateInput<'_> {
         }
         u64::from_le_bytes(b)
     };
-    let pc = if data.len() >= 8 { word(0, 8) & ADDR_MASK } else { 0x401000 };
-    let at = if data.len() >= 16 { word(8, 8) & ADDR_MASK } else { 0x7f00_0000_0000 };
+    let pc = if data.len() >= 8 {
+        word(0, 8) & ADDR_MASK
+    } else {
+        0x401000
+    };
+    let at = if data.len() >= 16 {
+        word(8, 8) & ADDR_MASK
+    } else {
+        0x7f00_0000_0000
+    };
     let first_exit_id = word(16, 4) as u32;
     let flags = data.get(20).copied().unwrap_or(0);
     let code = data.get(TRANSLATE_HEADER..).unwrap_or(&[]);
@@ -75,13 +87,22 @@ pub fn decode_translate_input(data: &[u8]) -> TranslateInput<'_> {
         pc,
         at,
         first_exit_id,
-        opts: TranslateOptions { force_far_riprel: flags & 1 != 0, ..TranslateOptions::default() },
+        opts: TranslateOptions {
+            force_far_riprel: flags & 1 != 0,
+            ..TranslateOptions::default()
+        },
         code,
     }
 }
 
 /// Builds a `translate` fuzz input (the inverse of [`decode_translate_input`]).
-pub fn encode_translate_input(pc: u64, at: u64, first_exit_id: u32, far: bool, code: &[u8]) -> Vec<u8> {
+pub fn encode_translate_input(
+    pc: u64,
+    at: u64,
+    first_exit_id: u32,
+    far: bool,
+    code: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::with_capacity(TRANSLATE_HEADER + code.len());
     v.extend_from_slice(&pc.to_le_bytes());
     v.extend_from_slice(&at.to_le_bytes());
@@ -97,6 +118,32 @@ pub fn fuzz_translate(data: &[u8]) {
     if let Err(e) = check_translate_input(data) {
         panic!("translate oracle: {e}");
     }
+}
+
+/// Bugs already reported, by a short name, if `data` would trigger one.
+/// The fuzz targets skip such inputs when `BT_FUZZ_SKIP_KNOWN=1`, so that a
+/// long run keeps finding new problems; the corpus replay test never skips.
+pub fn known_issue(data: &[u8]) -> Option<&'static str> {
+    let inp = decode_translate_input(data);
+    let mut d = Decoder::with_ip(64, inp.code, inp.pc, DecoderOptions::NONE);
+    for ins in d.iter() {
+        if ins.is_invalid() {
+            break;
+        }
+        // Far rip-relative rewrite of an instruction naming AH/CH/DH/BH:
+        // the r11 base needs REX, which those registers cannot have.
+        let high8 = (0..ins.op_count()).any(|i| {
+            ins.op_kind(i) == OpKind::Register
+                && matches!(
+                    ins.op_register(i),
+                    Register::AH | Register::CH | Register::DH | Register::BH
+                )
+        });
+        if ins.is_ip_rel_memory_operand() && high8 {
+            return Some("far-riprel-high-byte-reg");
+        }
+    }
+    None
 }
 
 /// Translates one fuzz input and checks the result.
@@ -169,16 +216,26 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
     let ctx_size = std::mem::size_of::<GuestContext>() as u64;
 
     if t.guest.get() != pc {
-        errs.push(format!("translation.guest {:#x} != pc {pc:#x}", t.guest.get()));
+        errs.push(format!(
+            "translation.guest {:#x} != pc {pc:#x}",
+            t.guest.get()
+        ));
     }
     if t.code.is_empty() {
         errs.push("empty translation".into());
     }
     if t.code.len() > MAX_BLOCK_BYTES {
-        errs.push(format!("{} bytes emitted, more than MAX_BLOCK_BYTES {MAX_BLOCK_BYTES}", t.code.len()));
+        errs.push(format!(
+            "{} bytes emitted, more than MAX_BLOCK_BYTES {MAX_BLOCK_BYTES}",
+            t.code.len()
+        ));
     }
     if t.guest_len as usize > bytes.len() + 15 {
-        errs.push(format!("guest_len {} beyond the {} readable bytes", t.guest_len, bytes.len()));
+        errs.push(format!(
+            "guest_len {} beyond the {} readable bytes",
+            t.guest_len,
+            bytes.len()
+        ));
     }
 
     // 1. The emitted code decodes cleanly, as one linear instruction stream.
@@ -190,7 +247,10 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
         let off = d.ip().wrapping_sub(at);
         d.decode_out(&mut ins);
         if ins.is_invalid() {
-            errs.push(format!("emitted code does not decode at +{off:#x} ({:?})", d.last_error()));
+            errs.push(format!(
+                "emitted code does not decode at +{off:#x} ({:?})",
+                d.last_error()
+            ));
             break;
         }
         starts.push(off as u32);
@@ -201,15 +261,23 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
     for ins in &decoded {
         let off = ins.ip().wrapping_sub(at);
         match ins.flow_control() {
-            FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch | FlowControl::Call => {
-                if matches!(ins.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64) {
+            FlowControl::ConditionalBranch
+            | FlowControl::UnconditionalBranch
+            | FlowControl::Call => {
+                if matches!(
+                    ins.op0_kind(),
+                    OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+                ) {
                     let tgt = ins.near_branch_target();
                     if !inside(tgt) {
                         errs.push(format!(
                             "direct branch at +{off:#x} ({}) targets {tgt:#x}, outside the block [{at:#x}, {end:#x})",
                             fmt(ins)
                         ));
-                    } else if starts.binary_search(&(tgt.wrapping_sub(at) as u32)).is_err() {
+                    } else if starts
+                        .binary_search(&(tgt.wrapping_sub(at) as u32))
+                        .is_err()
+                    {
                         errs.push(format!(
                             "direct branch at +{off:#x} ({}) targets {tgt:#x}, not an instruction boundary",
                             fmt(ins)
@@ -222,7 +290,10 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
                         ));
                     }
                 } else {
-                    errs.push(format!("far branch in emitted code at +{off:#x}: {}", fmt(ins)));
+                    errs.push(format!(
+                        "far branch in emitted code at +{off:#x}: {}",
+                        fmt(ins)
+                    ));
                 }
             }
             FlowControl::IndirectBranch => {
@@ -262,24 +333,46 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
             continue;
         }
         if at.wrapping_add(slot) % 4 != 0 {
-            errs.push(format!("exit {i}: rel32 at {:#x} is not 4-byte aligned", at.wrapping_add(slot)));
+            errs.push(format!(
+                "exit {i}: rel32 at {:#x} is not 4-byte aligned",
+                at.wrapping_add(slot)
+            ));
         }
         if x.stub as u64 >= len {
             errs.push(format!("exit {i}: stub +{:#x} outside the code", x.stub));
             continue;
         }
-        let rel = i32::from_le_bytes(t.code[slot as usize..slot as usize + 4].try_into().unwrap_or([0; 4]));
+        let rel = i32::from_le_bytes(
+            t.code[slot as usize..slot as usize + 4]
+                .try_into()
+                .unwrap_or([0; 4]),
+        );
         let dest = (slot as i64 + 4 + rel as i64) as u64;
         if dest != x.stub as u64 {
-            errs.push(format!("exit {i}: rel32 at +{slot:#x} points to +{dest:#x}, its stub is at +{:#x}", x.stub));
+            errs.push(format!(
+                "exit {i}: rel32 at +{slot:#x} points to +{dest:#x}, its stub is at +{:#x}",
+                x.stub
+            ));
         }
         if starts.binary_search(&x.stub).is_err() {
-            errs.push(format!("exit {i}: stub +{:#x} is not an instruction boundary", x.stub));
+            errs.push(format!(
+                "exit {i}: stub +{:#x} is not an instruction boundary",
+                x.stub
+            ));
         }
         // The rel32 must be the displacement of a jmp/jcc that ends right after it.
-        match decoded.iter().find(|ins| ins.ip().wrapping_sub(at) + ins.len() as u64 == slot + 4) {
-            Some(b) if matches!(b.flow_control(), FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch) => {}
-            _ => errs.push(format!("exit {i}: slot +{slot:#x} is not the rel32 of a jmp/jcc")),
+        match decoded
+            .iter()
+            .find(|ins| ins.ip().wrapping_sub(at) + ins.len() as u64 == slot + 4)
+        {
+            Some(b)
+                if matches!(
+                    b.flow_control(),
+                    FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch
+                ) => {}
+            _ => errs.push(format!(
+                "exit {i}: slot +{slot:#x} is not the rel32 of a jmp/jcc"
+            )),
         }
     }
 
@@ -287,15 +380,22 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
     let mut prev: Option<(u32, u32)> = None;
     for &(c, g) in &t.insn_map {
         if c as u64 > len {
-            errs.push(format!("insn_map cache offset {c:#x} beyond the code ({len:#x})"));
+            errs.push(format!(
+                "insn_map cache offset {c:#x} beyond the code ({len:#x})"
+            ));
         }
         if g > t.guest_len {
-            errs.push(format!("insn_map guest offset {g:#x} beyond guest_len {:#x}", t.guest_len));
+            errs.push(format!(
+                "insn_map guest offset {g:#x} beyond guest_len {:#x}",
+                t.guest_len
+            ));
         }
         if let Some((pc_, pg)) = prev
             && (c < pc_ || g <= pg)
         {
-            errs.push(format!("insn_map not increasing: ({pc_:#x},{pg:#x}) then ({c:#x},{g:#x})"));
+            errs.push(format!(
+                "insn_map not increasing: ({pc_:#x},{pg:#x}) then ({c:#x},{g:#x})"
+            ));
         }
         prev = Some((c, g));
     }
@@ -309,14 +409,29 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
 /// an ordinary instruction, the translation must reach the same address:
 /// either re-encoded (same instruction, same absolute address), `lea` turned
 /// into `mov reg, imm64`, or the far form `mov s, imm64; <insn with [s]>`.
-fn riprel_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation, emitted: &[Instruction]) -> Vec<String> {
+fn riprel_errors(
+    pc: u64,
+    bytes: &[u8],
+    at: u64,
+    t: &Translation,
+    emitted: &[Instruction],
+) -> Vec<String> {
     let mut errs = Vec::new();
-    let by_off = |off: u32| emitted.iter().position(|i| i.ip().wrapping_sub(at) == off as u64);
+    let by_off = |off: u32| {
+        emitted
+            .iter()
+            .position(|i| i.ip().wrapping_sub(at) == off as u64)
+    };
     for &(c, g) in &t.insn_map {
-        let Some(gbytes) = bytes.get(g as usize..) else { continue };
+        let Some(gbytes) = bytes.get(g as usize..) else {
+            continue;
+        };
         let mut d = Decoder::with_ip(64, gbytes, pc.wrapping_add(g as u64), DecoderOptions::NONE);
         let gi = d.decode();
-        if gi.is_invalid() || !gi.is_ip_rel_memory_operand() || gi.flow_control() != FlowControl::Next {
+        if gi.is_invalid()
+            || !gi.is_ip_rel_memory_operand()
+            || gi.flow_control() != FlowControl::Next
+        {
             continue;
         }
         if gi.segment_prefix() == Register::GS || gi.memory_segment() == Register::GS {
@@ -324,26 +439,32 @@ fn riprel_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation, emitted: &[Ins
         }
         let want = gi.ip_rel_memory_address();
         let Some(k) = by_off(c) else {
-            errs.push(format!("insn_map entry +{c:#x} for guest +{g:#x} is not an instruction boundary"));
+            errs.push(format!(
+                "insn_map entry +{c:#x} for guest +{g:#x} is not an instruction boundary"
+            ));
             continue;
         };
         // Find the instruction with the same code within the next few emitted ones.
         let window = &emitted[k..emitted.len().min(k + 4)];
         let mut ok = false;
-        let mut imm: Option<u64> = None;
+        let mut imm: Option<(Register, u64)> = None;
         for e in window {
+            let has_mem = e.op_kinds().any(|k| k == OpKind::Memory);
+            if has_mem && e.memory_segment() == Register::GS {
+                continue; // spill of the scratch register to the context
+            }
             if e.code() == gi.code() {
                 if e.is_ip_rel_memory_operand() {
                     ok = e.ip_rel_memory_address() == want;
-                } else if e.op_kinds().any(|k| k == OpKind::Memory) {
-                    ok = imm == Some(want)
+                } else if has_mem {
+                    ok = imm.is_some_and(|(r, v)| r == e.memory_base() && v == want)
                         && e.memory_index() == Register::None
                         && e.memory_displacement64() == 0;
                 }
                 break;
             }
             if e.code() == Code::Mov_r64_imm64 {
-                imm = Some(e.immediate64());
+                imm = Some((e.op0_register(), e.immediate64()));
                 if gi.code() == Code::Lea_r64_m && e.op0_register() == gi.op0_register() {
                     ok = e.immediate64() == want;
                     break;
@@ -367,6 +488,105 @@ fn fmt(ins: &Instruction) -> String {
     s
 }
 
+/// Guest address at which a `trace_args` input's memory image is readable.
+pub const TRACE_MEM: u64 = 0x7000_0000;
+/// Bytes of header before the memory image in a `trace_args` input.
+pub const TRACE_HEADER: usize = 58;
+
+/// Guest memory for the trace oracle: `image` at [`TRACE_MEM`], nothing else.
+struct ImageMem<'a>(&'a [u8]);
+
+impl syscall_inline::trace::GuestMem for ImageMem<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
+        let off = addr.checked_sub(TRACE_MEM).ok_or(libc::EFAULT)?;
+        let end = off.checked_add(buf.len() as u64).ok_or(libc::EFAULT)?;
+        if end > self.0.len() as u64 {
+            return Err(libc::EFAULT);
+        }
+        buf.copy_from_slice(&self.0[off as usize..end as usize]);
+        Ok(())
+    }
+}
+
+/// The fuzz entry point for `trace_args`.
+pub fn fuzz_trace(data: &[u8]) {
+    if let Err(e) = check_trace_input(data) {
+        panic!("trace_args oracle: {e}");
+    }
+}
+
+/// Splits fuzz bytes: `nr selector: u16 LE | 6 args: u64 LE | ret: i64 LE |
+/// guest memory image...`. Selector < 0x8000: the syscall number is
+/// `selector % 512` (the table), else the selector itself (unknown numbers).
+/// An argument with bit 63 set becomes a pointer into the image
+/// (`TRACE_MEM + (arg & 0xffff)`). Inputs starting with `P` instead feed
+/// the rest, as text, to the policy and `--deny` parsers.
+pub fn check_trace_input(data: &[u8]) -> Result<(), String> {
+    use syscall_inline::trace::{format_entry, format_exit, format_line};
+    if let Some(text) = data.strip_prefix(b"P") {
+        let text = String::from_utf8_lossy(text);
+        let _ = syscall_inline::policy::parse_policy(&text);
+        for line in text.lines() {
+            let _ = syscall_inline::policy::parse_deny(line);
+            let _ = syscall_inline::policy::syscall_by_name(line);
+            let _ = syscall_inline::policy::parse_errno(line);
+        }
+        return Ok(());
+    }
+    let word = |off: usize| -> u64 {
+        let mut b = [0u8; 8];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = data.get(off + i).copied().unwrap_or(0);
+        }
+        u64::from_le_bytes(b)
+    };
+    let sel = u16::from_le_bytes([
+        data.first().copied().unwrap_or(0),
+        data.get(1).copied().unwrap_or(0),
+    ]);
+    let nr = if sel < 0x8000 {
+        u64::from(sel % 512)
+    } else {
+        u64::from(sel)
+    };
+    let mut args = [0u64; 6];
+    for (i, a) in args.iter_mut().enumerate() {
+        let raw = word(2 + 8 * i);
+        *a = if raw >> 63 == 1 {
+            TRACE_MEM + (raw & 0xFFFF)
+        } else {
+            raw
+        };
+    }
+    let ret = word(50) as i64;
+    let mem = ImageMem(data.get(TRACE_HEADER..).unwrap_or(&[]));
+    let entry = format_entry(nr, &args, &mem);
+    let exit = format_exit(nr, &args, ret, &mem);
+    let line = format_line(1234, nr, &args, ret, &mem);
+    let mut errs = Vec::new();
+    if line != format!("[pid 1234] {entry}{exit}\n") {
+        errs.push("format_line is not `[pid N] ` + entry + exit + newline".to_string());
+    }
+    if entry.contains('\n') || exit.contains('\n') {
+        errs.push("a raw newline inside the traced call".to_string());
+    }
+    if !entry.contains('(') || !exit.contains(") = ") {
+        errs.push("not of the form `name(args) = ret`".to_string());
+    }
+    // Every read is capped: a line stays small whatever the arguments say.
+    if line.len() > 1 << 16 {
+        errs.push(format!("a {}-byte line", line.len()));
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "nr {nr} args {args:x?} ret {ret}: {}\n  {line:?}",
+            errs.join("; ")
+        ))
+    }
+}
+
 /// The fuzz entry point for `elf_loader`.
 pub fn fuzz_elf(data: &[u8]) {
     if let Err(e) = check_elf_input(data) {
@@ -383,16 +603,25 @@ pub fn check_elf_input(data: &[u8]) -> Result<(), String> {
     let plan = LoadPlan::parse(data);
     // The streaming form must agree, whatever the reader's chunking.
     let streamed = LoadPlan::parse_with(data.len() as u64, |off, len| {
-        let start = usize::try_from(off).map_err(|_| runtime::loader::elf::ElfError::Read("offset".into()))?;
-        let stop = start.checked_add(len).ok_or_else(|| runtime::loader::elf::ElfError::Read("len".into()))?;
+        let start = usize::try_from(off)
+            .map_err(|_| runtime::loader::elf::ElfError::Read("offset".into()))?;
+        let stop = start
+            .checked_add(len)
+            .ok_or_else(|| runtime::loader::elf::ElfError::Read("len".into()))?;
         data.get(start..stop)
             .map(<[u8]>::to_vec)
             .ok_or_else(|| runtime::loader::elf::ElfError::Read(format!("{len} bytes at {off:#x}")))
     });
     match (&plan, &streamed) {
-        (Ok(a), Ok(b)) if a != b => return Err(format!("parse and parse_with disagree: {a:?} vs {b:?}")),
-        (Ok(a), Err(e)) => return Err(format!("parse accepted ({a:?}) but parse_with failed: {e}")),
-        (Err(e), Ok(b)) => return Err(format!("parse failed ({e}) but parse_with accepted: {b:?}")),
+        (Ok(a), Ok(b)) if a != b => {
+            return Err(format!("parse and parse_with disagree: {a:?} vs {b:?}"));
+        }
+        (Ok(a), Err(e)) => {
+            return Err(format!("parse accepted ({a:?}) but parse_with failed: {e}"));
+        }
+        (Err(e), Ok(b)) => {
+            return Err(format!("parse failed ({e}) but parse_with accepted: {b:?}"));
+        }
         _ => {}
     }
     match plan {
@@ -419,7 +648,10 @@ pub fn plan_errors(p: &LoadPlan, file_len: u64) -> Result<(), String> {
             errs.push(format!("segment {i}: memsz 0"));
         }
         if s.filesz > s.memsz {
-            errs.push(format!("segment {i}: filesz {:#x} > memsz {:#x}", s.filesz, s.memsz));
+            errs.push(format!(
+                "segment {i}: filesz {:#x} > memsz {:#x}",
+                s.filesz, s.memsz
+            ));
         }
         if s.offset.checked_add(s.filesz).is_none_or(|e| e > file_len) {
             errs.push(format!("segment {i}: file range past the end of the file"));
@@ -436,13 +668,19 @@ pub fn plan_errors(p: &LoadPlan, file_len: u64) -> Result<(), String> {
         }
         prev_end = Some(end);
         if s.flags & !7 != 0 {
-            errs.push(format!("segment {i}: flags {:#x} beyond PF_R|PF_W|PF_X", s.flags));
+            errs.push(format!(
+                "segment {i}: flags {:#x} beyond PF_R|PF_W|PF_X",
+                s.flags
+            ));
         }
         let _ = s.guest_prot();
     }
     if let (Some(first), Some(last)) = (p.segments.first(), p.segments.last()) {
         if p.min_vaddr != page_down(first.vaddr) {
-            errs.push(format!("min_vaddr {:#x} != page_down(first vaddr)", p.min_vaddr));
+            errs.push(format!(
+                "min_vaddr {:#x} != page_down(first vaddr)",
+                p.min_vaddr
+            ));
         }
         if Some(p.max_vaddr) != last.vaddr.checked_add(last.memsz).and_then(page_up) {
             errs.push(format!("max_vaddr {:#x} != page_up(last end)", p.max_vaddr));
@@ -454,13 +692,23 @@ pub fn plan_errors(p: &LoadPlan, file_len: u64) -> Result<(), String> {
         errs.push(format!("span {:#x} > MAX_SPAN", p.span()));
     }
     if p.kind == ElfKind::Exec && p.max_vaddr > TASK_SIZE {
-        errs.push(format!("ET_EXEC ends at {:#x}, beyond TASK_SIZE", p.max_vaddr));
+        errs.push(format!(
+            "ET_EXEC ends at {:#x}, beyond TASK_SIZE",
+            p.max_vaddr
+        ));
     }
-    if !p.segments.iter().any(|s| p.entry >= s.vaddr && p.entry - s.vaddr < s.memsz) {
+    if !p
+        .segments
+        .iter()
+        .any(|s| p.entry >= s.vaddr && p.entry - s.vaddr < s.memsz)
+    {
         errs.push(format!("entry {:#x} outside the segments", p.entry));
     }
     if !p.max_align.is_power_of_two() || p.max_align < PAGE_SIZE {
-        errs.push(format!("max_align {:#x} is not a power of two >= a page", p.max_align));
+        errs.push(format!(
+            "max_align {:#x} is not a power of two >= a page",
+            p.max_align
+        ));
     }
     if p.phnum == 0 {
         errs.push("phnum 0".into());
@@ -472,7 +720,11 @@ pub fn plan_errors(p: &LoadPlan, file_len: u64) -> Result<(), String> {
             errs.push(format!("bad interpreter path {i:?}"));
         }
     }
-    if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
 }
 
 #[cfg(test)]
@@ -480,7 +732,10 @@ mod tests {
     use super::*;
 
     fn check(pc: u64, code: &[u8], at: u64, far: bool) {
-        let opts = TranslateOptions { force_far_riprel: far, ..TranslateOptions::default() };
+        let opts = TranslateOptions {
+            force_far_riprel: far,
+            ..TranslateOptions::default()
+        };
         if let Err(e) = check_translation(pc, code, at, 0, opts) {
             panic!("{e}");
         }
@@ -489,19 +744,24 @@ mod tests {
     #[test]
     fn oracle_accepts_ordinary_blocks() {
         let blocks: &[&[u8]] = &[
-            &[0xB8, 1, 0, 0, 0, 0x01, 0xD8, 0xC3],             // mov eax,1; add eax,ebx; ret
-            &[0x48, 0x8B, 0x05, 0x00, 0x01, 0, 0, 0xC3],       // mov rax,[rip+0x100]; ret
-            &[0x80, 0x3D, 0x10, 0, 0, 0, 0x7F, 0x74, 0x02],    // cmp byte [rip+0x10],0x7f; je +2
+            &[0xB8, 1, 0, 0, 0, 0x01, 0xD8, 0xC3], // mov eax,1; add eax,ebx; ret
+            &[0x48, 0x8B, 0x05, 0x00, 0x01, 0, 0, 0xC3], // mov rax,[rip+0x100]; ret
+            &[0x4C, 0x89, 0x2D, 0x00, 0x01, 0, 0, 0xC3], // mov [rip+0x100],r13; ret (same Code as the spill)
+            &[0x80, 0x3D, 0x10, 0, 0, 0, 0x7F, 0x74, 0x02], // cmp byte [rip+0x10],0x7f; je +2
             &[0x48, 0x8D, 0x05, 0xF9, 0xFF, 0xFF, 0xFF, 0xFF, 0xE0], // lea rax,[rip-7]; jmp rax
-            &[0xE2, 0xFE],                                     // loop $
-            &[0xE8, 0, 0, 0, 0],                               // call next
-            &[0xFF, 0x15, 0x10, 0, 0, 0],                      // call [rip+0x10]
-            &[0x0F, 0x05],                                     // syscall
-            &[0x48, 0x8B],                                     // truncated
-            &[0x0F, 0x0B],                                     // ud2
+            &[0xE2, 0xFE],                               // loop $
+            &[0xE8, 0, 0, 0, 0],                         // call next
+            &[0xFF, 0x15, 0x10, 0, 0, 0],                // call [rip+0x10]
+            &[0x0F, 0x05],                               // syscall
+            &[0x48, 0x8B],                               // truncated
+            &[0x0F, 0x0B],                               // ud2
         ];
         for code in blocks {
-            for (at, far) in [(0x50_0000, false), (0x7f00_0000_0000, false), (0x50_0000, true)] {
+            for (at, far) in [
+                (0x50_0000, false),
+                (0x7f00_0000_0000, false),
+                (0x50_0000, true),
+            ] {
                 check(0x401000, code, at, far);
             }
         }
@@ -510,14 +770,26 @@ mod tests {
     #[test]
     fn oracle_rejects_wrong_riprel_and_escaping_branches() {
         let code = [0x48, 0x8B, 0x05, 0x00, 0x01, 0, 0, 0xC3];
-        let mut t = translate_block(GuestAddr(0x401000), &code, CachePc(0x50_0000), 0, TranslateOptions::default());
+        let mut t = translate_block(
+            GuestAddr(0x401000),
+            &code,
+            CachePc(0x50_0000),
+            0,
+            TranslateOptions::default(),
+        );
         assert!(translation_errors(0x401000, &code, 0x50_0000, &t).is_empty());
         // Corrupt the re-encoded displacement: the oracle must notice.
         t.code[3] ^= 1;
         let e = translation_errors(0x401000, &code, 0x50_0000, &t);
         assert!(e.iter().any(|m| m.contains("addresses")), "{e:?}");
         // A jmp leaving the block.
-        let mut t = translate_block(GuestAddr(0x401000), &[0xEB, 0x10], CachePc(0x50_0000), 0, TranslateOptions::default());
+        let mut t = translate_block(
+            GuestAddr(0x401000),
+            &[0xEB, 0x10],
+            CachePc(0x50_0000),
+            0,
+            TranslateOptions::default(),
+        );
         t.code.extend_from_slice(&[0xE9, 0, 0, 0, 0x10]);
         let e = translation_errors(0x401000, &[0xEB, 0x10], 0x50_0000, &t);
         assert!(e.iter().any(|m| m.contains("outside the block")), "{e:?}");
@@ -527,14 +799,22 @@ mod tests {
     fn translate_input_round_trips() {
         let v = encode_translate_input(0x1234, 0x5678, 9, true, &[0x90, 0xC3]);
         let i = decode_translate_input(&v);
-        assert_eq!((i.pc, i.at, i.first_exit_id, i.opts.force_far_riprel, i.code), (0x1234, 0x5678, 9, true, &[0x90, 0xC3][..]));
+        assert_eq!(
+            (i.pc, i.at, i.first_exit_id, i.opts.force_far_riprel, i.code),
+            (0x1234, 0x5678, 9, true, &[0x90, 0xC3][..])
+        );
         let _ = decode_translate_input(&[]);
         let _ = decode_translate_input(&[1, 2, 3]);
     }
 
     #[test]
     fn elf_oracle_on_small_inputs() {
-        for data in [&b""[..], b"\x7fELF", b"#!/bin/sh -x\n", &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]] {
+        for data in [
+            &b""[..],
+            b"\x7fELF",
+            b"#!/bin/sh -x\n",
+            &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0],
+        ] {
             check_elf_input(data).unwrap();
         }
     }

@@ -85,8 +85,22 @@ const F64_SPECIAL: [u64; 16] = [
     0xC3E0_0000_0000_0000, // -2^63
 ];
 const F32_SPECIAL: [u32; 16] = [
-    0x0000_0000, 0x8000_0000, 0x3F80_0000, 0xBFC0_0000, 0x7F80_0000, 0xFF80_0000, 0x7FC0_0000, 0x7FA0_0000,
-    0x0000_0001, 0x007F_FFFF, 0x0080_0000, 0x7F7F_FFFF, 0x4000_0000, 0x3F00_0000, 0x4F00_0000, 0xCF00_0000,
+    0x0000_0000,
+    0x8000_0000,
+    0x3F80_0000,
+    0xBFC0_0000,
+    0x7F80_0000,
+    0xFF80_0000,
+    0x7FC0_0000,
+    0x7FA0_0000,
+    0x0000_0001,
+    0x007F_FFFF,
+    0x0080_0000,
+    0x7F7F_FFFF,
+    0x4000_0000,
+    0x3F00_0000,
+    0x4F00_0000,
+    0xCF00_0000,
 ];
 
 fn f64_value(r: &mut Rng) -> u64 {
@@ -111,10 +125,18 @@ fn f32_value(r: &mut Rng) -> u32 {
 /// small integers, or random bytes.
 fn vector_value(r: &mut Rng, out: &mut [u8]) {
     match r.below(5) {
-        0 => out.chunks_mut(4).for_each(|c| c.copy_from_slice(&f32_value(r).to_le_bytes())),
-        1 => out.chunks_mut(8).for_each(|c| c.copy_from_slice(&f64_value(r).to_le_bytes())),
-        2 => out.chunks_mut(4).for_each(|c| c.copy_from_slice(&((r.below(33) as i32 - 16) as u32).to_le_bytes())),
-        3 => out.chunks_mut(8).for_each(|c| c.copy_from_slice(&r.interesting_u64().to_le_bytes())),
+        0 => out
+            .chunks_mut(4)
+            .for_each(|c| c.copy_from_slice(&f32_value(r).to_le_bytes())),
+        1 => out
+            .chunks_mut(8)
+            .for_each(|c| c.copy_from_slice(&f64_value(r).to_le_bytes())),
+        2 => out
+            .chunks_mut(4)
+            .for_each(|c| c.copy_from_slice(&((r.below(33) as i32 - 16) as u32).to_le_bytes())),
+        3 => out
+            .chunks_mut(8)
+            .for_each(|c| c.copy_from_slice(&r.interesting_u64().to_le_bytes())),
         _ => out.iter_mut().for_each(|b| *b = r.next_u64() as u8),
     }
 }
@@ -150,7 +172,10 @@ pub fn init_image(seed: u64) -> Vec<u8> {
         let off = FP_F80 as usize + 16 * i;
         let (mant, exp): (u64, u16) = match r.below(4) {
             0 => (r.next_u64(), r.next_u64() as u16),
-            _ => (r.next_u64() | (1 << 63), (0x3FFF - 40 + r.below(80) as u16) | ((r.below(2) as u16) << 15)),
+            _ => (
+                r.next_u64() | (1 << 63),
+                (0x3FFF - 40 + r.below(80) as u16) | ((r.below(2) as u16) << 15),
+            ),
         };
         img[off..off + 8].copy_from_slice(&mant.to_le_bytes());
         img[off + 8..off + 10].copy_from_slice(&exp.to_le_bytes());
@@ -202,7 +227,11 @@ fn init_state_from(r: &mut Rng) -> InitState {
         0x1F80
     } else {
         // Keep every exception masked; vary rounding, FTZ, DAZ and the sticky flags.
-        0x1F80 | ((r.below(4) as u32) << 13) | ((r.below(2) as u32) << 15) | ((r.below(2) as u32) << 6) | (r.below(64) as u32)
+        0x1F80
+            | ((r.below(4) as u32) << 13)
+            | ((r.below(2) as u32) << 15)
+            | ((r.below(2) as u32) << 6)
+            | (r.below(64) as u32)
     };
     let fcw = if r.chance(3, 4) {
         0x037F
@@ -210,13 +239,24 @@ fn init_state_from(r: &mut Rng) -> InitState {
         // Exceptions masked (0x3f), bit 6 set; vary precision and rounding control.
         0x007F | ((r.below(4) as u16) << 8) | ((r.below(4) as u16) << 10)
     };
-    InitState { gpr, flags, mxcsr, fcw }
+    InitState {
+        gpr,
+        flags,
+        mxcsr,
+        fcw,
+    }
 }
 
 /// The register part of the initial state for `seed` (for reports).
 pub fn init_state(seed: u64) -> InitState {
     let img = init_image(seed);
-    let u64_at = |off: u64| u64::from_le_bytes(img[off as usize..off as usize + 8].try_into().unwrap_or([0; 8]));
+    let u64_at = |off: u64| {
+        u64::from_le_bytes(
+            img[off as usize..off as usize + 8]
+                .try_into()
+                .unwrap_or([0; 8]),
+        )
+    };
     let mut gpr = [0u64; 16];
     for (i, g) in gpr.iter_mut().enumerate() {
         *g = u64_at(INIT_GPR + 8 * i as u64);
