@@ -18,11 +18,12 @@
 # One fuzzer at a time, one job (-jobs=1): the machine has 2 cores and other
 # builds run too. Set FUZZ_ARGS for extra libFuzzer flags. Inputs that hit
 # already-reported bugs (oracle::known_issue) are skipped unless
-# BT_FUZZ_SKIP_KNOWN=0 (the committed crash-* reproducers would otherwise stop
-# the run at once, until they are fixed).
-# Crashes land in fuzz/artifacts/TARGET/; copy the input into
-# fuzz/corpus/TARGET/ so the replay test keeps checking it.
+# BT_FUZZ_SKIP_KNOWN=0, so a long run keeps looking for new ones.
+# Crashes land in fuzz/artifacts/TARGET/: keep the input in fuzz/open/TARGET/
+# while its bug is open (see fuzz/open/README.md), then in fuzz/corpus/TARGET/
+# once fixed, so the replay test keeps checking it.
 set -euo pipefail
+self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 export RUSTC_BOOTSTRAP=1
 export BT_FUZZ_SKIP_KNOWN=${BT_FUZZ_SKIP_KNOWN:-1}
@@ -78,6 +79,6 @@ case "$cmd" in
         cargo test --release -p testsuite --test equivalence -- "$filter" --nocapture
         ;;
     *)
-        sed -n '2,22p' "$0"
+        sed -n '2,24p' "$self"
         ;;
 esac

@@ -140,8 +140,9 @@ run() {
     local dir=$1 out=$2 t0 t1
     shift 2
     t0=$(date +%s%N)
-    (cd "$dir" && ulimit -c 0 && exec timeout -s KILL "$RUN_TIMEOUT" "${ENV[@]}" "$@") \
-        >"$out.stdout" 2>"$out.stderr" </dev/null
+    # (the outer redirection silences bash's "Killed" / "Segmentation fault" notices)
+    { (cd "$dir" && ulimit -c 0 && exec timeout -s KILL "$RUN_TIMEOUT" "${ENV[@]}" "$@") \
+        >"$out.stdout" 2>"$out.stderr" </dev/null; } 2>/dev/null
     local st=$?
     t1=$(date +%s%N)
     # killed by timeout's SIGKILL (not by a SIGKILL of its own) once the time was up
@@ -202,6 +203,7 @@ for w in "${WORKLOADS[@]}"; do
 done
 if ((mismatches)); then
     echo "mismatching outputs kept in $KEEP"
+    [ "$KEEP" = "$WORK/mismatches" ] || rm -rf "$WORK"
     exit 1
 fi
 rmdir "$KEEP" 2>/dev/null

@@ -347,7 +347,8 @@ impl Thread {
                     }
                 }
                 if std::mem::take(&mut ibl_from) {
-                    sh.cache.ibl_insert(pc, target);
+                    let shared = sh.threads > 1;
+                    sh.cache.ibl_insert_guarded(pc, target, shared);
                 }
                 sh.stats.dispatches += 1;
                 target

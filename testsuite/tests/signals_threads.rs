@@ -136,7 +136,6 @@ per_variant!(thread_abort_kills_whole_process, |v| {
 // ---- exit vs exit_group ----
 
 per_variant!(
-    #[ignore = "known bug (issue 4): intermittent under load in the static-pie variant; exit of the main thread while others run"]
     main_thread_sys_exit_others_go_on, |v| st("st_exit", v, &["mainexit"], Status::Exited(7)));
 // musl's pthread_join waits for pthread_exit's own bookkeeping, so a raw
 // SYS_exit from a musl thread hangs natively: glibc variants only.

@@ -544,7 +544,7 @@ per_variant!(creds_are_per_thread, |v: &str| {
 // libc's set*id in a threaded process changes every thread (glibc signals
 // each thread with SIGSETXID = 33, musl with its synccall signal).
 per_variant!(
-    #[ignore = "known bug (issue 5): glibc setxid broadcast (SIGSETXID to every thread) crashes a thread under bt-run"]
+    #[ignore = "known bug (issue 5): setresuid in a threaded glibc program (SIGSETXID broadcast to every thread) crashes a thread under bt-run"]
     creds_libc_setxid_with_threads, |v: &str| {
     root_part_ran(&ids(v, "setxid", &[]));
 });
@@ -611,7 +611,6 @@ per_variant!(signal_handler_runs_during_blocking_syscall, |v: &str| sigmask(v, "
 // pthread_cancel is a signal libc reserves (glibc 32, musl 33): it must reach
 // the guest's handler, also for threads blocked in a system call.
 per_variant!(
-    #[ignore = "known bug (issue 4): pthread_cancel of a thread blocked in a syscall does not end it as natively"]
     pthread_cancel_blocked_threads, |v: &str| {
     compare(&Cmd::new(&[guest("sl_cancel", v)]));
 });
@@ -685,7 +684,7 @@ per_variant!(deny_gettid_kill, |v: &str| {
 // A denied call traced: the line strace prints for an injected error,
 // without its " (INJECTED)" mark.
 per_variant!(
-    #[ignore = "known bug (issue 5): trace lines of denied calls are not marked as strace marks injected errors"]
+    #[ignore = "known bug (issue 5): the trace line of a denied call that cannot fail natively (getuid) omits the errno strace prints"]
     deny_traced_like_strace_injection, |v: &str| {
     let st = strace();
     let dir = temp_dir("deny_trace");

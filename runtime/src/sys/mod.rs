@@ -66,9 +66,12 @@ pub fn enter_cache(ctx: &mut GuestContext, target: u64) {
     unsafe { trampolines::bt_enter_cache(ctx, target) }
 }
 
+/// The task whose memory the checked copies go through: this thread (its
+/// own tid stays valid even after the thread-group leader has exited and
+/// become a zombie without a memory map).
 fn pid() -> libc::pid_t {
-    // SAFETY: getpid has no preconditions.
-    unsafe { libc::getpid() }
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
 }
 
 /// Copy guest memory at `addr` into `buf`; Err(EFAULT) if any of it is not
@@ -147,8 +150,29 @@ pub fn set_host_action(sig: i32, action: HostAction, flags: i32, mask: u64) -> i
         libc::sigemptyset(&mut act.sa_mask);
         std::ptr::copy_nonoverlapping(&mask as *const u64 as *const u8, &mut act.sa_mask as *mut _ as *mut u8, 8);
     }
-    // SAFETY: a valid sigaction for a valid signal number.
-    if unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) } != 0 {
+    // The raw call, not libc's sigaction: the host libc refuses to let
+    // anyone handle its own internal signals (32 and 33), which the guest's
+    // libc uses too (thread cancellation, setxid broadcast).
+    #[repr(C)]
+    struct KSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let mut mask_bits = 0u64;
+    // SAFETY: reading the first 8 bytes of the sigset built above.
+    unsafe { std::ptr::copy_nonoverlapping(&act.sa_mask as *const _ as *const u8, &mut mask_bits as *mut u64 as *mut u8, 8) };
+    let k = KSigaction {
+        handler: act.sa_sigaction,
+        flags: act.sa_flags as u64 | 0x0400_0000, // SA_RESTORER
+        restorer: trampolines::bt_sigreturn as *const () as usize,
+        mask: mask_bits,
+    };
+    // SAFETY: a kernel sigaction struct with a restorer that issues
+    // rt_sigreturn; the kernel validates the signal number.
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, &k as *const KSigaction, 0usize, 8usize) };
+    if r != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

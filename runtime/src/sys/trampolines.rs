@@ -239,6 +239,13 @@ std::arch::global_asm!(
     "and rsp, -16",
     "call {vfork_child}",
     "ud2",
+    // ---- restorer for bt-run's own host handlers ----
+    ".globl bt_sigreturn",
+    ".p2align 4",
+    "bt_sigreturn:",
+    "mov eax, 15",
+    "syscall",
+    "ud2",
     ".globl bt_trampolines_end",
     "bt_trampolines_end:",
 
@@ -288,6 +295,7 @@ unsafe extern "C" {
     pub fn bt_gate_after_syscall();
     pub fn bt_host_signal_entry(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void);
     pub fn bt_signal_exit();
+    pub fn bt_sigreturn();
     /// Raw clone whose child runs `vfork_child_main(*(stack as *const u64))`
     /// on `stack`; returns the child's pid (or -errno) in the parent.
     pub fn bt_raw_clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64;

@@ -261,15 +261,28 @@ impl CodeCache {
     }
 
     /// Record guest `pc` -> `to` in the in-cache indirect-branch table.
-    pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
+    ///
+    /// A lookup reads the tag and then the cache pc of a slot. Overwriting
+    /// a live slot could let a lookup running on another thread pair the
+    /// old tag with the new pc, so with `shared` (other threads may be
+    /// running cached code) only empty slots are filled: cache pc first,
+    /// tag last, so a racing lookup sees either an empty slot or the whole
+    /// new entry. A colliding target then simply keeps missing.
+    pub fn ibl_insert_guarded(&mut self, pc: GuestAddr, to: CachePc, shared: bool) {
         let idx = (pc.get() & (IBL_SLOTS as u64 - 1)) as usize;
         let t = self.ibl.as_u64_slice_mut();
-        // Tag last: a racing lookup sees the old tag (and misses) or the
-        // whole new entry.
+        if shared && t[2 * idx] != IBL_EMPTY {
+            return;
+        }
         t[2 * idx] = IBL_EMPTY;
         t[2 * idx + 1] = to.get();
         t[2 * idx] = pc.get();
         self.stats.ibl_inserts += 1;
+    }
+
+    /// As `ibl_insert_guarded` for a single-threaded process.
+    pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
+        self.ibl_insert_guarded(pc, to, false);
     }
 
     fn clear_ibl(&mut self) {
