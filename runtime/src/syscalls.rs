@@ -408,24 +408,11 @@ impl Thread {
     fn sys_readlink(&mut self, dirfd: u64, path: u64, buf: u64, size: u64, at: bool) -> (i64, Served) {
         if let Some(p) = read_cstr(path) {
             if is_self_exe(&p) && (!at || p.first() == Some(&b'/')) {
-                let target = self.p.exe_path.as_os_str().as_bytes();
-                if (size as i64) <= 0 {
-                    return (err(libc::EINVAL), Served::Inline);
-                }
-                let n = target.len().min(size as usize);
-                return match sys::write_guest(buf, &target[..n]) {
-                    Ok(()) => (n as i64, Served::Inline),
-                    Err(e) => (err(e), Served::Inline),
-                };
+                return (readlink_answer(self.p.exe_path.as_os_str().as_bytes(), buf, size), Served::Inline);
             }
             if let Some((pid, b"exe")) = crate::procfs::proc_pid_path(&p) {
                 if let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe) {
-                    let target = g.exe.as_os_str().as_bytes();
-                    let n = target.len().min(size as usize);
-                    return match sys::write_guest(buf, &target[..n]) {
-                        Ok(()) => (n as i64, Served::Inline),
-                        Err(e) => (err(e), Served::Inline),
-                    };
+                    return (readlink_answer(g.exe.as_os_str().as_bytes(), buf, size), Served::Inline);
                 }
             }
         }
@@ -518,6 +505,19 @@ fn memfd_with(bytes: &[u8], flags: u64) -> i64 {
         libc::write(fd, bytes.as_ptr() as *const _, bytes.len());
         libc::lseek(fd, 0, libc::SEEK_SET);
         fd as i64
+    }
+}
+
+/// What readlink returns for a link to `target`: the (unterminated,
+/// possibly truncated) path copied into the guest's buffer.
+fn readlink_answer(target: &[u8], buf: u64, size: u64) -> i64 {
+    if (size as i64) <= 0 {
+        return err(libc::EINVAL);
+    }
+    let n = target.len().min(size as usize);
+    match sys::write_guest(buf, &target[..n]) {
+        Ok(()) => n as i64,
+        Err(e) => err(e),
     }
 }
 
