@@ -92,6 +92,10 @@ pub struct Process {
     pub self_exe: PathBuf,
     /// Read by the gates through `GuestContext::sys_table`.
     pub sys_table: Box<[u8; syscall_inline::GATE_TABLE_LEN]>,
+    /// The same with every forwarded call sent to the runtime instead: a
+    /// thread's gate uses it while the kernel's signal mask lags behind the
+    /// guest's, so the runtime installs the mask before the call.
+    pub sys_table_sync: Box<[u8; syscall_inline::GATE_TABLE_LEN]>,
     /// Host ranges the guest may not map over (cache, tables, brk reserve).
     pub reserved: Vec<(u64, u64)>,
     /// Bytes of the XSAVE image for the enabled features.
@@ -182,6 +186,11 @@ impl Process {
             exe_path,
             self_exe,
             sys_table: syscall_inline::gate_table_for(&gate),
+            sys_table_sync: {
+                let mut t = syscall_inline::gate_table_for(&gate);
+                t.iter_mut().filter(|b| **b == syscall_inline::GATE_FORWARD).for_each(|b| *b = syscall_inline::GATE_RUNTIME);
+                t
+            },
             reserved,
             xstate_size: sys::xstate_size(),
             cache_range,
@@ -226,7 +235,7 @@ impl Process {
         ctx.rip = prog.entry.get();
         ctx.rflags = 0x202;
         self.prepare_context(&mut ctx);
-        let mut t = Thread { ctx, sig: ThreadSignals::new(), p: self, main: true, own_actions: None, interrupted: None };
+        let mut t = Thread { ctx, sig: ThreadSignals::initial(), p: self, main: true, own_actions: None, interrupted: None };
         t.ctx.thread_sig = &*t.sig as *const ThreadSignals as u64;
         t
     }
@@ -416,6 +425,7 @@ impl Thread {
         let interrupted = self.interrupted.take();
         let queued = self.sig.take();
         if queued.is_empty() {
+            self.sig.settle();
             return Ok(());
         }
         let xs = self.p.xstate_size;
@@ -434,7 +444,7 @@ impl Thread {
         self.with_actions(|a, ts, ctx| {
             let mut first = true;
             for (sig, info) in queued {
-                let blocked = sys::get_sigmask() & (1u64 << (sig - 1)) != 0;
+                let blocked = ts.mask() & signals::sigbit(sig) != 0;
                 if blocked && !(first && swapped_mask) && !signals::is_sync_info(sig, &info) {
                     sys::requeue_signal(sig, &info);
                     continue;
@@ -450,12 +460,19 @@ impl Thread {
             Ok::<(), i32>(())
         })?;
         self.p.lock().stats.signals_delivered += n;
-        // Signals held back because the real-time ring was full can come now.
-        let held = self.sig.take_self_blocked();
-        if held != 0 {
-            sys::set_sigmask(libc::SIG_UNBLOCK, held);
-        }
+        // Lift the host handler's temporary blocks: the kernel may now hand
+        // over the next signal.
+        self.sig.settle();
+        self.refresh_gate();
         Ok(())
+    }
+
+    /// Point the gate at the table that matches the signal mask's state:
+    /// while the kernel's mask lags behind the guest's, every call that
+    /// would go to the kernel comes to the runtime first.
+    pub fn refresh_gate(&mut self) {
+        self.ctx.sys_table =
+            if self.sig.lagging() { self.p.sys_table_sync.as_ptr() } else { self.p.sys_table.as_ptr() } as u64;
     }
 
     /// Deliver a fault bt-run detected itself to the guest's handler, or
@@ -463,7 +480,7 @@ impl Thread {
     fn sync_fault(&mut self, sig: i32, code: i32, addr: u64) -> Option<GuestExit> {
         let xs = self.p.xstate_size;
         self.with_actions(|a, ts, ctx| {
-            if !a.has_handler(sig) || sys::get_sigmask() & (1u64 << (sig - 1)) != 0 {
+            if !a.has_handler(sig) || ts.mask() & signals::sigbit(sig) != 0 {
                 return Some(GuestExit::Killed(sig));
             }
             let info = signals::fault_info(sig, code, addr);

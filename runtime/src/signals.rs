@@ -8,7 +8,7 @@
 //! about to enter), the lookup routine and the gate check the pending flag.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use translator::abi::{ExitReason, GuestContext, reg};
 use translator::cache::CodeCache;
@@ -63,11 +63,49 @@ pub struct ThreadSignals {
     rt: [UnsafeCell<(i32, [u8; 128])>; RT_QUEUE],
     rt_head: AtomicU64,
     rt_tail: AtomicU64,
-    /// Real-time signals bt-run blocked in the thread's mask because the
-    /// ring was full (unblocked again once the ring is drained).
-    self_blocked: AtomicU64,
+    /// The guest's signal mask (virtual: see `set_mask`).
+    vmask: AtomicU64,
+    /// The mask bt-run last installed in the kernel for this thread ...
+    real: AtomicU64,
+    /// ... plus what the host handler added to it since (on return from a
+    /// host signal handler the kernel installs the handler's uc_sigmask).
+    /// `real | extra` may block more than the kernel does, never less.
+    extra: AtomicU64,
+    /// Set while the thread waits in a call that swaps in a temporary mask
+    /// (sigsuspend, ppoll, ...): a signal the guest's mask blocks may then
+    /// arrive legitimately and is taken, not held.
+    pub mask_swapped: AtomicBool,
     pub altstack: AltStack,
 }
+
+/// Has the process ever had more than one thread (since its last fork)?
+/// Then the guest's mask is always installed at once.
+static MULTI_THREADED: AtomicBool = AtomicBool::new(false);
+
+/// Record whether the process has (had) other threads.
+pub fn set_multi_threaded(yes: bool) {
+    MULTI_THREADED.store(yes, Ordering::SeqCst);
+}
+
+/// Signals 32-64.
+pub const REALTIME_SIGNALS: u64 = !0u64 << 31;
+
+/// Signal bit in a mask.
+pub const fn sigbit(sig: i32) -> u64 {
+    1u64 << (sig - 1)
+}
+
+/// Signals that can never be blocked.
+pub const UNBLOCKABLE: u64 = sigbit(libc::SIGKILL) | sigbit(libc::SIGSTOP);
+/// Signals that report faults: the kernel's mask for them always equals the
+/// guest's, because a fault must reach bt-run the moment it happens.
+pub const FAULT_SIGNALS: u64 =
+    sigbit(libc::SIGSEGV) | sigbit(libc::SIGBUS) | sigbit(libc::SIGFPE) | sigbit(libc::SIGILL) | sigbit(libc::SIGTRAP) | sigbit(libc::SIGSYS);
+/// What the host handler blocks after taking an asynchronous signal, until
+/// the dispatcher has delivered it: everything that is not a fault. So the
+/// kernel, not bt-run, holds every further signal meanwhile, and delivers
+/// them one at a time in its own order.
+pub const ASYNC_SIGNALS: u64 = !FAULT_SIGNALS & !UNBLOCKABLE;
 
 /// Real-time signal instances one thread can hold before delivery.
 const RT_QUEUE: usize = 1024;
@@ -85,19 +123,97 @@ impl ThreadSignals {
             rt: [const { UnsafeCell::new((0, [0; 128])) }; RT_QUEUE],
             rt_head: AtomicU64::new(0),
             rt_tail: AtomicU64::new(0),
-            self_blocked: AtomicU64::new(0),
+            vmask: AtomicU64::new(0),
+            real: AtomicU64::new(0),
+            extra: AtomicU64::new(0),
+            mask_swapped: AtomicBool::new(false),
             altstack: AltStack::default(),
         })
     }
 
+    /// The first thread's state: the guest's mask is the one bt-run was
+    /// started with.
+    pub fn initial() -> Box<Self> {
+        let t = Self::new();
+        let m = sys::get_sigmask();
+        t.vmask.store(m, Ordering::SeqCst);
+        t.real.store(m, Ordering::SeqCst);
+        t
+    }
+
     /// A copy for a forked child or new thread (alternate stack is inherited
-    /// by fork, not by threads; nothing is pending in either).
+    /// by fork, not by threads; nothing is pending in either; the mask is
+    /// inherited by both and must be installed by the new thread with
+    /// `install(mask())`).
     pub fn inherit(&self, thread: bool) -> Box<Self> {
         let mut t = Self::new();
         if !thread {
             t.altstack = self.altstack;
         }
+        let m = self.mask();
+        t.vmask.store(m, Ordering::SeqCst);
+        t.real.store(m, Ordering::SeqCst);
         t
+    }
+
+    /// The guest's signal mask.
+    pub fn mask(&self) -> u64 {
+        self.vmask.load(Ordering::SeqCst)
+    }
+
+    /// Change the guest's mask. The kernel's mask follows lazily: blocking
+    /// more costs no syscall (a signal that arrives blocked is handed back to
+    /// the kernel by the host handler, which then blocks it for real);
+    /// unblocking something the kernel blocks installs the new mask at once,
+    /// so whatever the kernel holds is delivered now. Fault signals are
+    /// always installed at once. Returns true while the kernel's mask lags
+    /// behind (blocks less than the guest's): calls that go to the kernel
+    /// must `sync` first, because they may block or depend on the mask.
+    pub fn set_mask(&self, m: u64) -> bool {
+        let m = m & !UNBLOCKABLE;
+        self.vmask.store(m, Ordering::SeqCst);
+        let real = self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst);
+        // Lazy blocking is exact only where handing a signal back to the
+        // kernel changes nothing the guest can see: in a single-threaded
+        // process (no other thread could have taken it) and for standard
+        // signals (real-time ones queue, and would be re-ordered).
+        let lazy_ok = !MULTI_THREADED.load(Ordering::SeqCst) && m & !real & REALTIME_SIGNALS == 0;
+        if real & !m != 0 || (real ^ m) & FAULT_SIGNALS != 0 || !lazy_ok {
+            self.install(m);
+            return false;
+        }
+        m & !real != 0
+    }
+
+    /// Does the kernel's mask block less than the guest's?
+    pub fn lagging(&self) -> bool {
+        self.mask() & !(self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst)) != 0
+    }
+
+    /// Make the kernel's mask exactly `m`.
+    pub fn install(&self, m: u64) {
+        // Record first: a host handler that runs between these stores and
+        // the syscall adds to `extra`, which then over-states the kernel's
+        // mask (harmless: at worst one more syscall later), never under-states.
+        self.real.store(m, Ordering::SeqCst);
+        self.extra.store(0, Ordering::SeqCst);
+        sys::set_sigmask(libc::SIG_SETMASK, m);
+    }
+
+    /// Undo blocks the kernel's mask has beyond the guest's (the host
+    /// handler's temporary ones after a delivery).
+    pub fn settle(&self) {
+        let m = self.mask();
+        if (self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst)) & !m != 0 {
+            self.install(m);
+        }
+    }
+
+    /// Make the kernel's mask the guest's (before anything that blocks or
+    /// reads the mask in the kernel, and after a delivery, which leaves the
+    /// host handler's temporary blocks to undo).
+    pub fn sync(&self) {
+        self.install(self.mask());
     }
 
     /// Queue `sig`; false if it could not be (the real-time ring is full:
@@ -133,11 +249,6 @@ impl ThreadSignals {
             self.pending.fetch_or(bit, Ordering::SeqCst);
         }
         true
-    }
-
-    /// Signals bt-run blocked itself because the ring was full.
-    pub fn take_self_blocked(&self) -> u64 {
-        self.self_blocked.swap(0, Ordering::SeqCst)
     }
 
     /// Take every queued signal: (signal, siginfo) lowest number first
@@ -347,17 +458,44 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
         return;
     }
 
-    if !ts.queue(sig, info) {
-        // The real-time ring is full: give the instance back to the kernel
-        // and keep the signal blocked in the interrupted context until the
-        // dispatcher has drained the ring.
-        let mut raw = [0u8; 128];
-        // SAFETY: siginfo_t is 128 bytes.
-        unsafe { std::ptr::copy_nonoverlapping(info as *const libc::siginfo_t as *const u8, raw.as_mut_ptr(), 128) };
+    let mut raw = [0u8; 128];
+    // SAFETY: siginfo_t is 128 bytes.
+    unsafe { std::ptr::copy_nonoverlapping(info as *const libc::siginfo_t as *const u8, raw.as_mut_ptr(), 128) };
+    let guest_mask = ts.mask();
+    if guest_mask & sigbit(sig) != 0 && !ts.mask_swapped.load(Ordering::SeqCst) {
+        // The guest blocks it, the kernel did not yet (the mask is lazy):
+        // block for real what the guest blocks, from this handler's return
+        // on, and give the signal back to the kernel, which holds it pending
+        // (visible to sigpending, sigwaitinfo, signalfd) until the guest
+        // unblocks it. A process-directed one goes back to the process, so
+        // another thread that does not block it may take it, as natively.
+        *uc_mask(uc) |= guest_mask;
+        ts.extra.fetch_or(guest_mask, Ordering::SeqCst);
+        let threads = shared.as_ref().map_or(2, |s| s.threads);
+        if !(info.si_code != SI_TKILL && threads > 1 && sys::requeue_signal_to_process(sig, &raw)) {
+            sys::requeue_signal(sig, &raw);
+        }
+        return;
+    }
+    if ts.queue(sig, info) {
+        // Taken: until the dispatcher has delivered it, the kernel keeps
+        // every further asynchronous signal (so a storm is delivered one at
+        // a time, in the kernel's order, and nothing overflows our queue).
+        *uc_mask(uc) |= ASYNC_SIGNALS;
+        ts.extra.fetch_or(ASYNC_SIGNALS, Ordering::SeqCst);
+        // Interrupted between the gate's last look at the pending flag and
+        // its `syscall`: leave without making the call (closing the window
+        // in which a blocking call would sleep on a taken signal).
+        if let Some(to) = sys::trampolines::syscall_window_exit(rip) {
+            uc.uc_mcontext.gregs[REG_RIP] = to as i64;
+        }
+    } else {
+        // Our queue is full (only with the kernel's help: a storm of real-
+        // time signals while asynchronous ones were not blocked): give the
+        // instance back to the kernel and keep it blocked until delivery.
         sys::requeue_signal(sig, &raw);
-        // SAFETY: uc_sigmask is the mask restored when the handler returns.
-        unsafe { libc::sigaddset(&mut uc.uc_sigmask, sig) };
-        ts.self_blocked.fetch_or(1u64 << (sig - 1), Ordering::SeqCst);
+        *uc_mask(uc) |= sigbit(sig);
+        ts.extra.fetch_or(sigbit(sig), Ordering::SeqCst);
     }
     // SAFETY: plain store into the live context; read by cached code.
     unsafe { std::ptr::write_volatile(&mut ctx.signal_pending, 1) };
@@ -378,6 +516,15 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
         }
     }
 }
+
+/// The first 64 signals of a ucontext's saved mask.
+fn uc_mask(uc: &mut libc::ucontext_t) -> &mut u64 {
+    // SAFETY: sigset_t is at least 8 bytes, 8-aligned, and its first word
+    // holds signals 1-64 on x86-64.
+    unsafe { &mut *(&mut uc.uc_sigmask as *mut libc::sigset_t as *mut u64) }
+}
+
+const SI_TKILL: i32 = -6;
 
 fn set_si_addr(info: &mut libc::siginfo_t, addr: u64) {
     // si_addr sits at offset 16 of siginfo on x86-64.
@@ -548,7 +695,7 @@ fn restartable(nr: u64, ctx: &GuestContext) -> bool {
 /// the guest at its handler.
 pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &mut GuestContext, sig: i32, info: &[u8; 128]) -> Result<(), i32> {
     let a = actions.table[sig as usize];
-    if is_sync_info(sig, info) && (a.handler == libc::SIG_IGN as u64 || sys::get_sigmask() & (1u64 << (sig - 1)) != 0) {
+    if is_sync_info(sig, info) && (a.handler == libc::SIG_IGN as u64 || ts.mask() & sigbit(sig) != 0) {
         // The kernel forces a fault it cannot deliver: default action.
         return Err(sig);
     }
@@ -559,7 +706,7 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
         // The guest reset it while the signal was queued: default action.
         return if default_ignores(sig) { Ok(()) } else { Err(sig) };
     }
-    let mask_now = sys::get_sigmask();
+    let mask_now = ts.mask();
     // No mask check here: the host handler only ran because the signal was
     // deliverable when it arrived (for sigsuspend and friends, under the
     // temporary mask, which the kernel has already swapped back), so it is
@@ -646,7 +793,7 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
     if a.flags & SA_NODEFER == 0 {
         block |= 1u64 << (sig - 1);
     }
-    sys::set_sigmask(libc::SIG_BLOCK, block);
+    ts.set_mask(mask_now | block);
     if a.flags & SA_RESETHAND != 0 && sig != libc::SIGILL && sig != libc::SIGTRAP {
         // Only the handler is reset (the kernel keeps the flags and mask).
         actions.table[sig as usize].handler = libc::SIG_DFL as u64;
@@ -703,7 +850,7 @@ pub fn sigreturn(ts: &mut ThreadSignals, xs: usize, ctx: &mut GuestContext) -> R
         img[24..28].copy_from_slice(&mxcsr.to_le_bytes());
         ctx.xsave[..xs].copy_from_slice(&img);
     }
-    sys::set_sigmask(libc::SIG_SETMASK, get(296));
+    ts.set_mask(get(296));
     // Restoring the alternate stack settings (uc_stack) as the kernel does.
     let ss_sp = get(16);
     let ss_flags = u32::from_le_bytes(f[24..28].try_into().expect("4"));

@@ -11,6 +11,7 @@ use crate::dispatch::{GuestExit, Thread};
 use crate::observe::{CheckedMem, HookAction, SyscallEvent};
 use syscall_inline::DenyAction;
 use crate::signals;
+use crate::sys::trampolines::SAFE_NOT_STARTED;
 use crate::memory::{PAGE, page_down, page_up};
 use crate::sys::{self, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
 
@@ -67,6 +68,13 @@ impl Thread {
             };
         }
         let mut result = self.serve(nr, a);
+        if matches!(result, Ok((SAFE_NOT_STARTED, _))) {
+            // A signal came first: the guest goes back onto its `syscall`
+            // instruction (rax still holds the number), the dispatcher
+            // delivers the signal, and the call is made after the handler.
+            self.ctx.rip -= 2;
+            return None;
+        }
         if let (Some((hook, ev)), Ok((ret, _))) = (&event, &mut result) {
             hook.after(ev, ret);
         }
@@ -123,6 +131,12 @@ impl Thread {
     /// Perform the call. Err(exit) ends the run.
     fn serve(&mut self, nr: u64, a: [u64; 6]) -> Result<(i64, Served), GuestExit> {
         use Served::{Inline, Kernel};
+        if ![libc::SYS_rt_sigprocmask, libc::SYS_rt_sigreturn].contains(&(nr as i64)) && self.sig.lagging() {
+            // The guest blocked signals without the kernel knowing: anything
+            // that enters the kernel may block or read the mask.
+            self.sig.sync();
+            self.refresh_gate();
+        }
         Ok(match nr as i64 {
             libc::SYS_brk => (self.sys_brk(a[0]), Inline),
             libc::SYS_arch_prctl => (self.sys_arch_prctl(a[0], a[1]), Inline),
@@ -136,8 +150,20 @@ impl Thread {
             libc::SYS_rseq => (err(libc::ENOSYS), Inline),
             libc::SYS_rt_sigaction => (self.with_actions(|acts, _, _| acts.sigaction(a[0], a[1], a[2], a[3])), Inline),
             libc::SYS_sigaltstack => (self.sig.sigaltstack(a[0], a[1], self.ctx.gpr[reg::RSP]), Inline),
+            libc::SYS_rt_sigprocmask => (self.sys_sigprocmask(a), Inline),
+            libc::SYS_rt_sigsuspend | libc::SYS_ppoll | libc::SYS_pselect6 | libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => {
+                // The kernel swaps in the call's temporary mask while it waits.
+                self.sig.mask_swapped.store(true, std::sync::atomic::Ordering::SeqCst);
+                // SAFETY: forwarded as the gate would.
+                let r = unsafe { sys::forward_guest_call(nr, a) };
+                self.sig.mask_swapped.store(false, std::sync::atomic::Ordering::SeqCst);
+                (r, Kernel)
+            }
             libc::SYS_rt_sigreturn => match signals::sigreturn(&mut self.sig, self.p.xstate_size, &mut self.ctx) {
-                Ok(()) => (self.ctx.gpr[reg::RAX] as i64, Inline),
+                Ok(()) => {
+                    self.refresh_gate();
+                    (self.ctx.gpr[reg::RAX] as i64, Inline)
+                }
                 Err(sig) => return Err(GuestExit::Killed(sig)),
             },
             libc::SYS_execve => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0), Kernel),
@@ -181,8 +207,38 @@ impl Thread {
             }
             // SAFETY: every other call is forwarded exactly as the gate
             // would (it came here only to be counted, traced or hooked).
-            _ => (unsafe { sys::forward(nr, a) }, Kernel),
+            _ => (unsafe { sys::forward_guest_call(nr, a) }, Kernel),
         })
+    }
+
+    /// rt_sigprocmask on the guest's virtual mask, with the kernel's checks
+    /// in the kernel's order (the mask may change even if writing the old
+    /// one then faults).
+    fn sys_sigprocmask(&mut self, a: [u64; 6]) -> i64 {
+        let [how, set, oset, size, ..] = a;
+        if size != 8 {
+            return err(libc::EINVAL);
+        }
+        let old = self.sig.mask();
+        if set != 0 {
+            let Ok(new) = sys::read_guest_u64(set) else { return err(libc::EFAULT) };
+            let m = match how as i32 {
+                libc::SIG_BLOCK => old | new,
+                libc::SIG_UNBLOCK => old & !new,
+                libc::SIG_SETMASK => new,
+                _ => return err(libc::EINVAL),
+            };
+            self.sig.set_mask(m);
+            if self.p.opts.no_inline {
+                // Everything enters the kernel: install the mask now.
+                self.sig.sync();
+            }
+            self.refresh_gate();
+        }
+        if oset != 0 && sys::write_guest(oset, &old.to_le_bytes()).is_err() {
+            return err(libc::EFAULT);
+        }
+        0
     }
 
     fn sys_brk(&mut self, want: u64) -> i64 {
@@ -468,10 +524,18 @@ impl Thread {
         ap.push(std::ptr::null());
         let mut ep: Vec<*const libc::c_char> = e.iter().map(|s| s.as_ptr()).collect();
         ep.push(std::ptr::null());
+        if self.ctx.signal_pending != 0 {
+            // Deliver to this image first; the call runs after the handler.
+            return SAFE_NOT_STARTED;
+        }
         self.flush_stats();
+        // The new image starts with the guest's mask, exactly.
+        self.sig.sync();
         // SAFETY: NUL-terminated strings and NULL-terminated arrays that live
         // across the call; on success the process image is replaced.
-        unsafe { sys::forward(libc::SYS_execveat as u64, [dirfd, f.as_ptr() as u64, ap.as_ptr() as u64, ep.as_ptr() as u64, flags, 0]) }
+        unsafe {
+            sys::forward_guest_call(libc::SYS_execveat as u64, [dirfd, f.as_ptr() as u64, ap.as_ptr() as u64, ep.as_ptr() as u64, flags, 0])
+        }
     }
 }
 

@@ -106,6 +106,7 @@ impl Thread {
             }
             sh.threads = 1;
             drop(sh);
+            crate::signals::set_multi_threaded(false);
             // A new process: its own pid and tid for the in-process answers,
             // and statistics of its own from here on.
             crate::dispatch::fill_answers(self.ctx.answers as *mut _);
@@ -194,13 +195,16 @@ impl Thread {
     }
 
     fn spawn_thread(&mut self, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64 {
+        // From now on every mask change is installed at once (see set_mask);
+        // the creator's lazy blocks were installed before this call.
+        crate::signals::set_multi_threaded(true);
         let ctx = self.child_context(flags, stack, tls);
         let sig = self.sig.inherit(true);
         let p = self.p;
-        let mask = sys::get_sigmask();
         let (tx, rx) = mpsc::channel::<u64>();
         let spawned = std::thread::Builder::new().stack_size(HOST_THREAD_STACK).spawn(move || {
-            sys::set_sigmask(libc::SIG_SETMASK, mask);
+            // The creator's guest mask, installed for real.
+            sig.sync();
             let tid = gettid();
             if flags & CLONE_PARENT_SETTID != 0 {
                 let _ = sys::write_guest(ptid, &(tid as u32).to_le_bytes());
@@ -297,6 +301,9 @@ pub extern "C" fn vfork_child_main(arg: u64) -> ! {
     crate::dispatch::fill_answers(own);
     t.ctx.answers = own as u64;
     t.ctx.tid = gettid();
+    // The parent's guest mask, installed for real (the kernel gave the
+    // child the parent's mask, with whatever blocks bt-run had added).
+    t.sig.sync();
     let exit = t.run();
     t.finish(exit)
 }

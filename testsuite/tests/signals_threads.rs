@@ -91,9 +91,7 @@ per_variant!(storm_itimer_into_compute_loops, |v| ok("st_storm", v, &["compute"]
 per_variant!(storm_itimer_into_blocking_reads_eintr, |v| ok("st_storm", v, &["read"]));
 per_variant!(storm_itimer_into_blocking_read_sa_restart, |v| ok("st_storm", v, &["restart"]));
 per_variant!(storm_itimer_into_four_computing_threads, |v| ok("st_storm", v, &["threads"]));
-per_variant!(
-    #[ignore = "known bug (issue 4): real-time signals beyond bt-run's per-thread queue are re-queued to the kernel and can be lost or reordered"]
-    storm_3000_queued_realtime_signals_none_lost, |v| ok("st_storm", v, &["rt"]));
+per_variant!(storm_3000_queued_realtime_signals_none_lost, |v| ok("st_storm", v, &["rt"]));
 
 // ---- synchronous faults ----
 

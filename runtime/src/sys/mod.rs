@@ -325,3 +325,23 @@ pub fn requeue_signal(sig: i32, info: &[u8; 128]) {
         libc::syscall(libc::SYS_rt_tgsigqueueinfo, libc::getpid(), libc::syscall(libc::SYS_gettid), sig, info.as_ptr());
     }
 }
+
+/// Put a process-directed signal back into the kernel's queue for the whole
+/// process (the kernel picks a thread that does not block it). False if the
+/// kernel refuses (it only lets the thread-group leader re-send a kill()'s
+/// siginfo to the process).
+pub fn requeue_signal_to_process(sig: i32, info: &[u8; 128]) -> bool {
+    // SAFETY: rt_sigqueueinfo to our own process with a 128-byte siginfo.
+    unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, libc::getpid(), sig, info.as_ptr()) == 0 }
+}
+
+/// Forward a guest syscall from Rust, unless a signal is pending for this
+/// thread: then it is not made and `trampolines::SAFE_NOT_STARTED` comes
+/// back (the caller puts the guest back on its `syscall` instruction).
+///
+/// # Safety
+/// As for `forward`.
+pub unsafe fn forward_guest_call(nr: u64, a: [u64; 6]) -> i64 {
+    // SAFETY: guaranteed by the caller; the GS base is this thread's context.
+    unsafe { trampolines::bt_safe_syscall(nr, &a) }
+}

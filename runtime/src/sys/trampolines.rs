@@ -147,6 +147,12 @@ std::arch::global_asm!(
     "test r11d, r11d",
     "jnz 10f",
     // Forward: the guest's own argument registers, FS and vector state.
+    // A signal taken from here to the `syscall` sends the host handler's
+    // return to bt_gate_pending instead (see `syscall_window_exit`).
+    ".globl bt_gate_check",
+    "bt_gate_check:",
+    "cmp qword ptr gs:[{signal_pending}], 0",
+    "jne bt_gate_pending",
     ".globl bt_gate_syscall",
     "bt_gate_syscall:",
     "syscall",
@@ -180,6 +186,14 @@ std::arch::global_asm!(
     "inc qword ptr gs:[{inline_served}]",
     "mov rcx, gs:[{gate_next}]",
     "jmp 11b",
+    // A signal is pending and the call has not started: leave with the
+    // guest back on its `syscall` instruction, as if the signal had come
+    // just before it (the call runs after the handler, whatever SA_RESTART).
+    ".globl bt_gate_pending",
+    "bt_gate_pending:",
+    "sub qword ptr gs:[{gate_next}], 2",
+    "mov qword ptr gs:[{exit_reason}], {r_signal}",
+    "jmp 7f",
     // Slow path: hand the call to Rust.
     "5:",
     "mov qword ptr gs:[{exit_reason}], {r_syscall}",
@@ -239,6 +253,32 @@ std::arch::global_asm!(
     "and rsp, -16",
     "call {vfork_child}",
     "ud2",
+    // ---- bt_safe_syscall(nr, args): a guest call forwarded from Rust.
+    // As in the gate, a signal taken between the pending check and the
+    // `syscall` makes it return SAFE_NOT_STARTED instead of sleeping ----
+    ".globl bt_safe_syscall",
+    ".p2align 4",
+    "bt_safe_syscall:",
+    "mov rax, rdi",
+    "mov r11, rsi",
+    "mov rdi, [r11]",
+    "mov rsi, [r11 + 8]",
+    "mov rdx, [r11 + 16]",
+    "mov r10, [r11 + 24]",
+    "mov r8, [r11 + 32]",
+    "mov r9, [r11 + 40]",
+    ".globl bt_safe_check",
+    "bt_safe_check:",
+    "cmp qword ptr gs:[{signal_pending}], 0",
+    "jne bt_safe_pending",
+    ".globl bt_safe_insn",
+    "bt_safe_insn:",
+    "syscall",
+    "ret",
+    ".globl bt_safe_pending",
+    "bt_safe_pending:",
+    "mov rax, {not_started}",
+    "ret",
     // ---- restorer for bt-run's own host handlers ----
     ".globl bt_sigreturn",
     ".p2align 4",
@@ -282,7 +322,13 @@ std::arch::global_asm!(
     handler = sym crate::signals::host_signal_handler,
     vfork_child = sym crate::thread::vfork_child_main,
     sys_clone = const libc::SYS_clone,
+    not_started = const SAFE_NOT_STARTED,
 );
+
+/// What `bt_safe_syscall` returns for a call it did not make because a
+/// signal is pending (-ERESTARTSYS: the kernel never returns it to user
+/// space, so it cannot be a real result).
+pub const SAFE_NOT_STARTED: i64 = -512;
 
 unsafe extern "C" {
     /// Run guest code at `target` with the state in `ctx` until it exits.
@@ -291,7 +337,14 @@ unsafe extern "C" {
     pub fn bt_exit_common();
     pub fn bt_ibl_miss();
     pub fn bt_gate();
+    fn bt_gate_check();
     pub fn bt_gate_syscall();
+    fn bt_gate_pending();
+    fn bt_safe_check();
+    fn bt_safe_insn();
+    fn bt_safe_pending();
+    /// Make guest syscall `nr` with `args` (see above).
+    pub fn bt_safe_syscall(nr: u64, args: *const [u64; 6]) -> i64;
     pub fn bt_gate_after_syscall();
     pub fn bt_host_signal_entry(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void);
     pub fn bt_signal_exit();
@@ -301,6 +354,22 @@ unsafe extern "C" {
     pub fn bt_raw_clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64;
     fn bt_trampolines_start();
     fn bt_trampolines_end();
+}
+
+/// Where a host signal handler that took a signal must resume a thread
+/// interrupted at `pc` (None: where it was). Between a gate's check of the
+/// pending flag and its `syscall` (inclusive: at the `syscall` itself it has
+/// not run yet), the call must not start, or it could sleep with the signal
+/// taken but undelivered: that is the wake-up a blocking call must not lose.
+pub fn syscall_window_exit(pc: u64) -> Option<u64> {
+    let at = |f: unsafe extern "C" fn()| f as *const () as u64;
+    if pc >= at(bt_gate_check) && pc <= at(bt_gate_syscall) {
+        return Some(at(bt_gate_pending));
+    }
+    if pc >= at(bt_safe_check) && pc <= at(bt_safe_insn) {
+        return Some(at(bt_safe_pending));
+    }
+    None
 }
 
 /// Is host address `pc` inside one of the trampolines above?
