@@ -53,13 +53,35 @@ pub enum GuestExit {
     Fatal(String),
 }
 
-/// Counters for `--stats` that are not the cache's own.
-#[derive(Copy, Clone, Debug, Default)]
+/// Counters for `--stats` that are not the cache's own, for one process
+/// image: the shared table's, or a vfork child's own (it runs in our memory
+/// but is a process of its own).
+#[derive(Clone, Debug)]
 pub struct RunStats {
     pub dispatches: u64,
     pub slow_syscalls: u64,
     pub signals_delivered: u64,
     pub threads_started: u64,
+    /// Per-syscall counts of calls that reached the runtime.
+    pub calls: Vec<CallStats>,
+    /// Syscalls forwarded by the gates of threads that have exited.
+    pub fast_forwards: u64,
+    /// Syscalls answered by the gates of threads that have exited.
+    pub inline_served: u64,
+}
+
+impl Default for RunStats {
+    fn default() -> Self {
+        RunStats {
+            dispatches: 0,
+            slow_syscalls: 0,
+            signals_delivered: 0,
+            threads_started: 0,
+            calls: vec![CallStats::default(); syscall_inline::GATE_TABLE_LEN],
+            fast_forwards: 0,
+            inline_served: 0,
+        }
+    }
 }
 
 /// Process-wide state that threads share, behind one lock: the dispatcher
@@ -71,15 +93,10 @@ pub struct Shared {
     pub guard: CodeGuard,
     pub brk: Brk,
     pub actions: signals::Actions,
+    /// The process's statistics (a vfork child keeps its own instead).
     pub stats: RunStats,
-    /// Per-syscall counts of calls that reached the runtime.
-    pub calls: Vec<CallStats>,
     /// Guest threads alive (the cache is only flushed while this is 1).
     pub threads: usize,
-    /// Syscalls forwarded by the gates of threads that have exited.
-    pub fast_forwards: u64,
-    /// Syscalls answered by the gates of threads that have exited.
-    pub inline_served: u64,
 }
 
 /// The process: shared state plus what never changes after start-up.
@@ -129,6 +146,9 @@ pub struct Thread {
     /// A vfork child shares memory with its parent but not its signal
     /// dispositions: it gets its own copy here instead of the shared table.
     pub own_actions: Option<Box<signals::Actions>>,
+    /// A vfork child is a process image of its own for `--stats` too: it
+    /// counts here instead of in the shared table.
+    pub own_stats: Option<Box<RunStats>>,
     /// The syscall that just returned, while a signal may be waiting (the
     /// signal's SA_RESTART decides whether it runs again after the handler).
     pub interrupted: Option<u64>,
@@ -177,10 +197,7 @@ impl Process {
                 brk,
                 actions: signals::Actions::new(),
                 stats: RunStats::default(),
-                calls: vec![CallStats::default(); syscall_inline::GATE_TABLE_LEN],
                 threads: 1,
-                fast_forwards: 0,
-                inline_served: 0,
             }),
             opts,
             exe_path,
@@ -235,7 +252,7 @@ impl Process {
         ctx.rip = prog.entry.get();
         ctx.rflags = 0x202;
         self.prepare_context(&mut ctx);
-        let mut t = Thread { ctx, sig: ThreadSignals::initial(), p: self, main: true, own_actions: None, interrupted: None };
+        let mut t = Thread { ctx, sig: ThreadSignals::initial(), p: self, main: true, own_actions: None, own_stats: None, interrupted: None };
         t.ctx.thread_sig = &*t.sig as *const ThreadSignals as u64;
         t
     }
@@ -359,7 +376,10 @@ impl Thread {
                     let shared = sh.threads > 1;
                     sh.cache.ibl_insert_guarded(pc, target, shared);
                 }
-                sh.stats.dispatches += 1;
+                match self.own_stats.as_deref_mut() {
+                    Some(own) => own.dispatches += 1,
+                    None => sh.stats.dispatches += 1,
+                }
                 target
             };
             self.interrupted = None;
@@ -419,6 +439,15 @@ impl Thread {
         }
     }
 
+    /// Run `f` on the statistics of this thread's process image (the shared
+    /// table, or a vfork child's own).
+    pub fn with_stats<R>(&mut self, f: impl FnOnce(&mut RunStats) -> R) -> R {
+        match self.own_stats.as_deref_mut() {
+            Some(s) => f(s),
+            None => f(&mut self.p.lock().stats),
+        }
+    }
+
     /// Deliver what the host handler queued for this thread.
     fn deliver_pending(&mut self) -> Result<(), i32> {
         self.ctx.signal_pending = 0;
@@ -459,7 +488,7 @@ impl Thread {
             }
             Ok::<(), i32>(())
         })?;
-        self.p.lock().stats.signals_delivered += n;
+        self.with_stats(|s| s.signals_delivered += n);
         // Lift the host handler's temporary blocks: the kernel may now hand
         // over the next signal.
         self.sig.settle();

@@ -4,14 +4,17 @@
 
 use std::fmt::Write as _;
 
-use crate::dispatch::Process;
+use crate::dispatch::{Process, RunStats};
 
-/// Render and write the report. `thread_counts`: the calling thread's gate
-/// counters (forwarded, inline), not yet added to the shared totals.
-pub fn report(p: &Process, forwarded: u64, inline: u64) {
+/// Render and write the report of the calling thread's process image: the
+/// shared statistics, or `own` (a vfork child's). `forwarded`, `inline`:
+/// the calling thread's gate counters, not yet added to the totals. The
+/// cache counters are those of the cache the process image used (a vfork
+/// child shares its parent's, a forked child starts from a copy).
+pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64) {
     let sh = p.lock();
     let c = &sh.cache.stats;
-    let s = &sh.stats;
+    let s = own.unwrap_or(&sh.stats);
     let rows: Vec<(&str, u64)> = vec![
         ("blocks translated", c.blocks),
         ("guest bytes translated", c.guest_bytes),
@@ -20,13 +23,13 @@ pub fn report(p: &Process, forwarded: u64, inline: u64) {
         ("cache flushes", c.flushes),
         ("indirect lookups inserted", c.ibl_inserts),
         ("dispatcher entries", s.dispatches),
-        ("syscalls forwarded by the gate", sh.fast_forwards + forwarded),
-        ("syscalls answered by the gate", sh.inline_served + inline),
+        ("syscalls forwarded by the gate", s.fast_forwards + forwarded),
+        ("syscalls answered by the gate", s.inline_served + inline),
         ("syscalls served by the runtime", s.slow_syscalls),
         ("signals delivered", s.signals_delivered),
         ("threads started", s.threads_started),
     ];
-    let calls: Vec<(&str, &crate::observe::CallStats)> = sh
+    let calls: Vec<(&str, &crate::observe::CallStats)> = s
         .calls
         .iter()
         .enumerate()

@@ -52,7 +52,7 @@ impl Thread {
             };
             match hook.before(&mut ev) {
                 HookAction::Continue => a = ev.args,
-                HookAction::Return(v) => return self.finish_call(nr, a, None, Ok((v, Served::Inline))),
+                HookAction::Return(v) => return self.finish_call(nr, a, None, Ok((v, Served::Inline)), false),
                 HookAction::Kill => return Some(GuestExit::Killed(libc::SIGSYS)),
             }
             event = Some((hook, ev));
@@ -60,9 +60,10 @@ impl Thread {
         let entry = obs.traces(nr).then(|| syscall_inline::format_entry(nr, &a, &CheckedMem));
         if let Some(action) = obs.deny(nr) {
             return match action {
-                DenyAction::Errno(e) => self.finish_call(nr, a, entry, Ok((err(e), Served::Inline))),
+                // Traced as strace shows the faults it injects.
+                DenyAction::Errno(e) => self.finish_call(nr, a, entry, Ok((err(e), Served::Inline)), true),
                 DenyAction::Kill => {
-                    self.trace_line(nr, &a, entry, None);
+                    self.trace_line(nr, &a, entry, None, false);
                     Some(GuestExit::Killed(libc::SIGSYS))
                 }
             };
@@ -78,27 +79,37 @@ impl Thread {
         if let (Some((hook, ev)), Ok((ret, _))) = (&event, &mut result) {
             hook.after(ev, ret);
         }
-        self.finish_call(nr, a, entry, result)
+        self.finish_call(nr, a, entry, result, false)
     }
 
-    /// Record, trace and deliver the result of a call.
-    fn finish_call(&mut self, nr: u64, a: [u64; 6], entry: Option<String>, result: Result<(i64, Served), GuestExit>) -> Option<GuestExit> {
+    /// Record, trace and deliver the result of a call (`denied`: an error
+    /// returned instead of making the call).
+    fn finish_call(&mut self, nr: u64, a: [u64; 6], entry: Option<String>, result: Result<(i64, Served), GuestExit>, denied: bool) -> Option<GuestExit> {
         match result {
             Ok((ret, served)) => {
-                if self.p.opts.stats {
-                    let mut sh = self.p.lock();
-                    sh.stats.slow_syscalls += 1;
-                    if let Some(c) = sh.calls.get_mut(nr as usize) {
-                        match served {
-                            Served::Inline => c.inline += 1,
-                            Served::Kernel => c.forwarded += 1,
+                // A forked child comes back from its parent's call with 0:
+                // the call is the parent's (counted and traced there), as
+                // strace -f shows it.
+                let forked_child = ret == 0
+                    && served == Served::Kernel
+                    && [libc::SYS_clone, libc::SYS_fork, libc::SYS_vfork].contains(&(nr as i64));
+                if self.p.opts.stats && !forked_child {
+                    self.with_stats(|s| {
+                        s.slow_syscalls += 1;
+                        if let Some(c) = s.calls.get_mut(nr as usize) {
+                            match served {
+                                Served::Inline => c.inline += 1,
+                                Served::Kernel => c.forwarded += 1,
+                            }
+                            if (-4095..0).contains(&ret) {
+                                *c.failed.entry(-ret as i32).or_default() += 1;
+                            }
                         }
-                        if (-4095..0).contains(&ret) {
-                            *c.failed.entry(-ret as i32).or_default() += 1;
-                        }
-                    }
+                    });
                 }
-                self.trace_line(nr, &a, entry, Some(ret));
+                if !forked_child {
+                    self.trace_line(nr, &a, entry, Some(ret), denied);
+                }
                 // rt_sigreturn restored every register itself.
                 if nr as i64 != libc::SYS_rt_sigreturn {
                     self.ctx.gpr[reg::RAX] = ret as u64;
@@ -107,21 +118,26 @@ impl Thread {
             }
             Err(exit) => {
                 if self.p.opts.stats {
-                    if let Some(c) = self.p.lock().calls.get_mut(nr as usize) {
-                        c.inline += 1;
-                    }
+                    self.with_stats(|s| {
+                        if let Some(c) = s.calls.get_mut(nr as usize) {
+                            c.inline += 1;
+                        }
+                    });
                 }
-                self.trace_line(nr, &a, entry, None);
+                self.trace_line(nr, &a, entry, None, false);
                 Some(exit)
             }
         }
     }
 
     /// Write the trace line of a call that returned `ret` (None: does not
-    /// return, printed as `= ?`).
-    fn trace_line(&self, nr: u64, a: &[u64; 6], entry: Option<String>, ret: Option<i64>) {
+    /// return, printed as `= ?`; `denied`: `ret` is the error a denied call
+    /// failed with, shown even for calls that cannot fail, as strace shows an
+    /// injected fault).
+    fn trace_line(&self, nr: u64, a: &[u64; 6], entry: Option<String>, ret: Option<i64>, denied: bool) {
         let Some(entry) = entry else { return };
         let exit = match ret {
+            Some(r) if denied && r < 0 => syscall_inline::format_exit_injected(nr, a, -r as i32, &CheckedMem),
             Some(r) => syscall_inline::format_exit(nr, a, r, &CheckedMem),
             None => ") = ?".to_string(),
         };
@@ -656,7 +672,7 @@ impl Thread {
     /// Write `--stats` output now (before exec or exit).
     pub fn flush_stats(&mut self) {
         if self.p.opts.stats {
-            crate::stats::report(self.p, self.ctx.fast_forwards, self.ctx.inline_served);
+            crate::stats::report(self.p, self.own_stats.as_deref(), self.ctx.fast_forwards, self.ctx.inline_served);
         }
     }
 }

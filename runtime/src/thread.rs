@@ -113,12 +113,7 @@ impl Thread {
             self.ctx.tid = gettid();
             self.ctx.fast_forwards = 0;
             self.ctx.inline_served = 0;
-            let mut sh = self.p.lock();
-            sh.stats = Default::default();
-            sh.calls.iter_mut().for_each(|c| *c = Default::default());
-            sh.fast_forwards = 0;
-            sh.inline_served = 0;
-            drop(sh);
+            self.with_stats(|s| *s = Default::default());
             if stack != 0 {
                 self.ctx.gpr[reg::RSP] = stack;
             }
@@ -140,6 +135,8 @@ impl Thread {
             p: self.p,
             main: false,
             own_actions: Some(Box::new(self.with_actions(|a, _, _| a.clone()))),
+            // A process image of its own: its statistics start empty.
+            own_stats: Some(Box::default()),
             interrupted: None,
         });
         // The child's host stack; it is leaked (the child execs or exits).
@@ -205,6 +202,9 @@ impl Thread {
         let spawned = std::thread::Builder::new().stack_size(HOST_THREAD_STACK).spawn(move || {
             // The creator's guest mask, installed for real.
             sig.sync();
+            // Before any guest code runs in this thread or, through the
+            // parent's wait below, in its creator.
+            reclaim_libc_signals(p);
             let tid = gettid();
             if flags & CLONE_PARENT_SETTID != 0 {
                 let _ = sys::write_guest(ptid, &(tid as u32).to_le_bytes());
@@ -218,19 +218,20 @@ impl Thread {
                 unsafe { libc::syscall(libc::SYS_set_tid_address, ctid) };
             }
             let _ = tx.send(tid);
-            let mut t = Thread { ctx, sig, p, main: false, own_actions: None, interrupted: None };
+            let mut t = Thread { ctx, sig, p, main: false, own_actions: None, own_stats: None, interrupted: None };
             t.ctx.tid = tid;
             let exit = t.run();
             t.finish(exit)
         });
+        // The host libc's thread creation may have unblocked its internal
+        // signals in this thread (see `reclaim_libc_signals`): the guest's
+        // mask is as it was.
+        self.sig.sync();
         if let Err(e) = spawned {
             return -(e.raw_os_error().unwrap_or(libc::EAGAIN) as i64);
         }
-        {
-            let mut sh = self.p.lock();
-            sh.threads += 1;
-            sh.stats.threads_started += 1;
-        }
+        self.p.lock().threads += 1;
+        self.with_stats(|s| s.threads_started += 1);
         match rx.recv() {
             Ok(tid) => tid as i64,
             Err(_) => -(libc::EAGAIN as i64),
@@ -242,6 +243,7 @@ impl Thread {
         match exit {
             GuestExit::ThreadExited(code) if self.own_actions.is_some() => {
                 // A vfork child: a process of its own that shares our memory.
+                self.flush_stats();
                 // SAFETY: ends the child process.
                 unsafe { libc::syscall(libc::SYS_exit_group, code) };
                 unreachable!("exit_group returned")
@@ -250,8 +252,8 @@ impl Thread {
                 let last = {
                     let mut sh = self.p.lock();
                     sh.threads -= 1;
-                    sh.fast_forwards += self.ctx.fast_forwards;
-                    sh.inline_served += self.ctx.inline_served;
+                    sh.stats.fast_forwards += self.ctx.fast_forwards;
+                    sh.stats.inline_served += self.ctx.inline_served;
                     self.ctx.fast_forwards = 0;
                     self.ctx.inline_served = 0;
                     sh.threads == 0
@@ -287,6 +289,29 @@ impl Thread {
                 unreachable!("exit_group returned")
             }
         }
+    }
+}
+
+/// The signals the host libc reserves for its own use (glibc: 32 for
+/// thread cancellation, 33 for the set*id broadcast). Guest libcs use them
+/// too (glibc alike, musl 33 for cancellation), so in a guest process they
+/// are the guest's like any other signal.
+const HOST_LIBC_SIGNALS: [i32; 2] = [32, 33];
+
+/// Give the guest back its dispositions of the host libc's internal signals.
+///
+/// The host libc's first thread creation in a process installs its own
+/// handler for signal 33 (glibc's `__nptl_setxid_sighandler`, process-wide)
+/// and unblocks 32 and 33 in the creating thread. Left so, the next
+/// `tgkill(33)` of a threaded guest's set*id runs the host libc's handler
+/// on a guest thread instead of the guest's, which dereferences the host
+/// libc's (null) pending set*id command and crashes. Every new host thread
+/// calls this first (a forked child's libc may do it again); the creator
+/// restores its own mask itself.
+fn reclaim_libc_signals(p: &crate::dispatch::Process) {
+    let sh = p.lock();
+    for sig in HOST_LIBC_SIGNALS {
+        sh.actions.install_host(sig);
     }
 }
 

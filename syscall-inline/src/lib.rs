@@ -16,7 +16,7 @@ pub use args::{Arg, Ret};
 pub use classes::TraceSet;
 pub use policy::{DenyAction, PolicyRule, parse_deny, parse_policy};
 pub use table::{SYSCALLS, Syscall};
-pub use trace::{GuestMem, format_entry, format_exit, format_line};
+pub use trace::{GuestMem, format_entry, format_exit, format_exit_injected, format_line};
 
 /// What bt-run does with a system call.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -51,6 +51,7 @@ pub fn format_entry(nr: u64, args: &[u64; 6], mem: &dyn GuestMem) -> String {
         sc: crate::lookup(nr),
         a: args,
         ret: None,
+        injected: false,
         mem,
     };
     let mut s = match cx.sc {
@@ -68,11 +69,25 @@ pub fn format_entry(nr: u64, args: &[u64; 6], mem: &dyn GuestMem) -> String {
 /// The second half: output arguments, the rest, `)`, and ` = ret`
 /// (`= -1 ENOENT (No such file or directory)`, `= ?` for exit_group).
 pub fn format_exit(nr: u64, args: &[u64; 6], ret: i64, mem: &dyn GuestMem) -> String {
+    exit_half(nr, args, ret, false, mem)
+}
+
+/// The second half for a call that was not made but failed with `errno`
+/// (a denied call), as strace prints a fault it injected, without its
+/// ` (INJECTED)` mark: the error is shown even for calls that cannot fail
+/// (`getuid() = -1 EPERM (Operation not permitted)`), and output arguments
+/// as addresses.
+pub fn format_exit_injected(nr: u64, args: &[u64; 6], errno: i32, mem: &dyn GuestMem) -> String {
+    exit_half(nr, args, -(errno as i64), true, mem)
+}
+
+fn exit_half(nr: u64, args: &[u64; 6], ret: i64, injected: bool, mem: &dyn GuestMem) -> String {
     let items = plan(nr, args);
     let cx = Cx {
         sc: crate::lookup(nr),
         a: args,
         ret: Some(ret),
+        injected,
         mem,
     };
     let split = items.iter().position(|it| it.out).unwrap_or(items.len());
@@ -98,6 +113,8 @@ struct Cx<'a> {
     a: &'a [u64; 6],
     /// None while printing the entry half.
     ret: Option<i64>,
+    /// `ret` is an error bt-run returned instead of making the call.
+    injected: bool,
     mem: &'a dyn GuestMem,
 }
 
@@ -105,7 +122,7 @@ impl Cx<'_> {
     /// The call returned an error: output arguments are shown as addresses.
     fn failed(&self) -> bool {
         match (self.ret, self.sc) {
-            (Some(r), Some(sc)) => sc.ret != Ret::NoErr && errno::from_ret(r).is_some(),
+            (Some(r), Some(sc)) => (sc.ret != Ret::NoErr || self.injected) && errno::from_ret(r).is_some(),
             (Some(r), None) => errno::from_ret(r).is_some(),
             (None, _) => false,
         }
@@ -673,7 +690,7 @@ fn format_ret(cx: &Cx, ret: i64) -> String {
     if kind == Ret::NoReturn {
         return "?".to_string();
     }
-    if let (true, Some(e)) = (kind != Ret::NoErr, errno::from_ret(ret)) {
+    if let (true, Some(e)) = (kind != Ret::NoErr || cx.injected, errno::from_ret(ret)) {
         return errno::strace_error(e);
     }
     let u = ret as u64;

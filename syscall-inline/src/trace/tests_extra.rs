@@ -32,6 +32,19 @@ fn entry_exit_split() {
 }
 
 #[test]
+fn injected_errors_show_even_for_calls_that_cannot_fail() {
+    // A denied getuid (strace: `getuid() = -1 EPERM (Operation not
+    // permitted) (INJECTED)`), while a real -1 stays a value.
+    assert_eq!(format_exit_injected(102, &[0; 6], libc::EPERM, &NONE), ") = -1 EPERM (Operation not permitted)");
+    assert_eq!(format_exit(102, &[0; 6], -1, &NONE), ") = -1");
+    // Calls that can fail look as with a real failure; outputs are addresses.
+    let m = Mem::default().at(P, b"abc");
+    let args = [3, P, 4096, 0, 0, 0];
+    assert_eq!(format_exit_injected(0, &args, libc::EACCES, &m), format_exit(0, &args, -(libc::EACCES as i64), &m));
+    assert_eq!(format_exit_injected(0, &args, libc::EACCES, &m), format!("{}, 4096) = -1 EACCES (Permission denied)", xlat::hex(P)));
+}
+
+#[test]
 fn more_decoders() {
     // clone as glibc's fork does it.
     let flags = 0x01200011;
