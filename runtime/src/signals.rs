@@ -76,6 +76,17 @@ pub struct ThreadSignals {
     /// arrive legitimately and is taken, not held.
     pub mask_swapped: AtomicBool,
     pub altstack: AltStack,
+    /// The thread's last exception, as the kernel keeps it for frames.
+    pub fault: LastFault,
+}
+
+/// What the kernel remembers of a thread's last exception (thread.cr2,
+/// error_code, trap_nr) and writes into every signal frame's sigcontext.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct LastFault {
+    pub cr2: u64,
+    pub err: u64,
+    pub trapno: u64,
 }
 
 /// Has the process ever had more than one thread (since its last fork)?
@@ -128,6 +139,7 @@ impl ThreadSignals {
             extra: AtomicU64::new(0),
             mask_swapped: AtomicBool::new(false),
             altstack: AltStack::default(),
+            fault: LastFault::default(),
         })
     }
 
@@ -153,6 +165,7 @@ impl ThreadSignals {
         let m = self.mask();
         t.vmask.store(m, Ordering::SeqCst);
         t.real.store(m, Ordering::SeqCst);
+        t.fault = self.fault;
         t
     }
 
@@ -317,13 +330,14 @@ impl ThreadSignals {
             if mode != 0 && mode != SS_DISABLE as u32 && mode != SS_ONSTACK as u32 {
                 return -(libc::EINVAL as i64);
             }
+            // As the kernel, the flags are kept as given (frames show them).
             if mode == SS_DISABLE as u32 {
-                self.altstack = AltStack { sp: 0, flags: SS_DISABLE as u32, size: 0 };
+                self.altstack = AltStack { sp: 0, flags, size: 0 };
             } else {
                 if size < MINSIGSTKSZ {
                     return -(libc::ENOMEM as i64);
                 }
-                self.altstack = AltStack { sp, flags: flags & SS_AUTODISARM, size };
+                self.altstack = AltStack { sp, flags, size };
             }
         }
         0
@@ -759,27 +773,36 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
         put(&mut f, mc + i * 8, ctx.gpr[*r]);
     }
     put(&mut f, mc + 128, ctx.rip);
-    put(&mut f, mc + 136, ctx.rflags);
+    // The CPU sets RF in the flags image it saves for a fault (not for a
+    // trap such as int3); faults bt-run detects itself must show it too.
+    let rf = if is_sync_info(sig, info) && sig != libc::SIGTRAP { 0x10000 } else { 0 };
+    put(&mut f, mc + 136, ctx.rflags | rf);
     // cs, gs, fs, ss selectors
     f[mc + 144..mc + 146].copy_from_slice(&0x33u16.to_le_bytes());
     f[mc + 150..mc + 152].copy_from_slice(&0x2bu16.to_le_bytes());
-    let (mut trapno, mut err) = trap_of(sig, info);
     let mut info = *info;
     if is_sync_info(sig, &info) {
+        // A fault: it becomes the thread's last exception, which the kernel
+        // shows in every later frame too (thread.trap_nr, error_code and,
+        // for page faults only, cr2).
+        let (mut trapno, mut err) = trap_of(sig, &info);
         let carried_err = u64::from_le_bytes(info[112..120].try_into().expect("8"));
         let carried_trap = u64::from_le_bytes(info[120..128].try_into().expect("8"));
         if carried_trap != 0 {
             (trapno, err) = (carried_trap, carried_err);
         }
         info[112..128].fill(0);
+        ts.fault.err = err;
+        ts.fault.trapno = trapno;
+        if trapno == 14 {
+            ts.fault.cr2 = u64::from_le_bytes(info[16..24].try_into().expect("8"));
+        }
     }
     let info = &info;
-    put(&mut f, mc + 152, err);
-    put(&mut f, mc + 160, trapno);
+    put(&mut f, mc + 152, ts.fault.err);
+    put(&mut f, mc + 160, ts.fault.trapno);
     put(&mut f, mc + 168, mask_now);
-    if sig == libc::SIGSEGV || sig == libc::SIGBUS {
-        put(&mut f, mc + 176, u64::from_le_bytes(info[16..24].try_into().expect("8")));
-    }
+    put(&mut f, mc + 176, ts.fault.cr2);
     put(&mut f, mc + 184, fp);
     put(&mut f, 8 + 296, mask_now);
     f[312..440].copy_from_slice(info);
@@ -851,14 +874,20 @@ pub fn sigreturn(ts: &mut ThreadSignals, xs: usize, ctx: &mut GuestContext) -> R
         ctx.xsave[..xs].copy_from_slice(&img);
     }
     ts.set_mask(get(296));
-    // Restoring the alternate stack settings (uc_stack) as the kernel does.
+    // Restoring the alternate stack settings (uc_stack) as the kernel's
+    // restore_altstack does: a sigaltstack call on the restored stack
+    // pointer whose failure is ignored.
     let ss_sp = get(16);
     let ss_flags = u32::from_le_bytes(f[24..28].try_into().expect("4"));
     let ss_size = get(32);
-    if ss_flags & SS_DISABLE as u32 != 0 || ss_size == 0 {
-        ts.altstack = AltStack { sp: 0, flags: SS_DISABLE as u32, size: 0 };
+    let mode = ss_flags & !SS_AUTODISARM;
+    let unchanged = ts.altstack.sp == ss_sp && ts.altstack.size == ss_size && ts.altstack.flags == ss_flags;
+    if ts.on_altstack(ctx.gpr[reg::RSP]) || unchanged || ![0, SS_DISABLE as u32, SS_ONSTACK as u32].contains(&mode) {
+        // Refused (EPERM, EINVAL) or nothing to do.
+    } else if mode == SS_DISABLE as u32 {
+        ts.altstack = AltStack { sp: 0, flags: ss_flags, size: 0 };
     } else if ss_size >= MINSIGSTKSZ {
-        ts.altstack = AltStack { sp: ss_sp, flags: ss_flags & SS_AUTODISARM, size: ss_size };
+        ts.altstack = AltStack { sp: ss_sp, flags: ss_flags, size: ss_size };
     }
     Ok(())
 }

@@ -15,6 +15,10 @@
  *   sl_sigmask rt-queue         a real-time signal queues: each of several
  *                               sigqueue'd instances (with its value) runs
  *                               the handler at the unblock, in order
+ *   sl_sigmask lazy             what can observe a mask just changed: sigpending,
+ *                               sigwaitinfo, a signal from another process
+ *                               while no system call runs, /proc/self/status,
+ *                               a forked child, an exec'd image
  *   sl_sigmask blocked-syscall  a signal sent while a thread waits in read(2)
  *                               runs its handler at once, with and without
  *                               SA_RESTART (the read then restarts or fails
@@ -28,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -359,6 +364,94 @@ static void blocked_syscall_mode(void) {
     blocked_read(0, "handler without SA_RESTART, parent blocked in read");
 }
 
+/* ---- lazy: what can observe a mask that was only just changed ---- */
+
+static void show_sigblk(const char *who) {
+    char buf[4096];
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) { say("  %s: no status\n", who); return; }
+    while (fgets(buf, sizeof buf, f))
+        if (strncmp(buf, "SigBlk:", 7) == 0)
+            say("  %s %s", who, buf);
+    fclose(f);
+}
+
+static void lazy_mode(char *self) {
+    on(SIGUSR1, 0, NULL, handler);
+    on(SIGUSR2, 0, NULL, handler);
+    sigset_t s = just(SIGUSR1), cur;
+
+    say("blocked, then sent by the process, seen by sigpending:\n");
+    hits = 0;
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    kill(getpid(), SIGUSR1);
+    pending(SIGUSR1);
+    sigprocmask(SIG_UNBLOCK, &s, NULL);
+    after("SIG_UNBLOCK");
+
+    say("blocked, then taken by sigwaitinfo:\n");
+    hits = 0;
+    sigset_t s2 = just(SIGUSR2);
+    sigprocmask(SIG_BLOCK, &s2, NULL);
+    raise(SIGUSR2);
+    siginfo_t si;
+    int got = sigwaitinfo(&s2, &si);
+    say("  sigwaitinfo: %s code %d, handler runs %d\n", got > 0 ? name(got) : "error", si.si_code, (int)hits);
+    sigprocmask(0, NULL, &cur);
+    say("  still blocked: %s\n", sigismember(&cur, SIGUSR2) ? "yes" : "no");
+    sigprocmask(SIG_UNBLOCK, &s2, NULL);
+    pending(SIGUSR2);
+
+    say("sent by another process while blocked and no system call runs:\n");
+    hits = 0;
+    volatile int *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+        while (shared[0] == 0) {}
+        kill(parent, SIGUSR1);
+        shared[1] = 1;
+        _exit(0);
+    }
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    shared[0] = 1;
+    while (shared[1] == 0) {}
+    for (volatile long i = 0; i < 20000000; i++) {}
+    say("  before the unblock: handler runs %d\n", (int)hits);
+    pending(SIGUSR1);
+    sigprocmask(SIG_UNBLOCK, &s, NULL);
+    after("SIG_UNBLOCK");
+    waitpid(child, NULL, 0);
+
+    say("the mask a forked child and an exec'd image start with:\n");
+    sigset_t s3 = just(SIGTERM);
+    sigprocmask(SIG_BLOCK, &s3, NULL);
+    show_sigblk("parent");
+    child = fork();
+    if (child == 0) {
+        show_sigblk("child");
+        sigprocmask(0, NULL, &cur);
+        say("  child sigprocmask: SIGTERM %s\n", sigismember(&cur, SIGTERM) ? "blocked" : "not blocked");
+        _exit(0);
+    }
+    waitpid(child, NULL, 0);
+    child = fork();
+    if (child == 0) {
+        execl(self, self, "lazy-exec", (char *)NULL);
+        _exit(127);
+    }
+    waitpid(child, NULL, 0);
+    sigprocmask(SIG_UNBLOCK, &s3, NULL);
+}
+
+static void lazy_exec_mode(void) {
+    sigset_t cur;
+    sigprocmask(0, NULL, &cur);
+    say("  exec'd image: SIGTERM %s, SIGUSR1 %s\n", sigismember(&cur, SIGTERM) ? "blocked" : "not blocked",
+        sigismember(&cur, SIGUSR1) ? "blocked" : "not blocked");
+    show_sigblk("exec'd");
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc == 2 ? argv[1] : "";
     if (strcmp(mode, "unblock") == 0)
@@ -369,8 +462,14 @@ int main(int argc, char **argv) {
         rt_queue_mode();
     else if (strcmp(mode, "blocked-syscall") == 0)
         blocked_syscall_mode();
+    else if (strcmp(mode, "lazy") == 0)
+        lazy_mode(argv[0]);
+    else if (strcmp(mode, "lazy-exec") == 0) {
+        lazy_exec_mode();
+        return 0;
+    }
     else {
-        say("usage: sl_sigmask unblock|order|rt-queue|blocked-syscall\n");
+        say("usage: sl_sigmask unblock|order|rt-queue|blocked-syscall|lazy\n");
         return 2;
     }
     say("done\n");

@@ -30,7 +30,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use testsuite::Status;
-use testsuite::equiv::layout::{DUMP_LEN, SIGCOPY, SNIPPET};
+use testsuite::equiv::layout::{DUMP_LEN, SNIPPET};
 use testsuite::equiv::run::{RunOutcome, run_native_only};
 use testsuite::equiv::{Case, Class, Features, Stats, Verdict, corpus, elf, run_case};
 
@@ -101,8 +101,8 @@ fn make_case(classes: &[Class], raw: &Raw, feats: &Features) -> Case {
 /// bug is fixed.
 fn known_issue(_case: &Case) -> Option<&'static str> {
     // None at the moment: the far rip-relative rewrite of AH/CH/DH/BH
-    // instructions (riprel-far-high-byte-reg.case) is fixed. The open
-    // signal-frame differences are blanked by `run_known` instead.
+    // instructions (riprel-far-high-byte-reg.case) and the signal-frame
+    // fields (cr2, RF, ss_flags) are fixed.
     None
 }
 
@@ -110,26 +110,10 @@ fn skip_known() -> bool {
     std::env::var("EQUIV_SKIP_KNOWN").map_or(true, |v| v != "0")
 }
 
-/// Runs `case`; unless `EQUIV_SKIP_KNOWN=0`, signal-frame fields that are
-/// already reported as different (testsuite/equiv-corpus/open/signal-*.case;
-/// the offsets there are relative to scratch+0, here to SIGCOPY where the
-/// handlers now copy the frame) are blanked in both dumps before they are
-/// compared.
+/// Runs `case` (no signal-frame field is blanked any more: the frame
+/// differences once kept in testsuite/equiv-corpus/open are fixed).
 fn run_known(case: &Case, feats: &Features) -> Verdict {
-    let mut v = run_case(case, feats);
-    if skip_known() && case.class == Class::Signal {
-        // Open (testsuite/equiv-corpus/open/): uc_stack.ss_flags from the
-        // second frame on, RF in mcontext.eflags, cr2 of a write to code.
-        for out in [&mut v.native.stdout, &mut v.bt.stdout] {
-            if out.len() == DUMP_LEN as usize {
-                for (off, len) in [(0x58usize, 4usize), (0xF2, 1), (0x118, 8)] {
-                    let off = SIGCOPY as usize + off;
-                    out[off..off + len].fill(0);
-                }
-            }
-        }
-    }
-    v
+    run_case(case, feats)
 }
 
 fn report(case: &Case, v: &Verdict) -> String {
