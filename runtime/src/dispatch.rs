@@ -338,7 +338,10 @@ impl Thread {
             return GuestExit::Fatal(format!("cannot set up the signal stack: {e}"));
         }
         if self.main {
-            self.with_actions(|a, _, _| a.install_host(libc::SIGSEGV));
+            self.with_actions(|a, _, _| {
+                a.install_host(libc::SIGSEGV);
+                a.install_host(libc::SIGBUS);
+            });
         }
         // The exit that brought us back, and the cache generation it is from.
         self.interrupted = None;

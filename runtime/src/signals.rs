@@ -112,14 +112,28 @@ pub const UNBLOCKABLE: u64 = sigbit(libc::SIGKILL) | sigbit(libc::SIGSTOP);
 /// guest's, because a fault must reach bt-run the moment it happens.
 pub const FAULT_SIGNALS: u64 =
     sigbit(libc::SIGSEGV) | sigbit(libc::SIGBUS) | sigbit(libc::SIGFPE) | sigbit(libc::SIGILL) | sigbit(libc::SIGTRAP) | sigbit(libc::SIGSYS);
+/// Signals the kernel's mask never blocks, whatever the guest's says: a
+/// checked copy of guest memory relies on its faults reaching bt-run (a
+/// blocked fault signal kills). The guest's mask still decides delivery.
+pub const KERNEL_NEVER_BLOCKED: u64 = sigbit(libc::SIGSEGV) | sigbit(libc::SIGBUS);
+
+/// The kernel's share of guest mask `m`.
+const fn kernel_mask(m: u64) -> u64 {
+    m & !KERNEL_NEVER_BLOCKED
+}
+
 /// What the host handler blocks after taking an asynchronous signal, until
 /// the dispatcher has delivered it: everything that is not a fault. So the
 /// kernel, not bt-run, holds every further signal meanwhile, and delivers
 /// them one at a time in its own order.
 pub const ASYNC_SIGNALS: u64 = !FAULT_SIGNALS & !UNBLOCKABLE;
 
-/// Real-time signal instances one thread can hold before delivery.
-const RT_QUEUE: usize = 1024;
+/// Real-time signal instances one thread can hold before delivery. The host
+/// handler blocks asynchronous signals once it has taken one, so this only
+/// needs room for what the kernel hands over in one go (at most one per
+/// signal number: it nests a handler frame for each deliverable signal
+/// before the first handler runs); beyond it, instances go back to the kernel.
+const RT_QUEUE: usize = 64;
 
 // SAFETY: an info slot is written only by the host handler of the owning
 // thread while its pending bit is clear, and read by the same thread's
@@ -148,8 +162,8 @@ impl ThreadSignals {
     pub fn initial() -> Box<Self> {
         let t = Self::new();
         let m = sys::get_sigmask();
-        t.vmask.store(m, Ordering::SeqCst);
-        t.real.store(m, Ordering::SeqCst);
+        t.vmask.store(m & !UNBLOCKABLE, Ordering::SeqCst);
+        t.install(m);
         t
     }
 
@@ -164,7 +178,7 @@ impl ThreadSignals {
         }
         let m = self.mask();
         t.vmask.store(m, Ordering::SeqCst);
-        t.real.store(m, Ordering::SeqCst);
+        t.real.store(kernel_mask(m), Ordering::SeqCst);
         t.fault = self.fault;
         t
     }
@@ -190,21 +204,23 @@ impl ThreadSignals {
         // kernel changes nothing the guest can see: in a single-threaded
         // process (no other thread could have taken it) and for standard
         // signals (real-time ones queue, and would be re-ordered).
-        let lazy_ok = !MULTI_THREADED.load(Ordering::SeqCst) && m & !real & REALTIME_SIGNALS == 0;
-        if real & !m != 0 || (real ^ m) & FAULT_SIGNALS != 0 || !lazy_ok {
+        let km = kernel_mask(m);
+        let lazy_ok = !MULTI_THREADED.load(Ordering::SeqCst) && km & !real & REALTIME_SIGNALS == 0;
+        if real & !km != 0 || (real ^ km) & FAULT_SIGNALS != 0 || !lazy_ok {
             self.install(m);
             return false;
         }
-        m & !real != 0
+        km & !real != 0
     }
 
     /// Does the kernel's mask block less than the guest's?
     pub fn lagging(&self) -> bool {
-        self.mask() & !(self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst)) != 0
+        kernel_mask(self.mask()) & !(self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst)) != 0
     }
 
-    /// Make the kernel's mask exactly `m`.
+    /// Make the kernel's mask guest mask `m` (less KERNEL_NEVER_BLOCKED).
     pub fn install(&self, m: u64) {
+        let m = kernel_mask(m);
         // Record first: a host handler that runs between these stores and
         // the syscall adds to `extra`, which then over-states the kernel's
         // mask (harmless: at worst one more syscall later), never under-states.
@@ -217,7 +233,7 @@ impl ThreadSignals {
     /// handler's temporary ones after a delivery).
     pub fn settle(&self) {
         let m = self.mask();
-        if (self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst)) & !m != 0 {
+        if (self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst)) & !kernel_mask(m) != 0 {
             self.install(m);
         }
     }
@@ -414,6 +430,13 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
             }
         }
     }
+    if matches!(sig, libc::SIGSEGV | libc::SIGBUS) && info.si_code > 0 {
+        if let Some(to) = sys::trampolines::copy_fault_fixup(rip) {
+            // A checked copy of guest memory hit a bad address: it fails.
+            uc.uc_mcontext.gregs[REG_RIP] = to as i64;
+            return;
+        }
+    }
     // The dispatcher of another thread may be changing the cache; if the
     // lock is taken we cannot look blocks up, and fall back on delivery at
     // this thread's next exit from the cache.
@@ -483,8 +506,11 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
         // (visible to sigpending, sigwaitinfo, signalfd) until the guest
         // unblocks it. A process-directed one goes back to the process, so
         // another thread that does not block it may take it, as natively.
-        *uc_mask(uc) |= guest_mask;
-        ts.extra.fetch_or(guest_mask, Ordering::SeqCst);
+        // (A fault signal sent with kill while blocked is the one case where
+        // the kernel's mask blocks SIGSEGV/SIGBUS, until the next change.)
+        let block = kernel_mask(guest_mask) | sigbit(sig);
+        *uc_mask(uc) |= block;
+        ts.extra.fetch_or(block, Ordering::SeqCst);
         let threads = shared.as_ref().map_or(2, |s| s.threads);
         if !(info.si_code != SI_TKILL && threads > 1 && sys::requeue_signal_to_process(sig, &raw)) {
             sys::requeue_signal(sig, &raw);
@@ -628,10 +654,11 @@ impl Actions {
 
     pub fn install_host(&self, sig: i32) {
         let a = self.table[sig as usize];
-        // SIGSEGV is always bt-run's: guest writes to write-protected code
-        // arrive as SIGSEGV; a real fault with the default action is turned
-        // back into death by SIGSEGV by the dispatcher.
-        let action = if sig != libc::SIGSEGV && (a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64) {
+        // SIGSEGV and SIGBUS are always bt-run's: guest writes to
+        // write-protected code arrive as SIGSEGV, checked copies of guest
+        // memory fail through them; a real fault with the default action is
+        // turned back into death by the signal by the dispatcher.
+        let action = if sig != libc::SIGSEGV && sig != libc::SIGBUS && (a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64) {
             HostAction::Raw(a.handler as usize)
         } else {
             HostAction::Ours

@@ -66,25 +66,25 @@ pub fn enter_cache(ctx: &mut GuestContext, target: u64) {
     unsafe { trampolines::bt_enter_cache(ctx, target) }
 }
 
-/// The task whose memory the checked copies go through: this thread (its
-/// own tid stays valid even after the thread-group leader has exited and
-/// become a zombie without a memory map).
-fn pid() -> libc::pid_t {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
-}
-
 /// Copy guest memory at `addr` into `buf`; Err(EFAULT) if any of it is not
 /// readable, exactly as the kernel would report a bad user pointer.
+///
+/// The copy runs in-process; a fault in it is turned into the error by the
+/// host SIGSEGV/SIGBUS handler (which the kernel's mask never blocks, see
+/// `signals::KERNEL_NEVER_BLOCKED`), as a kernel's exception table does.
 pub fn read_guest(addr: u64, buf: &mut [u8]) -> Result<(), i32> {
     if buf.is_empty() {
         return Ok(());
     }
-    let local = libc::iovec { iov_base: buf.as_mut_ptr() as *mut _, iov_len: buf.len() };
-    let remote = libc::iovec { iov_base: addr as *mut _, iov_len: buf.len() };
-    // SAFETY: the kernel checks the remote range and writes only `buf`.
-    let n = unsafe { libc::process_vm_readv(pid(), &local, 1, &remote, 1, 0) };
-    if n == buf.len() as isize { Ok(()) } else { Err(libc::EFAULT) }
+    if addr.checked_add(buf.len() as u64).is_none_or(|e| e > USER_END) {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: `buf` is ours to write; the source may be anything, and a
+    // fault while reading it makes the copy fail instead of crashing.
+    match unsafe { trampolines::bt_copy_checked(buf.as_mut_ptr(), addr as *const u8, buf.len()) } {
+        0 => Ok(()),
+        _ => Err(libc::EFAULT),
+    }
 }
 
 /// Copy `buf` into guest memory at `addr`; Err(EFAULT) if not writable.
@@ -92,12 +92,19 @@ pub fn write_guest(addr: u64, buf: &[u8]) -> Result<(), i32> {
     if buf.is_empty() {
         return Ok(());
     }
-    let local = libc::iovec { iov_base: buf.as_ptr() as *mut _, iov_len: buf.len() };
-    let remote = libc::iovec { iov_base: addr as *mut _, iov_len: buf.len() };
-    // SAFETY: the kernel checks the remote range and reads only `buf`.
-    let n = unsafe { libc::process_vm_writev(pid(), &local, 1, &remote, 1, 0) };
-    if n == buf.len() as isize { Ok(()) } else { Err(libc::EFAULT) }
+    if addr.checked_add(buf.len() as u64).is_none_or(|e| e > USER_END) {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: the destination is guest memory the guest asked the kernel
+    // (through us) to write; a fault makes the copy fail instead of crashing.
+    match unsafe { trampolines::bt_copy_checked(addr as *mut u8, buf.as_ptr(), buf.len()) } {
+        0 => Ok(()),
+        _ => Err(libc::EFAULT),
+    }
 }
+
+/// End of the user address space (x86-64, 4-level paging).
+const USER_END: u64 = 0x7fff_ffff_f000;
 
 pub fn read_guest_u64(addr: u64) -> Result<u64, i32> {
     let mut b = [0u8; 8];

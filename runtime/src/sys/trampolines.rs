@@ -279,6 +279,22 @@ std::arch::global_asm!(
     "bt_safe_pending:",
     "mov rax, {not_started}",
     "ret",
+    // ---- bt_copy_checked(dst, src, len): memcpy that fails instead of
+    // crashing: a fault inside it resumes at bt_copy_fault (see
+    // `copy_fault_fixup`). Returns 0, or 1 if some byte was not accessible ----
+    ".globl bt_copy_checked",
+    ".p2align 4",
+    "bt_copy_checked:",
+    "mov rcx, rdx",
+    ".globl bt_copy_insn",
+    "bt_copy_insn:",
+    "rep movsb",
+    "xor eax, eax",
+    "ret",
+    ".globl bt_copy_fault",
+    "bt_copy_fault:",
+    "mov eax, 1",
+    "ret",
     // ---- restorer for bt-run's own host handlers ----
     ".globl bt_sigreturn",
     ".p2align 4",
@@ -343,6 +359,10 @@ unsafe extern "C" {
     fn bt_safe_check();
     fn bt_safe_insn();
     fn bt_safe_pending();
+    fn bt_copy_insn();
+    fn bt_copy_fault();
+    /// Copy `len` bytes; 1 if a fault stopped it (see above).
+    pub fn bt_copy_checked(dst: *mut u8, src: *const u8, len: usize) -> u64;
     /// Make guest syscall `nr` with `args` (see above).
     pub fn bt_safe_syscall(nr: u64, args: *const [u64; 6]) -> i64;
     pub fn bt_gate_after_syscall();
@@ -370,6 +390,13 @@ pub fn syscall_window_exit(pc: u64) -> Option<u64> {
         return Some(at(bt_safe_pending));
     }
     None
+}
+
+/// Where a thread that faulted at `pc` must resume if the fault hit a
+/// checked copy (its `rep movsb`): the copy then reports failure.
+pub fn copy_fault_fixup(pc: u64) -> Option<u64> {
+    let at = |f: unsafe extern "C" fn()| f as *const () as u64;
+    (pc == at(bt_copy_insn)).then(|| at(bt_copy_fault))
 }
 
 /// Is host address `pc` inside one of the trampolines above?
