@@ -15,6 +15,9 @@
  *   sl_sigmask rt-queue         a real-time signal queues: each of several
  *                               sigqueue'd instances (with its value) runs
  *                               the handler at the unblock, in order
+ *   sl_sigmask efault           bad pointers (unmapped, PROT_NONE, kernel, past
+ *                               the end of a file) given to calls bt-run serves
+ *                               itself, with and without every signal blocked
  *   sl_sigmask lazy             what can observe a mask just changed: sigpending,
  *                               sigwaitinfo, a signal from another process
  *                               while no system call runs, /proc/self/status,
@@ -452,6 +455,54 @@ static void lazy_exec_mode(void) {
     show_sigblk("exec'd");
 }
 
+/* ---- efault: bad pointers given to the calls bt-run serves itself ---- */
+
+static void efault_mode(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    char *none = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *ro = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char path[] = "/tmp/sl_sigmask_efault_XXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);
+    if (fd < 0 || ftruncate(fd, page) != 0) { say("setup failed\n"); return; }
+    char *gone = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    char *beyond = gone + page; /* past the end of the file: SIGBUS if touched */
+    sigset_t all, cur;
+    sigfillset(&all);
+    for (int blocked = 0; blocked < 2; blocked++) {
+        say("%s:\n", blocked ? "with every signal blocked" : "with no signal blocked");
+        sigset_t none_set;
+        sigemptyset(&none_set);
+        sigprocmask(SIG_SETMASK, blocked ? &all : &none_set, NULL);
+        struct { const char *what; void *p; } bad[] = {
+            {"address 1", (void *)1}, {"PROT_NONE page", none}, {"kernel address", (void *)0xffffffff80000000ul},
+            {"past the end of a file", beyond},
+        };
+        for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            long r = syscall(SYS_rt_sigprocmask, SIG_BLOCK, bad[i].p, NULL, 8);
+            int e1 = r < 0 ? errno : 0;
+            r = syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, bad[i].p, 8);
+            int e2 = r < 0 ? errno : 0;
+            r = syscall(SYS_rt_sigaction, SIGUSR1, bad[i].p, NULL, 8);
+            int e3 = r < 0 ? errno : 0;
+            r = syscall(SYS_sigaltstack, bad[i].p, NULL);
+            int e4 = r < 0 ? errno : 0;
+            say("  %s: sigprocmask set %s, old %s; sigaction %s; sigaltstack %s\n", bad[i].what, strerror(e1),
+                strerror(e2), strerror(e3), strerror(e4));
+        }
+        /* The old mask goes to read-only memory: EFAULT, but the mask has changed. */
+        sigset_t one = just(SIGUSR2);
+        long r = syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &one, ro, 8);
+        sigprocmask(SIG_BLOCK, NULL, &cur);
+        say("  old mask to read-only memory: %s, SIGUSR2 now %s\n", r < 0 ? strerror(errno) : "ok",
+            sigismember(&cur, SIGUSR2) ? "blocked" : "unblocked");
+    }
+    sigset_t none_set;
+    sigemptyset(&none_set);
+    sigprocmask(SIG_SETMASK, &none_set, NULL);
+    close(fd);
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc == 2 ? argv[1] : "";
     if (strcmp(mode, "unblock") == 0)
@@ -462,6 +513,8 @@ int main(int argc, char **argv) {
         rt_queue_mode();
     else if (strcmp(mode, "blocked-syscall") == 0)
         blocked_syscall_mode();
+    else if (strcmp(mode, "efault") == 0)
+        efault_mode();
     else if (strcmp(mode, "lazy") == 0)
         lazy_mode(argv[0]);
     else if (strcmp(mode, "lazy-exec") == 0) {

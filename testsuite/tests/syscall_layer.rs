@@ -604,6 +604,7 @@ fn sigmask(v: &str, mode: &str, opts: &[&str]) {
 per_variant!(sigmask_delivered_at_unblock, |v: &str| sigmask(v, "unblock", &[]));
 per_variant!(sigmask_delivered_at_unblock_no_inline, |v: &str| sigmask(v, "unblock", &["--no-inline"]));
 per_variant!(sigmask_delivery_order, |v: &str| sigmask(v, "order", &[]));
+per_variant!(bad_pointers_to_calls_served_in_process_fail_with_efault, |v: &str| sigmask(v, "efault", &[]));
 per_variant!(sigmask_lazy_blocking_observed_as_native, |v: &str| sigmask(v, "lazy", &[]));
 per_variant!(sigmask_lazy_blocking_observed_as_native_with_stats, |v: &str| sigmask(v, "lazy", &["--stats", "-o", "/dev/null"]));
 per_variant!(sigmask_realtime_signals_queue, |v: &str| sigmask(v, "rt-queue", &[]));
