@@ -423,6 +423,12 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
                         sh.unguard_for_write(page);
                         return;
                     }
+                    if sh.exec.prot_at(page).is_some_and(|p| p & libc::PROT_WRITE != 0) {
+                        // Another thread unguarded it between our fault and
+                        // taking the lock (only guarded pages are read-only
+                        // on the host while writable for the guest): retry.
+                        return;
+                    }
                     break;
                 }
                 Err(std::sync::TryLockError::WouldBlock) if p.cache_contains(CachePc(rip)) => std::thread::yield_now(),
@@ -439,10 +445,21 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
     }
     // The dispatcher of another thread may be changing the cache; if the
     // lock is taken we cannot look blocks up, and fall back on delivery at
-    // this thread's next exit from the cache.
-    let shared = p.shared.try_lock().ok();
-    let cache = shared.as_ref().map(|s| &s.cache);
+    // this thread's next exit from the cache. A fault in cached code cannot
+    // wait for that exit: then we wait for the lock, which is held only
+    // briefly and never by this thread while it runs cached code.
     let in_cache = p.cache_contains(CachePc(rip));
+    let mut shared = p.shared.try_lock().ok();
+    if shared.is_none() && in_cache && is_sync(sig, info) {
+        shared = loop {
+            match p.shared.try_lock() {
+                Ok(sh) => break Some(sh),
+                Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+                Err(_) => break None,
+            }
+        };
+    }
+    let cache = shared.as_ref().map(|s| &s.cache);
 
     if is_sync(sig, info) {
         let pc = cache.and_then(|c| guest_pc_at(c, CachePc(rip)));

@@ -208,23 +208,43 @@ impl BlockBuilder {
         e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx   (tag == target)
         e.bytes(&[0xEB, 0x00]); // jmp leave (patched below)
         let to_leave2 = e.len() - 1;
-        // go:
+        // go: rdx = tag = target. Load the cache pc, then the tag once more:
+        // the dispatcher may replace a slot while other threads look it up
+        // (it stores an empty tag, then the pc, then the new tag), and on
+        // x86's ordered loads a pc read from a replacement is always
+        // followed by reading an empty or new tag, so the second check
+        // turns a torn entry into a miss instead of a wrong jump.
         match table {
             Some(t) => {
-                // mov rdx, [rax*8 + t + 8]
-                e.bytes(&[0x48, 0x8B, 0x14, 0xC5]);
+                // mov rcx, [rax*8 + t + 8]
+                e.bytes(&[0x48, 0x8B, 0x0C, 0xC5]);
                 e.bytes(&(t + 8).to_le_bytes());
             }
-            None => e.bytes(&[0x48, 0x8B, 0x50, 0x08]), // mov rdx, [rax+8]
+            None => e.bytes(&[0x48, 0x8B, 0x48, 0x08]), // mov rcx, [rax+8]
         }
-        e.store_gs(off::IBL_JUMP, reg::RDX as u8);
+        e.store_gs(off::IBL_JUMP, reg::RCX as u8);
+        match table {
+            Some(t) => {
+                // mov rcx, [rax*8 + t]
+                e.bytes(&[0x48, 0x8B, 0x0C, 0xC5]);
+                e.bytes(&t.to_le_bytes());
+            }
+            None => e.bytes(&[0x48, 0x8B, 0x08]), // mov rcx, [rax]
+        }
+        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
+        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]  (tag - target)
+        e.bytes(&[0xE3, 5]); // jrcxz jump
+        e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx   (torn: a miss for target)
+        e.bytes(&[0xEB, 0x00]); // jmp leave (patched below)
+        let to_leave3 = e.len() - 1;
+        // jump:
         e.load_gs(reg::RAX as u8, off::SPILL_RAX);
         e.load_gs(reg::RDX as u8, off::SPILL_RDX);
         e.load_gs(reg::RCX as u8, off::SPILL_RCX);
         e.jmp_gs(off::IBL_JUMP);
         // leave: rcx = target
-        let ok = e.bind_rel8(to_leave) && e.bind_rel8(to_leave2);
-        debug_assert!(ok);
+        let ok = e.bind_rel8(to_leave) && e.bind_rel8(to_leave2) && e.bind_rel8(to_leave3);
+        assert!(ok, "indirect-branch lookup longer than a short jump");
         e.load_gs(reg::RAX as u8, off::SPILL_RAX);
         e.load_gs(reg::RDX as u8, off::SPILL_RDX);
         e.jmp_gs(off::IBL_MISS);
@@ -518,7 +538,8 @@ mod tests {
         assert!(text.iter().any(|l| l.contains("jrcxz")), "{text:?}");
         assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[160h]")), "{text:?}");
         assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[0F0h]")), "{text:?}");
-        assert!(text.iter().any(|l| l.contains("mov rdx,[rax+8]")), "{text:?}");
+        assert!(text.iter().any(|l| l.contains("mov rcx,[rax+8]")), "{text:?}");
+        assert!(text.iter().any(|l| l.contains("mov rcx,[rax]")), "{text:?}");
     }
 
     #[test]

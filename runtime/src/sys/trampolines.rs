@@ -101,7 +101,11 @@ std::arch::global_asm!(
     "pop qword ptr gs:[{rflags}]",
     // ---- tail shared with the gate's slow path: rsp = host stack ----
     "bt_exit_tail:",
-    "cld",
+    // The guest's flags are saved: bt-run's own code runs with clean ones
+    // (DF clear as the ABI wants, and AC clear: a guest that sets the
+    // alignment-check flag must not make bt-run's unaligned accesses fault).
+    "push 0x202",
+    "popfq",
     "rdfsbase rax",
     "mov gs:[{guest_fs}], rax",
     "mov rax, gs:[{host_fs}]",
@@ -226,6 +230,11 @@ std::arch::global_asm!(
     ".globl bt_host_signal_entry",
     ".p2align 4",
     "bt_host_signal_entry:",
+    // The kernel clears DF and TF for a handler but leaves AC as the
+    // interrupted code had it (sigreturn restores the interrupted flags).
+    "pushfq",
+    "and dword ptr [rsp], {not_ac}",
+    "popfq",
     "push rbx",
     "rdfsbase rbx",
     "mov rax, gs:[{host_fs}]",
@@ -339,6 +348,7 @@ std::arch::global_asm!(
     vfork_child = sym crate::thread::vfork_child_main,
     sys_clone = const libc::SYS_clone,
     not_started = const SAFE_NOT_STARTED,
+    not_ac = const !0x40000u32 as i32,
 );
 
 /// What `bt_safe_syscall` returns for a call it did not make because a

@@ -240,6 +240,17 @@ impl DataTable {
         (self.ptr as u64, self.ptr as u64 + self.size as u64)
     }
 
+    /// Store word `i` with release ordering: stores made this way become
+    /// visible to other threads in program order (and are never merged or
+    /// dropped by the compiler), for tables read lock-free by cached code.
+    pub fn store_word(&mut self, i: usize, v: u64) {
+        assert!(i < self.size / 8);
+        // SAFETY: in bounds and 8-aligned (page-aligned mapping); the word is
+        // only ever accessed as a whole, by us and by cached code's loads.
+        let w = unsafe { std::sync::atomic::AtomicU64::from_ptr((self.ptr as *mut u64).add(i)) };
+        w.store(v, std::sync::atomic::Ordering::Release);
+    }
+
     pub fn as_u64_slice_mut(&mut self) -> &mut [u64] {
         // SAFETY: the mapping is page aligned, `size` bytes long, RW, and
         // exclusively borrowed through &mut self.

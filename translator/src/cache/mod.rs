@@ -64,6 +64,12 @@ pub struct CodeCache {
     top: usize,
     blocks: Vec<Block>,
     by_guest: HashMap<GuestAddr, BlockId>,
+    /// Live blocks by the guest pages their code comes from (a block that
+    /// spans pages is under each), so invalidation finds them directly.
+    by_page: HashMap<u64, Vec<BlockId>>,
+    /// For each block, the exits that were linked to it (some may have been
+    /// unlinked or relinked since: check `Exit::linked`).
+    incoming: Vec<Vec<u32>>,
     exits: Vec<Exit>,
     ibl: DataTable,
     opts: TranslateOptions,
@@ -85,6 +91,8 @@ impl CodeCache {
             top: 0,
             blocks: Vec::new(),
             by_guest: HashMap::new(),
+            by_page: HashMap::new(),
+            incoming: Vec::new(),
             exits: Vec::new(),
             ibl,
             opts,
@@ -165,6 +173,10 @@ impl CodeCache {
             insn_map: t.insn_map,
         });
         self.by_guest.insert(pc, id);
+        self.incoming.push(Vec::new());
+        for page in guest_pages(pc, t.guest_len) {
+            self.by_page.entry(page).or_default().push(id);
+        }
         self.top = (self.top + t.code.len() + 15) & !15;
         self.stats.blocks += 1;
         self.stats.guest_bytes += t.guest_len as u64;
@@ -187,6 +199,7 @@ impl CodeCache {
         x.linked = Some(to_block);
         let slot = x.slot as usize;
         self.mem.patch_rel32(slot, rel as i32);
+        self.incoming[to_block.0 as usize].push(id.0);
         self.stats.links += 1;
     }
 
@@ -223,60 +236,73 @@ impl CodeCache {
             self.flush();
             return;
         }
-        let dead: Vec<BlockId> = (0..self.blocks.len() as u32)
-            .map(BlockId)
-            .filter(|&b| {
-                let b = &self.blocks[b.0 as usize];
-                b.guest_len > 0 && b.guest < end && start.get() < b.guest.get() + b.guest_len as u64
-            })
-            .collect();
-        if dead.is_empty() {
-            return;
+        let mut dead: Vec<BlockId> = Vec::new();
+        for page in self.pages_with_blocks(start, end) {
+            let Some(list) = self.by_page.get_mut(&page) else { continue };
+            let blocks = &self.blocks;
+            list.retain(|&b| {
+                let blk = &blocks[b.0 as usize];
+                let hit = blk.guest_len > 0 && blk.guest < end && start.get() < blk.guest.get() + blk.guest_len as u64;
+                if hit && !dead.contains(&b) {
+                    dead.push(b);
+                }
+                !hit && blk.guest_len > 0
+            });
         }
-        for i in 0..self.exits.len() {
-            if self.exits[i].linked.is_some_and(|to| dead.contains(&to)) {
-                self.unlink_exit(i);
+        for &b in &dead {
+            for i in std::mem::take(&mut self.incoming[b.0 as usize]) {
+                if self.exits[i as usize].linked == Some(b) {
+                    self.unlink_exit(i as usize);
+                }
             }
-        }
-        let ranges: Vec<(u64, u64)> = dead
-            .iter()
-            .map(|b| {
-                let b = &self.blocks[b.0 as usize];
-                (b.start.get(), b.start.get() + b.len as u64)
-            })
-            .collect();
-        let t = self.ibl.as_u64_slice_mut();
-        for e in t.chunks_exact_mut(2) {
-            if ranges.iter().any(|&(s, e2)| e[1] >= s && e[1] < e2) {
-                e[0] = IBL_EMPTY;
+            // Only the slot of the block's own guest pc can hold it.
+            let blk = &self.blocks[b.0 as usize];
+            let idx = (blk.guest.get() & (IBL_SLOTS as u64 - 1)) as usize;
+            let (s0, s1) = (blk.start.get(), blk.start.get() + blk.len as u64);
+            let pc = self.ibl.as_u64_slice_mut()[2 * idx + 1];
+            if pc >= s0 && pc < s1 {
+                self.ibl.store_word(2 * idx, IBL_EMPTY);
             }
-        }
-        for b in dead {
             let blk = &mut self.blocks[b.0 as usize];
             if self.by_guest.get(&blk.guest) == Some(&b) {
                 self.by_guest.remove(&blk.guest);
             }
             blk.guest_len = 0;
         }
+        // A dead block also listed under a page outside [start, end) stays
+        // there until that page's list is next filtered (it is skipped as
+        // dead: guest_len 0).
+    }
+
+    /// The guest pages in [start, end) that have blocks (by walking the
+    /// range or the index, whichever is smaller).
+    fn pages_with_blocks(&self, start: GuestAddr, end: GuestAddr) -> Vec<u64> {
+        if end <= start {
+            return Vec::new();
+        }
+        let (first, last) = (start.get() >> 12, (end.get() - 1) >> 12);
+        if last - first < self.by_page.len() as u64 {
+            (first..=last).filter(|p| self.by_page.contains_key(p)).collect()
+        } else {
+            self.by_page.keys().copied().filter(|p| (first..=last).contains(p)).collect()
+        }
     }
 
     /// Record guest `pc` -> `to` in the in-cache indirect-branch table.
     ///
-    /// A lookup reads the tag and then the cache pc of a slot. Overwriting
-    /// a live slot could let a lookup running on another thread pair the
-    /// old tag with the new pc, so with `shared` (other threads may be
-    /// running cached code) only empty slots are filled: cache pc first,
-    /// tag last, so a racing lookup sees either an empty slot or the whole
-    /// new entry. A colliding target then simply keeps missing.
+    /// A lookup reads the tag, then the cache pc, then the tag again (see
+    /// `to_ibl`), so a slot may be replaced while other threads run cached
+    /// code: empty tag first, then the pc, then the new tag, each store
+    /// visible in that order. A lookup that read the new pc then sees an
+    /// empty or new tag on its second read and misses instead of jumping to
+    /// the wrong block. (`shared` is kept for callers: the protocol is the
+    /// same either way.)
     pub fn ibl_insert_guarded(&mut self, pc: GuestAddr, to: CachePc, shared: bool) {
+        let _ = shared;
         let idx = (pc.get() & (IBL_SLOTS as u64 - 1)) as usize;
-        let t = self.ibl.as_u64_slice_mut();
-        if shared && t[2 * idx] != IBL_EMPTY {
-            return;
-        }
-        t[2 * idx] = IBL_EMPTY;
-        t[2 * idx + 1] = to.get();
-        t[2 * idx] = pc.get();
+        self.ibl.store_word(2 * idx, IBL_EMPTY);
+        self.ibl.store_word(2 * idx + 1, to.get());
+        self.ibl.store_word(2 * idx, pc.get());
         self.stats.ibl_inserts += 1;
     }
 
@@ -293,7 +319,12 @@ impl CodeCache {
 
     /// Does any translated block come from guest bytes in [start, end)?
     pub fn overlaps(&self, start: GuestAddr, end: GuestAddr) -> bool {
-        self.blocks.iter().any(|b| b.guest_len > 0 && b.guest < end && start.get() < b.guest.get() + b.guest_len as u64)
+        self.pages_with_blocks(start, end).into_iter().any(|p| {
+            self.by_page[&p].iter().any(|&b| {
+                let b = &self.blocks[b.0 as usize];
+                b.guest_len > 0 && b.guest < end && start.get() < b.guest.get() + b.guest_len as u64
+            })
+        })
     }
 
     /// Before fork: a private copy of the cache for the child (see
@@ -312,8 +343,17 @@ impl CodeCache {
         self.top = 0;
         self.blocks.clear();
         self.by_guest.clear();
+        self.by_page.clear();
+        self.incoming.clear();
         self.exits.clear();
         self.clear_ibl();
         self.stats.flushes += 1;
     }
+}
+
+/// The guest pages (numbers) that [pc, pc + len) touches (at least pc's).
+fn guest_pages(pc: GuestAddr, len: u32) -> impl Iterator<Item = u64> {
+    let first = pc.get() >> 12;
+    let last = (pc.get() + len.max(1) as u64 - 1) >> 12;
+    first..=last
 }
