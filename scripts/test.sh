@@ -21,6 +21,8 @@ have_pkg libc6-dev || missing+=(libc6-dev)
 for pkg in python3 perl g++ git make xz-utils bzip2 file tar gzip findutils coreutils diffutils strace; do
     have_pkg "$pkg" || missing+=("$pkg")
 done
+# A JVM (JIT code, implicit null checks by SIGSEGV, many threads).
+command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 if ((${#missing[@]})); then
     log "installing: ${missing[*]}"
     SUDO=()

@@ -99,6 +99,7 @@ corpus! {
     proc_comm_cmdline_and_exe_of_other_processes => (no_setup, proc_other_cmds);
     cpuid_xgetbv_passthrough => (no_setup, cpuid_cmds);
     posix_spawn_missing_program => (make_bad_programs, spawn_cmds);
+    java_javac_jit_threads_exceptions => (write_java_program, || vec![bash(JAVA_SCRIPT)], check_java);
 }
 
 fn workload(name: &str) -> Workload {
@@ -1409,3 +1410,60 @@ fn corpus_timing() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// A JVM: javac (itself Java) compiles a program that the JVM then runs with
+// its JIT (code written into RWX memory, patched while other threads run),
+// implicit null checks and a division by zero turned into exceptions by its
+// SIGSEGV/SIGFPE handlers, a thread pool, and the garbage collector.
+// ---------------------------------------------------------------------------
+
+fn write_java_program(dir: &Path) {
+    write_file(dir, "Main.java", JAVA_MAIN);
+}
+
+const JAVA_SCRIPT: &str = r##"
+set -e
+javac -d out Main.java
+md5sum out/Main.class
+java -cp out Main
+java -Xint -cp out Main | tail -2
+"##;
+
+fn check_java(natives: &[Outcome]) {
+    stdout_has(&natives[0], "java", "npe caught 10000");
+    stdout_has(&natives[0], "java", "div0 / by zero");
+}
+
+const JAVA_MAIN: &str = r##"import java.util.*;
+import java.util.concurrent.*;
+public class Main {
+    static int npe(Object o) { return o.hashCode(); }
+    public static void main(String[] a) throws Exception {
+        long sum = 0;
+        for (int i = 0; i < 2_000_000; i++) sum += (i * 31L) ^ (i >> 3);
+        System.out.println("sum " + sum);
+        int caught = 0;
+        for (int i = 0; i < 20000; i++) { try { npe(i % 2 == 0 ? null : "x"); } catch (NullPointerException e) { caught++; } }
+        System.out.println("npe caught " + caught);
+        ExecutorService ex = Executors.newFixedThreadPool(4);
+        List<Future<Long>> fs = new ArrayList<>();
+        for (int t = 0; t < 8; t++) { final int k = t; fs.add(ex.submit(() -> { long s = 0; for (int i = 0; i < 3_000_000; i++) s += i % (k + 3); return s; })); }
+        long tot = 0;
+        for (Future<Long> f : fs) tot += f.get();
+        ex.shutdown();
+        System.out.println("threads " + tot);
+        Map<String, Integer> m = new TreeMap<>();
+        for (int i = 0; i < 200000; i++) m.merge("k" + (i % 1000), 1, Integer::sum);
+        System.out.println("map " + m.size() + " " + m.get("k7"));
+        int[] arr = new int[10];
+        try { arr[11] = 1; } catch (ArrayIndexOutOfBoundsException e) { System.out.println("aioobe"); }
+        try { Object o = "s"; Integer x = (Integer) o; System.out.println(x); } catch (ClassCastException e) { System.out.println("cce"); }
+        int zero = a.length;
+        try { System.out.println(5 / zero); } catch (ArithmeticException e) { System.out.println("div0 " + e.getMessage()); }
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 100000; i++) sb.append(i % 10);
+        System.out.println("sb " + sb.length());
+    }
+}
+"##;
