@@ -100,6 +100,7 @@ corpus! {
     cpuid_xgetbv_passthrough => (no_setup, cpuid_cmds);
     posix_spawn_missing_program => (make_bad_programs, spawn_cmds);
     java_javac_jit_threads_exceptions => (write_java_program, || vec![bash(JAVA_SCRIPT)], check_java);
+    node_jit_workers_signals => (write_node_program, || vec![bash("node main.js")], check_node);
 }
 
 fn workload(name: &str) -> Workload {
@@ -1465,5 +1466,39 @@ public class Main {
         for (int i = 0; i < 100000; i++) sb.append(i % 10);
         System.out.println("sb " + sb.length());
     }
+}
+"##;
+
+// ---------------------------------------------------------------------------
+// node: V8's JIT, worker threads, crypto/zlib, exceptions, timers, a signal.
+// ---------------------------------------------------------------------------
+
+fn write_node_program(dir: &Path) {
+    write_file(dir, "main.js", NODE_MAIN);
+}
+
+fn check_node(natives: &[Outcome]) {
+    stdout_has(&natives[0], "node", "got usr2");
+    stdout_has(&natives[0], "node", "timer done");
+}
+
+const NODE_MAIN: &str = r##"const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
+const crypto = require('crypto');
+const zlib = require('zlib');
+if (isMainThread) {
+  const h = crypto.createHash('sha256').update('x'.repeat(100000)).digest('hex');
+  const z = zlib.gzipSync(Buffer.from('hello '.repeat(1000))).length;
+  let caught = 0;
+  for (let i = 0; i < 1000; i++) { try { null.x; } catch (e) { caught++; } }
+  const ws = [0, 1, 2].map(i => new Promise(r => { const w = new Worker(__filename, { workerData: i }); w.on('message', r); }));
+  process.on('SIGUSR2', () => {
+    console.log('got usr2');
+    Promise.all(ws).then(v => { console.log(h.slice(0, 16), z, caught, v.join(',')); setTimeout(() => console.log('timer done'), 50); });
+  });
+  setTimeout(() => process.kill(process.pid, 'SIGUSR2'), 10);
+} else {
+  let s = 0;
+  for (let i = 0; i < 3e6; i++) s += i % (workerData + 2);
+  parentPort.postMessage(s);
 }
 "##;
