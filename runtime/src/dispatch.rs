@@ -536,7 +536,16 @@ impl Thread {
         // SAFETY: [pc, pc+len) lies in a guest-executable range, which bt-run
         // always maps readable, and nothing unmaps it while we hold the lock.
         let bytes = unsafe { sys::guest_code(pc.get(), len) };
-        match sh.cache.translate(pc, bytes) {
+        if let Some((id, c)) = sh.cache.revive(pc, bytes) {
+            let glen = sh.cache.block(id).guest_len as u64;
+            sh.guard_code(pc.get(), pc.get() + glen.max(1));
+            return Ok(c);
+        }
+        // Code the guest can also write (JIT output) may be invalidated
+        // without changing: keep its bytes to revive its translation.
+        let writable = sh.exec.prot_at(pc.get()).is_some_and(|p| p & libc::PROT_WRITE != 0);
+        let translated = if writable { sh.cache.translate_revivable(pc, bytes) } else { sh.cache.translate(pc, bytes) };
+        match translated {
             Ok((id, c)) => {
                 let glen = sh.cache.block(id).guest_len as u64;
                 sh.guard_code(pc.get(), pc.get() + glen.max(1));
@@ -550,7 +559,11 @@ impl Thread {
                 }
                 sh.cache.flush();
                 match sh.cache.translate(pc, bytes) {
-                    Ok((_, c)) => Ok(c),
+                    Ok((id, c)) => {
+                        let glen = sh.cache.block(id).guest_len as u64;
+                        sh.guard_code(pc.get(), pc.get() + glen.max(1));
+                        Ok(c)
+                    }
                     Err(e) => Err(BlockErr::Exit(GuestExit::Fatal(e.to_string()))),
                 }
             }

@@ -22,6 +22,7 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64) 
         ("links", c.links),
         ("cache flushes", c.flushes),
         ("indirect lookups inserted", c.ibl_inserts),
+        ("blocks revived unchanged", c.revived),
         ("dispatcher entries", s.dispatches),
         ("syscalls forwarded by the gate", s.fast_forwards + forwarded),
         ("syscalls answered by the gate", s.inline_served + inline),

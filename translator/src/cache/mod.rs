@@ -35,6 +35,9 @@ pub struct Block {
     pub len: u32,
     pub exits: Range<u32>,
     pub insn_map: Vec<(u32, u32)>,
+    /// The guest bytes it was translated from, kept for blocks on guest-
+    /// writable code (see `revive`).
+    saved: Option<Box<[u8]>>,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -57,6 +60,8 @@ pub struct CacheStats {
     pub links: u64,
     pub flushes: u64,
     pub ibl_inserts: u64,
+    /// Invalidated blocks put back in service unchanged (see `revive`).
+    pub revived: u64,
 }
 
 pub struct CodeCache {
@@ -70,6 +75,8 @@ pub struct CodeCache {
     /// For each block, the exits that were linked to it (some may have been
     /// unlinked or relinked since: check `Exit::linked`).
     incoming: Vec<Vec<u32>>,
+    /// The latest invalidated block for each guest pc that kept its bytes.
+    dead_by_guest: HashMap<GuestAddr, BlockId>,
     exits: Vec<Exit>,
     ibl: DataTable,
     opts: TranslateOptions,
@@ -93,6 +100,7 @@ impl CodeCache {
             by_guest: HashMap::new(),
             by_page: HashMap::new(),
             incoming: Vec::new(),
+            dead_by_guest: HashMap::new(),
             exits: Vec::new(),
             ibl,
             opts,
@@ -171,6 +179,7 @@ impl CodeCache {
             len: t.code.len() as u32,
             exits: first..self.exits.len() as u32,
             insn_map: t.insn_map,
+            saved: None,
         });
         self.by_guest.insert(pc, id);
         self.incoming.push(Vec::new());
@@ -182,6 +191,40 @@ impl CodeCache {
         self.stats.guest_bytes += t.guest_len as u64;
         self.stats.cache_bytes += t.code.len() as u64;
         Ok((id, at))
+    }
+
+    /// As `translate`, keeping the guest bytes so that the block can be
+    /// revived after an invalidation that did not change them (JIT
+    /// compilers write into pages that also hold code they keep running).
+    pub fn translate_revivable(&mut self, pc: GuestAddr, bytes: &[u8]) -> Result<(BlockId, CachePc), CacheFull> {
+        let (id, at) = self.translate(pc, bytes)?;
+        let b = &mut self.blocks[id.0 as usize];
+        b.saved = Some(bytes[..b.guest_len as usize].into());
+        Ok((id, at))
+    }
+
+    /// The block last invalidated at `pc`, back in service, if its guest
+    /// bytes are what `bytes` (the code at `pc` now) starts with: its code
+    /// is still in the cache, unchanged (invalidation only unhooks blocks),
+    /// and a translation depends only on the pc and the bytes. Its exits
+    /// and the links into it are re-made lazily, as for a new block.
+    pub fn revive(&mut self, pc: GuestAddr, bytes: &[u8]) -> Option<(BlockId, CachePc)> {
+        let id = *self.dead_by_guest.get(&pc)?;
+        let b = &self.blocks[id.0 as usize];
+        let saved = b.saved.as_ref()?;
+        if bytes.len() < saved.len() || bytes[..saved.len()] != saved[..] {
+            return None;
+        }
+        self.dead_by_guest.remove(&pc);
+        let len = saved.len() as u32;
+        let start = b.start;
+        self.blocks[id.0 as usize].guest_len = len;
+        self.by_guest.insert(pc, id);
+        for page in guest_pages(pc, len) {
+            self.by_page.entry(page).or_default().push(id);
+        }
+        self.stats.revived += 1;
+        Some((id, start))
     }
 
     /// Guest target of a direct exit.
@@ -268,6 +311,9 @@ impl CodeCache {
                 self.by_guest.remove(&blk.guest);
             }
             blk.guest_len = 0;
+            if blk.saved.is_some() {
+                self.dead_by_guest.insert(blk.guest, b);
+            }
         }
         // A dead block also listed under a page outside [start, end) stays
         // there until that page's list is next filtered (it is skipped as
@@ -345,6 +391,7 @@ impl CodeCache {
         self.by_guest.clear();
         self.by_page.clear();
         self.incoming.clear();
+        self.dead_by_guest.clear();
         self.exits.clear();
         self.clear_ibl();
         self.stats.flushes += 1;
@@ -356,4 +403,62 @@ fn guest_pages(pc: GuestAddr, len: u32) -> impl Iterator<Item = u64> {
     let first = pc.get() >> 12;
     let last = (pc.get() + len.max(1) as u64 - 1) >> 12;
     first..=last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // mov eax, 1; ret   and   mov eax, 2; ret
+    const ONE: [u8; 6] = [0xB8, 1, 0, 0, 0, 0xC3];
+    const TWO: [u8; 6] = [0xB8, 2, 0, 0, 0, 0xC3];
+
+    fn cache() -> CodeCache {
+        CodeCache::new(1 << 20, None, TranslateOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn invalidated_block_revives_only_with_the_same_bytes() {
+        let mut c = cache();
+        let pc = GuestAddr(0x40_1000);
+        let (id, at) = c.translate_revivable(pc, &ONE).unwrap();
+        assert!(c.overlaps(pc, GuestAddr(pc.get() + 1)));
+        c.invalidate(pc, GuestAddr(pc.get() + 1), false);
+        assert!(c.lookup(pc).is_none());
+        assert!(!c.overlaps(pc, GuestAddr(pc.get() + 6)));
+        // Different bytes now: no revival.
+        assert!(c.revive(pc, &TWO).is_none());
+        // The same bytes: the very same block, back in the lookup.
+        assert_eq!(c.revive(pc, &ONE), Some((id, at)));
+        assert_eq!(c.lookup(pc), Some((id, at)));
+        assert!(c.overlaps(pc, GuestAddr(pc.get() + 1)));
+        assert_eq!(c.stats.revived, 1);
+        // A block translated without its bytes kept never revives.
+        let pc2 = GuestAddr(0x40_2000);
+        c.translate(pc2, &ONE).unwrap();
+        c.invalidate(pc2, GuestAddr(pc2.get() + 1), false);
+        assert!(c.revive(pc2, &ONE).is_none());
+    }
+
+    #[test]
+    fn invalidation_unlinks_incoming_exits_and_clears_the_indirect_slot() {
+        let mut c = cache();
+        // jmp +0 (to the next instruction, 0x40_1002) ; then a block there.
+        let a = GuestAddr(0x40_1000);
+        let b = GuestAddr(0x40_1002);
+        let (ida, _) = c.translate(a, &[0xEB, 0x00]).unwrap();
+        let (idb, atb) = c.translate(b, &ONE).unwrap();
+        let exit = ExitId(c.block(ida).exits.start);
+        assert_eq!(c.exit_target(exit), Some(b));
+        c.link(exit, atb);
+        c.ibl_insert(b, atb);
+        let slot = (b.get() & (IBL_SLOTS as u64 - 1)) as usize;
+        assert_eq!(c.ibl.as_u64_slice_mut()[2 * slot], b.get());
+        c.invalidate(b, GuestAddr(b.get() + 1), false);
+        assert!(c.exits[exit.0 as usize].linked.is_none());
+        assert_eq!(c.ibl.as_u64_slice_mut()[2 * slot], IBL_EMPTY);
+        assert!(c.lookup(b).is_none());
+        assert!(c.lookup(a).is_some());
+        let _ = idb;
+    }
 }
