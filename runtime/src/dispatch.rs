@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use translator::abi::{ExitReason, GuestContext, reg};
 use translator::cache::{CodeCache, ExitId};
-use translator::translate::{MAX_BLOCK_INSNS, MAX_INSN_LEN, TranslateOptions};
+use translator::translate::{InlineAnswer, InlineSyscalls, MAX_BLOCK_INSNS, MAX_INSN_LEN, TranslateOptions};
 use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
@@ -168,7 +168,12 @@ impl Process {
             Some(prog.regions.iter().find(|r| r.prot & libc::PROT_EXEC != 0).map_or(prog.entry, |r| r.start))
         };
         let cache_size = if opts.cache_size == 0 { DEFAULT_CACHE_SIZE } else { opts.cache_size };
-        let topts = TranslateOptions { force_far_riprel: opts.far_cache, ibl_table: None };
+        let sys_table = syscall_inline::gate_table_for(&opts.gate_config());
+        let topts = TranslateOptions {
+            force_far_riprel: opts.far_cache,
+            ibl_table: None,
+            inline_syscalls: inline_syscalls(&sys_table),
+        };
         let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
         let mut exec = ExecMap::default();
         for r in &prog.regions {
@@ -186,7 +191,6 @@ impl Process {
             Some(path) => Sink::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?,
             None => Sink::Stderr,
         };
-        let gate = opts.gate_config();
         let answers = Box::into_raw(Box::new([0u64; syscall_inline::GATE_TABLE_LEN]));
         fill_answers(answers);
         let p = Box::leak(Box::new(Process {
@@ -202,12 +206,12 @@ impl Process {
             opts,
             exe_path,
             self_exe,
-            sys_table: syscall_inline::gate_table_for(&gate),
             sys_table_sync: {
-                let mut t = syscall_inline::gate_table_for(&gate);
+                let mut t = sys_table.clone();
                 t.iter_mut().filter(|b| **b == syscall_inline::GATE_FORWARD).for_each(|b| *b = syscall_inline::GATE_RUNTIME);
                 t
             },
+            sys_table,
             reserved,
             xstate_size: sys::xstate_size(),
             cache_range,
@@ -283,6 +287,24 @@ impl Options {
         }
         GateConfig { inline: !self.no_inline, all_to_runtime: self.stats || obs.hook.is_some(), to_runtime }
     }
+}
+
+/// The calls the translator may answer at the `syscall` site: exactly those
+/// the gate table `t` has the gate answer in-process (so none that is
+/// traced, denied, counted, hooked or turned off by `--no-inline`, which
+/// all make the table send the call elsewhere).
+pub fn inline_syscalls(t: &[u8; syscall_inline::GATE_TABLE_LEN]) -> InlineSyscalls {
+    const _: () = assert!(syscall_inline::GATE_TABLE_LEN as u64 <= InlineSyscalls::LIMIT);
+    let mut s = InlineSyscalls::default();
+    for (nr, &b) in t.iter().enumerate() {
+        let how = match b {
+            syscall_inline::GATE_ANSWER => Some(InlineAnswer::Table),
+            syscall_inline::GATE_TID => Some(InlineAnswer::Tid),
+            _ => None,
+        };
+        s.set(nr as u64, how);
+    }
+    s
 }
 
 /// [start, end) of the argv strings of the initial stack at `sp`.
@@ -652,4 +674,226 @@ fn vdso_range() -> Option<(u64, u64)> {
     let range = line.split_whitespace().next()?;
     let (a, b) = range.split_once('-')?;
     Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use syscall_inline::policy::{Policy, PolicyRule};
+    use syscall_inline::{DenyAction, TraceSet};
+
+    use crate::observe::{HookAction, SyscallEvent, SyscallHook};
+
+    const GETPID: u64 = libc::SYS_getpid as u64;
+    const GETTID: u64 = libc::SYS_gettid as u64;
+
+    fn inline_set(opts: &Options) -> InlineSyscalls {
+        inline_syscalls(&syscall_inline::gate_table_for(&opts.gate_config()))
+    }
+
+    #[test]
+    fn only_unobserved_answers_are_inlined() {
+        let plain = inline_set(&Options::default());
+        let answered: Vec<u64> = plain.iter().map(|(nr, _)| nr).collect();
+        let ids = [libc::SYS_getpid, libc::SYS_getuid, libc::SYS_getgid, libc::SYS_geteuid, libc::SYS_getegid, libc::SYS_gettid];
+        assert_eq!(answered, ids.map(|n| n as u64));
+        assert_eq!(plain.get(GETTID), Some(InlineAnswer::Tid));
+        assert_eq!(plain.get(GETPID), Some(InlineAnswer::Table));
+        assert!(plain.len() <= InlineSyscalls::MAX_CHECKED);
+
+        assert!(inline_set(&Options { no_inline: true, ..Default::default() }).is_empty());
+        assert!(inline_set(&Options { stats: true, ..Default::default() }).is_empty());
+        struct Hook;
+        impl SyscallHook for Hook {
+            fn before(&self, _: &mut SyscallEvent) -> HookAction {
+                HookAction::Continue
+            }
+        }
+        let mut o = Options::default();
+        o.observers.hook = Some(Arc::new(Hook));
+        assert!(inline_set(&o).is_empty(), "a hook sees every call");
+        let mut o = Options::default();
+        o.observers.trace = Some(TraceSet::parse("getpid").unwrap());
+        let s = inline_set(&o);
+        assert_eq!(s.get(GETPID), None);
+        assert_eq!(s.get(GETTID), Some(InlineAnswer::Tid));
+        let mut o = Options::default();
+        o.observers.policy = Some(Arc::new(Policy::new(&[PolicyRule::Deny { nr: GETTID, action: DenyAction::Errno(libc::EPERM) }])));
+        let s = inline_set(&o);
+        assert_eq!(s.get(GETTID), None);
+        assert_eq!(s.get(GETPID), Some(InlineAnswer::Table));
+    }
+
+    /// Translated guest code run in this thread with the real trampolines
+    /// and gate: one cache answers syscalls at the site, the other leaves
+    /// them all to the gate.
+    struct Rig {
+        inline: CodeCache,
+        gate: CodeCache,
+        table: Box<[u8; syscall_inline::GATE_TABLE_LEN]>,
+        answers: Box<[u64; syscall_inline::GATE_TABLE_LEN]>,
+        ctx: &'static mut GuestContext,
+        next_pc: u64,
+    }
+
+    /// Where a run stopped: registers, flags, guest pc, exit reason.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Outcome {
+        gpr: [u64; 16],
+        rflags: u64,
+        rip: u64,
+        reason: u64,
+    }
+
+    const END: u64 = 0x7000_0000;
+
+    impl Rig {
+        fn new() -> Rig {
+            let table = syscall_inline::gate_table();
+            let set = inline_syscalls(&table);
+            assert!(!set.is_empty());
+            let inline = TranslateOptions { inline_syscalls: set, ..Default::default() };
+            let gate = TranslateOptions::default();
+            let ctx = Box::leak(GuestContext::new_boxed());
+            sys::install_context(ctx).expect("GS base for this test thread");
+            Rig {
+                inline: CodeCache::new(8 << 20, None, inline).expect("code cache"),
+                gate: CodeCache::new(8 << 20, None, gate).expect("code cache"),
+                table,
+                answers: Box::new([0; syscall_inline::GATE_TABLE_LEN]),
+                ctx,
+                next_pc: 0x1000_0000,
+            }
+        }
+
+        /// Run `code` (placed at a fresh guest pc; it must end by jumping to
+        /// END) from `gpr`/`flags` through `cache`, following direct exits
+        /// like the dispatcher, until it reaches END or leaves otherwise.
+        fn run(&mut self, inline: bool, pc: u64, code: &[u8], gpr: [u64; 16], flags: u64, tid: u64) -> Outcome {
+            let cache = if inline { &mut self.inline } else { &mut self.gate };
+            let ctx = &mut *self.ctx;
+            ctx.sys_table = self.table.as_ptr() as u64;
+            ctx.answers = self.answers.as_ptr() as u64;
+            ctx.tid = tid;
+            ctx.ibl_table = cache.ibl_table();
+            ctx.exit_tramp = sys::trampolines::bt_exit_common as *const () as u64;
+            ctx.gate_entry = sys::trampolines::bt_gate as *const () as u64;
+            ctx.ibl_miss = sys::trampolines::bt_ibl_miss as *const () as u64;
+            ctx.guest_fs = ctx.host_fs;
+            ctx.signal_pending = 0;
+            ctx.gpr = gpr;
+            ctx.rflags = flags;
+            ctx.rip = pc;
+            loop {
+                let at = ctx.rip;
+                let c = match cache.lookup(GuestAddr(at)) {
+                    Some((_, c)) => c,
+                    None => {
+                        let off = at.checked_sub(pc).filter(|&o| o < code.len() as u64).expect("guest pc inside the test code");
+                        cache.translate(GuestAddr(at), &code[off as usize..]).expect("room in the test cache").1
+                    }
+                };
+                sys::enter_cache(ctx, c.get());
+                if ctx.exit_reason != ExitReason::Branch as u64 || ctx.rip == END {
+                    return Outcome { gpr: ctx.gpr, rflags: ctx.rflags, rip: ctx.rip, reason: ctx.exit_reason };
+                }
+            }
+        }
+
+        /// The same guest code and state through both caches.
+        fn both(&mut self, code: &[u8], gpr: [u64; 16], flags: u64, tid: u64) -> (Outcome, Outcome) {
+            let pc = self.next_pc;
+            self.next_pc += 0x100;
+            let gate = self.run(false, pc, code, gpr, flags, tid);
+            let inline = self.run(true, pc, code, gpr, flags, tid);
+            (gate, inline)
+        }
+    }
+
+    /// `code` followed by `jmp END`, for guest address `pc`.
+    fn with_jmp_end(code: &[u8], pc: u64) -> Vec<u8> {
+        let mut v = code.to_vec();
+        let after = pc + v.len() as u64 + 5;
+        v.push(0xE9);
+        v.extend_from_slice(&((END as i64 - after as i64) as i32).to_le_bytes());
+        v
+    }
+
+    /// Syscall numbers whose gate path is harmless with any arguments:
+    /// the in-process answers, and calls the gate forwards or hands to the
+    /// runtime without running them here (the test stops at that exit).
+    fn numbers() -> impl Strategy<Value = u64> {
+        let answered = [39u64, 102, 104, 107, 108, 186];
+        prop_oneof![
+            4 => proptest::sample::select(answered.to_vec()),
+            1 => Just(libc::SYS_getppid as u64),
+            1 => Just(libc::SYS_sched_yield as u64),
+            1 => Just(libc::SYS_mmap as u64),  // runtime exit
+            1 => Just(1000u64),                // ENOSYS from the kernel
+            1 => proptest::sample::select(answered.to_vec()).prop_map(|n| n | (1 << 32)), // not these for the gate
+        ]
+    }
+
+    /// The inline answer leaves exactly the state the gate's answer does
+    /// (rax, rcx = next pc, r11 = rflags, every other register, flags, the
+    /// exit taken), for constant numbers (`mov eax, imm32; syscall`) and
+    /// numbers only known at run time (`syscall` with rax set before).
+    #[test]
+    fn inline_answers_match_the_gate() {
+        if !sys::fsgsbase_available() {
+            eprintln!("skipped: no FSGSBASE");
+            return;
+        }
+        let rig = RefCell::new(Rig::new());
+        let counts = RefCell::new([0u32; 2]);
+        let strategy = (numbers(), any::<[u64; 16]>(), 0u64..0x1000, any::<u64>(), any::<u64>(), any::<bool>());
+        let mut runner = TestRunner::new(Config { cases: 256, failure_persistence: None, ..Config::default() });
+        runner
+            .run(&strategy, |(nr, mut gpr, flag_bits, answer, tid, constant)| {
+                let mut rig = rig.borrow_mut();
+                let rig = &mut *rig;
+                // Arithmetic flags and DF, as the guest may have them; IF and
+                // bit 1 are always set in user mode.
+                let flags = (flag_bits & 0xCD5) | 0x202;
+                if let Some(a) = rig.answers.get_mut((nr & 0x1ff) as usize) {
+                    *a = answer;
+                }
+                let pc = rig.next_pc;
+                let body: Vec<u8> = if constant && nr <= u32::MAX as u64 {
+                    let mut b = vec![0xB8]; // mov eax, imm32
+                    b.extend_from_slice(&(nr as u32).to_le_bytes());
+                    b.extend_from_slice(&[0x0F, 0x05]);
+                    b
+                } else {
+                    gpr[reg::RAX] = nr;
+                    vec![0x0F, 0x05]
+                };
+                let code = with_jmp_end(&body, pc);
+                let (gate, inline) = rig.both(&code, gpr, flags, tid);
+                prop_assert_eq!(&gate, &inline, "nr {:#x}, constant {}", nr, constant);
+                let answered = inline_syscalls(&rig.table).get(nr);
+                counts.borrow_mut()[usize::from(answered.is_some())] += 1;
+                if answered.is_some() {
+                    prop_assert_eq!(inline.reason, ExitReason::Branch as u64);
+                    prop_assert_eq!(inline.rip, END);
+                    let want = if nr == GETTID { tid } else { answer };
+                    prop_assert_eq!(inline.gpr[reg::RAX], want);
+                    prop_assert_eq!(inline.gpr[reg::RCX], pc + body.len() as u64, "rcx = next guest pc");
+                    prop_assert_eq!(inline.gpr[reg::R11], flags, "r11 = rflags");
+                    prop_assert_eq!(inline.rflags, flags);
+                    for r in (0..16).filter(|&r| ![reg::RAX, reg::RCX, reg::R11].contains(&r)) {
+                        prop_assert_eq!(inline.gpr[r], gpr[r], "register {} untouched", r);
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        let [other, answered] = *counts.borrow();
+        assert!(answered > 0 && other > 0, "both kinds of calls ran: {answered} answered, {other} not");
+    }
 }

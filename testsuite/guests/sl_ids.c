@@ -4,7 +4,10 @@
  * posix_spawn. Under bt-run, getpid, gettid and get[e]{u,g}id are answered
  * in-process; these checks show the answers stay exact across fork, vfork,
  * threads, fork from a thread, and set*id (per thread, as the kernel keeps
- * credentials per thread).
+ * credentials per thread). The ids are asked for both with a constant
+ * number (`mov eax, NR; syscall`, as libc's getpid/getuid... wrappers do:
+ * answered where the translated `syscall` is) and through syscall(NR) (the
+ * number arrives in a register and is compared at run time).
  *
  *   sl_ids pids          getpid/gettid/getppid: main, fork, fork of a fork,
  *                        vfork, posix_spawn, threads, fork from a thread,
@@ -119,8 +122,16 @@ static void status_ids(const char *path, const char *key, long out[4]) {
         out[i] = strtol(p, &p, 10);
 }
 
+/* gettid the way glibc's wrapper does it (musl's gettid() returns a value
+ * cached in the thread descriptor instead of asking the kernel). */
+static long const_gettid(void) {
+    long r;
+    __asm__ volatile("mov $186, %%eax\n\tsyscall" : "=a"(r) : : "rcx", "r11", "memory");
+    return r;
+}
+
 struct ids {
-    long getpid, libc_getpid, gettid, getppid;
+    long getpid, libc_getpid, gettid, const_gettid, getppid;
     long proc_pid, proc_tid, stat_pid, stat_ppid;
 };
 
@@ -128,6 +139,7 @@ static void collect(struct ids *d) {
     d->getpid = syscall(SYS_getpid);
     d->libc_getpid = getpid();
     d->gettid = syscall(SYS_gettid);
+    d->const_gettid = const_gettid();
     d->getppid = syscall(SYS_getppid);
     d->proc_pid = raw_readlink_num("/proc/self", 0);
     d->proc_tid = raw_readlink_num("/proc/thread-self", 1);
@@ -146,6 +158,8 @@ static void check_ids(const char *who, const struct ids *d, long want_pid, long 
     check(what, d->getpid, d->stat_pid);
     snprintf(what, sizeof what, "%s: gettid == /proc/thread-self", who);
     check(what, d->gettid, d->proc_tid);
+    snprintf(what, sizeof what, "%s: gettid (constant number) == /proc/thread-self", who);
+    check(what, d->const_gettid, d->proc_tid);
     snprintf(what, sizeof what, "%s: getppid == /proc/self/stat", who);
     check(what, d->getppid, d->stat_ppid);
     if (want_pid != -1) {

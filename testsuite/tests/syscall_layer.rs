@@ -512,6 +512,10 @@ per_variant!(ids_fork_vfork_spawn_threads, |v: &str| {
     for who in ["main", "fork child", "fork grandchild", "vfork child", "spawned child", "thread 2", "child forked by a thread", "child with a thread, second thread"] {
         assert!(text.contains(&format!("{who}: getpid == /proc/self: ok")), "no check of {who}:\n{text}");
     }
+    // `mov eax, NR; syscall` is answered where the translated syscall is.
+    for who in ["main", "fork child", "vfork child", "thread 2", "child with a thread, second thread"] {
+        assert!(text.contains(&format!("{who}: gettid (constant number) == /proc/thread-self: ok")), "no check of {who}:\n{text}");
+    }
 });
 
 per_variant!(ids_fork_vfork_spawn_threads_no_inline, |v: &str| {

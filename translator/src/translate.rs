@@ -1,6 +1,7 @@
 //! Guest basic block -> cache code.
 //!
-//! A block is decoded until its first control transfer, `syscall`, illegal
+//! A block is decoded until its first control transfer, `syscall` (one the
+//! runtime lets the translator answer in place does not end it), illegal
 //! instruction or size cap. Instructions that are position independent are
 //! copied byte for byte; rip-relative ones are re-encoded for their new
 //! address (or, when the cache is more than 2 GiB away, rewritten through a
@@ -9,7 +10,7 @@
 //! here is flag-neutral, so guest flags flow through untouched.
 
 use iced_x86::{
-    Code, ConditionCode, Decoder, DecoderError, DecoderOptions, Encoder, FlowControl, Instruction,
+    Code, ConditionCode, Decoder, DecoderError, DecoderOptions, EncodingKind, Encoder, FlowControl, Instruction,
     InstructionInfoFactory, MemoryOperand, OpKind, Register,
 };
 
@@ -33,6 +34,81 @@ pub struct TranslateOptions {
     /// Address of the indirect-branch table when it lies below 2 GiB, so
     /// lookups can address it directly instead of loading its base.
     pub ibl_table: Option<u32>,
+    /// Syscalls to answer at the `syscall` site instead of in the gate (the
+    /// runtime derives this from its gate table; empty: every `syscall`
+    /// calls the gate).
+    pub inline_syscalls: InlineSyscalls,
+}
+
+/// Where an in-process syscall answer comes from (both per thread, through
+/// the `GuestContext`, so the answer follows fork, vfork, threads and
+/// set*id exactly as the gate's does).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum InlineAnswer {
+    /// `rax = answers[nr]` (`GuestContext::answers` points at the table).
+    Table,
+    /// `rax = GuestContext::tid`.
+    Tid,
+}
+
+/// The syscall numbers (below [`InlineSyscalls::LIMIT`]) that the gate
+/// would answer in-process without anything observing the call, and how.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct InlineSyscalls {
+    table: [u64; 8],
+    tid: [u64; 8],
+}
+
+impl InlineSyscalls {
+    /// Numbers at or above this are never inlined (the gate's table length).
+    pub const LIMIT: u64 = 512;
+    /// Most numbers a `syscall` whose number is not a constant is checked
+    /// against inline (each check is a `lea` + `jrcxz`); with more, only
+    /// constant numbers are answered at the site.
+    pub const MAX_CHECKED: usize = 8;
+
+    /// Answer `nr` in-process with `how` (None: call the gate).
+    pub fn set(&mut self, nr: u64, how: Option<InlineAnswer>) {
+        if nr >= Self::LIMIT {
+            return;
+        }
+        let (w, bit) = ((nr / 64) as usize, 1u64 << (nr % 64));
+        self.table[w] &= !bit;
+        self.tid[w] &= !bit;
+        match how {
+            Some(InlineAnswer::Table) => self.table[w] |= bit,
+            Some(InlineAnswer::Tid) => self.tid[w] |= bit,
+            None => {}
+        }
+    }
+
+    /// How `nr` (the full value of rax, as the gate compares it) is answered.
+    pub fn get(&self, nr: u64) -> Option<InlineAnswer> {
+        if nr >= Self::LIMIT {
+            return None;
+        }
+        let (w, bit) = ((nr / 64) as usize, 1u64 << (nr % 64));
+        if self.table[w] & bit != 0 {
+            Some(InlineAnswer::Table)
+        } else if self.tid[w] & bit != 0 {
+            Some(InlineAnswer::Tid)
+        } else {
+            None
+        }
+    }
+
+    /// Every inlined number with its answer, in number order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, InlineAnswer)> + '_ {
+        (0..Self::LIMIT).filter_map(|nr| self.get(nr).map(|h| (nr, h)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.iter().chain(&self.tid).all(|&w| w == 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.iter().chain(&self.tid).map(|w| w.count_ones() as usize).sum()
+    }
 }
 
 /// A direct exit of a block: the patchable rel32 in the body and its stub.
@@ -75,6 +151,7 @@ pub fn translate_block(
         opts,
         info: InstructionInfoFactory::new(),
         insn_map: Vec::new(),
+        rax_const: None,
     };
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
     let mut ins = Instruction::default();
@@ -128,6 +205,9 @@ struct BlockBuilder {
     opts: TranslateOptions,
     info: InstructionInfoFactory,
     insn_map: Vec<(u32, u32)>,
+    /// rax's value if the previous instruction set it to a constant
+    /// (`mov eax/rax, imm`, `xor eax, eax`).
+    rax_const: Option<u64>,
 }
 
 /// Scratch candidates for far rip-relative rewrites, in order of preference
@@ -253,9 +333,9 @@ impl BlockBuilder {
     /// Translate one instruction; false when it ends the block.
     fn instruction(&mut self, ins: &Instruction, raw: &[u8]) -> bool {
         let next = GuestAddr(ins.next_ip());
+        let rax = std::mem::replace(&mut self.rax_const, rax_immediate(ins));
         if ins.code() == Code::Syscall {
-            self.syscall(next);
-            return false;
+            return self.syscall(next, rax);
         }
         match ins.flow_control() {
             FlowControl::Next | FlowControl::Interrupt => {
@@ -352,7 +432,32 @@ impl BlockBuilder {
 
     /// `syscall` -> call the gate with rcx = next guest pc (what the CPU puts
     /// there) and r11 = where to come back, then continue at a linkable exit.
-    fn syscall(&mut self, next: GuestAddr) {
+    /// A number the gate would answer in-process is answered right here
+    /// instead (see `inline_answer`): when rax is a known constant
+    /// (`rax`, set by the instruction just before) the block simply goes
+    /// on after it; otherwise rax is compared with each inlined number
+    /// first, and only the answered path goes on in the block. Returns
+    /// whether the block continues.
+    fn syscall(&mut self, next: GuestAddr, rax: Option<u64>) -> bool {
+        let inline = self.opts.inline_syscalls;
+        if let Some(nr) = rax {
+            if let Some(how) = inline.get(nr) {
+                self.inline_answer(how, nr, next);
+                return true;
+            }
+        } else if !inline.is_empty() && inline.len() <= InlineSyscalls::MAX_CHECKED {
+            self.syscall_checked(next, &inline);
+            return true;
+        }
+        self.gate_call(next);
+        let s = self.e.jmp_rel32();
+        self.exit(s, next);
+        false
+    }
+
+    /// `mov rcx, next; lea r11, [rip+cont]; jmp gs:[gate]`; cont is the
+    /// current pc when this returns.
+    fn gate_call(&mut self, next: GuestAddr) {
         self.e.mov_imm64(reg::RCX as u8, next.get());
         // lea r11, [rip + cont]: cont is right after the 8-byte jmp gs:[..]
         let lea_len = 7u64;
@@ -360,8 +465,96 @@ impl BlockBuilder {
         self.e.lea_rip(reg::R11 as u8, cont);
         self.e.jmp_gs(off::GATE_ENTRY);
         debug_assert_eq!(self.e.pc(), cont);
+    }
+
+    /// A `syscall` whose number is only known at run time: flag-free
+    /// comparisons of rax with each inlined number (`lea rcx, [rax-nr]` +
+    /// `jrcxz`; rcx and r11 are free, `syscall` overwrites them), the gate
+    /// call otherwise. Layout (a table answer takes one taken branch, the
+    /// `jrcxz`):
+    ///
+    /// ```text
+    ///     lea rcx, [rax-nr]; jrcxz T|D        (for each inlined nr)
+    ///     <gate call>; jmp exit(next)
+    /// D:  mov rax, gs:[tid]; jmp R
+    /// T:  mov r11, gs:[answers]; mov rax, [r11+rax*8]
+    /// R:  rcx, r11 as `syscall` sets them     (the block goes on here)
+    /// ```
+    fn syscall_checked(&mut self, next: GuestAddr, inline: &InlineSyscalls) {
+        let mut to_table = Vec::new();
+        let mut to_tid = Vec::new();
+        for (nr, how) in inline.iter() {
+            // lea rcx, [rax - nr]
+            match i8::try_from(-(nr as i64)) {
+                Ok(d) => self.e.bytes(&[0x48, 0x8D, 0x48, d as u8]),
+                Err(_) => {
+                    self.e.bytes(&[0x48, 0x8D, 0x88]);
+                    self.e.bytes(&(-(nr as i32)).to_le_bytes());
+                }
+            }
+            let at = self.e.short_branch(&[0xE3]); // jrcxz
+            match how {
+                InlineAnswer::Table => to_table.push(at),
+                InlineAnswer::Tid => to_tid.push(at),
+            }
+        }
+        self.gate_call(next);
         let s = self.e.jmp_rel32();
         self.exit(s, next);
+        // At most MAX_CHECKED checks of at most 9 bytes, the 25-byte gate
+        // call, the exit jump (at most 8 bytes) and D (11 bytes) come before
+        // T: every rel8 reaches (at most 116 bytes).
+        let bind = |e: &mut Emitter, ats: &[usize]| {
+            for &at in ats {
+                assert!(e.bind_rel8(at), "inline syscall check out of rel8 range");
+            }
+        };
+        let mut to_regs = None;
+        if !to_tid.is_empty() {
+            bind(&mut self.e, &to_tid);
+            self.e.load_gs(reg::RAX as u8, off::TID);
+            if !to_table.is_empty() {
+                to_regs = Some(self.e.short_branch(&[0xEB]));
+            }
+        }
+        if !to_table.is_empty() {
+            bind(&mut self.e, &to_table);
+            self.e.load_gs(reg::R11 as u8, off::ANSWERS);
+            self.e.bytes(&[0x49, 0x8B, 0x04, 0xC3]); // mov rax, [r11 + rax*8]
+        }
+        if let Some(at) = to_regs {
+            bind(&mut self.e, &[at]);
+        }
+        self.syscall_regs(next);
+    }
+
+    /// The whole effect of a `syscall` with constant number `nr` that the
+    /// gate would answer in-process, without calling it: rax = the thread's
+    /// answer (read through GS at run time, so it is the one the gate would
+    /// give), then the registers the CPU's `syscall` sets.
+    fn inline_answer(&mut self, how: InlineAnswer, nr: u64, next: GuestAddr) {
+        match how {
+            InlineAnswer::Table => {
+                self.e.load_gs(reg::RAX as u8, off::ANSWERS);
+                self.e.bytes(&[0x48, 0x8B, 0x80]); // mov rax, [rax + disp32]
+                self.e.bytes(&((nr * 8) as u32).to_le_bytes());
+            }
+            InlineAnswer::Tid => self.e.load_gs(reg::RAX as u8, off::TID),
+        }
+        self.syscall_regs(next);
+    }
+
+    /// rcx = next guest pc and r11 = rflags, as `syscall` leaves them. The
+    /// flags are pushed on the host stack (as the gate does), never on the
+    /// guest's, whose red zone may be live; the guest rsp waits in rcx (a
+    /// register, so rsp's dependency chain does not go through memory).
+    /// Nothing here changes a flag or can fault.
+    fn syscall_regs(&mut self, next: GuestAddr) {
+        self.e.bytes(&[0x48, 0x89, 0xE1]); // mov rcx, rsp
+        self.e.load_gs(reg::RSP as u8, off::HOST_RSP);
+        self.e.bytes(&[0x9C, 0x41, 0x5B]); // pushfq; pop r11
+        self.e.bytes(&[0x48, 0x89, 0xCC]); // mov rsp, rcx
+        self.e.mov_imm64(reg::RCX as u8, next.get());
     }
 
     /// `mov rcx, <operand of an indirect jmp/call>`, handling rip-relative
@@ -422,12 +615,15 @@ impl BlockBuilder {
         let regs = self.info.info(ins).used_registers().iter().map(|u| u.register()).collect::<Vec<_>>();
         let used = regs.iter().map(|r| r.full_register()).collect::<Vec<_>>();
         // AH/CH/DH/BH cannot be encoded with a REX prefix, which r8-r15 as
-        // base would need: such instructions get a legacy scratch register.
+        // base would need, and iced-x86 drops REX.B when it encodes a 3DNow!
+        // instruction (`0f 0f` with [r11] would come out as [rbx]): such
+        // instructions get a legacy scratch register.
         let high8 = regs.iter().any(|r| matches!(r, Register::AH | Register::CH | Register::DH | Register::BH));
+        let legacy_only = high8 || ins.code().encoding() == EncodingKind::D3NOW;
         let scratch = SCRATCH
             .iter()
             .copied()
-            .filter(|r| !high8 || r.number() < Register::R8.number())
+            .filter(|r| !legacy_only || r.number() < Register::R8.number())
             .find(|r| !used.contains(r))
             .expect("an instruction never uses all ten scratch candidates");
         let s = reg_num(scratch);
@@ -462,6 +658,25 @@ impl BlockBuilder {
             });
         }
         Translation { guest: pc, guest_len, code: self.e.into_bytes(), exits, insn_map: self.insn_map }
+    }
+}
+
+/// The value `ins` leaves in rax if it is `mov eax, imm32`, `mov rax, imm`
+/// or `xor eax, eax`.
+fn rax_immediate(ins: &Instruction) -> Option<u64> {
+    let to_rax = ins.op0_kind() == OpKind::Register;
+    match ins.code() {
+        Code::Xor_r32_rm32 | Code::Xor_rm32_r32
+            if to_rax && ins.op0_register() == Register::EAX && ins.op1_kind() == OpKind::Register && ins.op1_register() == Register::EAX =>
+        {
+            Some(0)
+        }
+        Code::Mov_r32_imm32 | Code::Mov_rm32_imm32 if to_rax && ins.op0_register() == Register::EAX => {
+            Some(ins.immediate32() as u64)
+        }
+        Code::Mov_rm64_imm32 if to_rax && ins.op0_register() == Register::RAX => Some(ins.immediate32to64() as u64),
+        Code::Mov_r64_imm64 if ins.op0_register() == Register::RAX => Some(ins.immediate64()),
+        _ => None,
     }
 }
 
@@ -583,5 +798,142 @@ mod tests {
         let t = translate_block(GuestAddr(0x1000), &code, CachePc(0x9000), 0, TranslateOptions::default());
         let text = dis(&t, 0x9000);
         assert!(text.iter().any(|l| l == "mov qword ptr gs:[0B8h],6"), "{text:?}");
+    }
+
+    fn getpid_gettid() -> TranslateOptions {
+        let mut o = TranslateOptions::default();
+        o.inline_syscalls.set(39, Some(InlineAnswer::Table));
+        o.inline_syscalls.set(186, Some(InlineAnswer::Tid));
+        o
+    }
+
+    #[test]
+    fn inline_syscall_set() {
+        let mut s = InlineSyscalls::default();
+        assert!(s.is_empty());
+        s.set(39, Some(InlineAnswer::Table));
+        s.set(186, Some(InlineAnswer::Tid));
+        s.set(511, Some(InlineAnswer::Table));
+        s.set(512, Some(InlineAnswer::Table));
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.get(39), Some(InlineAnswer::Table));
+        assert_eq!(s.get(186), Some(InlineAnswer::Tid));
+        assert_eq!(s.get(512), None);
+        assert_eq!(s.get((1 << 32) | 39), None);
+        s.set(39, None);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![(186, InlineAnswer::Tid), (511, InlineAnswer::Table)]);
+    }
+
+    #[test]
+    fn constant_syscall_number_is_answered_in_the_block() {
+        // mov eax, 39; syscall; ret   (a libc getpid)
+        let code = [0xB8, 39, 0, 0, 0, 0x0F, 0x05, 0xC3];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, getpid_gettid());
+        let text = dis(&t, 0x10_0000);
+        let want = [
+            "mov eax,27h",
+            "mov rax,gs:[170h]",   // answers
+            "mov rax,[rax+138h]",  // 8 * 39
+            "mov rcx,rsp",         // to the host stack for pushfq
+            "mov rsp,gs:[0A8h]",
+            "pushfq",
+            "pop r11",
+            "mov rsp,rcx",
+            "mov rcx,401007h",     // next guest pc
+            "mov gs:[0C8h],rcx",   // the ret that follows, in the same block
+            "pop rcx",
+        ];
+        assert_eq!(&text[..want.len()], &want, "{text:?}");
+        assert!(!text.iter().any(|l| l == "jmp qword ptr gs:[140h]"), "no gate call: {text:?}");
+        assert_eq!(t.guest_len, 8);
+
+        // mov rax, 186 (sign-extended imm32); syscall; ret   (gettid)
+        let code = [0x48, 0xC7, 0xC0, 186, 0, 0, 0, 0x0F, 0x05, 0xC3];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, getpid_gettid());
+        let text = dis(&t, 0x10_0000);
+        assert_eq!(text[1], "mov rax,gs:[178h]", "{text:?}");
+        assert_eq!(text[7], "mov rcx,401009h", "{text:?}");
+        assert!(!text.iter().any(|l| l == "jmp qword ptr gs:[140h]"), "{text:?}");
+    }
+
+    #[test]
+    fn other_syscalls_call_the_gate() {
+        let gate = "jmp qword ptr gs:[140h]";
+        // A constant number that is not inlined: the plain gate call.
+        let code = [0xB8, 1, 0, 0, 0, 0x0F, 0x05, 0xC3];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, getpid_gettid());
+        let text = dis(&t, 0x10_0000);
+        assert!(text.iter().any(|l| l == gate), "{text:?}");
+        assert!(!text.iter().any(|l| l.contains("jrcxz")), "{text:?}");
+        assert_eq!(t.guest_len, 7, "the block ends at the syscall");
+        // xor eax, eax; syscall (glibc's read): known not to be answered.
+        let code = [0x31, 0xC0, 0x0F, 0x05];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, getpid_gettid());
+        let text = dis(&t, 0x10_0000);
+        assert!(text.iter().any(|l| l == gate) && !text.iter().any(|l| l.contains("jrcxz")), "{text:?}");
+        // Nothing inlined (--no-inline, --stats, --trace, hooks): as before.
+        let code = [0xB8, 39, 0, 0, 0, 0x0F, 0x05, 0xC3];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, TranslateOptions::default());
+        let text = dis(&t, 0x10_0000);
+        assert_eq!(text[1], "mov rcx,401007h");
+        assert!(text[2].starts_with("lea r11,"), "{text:?}");
+        assert_eq!(text[3], gate);
+        assert!(!text.iter().any(|l| l.contains("jrcxz") || l == "pushfq"), "{text:?}");
+        // 64-bit rax with high bits set is not getpid for the gate either.
+        let code = [0x48, 0xB8, 39, 0, 0, 0, 1, 0, 0, 0, 0x0F, 0x05];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, getpid_gettid());
+        let text = dis(&t, 0x10_0000);
+        assert!(text.iter().any(|l| l == gate) && !text.iter().any(|l| l == "pushfq"), "{text:?}");
+    }
+
+    #[test]
+    fn run_time_syscall_number_is_checked_inline() {
+        // syscall; ret (as in libc's syscall(): the number comes in a register);
+        // also a mov eax, imm that does not immediately precede the syscall.
+        for code in [&[0x0F, 0x05, 0xC3][..], &[0xB8, 39, 0, 0, 0, 0x90, 0x0F, 0x05, 0xC3]] {
+            let t = translate_block(GuestAddr(0x401000), code, CachePc(0x10_0000), 0, getpid_gettid());
+            let text = dis(&t, 0x10_0000);
+            let at = text.iter().position(|l| l == "lea rcx,[rax-27h]").expect("getpid check");
+            assert!(text[at + 1].starts_with("jrcxz"), "{text:?}");
+            assert_eq!(text[at + 2], "lea rcx,[rax-0BAh]", "{text:?}");
+            assert!(text[at + 3].starts_with("jrcxz"), "{text:?}");
+            assert!(text.iter().any(|l| l == "jmp qword ptr gs:[140h]"), "{text:?}");
+            assert!(text.iter().any(|l| l == "mov rax,[r11+rax*8]"), "{text:?}");
+            assert!(text.iter().any(|l| l == "mov rax,gs:[178h]"), "{text:?}");
+            assert!(text.iter().any(|l| l == "pop r11"), "{text:?}");
+            let next = 0x401000 + code.len() as u64 - 1;
+            assert_eq!(t.exits[0].target.get(), next, "the gate path leaves for the next instruction");
+            assert_eq!(t.guest_len as usize, code.len(), "the answered path goes on in the block");
+            assert!(text.iter().any(|l| l == "pop rcx"), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn largest_checked_set_stays_in_rel8_range() {
+        let mut o = TranslateOptions::default();
+        for (i, nr) in (500..500 + InlineSyscalls::MAX_CHECKED as u64).enumerate() {
+            o.inline_syscalls.set(nr, Some(if i % 2 == 0 { InlineAnswer::Table } else { InlineAnswer::Tid }));
+        }
+        for at in 0..4 {
+            let t = translate_block(GuestAddr(0x401000), &[0x0F, 0x05], CachePc(0x10_0000 + at), 0, o);
+            let text = dis(&t, 0x10_0000 + at);
+            assert_eq!(text.iter().filter(|l| l.starts_with("jrcxz")).count(), InlineSyscalls::MAX_CHECKED);
+        }
+        // One more: only constant numbers are answered at the site.
+        o.inline_syscalls.set(499, Some(InlineAnswer::Table));
+        let t = translate_block(GuestAddr(0x401000), &[0x0F, 0x05], CachePc(0x10_0000), 0, o);
+        assert!(!dis(&t, 0x10_0000).iter().any(|l| l.starts_with("jrcxz")));
+    }
+
+    #[test]
+    fn far_riprel_3dnow_gets_a_legacy_scratch() {
+        // pmulhrw mm0, [rip + 0x100]: iced-x86 would drop REX.B of an r11 base.
+        let code = [0x0F, 0x0F, 0x05, 0x00, 0x01, 0, 0, 0xB7];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x7f00_0000_0000), 0, TranslateOptions::default());
+        let text = dis(&t, 0x7f00_0000_0000);
+        assert_eq!(text[0], "mov gs:[0E0h],rdi");
+        assert_eq!(text[1], "mov rdi,401108h");
+        assert_eq!(text[2], "pmulhrw mm0,[rdi]");
+        assert_eq!(text[3], "mov rdi,gs:[0E0h]");
     }
 }
