@@ -23,6 +23,8 @@ for pkg in python3 perl g++ git make xz-utils bzip2 file tar gzip findutils core
 done
 # A JVM (JIT code, implicit null checks by SIGSEGV, many threads).
 command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+# CPython's own regression tests, run natively and under bt-run.
+have_pkg libpython3.11-testsuite || missing+=(libpython3.11-testsuite)
 # A JavaScript engine with its own JIT and worker threads.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 if ((${#missing[@]})); then
