@@ -8,7 +8,10 @@
  *   fatal       a worker thread dereferences NULL: the whole process dies of SIGSEGV
  *   fatalterm   pthread_kill(worker, SIGTERM) with the default action kills
  *               the whole process
- *   fatalabort  a worker calls abort(): the whole process dies of SIGABRT */
+ *   fatalabort  a worker calls abort(): the whole process dies of SIGABRT
+ *   timer       a POSIX timer per thread with SIGEV_THREAD_ID fires its
+ *               signal in that thread only; a SIGEV_SIGNAL timer's signal
+ *               goes to the one thread that does not block it */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -206,6 +210,95 @@ static int mode_fatal(void *(*fn)(void *), int term) {
     return 0;
 }
 
+/* ---- timer ---- */
+static atomic_int timer_hits[NT + 1];
+static atomic_int timer_wrong;
+static int worker_tid[NT];
+static atomic_int timer_target = -2;
+
+static void timer_handler(int sig, siginfo_t *si, void *uc) {
+    (void)sig;
+    (void)uc;
+    int id = my_id;
+    if (si->si_code != SI_TIMER) atomic_fetch_add(&timer_wrong, 1);
+    if (id != atomic_load(&timer_target) && atomic_load(&timer_target) != -2) atomic_fetch_add(&timer_wrong, 1);
+    atomic_fetch_add(&timer_hits[id + 1], 1);
+}
+
+static void *timer_worker(void *arg) {
+    my_id = (int)(intptr_t)arg;
+    worker_tid[my_id] = (int)syscall(SYS_gettid);
+    /* Only worker 2 takes the process-directed SIGRTMIN+1. */
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGRTMIN + 1);
+    pthread_sigmask(my_id == 2 ? SIG_UNBLOCK : SIG_BLOCK, &s, NULL);
+    atomic_fetch_add(&ready, 1);
+    while (!atomic_load(&quit)) msleep(1);
+    return NULL;
+}
+
+/* The kernel's struct sigevent, so SIGEV_THREAD_ID works with any libc. */
+struct ksigevent {
+    union sigval value;
+    int signo;
+    int notify;
+    int tid;
+    int pad[11];
+};
+
+static int ktimer(int signo, int notify, int tid, long period_ns, int count) {
+    struct ksigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.signo = signo;
+    ev.notify = notify;
+    ev.tid = tid;
+    int id = -1;
+    if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &ev, &id) != 0) {
+        printf("timer_create: %s\n", strerror(errno));
+        return -1;
+    }
+    struct itimerspec its = {{0, period_ns}, {0, period_ns}};
+    syscall(SYS_timer_settime, id, 0, &its, NULL);
+    (void)count;
+    return id;
+}
+
+static int mode_timer(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = timer_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigaction(SIGRTMIN, &sa, NULL);
+    sigaction(SIGRTMIN + 1, &sa, NULL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGRTMIN + 1);
+    pthread_sigmask(SIG_BLOCK, &s, NULL); /* main never takes SIGRTMIN+1 */
+    for (int i = 0; i < NT; i++) pthread_create(&threads[i], NULL, timer_worker, (void *)(intptr_t)i);
+    while (atomic_load(&ready) < NT) msleep(1);
+    for (int k = 0; k < NT; k++) {
+        atomic_store(&timer_target, k);
+        int before = atomic_load(&timer_hits[k + 1]);
+        int id = ktimer(SIGRTMIN, 4 /* SIGEV_THREAD_ID */, worker_tid[k], 2000000, 5);
+        while (atomic_load(&timer_hits[k + 1]) < before + 5) msleep(1);
+        syscall(SYS_timer_delete, id);
+        msleep(5);
+        printf("SIGEV_THREAD_ID timer for thread %d: at least 5 expiries in it: true\n", k);
+    }
+    atomic_store(&timer_target, 2);
+    int before = atomic_load(&timer_hits[3]);
+    int id = ktimer(SIGRTMIN + 1, SIGEV_SIGNAL, 0, 2000000, 5);
+    while (atomic_load(&timer_hits[3]) < before + 5) msleep(1);
+    syscall(SYS_timer_delete, id);
+    msleep(5);
+    printf("SIGEV_SIGNAL timer: at least 5 expiries in the only thread that takes it: true\n");
+    atomic_store(&quit, 1);
+    for (int i = 0; i < NT; i++) pthread_join(threads[i], NULL);
+    printf("main thread hits %d, wrong thread or si_code %d\n", atomic_load(&timer_hits[0]), atomic_load(&timer_wrong));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -214,6 +307,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "fatal")) return mode_fatal(crasher, 0);
     if (!strcmp(mode, "fatalterm")) return mode_fatal(idler, 1);
     if (!strcmp(mode, "fatalabort")) return mode_fatal(aborter, 0);
-    fprintf(stderr, "usage: st_threadsig kill|mask|fatal|fatalterm|fatalabort\n");
+    if (!strcmp(mode, "timer")) return mode_timer();
+    fprintf(stderr, "usage: st_threadsig kill|mask|fatal|fatalterm|fatalabort|timer\n");
     return 2;
 }

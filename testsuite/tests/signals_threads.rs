@@ -121,6 +121,7 @@ per_variant!(sigchld_waitpid_stop_cont_default_actions, |v| ok("st_children", v,
 
 per_variant!(pthread_kill_runs_handler_in_target_thread, |v| ok("st_threadsig", v, &["kill"]));
 per_variant!(process_signal_goes_to_the_unblocking_thread, |v| ok("st_threadsig", v, &["mask"]));
+per_variant!(posix_timers_thread_id_and_process_directed, |v| ok("st_threadsig", v, &["timer"]));
 per_variant!(thread_segv_kills_whole_process, |v| {
     st("st_threadsig", v, &["fatal"], Status::signal(libc::SIGSEGV))
 });
