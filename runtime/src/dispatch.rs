@@ -378,6 +378,32 @@ impl Thread {
                 ibl_from = false;
             }
             let pc = GuestAddr(self.ctx.rip);
+            if let Some(nr) = vsyscall_nr(pc.get()) {
+                // A call into the legacy vsyscall page (old static
+                // binaries): the kernel emulates it as the system call
+                // followed by a `ret`, and so do we.
+                let rsp = self.ctx.gpr[reg::RSP];
+                let Ok(ret) = sys::read_guest_u64(rsp) else {
+                    if let Some(e) = self.sync_fault(libc::SIGSEGV, 1, rsp) {
+                        return e;
+                    }
+                    continue;
+                };
+                self.ctx.gpr[reg::RAX] = nr;
+                // (A call that a pending signal keeps from starting backs up
+                // by the size of `syscall`: onto the entry again.)
+                self.ctx.rip = pc.get() + 2;
+                if let Some(exit) = self.syscall() {
+                    return exit;
+                }
+                if self.ctx.rip != pc.get() {
+                    self.ctx.rip = ret;
+                    self.ctx.gpr[reg::RSP] = rsp + 8;
+                }
+                link_from = None;
+                ibl_from = false;
+                continue;
+            }
             let target = {
                 let mut sh = self.p.lock();
                 let target = match self.block_for(&mut sh, pc) {
@@ -895,5 +921,15 @@ mod tests {
             .unwrap();
         let [other, answered] = *counts.borrow();
         assert!(answered > 0 && other > 0, "both kinds of calls ran: {answered} answered, {other} not");
+    }
+}
+
+/// The system call behind an entry of the legacy vsyscall page.
+fn vsyscall_nr(pc: u64) -> Option<u64> {
+    match pc {
+        0xffff_ffff_ff60_0000 => Some(libc::SYS_gettimeofday as u64),
+        0xffff_ffff_ff60_0400 => Some(libc::SYS_time as u64),
+        0xffff_ffff_ff60_0800 => Some(libc::SYS_getcpu as u64),
+        _ => None,
     }
 }
