@@ -173,6 +173,7 @@ impl Process {
             force_far_riprel: opts.far_cache,
             ibl_table: None,
             inline_syscalls: inline_syscalls(&sys_table),
+            ibl_recheck: false,
         };
         let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
         let mut exec = ExecMap::default();

@@ -195,6 +195,14 @@ impl Thread {
         // From now on every mask change is installed at once (see set_mask);
         // the creator's lazy blocks were installed before this call.
         crate::signals::set_multi_threaded(true);
+        {
+            // The last moment with one thread: lookups translated from now
+            // on must tolerate slots replaced under them.
+            let mut sh = self.p.lock();
+            if sh.threads == 1 && self.own_actions.is_none() {
+                sh.cache.go_threaded();
+            }
+        }
         let ctx = self.child_context(flags, stack, tls);
         let sig = self.sig.inherit(true);
         let p = self.p;

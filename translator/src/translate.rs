@@ -38,6 +38,11 @@ pub struct TranslateOptions {
     /// runtime derives this from its gate table; empty: every `syscall`
     /// calls the gate).
     pub inline_syscalls: InlineSyscalls,
+    /// Other threads may run cached code while the dispatcher replaces
+    /// indirect-table slots: lookups read the tag again after the cache pc
+    /// (see `to_ibl`). Off while the process has one thread (the runtime
+    /// flushes the cache and turns it on when the second thread starts).
+    pub ibl_recheck: bool,
 }
 
 /// Where an in-process syscall answer comes from (both per thread, through
@@ -303,6 +308,8 @@ impl BlockBuilder {
             None => e.bytes(&[0x48, 0x8B, 0x48, 0x08]), // mov rcx, [rax+8]
         }
         e.store_gs(off::IBL_JUMP, reg::RCX as u8);
+        let mut to_leave3 = None;
+        if self.opts.ibl_recheck {
         match table {
             Some(t) => {
                 // mov rcx, [rax*8 + t]
@@ -316,14 +323,15 @@ impl BlockBuilder {
         e.bytes(&[0xE3, 5]); // jrcxz jump
         e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx   (torn: a miss for target)
         e.bytes(&[0xEB, 0x00]); // jmp leave (patched below)
-        let to_leave3 = e.len() - 1;
+        to_leave3 = Some(e.len() - 1);
+        }
         // jump:
         e.load_gs(reg::RAX as u8, off::SPILL_RAX);
         e.load_gs(reg::RDX as u8, off::SPILL_RDX);
         e.load_gs(reg::RCX as u8, off::SPILL_RCX);
         e.jmp_gs(off::IBL_JUMP);
         // leave: rcx = target
-        let ok = e.bind_rel8(to_leave) && e.bind_rel8(to_leave2) && e.bind_rel8(to_leave3);
+        let ok = e.bind_rel8(to_leave) && e.bind_rel8(to_leave2) && to_leave3.is_none_or(|at| e.bind_rel8(at));
         assert!(ok, "indirect-branch lookup longer than a short jump");
         e.load_gs(reg::RAX as u8, off::SPILL_RAX);
         e.load_gs(reg::RDX as u8, off::SPILL_RDX);
@@ -754,6 +762,10 @@ mod tests {
         assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[160h]")), "{text:?}");
         assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[0F0h]")), "{text:?}");
         assert!(text.iter().any(|l| l.contains("mov rcx,[rax+8]")), "{text:?}");
+        assert!(!text.iter().any(|l| l.contains("mov rcx,[rax]")), "{text:?}");
+        let threaded = TranslateOptions { ibl_recheck: true, ..TranslateOptions::default() };
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, threaded);
+        let text = dis(&t, 0x10_0000);
         assert!(text.iter().any(|l| l.contains("mov rcx,[rax]")), "{text:?}");
     }
 

@@ -384,6 +384,17 @@ impl CodeCache {
         self.mem.adopt(snap)
     }
 
+    /// From now on other threads may run cached code while this one
+    /// changes the cache: drop every translation (only call while no other
+    /// thread exists) and translate indirect lookups that tolerate slot
+    /// replacement from here on.
+    pub fn go_threaded(&mut self) {
+        if !self.opts.ibl_recheck {
+            self.flush();
+            self.opts.ibl_recheck = true;
+        }
+    }
+
     /// Drop every translation. Only call while no thread executes cached code.
     pub fn flush(&mut self) {
         self.top = 0;
