@@ -636,7 +636,12 @@ impl BlockBuilder {
             .expect("an instruction never uses all ten scratch candidates");
         let s = reg_num(scratch);
         let mut f = *ins;
-        f.set_memory_base(scratch);
+        // An address-size prefix makes it [eip+disp] (a 32-bit target): the
+        // base must then be the scratch register's 32-bit form, which keeps
+        // the address size (and the register operands tied to it, as
+        // movdir64b's, valid).
+        let base = if ins.memory_base() == Register::EIP { scratch.full_register32() } else { scratch };
+        f.set_memory_base(base);
         f.set_memory_index(Register::None);
         f.set_memory_index_scale(1);
         f.set_memory_displacement64(0);
@@ -779,6 +784,20 @@ mod tests {
         assert_eq!(text[1], "mov r11,401107h");
         assert_eq!(text[2], "mov rax,[r11]");
         assert_eq!(text[3], "mov r11,gs:[0E0h]");
+    }
+
+    #[test]
+    fn far_eiprel_keeps_the_address_size() {
+        // mov eax, [eip + 0x100] (67 prefix) and movdir64b edi, [eip + 1]
+        // (its register operand has the address size): the scratch base is
+        // the 32-bit register, the target the 32-bit eip-relative address.
+        let code = [0x67, 0x8B, 0x05, 0x00, 0x01, 0, 0, 0x67, 0x66, 0x0F, 0x38, 0xF8, 0x3D, 1, 0, 0, 0, 0xC3];
+        let far = TranslateOptions { force_far_riprel: true, ..TranslateOptions::default() };
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x7f00_0000_0000), 0, far);
+        let text = dis(&t, 0x7f00_0000_0000);
+        assert_eq!(text[1], "mov r11,401107h", "{text:?}");
+        assert_eq!(text[2], "mov eax,[r11d]", "{text:?}");
+        assert!(text.iter().any(|l| l == "movdir64b edi,[r11d]"), "{text:?}");
     }
 
     #[test]

@@ -61,7 +61,8 @@ pub struct TranslateInput<'a> {
 /// flags: u8 | guest code...` (bit 0 of flags: `force_far_riprel`; bit 1:
 /// answer at the `syscall` site what a default run's gate answers
 /// in-process, as bt-run does without `--stats`, `--trace`, hooks or
-/// `--no-inline`).
+/// `--no-inline`; bit 2: indirect lookups as translated once the process
+/// has a second thread, with the second tag read).
 /// Inputs shorter than the header use defaults for what is missing.
 pub fn decode_translate_input(data: &[u8]) -> TranslateInput<'_> {
     let word = |off: usize, n: usize| -> u64 {
@@ -92,6 +93,7 @@ pub fn decode_translate_input(data: &[u8]) -> TranslateInput<'_> {
         first_exit_id,
         opts: TranslateOptions {
             force_far_riprel: flags & 1 != 0,
+            ibl_recheck: flags & 4 != 0,
             inline_syscalls: if flags & 2 != 0 {
                 runtime::dispatch::inline_syscalls(&syscall_inline::gate_table())
             } else {
@@ -463,7 +465,11 @@ fn riprel_errors(
                 if e.is_ip_rel_memory_operand() {
                     ok = e.ip_rel_memory_address() == want;
                 } else if has_mem {
-                    ok = imm.is_some_and(|(r, v)| r == e.memory_base() && v == want)
+                    // An [eip+disp] operand is rewritten with the scratch
+                    // register's 32-bit form as base.
+                    let base = e.memory_base();
+                    let value = |v: u64| if base.is_gpr32() { v & 0xffff_ffff } else { v };
+                    ok = imm.is_some_and(|(r, v)| r == base.full_register() && value(v) == want)
                         && e.memory_index() == Register::None
                         && e.memory_displacement64() == 0;
                 }
