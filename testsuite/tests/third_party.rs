@@ -33,6 +33,16 @@ const CPYTHON_TESTS: &[&str] = &[
     "test_hashlib",
     "test_fcntl",
     "test_pty",
+    "test_subprocess",
+    "test_threadsignals",
+    "test_thread",
+    "test_wait3",
+    "test_wait4",
+    "test_fork1",
+    "test_selectors",
+    "test_poll",
+    "test_epoll",
+    "test_asyncio.test_subprocess",
 ];
 
 /// The verdict part of `python3 -m test` output: from "== Tests result" on,
