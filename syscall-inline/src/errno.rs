@@ -239,6 +239,15 @@ pub fn strace_error(num: i32) -> String {
     }
 }
 
+/// An error bt-run returned itself (a denied call): always strace's `-1`
+/// form, also for the kernel's internal restart codes.
+pub fn injected_error(num: i32) -> String {
+    match name(num) {
+        Some(n) => format!("-1 {n} ({})", message(num)),
+        None => format!("-1 (errno {num})"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -687,6 +687,11 @@ fn clone3_result(mem: &dyn GuestMem, a: u64, size: u64, failed: bool) -> String 
 /// The text after ` = `.
 fn format_ret(cx: &Cx, ret: i64) -> String {
     let kind = cx.sc.map_or(Ret::Dec, |s| s.ret);
+    if let (true, Some(e)) = (cx.injected, errno::from_ret(ret)) {
+        // bt-run returned the error instead of making the call: it did
+        // return (even exit_group) and the errno is what the guest got.
+        return errno::injected_error(e);
+    }
     if kind == Ret::NoReturn {
         return "?".to_string();
     }

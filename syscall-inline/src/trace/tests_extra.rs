@@ -42,6 +42,9 @@ fn injected_errors_show_even_for_calls_that_cannot_fail() {
     let args = [3, P, 4096, 0, 0, 0];
     assert_eq!(format_exit_injected(0, &args, libc::EACCES, &m), format_exit(0, &args, -(libc::EACCES as i64), &m));
     assert_eq!(format_exit_injected(0, &args, libc::EACCES, &m), format!("{}, 4096) = -1 EACCES (Permission denied)", xlat::hex(P)));
+    // A denied call that never returns when made did return: no `?`.
+    assert_eq!(format_exit_injected(231, &[0; 6], libc::EPERM, &NONE), ") = -1 EPERM (Operation not permitted)");
+    assert_eq!(format_exit(231, &[0; 6], 0, &NONE), ") = ?");
 }
 
 #[test]

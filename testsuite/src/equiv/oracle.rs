@@ -534,7 +534,7 @@ pub fn fuzz_trace(data: &[u8]) {
 /// (`TRACE_MEM + (arg & 0xffff)`). Inputs starting with `P` instead feed
 /// the rest, as text, to the policy and `--deny` parsers.
 pub fn check_trace_input(data: &[u8]) -> Result<(), String> {
-    use syscall_inline::trace::{format_entry, format_exit, format_line};
+    use syscall_inline::trace::{format_entry, format_exit, format_exit_injected, format_line};
     if let Some(text) = data.strip_prefix(b"P") {
         let text = String::from_utf8_lossy(text);
         let _ = syscall_inline::policy::parse_policy(&text);
@@ -581,6 +581,12 @@ pub fn check_trace_input(data: &[u8]) -> Result<(), String> {
     }
     if entry.contains('\n') || exit.contains('\n') {
         errs.push("a raw newline inside the traced call".to_string());
+    }
+    // A denied call's exit, as an injected fault: always an errno.
+    let errno = (ret.unsigned_abs() % 4096).max(1) as i32;
+    let injected = format_exit_injected(nr, &args, errno, &mem);
+    if injected.contains('\n') || !injected.contains(") = -1 ") || injected.len() > 1 << 16 {
+        errs.push(format!("injected-fault exit {injected:?}"));
     }
     if !entry.contains('(') || !exit.contains(") = ") {
         errs.push("not of the form `name(args) = ret`".to_string());
