@@ -425,8 +425,7 @@ impl Thread {
                     }
                 }
                 if std::mem::take(&mut ibl_from) {
-                    let shared = sh.threads > 1;
-                    sh.cache.ibl_insert_guarded(pc, target, shared);
+                    sh.cache.ibl_insert(pc, target);
                 }
                 match self.own_stats.as_deref_mut() {
                     Some(own) => own.dispatches += 1,

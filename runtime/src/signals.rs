@@ -193,10 +193,10 @@ impl ThreadSignals {
     /// the kernel by the host handler, which then blocks it for real);
     /// unblocking something the kernel blocks installs the new mask at once,
     /// so whatever the kernel holds is delivered now. Fault signals are
-    /// always installed at once. Returns true while the kernel's mask lags
-    /// behind (blocks less than the guest's): calls that go to the kernel
-    /// must `sync` first, because they may block or depend on the mask.
-    pub fn set_mask(&self, m: u64) -> bool {
+    /// always installed at once. While the kernel's mask lags behind
+    /// (`lagging`), calls that go to the kernel must `sync` first, because
+    /// they may block or depend on the mask.
+    pub fn set_mask(&self, m: u64) {
         let m = m & !UNBLOCKABLE;
         self.vmask.store(m, Ordering::SeqCst);
         let real = self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst);
@@ -208,9 +208,7 @@ impl ThreadSignals {
         let lazy_ok = !MULTI_THREADED.load(Ordering::SeqCst) && km & !real & REALTIME_SIGNALS == 0;
         if real & !km != 0 || (real ^ km) & FAULT_SIGNALS != 0 || !lazy_ok {
             self.install(m);
-            return false;
         }
-        km & !real != 0
     }
 
     /// Does the kernel's mask block less than the guest's?

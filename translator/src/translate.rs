@@ -310,20 +310,20 @@ impl BlockBuilder {
         e.store_gs(off::IBL_JUMP, reg::RCX as u8);
         let mut to_leave3 = None;
         if self.opts.ibl_recheck {
-        match table {
-            Some(t) => {
-                // mov rcx, [rax*8 + t]
-                e.bytes(&[0x48, 0x8B, 0x0C, 0xC5]);
-                e.bytes(&t.to_le_bytes());
+            match table {
+                Some(t) => {
+                    // mov rcx, [rax*8 + t]
+                    e.bytes(&[0x48, 0x8B, 0x0C, 0xC5]);
+                    e.bytes(&t.to_le_bytes());
+                }
+                None => e.bytes(&[0x48, 0x8B, 0x08]), // mov rcx, [rax]
             }
-            None => e.bytes(&[0x48, 0x8B, 0x08]), // mov rcx, [rax]
-        }
-        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
-        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]  (tag - target)
-        e.bytes(&[0xE3, 5]); // jrcxz jump
-        e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx   (torn: a miss for target)
-        e.bytes(&[0xEB, 0x00]); // jmp leave (patched below)
-        to_leave3 = Some(e.len() - 1);
+            e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
+            e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]  (tag - target)
+            e.bytes(&[0xE3, 5]); // jrcxz jump
+            e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx   (torn: a miss for target)
+            e.bytes(&[0xEB, 0x00]); // jmp leave (patched below)
+            to_leave3 = Some(e.len() - 1);
         }
         // jump:
         e.load_gs(reg::RAX as u8, off::SPILL_RAX);

@@ -341,20 +341,13 @@ impl CodeCache {
     /// code: empty tag first, then the pc, then the new tag, each store
     /// visible in that order. A lookup that read the new pc then sees an
     /// empty or new tag on its second read and misses instead of jumping to
-    /// the wrong block. (`shared` is kept for callers: the protocol is the
-    /// same either way.)
-    pub fn ibl_insert_guarded(&mut self, pc: GuestAddr, to: CachePc, shared: bool) {
-        let _ = shared;
+    /// the wrong block.
+    pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
         let idx = (pc.get() & (IBL_SLOTS as u64 - 1)) as usize;
         self.ibl.store_word(2 * idx, IBL_EMPTY);
         self.ibl.store_word(2 * idx + 1, to.get());
         self.ibl.store_word(2 * idx, pc.get());
         self.stats.ibl_inserts += 1;
-    }
-
-    /// As `ibl_insert_guarded` for a single-threaded process.
-    pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
-        self.ibl_insert_guarded(pc, to, false);
     }
 
     fn clear_ibl(&mut self) {
