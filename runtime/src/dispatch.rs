@@ -115,8 +115,8 @@ pub struct Process {
     pub sys_table_sync: Box<[u8; syscall_inline::GATE_TABLE_LEN]>,
     /// Host ranges the guest may not map over (cache, tables, brk reserve).
     pub reserved: Vec<(u64, u64)>,
-    /// Bytes of the XSAVE image for the enabled features.
-    pub xstate_size: usize,
+    /// The extended state in signal frames, as the kernel sizes it.
+    pub xstate: sys::UserXstate,
     cache_range: (u64, u64),
     /// The guard gap below the initial guest stack.
     stack_guard: (u64, u64),
@@ -214,7 +214,7 @@ impl Process {
             },
             sys_table,
             reserved,
-            xstate_size: sys::xstate_size(),
+            xstate: sys::UserXstate::of_host(),
             cache_range,
             stack_guard: (prog.stack.start.get().saturating_sub(16 << 20), prog.stack.start.get()),
             sink,
@@ -465,8 +465,13 @@ impl Thread {
                     }
                 }
                 Some(ExitReason::FetchFault) => {
+                    // rip is the instruction that could not be fetched whole;
+                    // the fault is at its first byte outside executable
+                    // memory: ACCERR if that byte is mapped, MAPERR if not.
                     let pc = self.ctx.rip;
-                    if let Some(e) = self.sync_fault(libc::SIGSEGV, 2 /* SEGV_ACCERR */, pc) {
+                    let addr = self.p.lock().exec.extent_end(GuestAddr(pc)).unwrap_or(pc);
+                    let code = if sys::read_guest(addr, &mut [0u8; 1]).is_ok() { 2 } else { 1 };
+                    if let Some(e) = self.sync_fault(libc::SIGSEGV, code, addr) {
                         return e;
                     }
                 }
@@ -508,7 +513,7 @@ impl Thread {
             self.sig.settle();
             return Ok(());
         }
-        let xs = self.p.xstate_size;
+        let xs = self.p.xstate;
         let n = queued.len() as u64;
         // As the kernel: the lowest-numbered deliverable signal is handled
         // first and its frame wraps the interrupted state (deciding a
@@ -558,7 +563,7 @@ impl Thread {
     /// Deliver a fault bt-run detected itself to the guest's handler, or
     /// return how the guest dies.
     fn sync_fault(&mut self, sig: i32, code: i32, addr: u64) -> Option<GuestExit> {
-        let xs = self.p.xstate_size;
+        let xs = self.p.xstate;
         self.with_actions(|a, ts, ctx| {
             if !a.has_handler(sig) || ts.mask() & signals::sigbit(sig) != 0 {
                 return Some(GuestExit::Killed(sig));

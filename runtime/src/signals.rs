@@ -27,6 +27,8 @@ const SA_SIGINFO: u64 = 4;
 const SS_ONSTACK: i32 = 1;
 const SS_DISABLE: i32 = 2;
 const SS_AUTODISARM: u32 = 1 << 31;
+/// si_code of a signal the kernel sends itself (force_sig).
+const SI_KERNEL: i32 = 0x80;
 const MINSIGSTKSZ: u64 = 2048;
 
 /// The guest's `struct k_sigaction` for one signal.
@@ -307,6 +309,12 @@ impl ThreadSignals {
 
     pub fn on_altstack(&self, rsp: u64) -> bool {
         self.altstack.size != 0 && rsp > self.altstack.sp && rsp - self.altstack.sp <= self.altstack.size
+    }
+
+    /// The kernel's on_sig_stack: an auto-disarming stack never counts as
+    /// the one the thread is on.
+    pub fn on_altstack_armed(&self, rsp: u64) -> bool {
+        self.altstack.flags & SS_AUTODISARM == 0 && self.on_altstack(rsp)
     }
 
     /// sigaltstack(ss, old_ss), given the guest's current stack pointer.
@@ -749,7 +757,22 @@ fn restartable(nr: u64, ctx: &GuestContext) -> bool {
 
 /// Build the kernel's rt_sigframe for `sig` on the guest stack and point
 /// the guest at its handler.
-pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &mut GuestContext, sig: i32, info: &[u8; 128]) -> Result<(), i32> {
+pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestContext, sig: i32, info: &[u8; 128]) -> Result<(), i32> {
+    deliver_as(actions, ts, xs, ctx, sig, info, false)
+}
+
+/// `deliver`; `forced` for the kernel's own SIGSEGV after a frame could not
+/// be set up, which is no new exception (the thread's last one stays in the
+/// frame, no RF).
+fn deliver_as(
+    actions: &mut Actions,
+    ts: &mut ThreadSignals,
+    xs: sys::UserXstate,
+    ctx: &mut GuestContext,
+    sig: i32,
+    info: &[u8; 128],
+    forced: bool,
+) -> Result<(), i32> {
     let a = actions.table[sig as usize];
     if is_sync_info(sig, info) && (a.handler == libc::SIG_IGN as u64 || ts.mask() & sigbit(sig) != 0) {
         // The kernel forces a fault it cannot deliver: default action.
@@ -767,25 +790,30 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
     // deliverable when it arrived (for sigsuspend and friends, under the
     // temporary mask, which the kernel has already swapped back), so it is
     // delivered now even if the mask in force at this point blocks it.
-    if a.flags & SA_RESTORER == 0 {
-        return Err(libc::SIGSEGV);
-    }
+    // Where the kernel's get_sigframe puts the frame, and whether it fits:
+    // a frame on (or entering) the alternate stack that would run off its
+    // bottom is refused, as is a handler without a restorer.
     let rsp = ctx.gpr[reg::RSP];
-    let on = ts.on_altstack(rsp);
-    let mut sp = if a.flags & SA_ONSTACK != 0 && ts.altstack.size != 0 && !on {
-        ts.altstack.sp + ts.altstack.size
-    } else {
-        rsp - 128
-    };
+    let nested = ts.on_altstack_armed(rsp);
+    let mut sp = rsp - 128;
+    let entering = a.flags & SA_ONSTACK != 0 && ts.altstack.size != 0 && !ts.on_altstack_armed(sp);
+    if entering {
+        sp = ts.altstack.sp + ts.altstack.size;
+    }
+    if a.flags & SA_RESTORER == 0 {
+        return force_sigsegv(actions, ts, xs, ctx, sig);
+    }
     // Extended state image, 64-byte aligned, plus the trailing magic.
-    let xs = xs.min(ctx.xsave.len());
+    let xstate = xs;
+    let features = xs.features;
+    let xs = xs.size.min(ctx.xsave.len());
     sp = (sp - (xs as u64 + 4)) & !63;
     let fp = sp;
     let mut image = ctx.xsave[..xs].to_vec();
     // fx_sw_bytes: tell readers an XSAVE image follows.
     image[464..468].copy_from_slice(&0x4650_5853u32.to_le_bytes());
     image[468..472].copy_from_slice(&((xs + 4) as u32).to_le_bytes());
-    image[472..480].copy_from_slice(&sys::xsave_features().to_le_bytes());
+    image[472..480].copy_from_slice(&features.to_le_bytes());
     // As the kernel: x87 and SSE are always marked present in the frame's
     // XSTATE_BV (they live in the legacy area).
     let bv = u64::from_le_bytes(image[512..520].try_into().expect("8")) | 3;
@@ -817,13 +845,13 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
     put(&mut f, mc + 128, ctx.rip);
     // The CPU sets RF in the flags image it saves for a fault (not for a
     // trap such as int3); faults bt-run detects itself must show it too.
-    let rf = if is_sync_info(sig, info) && sig != libc::SIGTRAP { 0x10000 } else { 0 };
+    let rf = if !forced && is_sync_info(sig, info) && sig != libc::SIGTRAP { 0x10000 } else { 0 };
     put(&mut f, mc + 136, ctx.rflags | rf);
     // cs, gs, fs, ss selectors
     f[mc + 144..mc + 146].copy_from_slice(&0x33u16.to_le_bytes());
     f[mc + 150..mc + 152].copy_from_slice(&0x2bu16.to_le_bytes());
     let mut info = *info;
-    if is_sync_info(sig, &info) {
+    if !forced && is_sync_info(sig, &info) {
         // A fault: it becomes the thread's last exception, which the kernel
         // shows in every later frame too (thread.trap_nr, error_code and,
         // for page faults only, cr2).
@@ -848,10 +876,9 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
     put(&mut f, mc + 184, fp);
     put(&mut f, 8 + 296, mask_now);
     f[312..440].copy_from_slice(info);
-    let fault = sys::write_guest(fp, &image).and_then(|_| sys::write_guest(frame, &f));
-    if fault.is_err() {
-        // The kernel kills a process whose signal frame cannot be written.
-        return Err(libc::SIGSEGV);
+    let fits = !(nested || entering) || ts.on_altstack(frame);
+    if !fits || sys::write_guest(fp, &image).and_then(|_| sys::write_guest(frame, &f)).is_err() {
+        return force_sigsegv(actions, ts, xstate, ctx, sig);
     }
     // Handler state.
     let mut block = a.mask;
@@ -864,7 +891,9 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
         actions.table[sig as usize].handler = libc::SIG_DFL as u64;
         actions.install_host(sig);
     }
-    if a.flags & SA_ONSTACK != 0 && !on && ts.altstack.flags & SS_AUTODISARM != 0 {
+    // signal_delivered: an auto-disarming alternate stack is reset by any
+    // delivery, on it or not.
+    if ts.altstack.flags & SS_AUTODISARM != 0 {
         ts.altstack = AltStack { sp: 0, flags: SS_DISABLE as u32, size: 0 };
     }
     ctx.gpr[reg::RDI] = sig as u64;
@@ -882,9 +911,30 @@ pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: usize, ctx: &m
     Ok(())
 }
 
+/// The kernel's force_sigsegv after a frame for `sig` could not be set up:
+/// the signal is lost, the interrupted state stays as it was, and SIGSEGV
+/// (SI_KERNEL) is forced: unblocked, its handler reset to the default if
+/// ignored, delivered like any fault. A failure while delivering SIGSEGV
+/// itself is fatal.
+fn force_sigsegv(actions: &mut Actions, ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestContext, sig: i32) -> Result<(), i32> {
+    if sig == libc::SIGSEGV {
+        return Err(libc::SIGSEGV);
+    }
+    let segv = &mut actions.table[libc::SIGSEGV as usize];
+    if segv.handler == libc::SIG_IGN as u64 {
+        segv.handler = libc::SIG_DFL as u64;
+        actions.install_host(libc::SIGSEGV);
+    }
+    ts.set_mask(ts.mask() & !sigbit(libc::SIGSEGV));
+    let mut info = [0u8; 128];
+    info[0..4].copy_from_slice(&libc::SIGSEGV.to_le_bytes());
+    info[8..12].copy_from_slice(&SI_KERNEL.to_le_bytes());
+    deliver_as(actions, ts, xs, ctx, libc::SIGSEGV, &info, true)
+}
+
 /// rt_sigreturn: restore the guest state saved in the frame at `rsp`
 /// (the ucontext, just above the popped return address).
-pub fn sigreturn(ts: &mut ThreadSignals, xs: usize, ctx: &mut GuestContext) -> Result<(), i32> {
+pub fn sigreturn(ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestContext) -> Result<(), i32> {
     let uc = ctx.gpr[reg::RSP];
     let mut f = [0u8; 304];
     sys::read_guest(uc, &mut f).map_err(|_| libc::SIGSEGV)?;
@@ -903,7 +953,7 @@ pub fn sigreturn(ts: &mut ThreadSignals, xs: usize, ctx: &mut GuestContext) -> R
     ctx.rflags = (ctx.rflags & !user) | (get(mc + 136) & user) | 0x2;
     let fp = get(mc + 184);
     if fp != 0 {
-        let xs = xs.min(ctx.xsave.len());
+        let xs = xs.size.min(ctx.xsave.len());
         let mut img = vec![0u8; xs];
         sys::read_guest(fp, &mut img).map_err(|_| libc::SIGSEGV)?;
         // Keep the image loadable: known components only, standard

@@ -175,7 +175,7 @@ impl Thread {
                 self.sig.mask_swapped.store(false, std::sync::atomic::Ordering::SeqCst);
                 (r, Kernel)
             }
-            libc::SYS_rt_sigreturn => match signals::sigreturn(&mut self.sig, self.p.xstate_size, &mut self.ctx) {
+            libc::SYS_rt_sigreturn => match signals::sigreturn(&mut self.sig, self.p.xstate, &mut self.ctx) {
                 Ok(()) => {
                     self.refresh_gate();
                     (self.ctx.gpr[reg::RAX] as i64, Inline)

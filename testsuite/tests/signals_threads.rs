@@ -104,6 +104,19 @@ per_variant!(int3_without_handler_dies_of_sigtrap, |v| {
     st("st_faults", v, &["int3default"], Status::signal(libc::SIGTRAP))
 });
 
+// ---- signals at the edges (st_edges.c) ----
+
+per_variant!(frame_extended_state_sized_as_the_kernels, |v| ok("st_edges", v, &["frame"]));
+per_variant!(frame_on_unwritable_altstack_forces_sigsegv_to_handler, |v| ok("st_edges", v, &["unmapped"]));
+per_variant!(frame_on_unwritable_altstack_with_sigsegv_ignored_dies, |v| {
+    st("st_edges", v, &["ignored"], Status::signal(libc::SIGSEGV))
+});
+per_variant!(frame_on_minsigstksz_altstack, |v| ok("st_edges", v, &["small"]));
+per_variant!(frame_overflowing_nested_altstack_dies_of_sigsegv, |v| {
+    st("st_edges", v, &["nested"], Status::signal(libc::SIGSEGV))
+});
+per_variant!(fetch_fault_inside_an_instruction_reports_it, |v| ok("st_edges", v, &["crossing"]));
+
 // ---- vector state in the signal frame ----
 
 per_variant!(vector_regs_in_ucontext_fault, |v| ok("st_vector", v, &["fault"]));

@@ -181,13 +181,11 @@ pub fn translate_block(
             } else {
                 ExitReason::Illegal
             };
-            let at = if reason == ExitReason::FetchFault {
-                GuestAddr(pc.get() + bytes.len() as u64)
-            } else {
-                here
-            };
+            // Either way the fault belongs to the instruction at `here`
+            // (the CPU reports its address as rip; the dispatcher finds the
+            // missing byte's address for si_addr).
             b.mark(pc, here);
-            b.special_exit(reason, at);
+            b.special_exit(reason, here);
             break;
         }
         n += 1;
@@ -829,6 +827,8 @@ mod tests {
         let t = translate_block(GuestAddr(0x1000), &code, CachePc(0x9000), 0, TranslateOptions::default());
         let text = dis(&t, 0x9000);
         assert!(text.iter().any(|l| l == "mov qword ptr gs:[0B8h],6"), "{text:?}");
+        // The fault is reported at the instruction, not at the missing byte.
+        assert!(text.iter().any(|l| l == "mov rcx,1000h"), "{text:?}");
     }
 
     fn getpid_gettid() -> TranslateOptions {

@@ -16,21 +16,52 @@ pub const ARCH_GET_GS: u64 = 0x1004;
 /// HWCAP2 bit saying user space may use rd/wr{fs,gs}base.
 const HWCAP2_FSGSBASE: u64 = 1 << 1;
 
-/// Size of the XSAVE image for the features the OS enabled (CPUID 0xD.0:EBX).
-pub fn xstate_size() -> usize {
-    // CPUID is unprivileged and side-effect free.
-    let r = std::arch::x86_64::__cpuid_count(0xD, 0);
-    r.ebx as usize
+/// XCR0 bit of AMX tile data: the one feature the kernel leaves out of a
+/// task's state until the process asks for it (`ARCH_REQ_XCOMP_PERM`) and
+/// then uses it (XFEATURE_MASK_USER_DYNAMIC).
+const XFEATURE_MASK_XTILE_DATA: u64 = 1 << 18;
+
+/// The extended state the kernel puts in this process's signal frames: its
+/// `fpstate->user_xfeatures` and `user_size` for a task that has not been
+/// given dynamic (AMX tile data) state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserXstate {
+    /// The features named in `fx_sw_bytes.xfeatures`.
+    pub features: u64,
+    /// Bytes of the standard-format XSAVE image (`fx_sw_bytes.xstate_size`).
+    pub size: usize,
 }
 
-/// The extended-state features enabled by the OS that bt-run saves
-/// (XCR0 restricted to `XSAVE_MASK`), as the kernel reports them in signal
-/// frames.
-pub fn xsave_features() -> u64 {
-    // SAFETY: XGETBV(0) is available whenever XSAVE is (which the
-    // trampolines already require) and has no side effects.
-    let xcr0 = unsafe { std::arch::x86_64::_xgetbv(0) };
-    xcr0 & trampolines::XSAVE_MASK as u64
+impl UserXstate {
+    /// Read from the CPU: the kernel enables in XCR0 exactly the user
+    /// features it supports, and a task's default state is all of them but
+    /// the dynamic ones; the image's size in standard format is the end of
+    /// its highest component (CPUID 0xD.i: EAX size, EBX offset). CPUID
+    /// 0xD.0:EBX is not it: it counts every feature enabled in XCR0,
+    /// AMX tile data included.
+    pub fn of_host() -> UserXstate {
+        // SAFETY: XGETBV(0) is available whenever XSAVE is (which the
+        // trampolines already require) and has no side effects.
+        let xcr0 = unsafe { std::arch::x86_64::_xgetbv(0) };
+        UserXstate::of(xcr0 & !XFEATURE_MASK_XTILE_DATA, |i| {
+            let r = std::arch::x86_64::__cpuid_count(0xD, i);
+            (r.eax, r.ebx)
+        })
+    }
+
+    /// For `features`, with `component(i)` giving component i's (size,
+    /// offset) as CPUID 0xD.i does.
+    pub fn of(features: u64, component: impl Fn(u32) -> (u32, u32)) -> UserXstate {
+        // The legacy area and the XSAVE header always come first.
+        let mut size = 576usize;
+        for i in 2..63 {
+            if features & (1 << i) != 0 {
+                let (len, off) = component(i);
+                size = size.max(off as usize + len as usize);
+            }
+        }
+        UserXstate { features, size }
+    }
 }
 
 /// Can this thread use rdfsbase/wrfsbase (the trampolines rely on them)?
@@ -351,4 +382,52 @@ pub fn requeue_signal_to_process(sig: i32, info: &[u8; 128]) -> bool {
 pub unsafe fn forward_guest_call(nr: u64, a: [u64; 6]) -> i64 {
     // SAFETY: guaranteed by the caller; the GS base is this thread's context.
     unsafe { trampolines::bt_safe_syscall(nr, &a) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CPUID 0xD.i (size, offset) of a Sapphire Rapids host: AVX, the
+    /// three AVX-512 components, PKRU, AMX tile config and tile data.
+    fn sapphire_rapids(i: u32) -> (u32, u32) {
+        match i {
+            2 => (256, 576),
+            5 => (64, 1088),
+            6 => (512, 1152),
+            7 => (1024, 1664),
+            9 => (8, 2688),
+            17 => (64, 2752),
+            18 => (8192, 2816),
+            _ => (0, 0),
+        }
+    }
+
+    #[test]
+    fn amx_tile_data_is_not_in_the_default_frame() {
+        // XCR0 of such a host (no PKU), minus tile data as of_host does.
+        let x = UserXstate::of(0x600e7 & !XFEATURE_MASK_XTILE_DATA, sapphire_rapids);
+        assert_eq!(x, UserXstate { features: 0x200e7, size: 2816 });
+        // Granted and used, tile data ends the image.
+        assert_eq!(UserXstate::of(0x600e7, sapphire_rapids).size, 11008);
+        // AVX only: the legacy area, the header and the upper ymm halves.
+        assert_eq!(UserXstate::of(0x7, sapphire_rapids).size, 832);
+        assert_eq!(UserXstate::of(0x3, sapphire_rapids).size, 576);
+    }
+
+    #[test]
+    fn host_frame_size_matches_cpuid_without_dynamic_features() {
+        // SAFETY: as in UserXstate::of_host.
+        let xcr0 = unsafe { std::arch::x86_64::_xgetbv(0) };
+        let x = UserXstate::of_host();
+        let enabled = std::arch::x86_64::__cpuid_count(0xD, 0).ebx as usize;
+        if xcr0 & XFEATURE_MASK_XTILE_DATA == 0 {
+            assert_eq!(x.size, enabled);
+            assert_eq!(x.features, xcr0);
+        } else {
+            println!("host enables AMX tile data: the default frame leaves it out");
+            assert!(x.size < enabled);
+            assert_eq!(x.features, xcr0 & !XFEATURE_MASK_XTILE_DATA);
+        }
+    }
 }
