@@ -223,3 +223,33 @@ fn minimal_elf32() -> Vec<u8> {
     v.extend_from_slice(&code);
     v
 }
+
+/// The README's quick start works on a fresh machine exactly as written:
+/// the program it runs comes from an Essential Debian package (present
+/// before anything is installed), and bt-run's output of it is native.
+#[test]
+fn readme_quick_start_runs_as_written() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
+    let prefix = "cargo build --release -p runtime && ";
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .expect("README quick start: a line `cargo build --release -p runtime && BT-RUN PROG ARGS`");
+    let words: Vec<&str> = line[prefix.len()..].split_whitespace().collect();
+    assert!(words.len() >= 2, "quick start names bt-run and a program: {line}");
+    if std::env::var_os("BT_RUN").is_none() && std::env::var_os("CARGO_TARGET_DIR").is_none() {
+        // The path the quick start names is where the build puts bt-run.
+        assert_eq!(workspace_root().join(words[0]), bt_run_path(), "quick start's bt-run path: {line}");
+    }
+    let prog = words[1];
+    let owner = Command::new("dpkg").args(["-S", prog]).output().expect("dpkg");
+    assert!(owner.status.success(), "{prog} belongs to no Debian package: install-dependent quick start");
+    let pkg = String::from_utf8_lossy(&owner.stdout).split(':').next().unwrap_or("").trim().to_string();
+    let essential = Command::new("dpkg-query").args(["-W", "-f=${Essential}", &pkg]).output().expect("dpkg-query");
+    assert_eq!(
+        String::from_utf8_lossy(&essential.stdout).trim(),
+        "yes",
+        "{prog} comes from {pkg}, which a fresh machine need not have"
+    );
+    assert_same(&words[1..]);
+}
