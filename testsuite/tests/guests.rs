@@ -53,6 +53,7 @@ per_variant!(signals, |v| plain("signals", v, &[]));
 per_variant!(memory, |v| plain("memory", v, &[]));
 per_variant!(procs, |v| plain("procs", v, &[]));
 per_variant!(vsyscall_page, |v| plain("vsyscall", v, &[]));
+per_variant!(gs_base_virtual, |v| plain("gs_base", v, &[]));
 per_variant!(bench_fib, |v| plain("bench_fib", v, &["27"]));
 per_variant!(bench_qsort, |v| plain("bench_qsort", v, &["100000"]));
 per_variant!(bench_nbody, |v| plain("bench_nbody", v, &["20000"]));

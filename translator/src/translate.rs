@@ -11,7 +11,7 @@
 
 use iced_x86::{
     Code, ConditionCode, Decoder, DecoderError, DecoderOptions, EncodingKind, Encoder, FlowControl, Instruction,
-    InstructionInfoFactory, MemoryOperand, OpKind, Register,
+    InstructionInfoFactory, MemoryOperand, Mnemonic, OpKind, Register,
 };
 
 use crate::abi::{ExitReason, off, reg};
@@ -345,12 +345,16 @@ impl BlockBuilder {
         }
         match ins.flow_control() {
             FlowControl::Next | FlowControl::Interrupt => {
+                if let Some(done) = self.gs_base_access(ins) {
+                    return done;
+                }
                 if uses_gs(ins) {
-                    // Guest GS is virtual; gs-relative operands are not
-                    // rewritten yet, so report them as the CPU reports an
-                    // instruction it cannot execute.
-                    self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip()));
-                    return false;
+                    // Guest GS is virtual (bt-run's GS holds its context).
+                    if !self.gs_relative(ins, raw) {
+                        self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip()));
+                        return false;
+                    }
+                    return true;
                 }
                 if ins.is_ip_rel_memory_operand() {
                     self.riprel(ins);
@@ -650,6 +654,111 @@ impl BlockBuilder {
         self.e.load_gs(s, off::SPILL_SCRATCH);
     }
 
+    /// rdgsbase/wrgsbase act on the guest's virtual GS base in the context.
+    /// (A non-canonical wrgsbase value is taken as is: natively #GP.)
+    fn gs_base_access(&mut self, ins: &Instruction) -> Option<bool> {
+        let base = MemoryOperand::with_base_displ(Register::None, off::GUEST_GS as i64);
+        let gs = |mut m: MemoryOperand| {
+            m.segment_prefix = Register::GS;
+            m.displ_size = 4;
+            m
+        };
+        let high = MemoryOperand::with_base_displ(Register::None, off::GUEST_GS as i64 + 4);
+        let seq: Vec<Instruction> = match ins.code() {
+            Code::Rdgsbase_r64 => vec![Instruction::with2(Code::Mov_r64_rm64, ins.op0_register(), gs(base)).ok()?],
+            // A 32-bit load zero-extends, as rdgsbase r32 does.
+            Code::Rdgsbase_r32 => vec![Instruction::with2(Code::Mov_r32_rm32, ins.op0_register(), gs(base)).ok()?],
+            Code::Wrgsbase_r64 => vec![Instruction::with2(Code::Mov_rm64_r64, gs(base), ins.op0_register()).ok()?],
+            Code::Wrgsbase_r32 => vec![
+                Instruction::with2(Code::Mov_rm32_r32, gs(base), ins.op0_register()).ok()?,
+                Instruction::with2(Code::Mov_rm32_imm32, gs(high), 0u32).ok()?,
+            ],
+            _ => return None,
+        };
+        for i in &seq {
+            self.encode_at_pc(i).ok()?;
+        }
+        Some(true)
+    }
+
+    /// An instruction with an explicit `gs:` memory operand, rewritten
+    /// through a scratch register holding the guest's GS base (spilled and
+    /// restored as in `riprel`, so a fault inside finds the guest's value).
+    /// Returns false for forms left unsupported: implicit operands (string
+    /// instructions, xlat), rip-relative or 32-bit addressing, vector
+    /// indexes.
+    fn gs_relative(&mut self, ins: &Instruction, raw: &[u8]) -> bool {
+        let explicit = (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory);
+        if !explicit || ins.memory_segment() != Register::GS {
+            return false;
+        }
+        if matches!(ins.mnemonic(), Mnemonic::Nop) {
+            // Multi-byte nops read nothing.
+            self.e.bytes(raw);
+            return true;
+        }
+        if matches!(ins.code(), Code::Lea_r16_m | Code::Lea_r32_m | Code::Lea_r64_m) {
+            // lea computes the offset only: the segment does not matter.
+            let mut f = *ins;
+            f.set_segment_prefix(Register::None);
+            if f.is_ip_rel_memory_operand() {
+                self.riprel(&f);
+                return true;
+            }
+            return self.encode_at_pc(&f).is_ok();
+        }
+        let (b, x) = (ins.memory_base(), ins.memory_index());
+        if ins.is_ip_rel_memory_operand()
+            || b.size() == 4
+            || x.size() == 4
+            || (x != Register::None && !x.is_gpr())
+        {
+            return false;
+        }
+        let regs = self.info.info(ins).used_registers().iter().map(|u| u.register()).collect::<Vec<_>>();
+        let used = regs.iter().map(|r| r.full_register()).collect::<Vec<_>>();
+        let high8 = regs.iter().any(|r| matches!(r, Register::AH | Register::CH | Register::DH | Register::BH));
+        let legacy_only = high8 || ins.code().encoding() == EncodingKind::D3NOW;
+        let Some(scratch) =
+            SCRATCH.iter().copied().filter(|r| !legacy_only || r.number() < Register::R8.number()).find(|r| !used.contains(r))
+        else {
+            return false;
+        };
+        let s = reg_num(scratch);
+        let mut f = *ins;
+        f.set_segment_prefix(Register::None);
+        let mut pre = None;
+        match (b, x) {
+            (Register::None, _) => f.set_memory_base(scratch),
+            (_, Register::None) => {
+                f.set_memory_index(scratch);
+                f.set_memory_index_scale(1);
+            }
+            _ => {
+                // Both taken: fold the base into the scratch first (lea
+                // leaves the flags alone).
+                let m = MemoryOperand::with_base_index(scratch, b);
+                pre = Some(match Instruction::with2(Code::Lea_r64_m, scratch, m) {
+                    Ok(i) => i,
+                    Err(_) => return false,
+                });
+                f.set_memory_base(scratch);
+            }
+        }
+        // Check that it encodes before emitting anything.
+        if Encoder::new(64).encode(&f, self.e.pc().get()).is_err() {
+            return false;
+        }
+        self.e.store_gs(off::SPILL_SCRATCH, s);
+        self.e.load_gs(s, off::GUEST_GS);
+        if let Some(p) = pre {
+            self.encode_at_pc(&p).expect("lea scratch, [scratch + base] encodes");
+        }
+        self.encode_at_pc(&f).expect("gs-relative instruction re-encodes without the segment");
+        self.e.load_gs(s, off::SPILL_SCRATCH);
+        true
+    }
+
     /// Emit the stubs for the pending exits and produce the translation.
     fn finish(mut self, pc: GuestAddr, guest_len: u32) -> Translation {
         let mut exits = Vec::with_capacity(self.pending.len());
@@ -770,6 +879,35 @@ mod tests {
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, threaded);
         let text = dis(&t, 0x10_0000);
         assert!(text.iter().any(|l| l.contains("mov rcx,[rax]")), "{text:?}");
+    }
+
+    #[test]
+    fn gs_operands_use_the_guest_gs_base() {
+        // mov rax, gs:[28h]; add qword gs:[rbx+rcx*8+8], 1; rdgsbase rdx; wrgsbase esi; ret
+        let code = [
+            0x65, 0x48, 0x8B, 0x04, 0x25, 0x28, 0, 0, 0, //
+            0x65, 0x48, 0x83, 0x44, 0xCB, 0x08, 0x01, //
+            0xF3, 0x48, 0x0F, 0xAE, 0xCA, //
+            0xF3, 0x0F, 0xAE, 0xDE, //
+            0xC3,
+        ];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x9000), 0, TranslateOptions::default());
+        let text = dis(&t, 0x9000);
+        let want = [
+            "mov gs:[0E0h],r11",
+            "mov r11,gs:[98h]",
+            "mov rax,[r11+28h]",
+            "mov r11,gs:[0E0h]",
+            "mov gs:[0E0h],r11",
+            "mov r11,gs:[98h]",
+            "lea r11,[r11+rbx]",
+            "add qword ptr [r11+rcx*8+8],1",
+            "mov r11,gs:[0E0h]",
+            "mov rdx,gs:[98h]",
+            "mov gs:[98h],esi",
+            "mov dword ptr gs:[9Ch],0",
+        ];
+        assert_eq!(&text[..want.len()], &want[..], "{text:?}");
     }
 
     #[test]
