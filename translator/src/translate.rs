@@ -11,7 +11,7 @@
 
 use iced_x86::{
     Code, ConditionCode, Decoder, DecoderError, DecoderOptions, EncodingKind, Encoder, FlowControl, Instruction,
-    InstructionInfoFactory, MemoryOperand, Mnemonic, OpKind, Register,
+    InstructionInfoFactory, MemoryOperand, Mnemonic, OpAccess, OpKind, Register,
 };
 
 use crate::abi::{ExitReason, off, reg};
@@ -348,6 +348,12 @@ impl BlockBuilder {
                 if let Some(done) = self.gs_base_access(ins) {
                     return done;
                 }
+                if self.writes_gs_selector(ins) {
+                    // A selector load would replace bt-run's GS base; not
+                    // emulated yet.
+                    self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip()));
+                    return false;
+                }
                 if uses_gs(ins) {
                     // Guest GS is virtual (bt-run's GS holds its context).
                     if !self.gs_relative(ins, raw) {
@@ -679,6 +685,15 @@ impl BlockBuilder {
             self.encode_at_pc(i).ok()?;
         }
         Some(true)
+    }
+
+    /// `mov gs, r/m`, `pop gs`, `lgs`: loads of the GS selector.
+    fn writes_gs_selector(&mut self, ins: &Instruction) -> bool {
+        self.info
+            .info(ins)
+            .used_registers()
+            .iter()
+            .any(|u| u.register() == Register::GS && matches!(u.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite))
     }
 
     /// An instruction with an explicit `gs:` memory operand, rewritten
