@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use translator::abi::{ExitReason, GuestContext, reg};
 use translator::cache::{CodeCache, ExitId};
-use translator::translate::{InlineAnswer, InlineSyscalls, MAX_BLOCK_INSNS, MAX_INSN_LEN, TranslateOptions};
+use translator::translate::{InlineAnswer, InlineSyscalls, MAX_BLOCK_INSNS, MAX_INSN_LEN, StepKind, TranslateOptions, step_kind};
 use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
@@ -156,6 +156,14 @@ pub struct Thread {
 
 /// Size of the region reserved for the emulated break.
 const BRK_RESERVE: u64 = 1 << 30;
+
+/// EFLAGS.TF, the trap flag.
+const TF: u64 = 0x100;
+/// The flags `popf` may change in user mode (CF PF AF ZF SF TF DF OF NT AC
+/// ID; IF and IOPL stay).
+const POPF_USER: u64 = 0x0004_0DD5 | 0x4000 | 0x20_0000;
+/// si_code of a single-step trap.
+const TRAP_TRACE: i32 = 2;
 pub const DEFAULT_CACHE_SIZE: usize = 256 << 20;
 
 impl Process {
@@ -174,6 +182,7 @@ impl Process {
             ibl_table: None,
             inline_syscalls: inline_syscalls(&sys_table),
             ibl_recheck: false,
+            single_step: false,
         };
         let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
         let mut exec = ExecMap::default();
@@ -405,9 +414,15 @@ impl Thread {
                 ibl_from = false;
                 continue;
             }
+            // A guest with EFLAGS.TF set runs one instruction per block and
+            // takes SIGTRAP (TRAP_TRACE) after each, as natively; the CPU's
+            // own trap flag is never set in cached code.
+            let stepping = self.ctx.rflags & TF != 0;
+            let step = if stepping { self.step_kind(pc) } else { StepKind::Other };
             let target = {
                 let mut sh = self.p.lock();
-                let target = match self.block_for(&mut sh, pc) {
+                let block = if stepping { self.step_block_for(&mut sh, pc) } else { self.block_for(&mut sh, pc) };
+                let target = match block {
                     Ok(t) => t,
                     Err(BlockErr::Exit(e)) => return e,
                     Err(BlockErr::Fault(code)) => {
@@ -420,11 +435,11 @@ impl Thread {
                     }
                 };
                 if let Some((id, generation)) = link_from.take() {
-                    if generation == sh.cache.stats.flushes {
+                    if generation == sh.cache.stats.flushes && !stepping {
                         sh.cache.link(id, target);
                     }
                 }
-                if std::mem::take(&mut ibl_from) {
+                if std::mem::take(&mut ibl_from) && !stepping {
                     sh.cache.ibl_insert(pc, target);
                 }
                 match self.own_stats.as_deref_mut() {
@@ -435,6 +450,26 @@ impl Thread {
             };
             self.interrupted = None;
             sys::enter_cache(&mut self.ctx, target.get());
+            let mut stepped = false;
+            if stepping {
+                // Exits save the CPU's flags, which never have TF.
+                if !matches!(step, StepKind::Popf { .. }) {
+                    self.ctx.rflags |= TF;
+                }
+                // The instruction completed if its block left normally (a
+                // fault comes back as a signal, before it completes).
+                stepped = matches!(ExitReason::from_raw(self.ctx.exit_reason), Some(ExitReason::Branch | ExitReason::IndirectMiss));
+                if stepped && step == StepKind::Pushf {
+                    let at = self.ctx.gpr[reg::RSP] + 1;
+                    let mut b = [0u8; 1];
+                    if sys::read_guest(at, &mut b).is_ok() {
+                        let _ = sys::write_guest(at, &[b[0] | 1]);
+                    }
+                }
+                if step == StepKind::Syscall {
+                    self.ctx.gpr[reg::R11] |= TF;
+                }
+            }
             match ExitReason::from_raw(self.ctx.exit_reason) {
                 Some(ExitReason::Branch) => {
                     link_from = Some((ExitId(self.ctx.exit_id as u32), self.p.lock().cache.stats.flushes));
@@ -464,6 +499,25 @@ impl Thread {
                         return GuestExit::Illegal { pc, bytes };
                     }
                 }
+                Some(ExitReason::TrapFlag) => {
+                    // popf of a value with TF: done here, so that the CPU
+                    // never steps cached code.
+                    if let StepKind::Popf { size, len } = self.step_kind(GuestAddr(self.ctx.rip)) {
+                        let rsp = self.ctx.gpr[reg::RSP];
+                        let mut v = [0u8; 8];
+                        if sys::read_guest(rsp, &mut v[..size as usize]).is_err() {
+                            if let Some(e) = self.sync_fault(libc::SIGSEGV, 1, rsp) {
+                                return e;
+                            }
+                            continue;
+                        }
+                        let user = if size == 8 { POPF_USER } else { POPF_USER & 0xffff };
+                        self.ctx.rflags = (self.ctx.rflags & !user) | (u64::from_le_bytes(v) & user) | 2;
+                        self.ctx.gpr[reg::RSP] = rsp + size as u64;
+                        self.ctx.rip += len as u64;
+                        stepped = stepping;
+                    }
+                }
                 Some(ExitReason::FetchFault) => {
                     // rip is the instruction that could not be fetched whole;
                     // the fault is at its first byte outside executable
@@ -477,7 +531,32 @@ impl Thread {
                 }
                 None => return GuestExit::Fatal(format!("unknown exit reason {}", self.ctx.exit_reason)),
             }
+            if stepping {
+                // Single-step blocks are never linked or looked up.
+                link_from = None;
+                ibl_from = false;
+            }
+            if stepped && step != StepKind::Syscall {
+                // The single-step trap: SIGTRAP, TRAP_TRACE, at the next
+                // instruction; trap number 1 (#DB) in the frame.
+                let mut info = signals::fault_info(libc::SIGTRAP, TRAP_TRACE, self.ctx.rip);
+                info[120..128].copy_from_slice(&1u64.to_le_bytes());
+                if let Some(e) = self.sync_fault_info(libc::SIGTRAP, &info) {
+                    return e;
+                }
+            }
         }
+    }
+
+    /// What stepping the instruction at `pc` involves (Other if unreadable:
+    /// the block will fault).
+    fn step_kind(&self, pc: GuestAddr) -> StepKind {
+        let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e - pc.get()).min(15) as usize);
+        let mut b = [0u8; 15];
+        if n == 0 || sys::read_guest(pc.get(), &mut b[..n]).is_err() {
+            return StepKind::Other;
+        }
+        step_kind(pc, &b[..n])
     }
 
     /// Run `f` on this thread's signal dispositions (the shared table, or a
@@ -563,14 +642,53 @@ impl Thread {
     /// Deliver a fault bt-run detected itself to the guest's handler, or
     /// return how the guest dies.
     fn sync_fault(&mut self, sig: i32, code: i32, addr: u64) -> Option<GuestExit> {
+        self.sync_fault_info(sig, &signals::fault_info(sig, code, addr))
+    }
+
+    /// `sync_fault` with a complete siginfo.
+    fn sync_fault_info(&mut self, sig: i32, info: &[u8; 128]) -> Option<GuestExit> {
         let xs = self.p.xstate;
         self.with_actions(|a, ts, ctx| {
             if !a.has_handler(sig) || ts.mask() & signals::sigbit(sig) != 0 {
                 return Some(GuestExit::Killed(sig));
             }
-            let info = signals::fault_info(sig, code, addr);
-            signals::deliver(a, ts, xs, ctx, sig, &info).err().map(GuestExit::Killed)
+            signals::deliver(a, ts, xs, ctx, sig, info).err().map(GuestExit::Killed)
         })
+    }
+
+    /// The single-instruction block for `pc` (see `block_for`).
+    fn step_block_for(&mut self, sh: &mut Shared, pc: GuestAddr) -> Result<CachePc, BlockErr> {
+        let len = match sh.exec.extent_end(pc) {
+            Some(end) => (end - pc.get()).min(MAX_INSN_LEN as u64) as usize,
+            None => {
+                let mut b = [0u8; 1];
+                return Err(BlockErr::Fault(if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 }));
+            }
+        };
+        // SAFETY: as in block_for.
+        let bytes = unsafe { sys::guest_code(pc.get(), len) };
+        match sh.cache.translate_step(pc, bytes) {
+            Ok((id, c)) => {
+                let glen = sh.cache.block(id).guest_len as u64;
+                sh.guard_code(pc.get(), pc.get() + glen.max(1));
+                Ok(c)
+            }
+            Err(full) => {
+                // Full: start over, as block_for does.
+                if sh.threads > 1 {
+                    return Err(BlockErr::Exit(GuestExit::Fatal(format!("{full} (raise --cache-size)"))));
+                }
+                sh.cache.flush();
+                match sh.cache.translate_step(pc, bytes) {
+                    Ok((id, c)) => {
+                        let glen = sh.cache.block(id).guest_len as u64;
+                        sh.guard_code(pc.get(), pc.get() + glen.max(1));
+                        Ok(c)
+                    }
+                    Err(e) => Err(BlockErr::Exit(GuestExit::Fatal(e.to_string()))),
+                }
+            }
+        }
     }
 
     /// The cache code for guest `pc`, translating it if needed.

@@ -117,6 +117,16 @@ per_variant!(frame_overflowing_nested_altstack_dies_of_sigsegv, |v| {
 });
 per_variant!(fetch_fault_inside_an_instruction_reports_it, |v| ok("st_edges", v, &["crossing"]));
 
+// ---- EFLAGS.TF: single-stepping (st_step.c) ----
+
+per_variant!(single_step_popf_pushf_syscall_traps, |v| ok("st_step", v, &["basic"]));
+per_variant!(single_step_through_branches_calls_loops, |v| ok("st_step", v, &["loop"]));
+per_variant!(single_step_started_by_sigreturn, |v| ok("st_step", v, &["sigreturn"]));
+per_variant!(single_step_handler_not_stepped, |v| ok("st_step", v, &["nested"]));
+per_variant!(single_step_without_handler_dies_of_sigtrap, |v| {
+    st("st_step", v, &["default"], Status::signal(libc::SIGTRAP))
+});
+
 // ---- vector state in the signal frame ----
 
 per_variant!(vector_regs_in_ucontext_fault, |v| ok("st_vector", v, &["fault"]));

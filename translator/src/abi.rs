@@ -54,6 +54,9 @@ pub enum ExitReason {
     /// A signal became pending while the gate forwarded a syscall; rax holds
     /// the syscall's result and `gate_nr` its number (it may need a restart).
     SyscallSignal = 8,
+    /// A `popf` at `rip` is about to set the trap flag: the dispatcher pops
+    /// the flags itself and single-steps the guest from then on.
+    TrapFlag = 9,
 }
 
 impl ExitReason {
@@ -67,6 +70,7 @@ impl ExitReason {
             6 => Self::FetchFault,
             7 => Self::Unsupported,
             8 => Self::SyscallSignal,
+            9 => Self::TrapFlag,
             _ => return None,
         })
     }

@@ -43,6 +43,10 @@ pub struct TranslateOptions {
     /// (see `to_ibl`). Off while the process has one thread (the runtime
     /// flushes the cache and turns it on when the second thread starts).
     pub ibl_recheck: bool,
+    /// One guest instruction per block, every indirect branch leaving to
+    /// the dispatcher: blocks for a guest that runs with EFLAGS.TF set,
+    /// which the dispatcher steps through an instruction at a time.
+    pub single_step: bool,
 }
 
 /// Where an in-process syscall answer comes from (both per thread, through
@@ -164,7 +168,8 @@ pub fn translate_block(
     let mut end = pc;
     loop {
         let here = GuestAddr(decoder.ip());
-        if n >= MAX_BLOCK_INSNS || b.e.len() > MAX_BLOCK_BYTES / 2 {
+        let max_insns = if opts.single_step { 1 } else { MAX_BLOCK_INSNS };
+        if n >= max_insns || b.e.len() > MAX_BLOCK_BYTES / 2 {
             let s = b.e.jmp_rel32();
             b.exit(s, here);
             break;
@@ -258,6 +263,11 @@ impl BlockBuilder {
     /// (or a pending signal) leave through the shared `bt_ibl_miss` with
     /// rcx = target and rax/rdx restored.
     fn to_ibl(&mut self) {
+        if self.opts.single_step {
+            // Back to the dispatcher, which steps the target.
+            self.e.jmp_gs(off::IBL_MISS);
+            return;
+        }
         let table = self.opts.ibl_table;
         let e = &mut self.e;
         e.store_gs(off::SPILL_RDX, reg::RDX as u8);
@@ -361,6 +371,9 @@ impl BlockBuilder {
                         return false;
                     }
                     return true;
+                }
+                if matches!(ins.code(), Code::Popfq | Code::Popfw) {
+                    self.popf_trap_flag_check(ins);
                 }
                 if ins.is_ip_rel_memory_operand() {
                     self.riprel(ins);
@@ -660,6 +673,18 @@ impl BlockBuilder {
         self.e.load_gs(s, off::SPILL_SCRATCH);
     }
 
+    /// Before `popf`: a popped value with TF (bit 8) set leaves to the
+    /// dispatcher, which pops it itself and steps the guest from then on;
+    /// the CPU's own trap flag is never set in cached code. (The `test`
+    /// changes flags that `popf` is about to replace.)
+    fn popf_trap_flag_check(&mut self, ins: &Instruction) {
+        self.e.bytes(&[0xF6, 0x44, 0x24, 0x01, 0x01]); // test byte ptr [rsp+1], 1
+        let over = self.e.short_branch(&[0x74]); // jz over
+        self.special_exit(ExitReason::TrapFlag, GuestAddr(ins.ip()));
+        let ok = self.e.bind_rel8(over);
+        debug_assert!(ok);
+    }
+
     /// rdgsbase/wrgsbase act on the guest's virtual GS base in the context.
     /// (A non-canonical wrgsbase value is taken as is: natively #GP.)
     fn gs_base_access(&mut self, ins: &Instruction) -> Option<bool> {
@@ -796,6 +821,32 @@ impl BlockBuilder {
     }
 }
 
+/// What the dispatcher must know of an instruction it single-steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    Other,
+    /// `pushf`: the pushed image must show the trap flag.
+    Pushf,
+    /// `popf` of `size` bytes, `len` bytes long (the dispatcher pops a
+    /// value with TF itself).
+    Popf { size: u8, len: u8 },
+    /// `syscall`: no trap after it (the kernel returns to the next
+    /// instruction, which traps); r11 shows the trap flag.
+    Syscall,
+}
+
+/// The `StepKind` of the instruction at `pc`, whose bytes start `bytes`.
+pub fn step_kind(pc: GuestAddr, bytes: &[u8]) -> StepKind {
+    let ins = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE).decode();
+    match ins.code() {
+        Code::Pushfq | Code::Pushfw => StepKind::Pushf,
+        Code::Popfq => StepKind::Popf { size: 8, len: ins.len() as u8 },
+        Code::Popfw => StepKind::Popf { size: 2, len: ins.len() as u8 },
+        Code::Syscall => StepKind::Syscall,
+        _ => StepKind::Other,
+    }
+}
+
 /// The value `ins` leaves in rax if it is `mov eax, imm32`, `mov rax, imm`
 /// or `xor eax, eax`.
 fn rax_immediate(ins: &Instruction) -> Option<u64> {
@@ -923,6 +974,27 @@ mod tests {
             "mov dword ptr gs:[9Ch],0",
         ];
         assert_eq!(&text[..want.len()], &want[..], "{text:?}");
+    }
+
+    #[test]
+    fn popf_leaves_when_it_would_set_the_trap_flag() {
+        let code = [0x9D, 0xC3]; // popfq; ret
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x9000), 0, TranslateOptions::default());
+        let text = dis(&t, 0x9000);
+        assert_eq!(text[0], "test byte ptr [rsp+1],1", "{text:?}");
+        assert!(text.iter().any(|l| l == "mov rcx,401000h"), "{text:?}");
+        assert!(text.iter().any(|l| l == "popfq"), "{text:?}");
+    }
+
+    #[test]
+    fn single_step_blocks_hold_one_instruction_and_never_look_up() {
+        let code = [0x90, 0x90, 0xFF, 0xE2]; // nop; nop; jmp rdx
+        let opts = TranslateOptions { single_step: true, ..TranslateOptions::default() };
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x9000), 0, opts);
+        assert_eq!(t.guest_len, 1);
+        let t = translate_block(GuestAddr(0x401002), &code[2..], CachePc(0x9000), 0, opts);
+        let text = dis(&t, 0x9000);
+        assert!(!text.iter().any(|l| l.contains("jrcxz")), "{text:?}");
     }
 
     #[test]

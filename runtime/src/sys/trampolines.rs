@@ -43,6 +43,8 @@ std::arch::global_asm!(
     "mov rax, [rdi + {guest_fs}]",
     "wrfsbase rax",
     "push qword ptr [rdi + {rflags}]",
+    // Never the guest's trap flag: the dispatcher steps a guest that set it.
+    "and qword ptr [rsp], -0x101",
     "popfq",
     "mov rax, [rdi + 0]",
     "mov rcx, [rdi + 8]",

@@ -69,6 +69,8 @@ pub struct CodeCache {
     top: usize,
     blocks: Vec<Block>,
     by_guest: HashMap<GuestAddr, BlockId>,
+    /// Single-instruction blocks for stepping (see `translate_step`).
+    step_by_guest: HashMap<GuestAddr, BlockId>,
     /// Live blocks by the guest pages their code comes from (a block that
     /// spans pages is under each), so invalidation finds them directly.
     by_page: HashMap<u64, Vec<BlockId>>,
@@ -98,6 +100,7 @@ impl CodeCache {
             top: 0,
             blocks: Vec::new(),
             by_guest: HashMap::new(),
+            step_by_guest: HashMap::new(),
             by_page: HashMap::new(),
             incoming: Vec::new(),
             dead_by_guest: HashMap::new(),
@@ -155,11 +158,34 @@ impl CodeCache {
 
     /// Translate the block at `pc` from `bytes` (its readable guest code).
     pub fn translate(&mut self, pc: GuestAddr, bytes: &[u8]) -> Result<(BlockId, CachePc), CacheFull> {
+        let (id, at) = self.translate_with(pc, bytes, self.opts)?;
+        self.by_guest.insert(pc, id);
+        Ok((id, at))
+    }
+
+    /// The single-instruction block for `pc` that the dispatcher runs while
+    /// the guest's trap flag is set (see `TranslateOptions::single_step`):
+    /// kept apart from the ordinary blocks, never linked, never in the
+    /// indirect-branch table; invalidated with the code like any block.
+    pub fn translate_step(&mut self, pc: GuestAddr, bytes: &[u8]) -> Result<(BlockId, CachePc), CacheFull> {
+        if let Some(&id) = self.step_by_guest.get(&pc) {
+            let b = &self.blocks[id.0 as usize];
+            if b.guest_len > 0 {
+                return Ok((id, b.start));
+            }
+        }
+        let opts = TranslateOptions { single_step: true, ..self.opts };
+        let (id, at) = self.translate_with(pc, bytes, opts)?;
+        self.step_by_guest.insert(pc, id);
+        Ok((id, at))
+    }
+
+    fn translate_with(&mut self, pc: GuestAddr, bytes: &[u8], opts: TranslateOptions) -> Result<(BlockId, CachePc), CacheFull> {
         if self.top + MAX_BLOCK_BYTES + 4096 > self.mem.size() {
             return Err(CacheFull);
         }
         let at = self.mem.base().add(self.top as u64);
-        let t: Translation = translate_block(pc, bytes, at, self.exits.len() as u32, self.opts);
+        let t: Translation = translate_block(pc, bytes, at, self.exits.len() as u32, opts);
         assert!(t.code.len() <= MAX_BLOCK_BYTES + 2048, "block larger than its cap");
         self.mem.write(self.top, &t.code);
         let first = self.exits.len() as u32;
@@ -181,7 +207,6 @@ impl CodeCache {
             insn_map: t.insn_map,
             saved: None,
         });
-        self.by_guest.insert(pc, id);
         self.incoming.push(Vec::new());
         for page in guest_pages(pc, t.guest_len) {
             self.by_page.entry(page).or_default().push(id);
@@ -393,6 +418,7 @@ impl CodeCache {
         self.top = 0;
         self.blocks.clear();
         self.by_guest.clear();
+        self.step_by_guest.clear();
         self.by_page.clear();
         self.incoming.clear();
         self.dead_by_guest.clear();
