@@ -11,7 +11,7 @@
 
 use iced_x86::{
     Code, ConditionCode, Decoder, DecoderError, DecoderOptions, EncodingKind, Encoder, FlowControl, Instruction,
-    InstructionInfoFactory, MemoryOperand, Mnemonic, OpAccess, OpKind, Register,
+    InstructionInfoFactory, MemoryOperand, Mnemonic, OpKind, Register,
 };
 
 use crate::abi::{ExitReason, off, reg};
@@ -713,12 +713,13 @@ impl BlockBuilder {
     }
 
     /// `mov gs, r/m`, `pop gs`, `lgs`: loads of the GS selector.
+    /// (Privileged loads such as `lkgs` fault natively and are copied.)
     fn writes_gs_selector(&mut self, ins: &Instruction) -> bool {
-        self.info
-            .info(ins)
-            .used_registers()
-            .iter()
-            .any(|u| u.register() == Register::GS && matches!(u.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite))
+        match ins.mnemonic() {
+            Mnemonic::Mov | Mnemonic::Pop => ins.op0_kind() == OpKind::Register && ins.op0_register() == Register::GS,
+            Mnemonic::Lgs => true,
+            _ => false,
+        }
     }
 
     /// An instruction with an explicit `gs:` memory operand, rewritten
