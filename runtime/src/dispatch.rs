@@ -536,7 +536,7 @@ impl Thread {
                 link_from = None;
                 ibl_from = false;
             }
-            if stepped && step != StepKind::Syscall {
+            if stepped && !matches!(step, StepKind::Syscall | StepKind::MovSs) {
                 // The single-step trap: SIGTRAP, TRAP_TRACE, at the next
                 // instruction; trap number 1 (#DB) in the frame.
                 let mut info = signals::fault_info(libc::SIGTRAP, TRAP_TRACE, self.ctx.rip);

@@ -12,6 +12,9 @@
  *              SIGTRAP handler stops after 50 traps by clearing it
  *   nested     a signal raised while stepping: its handler is not stepped
  *              (TF clear on entry), stepping resumes after its sigreturn
+ *   movss      `mov ss` holds the trap off for one instruction: no trap
+ *              after it, then the next instruction's own (also when that
+ *              one is a syscall, which reports none)
  *   default    TF set without a SIGTRAP handler: death by SIGTRAP
  */
 #define _GNU_SOURCE
@@ -22,7 +25,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-extern char b_start[], l_start[], l_end[];
+extern char b_start[], l_start[], l_end[], m_start[];
 static volatile int n, limit = 1 << 30;
 static uintptr_t base;
 static uintptr_t addrs[32];
@@ -149,6 +152,20 @@ static int nested(void) {
     return 0;
 }
 
+static int movss(void) {
+    base = (uintptr_t)m_start;
+    __asm__ volatile("m_start:\n\t"
+                     "pushfq\n\t orq $0x100, (%%rsp)\n\t popfq\n\t"
+                     "mov %%ss, %%eax\n\t mov %%eax, %%ss\n\t nop\n\t nop\n\t"
+                     "mov %%ss, %%ecx\n\t mov $39, %%eax\n\t mov %%ecx, %%ss\n\t syscall\n\t nop\n\t"
+                     "pushfq\n\t andq $-0x101, (%%rsp)\n\t popfq\n\t"
+                     :
+                     :
+                     : "rax", "rcx", "r11", "memory", "cc");
+    dump("movss");
+    return 0;
+}
+
 static int dflt(void) {
     printf("setting TF without a handler\n");
     fflush(stdout);
@@ -171,6 +188,8 @@ int main(int argc, char **argv) {
         return sigret();
     if (!strcmp(w, "nested"))
         return nested();
-    fprintf(stderr, "usage: st_step basic|loop|sigreturn|nested|default\n");
+    if (!strcmp(w, "movss"))
+        return movss();
+    fprintf(stderr, "usage: st_step basic|loop|sigreturn|nested|movss|default\n");
     return 2;
 }

@@ -123,6 +123,7 @@ per_variant!(single_step_popf_pushf_syscall_traps, |v| ok("st_step", v, &["basic
 per_variant!(single_step_through_branches_calls_loops, |v| ok("st_step", v, &["loop"]));
 per_variant!(single_step_started_by_sigreturn, |v| ok("st_step", v, &["sigreturn"]));
 per_variant!(single_step_handler_not_stepped, |v| ok("st_step", v, &["nested"]));
+per_variant!(single_step_mov_ss_holds_the_trap_off, |v| ok("st_step", v, &["movss"]));
 per_variant!(single_step_without_handler_dies_of_sigtrap, |v| {
     st("st_step", v, &["default"], Status::signal(libc::SIGTRAP))
 });

@@ -834,6 +834,9 @@ pub enum StepKind {
     /// `syscall`: no trap after it (the kernel returns to the next
     /// instruction, which traps); r11 shows the trap flag.
     Syscall,
+    /// `mov ss, r/m`: it holds off the single-step trap until after the
+    /// next instruction, which then reports only its own.
+    MovSs,
 }
 
 /// The `StepKind` of the instruction at `pc`, whose bytes start `bytes`.
@@ -844,6 +847,7 @@ pub fn step_kind(pc: GuestAddr, bytes: &[u8]) -> StepKind {
         Code::Popfq => StepKind::Popf { size: 8, len: ins.len() as u8 },
         Code::Popfw => StepKind::Popf { size: 2, len: ins.len() as u8 },
         Code::Syscall => StepKind::Syscall,
+        Code::Mov_Sreg_r32m16 | Code::Mov_Sreg_r64m16 if ins.op0_register() == Register::SS => StepKind::MovSs,
         _ => StepKind::Other,
     }
 }
