@@ -156,6 +156,7 @@ impl Thread {
         Ok(match nr as i64 {
             libc::SYS_brk => (self.sys_brk(a[0]), Inline),
             libc::SYS_arch_prctl => (self.sys_arch_prctl(a[0], a[1]), Inline),
+            libc::SYS_ptrace => (self.sys_ptrace(a), Kernel),
             libc::SYS_mmap => (self.sys_mmap(a), Kernel),
             libc::SYS_mprotect | libc::SYS_pkey_mprotect => (self.sys_mprotect(nr, a), Kernel),
             libc::SYS_munmap => (self.sys_munmap(a[0], a[1]), Kernel),
@@ -311,6 +312,38 @@ impl Thread {
             // permissions, shadow stacks) affect only the calling thread.
             _ => unsafe { sys::forward(libc::SYS_arch_prctl as u64, [code, addr, 0, 0, 0, 0]) },
         }
+    }
+
+    /// ptrace, refusing what cannot be native for a tracee that runs under
+    /// bt-run: single-stepping (PTRACE_SINGLESTEP, PTRACE_SINGLEBLOCK)
+    /// would step bt-run's instructions, and PTRACE_SYSEMU(_SINGLESTEP)
+    /// would skip bt-run's own system calls. The kernel answers EIO to a
+    /// request it does not support, and so does bt-run. Tracees that run
+    /// natively get every request.
+    fn sys_ptrace(&mut self, a: [u64; 6]) -> i64 {
+        const PTRACE_SINGLESTEP: u64 = 9;
+        const PTRACE_SYSEMU: u64 = 31;
+        const PTRACE_SYSEMU_SINGLESTEP: u64 = 32;
+        const PTRACE_SINGLEBLOCK: u64 = 33;
+        let stepping = [PTRACE_SINGLESTEP, PTRACE_SYSEMU, PTRACE_SYSEMU_SINGLESTEP, PTRACE_SINGLEBLOCK].contains(&a[0]);
+        if stepping && self.runs_bt_run(a[1] as i32) {
+            return err(libc::EIO);
+        }
+        // SAFETY: ptrace acts on another process (or makes this one
+        // traceable); it never touches this process's memory except through
+        // the guest's own pointers, as natively.
+        unsafe { sys::forward(libc::SYS_ptrace as u64, a) }
+    }
+
+    /// Whether process `pid` is running bt-run (a guest's child that forked
+    /// or exec'd under it).
+    fn runs_bt_run(&self, pid: i32) -> bool {
+        if pid <= 0 {
+            return false;
+        }
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"));
+        let me = std::fs::canonicalize(&self.p.self_exe);
+        matches!((exe, me), (Ok(e), Ok(m)) if e == m)
     }
 
     fn fixed_over_reserved(&self, addr: u64, len: u64, flags: u64) -> bool {

@@ -166,7 +166,7 @@ pub static SYSCALLS: &[Syscall] = &[
     row(98, "getrusage", Forward, "", &[Int, OutPtr], 0),
     row(99, "sysinfo", Forward, "", &[SysinfoOut], 0),
     row(100, "times", Forward, "", &[OutPtr], 0),
-    row(101, "ptrace", Forward, "", &[Long, Pid, Hex, Hex], 0),
+    row(101, "ptrace", Runtime, "stepping or emulating the calls of a tracee that runs under bt-run would step or skip bt-run's own code: refused (EIO)", &[Long, Pid, Hex, Hex], 0),
     row(102, "getuid", Inline, "cached; refreshed after every set*id/setgroups/capset/unshare/setns/execve", &[], CREDS|PURE).ret(Ret::NoErr),
     row(103, "syslog", Forward, "", &[Int, OutPtr, Int], 0),
     row(104, "getgid", Inline, "cached; refreshed like getuid", &[], CREDS|PURE).ret(Ret::NoErr),

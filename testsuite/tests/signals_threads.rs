@@ -353,3 +353,30 @@ fn sort_parallel_two_threads() {
     compare_in_dirs(&Cmd::new(&[SORT, "--parallel=2", "-k2,2", "-n", "-s", "input"]).timeout(timeout), setup);
     compare_in_dirs(&Cmd::new(&[SORT, "--parallel=2", "-u", "-r", "input"]).timeout(timeout), setup);
 }
+
+// ---- a guest that traces its child (st_ptrace.c) ----
+
+per_variant!(ptrace_harness_peek_poke_siginfo_exit_event, |v| ok("st_ptrace", v, &["harness"]));
+
+/// Stepping a tracee that runs under bt-run, or emulating its system calls,
+/// cannot be native (it would step or skip bt-run's own code): bt-run
+/// refuses those requests with EIO, as the kernel refuses a request it does
+/// not support, and everything else stays as natively.
+fn ptrace_refused(v: &str) {
+    let g = guest("st_ptrace", v);
+    let cmd = Cmd::new(&[g.as_str(), "refused"]);
+    let native = run_native(&cmd);
+    let bt = run_bt(&cmd, Duration::from_secs(60));
+    assert_eq!(native.status, Status::Exited(0), "native: {}", native.stderr_str());
+    assert_eq!(bt.status, Status::Exited(0), "bt-run: {}", bt.stderr_str());
+    let (n, b) = (native.stdout_str(), bt.stdout_str());
+    for req in ["PTRACE_SYSEMU", "PTRACE_SINGLESTEP"] {
+        assert!(n.contains(&format!("{req}: 0 errno 0")), "natively {req} succeeds:\n{n}");
+        assert!(b.contains(&format!("{req}: -1 errno {}", libc::EIO)), "bt-run refuses {req} with EIO:\n{b}");
+    }
+    let rest = |s: &str| s.lines().filter(|l| !l.starts_with("PTRACE_")).map(String::from).collect::<Vec<_>>();
+    assert_eq!(rest(&n), rest(&b), "everything else as natively");
+    assert!(bt.stderr.is_empty(), "no message from bt-run: {}", bt.stderr_str());
+}
+
+per_variant!(ptrace_stepping_a_bt_run_tracee_is_refused_with_eio, ptrace_refused);
