@@ -744,7 +744,10 @@ impl Gen<'_> {
                     idx,
                     scale,
                     d as i64,
-                    if d < 128 { 1 } else { 4 },
+                    // iced's displacement size: 1 = disp8 if it fits, else
+                    // the address size (8 here: 4 is refused for 64-bit
+                    // addressing, which silently dropped these forms).
+                    1,
                     false,
                     Register::None,
                 )
@@ -952,7 +955,7 @@ impl Gen<'_> {
                         idx,
                         scale,
                         d as i64,
-                        4,
+                        1,
                         false,
                         Register::None,
                     ))
@@ -1136,8 +1139,8 @@ impl Gen<'_> {
         };
         let ds = if disp == 0 {
             0
-        } else if (-128..128).contains(&disp) {
-            1
+        } else if (-128..128).contains(&disp) || !a32 {
+            1 // disp8, or disp32 with 64-bit addressing (iced wants 1 or 8 there)
         } else {
             4
         };
@@ -1854,7 +1857,7 @@ impl Gen<'_> {
         ));
         self.ins(Instruction::with1(
             Code::Jmp_rm64,
-            MemoryOperand::new(Register::R15, idx, 8, tab as i64, 4, false, Register::None),
+            MemoryOperand::new(Register::R15, idx, 8, tab as i64, 1, false, Register::None),
         ));
         for t in targets {
             self.asm.bind(t);
