@@ -165,6 +165,13 @@ impl Asm {
     /// reach become near ones; other short branches that cannot reach
     /// (loop, jrcxz) are an error.
     pub fn assemble(&self, base: u64) -> Result<Vec<u8>, String> {
+        self.assemble_listed(base).map(|(code, _)| code)
+    }
+
+    /// [`Asm::assemble`], also returning every encoded instruction (branches
+    /// and `lea` of labels included) with its address, in order, for checks
+    /// of the encodings against a decoder.
+    pub fn assemble_listed(&self, base: u64) -> Result<(Vec<u8>, Vec<(u64, Instruction)>), String> {
         let mut codes: Vec<Option<Code>> = self
             .nodes
             .iter()
@@ -231,6 +238,7 @@ impl Asm {
             // Final encoding.
             let mut enc = Encoder::new(64);
             let mut ip = base;
+            let mut listed = Vec::new();
             for (k, n) in self.nodes.iter().enumerate() {
                 let ins = match n {
                     Node::Branch(_, l) => Some(
@@ -251,10 +259,11 @@ impl Asm {
                     if len != sizes[k] {
                         return Err(format!("{i:?}: length changed from {} to {len}", sizes[k]));
                     }
+                    listed.push((ip, i));
                     ip += len as u64;
                 }
             }
-            return Ok(enc.take_buffer());
+            return Ok((enc.take_buffer(), listed));
         }
         Err("branch relaxation did not converge".into())
     }

@@ -110,11 +110,17 @@ impl Class {
 
     /// Whether this machine can run the class.
     pub fn available(self, f: &Features) -> bool {
+        self.missing_feature(f).is_none()
+    }
+
+    /// The CPU feature this machine lacks to run the class, if any.
+    pub fn missing_feature(self, f: &Features) -> Option<&'static str> {
         match self {
-            Class::Avx => f.avx && f.avx2,
-            Class::Avx512 => f.avx512f,
-            Class::FsBase => f.fsgsbase,
-            _ => true,
+            Class::Avx if !f.avx => Some("avx"),
+            Class::Avx if !f.avx2 => Some("avx2"),
+            Class::Avx512 if !f.avx512f => Some("avx512f"),
+            Class::FsBase if !f.fsgsbase => Some("fsgsbase"),
+            _ => None,
         }
     }
 
@@ -217,6 +223,41 @@ impl Features {
             avx512vl: d!("avx512vl") && !no_avx,
             avx512cd: d!("avx512cd") && !no_avx,
             fsgsbase: hwcap2 & 2 != 0,
+        }
+    }
+
+    /// Every feature the generators know of, whatever this machine has: for
+    /// checks that generate code without running it (the encoding validity
+    /// check of the AVX-512 classes on hosts without AVX-512).
+    pub fn all() -> Features {
+        Features {
+            avx: true,
+            avx2: true,
+            fma: true,
+            f16c: true,
+            bmi1: true,
+            bmi2: true,
+            lzcnt: true,
+            popcnt: true,
+            adx: true,
+            movbe: true,
+            sse3: true,
+            ssse3: true,
+            sse41: true,
+            sse42: true,
+            sse4a: true,
+            aes: true,
+            pclmulqdq: true,
+            sha: true,
+            gfni: true,
+            vaes: true,
+            vpclmulqdq: true,
+            avx512f: true,
+            avx512bw: true,
+            avx512dq: true,
+            avx512vl: true,
+            avx512cd: true,
+            fsgsbase: true,
         }
     }
 

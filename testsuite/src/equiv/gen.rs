@@ -22,7 +22,7 @@
 
 #![allow(dead_code)]
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use iced_x86::{
     Code, CpuidFeature, EncodingKind, Instruction, InstructionInfoFactory, MemoryOperand, Mnemonic,
@@ -476,10 +476,21 @@ impl Forms {
         fs
     }
 
-    /// The forms for this machine (computed once).
+    /// The forms for `feats` (computed once per distinct feature set: the
+    /// validity check generates for a CPU other than this one in the same
+    /// process as the tests that generate for this one).
     pub fn get(feats: &Features) -> &'static Forms {
-        static F: OnceLock<Forms> = OnceLock::new();
-        F.get_or_init(|| Forms::new(feats))
+        static F: OnceLock<Mutex<Vec<(Features, &'static Forms)>>> = OnceLock::new();
+        let mut cache = F
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((_, f)) = cache.iter().find(|(k, _)| k == feats) {
+            return f;
+        }
+        let f: &'static Forms = Box::leak(Box::new(Forms::new(feats)));
+        cache.push((feats.clone(), f));
+        f
     }
 
     pub fn summary(&self) -> String {
@@ -589,6 +600,17 @@ pub struct Gen<'a> {
 
 /// Generates the snippet of a case (encoded for [`SNIPPET`]).
 pub fn generate(class: Class, items: &[(u16, u64)], feats: &Features) -> Vec<u8> {
+    generate_listed(class, items, feats).0
+}
+
+/// [`generate`], also returning each instruction of the snippet with its
+/// address, as it was handed to the encoder (for the validity check of the
+/// encodings, which does not need a CPU that runs them).
+pub fn generate_listed(
+    class: Class,
+    items: &[(u16, u64)],
+    feats: &Features,
+) -> (Vec<u8>, Vec<(u64, Instruction)>) {
     let forms = Forms::get(feats);
     let mut g = Gen {
         feats,
@@ -611,7 +633,7 @@ pub fn generate(class: Class, items: &[(u16, u64)], feats: &Features) -> Vec<u8>
             g.asm = before;
         }
     }
-    g.asm.assemble(SNIPPET).unwrap_or_default()
+    g.asm.assemble_listed(SNIPPET).unwrap_or_default()
 }
 
 impl Gen<'_> {
@@ -722,7 +744,10 @@ impl Gen<'_> {
                     idx,
                     scale,
                     d as i64,
-                    if d < 128 { 1 } else { 4 },
+                    // iced's displacement size: 1 = disp8 if it fits, else
+                    // the address size (8 here: 4 is refused for 64-bit
+                    // addressing, which silently dropped these forms).
+                    1,
                     false,
                     Register::None,
                 )
@@ -882,7 +907,10 @@ impl Gen<'_> {
                 Tok::VecMem(k, ms, bc) => {
                     if !mem_used && self.r.below(100) < mem_pct {
                         mem_used = true;
-                        let size = if bc > 0 && evex && self.chance(1, 3) {
+                        // EVEX.b on a memory operand is a broadcast: only on
+                        // the source operands of forms that have one
+                        // (`zmmm512b32`), never on a destination.
+                        let size = if bc > 0 && evex && i > 0 && self.chance(1, 3) {
                             bcst = true;
                             bc as u16
                         } else {
@@ -927,7 +955,7 @@ impl Gen<'_> {
                         idx,
                         scale,
                         d as i64,
-                        4,
+                        1,
                         false,
                         Register::None,
                     ))
@@ -958,13 +986,28 @@ impl Gen<'_> {
         if bcst {
             ins.set_is_broadcast(true);
         }
+        // EVEX masking, by the SDM's rules (Vol. 2, 2.7 and the exception
+        // classes), each of which is otherwise a #UD:
+        // - an opmask only on forms that take one (`k1`/`k1z`), and never
+        //   k0, which as EVEX.aaa = 000 means "no mask" (the forms that
+        //   require a mask, the EVEX gathers and scatters, are not generated);
+        // - zeroing-masking only on forms that allow it (`k1z`: not the
+        //   compares into an opmask, `kr_k1`, nor the masked scalar stores),
+        //   only with a mask, and only with a register destination: with a
+        //   memory destination (masked stores, vcompress, vpmov* down-converts,
+        //   vextract*, vcvtps2ph) EVEX.z = 1 is #UD.
+        let mem_dest = matches!(ops.first(), Some(Opnd::M(_)));
         if f.mask > 0 && self.chance(1, 2) {
             let k = regs().k[1 + self.r.below(7) as usize];
             ins.set_op_mask(k);
-            if f.mask == 2 && self.chance(1, 2) {
+            if f.mask == 2 && self.chance(1, 2) && !mem_dest {
                 ins.set_zeroing_masking(true);
             }
         }
+        // Embedded rounding ({er}, which implies SAE and takes EVEX.L'L as the
+        // rounding mode: vector length 512 or scalar) and SAE alone: EVEX.b
+        // with register operands only, and only on forms named `_er` /
+        // `_sae`; with a memory operand EVEX.b would mean broadcast.
         if !mem_used && f.er && self.chance(1, 3) {
             ins.set_rounding_control(*self.r.pick(&[
                 RoundingControl::RoundToNearest,
@@ -1096,8 +1139,8 @@ impl Gen<'_> {
         };
         let ds = if disp == 0 {
             0
-        } else if (-128..128).contains(&disp) {
-            1
+        } else if (-128..128).contains(&disp) || !a32 {
+            1 // disp8, or disp32 with 64-bit addressing (iced wants 1 or 8 there)
         } else {
             4
         };
@@ -1814,7 +1857,7 @@ impl Gen<'_> {
         ));
         self.ins(Instruction::with1(
             Code::Jmp_rm64,
-            MemoryOperand::new(Register::R15, idx, 8, tab as i64, 4, false, Register::None),
+            MemoryOperand::new(Register::R15, idx, 8, tab as i64, 1, false, Register::None),
         ));
         for t in targets {
             self.asm.bind(t);

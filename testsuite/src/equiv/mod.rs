@@ -35,6 +35,12 @@
 //!   `signal` classes execute `syscall`, with deterministic calls only.
 //! - The `fault` class ends the program with a signal on purpose; the
 //!   `signal` class catches faults in a handler and resumes.
+//! - Every encoding is one the CPU accepts (the `fault` class's deliberate
+//!   bad bytes aside): EVEX masking, broadcast and rounding follow the SDM's
+//!   rules (no zeroing-masking with a memory destination, EVEX.b only as the
+//!   broadcast of a `{1toN}` source or as rounding/SAE of a register form
+//!   that has it...). `generator_avx512_encodings_are_valid` checks it on
+//!   any host by decoding every snippet back, AVX-512 ones included.
 //! - Control flow stays inside the snippet and always reaches its end
 //!   (forward jumps, bounded backward loops, local calls), except in the
 //!   `fault` class.
