@@ -35,7 +35,8 @@ pub enum Class {
     Avx,
     /// AVX-512 (EVEX), only on CPUs with avx512f.
     Avx512,
-    /// wrfsbase/rdfsbase and fs-relative memory operands (FSGSBASE).
+    /// wr/rdfsbase, wr/rdgsbase and fs- and gs-relative memory operands
+    /// (FSGSBASE).
     FsBase,
     /// Instructions that fault: the process must die by the same signal
     /// (ud2, int3, hlt, privileged and invalid opcodes, jumps to data or

@@ -2064,9 +2064,13 @@ impl Gen<'_> {
             && self.ins(Instruction::with1(code, m))
     }
 
-    /// `lea r, [r15+off]; wrfsbase r;` then fs-relative loads/stores/RMWs,
-    /// maybe across a block boundary, maybe `rdfsbase`.
+    /// `lea r, [r15+off]; wrfsbase r;` (or wrgsbase: the guest's GS is as
+    /// much its own as FS) then fs- or gs-relative loads/stores/RMWs, with
+    /// a base or index register sometimes, maybe across a block boundary,
+    /// maybe `rdfsbase`/`rdgsbase`.
     fn fs_block(&mut self) -> bool {
+        let gs = self.chance(1, 2);
+        let seg = if gs { Register::GS } else { Register::FS };
         let off = 0x100 * self.r.below(8);
         let r = self.gpr_full();
         self.ins(Instruction::with2(
@@ -2074,7 +2078,8 @@ impl Gen<'_> {
             r,
             MemoryOperand::with_base_displ(Register::R15, off as i64),
         ));
-        self.ins(Instruction::with1(Code::Wrfsbase_r64, r));
+        let wr = if gs { Code::Wrgsbase_r64 } else { Code::Wrfsbase_r64 };
+        self.ins(Instruction::with1(wr, r));
         let n = 1 + self.r.below(4);
         for _ in 0..n {
             let code = *self.r.pick(&[
@@ -2087,7 +2092,7 @@ impl Gen<'_> {
             ]);
             let d = self.r.below(0x100 - 8) as i64;
             let m =
-                MemoryOperand::new(Register::None, Register::None, 1, d, 4, false, Register::FS);
+                MemoryOperand::new(Register::None, Register::None, 1, d, 4, false, seg);
             let a = self.gpr_full();
             let i = match code {
                 Code::Mov_r64_rm64 => Instruction::with2(code, a, m),
@@ -2106,7 +2111,12 @@ impl Gen<'_> {
             }
         }
         if self.chance(1, 2) {
-            self.rdfsbase();
+            if gs {
+                let r = self.gpr_full();
+                self.ins(Instruction::with1(Code::Rdgsbase_r64, r));
+            } else {
+                self.rdfsbase();
+            }
         }
         true
     }

@@ -30,8 +30,7 @@
 //!   `lea` right before a string instruction.
 //! - **rsp** points into the stack part of the data area; pushes and pops
 //!   are balanced within each generated item, so depth stays bounded.
-//! - No cpuid, rdtsc, rdrand or other non-deterministic instructions, and
-//!   no GS segment overrides (known unsupported). Only the `syscall` and
+//! - No cpuid, rdtsc, rdrand or other non-deterministic instructions. Only the `syscall` and
 //!   `signal` classes execute `syscall`, with deterministic calls only.
 //! - The `fault` class ends the program with a signal on purpose; the
 //!   `signal` class catches faults in a handler and resumes.
