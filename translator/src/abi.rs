@@ -54,6 +54,9 @@ pub enum ExitReason {
     /// A signal became pending while the gate forwarded a syscall; rax holds
     /// the syscall's result and `gate_nr` its number (it may need a restart).
     SyscallSignal = 8,
+    /// `int $0x80`, an i386 system call: `rip` is the next guest pc, every
+    /// register and the flags are the guest's.
+    Int80 = 9,
 }
 
 impl ExitReason {
@@ -67,6 +70,7 @@ impl ExitReason {
             6 => Self::FetchFault,
             7 => Self::Unsupported,
             8 => Self::SyscallSignal,
+            9 => Self::Int80,
             _ => return None,
         })
     }
