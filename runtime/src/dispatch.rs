@@ -17,7 +17,7 @@ use crate::loader::LoadedProgram;
 use crate::memory::{Brk, CodeGuard, ExecMap, PAGE, page_down, page_up};
 use crate::observe::{CallStats, Observers, Sink};
 use crate::signals::{self, ThreadSignals};
-use syscall_inline::GateConfig;
+use syscall_inline::{Abi, GateConfig};
 use crate::sys;
 
 /// Options that shape a run (and are passed on to re-executed children).
@@ -62,8 +62,10 @@ pub struct RunStats {
     pub slow_syscalls: u64,
     pub signals_delivered: u64,
     pub threads_started: u64,
-    /// Per-syscall counts of calls that reached the runtime.
+    /// Per-syscall counts of calls that reached the runtime (x86-64).
     pub calls: Vec<CallStats>,
+    /// The same for i386 calls (`int $0x80`).
+    pub calls_i386: Vec<CallStats>,
     /// Syscalls forwarded by the gates of threads that have exited.
     pub fast_forwards: u64,
     /// Syscalls answered by the gates of threads that have exited.
@@ -78,8 +80,27 @@ impl Default for RunStats {
             signals_delivered: 0,
             threads_started: 0,
             calls: vec![CallStats::default(); syscall_inline::GATE_TABLE_LEN],
+            calls_i386: vec![CallStats::default(); syscall_inline::GATE_TABLE_LEN],
             fast_forwards: 0,
             inline_served: 0,
+        }
+    }
+}
+
+impl RunStats {
+    /// The per-syscall counts of `abi`'s calls.
+    pub fn calls_mut(&mut self, abi: Abi) -> &mut Vec<CallStats> {
+        match abi {
+            Abi::X86_64 => &mut self.calls,
+            Abi::I386 => &mut self.calls_i386,
+        }
+    }
+
+    /// The per-syscall counts of `abi`'s calls.
+    pub fn calls_of(&self, abi: Abi) -> &[CallStats] {
+        match abi {
+            Abi::X86_64 => &self.calls,
+            Abi::I386 => &self.calls_i386,
         }
     }
 }
@@ -149,9 +170,10 @@ pub struct Thread {
     /// A vfork child is a process image of its own for `--stats` too: it
     /// counts here instead of in the shared table.
     pub own_stats: Option<Box<RunStats>>,
-    /// The syscall that just returned, while a signal may be waiting (the
-    /// signal's SA_RESTART decides whether it runs again after the handler).
-    pub interrupted: Option<u64>,
+    /// The syscall that just returned (its table and number), while a
+    /// signal may be waiting (the signal's SA_RESTART decides whether it
+    /// runs again after the handler).
+    pub interrupted: Option<(Abi, u64)>,
 }
 
 /// Size of the region reserved for the emulated break.
@@ -480,10 +502,19 @@ impl Thread {
                     if let Some(exit) = self.syscall() {
                         return exit;
                     }
-                    self.interrupted = Some(nr);
+                    self.interrupted = Some((Abi::X86_64, nr));
+                }
+                Some(ExitReason::Int80) => {
+                    let nr = self.ctx.gpr[reg::RAX] & 0xffff_ffff;
+                    if let Some(exit) = self.int80() {
+                        return exit;
+                    }
+                    self.interrupted = Some((Abi::I386, nr));
                 }
                 Some(ExitReason::Signal) => {}
-                Some(ExitReason::SyscallSignal) => self.interrupted = Some(self.ctx.gate_nr),
+                Some(ExitReason::SyscallSignal) => {
+                    self.interrupted = Some((Abi::X86_64, self.ctx.gate_nr))
+                }
                 Some(ExitReason::Illegal) => {
                     // An instruction the CPU itself rejects: SIGILL, as natively.
                     if let Some(e) = self.sync_fault(libc::SIGILL, 2 /* ILL_ILLOPN */, self.ctx.rip) {
@@ -602,8 +633,10 @@ impl Thread {
         // sigprocmask unblocks them. A signal that arrived during a call that
         // swaps the mask (sigsuspend, ppoll, ...) was deliverable under the
         // temporary mask, so the first one is delivered whatever the mask.
-        let swapped_mask = interrupted.is_some_and(|nr| {
-            [libc::SYS_rt_sigsuspend, libc::SYS_ppoll, libc::SYS_pselect6, libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2].contains(&(nr as i64))
+        let swapped_mask = interrupted.is_some_and(|(abi, nr)| {
+            abi.name(nr).is_some_and(|n| {
+                ["rt_sigsuspend", "sigsuspend", "ppoll", "ppoll_time64", "pselect6", "pselect6_time64", "epoll_pwait", "epoll_pwait2"].contains(&n)
+            })
         });
         self.with_actions(|a, ts, ctx| {
             let mut first = true;
@@ -614,8 +647,8 @@ impl Thread {
                     continue;
                 }
                 if first {
-                    if let Some(nr) = interrupted {
-                        signals::restart_if_asked(a, ctx, nr, sig);
+                    if let Some((abi, nr)) = interrupted {
+                        signals::restart_if_asked(a, ctx, abi, nr, sig);
                     }
                     first = false;
                 }
@@ -872,7 +905,7 @@ mod tests {
         assert_eq!(s.get(GETPID), None);
         assert_eq!(s.get(GETTID), Some(InlineAnswer::Tid));
         let mut o = Options::default();
-        o.observers.policy = Some(Arc::new(Policy::new(&[PolicyRule::Deny { nr: GETTID, action: DenyAction::Errno(libc::EPERM) }])));
+        o.observers.policy = Some(Arc::new(Policy::new(&[PolicyRule::Deny { call: syscall_inline::Call::x86_64(GETTID), action: DenyAction::Errno(libc::EPERM) }])));
         let s = inline_set(&o);
         assert_eq!(s.get(GETTID), None);
         assert_eq!(s.get(GETPID), Some(InlineAnswer::Table));

@@ -2,6 +2,7 @@
 //! the code cache, serves the system calls bt-run must own, and virtualizes
 //! signals. The command line lives in `src/bin/bt-run.rs`.
 
+pub mod compat;
 pub mod dispatch;
 pub mod embed;
 pub mod loader;

@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 
+use syscall_inline::Abi;
 use syscall_inline::classes::TraceSet;
 use syscall_inline::policy::{DenyAction, Policy};
 use syscall_inline::trace::GuestMem;
@@ -75,9 +76,13 @@ pub struct CallStats {
 pub struct SyscallEvent {
     pub pid: u32,
     pub tid: u32,
+    /// Which table `nr` is in: `X86_64` for `syscall`, `I386` for
+    /// `int $0x80`.
+    pub abi: Abi,
     pub nr: u64,
     pub name: &'static str,
-    /// rdi, rsi, rdx, r10, r8, r9 — the hook may rewrite them.
+    /// rdi, rsi, rdx, r10, r8, r9 (i386: ebx, ecx, edx, esi, edi, ebp, their
+    /// low 32 bits) — the hook may rewrite them.
     pub args: [u64; 6],
 }
 
@@ -115,11 +120,19 @@ pub struct Observers {
 
 impl Observers {
     pub fn traces(&self, nr: u64) -> bool {
-        self.trace.as_ref().is_some_and(|t| t.contains(nr))
+        self.traces_in(Abi::X86_64, nr)
+    }
+
+    pub fn traces_in(&self, abi: Abi, nr: u64) -> bool {
+        self.trace.as_ref().is_some_and(|t| t.contains_in(abi, nr))
     }
 
     pub fn deny(&self, nr: u64) -> Option<DenyAction> {
-        self.policy.as_ref().and_then(|p| p.action(nr))
+        self.deny_in(Abi::X86_64, nr)
+    }
+
+    pub fn deny_in(&self, abi: Abi, nr: u64) -> Option<DenyAction> {
+        self.policy.as_ref().and_then(|p| p.action_in(abi, nr))
     }
 }
 

@@ -709,17 +709,69 @@ impl Default for Actions {
 /// handler never asks the kernel to restart): restart it after the handler,
 /// as the kernel does for -ERESTARTSYS, when the guest's action has
 /// SA_RESTART and the call is one the kernel restarts (signal(7)).
-pub fn restart_if_asked(actions: &Actions, ctx: &mut GuestContext, nr: u64, sig: i32) {
+pub fn restart_if_asked(
+    actions: &Actions,
+    ctx: &mut GuestContext,
+    abi: syscall_inline::Abi,
+    nr: u64,
+    sig: i32,
+) {
     if ctx.gpr[reg::RAX] != (-(libc::EINTR as i64)) as u64 {
         return;
     }
     let a = actions.table[sig as usize];
     let handled = a.handler != libc::SIG_DFL as u64 && a.handler != libc::SIG_IGN as u64;
-    if !handled || a.flags & SA_RESTART == 0 || !restartable(nr, ctx) {
+    let restart = match abi {
+        syscall_inline::Abi::X86_64 => restartable(nr, ctx),
+        syscall_inline::Abi::I386 => restartable_i386(nr, ctx),
+    };
+    if !handled || a.flags & SA_RESTART == 0 || !restart {
         return;
     }
     ctx.gpr[reg::RAX] = nr;
-    ctx.rip -= 2; // back onto the 2-byte `syscall`
+    ctx.rip -= 2; // back onto the 2-byte `syscall` (or `int $0x80`)
+}
+
+/// `restartable` for an i386 call (`int $0x80`).
+fn restartable_i386(nr: u64, ctx: &GuestContext) -> bool {
+    const NEVER: [&str; 24] = [
+        "sigsuspend",
+        "rt_sigsuspend",
+        "pause",
+        "nanosleep",
+        "clock_nanosleep",
+        "clock_nanosleep_time64",
+        "poll",
+        "ppoll",
+        "ppoll_time64",
+        "select",
+        "_newselect",
+        "pselect6",
+        "pselect6_time64",
+        "epoll_wait",
+        "epoll_pwait",
+        "epoll_pwait2",
+        "rt_sigtimedwait",
+        "rt_sigtimedwait_time64",
+        "semtimedop_time64",
+        "msgrcv",
+        "msgsnd",
+        "io_getevents",
+        "io_pgetevents",
+        "io_pgetevents_time64",
+    ];
+    let Some(name) = syscall_inline::Abi::I386.name(nr) else {
+        return true;
+    };
+    let arg = |r: usize| ctx.gpr[r] & 0xffff_ffff;
+    match name {
+        _ if NEVER.contains(&name) => false,
+        // ipc's SEMOP, SEMTIMEDOP, MSGSND and MSGRCV.
+        "ipc" => ![1, 4, 11, 12].contains(&(arg(reg::RBX) & 0xffff)),
+        // FUTEX_WAIT with a timeout returns EINTR even with SA_RESTART.
+        "futex" | "futex_time64" => arg(reg::RSI) == 0,
+        _ => true,
+    }
 }
 
 /// Does the kernel restart `nr` after a SA_RESTART handler? (No for the

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::dispatch::{Process, RunStats};
+use syscall_inline::Abi;
 
 /// Render and write the report of the calling thread's process image: the
 /// shared statistics, or `own` (a vfork child's). `forwarded`, `inline`:
@@ -30,12 +31,20 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64) 
         ("signals delivered", s.signals_delivered),
         ("threads started", s.threads_started),
     ];
-    let calls: Vec<(&str, &crate::observe::CallStats)> = s
-        .calls
+    // Per ABI: the x86-64 calls, then the i386 ones (`int $0x80`), which
+    // strace -c also counts in a table of their own.
+    let per_abi: Vec<(Abi, Vec<(&str, &crate::observe::CallStats)>)> = Abi::ALL
         .iter()
-        .enumerate()
-        .filter(|(_, c)| c.inline + c.forwarded > 0)
-        .map(|(nr, c)| (syscall_inline::name(nr as u64).unwrap_or("?"), c))
+        .map(|&abi| {
+            let calls = s
+                .calls_of(abi)
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.inline + c.forwarded > 0)
+                .map(|(nr, c)| (abi.name(nr as u64).unwrap_or("?"), c))
+                .collect();
+            (abi, calls)
+        })
         .collect();
     let mut out = String::new();
     let key = |k: &str| k.replace(' ', "_");
@@ -44,23 +53,32 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64) 
         for (k, v) in &rows {
             let _ = write!(out, ",\"{}\":{}", key(k), v);
         }
-        out.push_str(",\"syscalls\":{");
-        for (i, (name, c)) in calls.iter().enumerate() {
-            let _ = write!(out, "{}\"{name}\":{{\"inline\":{},\"forwarded\":{},\"failed\":{{", if i > 0 { "," } else { "" }, c.inline, c.forwarded);
-            for (j, (e, n)) in c.failed.iter().enumerate() {
-                let _ = write!(out, "{}\"{}\":{n}", if j > 0 { "," } else { "" }, syscall_inline::errno::name(*e).unwrap_or("?"));
+        for (abi, calls) in &per_abi {
+            // "syscalls" (x86-64), "syscalls_i386".
+            let key = match abi {
+                Abi::X86_64 => "syscalls".to_string(),
+                _ => format!("syscalls_{}", abi.label()),
+            };
+            let _ = write!(out, ",\"{key}\":{{");
+            for (i, (name, c)) in calls.iter().enumerate() {
+                let _ = write!(out, "{}\"{name}\":{{\"inline\":{},\"forwarded\":{},\"failed\":{{", if i > 0 { "," } else { "" }, c.inline, c.forwarded);
+                for (j, (e, n)) in c.failed.iter().enumerate() {
+                    let _ = write!(out, "{}\"{}\":{n}", if j > 0 { "," } else { "" }, syscall_inline::errno::name(*e).unwrap_or("?"));
+                }
+                out.push_str("}}");
             }
-            out.push_str("}}");
+            out.push('}');
         }
-        out.push_str("}}\n");
+        out.push_str("}\n");
     } else {
         let _ = writeln!(out, "bt-run statistics: pid {} ({})", std::process::id(), p.exe_path.display());
         let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         for (k, v) in &rows {
             let _ = writeln!(out, "  {k:<w$}  {v:>12}");
         }
-        if !calls.is_empty() {
-            let _ = writeln!(out, "\n  {:<20} {:>10} {:>10} {:>10} {:>10}  errors", "syscall", "calls", "in-proc", "forwarded", "failed");
+        for (abi, calls) in per_abi.iter().filter(|(_, c)| !c.is_empty()) {
+            let title = if *abi == Abi::I386 { "\n  i386 system calls (int $0x80):\n" } else { "\n" };
+            let _ = writeln!(out, "{title}  {:<20} {:>10} {:>10} {:>10} {:>10}  errors", "syscall", "calls", "in-proc", "forwarded", "failed");
             let mut sorted = calls.clone();
             sorted.sort_by(|a, b| (b.1.inline + b.1.forwarded).cmp(&(a.1.inline + a.1.forwarded)).then(a.0.cmp(b.0)));
             for (name, c) in sorted {

@@ -9,20 +9,20 @@ use translator::abi::reg;
 
 use crate::dispatch::{GuestExit, Thread};
 use crate::observe::{CheckedMem, HookAction, SyscallEvent};
-use syscall_inline::DenyAction;
+use syscall_inline::{Abi, DenyAction};
 use crate::signals;
 use crate::sys::trampolines::SAFE_NOT_STARTED;
 use crate::memory::{PAGE, page_down, page_up};
 use crate::sys::{self, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
 
 
-fn err(e: i32) -> i64 {
+pub(crate) fn err(e: i32) -> i64 {
     -(e as i64)
 }
 
 /// Did serving a call enter the kernel?
 #[derive(Copy, Clone, PartialEq, Eq)]
-enum Served {
+pub(crate) enum Served {
     Inline,
     Kernel,
 }
@@ -32,7 +32,7 @@ impl Thread {
     /// set rcx/r11 as the CPU would. Some(exit) ends the run.
     pub fn syscall(&mut self) -> Option<GuestExit> {
         let nr = self.ctx.gpr[reg::RAX];
-        let mut a = [
+        let a = [
             self.ctx.gpr[reg::RDI],
             self.ctx.gpr[reg::RSI],
             self.ctx.gpr[reg::RDX],
@@ -40,35 +40,47 @@ impl Thread {
             self.ctx.gpr[reg::R8],
             self.ctx.gpr[reg::R9],
         ];
+        self.layer(Abi::X86_64, nr, a)
+    }
+
+    /// One call of `abi`'s table through the syscall layer: the hook, the
+    /// trace, the deny policy, the call itself, the statistics. The guest
+    /// is on the instruction after its `syscall` (or `int $0x80`, also two
+    /// bytes), where rax gets the result.
+    pub(crate) fn layer(&mut self, abi: Abi, nr: u64, mut a: [u64; 6]) -> Option<GuestExit> {
         let obs = &self.p.opts.observers;
         let mut event = None;
         if let Some(hook) = obs.hook.clone() {
             let mut ev = SyscallEvent {
                 pid: std::process::id(),
                 tid: self.ctx.tid as u32,
+                abi,
                 nr,
-                name: syscall_inline::name(nr).unwrap_or("?"),
+                name: abi.name(nr).unwrap_or("?"),
                 args: a,
             };
             match hook.before(&mut ev) {
                 HookAction::Continue => a = ev.args,
-                HookAction::Return(v) => return self.finish_call(nr, a, None, Ok((v, Served::Inline)), false),
+                HookAction::Return(v) => return self.finish_call(abi, nr, a, None, Ok((v, Served::Inline)), false),
                 HookAction::Kill => return Some(GuestExit::Killed(libc::SIGSYS)),
             }
             event = Some((hook, ev));
         }
-        let entry = obs.traces(nr).then(|| syscall_inline::format_entry(nr, &a, &CheckedMem));
-        if let Some(action) = obs.deny(nr) {
+        let entry = obs.traces_in(abi, nr).then(|| syscall_inline::format_entry_in(abi, nr, &a, &CheckedMem));
+        if let Some(action) = obs.deny_in(abi, nr) {
             return match action {
                 // Traced as strace shows the faults it injects.
-                DenyAction::Errno(e) => self.finish_call(nr, a, entry, Ok((err(e), Served::Inline)), true),
+                DenyAction::Errno(e) => self.finish_call(abi, nr, a, entry, Ok((err(e), Served::Inline)), true),
                 DenyAction::Kill => {
-                    self.trace_line(nr, &a, entry, None, false);
+                    self.trace_line(abi, nr, &a, entry, None, false);
                     Some(GuestExit::Killed(libc::SIGSYS))
                 }
             };
         }
-        let mut result = self.serve(nr, a);
+        let mut result = match abi {
+            Abi::X86_64 => self.serve(nr, a),
+            Abi::I386 => self.serve_i386(nr, a),
+        };
         if matches!(result, Ok((SAFE_NOT_STARTED, _))) {
             // A signal came first: the guest goes back onto its `syscall`
             // instruction (rax still holds the number), the dispatcher
@@ -79,24 +91,30 @@ impl Thread {
         if let (Some((hook, ev)), Ok((ret, _))) = (&event, &mut result) {
             hook.after(ev, ret);
         }
-        self.finish_call(nr, a, entry, result, false)
+        self.finish_call(abi, nr, a, entry, result, false)
     }
 
     /// Record, trace and deliver the result of a call (`denied`: an error
     /// returned instead of making the call).
-    fn finish_call(&mut self, nr: u64, a: [u64; 6], entry: Option<String>, result: Result<(i64, Served), GuestExit>, denied: bool) -> Option<GuestExit> {
+    fn finish_call(
+        &mut self,
+        abi: Abi,
+        nr: u64,
+        a: [u64; 6],
+        entry: Option<String>,
+        result: Result<(i64, Served), GuestExit>,
+        denied: bool,
+    ) -> Option<GuestExit> {
         match result {
             Ok((ret, served)) => {
                 // A forked child comes back from its parent's call with 0:
                 // the call is the parent's (counted and traced there), as
                 // strace -f shows it.
-                let forked_child = ret == 0
-                    && served == Served::Kernel
-                    && [libc::SYS_clone, libc::SYS_fork, libc::SYS_vfork].contains(&(nr as i64));
+                let forked_child = ret == 0 && served == Served::Kernel && abi.name(nr).is_some_and(|n| ["clone", "fork", "vfork"].contains(&n));
                 if self.p.opts.stats && !forked_child {
                     self.with_stats(|s| {
                         s.slow_syscalls += 1;
-                        if let Some(c) = s.calls.get_mut(nr as usize) {
+                        if let Some(c) = s.calls_mut(abi).get_mut(nr as usize) {
                             match served {
                                 Served::Inline => c.inline += 1,
                                 Served::Kernel => c.forwarded += 1,
@@ -108,10 +126,10 @@ impl Thread {
                     });
                 }
                 if !forked_child {
-                    self.trace_line(nr, &a, entry, Some(ret), denied);
+                    self.trace_line(abi, nr, &a, entry, Some(ret), denied);
                 }
                 // rt_sigreturn restored every register itself.
-                if nr as i64 != libc::SYS_rt_sigreturn {
+                if !(abi == Abi::X86_64 && nr as i64 == libc::SYS_rt_sigreturn) {
                     self.ctx.gpr[reg::RAX] = ret as u64;
                 }
                 None
@@ -119,12 +137,12 @@ impl Thread {
             Err(exit) => {
                 if self.p.opts.stats {
                     self.with_stats(|s| {
-                        if let Some(c) = s.calls.get_mut(nr as usize) {
+                        if let Some(c) = s.calls_mut(abi).get_mut(nr as usize) {
                             c.inline += 1;
                         }
                     });
                 }
-                self.trace_line(nr, &a, entry, None, false);
+                self.trace_line(abi, nr, &a, entry, None, false);
                 Some(exit)
             }
         }
@@ -134,11 +152,11 @@ impl Thread {
     /// return, printed as `= ?`; `denied`: `ret` is the error a denied call
     /// failed with, shown even for calls that cannot fail, as strace shows an
     /// injected fault).
-    fn trace_line(&self, nr: u64, a: &[u64; 6], entry: Option<String>, ret: Option<i64>, denied: bool) {
+    fn trace_line(&self, abi: Abi, nr: u64, a: &[u64; 6], entry: Option<String>, ret: Option<i64>, denied: bool) {
         let Some(entry) = entry else { return };
         let exit = match ret {
-            Some(r) if denied && r < 0 => syscall_inline::format_exit_injected(nr, a, -r as i32, &CheckedMem),
-            Some(r) => syscall_inline::format_exit(nr, a, r, &CheckedMem),
+            Some(r) if denied && r < 0 => syscall_inline::format_exit_injected_in(abi, nr, a, -r as i32, &CheckedMem),
+            Some(r) => syscall_inline::format_exit_in(abi, nr, a, r, &CheckedMem),
             None => ") = ?".to_string(),
         };
         self.p.sink.write(&format!("[pid {}] {entry}{exit}\n", self.ctx.tid));
@@ -160,7 +178,7 @@ impl Thread {
             libc::SYS_mmap => (self.sys_mmap(a), Kernel),
             libc::SYS_mprotect | libc::SYS_pkey_mprotect => (self.sys_mprotect(nr, a), Kernel),
             libc::SYS_munmap => (self.sys_munmap(a[0], a[1]), Kernel),
-            libc::SYS_mremap => (self.sys_mremap(a), Kernel),
+            libc::SYS_mremap => (self.sys_mremap(Abi::X86_64, a), Kernel),
             libc::SYS_shmat => (self.sys_shmat(a), Kernel),
             libc::SYS_exit_group => return Err(GuestExit::Exited(a[0] as i32)),
             libc::SYS_exit => return Err(GuestExit::ThreadExited(a[0] as i32)),
@@ -183,8 +201,8 @@ impl Thread {
                 }
                 Err(sig) => return Err(GuestExit::Killed(sig)),
             },
-            libc::SYS_execve => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0), Kernel),
-            libc::SYS_execveat => (self.sys_execve(a[0], a[1], a[2], a[3], a[4]), Kernel),
+            libc::SYS_execve => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0, 8), Kernel),
+            libc::SYS_execveat => (self.sys_execve(a[0], a[1], a[2], a[3], a[4], 8), Kernel),
             libc::SYS_fork => (self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
             libc::SYS_vfork => (self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
             libc::SYS_clone => (self.sys_clone(a[0], a[1], a[2], a[3], a[4]), Kernel),
@@ -231,7 +249,7 @@ impl Thread {
     /// rt_sigprocmask on the guest's virtual mask, with the kernel's checks
     /// in the kernel's order (the mask may change even if writing the old
     /// one then faults).
-    fn sys_sigprocmask(&mut self, a: [u64; 6]) -> i64 {
+    pub(crate) fn sys_sigprocmask(&mut self, a: [u64; 6]) -> i64 {
         let [how, set, oset, size, ..] = a;
         if size != 8 {
             return err(libc::EINVAL);
@@ -258,7 +276,7 @@ impl Thread {
         0
     }
 
-    fn sys_brk(&mut self, want: u64) -> i64 {
+    pub(crate) fn sys_brk(&mut self, want: u64) -> i64 {
         let mut sh = self.p.lock();
         let b = &mut sh.brk;
         if want < b.start || want > b.limit {
@@ -346,7 +364,7 @@ impl Thread {
         matches!((exe, me), (Ok(e), Ok(m)) if e == m)
     }
 
-    fn fixed_over_reserved(&self, addr: u64, len: u64, flags: u64) -> bool {
+    pub(crate) fn fixed_over_reserved(&self, addr: u64, len: u64, flags: u64) -> bool {
         let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) as u64 != 0;
         fixed && self.p.hits_reserved(addr, addr.saturating_add(page_up(len)))
     }
@@ -368,7 +386,7 @@ impl Thread {
     }
 
     /// [s, e) now has guest protection `prot` (fresh mapping or mprotect).
-    fn note_new_protection(&mut self, s: u64, e: u64, prot: u64) {
+    pub(crate) fn note_new_protection(&mut self, s: u64, e: u64, prot: u64) {
         let mut sh = self.p.lock();
         sh.guard.forget(s, e);
         if sh.exec.remove(s, e) {
@@ -381,7 +399,7 @@ impl Thread {
         }
     }
 
-    fn sys_mprotect(&mut self, nr: u64, a: [u64; 6]) -> i64 {
+    pub(crate) fn sys_mprotect(&mut self, nr: u64, a: [u64; 6]) -> i64 {
         let (addr, len, prot) = (a[0], a[1], a[2]);
         if self.p.hits_reserved(addr, addr.saturating_add(page_up(len))) {
             return err(libc::ENOMEM);
@@ -394,7 +412,7 @@ impl Thread {
         r
     }
 
-    fn sys_munmap(&mut self, addr: u64, len: u64) -> i64 {
+    pub(crate) fn sys_munmap(&mut self, addr: u64, len: u64) -> i64 {
         if self.p.hits_reserved(addr, addr.saturating_add(page_up(len))) {
             return err(libc::EINVAL);
         }
@@ -411,7 +429,9 @@ impl Thread {
         r
     }
 
-    fn sys_mremap(&mut self, a: [u64; 6]) -> i64 {
+    /// mremap, made from `abi`'s table (an i386 one keeps a moved mapping
+    /// below 4 GiB, as natively).
+    pub(crate) fn sys_mremap(&mut self, abi: Abi, a: [u64; 6]) -> i64 {
         let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3], a[4]);
         if self.p.hits_reserved(old, old.saturating_add(page_up(old_len)))
             || (flags & libc::MREMAP_FIXED as u64 != 0 && self.p.hits_reserved(new_addr, new_addr.saturating_add(page_up(new_len))))
@@ -419,7 +439,12 @@ impl Thread {
             return err(libc::EINVAL);
         }
         // SAFETY: neither range is bt-run's (checked above).
-        let r = unsafe { sys::forward(libc::SYS_mremap as u64, a) };
+        let r = unsafe {
+            match abi {
+                Abi::X86_64 => sys::forward(libc::SYS_mremap as u64, a),
+                Abi::I386 => sys::forward_i386(crate::compat::NR_MREMAP, a),
+            }
+        };
         if r >= 0 {
             let old_end = page_up(old + old_len);
             let mut sh = self.p.lock();
@@ -463,25 +488,34 @@ impl Thread {
     /// open/openat: /proc/self/exe opens the guest program, and
     /// /proc/self/cmdline reads the guest's argv; anything else is forwarded.
     fn sys_open_proc(&mut self, nr: u64, a: [u64; 6], path: u64, flags: u64) -> (i64, Served) {
-        if let Some(p) = read_cstr(path) {
-            if is_self_exe(&p) {
-                let Ok(exe) = CString::new(self.p.exe_path.as_os_str().as_bytes()) else { return (err(libc::ENOENT), Served::Inline) };
-                let mode = if nr as i64 == libc::SYS_open { a[2] } else { a[3] };
-                // SAFETY: opens a file by a NUL-terminated path we own.
-                return (unsafe { sys::forward(libc::SYS_openat as u64, [libc::AT_FDCWD as u64, exe.as_ptr() as u64, flags, mode, 0, 0]) }, Served::Kernel);
-            }
-            let rdonly = flags & libc::O_ACCMODE as u64 == libc::O_RDONLY as u64;
-            if is_self_proc(&p, b"cmdline") && rdonly {
-                return (self.cmdline_fd(flags), Served::Inline);
-            }
-            if let (Some((pid, b"cmdline")), true) = (crate::procfs::proc_pid_path(&p), rdonly) {
-                if let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe) {
-                    return (memfd_with(&g.cmdline, flags), Served::Inline);
-                }
-            }
+        let mode = if nr as i64 == libc::SYS_open { a[2] } else { a[3] };
+        if let Some(r) = self.open_proc_special(path, flags, mode) {
+            return r;
         }
         // SAFETY: forwarding the guest's own open.
         (unsafe { sys::forward(nr, a) }, Served::Kernel)
+    }
+
+    /// The answer to an open of `path` that bt-run must give itself (the
+    /// guest's /proc/self/exe and cmdline, another guest's cmdline); None:
+    /// the kernel's open is right.
+    pub(crate) fn open_proc_special(&mut self, path: u64, flags: u64, mode: u64) -> Option<(i64, Served)> {
+        let p = read_cstr(path)?;
+        if is_self_exe(&p) {
+            let Ok(exe) = CString::new(self.p.exe_path.as_os_str().as_bytes()) else { return Some((err(libc::ENOENT), Served::Inline)) };
+            // SAFETY: opens a file by a NUL-terminated path we own.
+            return Some((unsafe { sys::forward(libc::SYS_openat as u64, [libc::AT_FDCWD as u64, exe.as_ptr() as u64, flags, mode, 0, 0]) }, Served::Kernel));
+        }
+        let rdonly = flags & libc::O_ACCMODE as u64 == libc::O_RDONLY as u64;
+        if is_self_proc(&p, b"cmdline") && rdonly {
+            return Some((self.cmdline_fd(flags), Served::Inline));
+        }
+        if let (Some((pid, b"cmdline")), true) = (crate::procfs::proc_pid_path(&p), rdonly) {
+            if let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe) {
+                return Some((memfd_with(&g.cmdline, flags), Served::Inline));
+            }
+        }
+        None
     }
 
     /// A memfd holding the guest's current argv strings.
@@ -511,15 +545,8 @@ impl Thread {
     }
 
     fn sys_readlink(&mut self, dirfd: u64, path: u64, buf: u64, size: u64, at: bool) -> (i64, Served) {
-        if let Some(p) = read_cstr(path) {
-            if is_self_exe(&p) && (!at || p.first() == Some(&b'/')) {
-                return (readlink_answer(self.p.exe_path.as_os_str().as_bytes(), buf, size), Served::Inline);
-            }
-            if let Some((pid, b"exe")) = crate::procfs::proc_pid_path(&p) {
-                if let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe) {
-                    return (readlink_answer(g.exe.as_os_str().as_bytes(), buf, size), Served::Inline);
-                }
-            }
+        if let Some(r) = self.readlink_proc_special(path, buf, size, at) {
+            return r;
         }
         let (nr, args) = if at {
             (libc::SYS_readlinkat as u64, [dirfd, path, buf, size, 0, 0])
@@ -530,15 +557,31 @@ impl Thread {
         (unsafe { sys::forward(nr, args) }, Served::Kernel)
     }
 
+    /// The answer to a readlink of `path` that bt-run must give itself (the
+    /// guest's or another guest's /proc/PID/exe); None: the kernel's is right.
+    pub(crate) fn readlink_proc_special(&mut self, path: u64, buf: u64, size: u64, at: bool) -> Option<(i64, Served)> {
+        let p = read_cstr(path)?;
+        if is_self_exe(&p) && (!at || p.first() == Some(&b'/')) {
+            return Some((readlink_answer(self.p.exe_path.as_os_str().as_bytes(), buf, size), Served::Inline));
+        }
+        if let Some((pid, b"exe")) = crate::procfs::proc_pid_path(&p) {
+            if let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe) {
+                return Some((readlink_answer(g.exe.as_os_str().as_bytes(), buf, size), Served::Inline));
+            }
+        }
+        None
+    }
+
     /// execve: run the new program under a fresh bt-run with the same
-    /// options, so every descendant stays translated.
-    fn sys_execve(&mut self, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64) -> i64 {
+    /// options, so every descendant stays translated. `ptr_size`: the size
+    /// of the pointers in argv and envp (4 for an i386 call).
+    pub(crate) fn sys_execve(&mut self, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64, ptr_size: u64) -> i64 {
         let Some(mut file) = read_cstr(path) else { return err(libc::EFAULT) };
         if is_self_exe(&file) {
             file = self.p.exe_path.clone().into_os_string().into_vec();
         }
-        let Ok(argv_v) = read_cstr_array(argv) else { return err(libc::EFAULT) };
-        let Ok(envp_v) = read_cstr_array(envp) else { return err(libc::EFAULT) };
+        let Ok(argv_v) = read_cstr_array_of(argv, ptr_size) else { return err(libc::EFAULT) };
+        let Ok(envp_v) = read_cstr_array_of(envp, ptr_size) else { return err(libc::EFAULT) };
         if self.p.opts.no_follow || dirfd != libc::AT_FDCWD as u64 || flags != 0 {
             return self.exec_native(dirfd, &file, &argv_v, &envp_v, flags);
         }
@@ -591,12 +634,12 @@ impl Thread {
 /// Host protection for a guest protection: never executable (the guest's
 /// code only runs translated), but readable whenever executable so the
 /// translator can read it.
-fn host_prot(prot: u64) -> u64 {
+pub(crate) fn host_prot(prot: u64) -> u64 {
     let exec = libc::PROT_EXEC as u64;
     if prot & exec != 0 { (prot & !exec) | libc::PROT_READ as u64 } else { prot }
 }
 
-fn is_self_exe(p: &[u8]) -> bool {
+pub(crate) fn is_self_exe(p: &[u8]) -> bool {
     if p == b"/proc/self/exe" || p == b"/proc/thread-self/exe" {
         return true;
     }
@@ -664,12 +707,23 @@ pub fn read_cstr(addr: u64) -> Option<Vec<u8>> {
 
 /// A NULL-terminated array of strings from guest memory (argv, envp).
 pub fn read_cstr_array(addr: u64) -> Result<Vec<Vec<u8>>, ()> {
+    read_cstr_array_of(addr, 8)
+}
+
+/// The same with `ptr_size`-byte pointers (4: an i386 array).
+pub fn read_cstr_array_of(addr: u64, ptr_size: u64) -> Result<Vec<Vec<u8>>, ()> {
     let mut v = Vec::new();
     if addr == 0 {
         return Ok(v);
     }
     for i in 0..1_000_000u64 {
-        let p = sys::read_guest_u64(addr + 8 * i).map_err(|_| ())?;
+        let p = if ptr_size == 4 {
+            let mut b = [0u8; 4];
+            sys::read_guest(addr + 4 * i, &mut b).map_err(|_| ())?;
+            u32::from_le_bytes(b) as u64
+        } else {
+            sys::read_guest_u64(addr + 8 * i).map_err(|_| ())?
+        };
         if p == 0 {
             return Ok(v);
         }

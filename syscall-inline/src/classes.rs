@@ -1,11 +1,17 @@
 //! Syscall classes as strace defines them (`-e trace=%file` and friends),
 //! and [`TraceSet`], a parsed `-e trace=` specification.
 //!
-//! The class of every row comes from strace's own x86-64 table
-//! (`src/linux/x86_64/syscallent.h`): `%file` calls take a file name,
-//! `%desc` calls take or return a file descriptor, and so on.
+//! The class of every row comes from strace's own x86-64 and i386 tables
+//! (`src/linux/{x86_64,i386}/syscallent.h`): `%file` calls take a file
+//! name, `%desc` calls take or return a file descriptor, and so on.
+//!
+//! As in strace, a name, class or number selects calls in each ABI's table
+//! (strace: in each personality): `open` is x86-64 `open` and i386 `open`
+//! (`int $0x80`), `5` is x86-64 `fstat` and i386 `open`. A number that
+//! names no call of its table is always traced, whatever the set, as
+//! strace does (`syscall_0x…` lines).
 
-use crate::{SYSCALLS, lookup};
+use crate::Abi;
 
 /// A set of class bits (see the constants below).
 pub type Classes = u32;
@@ -101,8 +107,9 @@ const WORDS: usize = crate::GATE_TABLE_LEN / 64;
 /// A set of syscalls, as selected by strace's `-e trace=` syntax.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceSet {
-    bits: [u64; WORDS],
-    /// Set by `!`: membership is inverted, also for numbers outside the table.
+    /// Per ABI (`Abi::index`): the listed numbers.
+    bits: [[u64; WORDS]; 2],
+    /// Set by `!`: membership is inverted.
     negated: bool,
 }
 
@@ -117,15 +124,15 @@ impl TraceSet {
     /// Every syscall, known or not.
     pub fn all() -> Self {
         Self {
-            bits: [0; WORDS],
+            bits: [[0; WORDS]; 2],
             negated: true,
         }
     }
 
-    /// No syscall at all.
+    /// No syscall at all (but numbers no table names, as strace).
     pub fn none() -> Self {
         Self {
-            bits: [0; WORDS],
+            bits: [[0; WORDS]; 2],
             negated: false,
         }
     }
@@ -164,33 +171,34 @@ impl TraceSet {
             optional = true;
             token = rest;
         }
-        let found = if token.is_empty() {
+        let mut found = false;
+        if token.is_empty() {
             return Err("empty syscall name in trace list".to_string());
         } else if token.as_bytes()[0].is_ascii_digit() {
-            match token.parse::<u64>() {
-                Ok(nr) if lookup(nr).is_some() => {
-                    self.insert(nr);
-                    true
-                }
-                Ok(_) => false,
-                Err(_) => return Err(format!("invalid syscall number '{token}'")),
+            let Ok(nr) = token.parse::<u64>() else {
+                return Err(format!("invalid syscall number '{token}'"));
+            };
+            for abi in Abi::ALL.into_iter().filter(|a| a.lookup(nr).is_some()) {
+                self.insert(abi, nr);
+                found = true;
             }
         } else if token.starts_with('/') {
             return Err(format!("regular expressions are not supported: '{token}'"));
         } else if let Some(class) = class_by_name(token) {
-            for s in SYSCALLS.iter().filter(|s| s.classes & class == class) {
-                self.insert(s.nr as u64);
-            }
-            true
-        } else {
-            match SYSCALLS.iter().find(|s| s.name == token) {
-                Some(s) => {
-                    self.insert(s.nr as u64);
-                    true
+            for abi in Abi::ALL {
+                for s in abi.table().iter().filter(|s| s.classes & class == class) {
+                    self.insert(abi, s.nr as u64);
                 }
-                None => false,
             }
-        };
+            found = true;
+        } else {
+            for abi in Abi::ALL {
+                for s in abi.table().iter().filter(|s| s.name == token) {
+                    self.insert(abi, s.nr as u64);
+                    found = true;
+                }
+            }
+        }
         if found || optional {
             Ok(())
         } else if token.starts_with('%') {
@@ -202,16 +210,24 @@ impl TraceSet {
         }
     }
 
-    fn insert(&mut self, nr: u64) {
-        if let Some(w) = self.bits.get_mut((nr / 64) as usize) {
+    fn insert(&mut self, abi: Abi, nr: u64) {
+        if let Some(w) = self.bits[abi.index()].get_mut((nr / 64) as usize) {
             *w |= 1 << (nr % 64);
         }
     }
 
-    /// Whether syscall `nr` is selected.
+    /// Whether x86-64 syscall `nr` is selected.
     pub fn contains(&self, nr: u64) -> bool {
-        let listed = self
-            .bits
+        self.contains_in(Abi::X86_64, nr)
+    }
+
+    /// Whether syscall `nr` of `abi` is selected. A number the table does
+    /// not name is always traced, as strace does.
+    pub fn contains_in(&self, abi: Abi, nr: u64) -> bool {
+        if abi.lookup(nr).is_none() {
+            return true;
+        }
+        let listed = self.bits[abi.index()]
             .get((nr / 64) as usize)
             .is_some_and(|w| w & (1 << (nr % 64)) != 0);
         listed != self.negated
@@ -221,7 +237,7 @@ impl TraceSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::name;
+    use crate::{SYSCALLS, name};
 
     fn nr(n: &str) -> u64 {
         SYSCALLS.iter().find(|s| s.name == n).unwrap().nr as u64
@@ -311,7 +327,9 @@ mod tests {
         let all = TraceSet::parse("all").unwrap();
         assert!(all.contains(0) && all.contains(9999));
         let none = TraceSet::parse("none").unwrap();
-        assert!(!none.contains(0) && !none.contains(9999));
+        assert!(!none.contains(0) && !none.contains(1));
+        // Numbers no table names are traced whatever the set, as strace.
+        assert!(none.contains(9999) && none.contains(400) && none.contains_in(Abi::I386, 222));
         assert_eq!(TraceSet::parse("!none").unwrap(), all);
         assert_eq!(TraceSet::parse("!all").unwrap(), none);
         let not_mem = TraceSet::parse("!%memory").unwrap();
@@ -340,11 +358,36 @@ mod tests {
         assert!(TraceSet::parse("").is_err());
         assert!(TraceSet::parse("open,,close").is_err());
         assert!(TraceSet::parse("!").is_err());
-        assert!(TraceSet::parse("400").unwrap_err().contains("400"));
+        assert!(TraceSet::parse("415").unwrap_err().contains("415"));
         assert!(TraceSet::parse("99999999999999999999999").is_err());
         assert!(TraceSet::parse("/open.*").is_err());
         // "creds" needs its '%', as in strace.
         assert!(TraceSet::parse("creds").is_err());
         assert!(TraceSet::parse("%creds").unwrap().contains(nr("setuid")));
+    }
+
+    #[test]
+    fn selections_reach_each_abi() {
+        let i = Abi::I386;
+        let s = TraceSet::parse("open,write,getpid").unwrap();
+        assert!(s.contains(2) && s.contains(1) && s.contains(39));
+        assert!(s.contains_in(i, 5) && s.contains_in(i, 4) && s.contains_in(i, 20));
+        assert!(!s.contains_in(i, 6) && !s.contains_in(i, 2));
+        // Names only one table has.
+        let s = TraceSet::parse("mmap2,_llseek").unwrap();
+        assert!(s.contains_in(i, 192) && s.contains_in(i, 140) && !s.contains(9));
+        // Numbers are per table: 5 is x86-64 fstat and i386 open.
+        let s = TraceSet::parse("5").unwrap();
+        assert!(s.contains(5) && s.contains_in(i, 5) && !s.contains(2));
+        let s = TraceSet::parse("400").unwrap();
+        assert!(s.contains_in(i, 400) && !s.contains_in(i, 401));
+        // Classes from strace's i386 table.
+        let f = TraceSet::parse("%file").unwrap();
+        for n in [5, 8, 11, 106, 195, 295] {
+            assert!(f.contains_in(i, n), "i386 {n} is %file");
+        }
+        assert!(!f.contains_in(i, 4) && !f.contains_in(i, 197));
+        let m = TraceSet::parse("!%memory").unwrap();
+        assert!(!m.contains_in(i, 192) && !m.contains_in(i, 45) && m.contains_in(i, 4));
     }
 }

@@ -3,6 +3,7 @@
 //! Every guest `syscall` arrives here (through the gate in the runtime). The
 //! declarative table in `table` says, for each call, whether the gate may
 //! forward it to the kernel as it is, or bt-run's runtime must serve it.
+//! `int $0x80` reaches the i386 table (`table_i386`) through the runtime.
 
 pub mod args;
 pub mod classes;
@@ -10,13 +11,69 @@ pub mod errno;
 pub mod policy;
 pub mod raw;
 pub mod table;
+pub mod table_i386;
 pub mod trace;
 
 pub use args::{Arg, Ret};
 pub use classes::TraceSet;
+pub use policy::Call;
 pub use policy::{DenyAction, PolicyRule, parse_deny, parse_policy};
 pub use table::{SYSCALLS, Syscall};
-pub use trace::{GuestMem, format_entry, format_exit, format_exit_injected, format_line};
+pub use table_i386::SYSCALLS_I386;
+pub use trace::{
+    GuestMem, format_entry, format_entry_in, format_exit, format_exit_in, format_exit_injected,
+    format_exit_injected_in, format_line,
+};
+
+/// The system call table a call is made from. A 64-bit process reaches the
+/// x86-64 table with `syscall` and the i386 one with `int $0x80` (the
+/// kernel's compat entry: 32-bit arguments, i386 numbers).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Abi {
+    #[default]
+    X86_64,
+    I386,
+}
+
+impl Abi {
+    /// Every ABI, in the order bt-run reports them.
+    pub const ALL: [Abi; 2] = [Abi::X86_64, Abi::I386];
+
+    /// The declarative table of this ABI's calls, in number order.
+    pub fn table(self) -> &'static [Syscall] {
+        match self {
+            Abi::X86_64 => SYSCALLS,
+            Abi::I386 => SYSCALLS_I386,
+        }
+    }
+
+    /// The table row for `nr` in this ABI, if the number names a syscall.
+    pub fn lookup(self, nr: u64) -> Option<&'static Syscall> {
+        let t = self.table();
+        // Rows are in number order with gaps, so search.
+        t.binary_search_by_key(&nr, |s| s.nr as u64)
+            .ok()
+            .map(|i| &t[i])
+    }
+
+    /// The name of call `nr` in this ABI.
+    pub fn name(self, nr: u64) -> Option<&'static str> {
+        self.lookup(nr).map(|s| s.name)
+    }
+
+    /// How the ABI is named in statistics (`i386`, `x86_64`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Abi::X86_64 => "x86_64",
+            Abi::I386 => "i386",
+        }
+    }
+
+    /// Index of the ABI in per-ABI arrays (`Abi::ALL` order).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
 
 /// What bt-run does with a system call.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -55,8 +112,7 @@ pub const GATE_TABLE_LEN: usize = 512;
 
 /// The table row for `nr`, if the number names a syscall.
 pub fn lookup(nr: u64) -> Option<&'static Syscall> {
-    // Rows are in number order with gaps, so search.
-    SYSCALLS.binary_search_by_key(&nr, |s| s.nr as u64).ok().map(|i| &SYSCALLS[i])
+    Abi::X86_64.lookup(nr)
 }
 
 /// Name of syscall `nr`, or None for an unknown number.
@@ -100,9 +156,69 @@ mod tests {
 
     #[test]
     fn table_is_sorted_and_unique() {
-        for w in SYSCALLS.windows(2) {
-            assert!(w[0].nr < w[1].nr, "{} before {}", w[0].name, w[1].name);
+        for abi in Abi::ALL {
+            for w in abi.table().windows(2) {
+                assert!(
+                    w[0].nr < w[1].nr,
+                    "{abi:?}: {} before {}",
+                    w[0].name,
+                    w[1].name
+                );
+            }
+            for s in abi.table() {
+                assert_eq!(s.nargs as usize, s.args.len(), "{abi:?} {}", s.name);
+                assert!((s.nr as usize) < GATE_TABLE_LEN, "{abi:?} {}", s.name);
+            }
         }
+    }
+
+    #[test]
+    fn i386_numbers() {
+        let i = Abi::I386;
+        let want = [
+            (1, "exit"),
+            (2, "fork"),
+            (3, "read"),
+            (4, "write"),
+            (5, "open"),
+            (6, "close"),
+            (11, "execve"),
+            (20, "getpid"),
+            (45, "brk"),
+            (90, "mmap"),
+            (120, "clone"),
+            (140, "_llseek"),
+            (192, "mmap2"),
+            (195, "stat64"),
+            (224, "gettid"),
+            (240, "futex"),
+            (252, "exit_group"),
+            (295, "openat"),
+            (359, "socket"),
+            (386, "rseq"),
+            (403, "clock_gettime64"),
+            (422, "futex_time64"),
+            (435, "clone3"),
+            (471, "rseq_slice_yield"),
+        ];
+        for (nr, name) in want {
+            assert_eq!(i.name(nr), Some(name), "i386 {nr}");
+        }
+        assert_eq!(i.name(222), None);
+        assert_eq!(i.name(415), None);
+        assert_eq!(i.lookup(5).unwrap().disposition, Disposition::Runtime);
+        assert_eq!(i.lookup(4).unwrap().disposition, Disposition::Forward);
+        // Calls past 424 have the same numbers in both tables.
+        for s in SYSCALLS.iter().filter(|s| s.nr >= 424) {
+            assert_eq!(i.name(s.nr as u64), Some(s.name));
+        }
+        // No i386 call is answered in-process: every one is made by the kernel
+        // or served by the runtime.
+        assert!(
+            SYSCALLS_I386
+                .iter()
+                .all(|s| s.disposition != Disposition::Inline)
+        );
     }
 
     #[test]

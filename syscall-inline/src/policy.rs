@@ -13,8 +13,15 @@
 //! ```
 //!
 //! Later rules override earlier ones for the same call.
+//!
+//! A name selects the call of that name in each ABI's table, as strace's
+//! `-e trace=NAME` and `-e inject=NAME` do in each personality: `deny open`
+//! denies the x86-64 `open` (2) and the i386 `open` (5, made with
+//! `int $0x80`); a name only one table has (`socketcall`, `mmap2`) selects
+//! that call alone. A number, as in strace, is the call of that number in
+//! each table that has one (`deny 5`: x86-64 `fstat` and i386 `open`).
 
-use crate::{SYSCALLS, lookup};
+use crate::Abi;
 use std::collections::HashMap;
 
 /// What happens to a denied call.
@@ -26,39 +33,79 @@ pub enum DenyAction {
     Kill,
 }
 
-/// One rule of a policy.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum PolicyRule {
-    Deny { nr: u64, action: DenyAction },
-    Allow { nr: u64 },
+/// The calls a rule names: its number in each ABI's table (None where the
+/// table has no such call).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Call {
+    pub x86_64: Option<u64>,
+    pub i386: Option<u64>,
 }
 
-impl PolicyRule {
-    /// The syscall the rule is about.
-    pub fn nr(&self) -> u64 {
-        match *self {
-            PolicyRule::Deny { nr, .. } | PolicyRule::Allow { nr } => nr,
+impl Call {
+    /// The x86-64 call `nr` only.
+    pub fn x86_64(nr: u64) -> Call {
+        Call {
+            x86_64: Some(nr),
+            i386: None,
+        }
+    }
+
+    /// The number of the call in `abi`'s table.
+    pub fn nr(&self, abi: Abi) -> Option<u64> {
+        match abi {
+            Abi::X86_64 => self.x86_64,
+            Abi::I386 => self.i386,
         }
     }
 }
 
-/// A syscall by name (`openat`) or number (`257`), which must be in the table.
-pub fn syscall_by_name(name: &str) -> Result<u64, String> {
+/// One rule of a policy.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PolicyRule {
+    Deny { call: Call, action: DenyAction },
+    Allow { call: Call },
+}
+
+impl PolicyRule {
+    /// The syscalls the rule is about.
+    pub fn call(&self) -> Call {
+        match *self {
+            PolicyRule::Deny { call, .. } | PolicyRule::Allow { call } => call,
+        }
+    }
+}
+
+/// A syscall by name (`openat`) or number (`257`): the call of that name or
+/// number in each ABI's table (see the module comment); at least one table
+/// must have it.
+pub fn syscall_by_name(name: &str) -> Result<Call, String> {
     let name = name.trim();
     if name.is_empty() {
         return Err("missing syscall name".to_string());
     }
-    if name.bytes().all(|b| b.is_ascii_digit()) {
-        return match name.parse::<u64>() {
-            Ok(nr) if lookup(nr).is_some() => Ok(nr),
-            _ => Err(format!("unknown syscall number '{name}'")),
-        };
+    let pick = |abi: Abi| -> Option<u64> {
+        if name.bytes().all(|b| b.is_ascii_digit()) {
+            name.parse::<u64>()
+                .ok()
+                .filter(|&nr| abi.lookup(nr).is_some())
+        } else {
+            abi.table()
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.nr as u64)
+        }
+    };
+    let call = Call {
+        x86_64: pick(Abi::X86_64),
+        i386: pick(Abi::I386),
+    };
+    if call.x86_64.is_some() || call.i386.is_some() {
+        Ok(call)
+    } else if name.bytes().all(|b| b.is_ascii_digit()) {
+        Err(format!("unknown syscall number '{name}'"))
+    } else {
+        Err(format!("unknown syscall '{name}'"))
     }
-    SYSCALLS
-        .iter()
-        .find(|s| s.name == name)
-        .map(|s| s.nr as u64)
-        .ok_or_else(|| format!("unknown syscall '{name}'"))
 }
 
 /// An errno by name (`EACCES`, case-insensitive) or number (`13`).
@@ -78,7 +125,7 @@ pub fn parse_errno(s: &str) -> Result<i32, String> {
 
 /// Parse a `--deny` value: `NAME`, `NAME=ERRNO` (name or number) or
 /// `NAME=kill`. The default action is `Errno(EPERM)`.
-pub fn parse_deny(spec: &str) -> Result<(u64, DenyAction), String> {
+pub fn parse_deny(spec: &str) -> Result<(Call, DenyAction), String> {
     let (name, action) = match spec.split_once('=') {
         None => (spec, DenyAction::Errno(libc::EPERM)),
         Some((name, act)) if act.trim().eq_ignore_ascii_case("kill") => (name, DenyAction::Kill),
@@ -102,15 +149,15 @@ pub fn parse_policy(text: &str) -> Result<Vec<PolicyRule>, String> {
         let rest = rest.trim();
         let rule = match verb {
             "deny" => {
-                let (nr, action) = parse_deny(rest).map_err(err)?;
-                PolicyRule::Deny { nr, action }
+                let (call, action) = parse_deny(rest).map_err(err)?;
+                PolicyRule::Deny { call, action }
             }
             "allow" => {
                 if rest.contains('=') {
                     return Err(err(format!("'allow' takes no action: '{rest}'")));
                 }
                 PolicyRule::Allow {
-                    nr: syscall_by_name(rest).map_err(err)?,
+                    call: syscall_by_name(rest).map_err(err)?,
                 }
             }
             _ => return Err(err(format!("expected 'deny' or 'allow', found '{verb}'"))),
@@ -123,7 +170,8 @@ pub fn parse_policy(text: &str) -> Result<Vec<PolicyRule>, String> {
 /// A set of rules ready to be consulted per call.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
-    denied: HashMap<u64, DenyAction>,
+    /// Per ABI (`Abi::index`): denied numbers.
+    denied: [HashMap<u64, DenyAction>; 2],
 }
 
 impl Policy {
@@ -131,26 +179,35 @@ impl Policy {
     pub fn new(rules: &[PolicyRule]) -> Self {
         let mut p = Policy::default();
         for r in rules {
-            match *r {
-                PolicyRule::Deny { nr, action } => {
-                    p.denied.insert(nr, action);
-                }
-                PolicyRule::Allow { nr } => {
-                    p.denied.remove(&nr);
+            for abi in Abi::ALL {
+                let Some(nr) = r.call().nr(abi) else { continue };
+                let denied = &mut p.denied[abi.index()];
+                match *r {
+                    PolicyRule::Deny { action, .. } => {
+                        denied.insert(nr, action);
+                    }
+                    PolicyRule::Allow { .. } => {
+                        denied.remove(&nr);
+                    }
                 }
             }
         }
         p
     }
 
-    /// What to do instead of syscall `nr`, if it is denied.
+    /// What to do instead of x86-64 syscall `nr`, if it is denied.
     pub fn action(&self, nr: u64) -> Option<DenyAction> {
-        self.denied.get(&nr).copied()
+        self.action_in(Abi::X86_64, nr)
+    }
+
+    /// What to do instead of syscall `nr` of `abi`, if it is denied.
+    pub fn action_in(&self, abi: Abi, nr: u64) -> Option<DenyAction> {
+        self.denied[abi.index()].get(&nr).copied()
     }
 
     /// Whether no call is denied.
     pub fn is_empty(&self) -> bool {
-        self.denied.is_empty()
+        self.denied.iter().all(HashMap::is_empty)
     }
 }
 
@@ -158,32 +215,70 @@ impl Policy {
 mod tests {
     use super::*;
 
+    fn both(x86_64: u64, i386: u64) -> Call {
+        Call {
+            x86_64: Some(x86_64),
+            i386: Some(i386),
+        }
+    }
+
     #[test]
     fn deny_specs() {
-        assert_eq!(
-            parse_deny("openat"),
-            Ok((257, DenyAction::Errno(libc::EPERM)))
-        );
+        let eperm = DenyAction::Errno(libc::EPERM);
+        assert_eq!(parse_deny("openat"), Ok((both(257, 295), eperm)));
         assert_eq!(
             parse_deny("openat=EACCES"),
-            Ok((257, DenyAction::Errno(libc::EACCES)))
+            Ok((both(257, 295), DenyAction::Errno(libc::EACCES)))
         );
         assert_eq!(
             parse_deny("openat=eacces"),
-            Ok((257, DenyAction::Errno(libc::EACCES)))
+            Ok((both(257, 295), DenyAction::Errno(libc::EACCES)))
         );
-        assert_eq!(parse_deny("socket=97"), Ok((41, DenyAction::Errno(97))));
+        assert_eq!(
+            parse_deny("socket=97"),
+            Ok((both(41, 359), DenyAction::Errno(97)))
+        );
         assert_eq!(
             parse_deny("socket=EWOULDBLOCK"),
-            Ok((41, DenyAction::Errno(libc::EAGAIN)))
+            Ok((both(41, 359), DenyAction::Errno(libc::EAGAIN)))
         );
-        assert_eq!(parse_deny("ptrace=kill"), Ok((101, DenyAction::Kill)));
-        assert_eq!(parse_deny("ptrace=KILL"), Ok((101, DenyAction::Kill)));
-        assert_eq!(parse_deny("59"), Ok((59, DenyAction::Errno(libc::EPERM))));
+        assert_eq!(
+            parse_deny("ptrace=kill"),
+            Ok((both(101, 26), DenyAction::Kill))
+        );
+        assert_eq!(
+            parse_deny("ptrace=KILL"),
+            Ok((both(101, 26), DenyAction::Kill))
+        );
+        // A number is that number in each table (x86-64 execve, i386 oldolduname).
+        assert_eq!(parse_deny("59"), Ok((both(59, 59), eperm)));
+        assert_eq!(
+            parse_deny("400"),
+            Ok((
+                Call {
+                    x86_64: None,
+                    i386: Some(400)
+                },
+                eperm
+            ))
+        );
         assert_eq!(
             parse_deny(" connect = ECONNREFUSED "),
-            Ok((42, DenyAction::Errno(libc::ECONNREFUSED)))
+            Ok((both(42, 362), DenyAction::Errno(libc::ECONNREFUSED)))
         );
+        // The same name in each table; names only one table has.
+        assert_eq!(parse_deny("open"), Ok((both(2, 5), eperm)));
+        assert_eq!(
+            parse_deny("socketcall"),
+            Ok((
+                Call {
+                    x86_64: None,
+                    i386: Some(102)
+                },
+                eperm
+            ))
+        );
+        assert_eq!(parse_deny("newfstatat"), Ok((Call::x86_64(262), eperm)));
     }
 
     #[test]
@@ -198,7 +293,8 @@ mod tests {
         assert!(parse_deny("open=").is_err());
         assert!(parse_deny("").is_err());
         assert!(parse_deny("=EPERM").is_err());
-        assert!(parse_deny("400").unwrap_err().contains("400"));
+        assert!(parse_deny("415").unwrap_err().contains("415"));
+        assert!(parse_deny("9999").unwrap_err().contains("9999"));
     }
 
     #[test]
@@ -209,16 +305,18 @@ mod tests {
             rules,
             vec![
                 PolicyRule::Deny {
-                    nr: 41,
+                    call: both(41, 359),
                     action: DenyAction::Errno(libc::EACCES)
                 },
                 PolicyRule::Deny {
-                    nr: 101,
+                    call: both(101, 26),
                     action: DenyAction::Kill
                 },
-                PolicyRule::Allow { nr: 41 },
+                PolicyRule::Allow {
+                    call: both(41, 359)
+                },
                 PolicyRule::Deny {
-                    nr: 257,
+                    call: both(257, 295),
                     action: DenyAction::Errno(libc::EPERM)
                 },
             ]
@@ -228,7 +326,14 @@ mod tests {
         assert_eq!(p.action(101), Some(DenyAction::Kill));
         assert_eq!(p.action(257), Some(DenyAction::Errno(libc::EPERM)));
         assert_eq!(p.action(0), None);
-        assert_eq!(rules[2].nr(), 41);
+        assert_eq!(p.action_in(Abi::I386, 26), Some(DenyAction::Kill));
+        assert_eq!(
+            p.action_in(Abi::I386, 295),
+            Some(DenyAction::Errno(libc::EPERM))
+        );
+        assert_eq!(p.action_in(Abi::I386, 359), None);
+        assert_eq!(p.action_in(Abi::I386, 257), None, "numbers are per table");
+        assert_eq!(rules[2].call(), both(41, 359));
 
         let e = parse_policy("deny open\nblock read\n").unwrap_err();
         assert!(e.starts_with("line 2:") && e.contains("block"), "{e}");
@@ -238,5 +343,18 @@ mod tests {
         assert!(e.starts_with("line 1:"), "{e}");
         assert!(parse_policy("deny").unwrap_err().starts_with("line 1:"));
         assert_eq!(parse_policy("").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn later_rules_win_per_table() {
+        // `allow fstat` lifts the x86-64 half of `deny 5` only.
+        let p = Policy::new(&parse_policy("deny 5\nallow fstat\n").unwrap());
+        assert_eq!(p.action(5), None);
+        assert_eq!(
+            p.action_in(Abi::I386, 5),
+            Some(DenyAction::Errno(libc::EPERM))
+        );
+        assert!(!p.is_empty());
+        assert!(Policy::new(&parse_policy("deny open\nallow open\n").unwrap()).is_empty());
     }
 }

@@ -42,7 +42,7 @@ impl Syscall {
     }
 }
 
-const fn row(
+pub(crate) const fn row(
     nr: u32,
     name: &'static str,
     disposition: Disposition,

@@ -19,6 +19,7 @@ mod quote;
 mod structs;
 pub mod xlat;
 
+use crate::Abi;
 use crate::args::{Arg, Ret};
 use crate::errno;
 use crate::table::Syscall;
@@ -46,9 +47,15 @@ impl GuestMem for NoMem {
 /// The first half of a strace line: `openat(AT_FDCWD, "/etc/passwd", O_RDONLY`
 /// (with a trailing `, ` when arguments printed at exit follow).
 pub fn format_entry(nr: u64, args: &[u64; 6], mem: &dyn GuestMem) -> String {
-    let items = plan(nr, args);
+    format_entry_in(Abi::X86_64, nr, args, mem)
+}
+
+/// [`format_entry`] for a call of `abi`'s table (i386 arguments are the
+/// registers' low 32 bits, which the caller passes).
+pub fn format_entry_in(abi: Abi, nr: u64, args: &[u64; 6], mem: &dyn GuestMem) -> String {
+    let items = plan(abi, nr, args);
     let cx = Cx {
-        sc: crate::lookup(nr),
+        sc: abi.lookup(nr),
         a: args,
         ret: None,
         injected: false,
@@ -69,7 +76,12 @@ pub fn format_entry(nr: u64, args: &[u64; 6], mem: &dyn GuestMem) -> String {
 /// The second half: output arguments, the rest, `)`, and ` = ret`
 /// (`= -1 ENOENT (No such file or directory)`, `= ?` for exit_group).
 pub fn format_exit(nr: u64, args: &[u64; 6], ret: i64, mem: &dyn GuestMem) -> String {
-    exit_half(nr, args, ret, false, mem)
+    exit_half(Abi::X86_64, nr, args, ret, false, mem)
+}
+
+/// [`format_exit`] for a call of `abi`'s table.
+pub fn format_exit_in(abi: Abi, nr: u64, args: &[u64; 6], ret: i64, mem: &dyn GuestMem) -> String {
+    exit_half(abi, nr, args, ret, false, mem)
 }
 
 /// The second half for a call that was not made but failed with `errno`
@@ -78,13 +90,31 @@ pub fn format_exit(nr: u64, args: &[u64; 6], ret: i64, mem: &dyn GuestMem) -> St
 /// (`getuid() = -1 EPERM (Operation not permitted)`), and output arguments
 /// as addresses.
 pub fn format_exit_injected(nr: u64, args: &[u64; 6], errno: i32, mem: &dyn GuestMem) -> String {
-    exit_half(nr, args, -(errno as i64), true, mem)
+    exit_half(Abi::X86_64, nr, args, -(errno as i64), true, mem)
 }
 
-fn exit_half(nr: u64, args: &[u64; 6], ret: i64, injected: bool, mem: &dyn GuestMem) -> String {
-    let items = plan(nr, args);
+/// [`format_exit_injected`] for a call of `abi`'s table.
+pub fn format_exit_injected_in(
+    abi: Abi,
+    nr: u64,
+    args: &[u64; 6],
+    errno: i32,
+    mem: &dyn GuestMem,
+) -> String {
+    exit_half(abi, nr, args, -(errno as i64), true, mem)
+}
+
+fn exit_half(
+    abi: Abi,
+    nr: u64,
+    args: &[u64; 6],
+    ret: i64,
+    injected: bool,
+    mem: &dyn GuestMem,
+) -> String {
+    let items = plan(abi, nr, args);
     let cx = Cx {
-        sc: crate::lookup(nr),
+        sc: abi.lookup(nr),
         a: args,
         ret: Some(ret),
         injected,
@@ -217,8 +247,9 @@ fn join_into(s: &mut String, items: &[Item], cx: &Cx) {
 
 /// The arguments strace shows for this call, in order. Depends only on the
 /// registers, so the entry and exit halves agree on where they split.
-fn plan(nr: u64, a: &[u64; 6]) -> Vec<Item> {
-    let Some(sc) = crate::lookup(nr) else {
+fn plan(abi: Abi, nr: u64, a: &[u64; 6]) -> Vec<Item> {
+    let i386 = abi == Abi::I386;
+    let Some(sc) = abi.lookup(nr) else {
         return (0..6).map(|i| it(i, K::A(Arg::Hex))).collect();
     };
     let mut v: Vec<Item> = sc
@@ -234,7 +265,7 @@ fn plan(nr: u64, a: &[u64; 6]) -> Vec<Item> {
             v.pop();
         }
         "mq_open" if a[1] & xlat::O_CREAT == 0 => v.truncate(2),
-        "fcntl" => {
+        "fcntl" | "fcntl64" => {
             v.truncate(2);
             let third = match cmd32 {
                 1 | 3 | 9 | 11 | 1025 | 1032 | 1034 | 1035 | 1037 => None,
@@ -252,10 +283,16 @@ fn plan(nr: u64, a: &[u64; 6]) -> Vec<Item> {
             };
             v.extend(third.map(|k| it(2, k)));
         }
-        "futex" => {
+        // (i386 `futex` takes a 32-bit timespec, shown as its address.)
+        "futex" | "futex_time64" => {
+            let ts_kind = if sc.name == "futex" && i386 {
+                Arg::Ptr
+            } else {
+                Arg::Timespec
+            };
             let (val, ts, ua2, v3) = (
                 it(2, K::A(Arg::UInt)),
-                it(3, K::A(Arg::Timespec)),
+                it(3, K::A(ts_kind)),
                 it(4, K::A(Arg::Ptr)),
                 5,
             );
@@ -276,6 +313,8 @@ fn plan(nr: u64, a: &[u64; 6]) -> Vec<Item> {
         }
         "clone" => {
             let f = a[0] & !0xff;
+            // i386 passes tls before child_tidptr (CLONE_BACKWARDS).
+            let (ctid, tls) = if i386 { (4, 3) } else { (3, 4) };
             v = vec![
                 named("child_stack=", 1, K::A(Arg::Ptr)),
                 named("flags=", 0, K::A(Arg::CloneFlags)),
@@ -284,10 +323,10 @@ fn plan(nr: u64, a: &[u64; 6]) -> Vec<Item> {
                 v.push(named("parent_tid=", 2, K::IntRef));
             }
             if f & xlat::CLONE_SETTLS != 0 {
-                v.push(named("tls=", 4, K::A(Arg::Ptr)));
+                v.push(named("tls=", tls, K::A(Arg::Ptr)));
             }
             if f & (xlat::CLONE_CHILD_SETTID | xlat::CLONE_CHILD_CLEARTID) != 0 {
-                v.push(named("child_tidptr=", 3, K::A(Arg::Ptr)));
+                v.push(named("child_tidptr=", ctid, K::A(Arg::Ptr)));
             }
         }
         "clone3" => {
@@ -702,7 +741,9 @@ fn format_ret(cx: &Cx, ret: i64) -> String {
     if cx.sc.is_none() {
         return xlat::hex(u);
     }
-    match (cx.name(), cx.a[1] & 0xffff_ffff) {
+    // (i386 fcntl64 returns what fcntl does.)
+    let name = if cx.name() == "fcntl64" { "fcntl" } else { cx.name() };
+    match (name, cx.a[1] & 0xffff_ffff) {
         ("fcntl", 1) if u != 0 => {
             return format!(
                 "{} (flags {})",
@@ -737,3 +778,5 @@ fn format_ret(cx: &Cx, ret: i64) -> String {
 mod tests;
 #[cfg(test)]
 mod tests_extra;
+#[cfg(test)]
+mod tests_i386;

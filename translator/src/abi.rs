@@ -57,6 +57,9 @@ pub enum ExitReason {
     /// A `popf` at `rip` is about to set the trap flag: the dispatcher pops
     /// the flags itself and single-steps the guest from then on.
     TrapFlag = 9,
+    /// `int $0x80`, an i386 system call: `rip` is the next guest pc, every
+    /// register and the flags are the guest's.
+    Int80 = 10,
 }
 
 impl ExitReason {
@@ -71,6 +74,7 @@ impl ExitReason {
             7 => Self::Unsupported,
             8 => Self::SyscallSignal,
             9 => Self::TrapFlag,
+            10 => Self::Int80,
             _ => return None,
         })
     }

@@ -1,8 +1,9 @@
 //! Guest basic block -> cache code.
 //!
 //! A block is decoded until its first control transfer, `syscall` (one the
-//! runtime lets the translator answer in place does not end it), illegal
-//! instruction or size cap. Instructions that are position independent are
+//! runtime lets the translator answer in place does not end it), `int
+//! $0x80` (an i386 system call, left to the runtime), illegal instruction
+//! or size cap. Instructions that are position independent are
 //! copied byte for byte; rip-relative ones are re-encoded for their new
 //! address (or, when the cache is more than 2 GiB away, rewritten through a
 //! scratch register); control flow becomes exits to per-block stubs that the
@@ -352,6 +353,12 @@ impl BlockBuilder {
         let rax = std::mem::replace(&mut self.rax_const, rax_immediate(ins));
         if ins.code() == Code::Syscall {
             return self.syscall(next, rax);
+        }
+        if ins.code() == Code::Int_imm8 && ins.immediate8() == 0x80 {
+            // An i386 system call: the runtime makes it through the syscall
+            // layer (the exit keeps every guest register and the flags).
+            self.special_exit(ExitReason::Int80, next);
+            return false;
         }
         match ins.flow_control() {
             FlowControl::Next | FlowControl::Interrupt => {
@@ -920,6 +927,15 @@ mod tests {
     use super::*;
     use iced_x86::{Formatter, IntelFormatter};
 
+    /// A number as iced-x86's formatter shows it (9, 0Ah, 10h, 0FFh).
+    fn iced_hex(n: u64) -> String {
+        if n <= 9 {
+            return n.to_string();
+        }
+        let h = format!("{n:X}");
+        if h.starts_with(|c: char| c.is_ascii_alphabetic()) { format!("0{h}h") } else { format!("{h}h") }
+    }
+
     fn dis(t: &Translation, base: u64) -> Vec<String> {
         let mut d = Decoder::with_ip(64, &t.code, base, DecoderOptions::NONE);
         let mut f = IntelFormatter::new();
@@ -1184,6 +1200,54 @@ mod tests {
         o.inline_syscalls.set(499, Some(InlineAnswer::Table));
         let t = translate_block(GuestAddr(0x401000), &[0x0F, 0x05], CachePc(0x10_0000), 0, o);
         assert!(!dis(&t, 0x10_0000).iter().any(|l| l.starts_with("jrcxz")));
+    }
+
+    #[test]
+    fn int80_leaves_for_the_runtime() {
+        // mov eax, 20; int 0x80; ret   (and with a REX prefix: 48 cd 80)
+        for (code, len) in [
+            (&[0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0xC3][..], 7u32),
+            (&[0x48, 0xCD, 0x80, 0xC3][..], 3),
+        ] {
+            let t = translate_block(
+                GuestAddr(0x401000),
+                code,
+                CachePc(0x10_0000),
+                0,
+                getpid_gettid(),
+            );
+            let text = dis(&t, 0x10_0000);
+            assert_eq!(t.guest_len, len, "the block ends at int 0x80: {text:?}");
+            let next = format!("mov rcx,{:X}h", 0x401000 + len as u64);
+            let at = text
+                .iter()
+                .position(|l| *l == next)
+                .unwrap_or_else(|| panic!("{text:?}"));
+            assert_eq!(
+                text[at - 1],
+                "mov gs:[0C8h],rcx",
+                "guest rcx spilled: {text:?}"
+            );
+            assert_eq!(
+                text[at + 1],
+                format!("mov qword ptr gs:[0B8h],{}", iced_hex(ExitReason::Int80 as u64)),
+                "{text:?}"
+            );
+            assert_eq!(text[at + 2], "jmp qword ptr gs:[138h]", "{text:?}");
+            assert!(
+                !text.iter().any(|l| l.starts_with("int ")),
+                "never run natively: {text:?}"
+            );
+        }
+        // Other vectors are copied (the CPU faults on them as natively).
+        let t = translate_block(
+            GuestAddr(0x401000),
+            &[0xCD, 0x81, 0xC3],
+            CachePc(0x10_0000),
+            0,
+            TranslateOptions::default(),
+        );
+        assert!(dis(&t, 0x10_0000).iter().any(|l| l == "int 81h"));
     }
 
     #[test]

@@ -29,7 +29,9 @@ Options:
                      %signal %memory ..., !negation; default all)
   --deny NAME[=ERRNO|kill]
                      make syscall NAME fail with ERRNO (default EPERM) or
-                     kill the program with SIGSYS (repeatable)
+                     kill the program with SIGSYS (repeatable); a name or
+                     number selects the x86-64 call and the i386 call
+                     (int $0x80) of that name or number, as in strace
   --policy FILE      read deny/allow rules from FILE, one per line:
                      `deny NAME[=ERRNO|kill]` or `allow NAME`
   --no-inline        forward every syscall to the kernel, even those bt-run
@@ -129,8 +131,8 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
         rules = syscall_inline::parse_policy(&text).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
     }
     for d in &deny {
-        let (nr, action) = syscall_inline::parse_deny(d).map_err(|e| anyhow::anyhow!("invalid --deny '{d}': {e}"))?;
-        rules.push(syscall_inline::PolicyRule::Deny { nr, action });
+        let (call, action) = syscall_inline::parse_deny(d).map_err(|e| anyhow::anyhow!("invalid --deny '{d}': {e}"))?;
+        rules.push(syscall_inline::PolicyRule::Deny { call, action });
     }
     if !rules.is_empty() {
         opts.observers.policy = Some(std::sync::Arc::new(syscall_inline::policy::Policy::new(&rules)));

@@ -384,6 +384,19 @@ pub unsafe fn forward_guest_call(nr: u64, a: [u64; 6]) -> i64 {
     unsafe { trampolines::bt_safe_syscall(nr, &a) }
 }
 
+/// Make i386 system call `nr` (`int $0x80`, the kernel's compat table) with
+/// `a` in ebx, ecx, edx, esi, edi, ebp, unless a signal is pending for this
+/// thread (then `trampolines::SAFE_NOT_STARTED`, as `forward_guest_call`).
+/// The result is rax as the kernel leaves it (sign-extended).
+///
+/// # Safety
+/// As for `forward`: the call (with the kernel's 32-bit view of the
+/// arguments) must not break bt-run.
+pub unsafe fn forward_i386(nr: u64, a: [u64; 6]) -> i64 {
+    // SAFETY: guaranteed by the caller; the GS base is this thread's context.
+    unsafe { trampolines::bt_safe_int80(nr, &a) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

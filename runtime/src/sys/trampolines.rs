@@ -17,6 +17,8 @@
 //!   leaves to Rust with reason `Syscall`.
 //! * `bt_host_signal_entry`: host signal handler prologue that switches FS to
 //!   bt-run's own before any Rust runs and back afterwards.
+//! * `bt_safe_int80(nr, args)`: an i386 system call (`int $0x80`) made for
+//!   the guest from Rust, with the window check of `bt_safe_syscall`.
 
 use translator::abi::{ExitReason, off};
 
@@ -290,6 +292,38 @@ std::arch::global_asm!(
     "bt_safe_pending:",
     "mov rax, {not_started}",
     "ret",
+    // ---- bt_safe_int80(nr, args): the same for an i386 call: eax = nr,
+    // ebx, ecx, edx, esi, edi, ebp = args (the kernel uses their low 32
+    // bits and preserves every register but rax) ----
+    ".globl bt_safe_int80",
+    ".p2align 4",
+    "bt_safe_int80:",
+    "push rbx",
+    "push rbp",
+    "mov rax, rdi",
+    "mov r11, rsi",
+    "mov rbx, [r11]",
+    "mov rcx, [r11 + 8]",
+    "mov rdx, [r11 + 16]",
+    "mov rsi, [r11 + 24]",
+    "mov rdi, [r11 + 32]",
+    "mov rbp, [r11 + 40]",
+    ".globl bt_int80_check",
+    "bt_int80_check:",
+    "cmp qword ptr gs:[{signal_pending}], 0",
+    "jne bt_int80_pending",
+    ".globl bt_int80_insn",
+    "bt_int80_insn:",
+    "int 0x80",
+    "pop rbp",
+    "pop rbx",
+    "ret",
+    ".globl bt_int80_pending",
+    "bt_int80_pending:",
+    "mov rax, {not_started}",
+    "pop rbp",
+    "pop rbx",
+    "ret",
     // ---- bt_copy_checked(dst, src, len): memcpy that fails instead of
     // crashing: a fault inside it resumes at bt_copy_fault (see
     // `copy_fault_fixup`). Returns 0, or 1 if some byte was not accessible ----
@@ -377,6 +411,11 @@ unsafe extern "C" {
     pub fn bt_copy_checked(dst: *mut u8, src: *const u8, len: usize) -> u64;
     /// Make guest syscall `nr` with `args` (see above).
     pub fn bt_safe_syscall(nr: u64, args: *const [u64; 6]) -> i64;
+    /// Make guest i386 syscall `nr` with `args` (see above).
+    pub fn bt_safe_int80(nr: u64, args: *const [u64; 6]) -> i64;
+    fn bt_int80_check();
+    fn bt_int80_insn();
+    fn bt_int80_pending();
     pub fn bt_gate_after_syscall();
     pub fn bt_host_signal_entry(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void);
     pub fn bt_signal_exit();
@@ -400,6 +439,9 @@ pub fn syscall_window_exit(pc: u64) -> Option<u64> {
     }
     if pc >= at(bt_safe_check) && pc <= at(bt_safe_insn) {
         return Some(at(bt_safe_pending));
+    }
+    if pc >= at(bt_int80_check) && pc <= at(bt_int80_insn) {
+        return Some(at(bt_int80_pending));
     }
     None
 }
