@@ -756,6 +756,8 @@ impl BlockBuilder {
             return self.encode_at_pc(&f).is_ok();
         }
         let (b, x) = (ins.memory_base(), ins.memory_index());
+        // `addr32 gs:[disp32]`: the offset is the zero-extended disp32.
+        let abs32 = b == Register::None && x == Register::None && ins.memory_displ_size() == 4;
         if ins.is_ip_rel_memory_operand()
             || b.size() == 4
             || x.size() == 4
@@ -775,8 +777,24 @@ impl BlockBuilder {
         let s = reg_num(scratch);
         let mut f = *ins;
         f.set_segment_prefix(Register::None);
-        let mut pre = None;
+        let mut pre = Vec::new();
         match (b, x) {
+            (Register::None, Register::None) if abs32 => {
+                // The 64-bit form sign-extends its disp32: step the scratch
+                // up by lea (flag-free) until the rest fits.
+                let mut rest = ins.memory_displacement64() & 0xffff_ffff;
+                while rest > i32::MAX as u64 {
+                    let m = MemoryOperand::with_base_displ(scratch, i32::MAX as i64);
+                    match Instruction::with2(Code::Lea_r64_m, scratch, m) {
+                        Ok(i) => pre.push(i),
+                        Err(_) => return false,
+                    }
+                    rest -= i32::MAX as u64;
+                }
+                f.set_memory_base(scratch);
+                f.set_memory_displacement64(rest);
+                f.set_memory_displ_size(if rest == 0 { 0 } else { 8 });
+            }
             (Register::None, _) => f.set_memory_base(scratch),
             (_, Register::None) => {
                 f.set_memory_index(scratch);
@@ -786,10 +804,10 @@ impl BlockBuilder {
                 // Both taken: fold the base into the scratch first (lea
                 // leaves the flags alone).
                 let m = MemoryOperand::with_base_index(scratch, b);
-                pre = Some(match Instruction::with2(Code::Lea_r64_m, scratch, m) {
-                    Ok(i) => i,
+                match Instruction::with2(Code::Lea_r64_m, scratch, m) {
+                    Ok(i) => pre.push(i),
                     Err(_) => return false,
-                });
+                }
                 f.set_memory_base(scratch);
             }
         }
@@ -799,8 +817,8 @@ impl BlockBuilder {
         }
         self.e.store_gs(off::SPILL_SCRATCH, s);
         self.e.load_gs(s, off::GUEST_GS);
-        if let Some(p) = pre {
-            self.encode_at_pc(&p).expect("lea scratch, [scratch + base] encodes");
+        for p in &pre {
+            self.encode_at_pc(p).expect("lea scratch, [scratch + x] encodes");
         }
         self.encode_at_pc(&f).expect("gs-relative instruction re-encodes without the segment");
         self.e.load_gs(s, off::SPILL_SCRATCH);
@@ -1016,6 +1034,22 @@ mod tests {
         let t = translate_block(GuestAddr(0x401002), &code[2..], CachePc(0x9000), 0, opts);
         let text = dis(&t, 0x9000);
         assert!(!text.iter().any(|l| l.contains("jrcxz")), "{text:?}");
+    }
+
+    #[test]
+    fn gs_addr32_absolute_offset_is_zero_extended() {
+        // addr32 mov eax, gs:[0FFFFFFF0h]: the offset is 0xfffffff0, not -16.
+        let code = [0x65, 0x67, 0x8B, 0x04, 0x25, 0xF0, 0xFF, 0xFF, 0xFF, 0xC3];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x9000), 0, TranslateOptions::default());
+        let text = dis(&t, 0x9000);
+        let want = [
+            "mov gs:[0E0h],r11",
+            "mov r11,gs:[98h]",
+            "lea r11,[r11+7FFFFFFFh]",
+            "mov eax,[r11+7FFFFFF1h]",
+            "mov r11,gs:[0E0h]",
+        ];
+        assert_eq!(&text[..want.len()], &want[..], "{text:?}");
     }
 
     #[test]
