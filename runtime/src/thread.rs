@@ -99,9 +99,11 @@ impl Thread {
         };
         drop(sh);
         if r == 0 {
+            // One thread now: no write of another thread is in flight.
+            crate::own_fds::after_fork();
             let mut sh = self.p.lock();
             if let Err(e) = sh.cache.adopt_snapshot(snap) {
-                eprintln!("bt-run: cannot give the child its own code cache: {e}");
+                crate::own_fds::diag(&format!("bt-run: cannot give the child its own code cache: {e}\n"));
                 sys::die_by_signal(libc::SIGKILL);
             }
             sh.threads = 1;
@@ -287,11 +289,11 @@ impl Thread {
             GuestExit::Illegal { pc, bytes } => {
                 self.flush_stats();
                 let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                eprintln!("bt-run: {}: illegal instruction at {pc} (bytes: {})", self.p.exe_path.display(), hex.join(" "));
+                crate::own_fds::diag(&format!("bt-run: {}: illegal instruction at {pc} (bytes: {})\n", self.p.exe_path.display(), hex.join(" ")));
                 sys::die_by_signal(libc::SIGILL)
             }
             GuestExit::Fatal(msg) => {
-                eprintln!("bt-run: {msg}");
+                crate::own_fds::diag(&format!("bt-run: {msg}\n"));
                 // SAFETY: ending the process.
                 unsafe { libc::syscall(libc::SYS_exit_group, 125) };
                 unreachable!("exit_group returned")
