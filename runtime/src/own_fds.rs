@@ -115,11 +115,45 @@ pub fn own_fds() -> Vec<i32> {
 }
 
 fn write_to(which: &AtomicI32, text: &[u8]) {
-    enter();
+    // A vfork child has a descriptor table of its own (moves in its parent
+    // do not touch it) and must leave the parent's count alone: it may exec
+    // or die at any point.
+    let counted = !in_vfork_child();
+    if counted {
+        enter();
+    }
     if let Some(fd) = get(which) {
         let _ = sysfd::write_all(fd, text);
     }
-    leave();
+    if counted {
+        leave();
+    }
+}
+
+/// The pid of the vfork child running in this memory while its parent
+/// thread waits (0: none). This memory is the parent's: what the child
+/// changes here stays after it has gone.
+static VFORK_CHILD: AtomicI32 = AtomicI32::new(0);
+
+/// Is the caller a vfork child running in its parent's memory?
+fn in_vfork_child() -> bool {
+    let v = VFORK_CHILD.load(Ordering::Acquire);
+    v != 0 && v == sysfd::getpid()
+}
+
+/// In a vfork child, first thing.
+pub fn vfork_child_start() {
+    VFORK_CHILD.store(sysfd::getpid(), Ordering::Release);
+}
+
+/// In the parent, before it starts a vfork child: what to restore after.
+pub fn vfork_parent_begin() -> i32 {
+    VFORK_CHILD.load(Ordering::Acquire)
+}
+
+/// In the parent, once its vfork child has exec'd or exited.
+pub fn vfork_parent_end(outer: i32) {
+    VFORK_CHILD.store(outer, Ordering::Release);
 }
 
 /// Write trace lines or statistics (one write(2), so lines from several
@@ -318,11 +352,17 @@ pub fn after_fork() {
 /// survive this one exec (and no move happens while it is prepared).
 pub struct ExecGuard {
     fds: Vec<i32>,
+    counted: bool,
 }
 
 impl ExecGuard {
     pub fn new() -> ExecGuard {
-        enter();
+        // (Not counted in a vfork child: its exec leaves the count in its
+        // parent's memory.)
+        let counted = !in_vfork_child();
+        if counted {
+            enter();
+        }
         let fds = [&OUT, &DIAG]
             .iter()
             .filter_map(|a| get(a))
@@ -330,7 +370,7 @@ impl ExecGuard {
         for &fd in &fds {
             let _ = sysfd::set_cloexec(fd, false);
         }
-        ExecGuard { fds }
+        ExecGuard { fds, counted }
     }
 
     /// `--own-fds OUT,DIAG` for the new bt-run.
@@ -355,6 +395,8 @@ impl Drop for ExecGuard {
         for &fd in &self.fds {
             let _ = sysfd::set_cloexec(fd, true);
         }
-        leave();
+        if self.counted {
+            leave();
+        }
     }
 }

@@ -159,7 +159,10 @@ impl Thread {
         // SAFETY: the child starts on its own stack in vfork_child_main and
         // never returns into this frame; the parent resumes here once the
         // child has exec'd or exited.
+        let outer = crate::own_fds::vfork_parent_begin();
         let r = unsafe { sys::trampolines::bt_raw_clone(kflags, top, ptid, ctid, 0) };
+        // The child has exec'd or exited (or never ran).
+        crate::own_fds::vfork_parent_end(outer);
         if r < 0 {
             // SAFETY: the child never ran; reclaim what it would have owned.
             unsafe {
@@ -329,6 +332,7 @@ fn reclaim_libc_signals(p: &crate::dispatch::Process) {
 pub extern "C" fn vfork_child_main(arg: u64) -> ! {
     // SAFETY: the parent boxed this Thread for us and never touches it again.
     let mut t = unsafe { Box::from_raw(arg as *mut Thread) };
+    crate::own_fds::vfork_child_start();
     // It shares the parent's memory but is a process of its own: give it
     // its own answer table (leaked with the rest of the child).
     // SAFETY: the parent's table is live; we copy it.

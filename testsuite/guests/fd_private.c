@@ -335,6 +335,11 @@ static int mode_spawn(void) {
     if (r == 0) waitpid(pid, &st, 0);
     say(1, "child status %d\n", WEXITSTATUS(st));
     list_all(1);
+    /* The child ran in this process's memory: setting the limit again (which
+     * may move bt-run's descriptors) must still work. */
+    struct rlimit lim = {soft_limit, hard_limit};
+    say(1, "setrlimit after the spawn: %s\n", err_name(R(setrlimit(RLIMIT_NOFILE, &lim))));
+    probe_all(1);
     return 0;
 }
 

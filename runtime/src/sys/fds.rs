@@ -14,6 +14,12 @@ fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// This process's id (a vfork child's own, unlike a cached one).
+pub fn getpid() -> i32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
+}
+
 /// Is `fd` open in this process's descriptor table?
 pub fn is_open(fd: i32) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags.
