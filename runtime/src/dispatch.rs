@@ -15,7 +15,7 @@ use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
 use crate::memory::{Brk, CodeGuard, ExecMap, PAGE, page_down, page_up};
-use crate::observe::{CallStats, Observers, Sink};
+use crate::observe::{CallStats, Observers};
 use crate::signals::{self, ThreadSignals};
 use syscall_inline::{Abi, GateConfig};
 use crate::sys;
@@ -25,7 +25,8 @@ use crate::sys;
 pub struct Options {
     pub stats: bool,
     pub stats_json: bool,
-    /// `-o FILE`: where statistics and trace lines go (default stderr).
+    /// `-o FILE`: where statistics and trace lines go (default: bt-run's
+    /// stderr). Opened by `own_fds::init` before the guest runs.
     pub output: Option<PathBuf>,
     pub far_cache: bool,
     pub no_follow: bool,
@@ -141,8 +142,6 @@ pub struct Process {
     cache_range: (u64, u64),
     /// The guard gap below the initial guest stack.
     stack_guard: (u64, u64),
-    /// Where trace lines and statistics go.
-    pub sink: Sink,
     /// Where the guest's argv strings are (what /proc/self/cmdline shows).
     pub cmdline: std::sync::atomic::AtomicU64,
     pub cmdline_end: std::sync::atomic::AtomicU64,
@@ -219,10 +218,6 @@ impl Process {
         let mut reserved = cache.reserved_ranges();
         reserved.push((brk.start, brk.limit));
         let cache_range = (cache.base().get(), cache.base().get() + cache_size as u64);
-        let sink = match &opts.output {
-            Some(path) => Sink::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?,
-            None => Sink::Stderr,
-        };
         let answers = Box::into_raw(Box::new([0u64; syscall_inline::GATE_TABLE_LEN]));
         fill_answers(answers);
         let p = Box::leak(Box::new(Process {
@@ -240,7 +235,9 @@ impl Process {
             self_exe,
             sys_table_sync: {
                 let mut t = sys_table.clone();
-                t.iter_mut().filter(|b| **b == syscall_inline::GATE_FORWARD).for_each(|b| *b = syscall_inline::GATE_RUNTIME);
+                t.iter_mut()
+                    .filter(|b| **b == syscall_inline::GATE_FORWARD || **b >= syscall_inline::GATE_FD_CHECK)
+                    .for_each(|b| *b = syscall_inline::GATE_RUNTIME);
                 t
             },
             sys_table,
@@ -248,7 +245,6 @@ impl Process {
             xstate: sys::UserXstate::of_host(),
             cache_range,
             stack_guard: (prog.stack.start.get().saturating_sub(16 << 20), prog.stack.start.get()),
-            sink,
             answers,
             cmdline: Default::default(),
             cmdline_end: Default::default(),
@@ -317,7 +313,7 @@ impl Options {
         if let Some(p) = &obs.policy {
             to_runtime.extend((0..syscall_inline::GATE_TABLE_LEN as u64).filter(|&nr| p.action(nr).is_some()));
         }
-        GateConfig { inline: !self.no_inline, all_to_runtime: self.stats || obs.hook.is_some(), to_runtime }
+        GateConfig { inline: !self.no_inline, all_to_runtime: self.stats || obs.hook.is_some(), to_runtime, fd_check: true }
     }
 }
 
@@ -1077,6 +1073,72 @@ mod tests {
             .unwrap();
         let [other, answered] = *counts.borrow();
         assert!(answered > 0 && other > 0, "both kinds of calls ran: {answered} answered, {other} not");
+    }
+
+    /// With descriptor checks in the gate table, a forwarded call whose
+    /// descriptor argument (its low 32 bits, signed, as the kernel reads
+    /// it) is at or above `own_fds::FD_FLOOR` goes to the runtime; others
+    /// are forwarded as before.
+    #[test]
+    fn gate_sends_calls_naming_high_descriptors_to_the_runtime() {
+        use std::sync::atomic::Ordering;
+        if !sys::fsgsbase_available() {
+            eprintln!("skipped: no FSGSBASE");
+            return;
+        }
+        let mut rig = Rig::new();
+        rig.table = syscall_inline::gate_table_for(&GateConfig {
+            inline: true,
+            fd_check: true,
+            ..Default::default()
+        });
+        crate::own_fds::FD_FLOOR.store(5000, Ordering::SeqCst);
+        let fcntl = libc::SYS_fcntl as u64;
+        let dup2 = libc::SYS_dup2 as u64;
+        let epoll_ctl = libc::SYS_epoll_ctl as u64;
+        // (nr, rdi, rsi, rdx, to the runtime?)
+        let cases: [(u64, u64, u64, u64, bool); 9] = [
+            (fcntl, 4999, libc::F_GETFD as u64, 0, false),
+            (fcntl, 5000, libc::F_GETFD as u64, 0, true),
+            (fcntl, 70000, libc::F_GETFD as u64, 0, true),
+            (fcntl, (-100i64) as u64, libc::F_GETFD as u64, 0, false),
+            (fcntl, 0xffff_ffff_0000_1388, libc::F_GETFD as u64, 0, true),
+            (fcntl, 0x1388_0000_0000_0fff, libc::F_GETFD as u64, 0, false),
+            (dup2, 4999, 4998, 0, false),
+            (dup2, 4999, 5001, 0, true),
+            (epoll_ctl, 4999, 1, 5002, true),
+        ];
+        for (nr, rdi, rsi, rdx, runtime) in cases {
+            let mut gpr = [0u64; 16];
+            gpr[reg::RAX] = nr;
+            gpr[reg::RDI] = rdi;
+            gpr[reg::RSI] = rsi;
+            gpr[reg::RDX] = rdx;
+            let pc = rig.next_pc;
+            rig.next_pc += 0x100;
+            let code = with_jmp_end(&[0x0F, 0x05], pc);
+            let out = rig.run(false, pc, &code, gpr, 0x202, 1);
+            if runtime {
+                assert_eq!(
+                    out.reason,
+                    ExitReason::Syscall as u64,
+                    "nr {nr} rdi {rdi:#x} rsi {rsi} rdx {rdx}: to the runtime"
+                );
+                assert_eq!(out.gpr[reg::RAX], nr, "the call was not made");
+            } else {
+                assert_eq!(
+                    (out.reason, out.rip),
+                    (ExitReason::Branch as u64, END),
+                    "nr {nr} rdi {rdi:#x} rsi {rsi}: forwarded"
+                );
+                assert_eq!(
+                    out.gpr[reg::RAX] as i64,
+                    -(libc::EBADF as i64),
+                    "nr {nr} rdi {rdi:#x}: the kernel's answer"
+                );
+            }
+        }
+        crate::own_fds::FD_FLOOR.store(i32::MAX, Ordering::SeqCst);
     }
 }
 

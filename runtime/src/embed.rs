@@ -87,9 +87,14 @@ impl Guest {
                 .collect()
         });
         let die = |msg: String, code: i32| -> ! {
-            eprintln!("{msg}");
+            crate::own_fds::diag(&format!("{msg}\n"));
             std::process::exit(code)
         };
+        // bt-run's own descriptors: its messages go to a private copy of
+        // stderr, never to the guest's.
+        if let Err(e) = crate::own_fds::init(self.opts.output.as_deref(), false) {
+            die(format!("bt-run: {e}"), 2);
+        }
         if !crate::sys::fsgsbase_available() {
             die("bt-run: this CPU or kernel does not allow user-space FS/GS base access (FSGSBASE)".into(), 125);
         }

@@ -8,6 +8,7 @@ pub mod embed;
 pub mod loader;
 pub mod memory;
 pub mod observe;
+pub mod own_fds;
 pub mod procfs;
 pub mod signals;
 pub mod stats;

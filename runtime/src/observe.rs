@@ -4,10 +4,7 @@
 //! these needs it (see `Process::gate_config`).
 
 use std::ffi::OsStr;
-use std::io::Write as _;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::sync::Arc;
 
 use syscall_inline::Abi;
@@ -24,39 +21,6 @@ pub struct CheckedMem;
 impl GuestMem for CheckedMem {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
         sys::read_guest(addr, buf)
-    }
-}
-
-/// Where trace lines and statistics go.
-pub enum Sink {
-    Stderr,
-    File(OwnedFd),
-}
-
-impl Sink {
-    /// Open `path` for appending (several processes may share it), on a
-    /// high descriptor the guest is unlikely to close or reuse by accident.
-    pub fn open(path: &Path) -> std::io::Result<Sink> {
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        // SAFETY: duplicating a valid fd to the lowest free number >= 700,
-        // close-on-exec; the original is closed when `f` drops.
-        let fd = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 700) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor we own.
-        Ok(Sink::File(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }))
-    }
-
-    /// Write `text` with one write(2), so lines from several threads and
-    /// processes never interleave.
-    pub fn write(&self, text: &str) {
-        let fd = match self {
-            Sink::Stderr => 2,
-            Sink::File(f) => f.as_raw_fd(),
-        };
-        // SAFETY: writing from a valid buffer to a descriptor we own (or 2).
-        unsafe { libc::write(fd, text.as_ptr() as *const _, text.len()) };
     }
 }
 
@@ -147,8 +111,7 @@ pub fn show(p: &OsStr) -> String {
     String::from_utf8_lossy(p.as_bytes()).into_owned()
 }
 
-/// Write one statistics report, flushing stdio first.
-pub fn emit(sink: &Sink, text: &str) {
-    let _ = std::io::stderr().flush();
-    sink.write(text);
+/// Write one statistics report (or trace line) where the user asked.
+pub fn emit(text: &str) {
+    crate::own_fds::write_output(text);
 }

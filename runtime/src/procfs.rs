@@ -24,7 +24,7 @@ pub fn proc_pid_path(p: &[u8]) -> Option<(u32, &[u8])> {
 }
 
 /// Options of bt-run that take a value (see the command line).
-const WITH_VALUE: [&[u8]; 5] = [b"-o", b"--argv0", b"--cache-size", b"--deny", b"--policy"];
+const WITH_VALUE: [&[u8]; 6] = [b"-o", b"--argv0", b"--cache-size", b"--deny", b"--policy", b"--own-fds"];
 
 /// If process `pid` is a bt-run (its exe is `self_exe`), its guest.
 pub fn other_guest(pid: u32, self_exe: &Path) -> Option<OtherGuest> {

@@ -1,6 +1,6 @@
 //! `--stats`: what the run cost, printed at exit (or before exec) as an
-//! aligned table on stderr, to `-o FILE`, or as one JSON object per process
-//! image.
+//! aligned table on bt-run's stderr or in the `-o` file, or as one JSON
+//! object per process image.
 
 use std::fmt::Write as _;
 
@@ -89,5 +89,5 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64) 
         }
     }
     drop(sh);
-    crate::observe::emit(&p.sink, &out);
+    crate::observe::emit(&out);
 }

@@ -8,12 +8,14 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use translator::abi::reg;
 
 use crate::dispatch::{GuestExit, Thread};
-use crate::observe::{CheckedMem, HookAction, SyscallEvent};
-use syscall_inline::{Abi, DenyAction};
-use crate::signals;
-use crate::sys::trampolines::SAFE_NOT_STARTED;
 use crate::memory::{PAGE, page_down, page_up};
+use crate::observe::{CheckedMem, HookAction, SyscallEvent};
+use crate::own_fds;
+use crate::signals;
+use crate::sys::fds as sysfd;
+use crate::sys::trampolines::SAFE_NOT_STARTED;
 use crate::sys::{self, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
+use syscall_inline::{Abi, Arg, DenyAction};
 
 
 pub(crate) fn err(e: i32) -> i64 {
@@ -76,6 +78,10 @@ impl Thread {
                     Some(GuestExit::Killed(libc::SIGSYS))
                 }
             };
+        }
+        if abi == Abi::X86_64 && names_own_fd(nr, &a) {
+            // As if bt-run's descriptor were not open.
+            return self.finish_call(abi, nr, a, entry, Ok((err(libc::EBADF), Served::Inline)), false);
         }
         let mut result = match abi {
             Abi::X86_64 => self.serve(nr, a),
@@ -159,7 +165,7 @@ impl Thread {
             Some(r) => syscall_inline::format_exit_in(abi, nr, a, r, &CheckedMem),
             None => ") = ?".to_string(),
         };
-        self.p.sink.write(&format!("[pid {}] {entry}{exit}\n", self.ctx.tid));
+        own_fds::write_output(&format!("[pid {}] {entry}{exit}\n", self.ctx.tid));
     }
 
     /// Perform the call. Err(exit) ends the run.
@@ -208,6 +214,10 @@ impl Thread {
             libc::SYS_clone => (self.sys_clone(a[0], a[1], a[2], a[3], a[4]), Kernel),
             // glibc falls back to clone when clone3 is missing.
             libc::SYS_clone3 => (err(libc::ENOSYS), Inline),
+            libc::SYS_dup2 | libc::SYS_dup3 => (self.sys_dup(nr, a), Kernel),
+            libc::SYS_close_range => (sys_close_range(a), Kernel),
+            libc::SYS_getdents | libc::SYS_getdents64 => (sys_getdents(nr, a), Kernel),
+            libc::SYS_setrlimit | libc::SYS_prlimit64 => (self.sys_rlimit(nr, a), Kernel),
             libc::SYS_open => self.sys_open_proc(nr, a, a[0], a[1]),
             libc::SYS_openat => self.sys_open_proc(nr, a, a[1], a[2]),
             libc::SYS_stat => self.sys_stat_proc(nr, a, a[0], true),
@@ -501,6 +511,9 @@ impl Thread {
     /// the kernel's open is right.
     pub(crate) fn open_proc_special(&mut self, path: u64, flags: u64, mode: u64) -> Option<(i64, Served)> {
         let p = read_cstr(path)?;
+        if names_own_fd_path(&p) {
+            return Some((err(libc::ENOENT), Served::Inline));
+        }
         if is_self_exe(&p) {
             let Ok(exe) = CString::new(self.p.exe_path.as_os_str().as_bytes()) else { return Some((err(libc::ENOENT), Served::Inline)) };
             // SAFETY: opens a file by a NUL-terminated path we own.
@@ -531,6 +544,9 @@ impl Thread {
     /// guest program.
     fn sys_stat_proc(&mut self, nr: u64, a: [u64; 6], path: u64, follow: bool) -> (i64, Served) {
         let mut a = a;
+        if read_cstr(path).is_some_and(|p| names_own_fd_path(&p)) {
+            return (err(libc::ENOENT), Served::Inline);
+        }
         let exe = CString::new(self.p.exe_path.as_os_str().as_bytes()).ok();
         if follow && read_cstr(path).is_some_and(|p| is_self_exe(&p)) {
             if let Some(exe) = &exe {
@@ -561,6 +577,9 @@ impl Thread {
     /// guest's or another guest's /proc/PID/exe); None: the kernel's is right.
     pub(crate) fn readlink_proc_special(&mut self, path: u64, buf: u64, size: u64, at: bool) -> Option<(i64, Served)> {
         let p = read_cstr(path)?;
+        if names_own_fd_path(&p) {
+            return Some((err(libc::ENOENT), Served::Inline));
+        }
         if is_self_exe(&p) && (!at || p.first() == Some(&b'/')) {
             return Some((readlink_answer(self.p.exe_path.as_os_str().as_bytes(), buf, size), Served::Inline));
         }
@@ -583,7 +602,7 @@ impl Thread {
         let Ok(argv_v) = read_cstr_array_of(argv, ptr_size) else { return err(libc::EFAULT) };
         let Ok(envp_v) = read_cstr_array_of(envp, ptr_size) else { return err(libc::EFAULT) };
         if self.p.opts.no_follow || dirfd != libc::AT_FDCWD as u64 || flags != 0 {
-            return self.exec_native(dirfd, &file, &argv_v, &envp_v, flags);
+            return self.exec_native(dirfd, &file, &argv_v, &envp_v, flags, false);
         }
         // Check what the kernel would check first, so that failures are
         // reported to this process instead of from a new bt-run.
@@ -604,23 +623,32 @@ impl Thread {
         args.push(f);
         args.extend(argv_v.iter().skip(1).cloned());
         let self_exe = self.p.self_exe.as_os_str().as_bytes().to_vec();
-        self.exec_native(libc::AT_FDCWD as u64, &self_exe, &args, &envp_v, 0)
+        self.exec_native(libc::AT_FDCWD as u64, &self_exe, &args, &envp_v, 0, true)
     }
 
-    fn exec_native(&mut self, dirfd: u64, file: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>], flags: u64) -> i64 {
+    /// execveat as given; `bt_run`: the program is bt-run re-executed on
+    /// the guest's, which takes over bt-run's own descriptors (`--own-fds`,
+    /// inserted after argv[0]). Any other program never sees them.
+    fn exec_native(&mut self, dirfd: u64, file: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>], flags: u64, bt_run: bool) -> i64 {
         let to_c = |v: &[Vec<u8>]| -> Option<Vec<CString>> { v.iter().map(|s| CString::new(s.clone()).ok()).collect() };
-        let (Some(a), Some(e), Ok(f)) = (to_c(argv), to_c(envp), CString::new(file.to_vec())) else {
+        let (Some(mut a), Some(e), Ok(f)) = (to_c(argv), to_c(envp), CString::new(file.to_vec())) else {
             return err(libc::EINVAL);
         };
-        let mut ap: Vec<*const libc::c_char> = a.iter().map(|s| s.as_ptr()).collect();
-        ap.push(std::ptr::null());
-        let mut ep: Vec<*const libc::c_char> = e.iter().map(|s| s.as_ptr()).collect();
-        ep.push(std::ptr::null());
         if self.ctx.signal_pending != 0 {
             // Deliver to this image first; the call runs after the handler.
             return SAFE_NOT_STARTED;
         }
         self.flush_stats();
+        // Held until the exec has failed (or forever).
+        let guard = bt_run.then(own_fds::ExecGuard::new);
+        if let Some(g) = &guard {
+            let at = a.len().min(1);
+            a.splice(at..at, g.args().iter().filter_map(|s| CString::new(s.as_bytes()).ok()));
+        }
+        let mut ap: Vec<*const libc::c_char> = a.iter().map(|s| s.as_ptr()).collect();
+        ap.push(std::ptr::null());
+        let mut ep: Vec<*const libc::c_char> = e.iter().map(|s| s.as_ptr()).collect();
+        ep.push(std::ptr::null());
         // The new image starts with the guest's mask, exactly.
         self.sig.sync();
         // SAFETY: NUL-terminated strings and NULL-terminated arrays that live
@@ -761,5 +789,227 @@ impl Thread {
         if self.p.opts.stats {
             crate::stats::report(self.p, self.own_stats.as_deref(), self.ctx.fast_forwards, self.ctx.inline_served);
         }
+    }
+}
+
+// ---- bt-run's own descriptors (see `own_fds`) --------------------------
+
+/// Does call `nr` use one of bt-run's own descriptors (an `Fd` argument, a
+/// `DirFd` one that a relative path makes the kernel use, mmap's file)?
+/// dup2, dup3 and close_range are served in `serve` instead.
+fn names_own_fd(nr: u64, a: &[u64; 6]) -> bool {
+    let floor = own_fds::FD_FLOOR.load(std::sync::atomic::Ordering::Acquire);
+    if a.iter().all(|&x| (x as u32 as i32) < floor) {
+        return false;
+    }
+    match nr as i64 {
+        libc::SYS_dup2 | libc::SYS_dup3 | libc::SYS_close_range => return false,
+        libc::SYS_mmap => return a[3] & libc::MAP_ANONYMOUS as u64 == 0 && own_fds::is_own(a[4]),
+        _ => {}
+    }
+    let Some(s) = syscall_inline::lookup(nr) else {
+        return false;
+    };
+    let mask = syscall_inline::fd_arg_mask(s);
+    (0..s.args.len())
+        .filter(|&i| mask & (1 << i) != 0 && own_fds::is_own(a[i]))
+        .any(|i| {
+            // The kernel ignores the directory of an absolute path.
+            let absolute = s.args[i] == Arg::DirFd
+                && s.args.get(i + 1) == Some(&Arg::Path)
+                && read_cstr(a[i + 1]).is_some_and(|p| p.first() == Some(&b'/'));
+            !absolute
+        })
+}
+
+/// Is `p` /proc/self/fd/N or /proc/self/fdinfo/N (or the same through our
+/// pid, thread-self, a task directory or /dev/fd) for one of bt-run's
+/// descriptors?
+fn names_own_fd_path(p: &[u8]) -> bool {
+    let n = match p.strip_prefix(b"/dev/fd/") {
+        Some(n) => n,
+        None => {
+            let Some(rest) = p.strip_prefix(b"/proc/") else {
+                return false;
+            };
+            let Some(rest) = proc_own_dir(rest) else {
+                return false;
+            };
+            let Some(n) = rest
+                .strip_prefix(b"fd/")
+                .or_else(|| rest.strip_prefix(b"fdinfo/"))
+            else {
+                return false;
+            };
+            n
+        }
+    };
+    !n.is_empty()
+        && n.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(n)
+            .ok()
+            .and_then(|s| s.parse::<i32>().ok())
+            .is_some_and(|fd| own_fds::is_own(fd as u64))
+}
+
+/// After "/proc/": strip "self/", "thread-self/" or "PID/" (our pid), and a
+/// following "task/TID/"; None if it is another process's directory.
+fn proc_own_dir(rest: &[u8]) -> Option<&[u8]> {
+    if let Some(r) = rest.strip_prefix(b"thread-self/") {
+        return Some(r);
+    }
+    let r = match rest.strip_prefix(b"self/") {
+        Some(r) => r,
+        None => {
+            // SAFETY: getpid has no preconditions.
+            let pid = unsafe { libc::getpid() };
+            rest.strip_prefix(format!("{pid}/").as_bytes())?
+        }
+    };
+    Some(match r.strip_prefix(b"task/") {
+        Some(t) => {
+            let slash = t.iter().position(|&b| b == b'/')?;
+            &t[slash + 1..]
+        }
+        None => r,
+    })
+}
+
+/// close_range around bt-run's own descriptors.
+fn sys_close_range(a: [u64; 6]) -> i64 {
+    let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2] as u32);
+    const KNOWN: u32 = 2 | 4; // CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC
+    let own: Vec<u32> = own_fds::own_fds()
+        .into_iter()
+        .map(|fd| fd as u32)
+        .filter(|&fd| fd >= first && fd <= last)
+        .collect();
+    if own.is_empty() || flags & !KNOWN != 0 {
+        return sysfd::guest_close_range(first as u64, last as u64, flags as u64);
+    }
+    let mut lo = first as u64;
+    for fd in own {
+        if fd as u64 > lo {
+            let r = sysfd::guest_close_range(lo, fd as u64 - 1, flags as u64);
+            if r != 0 {
+                return r;
+            }
+        }
+        lo = fd as u64 + 1;
+    }
+    if lo <= last as u64 {
+        sysfd::guest_close_range(lo, last as u64, flags as u64)
+    } else {
+        0
+    }
+}
+
+/// getdents/getdents64: a listing of this process's /proc fd (or fdinfo)
+/// directory leaves bt-run's own descriptors out.
+fn sys_getdents(nr: u64, a: [u64; 6]) -> i64 {
+    let name_at = if nr as i64 == libc::SYS_getdents {
+        18
+    } else {
+        19
+    };
+    loop {
+        let r = sysfd::guest_getdents(nr, a[0], a[1], a[2]);
+        let own = own_fds::own_fds();
+        if r <= 0 || own.is_empty() {
+            return r;
+        }
+        let mut buf = vec![0u8; r as usize];
+        if sys::read_guest(a[1], &mut buf).is_err() {
+            return r;
+        }
+        let own: Vec<Vec<u8>> = own.iter().map(|fd| fd.to_string().into_bytes()).collect();
+        let mut kept = Vec::with_capacity(buf.len());
+        let mut off = 0usize;
+        while off + name_at < buf.len() {
+            let reclen = u16::from_le_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            if reclen <= name_at || off + reclen > buf.len() {
+                return r;
+            }
+            let rec = &buf[off..off + reclen];
+            let name = &rec[name_at..];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if !own.iter().any(|o| o.as_slice() == name) {
+                kept.extend_from_slice(rec);
+            }
+            off += reclen;
+        }
+        // Most listings never name one of our numbers; only then is the
+        // directory looked at.
+        if kept.len() == buf.len() || !lists_own_fds(a[0]) {
+            return r;
+        }
+        if !kept.is_empty() {
+            return match sys::write_guest(a[1], &kept) {
+                Ok(()) => kept.len() as i64,
+                Err(e) => err(e),
+            };
+        }
+        // Only bt-run's entries: read on (0 only at the end).
+    }
+}
+
+/// Is guest descriptor `fd` open on this process's /proc fd or fdinfo
+/// directory (or a thread's)?
+fn lists_own_fds(fd: u64) -> bool {
+    let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{}", fd as u32 as i32)) else {
+        return false;
+    };
+    let t = target.as_os_str().as_bytes();
+    t.strip_prefix(b"/proc/")
+        .and_then(proc_own_dir)
+        .is_some_and(|r| r == b"fd" || r == b"fdinfo")
+}
+
+impl Thread {
+    /// dup2/dup3 that name one of bt-run's descriptors: the kernel's
+    /// answers for a descriptor that is not open, in the kernel's order,
+    /// except that a target below the soft limit is made free for the
+    /// guest (bt-run's moves elsewhere).
+    fn sys_dup(&mut self, nr: u64, a: [u64; 6]) -> i64 {
+        let (old, new) = (a[0] as u32, a[1] as u32);
+        let (own_old, own_new) = (own_fds::is_own(a[0]), own_fds::is_own(a[1]));
+        if !own_old && !own_new {
+            return sysfd::guest_dup(nr, a);
+        }
+        if nr as i64 == libc::SYS_dup3 {
+            if a[2] as u32 & !(libc::O_CLOEXEC as u32) != 0 || old == new {
+                return err(libc::EINVAL);
+            }
+        } else if old == new {
+            return err(libc::EBADF);
+        }
+        if new as u64 >= sysfd::nofile_limit().0 || own_old {
+            return err(libc::EBADF);
+        }
+        // A vfork child shares bt-run's record of its descriptors with its
+        // parent, so it cannot move them.
+        if self.own_actions.is_some() || !own_fds::make_room(new as i32) {
+            return err(libc::EBADF);
+        }
+        sysfd::guest_dup(nr, a)
+    }
+
+    /// setrlimit/prlimit64: a raised RLIMIT_NOFILE moves bt-run's
+    /// descriptors above it.
+    fn sys_rlimit(&mut self, nr: u64, a: [u64; 6]) -> i64 {
+        let r = sysfd::guest_rlimit(nr, a);
+        let (resource, new) = if nr as i64 == libc::SYS_setrlimit {
+            (a[0], a[1])
+        } else {
+            (a[1], a[2])
+        };
+        if r == 0
+            && resource as u32 == libc::RLIMIT_NOFILE
+            && new != 0
+            && self.own_actions.is_none()
+        {
+            own_fds::limits_changed();
+        }
+        r
     }
 }

@@ -99,9 +99,11 @@ impl Thread {
         };
         drop(sh);
         if r == 0 {
+            // One thread now: no write of another thread is in flight.
+            crate::own_fds::after_fork();
             let mut sh = self.p.lock();
             if let Err(e) = sh.cache.adopt_snapshot(snap) {
-                eprintln!("bt-run: cannot give the child its own code cache: {e}");
+                crate::own_fds::diag(&format!("bt-run: cannot give the child its own code cache: {e}\n"));
                 sys::die_by_signal(libc::SIGKILL);
             }
             sh.threads = 1;
@@ -157,7 +159,10 @@ impl Thread {
         // SAFETY: the child starts on its own stack in vfork_child_main and
         // never returns into this frame; the parent resumes here once the
         // child has exec'd or exited.
+        let outer = crate::own_fds::vfork_parent_begin();
         let r = unsafe { sys::trampolines::bt_raw_clone(kflags, top, ptid, ctid, 0) };
+        // The child has exec'd or exited (or never ran).
+        crate::own_fds::vfork_parent_end(outer);
         if r < 0 {
             // SAFETY: the child never ran; reclaim what it would have owned.
             unsafe {
@@ -287,11 +292,11 @@ impl Thread {
             GuestExit::Illegal { pc, bytes } => {
                 self.flush_stats();
                 let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                eprintln!("bt-run: {}: illegal instruction at {pc} (bytes: {})", self.p.exe_path.display(), hex.join(" "));
+                crate::own_fds::diag(&format!("bt-run: {}: illegal instruction at {pc} (bytes: {})\n", self.p.exe_path.display(), hex.join(" ")));
                 sys::die_by_signal(libc::SIGILL)
             }
             GuestExit::Fatal(msg) => {
-                eprintln!("bt-run: {msg}");
+                crate::own_fds::diag(&format!("bt-run: {msg}\n"));
                 // SAFETY: ending the process.
                 unsafe { libc::syscall(libc::SYS_exit_group, 125) };
                 unreachable!("exit_group returned")
@@ -327,6 +332,7 @@ fn reclaim_libc_signals(p: &crate::dispatch::Process) {
 pub extern "C" fn vfork_child_main(arg: u64) -> ! {
     // SAFETY: the parent boxed this Thread for us and never touches it again.
     let mut t = unsafe { Box::from_raw(arg as *mut Thread) };
+    crate::own_fds::vfork_child_start();
     // It shares the parent's memory but is a process of its own: give it
     // its own answer table (leaked with the rest of the child).
     // SAFETY: the parent's table is live; we copy it.

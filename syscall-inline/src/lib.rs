@@ -95,6 +95,11 @@ pub const GATE_RUNTIME: u8 = 1;
 pub const GATE_ANSWER: u8 = 2;
 /// Gate table byte: answer with the thread's tid.
 pub const GATE_TID: u8 = 3;
+/// Gate table bytes from this value up: forward, unless one of the
+/// arguments named by the low six bits (bit i: argument i) is, as a 32-bit
+/// signed number, at or above the lowest of bt-run's own descriptors; such
+/// a call goes to the runtime, which refuses it if it names one of them.
+pub const GATE_FD_CHECK: u8 = 0x40;
 
 /// What the gate table is built for.
 #[derive(Clone, Debug, Default)]
@@ -105,6 +110,9 @@ pub struct GateConfig {
     pub all_to_runtime: bool,
     /// Further calls to send to the runtime (traced or denied ones).
     pub to_runtime: Vec<u64>,
+    /// Forwarded calls that take descriptors check them in the gate
+    /// (`GATE_FD_CHECK`), so the guest cannot use bt-run's own.
+    pub fd_check: bool,
 }
 
 /// Highest syscall number the gate's table covers (exclusive).
@@ -120,6 +128,19 @@ pub fn name(nr: u64) -> Option<&'static str> {
     lookup(nr).map(|s| s.name)
 }
 
+/// Which arguments of `s` name a descriptor of the calling process (bit i:
+/// argument i): `Fd` and `DirFd` kinds, except pidfd_getfd's second, which
+/// names a descriptor of another process.
+pub fn fd_arg_mask(s: &Syscall) -> u8 {
+    let mut m = 0u8;
+    for (i, a) in s.args.iter().enumerate() {
+        if matches!(a, Arg::Fd | Arg::DirFd) && !(s.nr as i64 == libc::SYS_pidfd_getfd && i == 1) {
+            m |= 1 << i;
+        }
+    }
+    m
+}
+
 /// The byte table the gate reads (`GATE_*` values), for the default
 /// configuration. Unknown numbers are forwarded (the kernel answers ENOSYS).
 pub fn gate_table() -> Box<[u8; GATE_TABLE_LEN]> {
@@ -132,6 +153,7 @@ pub fn gate_table_for(cfg: &GateConfig) -> Box<[u8; GATE_TABLE_LEN]> {
     for s in SYSCALLS {
         let Some(b) = t.get_mut(s.nr as usize) else { continue };
         *b = match s.disposition {
+            Disposition::Forward if cfg.fd_check && fd_arg_mask(s) != 0 => GATE_FD_CHECK | fd_arg_mask(s),
             Disposition::Forward => GATE_FORWARD,
             Disposition::Runtime => GATE_RUNTIME,
             Disposition::Inline if !cfg.inline => GATE_FORWARD,
@@ -234,5 +256,24 @@ mod tests {
         assert_eq!(gate_table()[libc::SYS_gettid as usize], GATE_TID);
         let off = gate_table_for(&GateConfig::default());
         assert_eq!(off[libc::SYS_getpid as usize], GATE_FORWARD);
+    }
+
+    #[test]
+    fn descriptor_arguments_are_checked_in_the_gate() {
+        let t = gate_table_for(&GateConfig { inline: true, fd_check: true, ..Default::default() });
+        assert_eq!(t[libc::SYS_read as usize], GATE_FD_CHECK | 1);
+        assert_eq!(t[libc::SYS_close as usize], GATE_FD_CHECK | 1);
+        assert_eq!(t[libc::SYS_dup2 as usize], GATE_FD_CHECK | 3);
+        assert_eq!(t[libc::SYS_epoll_ctl as usize], GATE_FD_CHECK | 5);
+        assert_eq!(t[libc::SYS_linkat as usize], GATE_FD_CHECK | 5);
+        assert_eq!(t[libc::SYS_pidfd_getfd as usize], GATE_FD_CHECK | 1, "the second fd is another process's");
+        assert_eq!(t[libc::SYS_getppid as usize], GATE_FORWARD);
+        assert_eq!(t[libc::SYS_getpid as usize], GATE_ANSWER);
+        // Calls bt-run serves itself check their descriptors there.
+        for nr in [libc::SYS_close_range, libc::SYS_getdents64, libc::SYS_prlimit64, libc::SYS_openat, libc::SYS_mmap] {
+            assert_eq!(t[nr as usize], GATE_RUNTIME, "{}", name(nr as u64).unwrap_or("?"));
+        }
+        // Every byte the gate can meet is one it knows.
+        assert!(t.iter().all(|&b| b <= GATE_TID || (b >= GATE_FD_CHECK && b < GATE_FD_CHECK + 64)));
     }
 }

@@ -109,6 +109,27 @@ fn nonexistent_program_is_127() {
     one_line_error(&bt(&[p, "arg"]), 127, p, "nonexistent program");
 }
 
+/// `-o` naming a file that cannot be created or written: one line naming
+/// it, usage status 2, and the program never runs.
+#[test]
+fn unwritable_output_file_is_a_usage_error() {
+    let d = TempDir::new("cli-o");
+    let missing = d
+        .join("no/such/dir/trace.txt")
+        .to_string_lossy()
+        .into_owned();
+    let dir = d.path().to_string_lossy().into_owned();
+    let marker = d.join("ran").to_string_lossy().into_owned();
+    for (path, what) in [
+        (missing.as_str(), "-o in a missing directory"),
+        (dir.as_str(), "-o naming a directory"),
+    ] {
+        let out = bt(&["--trace", "-o", path, BUSYBOX, "touch", &marker]);
+        one_line_error(&out, 2, path, what);
+        assert!(!Path::new(&marker).exists(), "{what}: the program ran");
+    }
+}
+
 #[test]
 fn text_file_is_126() {
     let d = TempDir::new("cli-text");

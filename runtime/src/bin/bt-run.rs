@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use runtime::loader::{self, LoadRequest};
-use runtime::{Options, Process};
+use runtime::{Options, Process, own_fds};
 
 const USAGE: &str = "\
 Usage: bt-run [OPTIONS] [--] PROG [ARGS...]
@@ -37,6 +37,11 @@ Options:
   --no-inline        forward every syscall to the kernel, even those bt-run
                      can answer in-process (getpid, getuid, ...)
   -o FILE            write trace lines and statistics to FILE (appended)
+                     instead of bt-run's stderr; either way the program
+                     cannot see or touch where they go
+  --own-fds OUT,ERR  (used by bt-run itself across execve) take over open
+                     descriptors OUT for trace lines and statistics and ERR
+                     for bt-run's messages (- for none)
   --no-follow        let programs started by execve run natively
   --argv0 NAME       pass NAME as the guest's argv[0] (default: PROG)
   --cache-size MIB   code cache size in MiB (default 256)
@@ -105,6 +110,14 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
                 opts.output = Some(PathBuf::from(value(i)?));
                 i += 1;
             }
+            b"--own-fds" => {
+                // Taken over in `main` already.
+                value(i)?;
+                if i != 1 {
+                    bail!("invalid --own-fds: it must be the first option");
+                }
+                i += 1;
+            }
             b"--argv0" => {
                 argv0 = Some(value(i)?.clone());
                 i += 1;
@@ -121,7 +134,7 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
         i += 1;
     }
     let Some(prog) = args.get(i).cloned() else {
-        eprint!("bt-run: no program given\n{USAGE}");
+        own_fds::diag(&format!("bt-run: no program given\n{USAGE}"));
         return Ok(Parsed::Exit(2));
     };
     // Observation: trace set, deny rules (command line after the file).
@@ -158,10 +171,8 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     if opts.no_inline {
         inherit.push("--no-inline".into());
     }
-    if let Some(f) = &opts.output {
-        inherit.push("-o".into());
-        inherit.push(std::path::absolute(f).unwrap_or_else(|_| f.clone()).into_os_string());
-    }
+    // (Output: a re-executed bt-run takes over this one's descriptors, see
+    // `own_fds::ExecGuard`.)
     if opts.far_cache {
         inherit.push("--far-cache".into());
     }
@@ -189,11 +200,18 @@ fn resolve(prog: &OsStr) -> PathBuf {
     PathBuf::from(prog)
 }
 
-fn run(args: Vec<OsString>) -> Result<i32> {
+fn run(args: Vec<OsString>, adopted: bool) -> Result<i32> {
     let cli = match parse(&args)? {
         Parsed::Exit(code) => return Ok(code),
         Parsed::Run(cli) => cli,
     };
+    if !adopted {
+        let needed = cli.opts.stats || cli.opts.observers.trace.is_some();
+        if let Err(e) = own_fds::init(cli.opts.output.as_deref(), needed) {
+            own_fds::diag(&format!("bt-run: {e}\n"));
+            return Ok(2);
+        }
+    }
     if !runtime::sys::fsgsbase_available() {
         bail!("this CPU or kernel does not allow user-space FS/GS base access (FSGSBASE), which bt-run needs");
     }
@@ -211,7 +229,7 @@ fn run(args: Vec<OsString>) -> Result<i32> {
     let prog = match loader::load(&LoadRequest { path: &path, argv: &argv, envp: &envp }) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("bt-run: {e}");
+            own_fds::diag(&format!("bt-run: {e}\n"));
             return Ok(e.exit_code());
         }
     };
@@ -229,10 +247,24 @@ fn run(args: Vec<OsString>) -> Result<i32> {
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let args: Vec<OsString> = std::env::args_os().collect();
-    match run(args) {
+    // bt-run's own messages (a panic's too) never go to the guest's stderr.
+    std::panic::set_hook(Box::new(|info| own_fds::diag(&format!("bt-run: {info}\n"))));
+    // A bt-run re-executed by bt-run takes over its descriptors first (the
+    // option comes first then).
+    let mut adopted = false;
+    if let (Some(opt), Some(spec)) = (args.get(1), args.get(2)) {
+        if opt == "--own-fds" {
+            if let Err(e) = own_fds::adopt(&spec.to_string_lossy()) {
+                own_fds::diag(&format!("bt-run: {e}\n"));
+                return 2;
+            }
+            adopted = true;
+        }
+    }
+    match run(args, adopted) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("bt-run: {e:#}");
+            own_fds::diag(&format!("bt-run: {e:#}\n"));
             let m = e.to_string();
             if m.starts_with("unknown option") || m.contains("needs a value") || m.starts_with("invalid --") || m.contains("policy") {
                 2

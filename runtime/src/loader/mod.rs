@@ -332,7 +332,7 @@ fn read_at(file: &File, off: u64, len: usize) -> io::Result<Vec<u8>> {
 }
 
 /// An io::Error as a shell would print it (without "(os error N)").
-fn io_reason(e: &io::Error) -> String {
+pub(crate) fn io_reason(e: &io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error") {
         Some(i) => s[..i].to_string(),

@@ -13,8 +13,10 @@
 //!   indirect branch go when the table has no translation for the target.
 //! * `bt_gate`: the syscall gate (rcx = next guest pc, r11 = cache return
 //!   address). Forwards a syscall whose disposition byte is 0 right here with
-//!   the guest's own registers, so vector state needs no save; anything else
-//!   leaves to Rust with reason `Syscall`.
+//!   the guest's own registers, so vector state needs no save (and one whose
+//!   byte is `GATE_FD_CHECK | mask` likewise, once the descriptor arguments
+//!   in the mask are below `own_fds::FD_FLOOR`); anything else leaves to
+//!   Rust with reason `Syscall`.
 //! * `bt_host_signal_entry`: host signal handler prologue that switches FS to
 //!   bt-run's own before any Rust runs and back afterwards.
 //! * `bt_safe_int80(nr, args)`: an i386 system call (`int $0x80`) made for
@@ -181,6 +183,8 @@ std::arch::global_asm!(
     "jmp qword ptr gs:[{gate_ret}]",
     // In-process answers: no kernel entry at all.
     "10:",
+    "cmp r11d, {g_fd}",
+    "jae 20f",
     "cmp r11d, {g_answer}",
     "jne 12f",
     "mov r11, gs:[{answers}]",
@@ -194,6 +198,19 @@ std::arch::global_asm!(
     "inc qword ptr gs:[{inline_served}]",
     "mov rcx, gs:[{gate_next}]",
     "jmp 11b",
+    // Forward unless an argument the byte's low bits name is, as the
+    // kernel reads a descriptor (32 bits, signed), at or above the lowest
+    // of bt-run's own descriptors: then the runtime decides. rcx and r11
+    // are free here (rcx is in gate_next; the flags are saved).
+    "20:",
+    "mov ecx, dword ptr [rip + {fd_floor}]",
+    "test r11d, 1", "jz 21f", "cmp edi, ecx", "jge 5f", "21:",
+    "test r11d, 2", "jz 22f", "cmp esi, ecx", "jge 5f", "22:",
+    "test r11d, 4", "jz 23f", "cmp edx, ecx", "jge 5f", "23:",
+    "test r11d, 8", "jz 24f", "cmp r10d, ecx", "jge 5f", "24:",
+    "test r11d, 16", "jz 25f", "cmp r8d, ecx", "jge 5f", "25:",
+    "test r11d, 32", "jz 26f", "cmp r9d, ecx", "jge 5f", "26:",
+    "jmp bt_gate_check",
     // A signal is pending and the call has not started: leave with the
     // guest back on its `syscall` instruction, as if the signal had come
     // just before it (the call runs after the handler, whatever SA_RESTART).
@@ -375,6 +392,8 @@ std::arch::global_asm!(
     inline_served = const off::INLINE_SERVED,
     g_answer = const syscall_inline::GATE_ANSWER,
     g_tid = const syscall_inline::GATE_TID,
+    g_fd = const syscall_inline::GATE_FD_CHECK,
+    fd_floor = sym crate::own_fds::FD_FLOOR,
     r_indirect = const ExitReason::IndirectMiss as u64,
     r_signal = const ExitReason::Signal as u64,
     r_syscall_signal = const ExitReason::SyscallSignal as u64,
