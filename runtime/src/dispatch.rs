@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use translator::abi::{ExitReason, GuestContext, reg};
-use translator::cache::{CodeCache, ExitId};
+use translator::cache::{BlockId, CacheFull, CodeCache, ExitId};
 use translator::translate::{InlineAnswer, InlineSyscalls, MAX_BLOCK_INSNS, MAX_INSN_LEN, StepKind, TranslateOptions, step_kind};
 use translator::{CachePc, GuestAddr};
 
@@ -687,37 +687,8 @@ impl Thread {
 
     /// The single-instruction block for `pc` (see `block_for`).
     fn step_block_for(&mut self, sh: &mut Shared, pc: GuestAddr) -> Result<CachePc, BlockErr> {
-        let len = match sh.exec.extent_end(pc) {
-            Some(end) => (end - pc.get()).min(MAX_INSN_LEN as u64) as usize,
-            None => {
-                let mut b = [0u8; 1];
-                return Err(BlockErr::Fault(if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 }));
-            }
-        };
-        // SAFETY: as in block_for.
-        let bytes = unsafe { sys::guest_code(pc.get(), len) };
-        match sh.cache.translate_step(pc, bytes) {
-            Ok((id, c)) => {
-                let glen = sh.cache.block(id).guest_len as u64;
-                sh.guard_code(pc.get(), pc.get() + glen.max(1));
-                Ok(c)
-            }
-            Err(full) => {
-                // Full: start over, as block_for does.
-                if sh.threads > 1 {
-                    return Err(BlockErr::Exit(GuestExit::Fatal(format!("{full} (raise --cache-size)"))));
-                }
-                sh.cache.flush();
-                match sh.cache.translate_step(pc, bytes) {
-                    Ok((id, c)) => {
-                        let glen = sh.cache.block(id).guest_len as u64;
-                        sh.guard_code(pc.get(), pc.get() + glen.max(1));
-                        Ok(c)
-                    }
-                    Err(e) => Err(BlockErr::Exit(GuestExit::Fatal(e.to_string()))),
-                }
-            }
-        }
+        let bytes = guest_code_at(sh, pc, MAX_INSN_LEN)?;
+        install(sh, pc, bytes, CodeCache::translate_step)
     }
 
     /// The cache code for guest `pc`, translating it if needed.
@@ -725,17 +696,7 @@ impl Thread {
         if let Some((_, c)) = sh.cache.lookup(pc) {
             return Ok(c);
         }
-        let len = match sh.exec.extent_end(pc) {
-            Some(end) => (end - pc.get()).min((MAX_BLOCK_INSNS * MAX_INSN_LEN) as u64) as usize,
-            None => {
-                // Not guest-executable: SIGSEGV, ACCERR if mapped at all.
-                let mut b = [0u8; 1];
-                return Err(BlockErr::Fault(if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 }));
-            }
-        };
-        // SAFETY: [pc, pc+len) lies in a guest-executable range, which bt-run
-        // always maps readable, and nothing unmaps it while we hold the lock.
-        let bytes = unsafe { sys::guest_code(pc.get(), len) };
+        let bytes = guest_code_at(sh, pc, MAX_BLOCK_INSNS * MAX_INSN_LEN)?;
         if let Some((id, c)) = sh.cache.revive(pc, bytes) {
             let glen = sh.cache.block(id).guest_len as u64;
             sh.guard_code(pc.get(), pc.get() + glen.max(1));
@@ -744,30 +705,7 @@ impl Thread {
         // Code the guest can also write (JIT output) may be invalidated
         // without changing: keep its bytes to revive its translation.
         let writable = sh.exec.prot_at(pc.get()).is_some_and(|p| p & libc::PROT_WRITE != 0);
-        let translated = if writable { sh.cache.translate_revivable(pc, bytes) } else { sh.cache.translate(pc, bytes) };
-        match translated {
-            Ok((id, c)) => {
-                let glen = sh.cache.block(id).guest_len as u64;
-                sh.guard_code(pc.get(), pc.get() + glen.max(1));
-                Ok(c)
-            }
-            Err(full) => {
-                if sh.threads > 1 {
-                    // Other threads may be running cached code: it cannot be
-                    // thrown away under them.
-                    return Err(BlockErr::Exit(GuestExit::Fatal(format!("{full} (raise --cache-size)"))));
-                }
-                sh.cache.flush();
-                match sh.cache.translate(pc, bytes) {
-                    Ok((id, c)) => {
-                        let glen = sh.cache.block(id).guest_len as u64;
-                        sh.guard_code(pc.get(), pc.get() + glen.max(1));
-                        Ok(c)
-                    }
-                    Err(e) => Err(BlockErr::Exit(GuestExit::Fatal(e.to_string()))),
-                }
-            }
-        }
+        install(sh, pc, bytes, if writable { CodeCache::translate_revivable } else { CodeCache::translate })
     }
 }
 
@@ -1150,4 +1088,41 @@ fn vsyscall_nr(pc: u64) -> Option<u64> {
         0xffff_ffff_ff60_0800 => Some(libc::SYS_getcpu as u64),
         _ => None,
     }
+}
+
+/// The readable guest-executable bytes at `pc`, at most `max`; a fault if
+/// `pc` is not guest-executable (ACCERR if mapped at all, MAPERR if not).
+fn guest_code_at<'a>(sh: &Shared, pc: GuestAddr, max: usize) -> Result<&'a [u8], BlockErr> {
+    let Some(end) = sh.exec.extent_end(pc) else {
+        let mut b = [0u8; 1];
+        return Err(BlockErr::Fault(if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 }));
+    };
+    let len = (end - pc.get()).min(max as u64) as usize;
+    // SAFETY: [pc, pc+len) lies in a guest-executable range, which bt-run
+    // always maps readable, and nothing unmaps it while we hold the lock.
+    Ok(unsafe { sys::guest_code(pc.get(), len) })
+}
+
+/// Translate with `translate` and guard the guest code it read; a full
+/// cache is flushed and the translation retried, unless other threads may
+/// be running cached code (it cannot be thrown away under them).
+fn install(
+    sh: &mut Shared,
+    pc: GuestAddr,
+    bytes: &[u8],
+    translate: fn(&mut CodeCache, GuestAddr, &[u8]) -> Result<(BlockId, CachePc), CacheFull>,
+) -> Result<CachePc, BlockErr> {
+    let (id, c) = match translate(&mut sh.cache, pc, bytes) {
+        Ok(t) => t,
+        Err(full) if sh.threads > 1 => {
+            return Err(BlockErr::Exit(GuestExit::Fatal(format!("{full} (raise --cache-size)"))));
+        }
+        Err(_) => {
+            sh.cache.flush();
+            translate(&mut sh.cache, pc, bytes).map_err(|e| BlockErr::Exit(GuestExit::Fatal(e.to_string())))?
+        }
+    };
+    let glen = sh.cache.block(id).guest_len as u64;
+    sh.guard_code(pc.get(), pc.get() + glen.max(1));
+    Ok(c)
 }
