@@ -116,6 +116,11 @@ impl Thread {
                 self.sys_execve(int(a[0]), a[1], a[2], a[3], a[4], 4),
                 Kernel,
             ),
+            // bt-run's own descriptors are stepped around as for x86-64
+            // (the arguments mean the same in both ABIs).
+            "dup2" => (self.sys_dup(libc::SYS_dup2 as u64, a), Kernel),
+            "dup3" => (self.sys_dup(libc::SYS_dup3 as u64, a), Kernel),
+            "close_range" => (crate::syscalls::sys_close_range(a), Kernel),
             "rt_sigprocmask" => (self.sys_sigprocmask(a), Inline),
             "sigprocmask" => (self.sys_old_sigprocmask(a), Inline),
             // sgetmask returns the mask's first word, ssetmask replaces the

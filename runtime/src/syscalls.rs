@@ -79,7 +79,7 @@ impl Thread {
                 }
             };
         }
-        if abi == Abi::X86_64 && names_own_fd(nr, &a) {
+        if names_own_fd(abi, nr, &a) {
             // As if bt-run's descriptor were not open.
             return self.finish_call(abi, nr, a, entry, Ok((err(libc::EBADF), Served::Inline)), false);
         }
@@ -797,17 +797,21 @@ impl Thread {
 /// Does call `nr` use one of bt-run's own descriptors (an `Fd` argument, a
 /// `DirFd` one that a relative path makes the kernel use, mmap's file)?
 /// dup2, dup3 and close_range are served in `serve` instead.
-fn names_own_fd(nr: u64, a: &[u64; 6]) -> bool {
+fn names_own_fd(abi: Abi, nr: u64, a: &[u64; 6]) -> bool {
     let floor = own_fds::FD_FLOOR.load(std::sync::atomic::Ordering::Acquire);
     if a.iter().all(|&x| (x as u32 as i32) < floor) {
         return false;
     }
-    match nr as i64 {
-        libc::SYS_dup2 | libc::SYS_dup3 | libc::SYS_close_range => return false,
-        libc::SYS_mmap => return a[3] & libc::MAP_ANONYMOUS as u64 == 0 && own_fds::is_own(a[4]),
+    match (abi, nr as i64) {
+        (Abi::X86_64, libc::SYS_dup2 | libc::SYS_dup3 | libc::SYS_close_range) => return false,
+        (Abi::X86_64, libc::SYS_mmap) => return a[3] & libc::MAP_ANONYMOUS as u64 == 0 && own_fds::is_own(a[4]),
+        // dup2, dup3 and close_range step around bt-run's descriptors (in
+        // the runtime, as for x86-64); mmap2 of one is refused.
+        (Abi::I386, 63 | 330 | 436) => return false,
+        (Abi::I386, 192) => return a[3] & libc::MAP_ANONYMOUS as u64 == 0 && own_fds::is_own(a[4]),
         _ => {}
     }
-    let Some(s) = syscall_inline::lookup(nr) else {
+    let Some(s) = abi.lookup(nr) else {
         return false;
     };
     let mask = syscall_inline::fd_arg_mask(s);
@@ -876,7 +880,7 @@ fn proc_own_dir(rest: &[u8]) -> Option<&[u8]> {
 }
 
 /// close_range around bt-run's own descriptors.
-fn sys_close_range(a: [u64; 6]) -> i64 {
+pub(crate) fn sys_close_range(a: [u64; 6]) -> i64 {
     let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2] as u32);
     const KNOWN: u32 = 2 | 4; // CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC
     let own: Vec<u32> = own_fds::own_fds()
@@ -970,7 +974,7 @@ impl Thread {
     /// answers for a descriptor that is not open, in the kernel's order,
     /// except that a target below the soft limit is made free for the
     /// guest (bt-run's moves elsewhere).
-    fn sys_dup(&mut self, nr: u64, a: [u64; 6]) -> i64 {
+    pub(crate) fn sys_dup(&mut self, nr: u64, a: [u64; 6]) -> i64 {
         let (old, new) = (a[0] as u32, a[1] as u32);
         let (own_old, own_new) = (own_fds::is_own(a[0]), own_fds::is_own(a[1]));
         if !own_old && !own_new {

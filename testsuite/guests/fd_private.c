@@ -229,6 +229,29 @@ static int mode_close(void) {
     return 0;
 }
 
+/* i386 system calls through int $0x80 (the kernel's compat table). */
+static long i386_call(long nr, long a, long b, long c) {
+    long r;
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+    return r;
+}
+
+/* As `close`, with i386 close (6), dup2 (63) and close_range (436). */
+static int mode_close32(void) {
+    i386_call(6, 0, 0, 0);
+    i386_call(6, 2, 0, 0);
+    int a = open_w("zero.txt");
+    long d = i386_call(63, 1, 2, 0);
+    say(1, "close32: opened %d, dup2 -> %ld\n", a, d);
+    say(2, "stderr is stdout\n");
+    list_all(1);
+    long r = i386_call(436, 3, ~0U, 0);
+    int b = open_w("again.txt");
+    say(b, "after i386 close_range (%ld): %d\n", r, b);
+    list_all(b);
+    return 0;
+}
+
 static int mode_listfd(void) {
     list_all(1);
     int a = open("/dev/null", O_RDONLY);
@@ -355,11 +378,12 @@ int main(int argc, char **argv) {
     const char *m = argc > 1 ? argv[1] : "";
     if (!strcmp(m, "redirect")) return mode_redirect();
     if (!strcmp(m, "close")) return mode_close();
+    if (!strcmp(m, "close32")) return mode_close32();
     if (!strcmp(m, "listfd")) return mode_listfd();
     if (!strcmp(m, "probe")) return mode_probe();
     if (!strcmp(m, "rlimit")) return mode_rlimit();
     if (!strcmp(m, "exec")) return mode_exec();
     if (!strcmp(m, "spawn")) return mode_spawn();
-    say(2, "usage: fd_private redirect|close|listfd|probe|rlimit|exec|spawn\n");
+    say(2, "usage: fd_private redirect|close|close32|listfd|probe|rlimit|exec|spawn\n");
     return 2;
 }

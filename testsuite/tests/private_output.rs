@@ -289,6 +289,14 @@ per_variant!(closed_std_fds_and_close_range, |v: &str| scenario(
     ]
 ));
 
+// The same through i386 calls (int $0x80): close, dup2 onto stderr, and a
+// close_range over everything, which steps around bt-run's descriptors.
+per_variant!(closed_std_fds_by_i386_calls, |v: &str| scenario(
+    v,
+    "close32",
+    &["dup2(1, 2) = 2", "close_range(3, 4294967295, 0) = 0"]
+));
+
 // /proc/self/fd, fdinfo, /proc/PID/fd, the task's, thread-self's and
 // /dev/fd list the program's descriptors only.
 per_variant!(proc_fd_listings, |v: &str| scenario(
