@@ -57,7 +57,7 @@ impl Thread {
         let nr = g[reg::RAX] & 0xffff_ffff;
         let a = [reg::RBX, reg::RCX, reg::RDX, reg::RSI, reg::RDI, reg::RBP]
             .map(|r| g[r] & 0xffff_ffff);
-        self.layer(Abi::I386, nr, a)
+        self.layer_viewed(Abi::I386, nr, a)
     }
 
     /// Make i386 call `nr`. Err(exit) ends the run.

@@ -135,6 +135,9 @@ pub struct Process {
     /// thread's gate uses it while the kernel's signal mask lags behind the
     /// guest's, so the runtime installs the mask before the call.
     pub sys_table_sync: Box<[u8; syscall_inline::GATE_TABLE_LEN]>,
+    /// `sys_table` for a process that has used ptrace: its waits go to
+    /// the runtime (see `ptrace_view::wait4`).
+    pub sys_table_tracer: Box<[u8; syscall_inline::GATE_TABLE_LEN]>,
     /// Host ranges the guest may not map over (cache, tables, brk reserve).
     pub reserved: Vec<(u64, u64)>,
     /// The extended state in signal frames, as the kernel sizes it.
@@ -240,6 +243,13 @@ impl Process {
                     .for_each(|b| *b = syscall_inline::GATE_RUNTIME);
                 t
             },
+            sys_table_tracer: {
+                let mut t = sys_table.clone();
+                for nr in [libc::SYS_wait4, libc::SYS_waitid] {
+                    t[nr as usize] = syscall_inline::GATE_RUNTIME;
+                }
+                t
+            },
             sys_table,
             reserved,
             xstate: sys::UserXstate::of_host(),
@@ -260,6 +270,19 @@ impl Process {
     pub fn lock(&self) -> MutexGuard<'_, Shared> {
         // A panic aborts the process, so the lock is never poisoned in use.
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The gate table for a thread (`lagging`: its signal mask is ahead of
+    /// the kernel's, so every forwarded call goes to the runtime).
+    pub fn gate_table(&self, lagging: bool) -> u64 {
+        let t = if lagging {
+            &self.sys_table_sync
+        } else if crate::ptrace_view::is_tracer() {
+            &self.sys_table_tracer
+        } else {
+            &self.sys_table
+        };
+        t.as_ptr() as u64
     }
 
     /// Is `addr` in the inaccessible gap below the initial guest stack?
@@ -291,7 +314,7 @@ impl Process {
 
     /// Fill in the context slots that point at process-wide things.
     pub fn prepare_context(&self, ctx: &mut GuestContext) {
-        ctx.sys_table = self.sys_table.as_ptr() as u64;
+        ctx.sys_table = self.gate_table(false);
         ctx.ibl_table = self.lock().cache.ibl_table();
         ctx.exit_tramp = sys::trampolines::bt_exit_common as *const () as u64;
         ctx.gate_entry = sys::trampolines::bt_gate as *const () as u64;
@@ -299,6 +322,7 @@ impl Process {
         ctx.self_ptr = ctx as *const GuestContext as u64;
         ctx.answers = self.answers as u64;
         ctx.tid = gettid();
+        crate::ptrace_view::prepare(ctx);
     }
 }
 
@@ -313,7 +337,7 @@ impl Options {
         if let Some(p) = &obs.policy {
             to_runtime.extend((0..syscall_inline::GATE_TABLE_LEN as u64).filter(|&nr| p.action(nr).is_some()));
         }
-        GateConfig { inline: !self.no_inline, all_to_runtime: self.stats || obs.hook.is_some(), to_runtime, fd_check: true }
+        GateConfig { inline: !self.no_inline && !crate::ptrace_view::traced(), all_to_runtime: self.stats || obs.hook.is_some(), to_runtime, fd_check: true }
     }
 }
 
@@ -392,6 +416,7 @@ impl Thread {
                 a.install_host(libc::SIGSEGV);
                 a.install_host(libc::SIGBUS);
             });
+            self.view_exec_exit();
         }
         // The exit that brought us back, and the cache generation it is from.
         self.interrupted = None;
@@ -664,8 +689,7 @@ impl Thread {
     /// while the kernel's mask lags behind the guest's, every call that
     /// would go to the kernel comes to the runtime first.
     pub fn refresh_gate(&mut self) {
-        self.ctx.sys_table =
-            if self.sig.lagging() { self.p.sys_table_sync.as_ptr() } else { self.p.sys_table.as_ptr() } as u64;
+        self.ctx.sys_table = self.p.gate_table(self.sig.lagging());
     }
 
     /// Deliver a fault bt-run detected itself to the guest's handler, or

@@ -42,7 +42,7 @@ impl Thread {
             self.ctx.gpr[reg::R8],
             self.ctx.gpr[reg::R9],
         ];
-        self.layer(Abi::X86_64, nr, a)
+        self.layer_viewed(Abi::X86_64, nr, a)
     }
 
     /// One call of `abi`'s table through the syscall layer: the hook, the
@@ -181,6 +181,8 @@ impl Thread {
             libc::SYS_brk => (self.sys_brk(a[0]), Inline),
             libc::SYS_arch_prctl => (self.sys_arch_prctl(a[0], a[1]), Inline),
             libc::SYS_ptrace => (self.sys_ptrace(a), Kernel),
+            libc::SYS_wait4 => (crate::ptrace_view::wait4(a, &self.p.self_exe), Kernel),
+            libc::SYS_waitid => (crate::ptrace_view::waitid(a, &self.p.self_exe), Kernel),
             libc::SYS_mmap => (self.sys_mmap(a), Kernel),
             libc::SYS_mprotect | libc::SYS_pkey_mprotect => (self.sys_mprotect(nr, a), Kernel),
             libc::SYS_munmap => (self.sys_munmap(a[0], a[1]), Kernel),
@@ -354,24 +356,33 @@ impl Thread {
         const PTRACE_SYSEMU_SINGLESTEP: u64 = 32;
         const PTRACE_SINGLEBLOCK: u64 = 33;
         let stepping = [PTRACE_SINGLESTEP, PTRACE_SYSEMU, PTRACE_SYSEMU_SINGLESTEP, PTRACE_SINGLEBLOCK].contains(&a[0]);
-        if stepping && self.runs_bt_run(a[1] as i32) {
+        const PTRACE_TRACEME: u64 = 0;
+        use crate::ptrace_view;
+        use crate::sys::ptrace::{PTRACE_ATTACH, PTRACE_SEIZE};
+        if !ptrace_view::is_tracer() {
+            ptrace_view::became_tracer();
+            self.refresh_gate();
+        }
+        let me = &self.p.self_exe;
+        if stepping && ptrace_view::runs_bt_run(a[1] as i32, me) {
             return err(libc::EIO);
+        }
+        // Registers of a tracee under bt-run: the guest's.
+        if let Some(r) = ptrace_view::request(a, me) {
+            return r;
         }
         // SAFETY: ptrace acts on another process (or makes this one
         // traceable); it never touches this process's memory except through
         // the guest's own pointers, as natively.
-        unsafe { sys::forward(libc::SYS_ptrace as u64, a) }
-    }
-
-    /// Whether process `pid` is running bt-run (a guest's child that forked
-    /// or exec'd under it).
-    fn runs_bt_run(&self, pid: i32) -> bool {
-        if pid <= 0 {
-            return false;
+        let r = unsafe { sys::forward(libc::SYS_ptrace as u64, a) };
+        if r == 0 {
+            match a[0] {
+                PTRACE_TRACEME => ptrace_view::traced_by_parent(),
+                PTRACE_ATTACH | PTRACE_SEIZE => ptrace_view::attached(a[1] as i32, me),
+                _ => {}
+            }
         }
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe"));
-        let me = std::fs::canonicalize(&self.p.self_exe);
-        matches!((exe, me), (Ok(e), Ok(m)) if e == m)
+        r
     }
 
     pub(crate) fn fixed_over_reserved(&self, addr: u64, len: u64, flags: u64) -> bool {

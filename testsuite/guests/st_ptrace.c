@@ -9,13 +9,28 @@
  *             they succeed; a tracee under bt-run runs bt-run's code, so
  *             bt-run refuses them with EIO (documented in docs/design.md).
  *             Prints what each request returned.
+ *   syscalls  the parent follows the child's system calls (PTRACE_SYSCALL,
+ *             TRACESYSGOOD) and prints each stop: entry or exit, number,
+ *             arch, first argument, result, and whether the registers
+ *             (GETREGS, PEEKUSER, GETREGSET) agree with the kernel's
+ *             description (PTRACE_GET_SYSCALL_INFO) and with a syscall
+ *             instruction at rip - 2; it changes calls on the way (their
+ *             number, an argument, the result, or skips them) with POKEUSER,
+ *             SETREGS and SETREGSET, and the child prints what it got.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <elf.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,12 +99,163 @@ static int refused(void) {
     return 0;
 }
 
+/* The kernel's struct ptrace_syscall_info, named here so that the program
+ * builds with any libc's headers. */
+#define GET_SYSCALL_INFO 0x420e
+#define INFO_ENTRY 1
+#define INFO_EXIT 2
+#define ARCH_X86_64 0xc000003eu
+#define ARCH_I386 0x40000003u
+struct sc_info {
+    uint8_t op;
+    uint8_t pad[3];
+    uint32_t arch;
+    uint64_t instruction_pointer, stack_pointer;
+    union {
+        struct {
+            uint64_t nr, args[6];
+        } entry;
+        struct {
+            int64_t rval;
+            uint8_t is_error;
+        } exit;
+    };
+};
+
+/* The child's calls, in order; the parent changes each as the comment says. */
+static void syscalls_child(void) {
+    long me = syscall(SYS_getpid);
+    ptrace(PTRACE_TRACEME, 0, 0, 0);
+    raise(SIGSTOP);
+    long a = syscall(SYS_getppid);                  /* entry: becomes getpid (POKEUSER) */
+    long b = syscall(SYS_getppid);                  /* entry: skipped, 777 (SETREGS) */
+    long c = syscall(SYS_lseek, -1, 12345, SEEK_SET); /* exit: 42 (SETREGS) */
+    sigset_t set;
+    sigemptyset(&set);
+    long d = syscall(SYS_rt_sigprocmask, 99, &set, NULL, 8); /* entry: how = SIG_BLOCK (POKEUSER) */
+    long e = syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, NULL, 8); /* exit: 43 (SETREGSET) */
+    long f = syscall(SYS_rt_sigprocmask, 98, &set, NULL, 8); /* entry: skipped, 778 (SETREGSET) */
+    long g = syscall(SYS_lseek, -1, 0, 77);         /* untouched */
+    long h;
+    __asm__ volatile("int $0x80" : "=a"(h) : "a"(64L) : "memory"); /* i386 getppid, untouched */
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "child: a is its pid %d, b %ld, c %ld, d %ld, e %ld, f %ld, g %ld, h is its parent %d\n",
+                     a == me, b, c, d, e, f, g, h == getppid());
+    syscall(SYS_write, 1, buf, n);
+    syscall(SYS_exit_group, 3);
+}
+
+static long peekuser(pid_t pid, size_t off) {
+    errno = 0;
+    return ptrace(PTRACE_PEEKUSER, pid, (void *)off, 0);
+}
+
+static int follow_syscalls(void) {
+    int anchor; /* the child's stack is a copy of ours */
+    pid_t pid = fork();
+    if (pid == 0)
+        syscalls_child();
+    int st;
+    waitpid(pid, &st, 0);
+    printf("stopped %d by %s\n", WIFSTOPPED(st), strsignal(WSTOPSIG(st)));
+    ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)(long)PTRACE_O_TRACESYSGOOD);
+    int getppids = 0, in_entry = 0;
+    long entry_nr = -1, entry_a0 = 0, entry_a1 = 0;
+    for (int stops = 0; stops < 400; stops++) {
+        ptrace(PTRACE_SYSCALL, pid, 0, 0);
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st)) {
+            printf("child exited %d\n", WEXITSTATUS(st));
+            return 0;
+        }
+        if (!WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80)) {
+            printf("unexpected stop %#x\n", st);
+            continue;
+        }
+        struct sc_info info;
+        memset(&info, 0, sizeof info);
+        long isz = ptrace(GET_SYSCALL_INFO, pid, (void *)sizeof info, &info);
+        struct user_regs_struct r;
+        ptrace(PTRACE_GETREGS, pid, 0, &r);
+        struct user_regs_struct rs;
+        struct iovec iov = {&rs, sizeof rs};
+        ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &iov);
+        int i386 = info.arch == ARCH_I386;
+        long insn = ptrace(PTRACE_PEEKDATA, pid, (void *)(r.rip - 2), 0) & 0xffff;
+        int ok = isz > 0 && info.instruction_pointer == r.rip && info.stack_pointer == r.rsp &&
+                 !memcmp(&r, &rs, sizeof r) && iov.iov_len == sizeof rs &&
+                 (unsigned long)peekuser(pid, offsetof(struct user_regs_struct, rip)) == r.rip &&
+                 (unsigned long)peekuser(pid, offsetof(struct user_regs_struct, orig_rax)) == r.orig_rax &&
+                 insn == (i386 ? 0x80cd : 0x050f) && (i386 || (r.rcx == r.rip && r.r11 == r.eflags)) &&
+                 labs((long)r.rsp - (long)(uintptr_t)&anchor) < (1l << 20);
+        const char *arch = i386 ? "i386" : info.arch == ARCH_X86_64 ? "x86_64" : "?";
+        if (info.op == INFO_ENTRY) {
+            unsigned long a0 = i386 ? r.rbx : r.rdi;
+            ok = ok && !in_entry && isz == offsetof(struct sc_info, entry.args) + 6 * 8 &&
+                 info.entry.nr == r.orig_rax && info.entry.args[0] == a0 && (unsigned long)r.rax == (unsigned long)-ENOSYS;
+            in_entry = 1;
+            entry_nr = info.entry.nr;
+            entry_a0 = info.entry.args[0];
+            entry_a1 = info.entry.args[1];
+            printf("entry %s nr %llu a0 %ld%s\n", arch, (unsigned long long)info.entry.nr,
+                   entry_nr == SYS_rt_sigprocmask && entry_a0 > 2 ? entry_a0 : entry_nr == SYS_lseek ? entry_a0 : 0,
+                   ok ? "" : "  (registers disagree)");
+            if (i386)
+                continue;
+            if (entry_nr == SYS_getppid && getppids == 0) {
+                getppids++;
+                printf("  poke orig_rax = getpid: %ld\n",
+                       ptrace(PTRACE_POKEUSER, pid, (void *)offsetof(struct user_regs_struct, orig_rax), (void *)(long)SYS_getpid));
+            } else if (entry_nr == SYS_getppid && getppids == 1) {
+                getppids++;
+                r.orig_rax = -1;
+                r.rax = 777;
+                printf("  setregs: skip, 777: %ld\n", ptrace(PTRACE_SETREGS, pid, 0, &r));
+            } else if (entry_nr == SYS_rt_sigprocmask && entry_a0 == 99) {
+                printf("  poke rdi = SIG_BLOCK: %ld\n",
+                       ptrace(PTRACE_POKEUSER, pid, (void *)offsetof(struct user_regs_struct, rdi), (void *)(long)SIG_BLOCK));
+            } else if (entry_nr == SYS_rt_sigprocmask && entry_a0 == 98) {
+                rs.orig_rax = -1;
+                rs.rax = 778;
+                printf("  setregset: skip, 778: %ld\n", ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov));
+            }
+        } else if (info.op == INFO_EXIT) {
+            ok = ok && in_entry && isz == offsetof(struct sc_info, exit.is_error) + 1 &&
+                 info.exit.rval == (long)r.rax && info.exit.is_error == (info.exit.rval < 0 && info.exit.rval > -4096);
+            in_entry = 0;
+            int ours = entry_nr == SYS_lseek || entry_nr == SYS_getppid || entry_nr == 64 ||
+                       (entry_nr == SYS_rt_sigprocmask && entry_a0 != SIG_SETMASK);
+            long long rv = ours ? (long long)info.exit.rval : 0LL;
+            if (rv == pid)
+                printf("exit %s rval <the child's pid>%s\n", arch, ok ? "" : "  (registers disagree)");
+            else if (rv == getpid())
+                printf("exit %s rval <the parent's pid>%s\n", arch, ok ? "" : "  (registers disagree)");
+            else
+                printf("exit %s rval %lld%s\n", arch, rv, ok ? "" : "  (registers disagree)");
+            if (entry_nr == SYS_lseek && (int)entry_a0 == -1 && entry_a1 == 12345) {
+                r.rax = 42;
+                printf("  setregs: 42: %ld\n", ptrace(PTRACE_SETREGS, pid, 0, &r));
+            } else if (entry_nr == SYS_rt_sigprocmask && entry_a0 == SIG_BLOCK && entry_a1 == 0) {
+                rs.rax = 43;
+                printf("  setregset: 43: %ld\n", ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov));
+            }
+        } else {
+            printf("stop op %d\n", info.op);
+        }
+    }
+    printf("too many stops\n");
+    kill(pid, SIGKILL);
+    return 1;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IOLBF, 0);
     if (argc > 1 && !strcmp(argv[1], "harness"))
         return harness();
     if (argc > 1 && !strcmp(argv[1], "refused"))
         return refused();
-    fprintf(stderr, "usage: st_ptrace harness|refused\n");
+    if (argc > 1 && !strcmp(argv[1], "syscalls"))
+        return follow_syscalls();
+    fprintf(stderr, "usage: st_ptrace harness|refused|syscalls\n");
     return 2;
 }

@@ -138,7 +138,17 @@ pub struct GuestContext {
     pub inline_served: u64,
     /// The number of the syscall the gate is executing (for restarts).
     pub gate_nr: u64,
-    pub _pad: [u64; 30],
+    /// What a tracer of this process is shown (see the runtime's
+    /// `ptrace_view`): `VIEW_MAGIC` once the context is set up, the host
+    /// addresses just after the gate's `syscall` and the marker's, and the
+    /// call the runtime is serving (number, arguments, 1 for an i386 call).
+    pub view_magic: u64,
+    pub view_after_gate: u64,
+    pub view_after_marker: u64,
+    pub view_nr: u64,
+    pub view_args: [u64; 6],
+    pub view_abi: u64,
+    pub _pad: [u64; 19],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -187,6 +197,10 @@ pub mod off {
         GPR + 8 * r as i32
     }
 }
+
+/// `GuestContext::view_magic` of a context a tracer may read ("bt-run
+/// view", with the context's layout version in the low byte).
+pub const VIEW_MAGIC: u64 = 0x6274_2d72_756e_7601;
 
 /// One slot of the in-cache indirect-branch table: guest pc -> cache pc.
 #[repr(C)]
@@ -245,7 +259,13 @@ impl GuestContext {
             tid: 0,
             inline_served: 0,
             gate_nr: 0,
-            _pad: [0; 30],
+            view_magic: 0,
+            view_after_gate: 0,
+            view_after_marker: 0,
+            view_nr: 0,
+            view_args: [0; 6],
+            view_abi: 0,
+            _pad: [0; 19],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).

@@ -235,6 +235,7 @@ fn run(args: Vec<OsString>, adopted: bool) -> Result<i32> {
     };
     let exe = std::fs::canonicalize(&prog.exe_path).unwrap_or_else(|_| prog.exe_path.clone());
     let self_exe = std::fs::read_link("/proc/self/exe").context("cannot find bt-run's own executable")?;
+    runtime::ptrace_view::at_start(adopted);
     let process = Process::new(&prog, cli.opts, exe, self_exe).map_err(anyhow::Error::msg)?;
     let mut thread = process.main_thread(&prog);
     let comm = Path::new(&path).file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();

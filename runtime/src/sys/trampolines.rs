@@ -283,6 +283,17 @@ std::arch::global_asm!(
     "and rsp, -16",
     "call {vfork_child}",
     "ud2",
+    // ---- bt_view_marker(kind): a system call with no effect (getpid)
+    // whose stops show a tracer the call the runtime serves (see
+    // `ptrace_view`): rdi = kind, found by the address after it ----
+    ".globl bt_view_marker",
+    ".p2align 4",
+    "bt_view_marker:",
+    "mov eax, {sys_getpid}",
+    "syscall",
+    ".globl bt_view_after_marker",
+    "bt_view_after_marker:",
+    "ret",
     // ---- bt_safe_syscall(nr, args): a guest call forwarded from Rust.
     // As in the gate, a signal taken between the pending check and the
     // `syscall` makes it return SAFE_NOT_STARTED instead of sleeping ----
@@ -398,6 +409,7 @@ std::arch::global_asm!(
     r_signal = const ExitReason::Signal as u64,
     r_syscall_signal = const ExitReason::SyscallSignal as u64,
     gate_nr = const off::GATE_NR,
+    sys_getpid = const libc::SYS_getpid,
     r_syscall = const ExitReason::Syscall as u64,
     handler = sym crate::signals::host_signal_handler,
     vfork_child = sym crate::thread::vfork_child_main,
@@ -436,6 +448,8 @@ unsafe extern "C" {
     fn bt_int80_insn();
     fn bt_int80_pending();
     pub fn bt_gate_after_syscall();
+    pub fn bt_view_marker(kind: u64, ctx: *mut translator::abi::GuestContext);
+    pub fn bt_view_after_marker();
     pub fn bt_host_signal_entry(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void);
     pub fn bt_signal_exit();
     pub fn bt_sigreturn();
