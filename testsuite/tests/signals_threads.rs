@@ -388,3 +388,21 @@ fn ptrace_refused(v: &str) {
 }
 
 per_variant!(ptrace_stepping_a_bt_run_tracee_is_refused_with_eio, ptrace_refused);
+
+/// A tracer following its child's system calls (PTRACE_SYSCALL) sees the
+/// same stops, numbers, arguments, results and registers as natively, and
+/// its changes (the call's number, an argument, the result, skipping the
+/// call) act on the child as natively: for calls the gate forwards, calls
+/// the runtime serves and an `int $0x80` alike.
+fn ptrace_syscalls(v: &str) {
+    let g = guest("st_ptrace", v);
+    let native = compare(&Cmd::new(&[g.as_str(), "syscalls"]).expect(Status::Exited(0)));
+    let out = native.stdout_str();
+    // What the comparison covers, natively: every stop's registers agree
+    // with the kernel's description, and every change took effect.
+    assert!(!out.contains("disagree") && !out.contains("unexpected"), "native run:\n{out}");
+    assert!(out.contains("child: a is its pid 1, b 777, c 42, d 0, e 43, f 778, g -1, h is its parent 1"), "native run:\n{out}");
+    assert!(out.contains("entry i386 nr 64") && out.contains("child exited 3"), "native run:\n{out}");
+}
+
+per_variant!(ptrace_syscall_stops_registers_and_changes_as_natively, ptrace_syscalls);

@@ -1240,3 +1240,98 @@ fn int80_signal_handlers_are_refused() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// strace running under bt-run, tracing programs that run under bt-run too
+
+/// `strace -ff` of `argv` (natively, or with strace itself under bt-run):
+/// each traced process's lines, normalized for what differs between any two
+/// runs (addresses, pids, sizes, random bytes, CPU times), sorted by
+/// process. bt-run's one documented difference, rseq answered ENOSYS, is
+/// checked and then left out.
+fn strace_ff(argv: &[&str], under_bt: bool) -> Vec<String> {
+    let dir = temp_dir("strace_ff");
+    let prefix = dir.path().join("t").to_string_lossy().into_owned();
+    let st = strace();
+    let mut full = vec![st.as_str(), "-ff", "-o", prefix.as_str()];
+    full.extend_from_slice(argv);
+    let cmd = Cmd::new(&full);
+    let out = if under_bt { run_bt(&cmd, Duration::from_secs(120)) } else { run_native(&cmd) };
+    ok(&out, if under_bt { "strace under bt-run" } else { "strace" });
+    let mut per_process = Vec::new();
+    for e in std::fs::read_dir(dir.path()).expect("strace output directory") {
+        let text = read_text(&e.expect("directory entry").path());
+        let mut lines = Vec::new();
+        for line in text.lines() {
+            if line.starts_with("rseq(") {
+                if under_bt {
+                    assert!(line.ends_with("= -1 ENOSYS (Function not implemented)"), "rseq under bt-run: {line}");
+                }
+                continue;
+            }
+            lines.push(normalize_ff_line(line));
+        }
+        per_process.push(lines.join("\n"));
+    }
+    per_process.sort();
+    per_process
+}
+
+fn normalize_ff_line(line: &str) -> String {
+    let mut out = String::new();
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i..].starts_with(b"0x") {
+            let j = (i + 2..b.len()).find(|&j| !b[j].is_ascii_hexdigit()).unwrap_or(b.len());
+            out.push_str("ADDR");
+            i = j;
+        } else if b[i].is_ascii_digit() {
+            let j = (i..b.len()).find(|&j| !b[j].is_ascii_digit()).unwrap_or(b.len());
+            out.push_str(if j - i >= 3 { "N" } else { &line[i..j] });
+            i = j;
+        } else {
+            let c = line[i..].chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    // Random bytes, and CPU times (bt-run's start-up is counted there).
+    if let Some(p) = out.find("getrandom(\"") {
+        if let Some(q) = out[p + 11..].find('"') {
+            out.replace_range(p + 11..p + 11 + q, "R");
+        }
+    }
+    if let Some(p) = out.find(", si_utime=") {
+        if let Some(q) = out[p..].find('}') {
+            out.replace_range(p..p + q, ", si_times");
+        }
+    }
+    out
+}
+
+/// strace -ff of programs that load libraries, fork, exec and wait, and
+/// take a signal, run natively and with strace under bt-run: the same calls
+/// with the same arguments and results, process by process.
+#[test]
+fn strace_under_bt_run_sees_the_native_calls() {
+    let sh = require_tool("sh", "dash").to_string_lossy().into_owned();
+    for argv in [vec!["/bin/echo", "hi"], vec![sh.as_str(), "-c", "echo a; /bin/true; trap 'echo b' USR2; kill -USR2 $$"]] {
+        let native = strace_ff(&argv, false);
+        let bt = strace_ff(&argv, true);
+        assert!(native.iter().any(|p| p.lines().count() > 20), "native strace saw the calls: {native:?}");
+        assert_eq!(native.len(), bt.len(), "processes traced for {argv:?}");
+        for (n, b) in native.iter().zip(&bt) {
+            if n != b {
+                let d: Vec<String> = n
+                    .lines()
+                    .zip(b.lines())
+                    .filter(|(x, y)| x != y)
+                    .take(10)
+                    .map(|(x, y)| format!("native: {x}\nbt-run: {y}"))
+                    .collect();
+                panic!("strace of {argv:?} differs ({} vs {} lines):\n{}", n.lines().count(), b.lines().count(), d.join("\n"));
+            }
+        }
+    }
+}
