@@ -701,12 +701,16 @@ impl Thread {
     /// `sync_fault` with a complete siginfo.
     fn sync_fault_info(&mut self, sig: i32, info: &[u8; 128]) -> Option<GuestExit> {
         let xs = self.p.xstate;
-        self.with_actions(|a, ts, ctx| {
-            if !a.has_handler(sig) || ts.mask() & signals::sigbit(sig) != 0 {
-                return Some(GuestExit::Killed(sig));
-            }
-            signals::deliver(a, ts, xs, ctx, sig, info).err().map(GuestExit::Killed)
-        })
+        let fatal = self.with_actions(|a, ts, _| !a.has_handler(sig) || ts.mask() & signals::sigbit(sig) != 0);
+        if fatal {
+            crate::ptrace_view::set_fatal_info(sig, info);
+            return Some(GuestExit::Killed(sig));
+        }
+        if crate::ptrace_view::traced() && !self.echo(sig, info) {
+            // The tracer suppressed it: the instruction runs again.
+            return None;
+        }
+        self.with_actions(|a, ts, ctx| signals::deliver(a, ts, xs, ctx, sig, info).err().map(GuestExit::Killed))
     }
 
     /// The single-instruction block for `pc` (see `block_for`).

@@ -210,6 +210,32 @@ impl Thread {
     }
 }
 
+impl Thread {
+    /// A signal bt-run delivers to the guest without the kernel (a fault
+    /// it found itself): raised for real first, so that a tracer gets the
+    /// signal-delivery stop it would natively (with the guest's registers
+    /// and this siginfo). False if the tracer suppressed or replaced it.
+    pub(crate) fn echo(&mut self, sig: i32, info: &[u8; 128]) -> bool {
+        self.ctx.view_echo = sig as u64;
+        sys::echo_signal(sig, info, &mut self.ctx);
+        let delivered = self.ctx.view_echo == 0;
+        self.ctx.view_echo = 0;
+        delivered
+    }
+}
+
+/// The siginfo of the signal the guest is about to die by, if bt-run
+/// found the fault itself (for `sys::die_by_signal_info`).
+static FATAL_INFO: Mutex<Option<(i32, [u8; 128])>> = Mutex::new(None);
+
+pub fn set_fatal_info(sig: i32, info: &[u8; 128]) {
+    *FATAL_INFO.lock().unwrap_or_else(|e| e.into_inner()) = Some((sig, *info));
+}
+
+pub fn take_fatal_info(sig: i32) -> Option<[u8; 128]> {
+    FATAL_INFO.lock().unwrap_or_else(|e| e.into_inner()).take().filter(|(s, _)| *s == sig).map(|(_, i)| i)
+}
+
 // ---------------------------------------------------------------- tracer
 
 /// A tracee's context as read by its tracer: the words before the XSAVE
@@ -381,8 +407,17 @@ fn view_info(s: &Seen, b: &mut [u8; pt::SYSCALL_INFO_SIZE], n: &mut usize) {
 /// shown) where the guest's registers live.
 fn apply(s: &Seen, view: &UserRegs, new: &UserRegs) -> Result<(), i32> {
     let changed = |i: usize| new[i] != view[i];
+    if new == view && !matches!(s.stop, Stop::Native) {
+        // Written back unchanged (debuggers do): nothing to do anywhere.
+        return Ok(());
+    }
     match &s.stop {
         Stop::Native => pt::set_regs(s.pid, new),
+        // Outside a system call orig_rax only says whether the interrupted
+        // call restarts, and the guest has none in progress there: setting
+        // it (debuggers set -1) changes nothing. Anything else would write
+        // into bt-run's own registers.
+        Stop::Internal(_) if (0..pt::USER_REGS_WORDS).all(|i| i == ur::ORIG_RAX || !changed(i)) => Ok(()),
         Stop::Internal(_) => Err(libc::EIO),
         Stop::Gate(c) => {
             // The call is made with the real registers: all but those

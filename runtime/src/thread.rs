@@ -287,7 +287,7 @@ impl Thread {
             }
             GuestExit::Killed(sig) => {
                 self.flush_stats();
-                sys::die_by_signal(sig)
+                sys::die_by_signal_info(sig, crate::ptrace_view::take_fatal_info(sig).as_ref())
             }
             GuestExit::Illegal { pc, bytes } => {
                 self.flush_stats();

@@ -17,6 +17,10 @@
  *             instruction at rip - 2; it changes calls on the way (their
  *             number, an argument, the result, or skips them) with POKEUSER,
  *             SETREGS and SETREGSET, and the child prints what it got.
+ *   fault     the child, with a SIGSEGV handler, jumps to a page without
+ *             execute permission; the parent sees the signal's stop (rip,
+ *             si_code, si_addr), suppresses it (the jump faults again),
+ *             then lets it through to the handler.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -248,6 +253,48 @@ static int follow_syscalls(void) {
     return 1;
 }
 
+static void on_segv(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    static const char msg[] = "child: handler ran\n";
+    write(1, msg, sizeof msg - 1);
+    _exit(sig == SIGSEGV && si->si_code == SEGV_ACCERR ? 5 : 6);
+}
+
+static int follow_fault(void) {
+    void *page = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_segv;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGSEGV, &sa, 0);
+        ptrace(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        ((void (*)(void))page)();
+        _exit(1);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    printf("stopped %d by %s\n", WIFSTOPPED(st), strsignal(WSTOPSIG(st)));
+    for (int round = 0; round < 2; round++) {
+        ptrace(PTRACE_CONT, pid, 0, 0);
+        waitpid(pid, &st, 0);
+        struct user_regs_struct r;
+        ptrace(PTRACE_GETREGS, pid, 0, &r);
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        ptrace(PTRACE_GETSIGINFO, pid, 0, &si);
+        printf("round %d: stopped %d by %s, rip at the page %d, si_code %d, si_addr at the page %d\n", round, WIFSTOPPED(st),
+               strsignal(WSTOPSIG(st)), r.rip == (unsigned long)page, si.si_code, si.si_addr == page);
+        fflush(stdout);
+    }
+    ptrace(PTRACE_CONT, pid, 0, (void *)(long)SIGSEGV);
+    waitpid(pid, &st, 0);
+    printf("child exited %d status %d\n", WIFEXITED(st), WEXITSTATUS(st));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IOLBF, 0);
     if (argc > 1 && !strcmp(argv[1], "harness"))
@@ -256,6 +303,8 @@ int main(int argc, char **argv) {
         return refused();
     if (argc > 1 && !strcmp(argv[1], "syscalls"))
         return follow_syscalls();
-    fprintf(stderr, "usage: st_ptrace harness|refused|syscalls\n");
+    if (argc > 1 && !strcmp(argv[1], "fault"))
+        return follow_fault();
+    fprintf(stderr, "usage: st_ptrace harness|refused|syscalls|fault\n");
     return 2;
 }

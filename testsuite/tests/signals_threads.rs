@@ -406,3 +406,17 @@ fn ptrace_syscalls(v: &str) {
 }
 
 per_variant!(ptrace_syscall_stops_registers_and_changes_as_natively, ptrace_syscalls);
+
+/// A fault bt-run finds itself (a jump to a page without execute
+/// permission) reaches a tracer as natively: a signal-delivery stop with
+/// the guest's rip and the kernel's siginfo, which the tracer can suppress
+/// (the jump faults again) or let through to the guest's handler.
+fn ptrace_fault(v: &str) {
+    let g = guest("st_ptrace", v);
+    let native = compare(&Cmd::new(&[g.as_str(), "fault"]).expect(Status::Exited(0)));
+    let out = native.stdout_str();
+    assert!(out.contains("round 1: stopped 1 by Segmentation fault, rip at the page 1, si_code 2, si_addr at the page 1"), "native run:\n{out}");
+    assert!(out.contains("child: handler ran") && out.contains("child exited 1 status 5"), "native run:\n{out}");
+}
+
+per_variant!(ptrace_fault_stop_suppress_and_deliver_as_natively, ptrace_fault);

@@ -148,7 +148,10 @@ pub struct GuestContext {
     pub view_nr: u64,
     pub view_args: [u64; 6],
     pub view_abi: u64,
-    pub _pad: [u64; 19],
+    /// A signal bt-run raised for real only so that a tracer sees it (the
+    /// host handler clears it and does nothing else).
+    pub view_echo: u64,
+    pub _pad: [u64; 18],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -265,7 +268,8 @@ impl GuestContext {
             view_nr: 0,
             view_args: [0; 6],
             view_abi: 0,
-            _pad: [0; 19],
+            view_echo: 0,
+            _pad: [0; 18],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).

@@ -284,11 +284,23 @@ pub unsafe fn forward(nr: u64, a: [u64; 6]) -> i64 {
 
 /// Die by `sig` as natively: default disposition, unblocked, raised.
 pub fn die_by_signal(sig: i32) -> ! {
+    die_by_signal_info(sig, None)
+}
+
+/// `die_by_signal` with the siginfo the kernel would have given the
+/// signal (a tracer sees it at the signal's stop, a core file records it).
+pub fn die_by_signal_info(sig: i32, info: Option<&[u8; 128]>) -> ! {
     let _ = set_host_action(sig, HostAction::Raw(libc::SIG_DFL), 0, 0);
     set_sigmask(libc::SIG_UNBLOCK, 1u64 << (sig - 1));
-    // SAFETY: raising a signal whose default action terminates the process.
+    // SAFETY: sending this thread a signal whose default action terminates
+    // the process; rt_tgsigqueueinfo reads a 128-byte siginfo, and the
+    // kernel lets a thread give itself any si_code.
     unsafe {
-        libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::syscall(libc::SYS_gettid), sig);
+        let tid = libc::syscall(libc::SYS_gettid);
+        let queued = info.is_some_and(|i| libc::syscall(libc::SYS_rt_tgsigqueueinfo, libc::getpid(), tid, sig, i.as_ptr()) == 0);
+        if !queued {
+            libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig);
+        }
     }
     // A signal whose default is to ignore (or stop) does not end us.
     // SAFETY: exiting the process.
@@ -354,6 +366,24 @@ pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) {
     }
     // SAFETY: the guest's auxv array, (naux + 1) pairs including AT_NULL.
     unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_AUXV as libc::c_ulong, auxv as libc::c_ulong, (16 * (naux + 1)) as libc::c_ulong, 0) };
+}
+
+/// Send this thread `sig` with `info` for real, unblocked for the moment,
+/// so that a tracer gets its signal-delivery stop (see
+/// `ptrace_view::echo`); the host handler recognises it by
+/// `ctx.view_echo` and does nothing. Returns once it has been delivered or
+/// the tracer suppressed it.
+pub fn echo_signal(sig: i32, info: &[u8; 128], ctx: &mut GuestContext) {
+    let old = set_sigmask(libc::SIG_UNBLOCK, 1u64 << (sig - 1));
+    // SAFETY: a signal to this thread with a 128-byte siginfo; its host
+    // handler is installed (the guest has a handler for it) and returns at
+    // once for an echo. `ctx` is passed so the compiler knows the handler
+    // may change it (the volatile copy below tells the compiler so).
+    unsafe {
+        libc::syscall(libc::SYS_rt_tgsigqueueinfo, libc::getpid(), libc::syscall(libc::SYS_gettid), sig, info.as_ptr());
+        std::ptr::write_volatile(&mut ctx.view_echo, std::ptr::read_volatile(&ctx.view_echo));
+    }
+    set_sigmask(libc::SIG_SETMASK, old);
 }
 
 /// Put a signal bt-run took but cannot deliver yet (blocked) back into the
