@@ -136,6 +136,13 @@ fn arg_regs(abi: Abi) -> [usize; 6] {
     }
 }
 
+fn is_exec(abi: Abi, nr: u64) -> bool {
+    match abi {
+        Abi::X86_64 => nr == libc::SYS_execve as u64 || nr == libc::SYS_execveat as u64,
+        Abi::I386 => nr == 11 || nr == 358,
+    }
+}
+
 fn named(abi: Abi, nr: u64, names: &[&str]) -> bool {
     abi.name(nr).is_some_and(|n| names.contains(&n))
 }
@@ -144,7 +151,7 @@ impl Thread {
     /// Serve a call through the layer, shown to a tracer as natively if
     /// this process is traced.
     pub(crate) fn layer_viewed(&mut self, abi: Abi, nr: u64, a: [u64; 6]) -> Option<crate::GuestExit> {
-        if !traced() && !(named(abi, nr, &["execve", "execveat"]) && check_tracer()) {
+        if !traced() && !(is_exec(abi, nr) && check_tracer()) {
             return self.layer(abi, nr, a);
         }
         let rip = self.ctx.rip;
