@@ -188,6 +188,10 @@ const TF: u64 = 0x100;
 const POPF_USER: u64 = 0x0004_0DD5 | 0x4000 | 0x20_0000;
 /// si_code of a single-step trap.
 const TRAP_TRACE: i32 = 2;
+/// si_code of a trap after a system call a tracer single-stepped.
+const TRAP_BRKPT: i32 = 1;
+/// si_code of a signal the kernel raises (int3's SIGTRAP).
+const SI_KERNEL: i32 = 0x80;
 pub const DEFAULT_CACHE_SIZE: usize = 256 << 20;
 
 impl Process {
@@ -245,7 +249,7 @@ impl Process {
             },
             sys_table_tracer: {
                 let mut t = sys_table.clone();
-                for nr in [libc::SYS_wait4, libc::SYS_waitid] {
+                for nr in [libc::SYS_wait4, libc::SYS_waitid, libc::SYS_pwrite64] {
                     t[nr as usize] = syscall_inline::GATE_RUNTIME;
                 }
                 t
@@ -430,6 +434,16 @@ impl Thread {
                 link_from = None;
                 ibl_from = false;
             }
+            if crate::ptrace_view::invalidations_pending() {
+                // A tracer wrote into guest code (a debugger's breakpoint).
+                let ranges = crate::ptrace_view::take_invalidations();
+                let mut sh = self.p.lock();
+                for (s, e) in ranges.unwrap_or_else(|| vec![(0, u64::MAX >> 16)]) {
+                    sh.invalidate(page_down(s), page_up(e));
+                }
+                link_from = None;
+                ibl_from = false;
+            }
             let pc = GuestAddr(self.ctx.rip);
             if let Some(nr) = vsyscall_nr(pc.get()) {
                 // A call into the legacy vsyscall page (old static
@@ -460,7 +474,8 @@ impl Thread {
             // A guest with EFLAGS.TF set runs one instruction per block and
             // takes SIGTRAP (TRAP_TRACE) after each, as natively; the CPU's
             // own trap flag is never set in cached code.
-            let stepping = self.ctx.rflags & TF != 0;
+            let guest_tf = self.ctx.rflags & TF != 0;
+            let stepping = guest_tf || self.ctx.view_step != 0;
             let step = if stepping { self.step_kind(pc) } else { StepKind::Other };
             let target = {
                 let mut sh = self.p.lock();
@@ -495,24 +510,26 @@ impl Thread {
             sys::enter_cache(&mut self.ctx, target.get());
             let mut stepped = false;
             if stepping {
-                // Exits save the CPU's flags, which never have TF.
-                if !matches!(step, StepKind::Popf { .. }) {
+                // Exits save the CPU's flags, which never have TF (and a
+                // tracer's single step does not show in them).
+                if guest_tf && !matches!(step, StepKind::Popf { .. }) {
                     self.ctx.rflags |= TF;
                 }
                 // The instruction completed if its block left normally (a
                 // fault comes back as a signal, before it completes).
                 stepped = matches!(ExitReason::from_raw(self.ctx.exit_reason), Some(ExitReason::Branch | ExitReason::IndirectMiss));
-                if stepped && step == StepKind::Pushf {
+                if guest_tf && stepped && step == StepKind::Pushf {
                     let at = self.ctx.gpr[reg::RSP] + 1;
                     let mut b = [0u8; 1];
                     if sys::read_guest(at, &mut b).is_ok() {
                         let _ = sys::write_guest(at, &[b[0] | 1]);
                     }
                 }
-                if step == StepKind::Syscall {
+                if guest_tf && step == StepKind::Syscall {
                     self.ctx.gpr[reg::R11] |= TF;
                 }
             }
+            let left_for_syscall = matches!(ExitReason::from_raw(self.ctx.exit_reason), Some(ExitReason::Syscall));
             match ExitReason::from_raw(self.ctx.exit_reason) {
                 Some(ExitReason::Branch) => {
                     link_from = Some((ExitId(self.ctx.exit_id as u32), self.p.lock().cache.stats.flushes));
@@ -533,6 +550,20 @@ impl Thread {
                     self.interrupted = Some((Abi::I386, nr));
                 }
                 Some(ExitReason::Signal) => {}
+                Some(ExitReason::Breakpoint) => {
+                    // int3: SIGTRAP (SI_KERNEL, trap 3) with rip after it,
+                    // as natively. A debugger may have written the original
+                    // byte back since the block was translated: then the
+                    // block goes and the guest runs what is there now.
+                    let at = self.ctx.rip - 1;
+                    let mut b = [0u8; 1];
+                    if sys::read_guest(at, &mut b).is_ok() && b[0] != 0xcc {
+                        self.p.lock().invalidate(at, at + 1);
+                        self.ctx.rip = at;
+                    } else if let Some(e) = self.sync_fault(libc::SIGTRAP, SI_KERNEL, 0) {
+                        return e;
+                    }
+                }
                 Some(ExitReason::SyscallSignal) => {
                     self.interrupted = Some((Abi::X86_64, self.ctx.gate_nr))
                 }
@@ -591,9 +622,17 @@ impl Thread {
             if stepped && !matches!(step, StepKind::Syscall | StepKind::MovSs) {
                 // The single-step trap: SIGTRAP, TRAP_TRACE, at the next
                 // instruction; trap number 1 (#DB) in the frame.
+                self.ctx.view_step = 0;
                 let mut info = signals::fault_info(libc::SIGTRAP, TRAP_TRACE, self.ctx.rip);
                 info[120..128].copy_from_slice(&1u64.to_le_bytes());
                 if let Some(e) = self.sync_fault_info(libc::SIGTRAP, &info) {
+                    return e;
+                }
+            } else if self.ctx.view_step != 0 && step == StepKind::Syscall && (stepped || left_for_syscall) {
+                // A tracer stepped a `syscall`: the kernel reports the trap
+                // as the call returns (TRAP_BRKPT), before the next
+                // instruction.
+                if let Some(e) = self.tracer_step_trap() {
                     return e;
                 }
             }
@@ -692,6 +731,12 @@ impl Thread {
         self.ctx.sys_table = self.p.gate_table(self.sig.lagging());
     }
 
+    /// The trap that ends a tracer's single step over a system call.
+    pub(crate) fn tracer_step_trap(&mut self) -> Option<GuestExit> {
+        self.ctx.view_step = 0;
+        self.sync_fault(libc::SIGTRAP, TRAP_BRKPT, self.ctx.rip)
+    }
+
     /// Deliver a fault bt-run detected itself to the guest's handler, or
     /// return how the guest dies.
     fn sync_fault(&mut self, sig: i32, code: i32, addr: u64) -> Option<GuestExit> {
@@ -701,14 +746,15 @@ impl Thread {
     /// `sync_fault` with a complete siginfo.
     fn sync_fault_info(&mut self, sig: i32, info: &[u8; 128]) -> Option<GuestExit> {
         let xs = self.p.xstate;
+        if crate::ptrace_view::traced() && !self.echo(sig, info) {
+            // The tracer suppressed it: the guest goes on at its rip (a
+            // fault faults again).
+            return None;
+        }
         let fatal = self.with_actions(|a, ts, _| !a.has_handler(sig) || ts.mask() & signals::sigbit(sig) != 0);
         if fatal {
             crate::ptrace_view::set_fatal_info(sig, info);
             return Some(GuestExit::Killed(sig));
-        }
-        if crate::ptrace_view::traced() && !self.echo(sig, info) {
-            // The tracer suppressed it: the instruction runs again.
-            return None;
         }
         self.with_actions(|a, ts, ctx| signals::deliver(a, ts, xs, ctx, sig, info).err().map(GuestExit::Killed))
     }

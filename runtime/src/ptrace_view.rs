@@ -62,6 +62,10 @@ static EXEC_EXIT: AtomicBool = AtomicBool::new(false);
 pub const MARK_ENTRY: u64 = 0x6274_7275_6e00_0001;
 pub const MARK_EXIT: u64 = 0x6274_7275_6e00_0002;
 
+/// `view_echo` bit of the SIGTRAP that stands for the exec stop.
+const EXEC_POINT: u64 = 1 << 8;
+const PTRACE_EVENT_EXEC: i32 = 4;
+
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 /// The kernel's "restart this call" error, shown when bt-run puts the guest
@@ -117,6 +121,8 @@ mod cw {
     pub const VIEW_NR: usize = offset_of!(G, view_nr) / 8;
     pub const VIEW_ARGS: usize = offset_of!(G, view_args) / 8;
     pub const VIEW_ABI: usize = offset_of!(G, view_abi) / 8;
+    pub const VIEW_ECHO: usize = offset_of!(G, view_echo) / 8;
+    pub const VIEW_STEP: usize = offset_of!(G, view_step) / 8;
 }
 
 /// Fill in what a tracer reads from this thread's context.
@@ -173,6 +179,10 @@ impl Thread {
                 // (A new child's return from fork is no stop natively.)
                 self.view_exit();
             }
+            if self.ctx.view_step != 0 {
+                // Single-stepped from the call's entry stop.
+                return self.tracer_step_trap();
+            }
         }
         exit
     }
@@ -209,6 +219,15 @@ impl Thread {
     /// stop, before the program's first instruction.
     pub(crate) fn view_exec_exit(&mut self) {
         if EXEC_EXIT.swap(false, Ordering::Relaxed) {
+            // The exec stop the kernel made at bt-run's start is held back
+            // by the tracer's bt-run and shown here instead, where the
+            // program is loaded as the kernel would have loaded it.
+            let mut info = [0u8; 128];
+            info[0..4].copy_from_slice(&libc::SIGTRAP.to_le_bytes());
+            info[8..12].copy_from_slice(&(libc::SIGTRAP | PTRACE_EVENT_EXEC << 8).to_le_bytes());
+            self.ctx.view_echo = EXEC_POINT | libc::SIGTRAP as u64;
+            sys::echo_signal(libc::SIGTRAP, &info, &mut self.ctx);
+            self.ctx.view_echo = 0;
             self.ctx.view_nr = libc::SYS_execve as u64;
             self.ctx.view_abi = 0;
             self.ctx.gpr[reg::RAX] = 0;
@@ -424,6 +443,7 @@ fn apply(s: &Seen, view: &UserRegs, new: &UserRegs) -> Result<(), i32> {
         // call restarts, and the guest has none in progress there: setting
         // it (debuggers set -1) changes nothing. Anything else would write
         // into bt-run's own registers.
+        Stop::Internal(Some(c)) if c.w[cw::VIEW_ECHO] != 0 => write_ctx(s.pid, c, view, new),
         Stop::Internal(_) if (0..pt::USER_REGS_WORDS).all(|i| i == ur::ORIG_RAX || !changed(i)) => Ok(()),
         Stop::Internal(_) => Err(libc::EIO),
         Stop::Gate(c) => {
@@ -448,28 +468,34 @@ fn apply(s: &Seen, view: &UserRegs, new: &UserRegs) -> Result<(), i32> {
             }
             Ok(())
         }
-        Stop::Entry(c) | Stop::Exit(c) => {
-            // Segment selectors are not the guest's to change here.
-            if [17, 20, 23, 24, 25, 26].iter().any(|&i| changed(i)) {
-                return Err(libc::EIO);
-            }
-            for (r, &u) in ur::OF_GPR.iter().enumerate() {
-                if changed(u) {
-                    c.write(s.pid, cw::GPR + r, new[u])?;
-                }
-            }
-            let fields = [(ur::RIP, cw::RIP), (ur::ORIG_RAX, cw::VIEW_NR), (ur::FS_BASE, cw::GUEST_FS), (ur::GS_BASE, cw::GUEST_GS)];
-            for (u, w) in fields {
-                if changed(u) {
-                    c.write(s.pid, w, new[u])?;
-                }
-            }
-            if changed(ur::EFLAGS) {
-                c.write(s.pid, cw::RFLAGS, (view[ur::EFLAGS] & !FLAG_MASK) | (new[ur::EFLAGS] & FLAG_MASK))?;
-            }
-            Ok(())
+        Stop::Entry(c) | Stop::Exit(c) => write_ctx(s.pid, c, view, new),
+    }
+}
+
+/// Where the tracee's guest registers live while it is in the runtime (at
+/// a marker's stop, or stopped in a signal bt-run raised for its tracer):
+/// write the changed ones there.
+fn write_ctx(pid: i32, c: &Ctx, view: &UserRegs, new: &UserRegs) -> Result<(), i32> {
+    let changed = |i: usize| new[i] != view[i];
+    // Segment selectors are not the guest's to change here.
+    if [17, 20, 23, 24, 25, 26].iter().any(|&i| changed(i)) {
+        return Err(libc::EIO);
+    }
+    for (r, &u) in ur::OF_GPR.iter().enumerate() {
+        if changed(u) {
+            c.write(pid, cw::GPR + r, new[u])?;
         }
     }
+    let fields = [(ur::RIP, cw::RIP), (ur::ORIG_RAX, cw::VIEW_NR), (ur::FS_BASE, cw::GUEST_FS), (ur::GS_BASE, cw::GUEST_GS)];
+    for (u, w) in fields {
+        if changed(u) {
+            c.write(pid, w, new[u])?;
+        }
+    }
+    if changed(ur::EFLAGS) {
+        c.write(pid, cw::RFLAGS, (view[ur::EFLAGS] & !FLAG_MASK) | (new[ur::EFLAGS] & FLAG_MASK))?;
+    }
+    Ok(())
 }
 
 fn regs_bytes(r: &UserRegs) -> [u8; REGS_BYTES] {
@@ -549,6 +575,152 @@ pub fn request(a: [u64; 6], self_exe: &Path) -> Option<i64> {
     })
 }
 
+/// Whether this tracer has single-stepped a tracee under bt-run (from
+/// then on its other resume requests clear the step request).
+static STEPPED: AtomicBool = AtomicBool::new(false);
+
+/// A request that resumes a stopped tracee, for a tracee under bt-run:
+/// PTRACE_SINGLESTEP becomes a step request in its context (the
+/// dispatcher steps the guest, not bt-run) and a PTRACE_CONT; other
+/// resumes clear a step request a signal stop may have left. Some(result)
+/// when answered here.
+pub fn resume(a: [u64; 6], self_exe: &Path) -> Option<i64> {
+    const PTRACE_CONT: u64 = 7;
+    const PTRACE_SINGLESTEP: u64 = 9;
+    let (req, pid) = (a[0], a[1] as i32);
+    if req != PTRACE_SINGLESTEP && !STEPPED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let seen = look(pid, self_exe).ok()?;
+    let c = match &seen.stop {
+        Stop::Native => return None,
+        Stop::Entry(c) | Stop::Exit(c) => c,
+        Stop::Internal(Some(c)) if c.w[cw::VIEW_ECHO] != 0 => c,
+        // In bt-run's own code or in translated code: stepping there would
+        // step bt-run; nothing to clear either.
+        _ if req == PTRACE_SINGLESTEP => return Some(err(libc::EIO)),
+        _ => return None,
+    };
+    let step = (req == PTRACE_SINGLESTEP) as u64;
+    if c.w[cw::VIEW_STEP] != step {
+        if let Err(e) = c.write(pid, cw::VIEW_STEP, step) {
+            return Some(err(e));
+        }
+    }
+    if req != PTRACE_SINGLESTEP {
+        return None;
+    }
+    STEPPED.store(true, Ordering::Relaxed);
+    // SAFETY: resumes another process, as the guest asked.
+    Some(unsafe { sys::forward(libc::SYS_ptrace as u64, [PTRACE_CONT, a[1], 0, a[3], 0, 0]) })
+}
+
+/// Invalidation requests a tracer under bt-run leaves in a tracee under
+/// bt-run after writing into its memory (a debugger's breakpoint): ranges
+/// in a ring, and the number written so far. The tracee's dispatcher
+/// drops the translations of each range before it runs guest code again.
+pub struct Invalidations {
+    pub written: std::sync::atomic::AtomicU64,
+    pub ranges: [[std::sync::atomic::AtomicU64; 2]; INVAL_SLOTS],
+}
+pub const INVAL_SLOTS: usize = 16;
+pub static INVALIDATIONS: Invalidations = Invalidations {
+    written: std::sync::atomic::AtomicU64::new(0),
+    ranges: [const { [const { std::sync::atomic::AtomicU64::new(0) }; 2] }; INVAL_SLOTS],
+};
+/// How many of `INVALIDATIONS` this process has carried out.
+static INVAL_DONE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Has a tracer written into this process's memory since the last
+/// `take_invalidations`?
+pub fn invalidations_pending() -> bool {
+    INVALIDATIONS.written.load(Ordering::Relaxed) != INVAL_DONE.load(Ordering::Relaxed)
+}
+
+/// The guest ranges a tracer wrote since the last call (None: more than
+/// the ring holds: everything).
+pub fn take_invalidations() -> Option<Vec<(u64, u64)>> {
+    let written = INVALIDATIONS.written.load(Ordering::Acquire);
+    let done = INVAL_DONE.swap(written, Ordering::AcqRel);
+    if written == done {
+        return Some(Vec::new());
+    }
+    if written - done > INVAL_SLOTS as u64 {
+        return None;
+    }
+    Some(
+        (done..written)
+            .map(|i| {
+                let r = &INVALIDATIONS.ranges[i as usize % INVAL_SLOTS];
+                (r[0].load(Ordering::Relaxed), r[1].load(Ordering::Relaxed))
+            })
+            .collect(),
+    )
+}
+
+/// After this tracer wrote `len` bytes at `addr` in process `pid`: if
+/// that runs bt-run, ask it to drop translations of that code.
+pub fn wrote_memory(pid: i32, addr: u64, len: u64, self_exe: &Path) {
+    let (Some(mine), Some(theirs)) = (exe_base(0, self_exe), exe_base(pid, self_exe)) else { return };
+    let remote = |p: *const std::sync::atomic::AtomicU64| (p as u64).wrapping_sub(mine).wrapping_add(theirs);
+    let mut w = [0u8; 8];
+    if pt::read_mem(pid, remote(&INVALIDATIONS.written), &mut w).is_err() {
+        return;
+    }
+    let n = u64::from_le_bytes(w);
+    let slot = &INVALIDATIONS.ranges[n as usize % INVAL_SLOTS];
+    let _ = pt::write_mem(pid, remote(&slot[0]), &addr.to_le_bytes());
+    let _ = pt::write_mem(pid, remote(&slot[1]), &addr.saturating_add(len).to_le_bytes());
+    let _ = pt::write_mem(pid, remote(&INVALIDATIONS.written), &(n + 1).to_le_bytes());
+}
+
+/// pwrite64 in a tracer: a write through /proc/PID/mem (how debuggers
+/// write a tracee's memory) into a tracee under bt-run is followed by
+/// `wrote_memory`.
+pub fn pwrite64(a: [u64; 6], self_exe: &Path) -> i64 {
+    // SAFETY: the guest's call, as the gate would make it.
+    let r = unsafe { sys::forward_guest_call(libc::SYS_pwrite64 as u64, a) };
+    if r > 0 {
+        if let Some(pid) = mem_file_pid(a[0] as i32) {
+            wrote_memory(pid, a[3], r as u64, self_exe);
+        }
+    }
+    r
+}
+
+/// The process whose memory descriptor `fd` is (/proc/PID/mem or
+/// /proc/PID/task/TID/mem).
+fn mem_file_pid(fd: i32) -> Option<i32> {
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    let s = target.to_str()?.strip_prefix("/proc/")?.strip_suffix("/mem")?;
+    s.split('/').next()?.parse().ok()
+}
+
+/// Where this process's guest auxv is (address, bytes), for other bt-run
+/// processes that open /proc/PID/auxv of this one (a debugger finds the
+/// program's and its interpreter's addresses there).
+static GUEST_AUXV: [std::sync::atomic::AtomicU64; 2] = [const { std::sync::atomic::AtomicU64::new(0) }; 2];
+
+pub fn publish_auxv((addr, len): (u64, u64)) {
+    GUEST_AUXV[0].store(addr, Ordering::Relaxed);
+    GUEST_AUXV[1].store(len, Ordering::Relaxed);
+}
+
+/// The guest auxv of bt-run process `pid` (read from its memory).
+pub fn other_auxv(pid: i32, self_exe: &Path) -> Option<Vec<u8>> {
+    let (mine, theirs) = (exe_base(0, self_exe)?, exe_base(pid, self_exe)?);
+    let mut w = [0u8; 16];
+    pt::read_mem(pid, (GUEST_AUXV.as_ptr() as u64).wrapping_sub(mine).wrapping_add(theirs), &mut w).ok()?;
+    let addr = u64::from_le_bytes(w[..8].try_into().ok()?);
+    let len = u64::from_le_bytes(w[8..].try_into().ok()?);
+    if addr == 0 || len == 0 || len > 4096 {
+        return None;
+    }
+    let mut b = vec![0u8; len as usize];
+    pt::read_mem(pid, addr, &mut b).ok()?;
+    Some(b)
+}
+
 /// After a successful PTRACE_ATTACH or PTRACE_SEIZE of `pid`: if it runs
 /// bt-run, tell it it is traced (its flag, at the same offset from its
 /// executable's start as ours).
@@ -568,6 +740,14 @@ pub fn traced_by_parent() {
     TRACED.store(true, Ordering::Relaxed);
 }
 
+/// Exec stops held back (tid, wait status) until the new bt-run has
+/// loaded the program.
+static HELD_EXEC: Mutex<Vec<(i32, i32)>> = Mutex::new(Vec::new());
+
+fn held_exec() -> std::sync::MutexGuard<'static, Vec<(i32, i32)>> {
+    HELD_EXEC.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The tracees (by tid) this tracer has been shown a call's entry stop
 /// for and not yet its exit stop.
 static IN_CALL: Mutex<Vec<i32>> = Mutex::new(Vec::new());
@@ -583,17 +763,42 @@ fn in_call() -> std::sync::MutexGuard<'static, Vec<i32>> {
 /// entry stop it belongs to. That also keeps out the exit stop of the
 /// `rt_sigreturn` of a host signal handler that interrupted a tracee just
 /// after the gate's or a marker's `syscall`, which lands at that address.
-fn hidden(pid: i32, st: i32, self_exe: &Path) -> bool {
-    let stopped = st & 0xff == 0x7f;
+fn hidden(pid: i32, st: &mut i32, self_exe: &Path) -> bool {
+    let stopped = *st & 0xff == 0x7f;
     if !stopped {
-        // Exited or killed: no call of its stays open.
+        // Exited or killed: no call of its stays open, no exec stop held.
         in_call().retain(|&t| t != pid);
+        held_exec().retain(|&(t, _)| t != pid);
         return false;
     }
-    if st >> 16 != 0 || (st >> 8) & 0x7f != libc::SIGTRAP {
+    if (*st >> 8) & 0x7f != libc::SIGTRAP {
         return false;
     }
     let Ok(seen) = look(pid, self_exe) else { return false };
+    let exec_event = *st >> 16 == PTRACE_EVENT_EXEC;
+    if let Stop::Internal(None) = seen.stop {
+        if exec_event || (*st >> 16 == 0 && seen.op == pt::OP_NONE) {
+            // The exec stop (PTRACE_EVENT_EXEC, or the SIGTRAP after an
+            // exec) of a new bt-run: held until the program is loaded.
+            held_exec().push((pid, *st));
+            return pt::resume(pid).is_ok();
+        }
+    }
+    if let Stop::Internal(Some(c)) = &seen.stop {
+        if c.w[cw::VIEW_ECHO] & EXEC_POINT != 0 && seen.op == pt::OP_NONE {
+            let mut held = held_exec();
+            return match held.iter().position(|&(t, _)| t == pid) {
+                Some(i) => {
+                    *st = held.swap_remove(i).1;
+                    false
+                }
+                None => pt::resume(pid).is_ok(),
+            };
+        }
+    }
+    if *st >> 16 != 0 {
+        return false;
+    }
     let hide = match (&seen.stop, seen.op) {
         (Stop::Native, _) | (_, pt::OP_NONE) => false,
         (Stop::Internal(_), _) => true,
@@ -629,7 +834,7 @@ pub fn wait4(a: [u64; 6], self_exe: &Path) -> i64 {
             // WNOHANG and nothing to report: the status is left alone.
             return 0;
         }
-        if hidden(r as i32, st, self_exe) {
+        if hidden(r as i32, &mut st, self_exe) {
             continue;
         }
         if a[1] != 0 && sys::write_guest(a[1], &st.to_le_bytes()).is_err() {
@@ -651,8 +856,12 @@ pub fn waitid(a: [u64; 6], self_exe: &Path) -> i64 {
         }
         let word = |at: usize| i32::from_le_bytes(info[at..at + 4].try_into().unwrap_or_default());
         let (code, pid, sig) = (word(8), word(16), word(24));
-        if code == CLD_TRAPPED && pid > 0 && hidden(pid, (sig << 8) | 0x7f, self_exe) {
-            continue;
+        if code == CLD_TRAPPED && pid > 0 {
+            // waitid reports a ptrace event stop's status without the event.
+            let mut st = (sig << 8) | 0x7f;
+            if hidden(pid, &mut st, self_exe) {
+                continue;
+            }
         }
         if a[2] != 0 && sys::write_guest(a[2], &info).is_err() {
             return err(libc::EFAULT);

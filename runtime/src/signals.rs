@@ -410,7 +410,7 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
     // is this thread's live context (from its GS base) and its thread_sig
     // points at the thread's boxed ThreadSignals; the process is 'static.
     let (info, uc, ctx, p) = unsafe { (&mut *info, &mut *(uc as *mut libc::ucontext_t), &mut *ctx, &*p) };
-    if ctx.view_echo == sig as u64 {
+    if ctx.view_echo & 0xff == sig as u64 {
         // Raised only for a tracer to see (`ptrace_view`): it went through.
         ctx.view_echo = 0;
         return;

@@ -183,6 +183,7 @@ impl Thread {
             libc::SYS_ptrace => (self.sys_ptrace(a), Kernel),
             libc::SYS_wait4 => (crate::ptrace_view::wait4(a, &self.p.self_exe), Kernel),
             libc::SYS_waitid => (crate::ptrace_view::waitid(a, &self.p.self_exe), Kernel),
+            libc::SYS_pwrite64 if crate::ptrace_view::is_tracer() => (crate::ptrace_view::pwrite64(a, &self.p.self_exe), Kernel),
             libc::SYS_mmap => (self.sys_mmap(a), Kernel),
             libc::SYS_mprotect | libc::SYS_pkey_mprotect => (self.sys_mprotect(nr, a), Kernel),
             libc::SYS_munmap => (self.sys_munmap(a[0], a[1]), Kernel),
@@ -364,6 +365,9 @@ impl Thread {
             self.refresh_gate();
         }
         let me = &self.p.self_exe;
+        if let Some(r) = ptrace_view::resume(a, me) {
+            return r;
+        }
         if stepping && ptrace_view::runs_bt_run(a[1] as i32, me) {
             return err(libc::EIO);
         }
@@ -379,6 +383,8 @@ impl Thread {
             match a[0] {
                 PTRACE_TRACEME => ptrace_view::traced_by_parent(),
                 PTRACE_ATTACH | PTRACE_SEIZE => ptrace_view::attached(a[1] as i32, me),
+                // PTRACE_POKETEXT, PTRACE_POKEDATA: maybe a breakpoint.
+                4 | 5 => ptrace_view::wrote_memory(a[1] as i32, a[2], 8, me),
                 _ => {}
             }
         }
@@ -537,6 +543,11 @@ impl Thread {
         if let (Some((pid, b"cmdline")), true) = (crate::procfs::proc_pid_path(&p), rdonly) {
             if let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe) {
                 return Some((memfd_with(&g.cmdline, flags), Served::Inline));
+            }
+        }
+        if let (Some((pid, b"auxv")), true) = (crate::procfs::proc_pid_path(&p), rdonly) {
+            if let Some(auxv) = crate::ptrace_view::other_auxv(pid as i32, &self.p.self_exe) {
+                return Some((memfd_with(&auxv, flags), Served::Inline));
             }
         }
         None

@@ -21,6 +21,12 @@
  *             execute permission; the parent sees the signal's stop (rip,
  *             si_code, si_addr), suppresses it (the jump faults again),
  *             then lets it through to the handler.
+ *   breakpoint  as a debugger does: the parent writes an int3 over the
+ *             first byte of a function the child has already run, takes
+ *             the SIGTRAP at each call, puts the byte back, moves rip back,
+ *             single-steps, puts the int3 in again and continues; then it
+ *             takes the breakpoint out for good. The child prints what its
+ *             calls returned.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -260,6 +266,67 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
     _exit(sig == SIGSEGV && si->si_code == SEGV_ACCERR ? 5 : 6);
 }
 
+__attribute__((noinline)) int bp_target(int x) {
+    __asm__ volatile("" ::: "memory");
+    return x * 3 + 1;
+}
+
+static int (*volatile bp_call)(int) = bp_target;
+
+static int follow_breakpoint(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        ptrace(PTRACE_TRACEME, 0, 0, 0);
+        int s = bp_call(10); /* translated before the breakpoint goes in */
+        raise(SIGSTOP);
+        for (int i = 0; i < 3; i++)
+            s += bp_call(i);
+        char buf[64];
+        int n = snprintf(buf, sizeof buf, "child: sum %d\n", s);
+        write(1, buf, n);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    printf("stopped %d by %s\n", WIFSTOPPED(st), strsignal(WSTOPSIG(st)));
+    unsigned long at = (unsigned long)bp_target;
+    errno = 0;
+    long orig = ptrace(PTRACE_PEEKTEXT, pid, (void *)at, 0);
+    long with_bp = (orig & ~0xffL) | 0xcc;
+    printf("insert: %ld\n", ptrace(PTRACE_POKETEXT, pid, (void *)at, (void *)with_bp));
+    for (int hit = 0; hit < 4; hit++) {
+        ptrace(PTRACE_CONT, pid, 0, 0);
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st)) {
+            printf("child exited %d\n", WEXITSTATUS(st));
+            return 0;
+        }
+        struct user_regs_struct r;
+        ptrace(PTRACE_GETREGS, pid, 0, &r);
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        ptrace(PTRACE_GETSIGINFO, pid, 0, &si);
+        printf("hit %d: %s, rip just after the int3 %d, si_code %#x, argument %llu\n", hit, strsignal(WSTOPSIG(st)),
+               r.rip == at + 1, si.si_code, (unsigned long long)r.rdi);
+        ptrace(PTRACE_POKETEXT, pid, (void *)at, (void *)orig);
+        r.rip = at;
+        printf("  back: %ld\n", ptrace(PTRACE_SETREGS, pid, 0, &r));
+        printf("  step: %ld\n", ptrace(PTRACE_SINGLESTEP, pid, 0, 0));
+        waitpid(pid, &st, 0);
+        struct user_regs_struct r2;
+        ptrace(PTRACE_GETREGS, pid, 0, &r2);
+        memset(&si, 0, sizeof si);
+        ptrace(PTRACE_GETSIGINFO, pid, 0, &si);
+        printf("  stepped: %s, one instruction on %d, si_code %d\n", strsignal(WSTOPSIG(st)),
+               r2.rip > at && r2.rip <= at + 15, si.si_code);
+        if (hit < 2)
+            ptrace(PTRACE_POKETEXT, pid, (void *)at, (void *)with_bp);
+    }
+    printf("too many hits\n");
+    kill(pid, SIGKILL);
+    return 1;
+}
+
 static int follow_fault(void) {
     void *page = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     pid_t pid = fork();
@@ -305,6 +372,8 @@ int main(int argc, char **argv) {
         return follow_syscalls();
     if (argc > 1 && !strcmp(argv[1], "fault"))
         return follow_fault();
-    fprintf(stderr, "usage: st_ptrace harness|refused|syscalls|fault\n");
+    if (argc > 1 && !strcmp(argv[1], "breakpoint"))
+        return follow_breakpoint();
+    fprintf(stderr, "usage: st_ptrace harness|refused|syscalls|fault|breakpoint\n");
     return 2;
 }

@@ -60,6 +60,10 @@ pub enum ExitReason {
     /// `int $0x80`, an i386 system call: `rip` is the next guest pc, every
     /// register and the flags are the guest's.
     Int80 = 10,
+    /// `int3`: `rip` is the next guest pc (where the kernel reports the
+    /// trap); the dispatcher raises SIGTRAP, so that a debugger's
+    /// breakpoint is seen where it is and taken out when it is removed.
+    Breakpoint = 11,
 }
 
 impl ExitReason {
@@ -75,6 +79,7 @@ impl ExitReason {
             8 => Self::SyscallSignal,
             9 => Self::TrapFlag,
             10 => Self::Int80,
+            11 => Self::Breakpoint,
             _ => return None,
         })
     }
@@ -151,7 +156,11 @@ pub struct GuestContext {
     /// A signal bt-run raised for real only so that a tracer sees it (the
     /// host handler clears it and does nothing else).
     pub view_echo: u64,
-    pub _pad: [u64; 18],
+    /// Nonzero while a tracer single-steps this thread (PTRACE_SINGLESTEP):
+    /// the dispatcher steps it as for EFLAGS.TF, without the guest's flags
+    /// showing it, and clears it at the trap.
+    pub view_step: u64,
+    pub _pad: [u64; 17],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -269,7 +278,8 @@ impl GuestContext {
             view_args: [0; 6],
             view_abi: 0,
             view_echo: 0,
-            _pad: [0; 18],
+            view_step: 0,
+            _pad: [0; 17],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).

@@ -362,6 +362,10 @@ impl BlockBuilder {
         }
         match ins.flow_control() {
             FlowControl::Next | FlowControl::Interrupt => {
+                if ins.code() == Code::Int3 {
+                    self.special_exit(ExitReason::Breakpoint, GuestAddr(ins.next_ip()));
+                    return false;
+                }
                 if let Some(done) = self.gs_base_access(ins) {
                     return done;
                 }

@@ -239,7 +239,8 @@ fn run(args: Vec<OsString>, adopted: bool) -> Result<i32> {
     let process = Process::new(&prog, cli.opts, exe, self_exe).map_err(anyhow::Error::msg)?;
     let mut thread = process.main_thread(&prog);
     let comm = Path::new(&path).file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
-    runtime::sys::adopt_identity(&comm, &process.exe_path, prog.stack_pointer.get());
+    let auxv = runtime::sys::adopt_identity(&comm, &process.exe_path, prog.stack_pointer.get());
+    runtime::ptrace_view::publish_auxv(auxv);
     drop(prog);
     let exit = thread.run();
     thread.finish(exit)

@@ -311,7 +311,8 @@ pub fn die_by_signal_info(sig: i32, info: Option<&[u8; 128]>) -> ! {
 /// than bt-run, as far as the kernel lets this process: the name always;
 /// the rest needs CAP_SYS_RESOURCE (silently left as they are otherwise).
 /// `sp` is the guest's initial stack pointer (argc, argv, envp, auxv).
-pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) {
+/// Returns where the guest's auxv is (address, bytes with AT_NULL).
+pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) -> (u64, u64) {
     let mut name = [0u8; 16];
     let n = comm.len().min(15);
     name[..n].copy_from_slice(&comm[..n]);
@@ -326,7 +327,7 @@ pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) {
     let word = |a: u64| read_guest_u64(a).unwrap_or(0);
     let argc = word(sp);
     if argc == 0 || argc > 1 << 20 {
-        return;
+        return (0, 0);
     }
     let strend = |p: u64| -> u64 {
         let mut q = p;
@@ -366,6 +367,7 @@ pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) {
     }
     // SAFETY: the guest's auxv array, (naux + 1) pairs including AT_NULL.
     unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_AUXV as libc::c_ulong, auxv as libc::c_ulong, (16 * (naux + 1)) as libc::c_ulong, 0) };
+    (auxv, 16 * (naux + 1))
 }
 
 /// Send this thread `sig` with `info` for real, unblocked for the moment,

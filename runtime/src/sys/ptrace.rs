@@ -80,6 +80,11 @@ pub fn resume_to_syscall(pid: i32) -> Result<(), i32> {
     result(ptrace(PTRACE_SYSCALL, pid, 0, 0)).map(|_| ())
 }
 
+/// Resume stopped tracee `pid` (PTRACE_CONT, no signal).
+pub fn resume(pid: i32) -> Result<(), i32> {
+    result(ptrace(7, pid, 0, 0)).map(|_| ())
+}
+
 /// Read `buf.len()` bytes at `addr` in process `pid`.
 pub fn read_mem(pid: i32, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
     let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
