@@ -17,8 +17,9 @@ have_pkg busybox-static || missing+=(busybox-static)
 command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 have_pkg libc6-dev || missing+=(libc6-dev)
-# Real programs compared by the tests (strace is the oracle for --trace).
-for pkg in python3 perl g++ git make xz-utils bzip2 file tar gzip findutils coreutils diffutils strace; do
+# Real programs compared by the tests (strace is the oracle for --trace;
+# strace and gdb also run under bt-run as tracers).
+for pkg in python3 perl g++ git make xz-utils bzip2 file tar gzip findutils coreutils diffutils strace gdb; do
     have_pkg "$pkg" || missing+=("$pkg")
 done
 # A JVM (JIT code, implicit null checks by SIGSEGV, many threads).

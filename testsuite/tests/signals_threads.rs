@@ -420,3 +420,20 @@ fn ptrace_fault(v: &str) {
 }
 
 per_variant!(ptrace_fault_stop_suppress_and_deliver_as_natively, ptrace_fault);
+
+/// A debugger's breakpoint on a tracee under bt-run, in code bt-run has
+/// already translated: each call stops at the int3 as natively, and
+/// putting the byte back, moving rip back, single-stepping and putting the
+/// int3 in again work as natively.
+fn ptrace_breakpoint(v: &str) {
+    let g = guest("st_ptrace", v);
+    let native = compare(&Cmd::new(&[g.as_str(), "breakpoint"]).expect(Status::Exited(0)));
+    let out = native.stdout_str();
+    for hit in 0..3 {
+        assert!(out.contains(&format!("hit {hit}: Trace/breakpoint trap, rip just after the int3 1, si_code 0x80, argument {hit}")), "native run:\n{out}");
+    }
+    assert!(out.matches("stepped: Trace/breakpoint trap, one instruction on 1, si_code 2").count() == 3, "native run:\n{out}");
+    assert!(out.contains("child: sum 43") && out.contains("child exited 0"), "native run:\n{out}");
+}
+
+per_variant!(ptrace_breakpoints_and_single_steps_as_natively, ptrace_breakpoint);

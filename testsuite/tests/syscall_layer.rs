@@ -1335,3 +1335,37 @@ fn strace_under_bt_run_sees_the_native_calls() {
         }
     }
 }
+
+/// gdb running a program under bt-run (itself under bt-run): a pending
+/// breakpoint in a shared library resolves when the library loads, the
+/// stop, backtrace, registers, `next`, `stepi` and `continue` as natively
+/// (addresses aside: bt-run places the program elsewhere).
+#[test]
+fn gdb_under_bt_run_debugs_as_natively() {
+    let gdb = require_tool("gdb", "gdb").to_string_lossy().into_owned();
+    let dir = temp_dir("gdb");
+    let cmds = dir.path().join("cmds");
+    std::fs::write(
+        &cmds,
+        "set debuginfod enabled off\nset breakpoint pending on\nset pagination off\nbreak write\nrun\nbt 1\n\
+         info registers rdi rdx\nnext\nstepi\ncontinue\n",
+    )
+    .expect("gdb commands");
+    let cmds = cmds.to_string_lossy().into_owned();
+    let cmd = Cmd::new(&[gdb.as_str(), "-nx", "-batch", "-x", cmds.as_str(), "--args", "/bin/echo", "hi"]).env("DEBUGINFOD_URLS", "");
+    let native = run_native(&cmd);
+    let bt = run_bt(&cmd, Duration::from_secs(120));
+    ok(&native, "gdb");
+    ok(&bt, "gdb under bt-run");
+    let norm = |o: &Outcome| -> String {
+        let text = format!("{}{}", o.stdout_str(), o.stderr_str());
+        text.lines()
+            .filter(|l| !l.contains("libthread_db") && !l.starts_with("[Thread debugging"))
+            .map(normalize_ff_line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (n, b) = (norm(&native), norm(&bt));
+    assert!(n.contains("Breakpoint 1,") && n.contains("exited normally"), "native gdb:\n{n}");
+    assert_eq!(n, b, "gdb's session under bt-run differs from the native one");
+}
