@@ -32,11 +32,9 @@
 //!   traced from its start answers nothing in-process (every call reaches
 //!   the kernel or a marker, so each shows up).
 //!
-//! Not native, and documented in docs/design.md: register writes at stops
-//! other than system-call stops are refused (EIO), since the tracee is in
-//! bt-run's code there; registers read at such stops are the guest's as
-//! bt-run last saved them; a tracer that attaches to a running process does
-//! not see the calls its translated code answers in-process.
+//! * **Debuggers.** Breakpoints (int3 written into guest code), single
+//!   steps, the exec stop and /proc/PID/auxv: see docs/design.md, "A
+//!   tracer's view", which also lists what is not native.
 
 use std::path::Path;
 use std::sync::Mutex;
