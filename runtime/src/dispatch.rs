@@ -69,6 +69,10 @@ pub struct RunStats {
     pub calls_i386: Vec<CallStats>,
     /// Syscalls forwarded by the gates of threads that have exited.
     pub fast_forwards: u64,
+    /// Indirect-branch lookups by kind of site (`SiteKind`), of threads
+    /// that have exited, and those that missed (dispatcher entries).
+    pub site_lookups: [u64; 3],
+    pub site_misses: [u64; 3],
     /// Syscalls answered by the gates of threads that have exited.
     pub inline_served: u64,
 }
@@ -83,6 +87,8 @@ impl Default for RunStats {
             calls: vec![CallStats::default(); syscall_inline::GATE_TABLE_LEN],
             calls_i386: vec![CallStats::default(); syscall_inline::GATE_TABLE_LEN],
             fast_forwards: 0,
+            site_lookups: [0; 3],
+            site_misses: [0; 3],
             inline_served: 0,
         }
     }
@@ -211,6 +217,7 @@ impl Process {
             inline_syscalls: inline_syscalls(&sys_table),
             ibl_recheck: false,
             single_step: false,
+            count_sites: opts.stats,
         };
         let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
         let mut exec = ExecMap::default();
@@ -534,7 +541,13 @@ impl Thread {
                 Some(ExitReason::Branch) => {
                     link_from = Some((ExitId(self.ctx.exit_id as u32), self.p.lock().cache.stats.flushes));
                 }
-                Some(ExitReason::IndirectMiss) => ibl_from = true,
+                Some(ExitReason::IndirectMiss) => {
+                    ibl_from = true;
+                    if self.p.opts.stats {
+                        let kind = (self.ctx.site_kind as usize).min(2);
+                        self.with_stats(|s| s.site_misses[kind] += 1);
+                    }
+                }
                 Some(ExitReason::Syscall) => {
                     let nr = self.ctx.gpr[reg::RAX];
                     if let Some(exit) = self.syscall() {

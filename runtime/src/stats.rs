@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::dispatch::{Process, RunStats};
+use translator::abi::SiteKind;
 use syscall_inline::Abi;
 
 /// Render and write the report of the calling thread's process image: the
@@ -12,11 +13,12 @@ use syscall_inline::Abi;
 /// the calling thread's gate counters, not yet added to the totals. The
 /// cache counters are those of the cache the process image used (a vfork
 /// child shares its parent's, a forked child starts from a copy).
-pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64) {
+/// `lookups`: the calling thread's indirect-branch lookups by kind.
+pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, lookups: [u64; 3]) {
     let sh = p.lock();
     let c = &sh.cache.stats;
     let s = own.unwrap_or(&sh.stats);
-    let rows: Vec<(&str, u64)> = vec![
+    let mut rows: Vec<(String, u64)> = [
         ("blocks translated", c.blocks),
         ("guest bytes translated", c.guest_bytes),
         ("cache bytes emitted", c.cache_bytes),
@@ -30,7 +32,17 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64) 
         ("syscalls served by the runtime", s.slow_syscalls),
         ("signals delivered", s.signals_delivered),
         ("threads started", s.threads_started),
-    ];
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    // Indirect branches by kind of site: lookups made by translated code
+    // and how many missed (each a dispatcher entry).
+    for kind in SiteKind::ALL {
+        let k = kind as usize;
+        rows.push((format!("{} lookups", kind.label()), s.site_lookups[k] + lookups[k]));
+        rows.push((format!("{} misses", kind.label()), s.site_misses[k]));
+    }
     // Per ABI: the x86-64 calls, then the i386 ones (`int $0x80`), which
     // strace -c also counts in a table of their own.
     let per_abi: Vec<(Abi, Vec<(&str, &crate::observe::CallStats)>)> = Abi::ALL

@@ -266,6 +266,9 @@ impl Thread {
                     let mut sh = self.p.lock();
                     sh.threads -= 1;
                     sh.stats.fast_forwards += self.ctx.fast_forwards;
+                    for k in 0..3 {
+                        sh.stats.site_lookups[k] += std::mem::take(&mut self.ctx.site_lookups[k]);
+                    }
                     sh.stats.inline_served += self.ctx.inline_served;
                     self.ctx.fast_forwards = 0;
                     self.ctx.inline_served = 0;

@@ -179,6 +179,46 @@ fn strace_summary(cmd: &Cmd) -> BTreeMap<String, (u64, u64)> {
     m
 }
 
+/// `--stats` counts the indirect-branch lookups translated code makes, by
+/// kind of site: between two runs of `sl_sites` that differ by K loop
+/// iterations, each kind (ret, indirect jmp, indirect call) grows by K
+/// (give or take a few: libc's string routines take address-dependent
+/// paths, and addresses are random); misses never exceed lookups.
+fn site_counts(v: &str, n: u64) -> BTreeMap<String, u64> {
+    let dir = temp_dir("sl_sites");
+    let file = dir.join("stats.json");
+    let file_s = file.to_string_lossy().into_owned();
+    let prog = guest("sl_sites", v);
+    let cmd = Cmd::new(&[prog.as_str()]).arg(n.to_string());
+    let out = run_bt_opts(&["--stats=json", "-o", file_s.as_str()], &cmd, T);
+    ok(&out, "sl_sites under bt-run");
+    assert_eq!(out.stdout_str(), run_native(&cmd).stdout_str(), "sl_sites prints what it prints natively");
+    let objs = stats_objects(&file);
+    assert_eq!(objs.len(), 1, "one statistics object:\n{}", read_text(&file));
+    let mut m = BTreeMap::new();
+    for kind in ["ret", "indirect_jmp", "indirect_call"] {
+        for what in ["lookups", "misses"] {
+            let key = format!("{kind}_{what}");
+            let v = objs[0].get(&key).and_then(Json::as_u64).unwrap_or_else(|| panic!("no {key} in the statistics:\n{}", read_text(&file)));
+            m.insert(key, v);
+        }
+    }
+    m
+}
+
+per_variant!(stats_count_lookups_per_kind_of_site, |v: &str| {
+    let a = site_counts(v, 1000);
+    let b = site_counts(v, 3000);
+    for kind in ["ret", "indirect_jmp", "indirect_call"] {
+        let l = format!("{kind}_lookups");
+        let grew = b[&l] as i64 - a[&l] as i64;
+        assert!((grew - 2000).abs() <= 4, "{kind}: one lookup per iteration, but {grew} more for 2000 more ({a:?} vs {b:?})");
+        for m in [&a, &b] {
+            assert!(m[&format!("{kind}_misses")] <= m[&l], "{kind}: misses are lookups that missed: {m:?}");
+        }
+    }
+});
+
 const COUNT_ARGS: [u64; 6] = [1000, 700, 300, 200, 150, 100];
 const ZERO_ARGS: [u64; 6] = [0; 6];
 

@@ -160,7 +160,12 @@ pub struct GuestContext {
     /// the dispatcher steps it as for EFLAGS.TF, without the guest's flags
     /// showing it, and clears it at the trap.
     pub view_step: u64,
-    pub _pad: [u64; 17],
+    /// `--stats`: indirect-branch lookups made by translated code, by kind
+    /// of site (`SiteKind`), and the kind of the last one (a miss that
+    /// reaches the dispatcher is counted there by it).
+    pub site_lookups: [u64; 3],
+    pub site_kind: u64,
+    pub _pad: [u64; 13],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -202,11 +207,33 @@ pub mod off {
     pub const TID: i32 = 376;
     pub const INLINE_SERVED: i32 = 384;
     pub const GATE_NR: i32 = 392;
+    pub const SITE_LOOKUPS: i32 = 504;
+    pub const SITE_KIND: i32 = 528;
     pub const XSAVE: i32 = 640;
 
     /// Offset of general-purpose register `r` (hardware order).
     pub const fn gpr(r: usize) -> i32 {
         GPR + 8 * r as i32
+    }
+}
+
+/// The kinds of indirect-branch sites `--stats` counts separately.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SiteKind {
+    Ret = 0,
+    Jmp = 1,
+    Call = 2,
+}
+
+impl SiteKind {
+    pub const ALL: [SiteKind; 3] = [SiteKind::Ret, SiteKind::Jmp, SiteKind::Call];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SiteKind::Ret => "ret",
+            SiteKind::Jmp => "indirect jmp",
+            SiteKind::Call => "indirect call",
+        }
     }
 }
 
@@ -279,7 +306,9 @@ impl GuestContext {
             view_abi: 0,
             view_echo: 0,
             view_step: 0,
-            _pad: [0; 17],
+            site_lookups: [0; 3],
+            site_kind: 0,
+            _pad: [0; 13],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).
@@ -332,6 +361,8 @@ mod tests {
         assert_eq!(offset_of!(GuestContext, tid) as i32, off::TID);
         assert_eq!(offset_of!(GuestContext, inline_served) as i32, off::INLINE_SERVED);
         assert_eq!(offset_of!(GuestContext, gate_nr) as i32, off::GATE_NR);
+        assert_eq!(offset_of!(GuestContext, site_lookups) as i32, off::SITE_LOOKUPS);
+        assert_eq!(offset_of!(GuestContext, site_kind) as i32, off::SITE_KIND);
         assert_eq!(offset_of!(GuestContext, xsave) as i32, off::XSAVE);
         assert_eq!(off::XSAVE % 64, 0, "XSAVE image must be 64-byte aligned");
         assert_eq!(std::mem::align_of::<GuestContext>(), 64);

@@ -15,7 +15,7 @@ use iced_x86::{
     InstructionInfoFactory, MemoryOperand, Mnemonic, OpKind, Register,
 };
 
-use crate::abi::{ExitReason, off, reg};
+use crate::abi::{ExitReason, SiteKind, off, reg};
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot};
 
@@ -48,6 +48,9 @@ pub struct TranslateOptions {
     /// the dispatcher: blocks for a guest that runs with EFLAGS.TF set,
     /// which the dispatcher steps through an instruction at a time.
     pub single_step: bool,
+    /// Count indirect-branch lookups per kind of site in the context
+    /// (`--stats`; a few flag-free instructions more per lookup).
+    pub count_sites: bool,
 }
 
 /// Where an in-process syscall answer comes from (both per thread, through
@@ -263,16 +266,26 @@ impl BlockBuilder {
     /// miss recovers the target from the difference the same way. On a miss
     /// (or a pending signal) leave through the shared `bt_ibl_miss` with
     /// rcx = target and rax/rdx restored.
-    fn to_ibl(&mut self) {
+    fn to_ibl(&mut self, kind: SiteKind) {
         if self.opts.single_step {
             // Back to the dispatcher, which steps the target.
             self.e.jmp_gs(off::IBL_MISS);
             return;
         }
         let table = self.opts.ibl_table;
+        let count = self.opts.count_sites;
         let e = &mut self.e;
         e.store_gs(off::SPILL_RDX, reg::RDX as u8);
         e.store_gs(off::SPILL_RAX, reg::RAX as u8);
+        if count {
+            // mov rax, gs:[n]; lea rax, [rax+1]; mov gs:[n], rax; and the
+            // site's kind for the dispatcher, should the lookup miss.
+            let n = off::SITE_LOOKUPS + 8 * kind as i32;
+            e.load_gs(reg::RAX as u8, n);
+            e.bytes(&[0x48, 0x8D, 0x40, 0x01]);
+            e.store_gs(n, reg::RAX as u8);
+            e.store_gs_imm(off::SITE_KIND, kind as i32);
+        }
         e.bytes(&[0x0F, 0xB7, 0xC1]); // movzx eax, cx
         e.bytes(&[0x48, 0x8D, 0x04, 0x00]); // lea rax, [rax+rax]
         match table {
@@ -446,7 +459,7 @@ impl BlockBuilder {
                 if is_call {
                     self.e.push_imm64(next.get(), off::SPILL_RAX);
                 }
-                self.to_ibl();
+                self.to_ibl(if is_call { SiteKind::Call } else { SiteKind::Jmp });
                 false
             }
             FlowControl::Return => {
@@ -457,7 +470,7 @@ impl BlockBuilder {
                         if ins.code() == Code::Retnq_imm16 && ins.immediate16() != 0 {
                             self.e.lea_rsp(ins.immediate16() as i32);
                         }
-                        self.to_ibl();
+                        self.to_ibl(SiteKind::Ret);
                     }
                     _ => self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip())),
                 }
