@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bt-run benchmarks: CPU-bound workloads timed natively, under bt-run, and
-# (when installed) under qemu-x86_64 and valgrind --tool=none. Runs are
+# (when installed) under qemu-x86_64 and valgrind --tool=none, and under
+# DynamoRIO when DRRUN names a drrun built locally. Runs are
 # interleaved (each round runs every workload under every runner), the median
 # wall time of N rounds is reported with its ratio to native, as a markdown
 # table. A run whose output or exit status differs from native is shown as
@@ -9,6 +10,8 @@
 #
 # Usage: bash bench/run.sh [-n ROUNDS] [-t TIMEOUT_SECS] [-o FILE.md] [WORKLOAD_REGEX]
 #   BT_RUN=/path/to/bt-run overrides the binary (default: builds target/release/bt-run).
+#   DRRUN=/path/to/bin64/drrun adds DynamoRIO (`drrun -- CMD`) as a runner.
+# The last row is the geometric mean of each runner's ratios over the CPU rows.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=5
@@ -25,7 +28,7 @@ done
 shift $((OPTIND - 1))
 FILTER=${1:-.}
 
-for tool in gcc /bin/busybox timeout; do
+for tool in gcc g++ /bin/busybox timeout /usr/bin/python3 sqlite3 perl xz gzip sha256sum dd; do
     command -v "$tool" >/dev/null 2>&1 || { echo "bench: $tool is required" >&2; exit 1; }
 done
 if [ -z "${BT_RUN:-}" ]; then
@@ -43,6 +46,19 @@ for src in "$ROOT"/testsuite/guests/bench_*.c; do
     name=$(basename "$src" .c)
     gcc -static -O2 -o "$WORK/$name" "$src" -lm
 done
+g++ -static -O2 -o "$WORK/vcall" "$ROOT/bench/vcall.cpp"
+cat > "$WORK/db.sql" <<'SQLEOF'
+CREATE TABLE a(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
+CREATE TABLE b(id INTEGER PRIMARY KEY, k INTEGER, w REAL);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)
+  INSERT INTO a SELECT x, x * 7 % 1000, 'v' || x FROM c;
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)
+  INSERT INTO b SELECT x, x * 13 % 1000, x / 3.0 FROM c;
+CREATE INDEX ak ON a(k);
+CREATE INDEX bk ON b(k);
+SELECT count(*), sum(b.w) FROM a JOIN b ON a.k = b.k WHERE a.id % 50 = 0;
+SELECT k, count(*), max(v) FROM a GROUP BY k ORDER BY 2 DESC, 1 LIMIT 5;
+SQLEOF
 cat > "$WORK/gen.c" <<'CEOF'
 /* gen BYTES: deterministic pseudo-random text (words and numbers), BYTES long. */
 #include <stdint.h>
@@ -64,6 +80,8 @@ gcc -O2 -o "$WORK/gen" "$WORK/gen.c"
 "$WORK/gen" 50000000 > "$WORK/data50"
 "$WORK/gen" 20000000 > "$WORK/data20"
 "$WORK/gen" 14000000 > "$WORK/tmp" && head -n 500000 "$WORK/tmp" > "$WORK/lines500k" && rm "$WORK/tmp"
+head -c 8000000 "$WORK/data20" > "$WORK/data8"
+head -c 2000000 "$WORK/data20" > "$WORK/data2"
 
 BB=/bin/busybox
 NAMES=() CMDS=()
@@ -76,11 +94,27 @@ add "busybox sort 500k lines" "$BB sort $WORK/lines500k"
 add "C fib(40)"               "$WORK/bench_fib 40"
 add "C qsort 2M ints"         "$WORK/bench_qsort 2000000"
 add "C nbody 5M steps"        "$WORK/bench_nbody 5000000"
+add "C interpreter, switch"   "$WORK/bench_interp switch 20000000"
+add "C interpreter, goto"     "$WORK/bench_interp goto 20000000"
+add "C++ virtual calls 100M"  "$WORK/vcall 100000000"
+add "python3 loop 5M"         "/usr/bin/python3 -c 's = 0
+for i in range(5000000): s += i * i % 7
+print(s)'"
+add "sqlite3 :memory: join"   "sqlite3 :memory: < $WORK/db.sql"
+add "perl regex loop"         "perl -e 'my \$s = \"abc123def456gh7\" x 8; my \$n = 0; for (1 .. 200000) { \$n++ while \$s =~ /(\\d+)/g } print \"\$n\\n\"'"
+add "xz -9 2 MB"              "xz -9 -c $WORK/data2 | cksum"
+add "gzip -9 8 MB"            "gzip -9 -c $WORK/data8 | cksum"
+add "sha256sum 50 MB"         "sha256sum $WORK/data50"
+add "dd bs=1 2.5M"            "dd if=/dev/zero of=/dev/null bs=1 count=2500000"
 ((${#NAMES[@]})) || { echo "bench: no workload matches '$FILTER'" >&2; exit 2; }
 
 RUNNERS=(native bt-run) PREFIX=("" "$BT_RUN")
 if command -v qemu-x86_64 >/dev/null 2>&1; then RUNNERS+=(qemu); PREFIX+=("qemu-x86_64"); fi
 if command -v valgrind >/dev/null 2>&1; then RUNNERS+=(valgrind); PREFIX+=("valgrind --tool=none -q"); fi
+if [ -n "${DRRUN:-}" ]; then
+    [ -x "$DRRUN" ] || { echo "bench: DRRUN=$DRRUN is not executable" >&2; exit 1; }
+    RUNNERS+=(drrun); PREFIX+=("$DRRUN --")
+fi
 
 # --- measurements -------------------------------------------------------------
 # run W R ROUND: times workload W under runner R, records seconds or "wrong"/"fail".
@@ -153,6 +187,19 @@ report() {
         done
         echo "$line"
     done
+    # Geometric mean of the ratios (rows every runner ran right).
+    local line
+    line=$(printf '| %-25s |' "geomean")
+    for ((r = 0; r < ${#RUNNERS[@]}; r++)); do
+        if [ "$r" -eq 0 ]; then line+=$(printf ' %10s |' ""); continue; fi
+        local logs="" m native
+        for ((w = 0; w < ${#NAMES[@]}; w++)); do
+            m=$(median "$w" "$r"); native=$(median "$w" 0)
+            [[ $m =~ ^[0-9]+$ ]] && logs+="$m $native"$'\n'
+        done
+        line+=$(printf '%s' "$logs" | awk 'NF == 2 { s += log($1 / $2); n++ } END { if (n) printf " %10s | %6.2fx |", "", exp(s / n); else printf " %10s | %7s |", "", "-" }')
+    done
+    echo "$line"
 }
 
 if [ -n "$OUTFILE" ]; then report | tee "$OUTFILE"; else report; fi

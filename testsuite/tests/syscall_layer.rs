@@ -219,6 +219,26 @@ per_variant!(stats_count_lookups_per_kind_of_site, |v: &str| {
     }
 });
 
+/// Two hot targets with the same home slot in the indirect-branch table
+/// (functions 64 KiB apart, called by turns through one site) both stay in
+/// the table: the lookups hit instead of missing by turns.
+per_variant!(indirect_targets_sharing_a_slot_both_hit, |v: &str| {
+    let dir = temp_dir("sl_sites");
+    let file = dir.join("stats.json");
+    let file_s = file.to_string_lossy().into_owned();
+    let prog = guest("sl_sites", v);
+    let cmd = Cmd::new(&[prog.as_str(), "collide", "200000"]);
+    let native = run_native(&cmd);
+    assert_eq!(native.status, Status::Exited(0), "sl_sites collide natively (3: the functions were not 64 KiB apart)");
+    let out = run_bt_opts(&["--stats=json", "-o", file_s.as_str()], &cmd, T);
+    ok(&out, "sl_sites collide under bt-run");
+    assert_eq!(out.stdout_str(), native.stdout_str());
+    let objs = stats_objects(&file);
+    let get = |k: &str| objs[0].get(k).and_then(Json::as_u64).unwrap_or_else(|| panic!("no {k}"));
+    assert!(get("indirect_call_lookups") >= 200_000, "{}", read_text(&file));
+    assert!(get("indirect_call_misses") < 1000, "the two targets missed by turns:\n{}", read_text(&file));
+});
+
 const COUNT_ARGS: [u64; 6] = [1000, 700, 300, 200, 150, 100];
 const ZERO_ARGS: [u64; 6] = [0; 6];
 

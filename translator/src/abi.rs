@@ -249,10 +249,18 @@ pub struct IblEntry {
     pub cache: u64,
 }
 
-/// log2 of the number of IBL slots; the hash is the low 16 bits of the pc,
-/// which `movzx` extracts without touching flags.
+/// log2 of the number of IBL home slots; the hash is the low 16 bits of the
+/// pc, which `movzx` extracts without touching flags. A pc lives in its home
+/// slot or the one after it (two probes), so the table has one slot more.
 pub const IBL_BITS: u32 = 16;
 pub const IBL_SLOTS: usize = 1 << IBL_BITS;
+pub const IBL_TABLE_SLOTS: usize = IBL_SLOTS + 1;
+
+/// The slots guest `pc` may occupy in the indirect-branch table.
+pub fn ibl_slots(pc: u64) -> [usize; 2] {
+    let home = (pc & (IBL_SLOTS as u64 - 1)) as usize;
+    [home, home + 1]
+}
 
 /// Guest value reserved to mean "empty IBL slot" (never a valid code address).
 pub const IBL_EMPTY: u64 = u64::MAX;

@@ -303,12 +303,31 @@ impl BlockBuilder {
         e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
         e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]  (tag - target)
         let to_hit = e.short_branch(&[0xE3]); // jrcxz hit
-        // miss: rcx = tag - target -> target = ~rcx + tag + 1
+        // Not in its home slot: rcx = tag - target -> target = ~rcx + tag
+        // + 1; probe the next slot (see `ibl_slots`).
+        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
+        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
+        match table {
+            Some(t) => {
+                e.bytes(&[0x48, 0x8D, 0x40, 0x02]); // lea rax, [rax+2]
+                // mov rdx, [rax*8 + t]
+                e.bytes(&[0x48, 0x8B, 0x14, 0xC5]);
+                e.bytes(&t.to_le_bytes());
+            }
+            None => {
+                e.bytes(&[0x48, 0x8D, 0x40, 0x10]); // lea rax, [rax+16]
+                e.bytes(&[0x48, 0x8B, 0x10]); // mov rdx, [rax]
+            }
+        }
+        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
+        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
+        let to_hit2 = e.short_branch(&[0xE3]); // jrcxz hit
+        // miss:
         e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
         e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
         let to_leave = e.short_branch(&[0xEB]); // jmp leave
-        // hit:
-        let ok = e.bind_rel8(to_hit);
+        // hit: rax addresses the slot that holds the target
+        let ok = e.bind_rel8(to_hit) && e.bind_rel8(to_hit2);
         debug_assert!(ok);
         e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
         e.bytes(&[0xE3, 5]); // jrcxz go

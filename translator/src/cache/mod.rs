@@ -15,7 +15,7 @@ use std::ops::Range;
 
 pub use mem::{CodeMemory, DataTable, Snapshot};
 
-use crate::abi::{IBL_EMPTY, IBL_SLOTS, IblEntry};
+use crate::abi::{IBL_EMPTY, IBL_TABLE_SLOTS, IblEntry, ibl_slots};
 use crate::addr::{CachePc, GuestAddr};
 use crate::translate::{MAX_BLOCK_BYTES, TranslateOptions, Translation, translate_block};
 
@@ -92,9 +92,9 @@ pub struct CacheFull;
 impl CodeCache {
     pub fn new(size: usize, near: Option<GuestAddr>, opts: TranslateOptions) -> io::Result<Self> {
         let mem = CodeMemory::new(size, near.map(|g| g.get()))?;
-        let ibl = DataTable::new(IBL_SLOTS * std::mem::size_of::<IblEntry>(), true)?;
+        let ibl = DataTable::new(IBL_TABLE_SLOTS * std::mem::size_of::<IblEntry>(), true)?;
         let mut opts = opts;
-        opts.ibl_table = u32::try_from(ibl.addr()).ok().filter(|&a| a < 0x7fff_0000 - (IBL_SLOTS as u32) * 16);
+        opts.ibl_table = u32::try_from(ibl.addr()).ok().filter(|&a| a < 0x7fff_0000 - (IBL_TABLE_SLOTS as u32) * 16);
         let mut c = Self {
             mem,
             top: 0,
@@ -323,13 +323,14 @@ impl CodeCache {
                     self.unlink_exit(i as usize);
                 }
             }
-            // Only the slot of the block's own guest pc can hold it.
+            // Only the slots of the block's own guest pc can hold it.
             let blk = &self.blocks[b.0 as usize];
-            let idx = (blk.guest.get() & (IBL_SLOTS as u64 - 1)) as usize;
             let (s0, s1) = (blk.start.get(), blk.start.get() + blk.len as u64);
-            let pc = self.ibl.as_u64_slice_mut()[2 * idx + 1];
-            if pc >= s0 && pc < s1 {
-                self.ibl.store_word(2 * idx, IBL_EMPTY);
+            for idx in ibl_slots(blk.guest.get()) {
+                let pc = self.ibl.as_u64_slice_mut()[2 * idx + 1];
+                if pc >= s0 && pc < s1 {
+                    self.ibl.store_word(2 * idx, IBL_EMPTY);
+                }
             }
             let blk = &mut self.blocks[b.0 as usize];
             if self.by_guest.get(&blk.guest) == Some(&b) {
@@ -367,12 +368,35 @@ impl CodeCache {
     /// visible in that order. A lookup that read the new pc then sees an
     /// empty or new tag on its second read and misses instead of jumping to
     /// the wrong block.
+    ///
+    /// `pc` goes into its home slot or the next one (the lookup probes
+    /// both): the one already holding it, else an empty one; else into the
+    /// home slot, whose entry moves to the next, so that two hot targets
+    /// with the same home both stay.
     pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
-        let idx = (pc.get() & (IBL_SLOTS as u64 - 1)) as usize;
-        self.ibl.store_word(2 * idx, IBL_EMPTY);
-        self.ibl.store_word(2 * idx + 1, to.get());
-        self.ibl.store_word(2 * idx, pc.get());
+        let [home, next] = ibl_slots(pc.get());
+        let tags = [self.ibl_tag(home), self.ibl_tag(next)];
+        if tags[0] == pc.get() || tags[0] == IBL_EMPTY {
+            self.ibl_store(home, pc.get(), to.get());
+        } else if tags[1] == pc.get() || tags[1] == IBL_EMPTY {
+            self.ibl_store(next, pc.get(), to.get());
+        } else {
+            let old = self.ibl.as_u64_slice_mut()[2 * home + 1];
+            self.ibl_store(next, tags[0], old);
+            self.ibl_store(home, pc.get(), to.get());
+        }
         self.stats.ibl_inserts += 1;
+    }
+
+    /// Fill slot `i`: empty tag, cache pc, tag (see `ibl_insert`).
+    fn ibl_store(&mut self, i: usize, tag: u64, cache: u64) {
+        self.ibl.store_word(2 * i, IBL_EMPTY);
+        self.ibl.store_word(2 * i + 1, cache);
+        self.ibl.store_word(2 * i, tag);
+    }
+
+    fn ibl_tag(&mut self, i: usize) -> u64 {
+        self.ibl.as_u64_slice_mut()[2 * i]
     }
 
     fn clear_ibl(&mut self) {
@@ -471,6 +495,31 @@ mod tests {
     }
 
     #[test]
+    fn two_targets_with_one_home_both_stay_in_the_indirect_table() {
+        let mut c = cache();
+        // The same low 16 bits: the same home slot.
+        let pcs = [GuestAddr(0x41_2340), GuestAddr(0x42_2340), GuestAddr(0x43_2340)];
+        let at: Vec<CachePc> = pcs.iter().map(|&p| c.translate(p, &ONE).unwrap().1).collect();
+        for (p, a) in pcs.iter().zip(&at) {
+            c.ibl_insert(*p, *a);
+        }
+        // The first went home, the second next to it; the third took the
+        // home slot and moved the first next to it.
+        let [home, next] = ibl_slots(pcs[0].get());
+        let slot = |c: &mut CodeCache, i: usize| (c.ibl.as_u64_slice_mut()[2 * i], c.ibl.as_u64_slice_mut()[2 * i + 1]);
+        assert_eq!(slot(&mut c, home), (pcs[2].get(), at[2].get()));
+        assert_eq!(slot(&mut c, next), (pcs[0].get(), at[0].get()));
+        // Inserting one that is there already moves nothing.
+        c.ibl_insert(pcs[0], at[0]);
+        assert_eq!(slot(&mut c, home), (pcs[2].get(), at[2].get()));
+        assert_eq!(slot(&mut c, next), (pcs[0].get(), at[0].get()));
+        // Dropping a block empties whichever slot holds it.
+        c.invalidate(pcs[0], GuestAddr(pcs[0].get() + 1), false);
+        assert_eq!(slot(&mut c, next).0, IBL_EMPTY);
+        assert_eq!(slot(&mut c, home).0, pcs[2].get());
+    }
+
+    #[test]
     fn invalidation_unlinks_incoming_exits_and_clears_the_indirect_slot() {
         let mut c = cache();
         // jmp +0 (to the next instruction, 0x40_1002) ; then a block there.
@@ -482,7 +531,7 @@ mod tests {
         assert_eq!(c.exit_target(exit), Some(b));
         c.link(exit, atb);
         c.ibl_insert(b, atb);
-        let slot = (b.get() & (IBL_SLOTS as u64 - 1)) as usize;
+        let slot = (b.get() & (crate::abi::IBL_SLOTS as u64 - 1)) as usize;
         assert_eq!(c.ibl.as_u64_slice_mut()[2 * slot], b.get());
         c.invalidate(b, GuestAddr(b.get() + 1), false);
         assert!(c.exits[exit.0 as usize].linked.is_none());
