@@ -303,32 +303,11 @@ impl BlockBuilder {
         e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
         e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]  (tag - target)
         let to_hit = e.short_branch(&[0xE3]); // jrcxz hit
-        // Not in its home slot: rcx = tag - target -> target = ~rcx + tag
-        // + 1; probe the next slot (see `ibl_slots`).
-        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
-        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
-        match table {
-            Some(t) => {
-                e.bytes(&[0x48, 0x8D, 0x40, 0x02]); // lea rax, [rax+2]
-                // mov rdx, [rax*8 + t]
-                e.bytes(&[0x48, 0x8B, 0x14, 0xC5]);
-                e.bytes(&t.to_le_bytes());
-            }
-            None => {
-                e.bytes(&[0x48, 0x8D, 0x40, 0x10]); // lea rax, [rax+16]
-                e.bytes(&[0x48, 0x8B, 0x10]); // mov rdx, [rax]
-            }
-        }
-        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
-        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
-        let to_hit2 = e.short_branch(&[0xE3]); // jrcxz hit
-        // miss:
-        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
-        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
-        let to_leave = e.short_branch(&[0xEB]); // jmp leave
-        // hit: rax addresses the slot that holds the target
-        let ok = e.bind_rel8(to_hit) && e.bind_rel8(to_hit2);
+        let to_probe2 = e.short_branch(&[0xEB]); // jmp probe2 (out of line)
+        // hit: rax addresses the slot holding the target, rdx = its tag
+        let ok = e.bind_rel8(to_hit);
         debug_assert!(ok);
+        let hit = e.len();
         e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
         e.bytes(&[0xE3, 5]); // jrcxz go
         e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx   (tag == target)
@@ -371,8 +350,34 @@ impl BlockBuilder {
         e.load_gs(reg::RDX as u8, off::SPILL_RDX);
         e.load_gs(reg::RCX as u8, off::SPILL_RCX);
         e.jmp_gs(off::IBL_JUMP);
+        // probe2: not in its home slot (rcx = tag - target, so target =
+        // ~rcx + tag + 1): the slot after it (see `ibl_slots`).
+        let ok = e.bind_rel8(to_probe2);
+        assert!(ok, "indirect-branch lookup longer than a short jump");
+        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
+        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
+        match table {
+            Some(t) => {
+                e.bytes(&[0x48, 0x8D, 0x40, 0x02]); // lea rax, [rax+2]
+                // mov rdx, [rax*8 + t]
+                e.bytes(&[0x48, 0x8B, 0x14, 0xC5]);
+                e.bytes(&t.to_le_bytes());
+            }
+            None => {
+                e.bytes(&[0x48, 0x8D, 0x40, 0x10]); // lea rax, [rax+16]
+                e.bytes(&[0x48, 0x8B, 0x10]); // mov rdx, [rax]
+            }
+        }
+        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
+        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
+        let back = hit as i64 - (e.len() as i64 + 2);
+        let back = i8::try_from(back).expect("indirect-branch lookup longer than a short jump");
+        e.bytes(&[0xE3, back as u8]); // jrcxz hit
+        // miss: rcx = target again
+        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
+        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
         // leave: rcx = target
-        let ok = e.bind_rel8(to_leave) && e.bind_rel8(to_leave2) && to_leave3.is_none_or(|at| e.bind_rel8(at));
+        let ok = e.bind_rel8(to_leave2) && to_leave3.is_none_or(|at| e.bind_rel8(at));
         assert!(ok, "indirect-branch lookup longer than a short jump");
         e.load_gs(reg::RAX as u8, off::SPILL_RAX);
         e.load_gs(reg::RDX as u8, off::SPILL_RDX);

@@ -369,22 +369,19 @@ impl CodeCache {
     /// empty or new tag on its second read and misses instead of jumping to
     /// the wrong block.
     ///
-    /// `pc` goes into its home slot or the next one (the lookup probes
-    /// both): the one already holding it, else an empty one; else into the
-    /// home slot, whose entry moves to the next, so that two hot targets
-    /// with the same home both stay.
+    /// `pc` goes into its home slot (the lookup's first probe); what was
+    /// there moves to the next slot (its second probe), so that two hot
+    /// targets with the same home both stay, and the target that missed
+    /// last (most likely the hot one) is found first.
     pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
         let [home, next] = ibl_slots(pc.get());
-        let tags = [self.ibl_tag(home), self.ibl_tag(next)];
-        if tags[0] == pc.get() || tags[0] == IBL_EMPTY {
-            self.ibl_store(home, pc.get(), to.get());
-        } else if tags[1] == pc.get() || tags[1] == IBL_EMPTY {
-            self.ibl_store(next, pc.get(), to.get());
-        } else {
-            let old = self.ibl.as_u64_slice_mut()[2 * home + 1];
-            self.ibl_store(next, tags[0], old);
-            self.ibl_store(home, pc.get(), to.get());
+        let old = (self.ibl_tag(home), self.ibl.as_u64_slice_mut()[2 * home + 1]);
+        if old.0 != pc.get() && old.0 != IBL_EMPTY {
+            self.ibl_store(next, old.0, old.1);
+        } else if self.ibl_tag(next) == pc.get() {
+            self.ibl_store(next, IBL_EMPTY, 0);
         }
+        self.ibl_store(home, pc.get(), to.get());
         self.stats.ibl_inserts += 1;
     }
 
@@ -503,20 +500,23 @@ mod tests {
         for (p, a) in pcs.iter().zip(&at) {
             c.ibl_insert(*p, *a);
         }
-        // The first went home, the second next to it; the third took the
-        // home slot and moved the first next to it.
+        // Each took the home slot and moved the one before it next door.
         let [home, next] = ibl_slots(pcs[0].get());
         let slot = |c: &mut CodeCache, i: usize| (c.ibl.as_u64_slice_mut()[2 * i], c.ibl.as_u64_slice_mut()[2 * i + 1]);
         assert_eq!(slot(&mut c, home), (pcs[2].get(), at[2].get()));
-        assert_eq!(slot(&mut c, next), (pcs[0].get(), at[0].get()));
-        // Inserting one that is there already moves nothing.
-        c.ibl_insert(pcs[0], at[0]);
+        assert_eq!(slot(&mut c, next), (pcs[1].get(), at[1].get()));
+        // Inserting the one at home again moves nothing.
+        c.ibl_insert(pcs[2], at[2]);
         assert_eq!(slot(&mut c, home), (pcs[2].get(), at[2].get()));
-        assert_eq!(slot(&mut c, next), (pcs[0].get(), at[0].get()));
+        assert_eq!(slot(&mut c, next), (pcs[1].get(), at[1].get()));
+        // The one next door comes home, without a copy left behind.
+        c.ibl_insert(pcs[1], at[1]);
+        assert_eq!(slot(&mut c, home), (pcs[1].get(), at[1].get()));
+        assert_eq!(slot(&mut c, next), (pcs[2].get(), at[2].get()));
         // Dropping a block empties whichever slot holds it.
-        c.invalidate(pcs[0], GuestAddr(pcs[0].get() + 1), false);
+        c.invalidate(pcs[2], GuestAddr(pcs[2].get() + 1), false);
         assert_eq!(slot(&mut c, next).0, IBL_EMPTY);
-        assert_eq!(slot(&mut c, home).0, pcs[2].get());
+        assert_eq!(slot(&mut c, home).0, pcs[1].get());
     }
 
     #[test]
