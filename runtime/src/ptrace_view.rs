@@ -339,6 +339,13 @@ fn exe_base(pid: i32, self_exe: &Path) -> Option<u64> {
     })
 }
 
+/// Where this process's static at `local` is in bt-run process `pid` (the
+/// same executable: the same offset from its start).
+fn remote_addr(pid: i32, local: u64, self_exe: &Path) -> Option<u64> {
+    let (mine, theirs) = (exe_base(0, self_exe)?, exe_base(pid, self_exe)?);
+    Some(local.wrapping_sub(mine).wrapping_add(theirs))
+}
+
 fn look(pid: i32, self_exe: &Path) -> Result<Seen, i32> {
     let regs = pt::get_regs(pid)?;
     let op = pt::syscall_info(pid).map_or(pt::OP_NONE, |(b, _)| b[0]);
@@ -659,17 +666,17 @@ pub fn take_invalidations() -> Option<Vec<(u64, u64)>> {
 /// After this tracer wrote `len` bytes at `addr` in process `pid`: if
 /// that runs bt-run, ask it to drop translations of that code.
 pub fn wrote_memory(pid: i32, addr: u64, len: u64, self_exe: &Path) {
-    let (Some(mine), Some(theirs)) = (exe_base(0, self_exe), exe_base(pid, self_exe)) else { return };
-    let remote = |p: *const std::sync::atomic::AtomicU64| (p as u64).wrapping_sub(mine).wrapping_add(theirs);
+    let Some(written) = remote_addr(pid, &INVALIDATIONS.written as *const _ as u64, self_exe) else { return };
+    let remote = |p: *const std::sync::atomic::AtomicU64| (p as u64).wrapping_sub(&INVALIDATIONS.written as *const _ as u64).wrapping_add(written);
     let mut w = [0u8; 8];
-    if pt::read_mem(pid, remote(&INVALIDATIONS.written), &mut w).is_err() {
+    if pt::read_mem(pid, written, &mut w).is_err() {
         return;
     }
     let n = u64::from_le_bytes(w);
     let slot = &INVALIDATIONS.ranges[n as usize % INVAL_SLOTS];
     let _ = pt::write_mem(pid, remote(&slot[0]), &addr.to_le_bytes());
     let _ = pt::write_mem(pid, remote(&slot[1]), &addr.saturating_add(len).to_le_bytes());
-    let _ = pt::write_mem(pid, remote(&INVALIDATIONS.written), &(n + 1).to_le_bytes());
+    let _ = pt::write_mem(pid, written, &(n + 1).to_le_bytes());
 }
 
 /// pwrite64 in a tracer: a write through /proc/PID/mem (how debuggers
@@ -706,9 +713,8 @@ pub fn publish_auxv((addr, len): (u64, u64)) {
 
 /// The guest auxv of bt-run process `pid` (read from its memory).
 pub fn other_auxv(pid: i32, self_exe: &Path) -> Option<Vec<u8>> {
-    let (mine, theirs) = (exe_base(0, self_exe)?, exe_base(pid, self_exe)?);
     let mut w = [0u8; 16];
-    pt::read_mem(pid, (GUEST_AUXV.as_ptr() as u64).wrapping_sub(mine).wrapping_add(theirs), &mut w).ok()?;
+    pt::read_mem(pid, remote_addr(pid, GUEST_AUXV.as_ptr() as u64, self_exe)?, &mut w).ok()?;
     let addr = u64::from_le_bytes(w[..8].try_into().ok()?);
     let len = u64::from_le_bytes(w[8..].try_into().ok()?);
     if addr == 0 || len == 0 || len > 4096 {
@@ -723,9 +729,9 @@ pub fn other_auxv(pid: i32, self_exe: &Path) -> Option<Vec<u8>> {
 /// bt-run, tell it it is traced (its flag, at the same offset from its
 /// executable's start as ours).
 pub fn attached(pid: i32, self_exe: &Path) {
-    let (Some(mine), Some(theirs)) = (exe_base(0, self_exe), exe_base(pid, self_exe)) else { return };
-    let at = (&TRACED as *const AtomicBool as u64).wrapping_sub(mine).wrapping_add(theirs);
-    let _ = pt::write_mem(pid, at, &[1]);
+    if let Some(at) = remote_addr(pid, &TRACED as *const AtomicBool as u64, self_exe) {
+        let _ = pt::write_mem(pid, at, &[1]);
+    }
 }
 
 /// At this process's first ptrace request.
