@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
-use translator::abi::{ExitReason, GuestContext, reg};
+use translator::abi::{ExitReason, GuestContext, IC_KINDS, reg};
 use translator::cache::{BlockId, CacheFull, CodeCache, ExitId};
 use translator::translate::{InlineAnswer, InlineSyscalls, MAX_BLOCK_INSNS, MAX_INSN_LEN, StepKind, TranslateOptions, step_kind};
 use translator::{CachePc, GuestAddr};
@@ -72,6 +72,7 @@ pub struct RunStats {
     /// Indirect-branch lookups by kind of site (`SiteKind`), of threads
     /// that have exited, and those that missed (dispatcher entries).
     pub site_lookups: [u64; 3],
+    pub site_table: [u64; 3],
     pub site_misses: [u64; 3],
     /// Syscalls answered by the gates of threads that have exited.
     pub inline_served: u64,
@@ -88,6 +89,7 @@ impl Default for RunStats {
             calls_i386: vec![CallStats::default(); syscall_inline::GATE_TABLE_LEN],
             fast_forwards: 0,
             site_lookups: [0; 3],
+            site_table: [0; 3],
             site_misses: [0; 3],
             inline_served: 0,
         }
@@ -218,6 +220,7 @@ impl Process {
             ibl_recheck: false,
             single_step: false,
             count_sites: opts.stats,
+            ic_kinds: IC_KINDS,
         };
         let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
         let mut exec = ExecMap::default();
@@ -432,14 +435,16 @@ impl Thread {
         // The exit that brought us back, and the cache generation it is from.
         self.interrupted = None;
         let mut link_from: Option<(ExitId, u64)> = None;
-        let mut ibl_from = false;
+        // A lookup miss that brought us back: the site's first inline-cache
+        // entry and the cache generation it is from.
+        let mut ibl_from: Option<(ExitId, u64)> = None;
         loop {
             if self.ctx.signal_pending != 0 {
                 if let Err(sig) = self.deliver_pending() {
                     return GuestExit::Killed(sig);
                 }
                 link_from = None;
-                ibl_from = false;
+                ibl_from = None;
             }
             if crate::ptrace_view::invalidations_pending() {
                 // A tracer wrote into guest code (a debugger's breakpoint).
@@ -449,7 +454,7 @@ impl Thread {
                     sh.invalidate(page_down(s), page_up(e));
                 }
                 link_from = None;
-                ibl_from = false;
+                ibl_from = None;
             }
             let pc = GuestAddr(self.ctx.rip);
             if let Some(nr) = vsyscall_nr(pc.get()) {
@@ -475,7 +480,7 @@ impl Thread {
                     self.ctx.gpr[reg::RSP] = rsp + 8;
                 }
                 link_from = None;
-                ibl_from = false;
+                ibl_from = None;
                 continue;
             }
             // A guest with EFLAGS.TF set runs one instruction per block and
@@ -504,8 +509,13 @@ impl Thread {
                         sh.cache.link(id, target);
                     }
                 }
-                if std::mem::take(&mut ibl_from) && !stepping {
-                    sh.cache.ibl_insert(pc, target);
+                if let Some((site, generation)) = ibl_from.take() {
+                    if !stepping {
+                        sh.cache.ibl_insert(pc, target);
+                        if generation == sh.cache.stats.flushes {
+                            sh.cache.ic_fill(site, pc, target);
+                        }
+                    }
                 }
                 match self.own_stats.as_deref_mut() {
                     Some(own) => own.dispatches += 1,
@@ -542,7 +552,7 @@ impl Thread {
                     link_from = Some((ExitId(self.ctx.exit_id as u32), self.p.lock().cache.stats.flushes));
                 }
                 Some(ExitReason::IndirectMiss) => {
-                    ibl_from = true;
+                    ibl_from = Some((ExitId(self.ctx.exit_id as u32), self.p.lock().cache.stats.flushes));
                     if self.p.opts.stats {
                         let kind = (self.ctx.site_kind as usize).min(2);
                         self.with_stats(|s| s.site_misses[kind] += 1);
@@ -630,7 +640,7 @@ impl Thread {
             if stepping {
                 // Single-step blocks are never linked or looked up.
                 link_from = None;
-                ibl_from = false;
+                ibl_from = None;
             }
             if stepped && !matches!(step, StepKind::Syscall | StepKind::MovSs) {
                 // The single-step trap: SIGTRAP, TRAP_TRACE, at the next

@@ -13,8 +13,9 @@ use syscall_inline::Abi;
 /// the calling thread's gate counters, not yet added to the totals. The
 /// cache counters are those of the cache the process image used (a vfork
 /// child shares its parent's, a forked child starts from a copy).
-/// `lookups`: the calling thread's indirect-branch lookups by kind.
-pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, lookups: [u64; 3]) {
+/// `lookups`: the calling thread's indirect-branch lookups by kind, and
+/// those of them that went on to the table.
+pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, lookups: [[u64; 3]; 2]) {
     let sh = p.lock();
     let c = &sh.cache.stats;
     let s = own.unwrap_or(&sh.stats);
@@ -25,6 +26,8 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, 
         ("links", c.links),
         ("cache flushes", c.flushes),
         ("indirect lookups inserted", c.ibl_inserts),
+        ("inline cache entries filled", c.ic_fills),
+        ("inline caches bypassed", c.ic_bypassed),
         ("blocks revived unchanged", c.revived),
         ("dispatcher entries", s.dispatches),
         ("syscalls forwarded by the gate", s.fast_forwards + forwarded),
@@ -36,11 +39,13 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, 
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    // Indirect branches by kind of site: lookups made by translated code
-    // and how many missed (each a dispatcher entry).
+    // Indirect branches by kind of site: lookups made by translated code,
+    // how many the site's inline cache did not answer, and how many missed
+    // the table too (each a dispatcher entry).
     for kind in SiteKind::ALL {
         let k = kind as usize;
-        rows.push((format!("{} lookups", kind.label()), s.site_lookups[k] + lookups[k]));
+        rows.push((format!("{} lookups", kind.label()), s.site_lookups[k] + lookups[0][k]));
+        rows.push((format!("{} table lookups", kind.label()), s.site_table[k] + lookups[1][k]));
         rows.push((format!("{} misses", kind.label()), s.site_misses[k]));
     }
     // Per ABI: the x86-64 calls, then the i386 ones (`int $0x80`), which

@@ -809,7 +809,7 @@ impl Thread {
     /// Write `--stats` output now (before exec or exit).
     pub fn flush_stats(&mut self) {
         if self.p.opts.stats {
-            crate::stats::report(self.p, self.own_stats.as_deref(), self.ctx.fast_forwards, self.ctx.inline_served, self.ctx.site_lookups);
+            crate::stats::report(self.p, self.own_stats.as_deref(), self.ctx.fast_forwards, self.ctx.inline_served, [self.ctx.site_lookups, self.ctx.site_table]);
         }
     }
 }

@@ -268,6 +268,7 @@ impl Thread {
                     sh.stats.fast_forwards += self.ctx.fast_forwards;
                     for k in 0..3 {
                         sh.stats.site_lookups[k] += std::mem::take(&mut self.ctx.site_lookups[k]);
+                        sh.stats.site_table[k] += std::mem::take(&mut self.ctx.site_table[k]);
                     }
                     sh.stats.inline_served += self.ctx.inline_served;
                     self.ctx.fast_forwards = 0;

@@ -197,7 +197,7 @@ fn site_counts(v: &str, n: u64) -> BTreeMap<String, u64> {
     assert_eq!(objs.len(), 1, "one statistics object:\n{}", read_text(&file));
     let mut m = BTreeMap::new();
     for kind in ["ret", "indirect_jmp", "indirect_call"] {
-        for what in ["lookups", "misses"] {
+        for what in ["lookups", "table_lookups", "misses"] {
             let key = format!("{kind}_{what}");
             let v = objs[0].get(&key).and_then(Json::as_u64).unwrap_or_else(|| panic!("no {key} in the statistics:\n{}", read_text(&file)));
             m.insert(key, v);
@@ -214,14 +214,15 @@ per_variant!(stats_count_lookups_per_kind_of_site, |v: &str| {
         let grew = b[&l] as i64 - a[&l] as i64;
         assert!((grew - 2000).abs() <= 4, "{kind}: one lookup per iteration, but {grew} more for 2000 more ({a:?} vs {b:?})");
         for m in [&a, &b] {
-            assert!(m[&format!("{kind}_misses")] <= m[&l], "{kind}: misses are lookups that missed: {m:?}");
+            assert!(m[&format!("{kind}_misses")] <= m[&format!("{kind}_table_lookups")], "{kind}: misses are table lookups that missed: {m:?}");
+            assert!(m[&format!("{kind}_table_lookups")] <= m[&l], "{kind}: table lookups are lookups the inline cache did not answer: {m:?}");
         }
     }
 });
 
 /// Two hot targets with the same home slot in the indirect-branch table
-/// (functions 64 KiB apart, called by turns through one site) both stay in
-/// the table: the lookups hit instead of missing by turns.
+/// (return addresses 64 KiB apart, reached by turns from one `ret`) both
+/// stay in the table: the lookups hit instead of missing by turns.
 per_variant!(indirect_targets_sharing_a_slot_both_hit, |v: &str| {
     let dir = temp_dir("sl_sites");
     let file = dir.join("stats.json");
@@ -235,8 +236,53 @@ per_variant!(indirect_targets_sharing_a_slot_both_hit, |v: &str| {
     assert_eq!(out.stdout_str(), native.stdout_str());
     let objs = stats_objects(&file);
     let get = |k: &str| objs[0].get(k).and_then(Json::as_u64).unwrap_or_else(|| panic!("no {k}"));
-    assert!(get("indirect_call_lookups") >= 200_000, "{}", read_text(&file));
-    assert!(get("indirect_call_misses") < 1000, "the two targets missed by turns:\n{}", read_text(&file));
+    assert!(get("ret_table_lookups") >= 200_000, "{}", read_text(&file));
+    assert!(get("ret_misses") < 1000, "the two targets missed by turns:\n{}", read_text(&file));
+});
+
+/// An indirect call site with K targets called in turn: its inline cache
+/// answers the first `IC_ENTRIES` (2) targets without the table; the rest
+/// go to the table, and a site with many more targets than entries goes
+/// straight to the table. The program's output is the native one.
+per_variant!(inline_caches_answer_calls_to_few_targets, |v: &str| {
+    let prog = guest("sl_sites", v);
+    let n: u64 = 300_000;
+    for k in [1u64, 2, 3, 6] {
+        let dir = temp_dir("sl_sites");
+        let file = dir.join("stats.json");
+        let file_s = file.to_string_lossy().into_owned();
+        let cmd = Cmd::new(&[prog.as_str(), "poly", &k.to_string(), &n.to_string()]);
+        let native = run_native(&cmd);
+        assert_eq!(native.status, Status::Exited(0), "sl_sites poly {k} natively");
+        let out = run_bt_opts(&["--stats=json", "-o", file_s.as_str()], &cmd, T);
+        ok(&out, "sl_sites poly under bt-run");
+        assert_eq!(out.stdout_str(), native.stdout_str(), "sl_sites poly {k}");
+        let objs = stats_objects(&file);
+        let get = |key: &str| objs[0].get(key).and_then(Json::as_u64).unwrap_or_else(|| panic!("no {key}"));
+        let (calls, table) = (get("indirect_call_lookups"), get("indirect_call_table_lookups"));
+        assert!(calls >= n, "{k} targets: {calls} call lookups for {n} calls");
+        let beyond = n * k.saturating_sub(2) / k;
+        match k {
+            1 | 2 => assert!(table < 1000, "{k} targets: the inline cache holds them all, but {table} table lookups"),
+            3 => assert!(table.abs_diff(beyond) < 1000, "3 targets: the third ({beyond} calls) goes to the table, but {table} table lookups"),
+            _ => assert!(table >= n, "{k} targets: the site goes straight to the table, but {table} table lookups of {n}"),
+        }
+        assert!(get("inline_cache_entries_filled") >= k.min(2), "{}", read_text(&file));
+    }
+});
+
+/// Code written at run time and called through one site by turns (so the
+/// site's inline cache jumps straight to its translations), then rewritten
+/// between rounds: every round runs the new code, as natively.
+per_variant!(rewritten_code_behind_an_inline_cache_runs_anew, |v: &str| {
+    let prog = guest("sl_sites", v);
+    let cmd = Cmd::new(&[prog.as_str(), "jit", "2000"]);
+    let native = run_native(&cmd);
+    assert_eq!(native.status, Status::Exited(0), "sl_sites jit natively");
+    let out = run_bt(&cmd, T);
+    ok(&out, "sl_sites jit under bt-run");
+    assert_eq!(out.stdout_str(), native.stdout_str());
+    assert_eq!(out.stdout_str().lines().count(), 6, "six rounds");
 });
 
 const COUNT_ARGS: [u64; 6] = [1000, 700, 300, 200, 150, 100];

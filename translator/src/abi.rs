@@ -165,7 +165,10 @@ pub struct GuestContext {
     /// reaches the dispatcher is counted there by it).
     pub site_lookups: [u64; 3],
     pub site_kind: u64,
-    pub _pad: [u64; 13],
+    /// Of `site_lookups`, those that went on to the indirect-branch table
+    /// (the site's inline cache did not hold the target).
+    pub site_table: [u64; 3],
+    pub _pad: [u64; 10],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -209,6 +212,7 @@ pub mod off {
     pub const GATE_NR: i32 = 392;
     pub const SITE_LOOKUPS: i32 = 504;
     pub const SITE_KIND: i32 = 528;
+    pub const SITE_TABLE: i32 = 536;
     pub const XSAVE: i32 = 640;
 
     /// Offset of general-purpose register `r` (hardware order).
@@ -265,6 +269,26 @@ pub fn ibl_slots(pc: u64) -> [usize; 2] {
 /// Guest value reserved to mean "empty IBL slot" (never a valid code address).
 pub const IBL_EMPTY: u64 = u64::MAX;
 
+/// Entries in each indirect site's inline cache: guest targets compared
+/// with the site's target before the table lookup, each with a direct
+/// (linkable) jump to its translation (see `BlockBuilder::to_ibl`).
+pub const IC_ENTRIES: usize = 2;
+
+/// The kinds of site that get an inline cache (bit `1 << SiteKind`):
+/// indirect calls. Measured (docs/design.md, "Inline caches"): at indirect
+/// jumps and returns the entries mostly miss on interpreters and cost more
+/// than they save.
+pub const IC_KINDS: u32 = 1 << SiteKind::Call as u32;
+
+/// The target an empty inline-cache entry holds: non-canonical, so no
+/// guest branch reaches it except one that faults anyway (and that one
+/// takes the entry's exit stub to the dispatcher, which faults it as a
+/// lookup miss would).
+pub const IC_EMPTY: u64 = 0x8000_0000_0000_0000;
+
+/// `exit_id` of a lookup miss from a site without an inline cache.
+pub const NO_SITE: u32 = u32::MAX;
+
 impl GuestContext {
     /// A zeroed context on the heap, with the XSAVE image's legacy area
     /// holding the kernel's initial x87/SSE control state.
@@ -316,7 +340,8 @@ impl GuestContext {
             view_step: 0,
             site_lookups: [0; 3],
             site_kind: 0,
-            _pad: [0; 13],
+            site_table: [0; 3],
+            _pad: [0; 10],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).
@@ -371,6 +396,7 @@ mod tests {
         assert_eq!(offset_of!(GuestContext, gate_nr) as i32, off::GATE_NR);
         assert_eq!(offset_of!(GuestContext, site_lookups) as i32, off::SITE_LOOKUPS);
         assert_eq!(offset_of!(GuestContext, site_kind) as i32, off::SITE_KIND);
+        assert_eq!(offset_of!(GuestContext, site_table) as i32, off::SITE_TABLE);
         assert_eq!(offset_of!(GuestContext, xsave) as i32, off::XSAVE);
         assert_eq!(off::XSAVE % 64, 0, "XSAVE image must be 64-byte aligned");
         assert_eq!(std::mem::align_of::<GuestContext>(), 64);

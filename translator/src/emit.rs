@@ -66,6 +66,15 @@ impl Emitter {
         }
     }
 
+    /// Pad with single-byte nops until `(pc + skew) % align == 0`, so that
+    /// a field `skew` bytes later is `align`-aligned (an imm64 patched with
+    /// one store).
+    pub fn align_nop(&mut self, align: u64, skew: u64) {
+        while (self.pc().get() + skew) % align != 0 {
+            self.buf.push(0x90);
+        }
+    }
+
     /// `jmp rel32` with the displacement left to `patch`.
     pub fn jmp_rel32(&mut self) -> Rel32Slot {
         self.align_rel32(1);

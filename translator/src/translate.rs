@@ -15,7 +15,7 @@ use iced_x86::{
     InstructionInfoFactory, MemoryOperand, Mnemonic, OpKind, Register,
 };
 
-use crate::abi::{ExitReason, SiteKind, off, reg};
+use crate::abi::{ExitReason, IC_EMPTY, IC_ENTRIES, NO_SITE, SiteKind, off, reg};
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot};
 
@@ -51,6 +51,10 @@ pub struct TranslateOptions {
     /// Count indirect-branch lookups per kind of site in the context
     /// (`--stats`; a few flag-free instructions more per lookup).
     pub count_sites: bool,
+    /// The kinds of indirect site (bit `1 << SiteKind`) that get an inline
+    /// cache before the table lookup (`IC_KINDS` unless a test says
+    /// otherwise).
+    pub ic_kinds: u32,
 }
 
 /// Where an in-process syscall answer comes from (both per thread, through
@@ -133,6 +137,23 @@ pub struct ExitSite {
     pub stub: u32,
     /// Guest address this exit continues at.
     pub target: GuestAddr,
+    /// For an inline-cache entry: where its target is written when the
+    /// entry is filled (see `IcPatch`).
+    pub ic: Option<IcPatch>,
+}
+
+/// The two 8-aligned imm64 fields of an inline-cache entry, as offsets in
+/// the block's code: the negated target in the site's compare and the
+/// target in the entry's exit stub.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct IcPatch {
+    pub cmp_imm: u32,
+    pub stub_imm: u32,
+    /// Where the site's first compare starts (2-aligned), and the
+    /// `jmp rel8` to the table that replaces its first two bytes when the
+    /// site turns out to have more targets than entries.
+    pub bypass_at: u32,
+    pub bypass: [u8; 2],
 }
 
 /// The result of translating one block at a known cache address.
@@ -211,8 +232,9 @@ pub fn translate_block(
 
 struct BlockBuilder {
     e: Emitter,
-    /// Exits whose stubs are emitted after the body.
-    pending: Vec<(Rel32Slot, GuestAddr)>,
+    /// Exits whose stubs are emitted after the body (with the patch points
+    /// of an inline-cache entry, `stub_imm` still to be found).
+    pending: Vec<(Rel32Slot, GuestAddr, Option<IcPatch>)>,
     first_exit_id: u32,
     opts: TranslateOptions,
     info: InstructionInfoFactory,
@@ -248,7 +270,7 @@ impl BlockBuilder {
 
     /// Add a direct exit through `slot` to guest `target`.
     fn exit(&mut self, slot: Rel32Slot, target: GuestAddr) {
-        self.pending.push((slot, target));
+        self.pending.push((slot, target, None));
     }
 
     /// Leave the cache with `reason` and guest pc `at` (not linkable).
@@ -260,31 +282,84 @@ impl BlockBuilder {
     }
 
     /// Look the guest target (in rcx; the guest's rcx is in `SPILL_RCX`) up
-    /// in the indirect-branch table and jump to its translation, inline, so
-    /// that every site has its own final indirect jump for the branch
-    /// predictor. Flag-free: the tag test is `not` + `lea` + `jrcxz`, and a
-    /// miss recovers the target from the difference the same way. On a miss
-    /// (or a pending signal) leave through the shared `bt_ibl_miss` with
-    /// rcx = target and rax/rdx restored.
+    /// and jump to its translation, inline. First the site's inline cache:
+    /// `IC_ENTRIES` guest targets, each compared with the target and, on
+    /// a match, a direct jump (linked like any exit) to its block, so that
+    /// a site with few targets takes conditional branches the CPU predicts
+    /// from their history and no indirect jump at all. The entries start
+    /// empty (`IC_EMPTY`) and the dispatcher fills them from the site's
+    /// lookup misses (the miss leaves with the site's first entry in
+    /// `exit_id`). Then the indirect-branch table, which every site shares;
+    /// its final indirect jump is the site's own, for the branch predictor.
+    /// Flag-free throughout: equality is `lea`/`not` + `jrcxz`, and a miss
+    /// recovers the target from the difference the same way. On a miss (or
+    /// a pending signal) leave through the shared `bt_ibl_miss` with rcx =
+    /// target and rax/rdx restored.
     fn to_ibl(&mut self, kind: SiteKind) {
         if self.opts.single_step {
             // Back to the dispatcher, which steps the target.
+            self.e.store_gs_imm(off::EXIT_ID, NO_SITE as i32);
             self.e.jmp_gs(off::IBL_MISS);
             return;
         }
         let table = self.opts.ibl_table;
         let count = self.opts.count_sites;
+        let site = self.first_exit_id + self.pending.len() as u32;
         let e = &mut self.e;
         e.store_gs(off::SPILL_RDX, reg::RDX as u8);
-        e.store_gs(off::SPILL_RAX, reg::RAX as u8);
         if count {
-            // mov rax, gs:[n]; lea rax, [rax+1]; mov gs:[n], rax; and the
+            // mov rdx, gs:[n]; lea rdx, [rdx+1]; mov gs:[n], rdx; and the
             // site's kind for the dispatcher, should the lookup miss.
             let n = off::SITE_LOOKUPS + 8 * kind as i32;
-            e.load_gs(reg::RAX as u8, n);
-            e.bytes(&[0x48, 0x8D, 0x40, 0x01]);
-            e.store_gs(n, reg::RAX as u8);
+            e.load_gs(reg::RDX as u8, n);
+            e.bytes(&[0x48, 0x8D, 0x52, 0x01]);
+            e.store_gs(n, reg::RDX as u8);
             e.store_gs_imm(off::SITE_KIND, kind as i32);
+        }
+        // The inline cache: for each entry, rcx - C is zero on a match
+        // (rdx = -C, patched when the entry is filled); otherwise
+        // rcx = (rcx - C) + (~(-C) + 1) is the target again.
+        let entries = if self.opts.ic_kinds & (1 << kind as u32) != 0 { IC_ENTRIES } else { 0 };
+        let site = if entries > 0 { site } else { NO_SITE };
+        let mut to_hits = Vec::with_capacity(entries);
+        let mut imms = Vec::with_capacity(entries);
+        for _ in 0..entries {
+            e.align_nop(8, 2);
+            imms.push(e.len() as u32 + 2);
+            e.mov_imm64(reg::RDX as u8, IC_EMPTY.wrapping_neg());
+            e.bytes(&[0x48, 0x8D, 0x0C, 0x11]); // lea rcx, [rcx+rdx]
+            to_hits.push(e.short_branch(&[0xE3])); // jrcxz hit_k
+            e.bytes(&[0x48, 0xF7, 0xD2]); // not rdx
+            e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
+        }
+        if entries > 0 {
+            let to_table = e.short_branch(&[0xEB]); // jmp table
+            let mut hits = Vec::with_capacity(entries);
+            for (k, at) in to_hits.into_iter().enumerate() {
+                // hit_k: the guest's rcx and rdx back, and on to entry k's block.
+                let ok = e.bind_rel8(at);
+                assert!(ok, "inline cache longer than a short jump");
+                e.load_gs(reg::RCX as u8, off::SPILL_RCX);
+                e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+                hits.push((e.jmp_rel32(), imms[k]));
+            }
+            let ok = e.bind_rel8(to_table);
+            assert!(ok, "inline cache longer than a short jump");
+            let bypass_at = imms[0] - 2;
+            let rel = i8::try_from(e.len() as i64 - (bypass_at as i64 + 2)).expect("inline cache longer than a short jump");
+            for (slot, cmp_imm) in hits {
+                let ic = IcPatch { cmp_imm, stub_imm: 0, bypass_at, bypass: [0xEB, rel as u8] };
+                self.pending.push((slot, GuestAddr(IC_EMPTY), Some(ic)));
+            }
+        }
+        let e = &mut self.e;
+        // table:
+        e.store_gs(off::SPILL_RAX, reg::RAX as u8);
+        if count {
+            let n = off::SITE_TABLE + 8 * kind as i32;
+            e.load_gs(reg::RAX as u8, n);
+            e.bytes(&[0x48, 0x8D, 0x40, 0x01]); // lea rax, [rax+1]
+            e.store_gs(n, reg::RAX as u8);
         }
         e.bytes(&[0x0F, 0xB7, 0xC1]); // movzx eax, cx
         e.bytes(&[0x48, 0x8D, 0x04, 0x00]); // lea rax, [rax+rax]
@@ -381,6 +456,7 @@ impl BlockBuilder {
         assert!(ok, "indirect-branch lookup longer than a short jump");
         e.load_gs(reg::RAX as u8, off::SPILL_RAX);
         e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+        e.store_gs_imm(off::EXIT_ID, site as i32);
         e.jmp_gs(off::IBL_MISS);
     }
 
@@ -870,9 +946,15 @@ impl BlockBuilder {
     fn finish(mut self, pc: GuestAddr, guest_len: u32) -> Translation {
         let mut exits = Vec::with_capacity(self.pending.len());
         let pending = std::mem::take(&mut self.pending);
-        for (i, (slot, target)) in pending.into_iter().enumerate() {
+        for (i, (slot, target, ic)) in pending.into_iter().enumerate() {
+            if ic.is_some() {
+                // The target's imm64 (11 bytes in) is patched when the
+                // entry is filled: 8-aligned, so one store writes it.
+                self.e.align_nop(8, 11);
+            }
             let stub = self.e.pc();
             self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
+            let stub_imm = self.e.len() as u32 + 2;
             self.e.mov_imm64(reg::RCX as u8, target.get());
             self.e.store_gs_imm(off::EXIT_ID, (self.first_exit_id + i as u32) as i32);
             self.e.store_gs_imm(off::EXIT_REASON, ExitReason::Branch as i32);
@@ -882,6 +964,7 @@ impl BlockBuilder {
                 slot: slot.0 as u32,
                 stub: (stub.get() - self.e.base().get()) as u32,
                 target,
+                ic: ic.map(|p| IcPatch { stub_imm, ..p }),
             });
         }
         Translation { guest: pc, guest_len, code: self.e.into_bytes(), exits, insn_map: self.insn_map }
@@ -1025,6 +1108,30 @@ mod tests {
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, threaded);
         let text = dis(&t, 0x10_0000);
         assert!(text.iter().any(|l| l.contains("mov rcx,[rax]")), "{text:?}");
+    }
+
+    #[test]
+    fn indirect_calls_compare_with_their_inline_cache_first() {
+        // call rax
+        let opts = TranslateOptions { ic_kinds: crate::abi::IC_KINDS, ..TranslateOptions::default() };
+        let t = translate_block(GuestAddr(0x401000), &[0xFF, 0xD0], CachePc(0x10_0000), 5, opts);
+        let text = dis(&t, 0x10_0000);
+        let empty = format!("mov rdx,{}", iced_hex(IC_EMPTY.wrapping_neg()));
+        let compares = text.iter().filter(|l| **l == empty).count();
+        assert_eq!(compares, IC_ENTRIES, "{text:?}");
+        assert!(text.iter().any(|l| l == "lea rcx,[rcx+rdx]"), "{text:?}");
+        // Entry k's exit is exit 5 + k, its target not yet known.
+        let ic: Vec<&ExitSite> = t.exits.iter().filter(|x| x.ic.is_some()).collect();
+        assert_eq!(ic.len(), IC_ENTRIES);
+        assert!(ic.iter().all(|x| x.target.get() == IC_EMPTY));
+        // The miss names the site by its first entry's exit.
+        assert!(text.iter().any(|l| l == "mov qword ptr gs:[0C0h],5"), "{text:?}");
+        // Indirect jumps and returns have no inline cache.
+        for code in [&[0xFF, 0xE0][..], &[0xC3]] {
+            let t = translate_block(GuestAddr(0x401000), code, CachePc(0x10_0000), 5, opts);
+            assert!(t.exits.iter().all(|x| x.ic.is_none()));
+            assert!(dis(&t, 0x10_0000).iter().any(|l| l == &format!("mov qword ptr gs:[0C0h],{}", iced_hex(u64::MAX))));
+        }
     }
 
     #[test]

@@ -171,6 +171,22 @@ impl CodeMemory {
         unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut i32, rel) };
     }
 
+    /// Replace the 2 bytes at `off` with one aligned store. Only while no
+    /// other thread runs cached code: an instruction's first bytes change.
+    pub fn patch_u16(&mut self, off: usize, v: [u8; 2]) {
+        assert!(off % 2 == 0 && off + 2 <= self.size, "misaligned or out-of-bounds patch");
+        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
+        unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut [u8; 2], v) };
+    }
+
+    /// Store an 8-byte immediate at `off` with one aligned store, so a
+    /// thread executing the instruction sees either the old or the new value.
+    pub fn patch_u64(&mut self, off: usize, v: u64) {
+        assert!(off % 8 == 0 && off + 8 <= self.size, "misaligned or out-of-bounds patch");
+        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
+        unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut u64, v) };
+    }
+
     /// Read back `len` bytes at `off` (for tests and disassembly in errors).
     pub fn read(&self, off: usize, len: usize) -> &[u8] {
         assert!(off.checked_add(len).is_some_and(|e| e <= self.size));

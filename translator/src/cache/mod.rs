@@ -15,9 +15,12 @@ use std::ops::Range;
 
 pub use mem::{CodeMemory, DataTable, Snapshot};
 
-use crate::abi::{IBL_EMPTY, IBL_TABLE_SLOTS, IblEntry, ibl_slots};
+use crate::abi::{IBL_EMPTY, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, IblEntry, ibl_slots};
 use crate::addr::{CachePc, GuestAddr};
-use crate::translate::{MAX_BLOCK_BYTES, TranslateOptions, Translation, translate_block};
+use crate::translate::{IcPatch, MAX_BLOCK_BYTES, TranslateOptions, Translation, translate_block};
+
+/// Misses at a site with a full inline cache before it is bypassed.
+const IC_BYPASS_AFTER: u32 = 2;
 
 /// Index of a block in the cache (valid until the next flush).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -49,6 +52,8 @@ struct Exit {
     target: GuestAddr,
     /// The block this exit is patched to jump to, if linked.
     linked: Option<BlockId>,
+    /// For an inline-cache entry, its imm64 fields (cache offsets).
+    ic: Option<IcPatch>,
 }
 
 /// Counters reported by `--stats`.
@@ -60,6 +65,10 @@ pub struct CacheStats {
     pub links: u64,
     pub flushes: u64,
     pub ibl_inserts: u64,
+    /// Inline-cache entries filled, and sites sent straight to the table
+    /// (see `ic_fill`).
+    pub ic_fills: u64,
+    pub ic_bypassed: u64,
     /// Invalidated blocks put back in service unchanged (see `revive`).
     pub revived: u64,
 }
@@ -80,6 +89,8 @@ pub struct CodeCache {
     /// The latest invalidated block for each guest pc that kept its bytes.
     dead_by_guest: HashMap<GuestAddr, BlockId>,
     exits: Vec<Exit>,
+    /// Misses at indirect sites whose inline cache is full, by site.
+    ic_overflow: HashMap<u32, u32>,
     ibl: DataTable,
     opts: TranslateOptions,
     pub stats: CacheStats,
@@ -105,6 +116,7 @@ impl CodeCache {
             incoming: Vec::new(),
             dead_by_guest: HashMap::new(),
             exits: Vec::new(),
+            ic_overflow: HashMap::new(),
             ibl,
             opts,
             stats: CacheStats::default(),
@@ -195,6 +207,12 @@ impl CodeCache {
                 stub: self.top as u32 + x.stub,
                 target: x.target,
                 linked: None,
+                ic: x.ic.map(|p| IcPatch {
+                    cmp_imm: self.top as u32 + p.cmp_imm,
+                    stub_imm: self.top as u32 + p.stub_imm,
+                    bypass_at: self.top as u32 + p.bypass_at,
+                    bypass: p.bypass,
+                }),
             });
         }
         let id = BlockId(self.blocks.len() as u32);
@@ -269,6 +287,49 @@ impl CodeCache {
         self.mem.patch_rel32(slot, rel as i32);
         self.incoming[to_block.0 as usize].push(id.0);
         self.stats.links += 1;
+    }
+
+    /// A lookup at the indirect site whose first inline-cache entry is
+    /// `site` missed for guest `pc`, whose translation is at `to`: put `pc`
+    /// in the site's first empty entry, if it has one and `pc` is in none.
+    /// Entries are filled once and kept (until a flush); a filled entry
+    /// whose block goes away is unlinked like any exit, and its stub brings
+    /// the thread back for a new translation of the same target.
+    ///
+    /// Other threads may run the site meanwhile: the stub's target and the
+    /// link are written before the compare's immediate (one aligned store),
+    /// so a thread that sees the entry match also sees where it leads; one
+    /// that still sees `IC_EMPTY` goes on to the table.
+    pub fn ic_fill(&mut self, site: ExitId, pc: GuestAddr, to: CachePc) {
+        let first = site.0 as usize;
+        let Some(entries) = self.exits.get(first..first + IC_ENTRIES) else { return };
+        if entries.iter().any(|x| x.ic.is_none() || x.target == pc) {
+            return;
+        }
+        if pc.get() == IC_EMPTY {
+            return;
+        }
+        let Some(k) = entries.iter().position(|x| x.target.get() == IC_EMPTY) else {
+            // Full, and another target: after a few, the site has more
+            // targets than entries and its compares only cost; while no
+            // other thread runs cached code, make it go straight to the
+            // table.
+            let n = self.ic_overflow.entry(site.0).or_insert(0);
+            *n += 1;
+            if *n == IC_BYPASS_AFTER && !self.opts.ibl_recheck {
+                let p = entries[0].ic.expect("checked above");
+                self.mem.patch_u16(p.bypass_at as usize, p.bypass);
+                self.stats.ic_bypassed += 1;
+            }
+            return;
+        };
+        let i = first + k;
+        let patch = self.exits[i].ic.expect("checked above");
+        self.mem.patch_u64(patch.stub_imm as usize, pc.get());
+        self.exits[i].target = pc;
+        self.link(ExitId(i as u32), to);
+        self.mem.patch_u64(patch.cmp_imm as usize, pc.get().wrapping_neg());
+        self.stats.ic_fills += 1;
     }
 
     /// Point every direct exit of `block` back at its stub, so the thread
@@ -444,6 +505,7 @@ impl CodeCache {
         self.incoming.clear();
         self.dead_by_guest.clear();
         self.exits.clear();
+        self.ic_overflow.clear();
         self.clear_ibl();
         self.stats.flushes += 1;
     }
@@ -459,6 +521,7 @@ fn guest_pages(pc: GuestAddr, len: u32) -> impl Iterator<Item = u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::IC_KINDS;
 
     // mov eax, 1; ret   and   mov eax, 2; ret
     const ONE: [u8; 6] = [0xB8, 1, 0, 0, 0, 0xC3];
@@ -539,5 +602,81 @@ mod tests {
         assert!(c.lookup(b).is_none());
         assert!(c.lookup(a).is_some());
         let _ = idb;
+    }
+    /// The code at an inline-cache patch point: the imm64 of `mov rdx` (the
+    /// negated target) and of the stub's `mov rcx` (the target).
+    fn imm_at(c: &CodeCache, off: u32) -> u64 {
+        let at = c.base().add(off as u64);
+        u64::from_le_bytes(c.read(at, 8).try_into().unwrap())
+    }
+
+    #[test]
+    fn inline_cache_fills_once_per_target_and_is_bypassed_when_outgrown() {
+        let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
+        let mut c = CodeCache::new(1 << 20, None, opts).unwrap();
+        // call rax
+        let site_pc = GuestAddr(0x40_1000);
+        let (sid, _) = c.translate(site_pc, &[0xFF, 0xD0]).unwrap();
+        let exits = c.block(sid).exits.clone();
+        let ic: Vec<u32> = exits.clone().filter(|&i| c.exits[i as usize].ic.is_some()).collect();
+        assert_eq!(ic.len(), IC_ENTRIES, "one exit per entry");
+        let site = ExitId(ic[0]);
+        for &i in &ic {
+            let x = c.exits[i as usize];
+            let p = x.ic.unwrap();
+            assert_eq!(x.target.get(), IC_EMPTY);
+            assert_eq!((p.cmp_imm % 8, p.stub_imm % 8, p.bypass_at % 2), (0, 0, 0), "patched with single aligned stores");
+            assert_eq!(imm_at(&c, p.cmp_imm), IC_EMPTY.wrapping_neg());
+            assert_eq!(imm_at(&c, p.stub_imm), IC_EMPTY);
+        }
+        let t: Vec<GuestAddr> = (0..5).map(|i| GuestAddr(0x40_2000 + 0x100 * i)).collect();
+        let at: Vec<CachePc> = t.iter().map(|&p| c.translate(p, &ONE).unwrap().1).collect();
+        // The first target takes entry 0, again and again.
+        c.ic_fill(site, t[0], at[0]);
+        c.ic_fill(site, t[0], at[0]);
+        let e0 = c.exits[ic[0] as usize];
+        assert_eq!(e0.target, t[0]);
+        assert_eq!(e0.linked, c.by_cache_start(at[0]));
+        assert_eq!(imm_at(&c, e0.ic.unwrap().cmp_imm), t[0].get().wrapping_neg());
+        assert_eq!(imm_at(&c, e0.ic.unwrap().stub_imm), t[0].get());
+        assert_eq!(c.exits[ic[1] as usize].target.get(), IC_EMPTY);
+        assert_eq!(c.stats.ic_fills, 1);
+        // A miss reported for another exit is not a site: nothing changes.
+        c.ic_fill(ExitId(exits.end + 7), t[1], at[1]);
+        c.ic_fill(ExitId(ic[1]), t[1], at[1]);
+        assert_eq!(c.stats.ic_fills, 1);
+        c.ic_fill(site, t[1], at[1]);
+        assert_eq!(c.exits[ic[1] as usize].target, t[1]);
+        // Full: more targets count towards the bypass, which rewrites the
+        // first compare into a short jump.
+        let p = e0.ic.unwrap();
+        let first = c.read(c.base().add(p.bypass_at as u64), 2).to_vec();
+        assert_eq!(first, [0x48, 0xBA], "mov rdx, imm64");
+        for (n, (&g, &a)) in t[2..].iter().zip(&at[2..]).enumerate() {
+            c.ic_fill(site, g, a);
+            let want = if n + 1 >= IC_BYPASS_AFTER as usize { p.bypass.to_vec() } else { first.clone() };
+            assert_eq!(c.read(c.base().add(p.bypass_at as u64), 2), &want[..]);
+        }
+        assert_eq!(c.stats.ic_bypassed, 1);
+        assert_eq!(c.stats.ic_fills, 2);
+        // The block behind entry 0 goes: the entry's jump goes back to its
+        // stub (which still names t[0]).
+        c.invalidate(t[0], GuestAddr(t[0].get() + 1), false);
+        assert!(c.exits[ic[0] as usize].linked.is_none());
+        assert_eq!(c.exit_target(ExitId(ic[0])), Some(t[0]));
+    }
+
+    #[test]
+    fn inline_cache_is_not_bypassed_while_other_threads_run() {
+        let opts = TranslateOptions { ic_kinds: IC_KINDS, ibl_recheck: true, ..TranslateOptions::default() };
+        let mut c = CodeCache::new(1 << 20, None, opts).unwrap();
+        let (sid, _) = c.translate(GuestAddr(0x40_1000), &[0xFF, 0xD0]).unwrap();
+        let site = ExitId(c.block(sid).exits.clone().find(|&i| c.exits[i as usize].ic.is_some()).unwrap());
+        for i in 0..8 {
+            let g = GuestAddr(0x40_2000 + 0x100 * i);
+            let a = c.translate(g, &ONE).unwrap().1;
+            c.ic_fill(site, g, a);
+        }
+        assert_eq!((c.stats.ic_fills, c.stats.ic_bypassed), (IC_ENTRIES as u64, 0));
     }
 }
