@@ -61,18 +61,31 @@ impl Emitter {
     /// rel32 field that starts `skew` bytes later is 4-byte aligned and can
     /// be patched with one atomic store.
     pub fn align_rel32(&mut self, skew: u64) {
-        while (self.pc().get() + skew) % 4 != 0 {
-            self.buf.push(0x90);
-        }
+        self.align_nop(4, skew);
     }
 
     /// Pad with single-byte nops until `(pc + skew) % align == 0`, so that
     /// a field `skew` bytes later is `align`-aligned (an imm64 patched with
     /// one store).
     pub fn align_nop(&mut self, align: u64, skew: u64) {
-        while (self.pc().get() + skew) % align != 0 {
-            self.buf.push(0x90);
-        }
+        let n = (align - (self.pc().get() + skew) % align) % align;
+        self.nop(n as usize);
+    }
+
+    /// One `n`-byte no-op (n < 8): the CPU decodes one instruction, where
+    /// `n` single-byte nops would take `n` slots of its front end.
+    pub fn nop(&mut self, n: usize) {
+        const NOPS: [&[u8]; 8] = [
+            &[],
+            &[0x90],
+            &[0x66, 0x90],
+            &[0x0F, 0x1F, 0x00],
+            &[0x0F, 0x1F, 0x40, 0x00],
+            &[0x0F, 0x1F, 0x44, 0x00, 0x00],
+            &[0x66, 0x0F, 0x1F, 0x44, 0x00, 0x00],
+            &[0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00],
+        ];
+        self.bytes(NOPS[n]);
     }
 
     /// `jmp rel32` with the displacement left to `patch`.
@@ -270,6 +283,18 @@ mod tests {
             assert_eq!(e.slot_pc(s).get() % 4, 0);
             let s = e.jcc_rel32(5);
             assert_eq!(e.slot_pc(s).get() % 4, 0);
+        }
+    }
+
+    #[test]
+    fn padding_is_one_nop() {
+        for n in 0..8 {
+            let mut e = Emitter::new(CachePc(0x2000));
+            e.nop(n);
+            assert_eq!(e.len(), n);
+            let text = disasm(0x2000, &e.into_bytes());
+            assert_eq!(text.len(), usize::from(n > 0), "{n}: {text:?}");
+            assert!(text.iter().all(|l| l.starts_with("nop") || l == "xchg ax,ax"), "{n}: {text:?}");
         }
     }
 }
