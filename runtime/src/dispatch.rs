@@ -221,6 +221,7 @@ impl Process {
             single_step: false,
             count_sites: opts.stats,
             ic_kinds: IC_KINDS,
+            read_pointer: Some(|at| sys::read_guest_u64(at.get()).ok()),
         };
         let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
         let mut exec = ExecMap::default();

@@ -9,6 +9,9 @@
  * one `ret`.
  * `sl_sites poly K N` makes N indirect calls from one site to K different
  * functions in turn (an inline cache holds the first few).
+ * `sl_sites plt N` calls strlen N times: through the PLT where the C
+ * library is linked dynamically or resolves it at load time (a jump
+ * through a rip-relative pointer).
  * `sl_sites jit N` calls code it writes into an RWX page through one site,
  * rewriting it between rounds (a translation an inline cache jumps to goes
  * stale). */
@@ -93,6 +96,17 @@ int main(int argc, char **argv) {
         for (long i = 0; i < n; i++)
             s = fns[i % k](s) & 0xffffffffffff;
         printf("%ld\n", s);
+        return 0;
+    }
+    if (argc > 2 && !strcmp(argv[1], "plt")) {
+        static char buf[64] = "a string of some length";
+        long n = atol(argv[2]);
+        size_t t = 0;
+        for (long i = 0; i < n; i++) {
+            t += strlen(buf + (i & 3));
+            __asm__ volatile("" ::: "memory");
+        }
+        printf("%zu\n", t);
         return 0;
     }
     if (argc > 2 && !strcmp(argv[1], "jit"))

@@ -214,15 +214,15 @@ per_variant!(stats_count_lookups_per_kind_of_site, |v: &str| {
         let grew = b[&l] as i64 - a[&l] as i64;
         assert!((grew - 2000).abs() <= 4, "{kind}: one lookup per iteration, but {grew} more for 2000 more ({a:?} vs {b:?})");
         for m in [&a, &b] {
-            assert!(m[&format!("{kind}_misses")] <= m[&format!("{kind}_table_lookups")], "{kind}: misses are table lookups that missed: {m:?}");
+            assert!(m[&format!("{kind}_misses")] <= m[&l], "{kind}: misses are lookups that missed: {m:?}");
             assert!(m[&format!("{kind}_table_lookups")] <= m[&l], "{kind}: table lookups are lookups the inline cache did not answer: {m:?}");
         }
     }
 });
 
-/// Two hot targets with the same home slot in the indirect-branch table
-/// (return addresses 64 KiB apart, reached by turns from one `ret`) both
-/// stay in the table: the lookups hit instead of missing by turns.
+// Two hot targets with the same home slot in the indirect-branch table
+// (return addresses 64 KiB apart, reached by turns from one `ret`) both
+// stay in the table: the lookups hit instead of missing by turns.
 per_variant!(indirect_targets_sharing_a_slot_both_hit, |v: &str| {
     let dir = temp_dir("sl_sites");
     let file = dir.join("stats.json");
@@ -240,10 +240,10 @@ per_variant!(indirect_targets_sharing_a_slot_both_hit, |v: &str| {
     assert!(get("ret_misses") < 1000, "the two targets missed by turns:\n{}", read_text(&file));
 });
 
-/// An indirect call site with K targets called in turn: its inline cache
-/// answers the first `IC_ENTRIES` (2) targets without the table; the rest
-/// go to the table, and a site with many more targets than entries goes
-/// straight to the table. The program's output is the native one.
+// An indirect call site with K targets called in turn: its inline cache
+// answers the first `IC_ENTRIES` (2) targets without the table; the rest
+// go to the table, and a site with many more targets than entries goes
+// straight to the table. The program's output is the native one.
 per_variant!(inline_caches_answer_calls_to_few_targets, |v: &str| {
     let prog = guest("sl_sites", v);
     let n: u64 = 300_000;
@@ -265,15 +265,43 @@ per_variant!(inline_caches_answer_calls_to_few_targets, |v: &str| {
         match k {
             1 | 2 => assert!(table < 1000, "{k} targets: the inline cache holds them all, but {table} table lookups"),
             3 => assert!(table.abs_diff(beyond) < 1000, "3 targets: the third ({beyond} calls) goes to the table, but {table} table lookups"),
-            _ => assert!(table >= n, "{k} targets: the site goes straight to the table, but {table} table lookups of {n}"),
+            _ => assert!(table + 10 >= n, "{k} targets: the site goes straight to the table (all but its first calls), but {table} table lookups of {n}"),
         }
         assert!(get("inline_cache_entries_filled") >= k.min(2), "{}", read_text(&file));
     }
 });
 
-/// Code written at run time and called through one site by turns (so the
-/// site's inline cache jumps straight to its translations), then rewritten
-/// between rounds: every round runs the new code, as natively.
+// Jumps through a rip-relative pointer (PLT stubs, GOT jumps) have one
+// target each: their inline caches answer them, so the loop's jumps never
+// reach the table (in the variants where strlen is called through such a
+// jump at all).
+per_variant!(got_jumps_are_answered_by_inline_caches, |v: &str| {
+    let prog = guest("sl_sites", v);
+    let run = |n: u64| {
+        let dir = temp_dir("sl_sites");
+        let file = dir.join("stats.json");
+        let file_s = file.to_string_lossy().into_owned();
+        let cmd = Cmd::new(&[prog.as_str(), "plt", &n.to_string()]);
+        let out = run_bt_opts(&["--stats=json", "-o", file_s.as_str()], &cmd, T);
+        ok(&out, "sl_sites plt under bt-run");
+        assert_eq!(out.stdout_str(), run_native(&cmd).stdout_str(), "sl_sites plt {n}");
+        let objs = stats_objects(&file);
+        let get = |key: &str| objs[0].get(key).and_then(Json::as_u64).unwrap_or_else(|| panic!("no {key}"));
+        (get("indirect_jmp_lookups"), get("indirect_jmp_table_lookups"))
+    };
+    let (a, b) = (run(1000), run(101_000));
+    let jumps = b.0 - a.0;
+    let table = b.1 - a.1;
+    if jumps >= 90_000 {
+        assert!(table < 1000, "{jumps} more jumps through the PLT, {table} more of them looked up in the table");
+    } else {
+        println!("{v}: strlen is not called through a jump here ({jumps} more indirect jumps for 100000 calls)");
+    }
+});
+
+// Code written at run time and called through one site by turns (so the
+// site's inline cache jumps straight to its translations), then rewritten
+// between rounds: every round runs the new code, as natively.
 per_variant!(rewritten_code_behind_an_inline_cache_runs_anew, |v: &str| {
     let prog = guest("sl_sites", v);
     let cmd = Cmd::new(&[prog.as_str(), "jit", "2000"]);

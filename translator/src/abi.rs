@@ -274,11 +274,17 @@ pub const IBL_EMPTY: u64 = u64::MAX;
 /// (linkable) jump to its translation (see `BlockBuilder::to_ibl`).
 pub const IC_ENTRIES: usize = 2;
 
-/// The kinds of site that get an inline cache (bit `1 << SiteKind`):
-/// indirect calls. Measured (docs/design.md, "Inline caches"): at indirect
-/// jumps and returns the entries mostly miss on interpreters and cost more
-/// than they save.
-pub const IC_KINDS: u32 = 1 << SiteKind::Call as u32;
+/// Indirect sites that get an inline cache, as a mask of `1 << SiteKind`
+/// and `IC_GOT_JUMPS`.
+/// Measured (docs/design.md, "Inline caches"): worth it at indirect calls
+/// and at jumps through a rip-relative pointer (PLT stubs and `-fno-plt`
+/// code jumping through the GOT: one target each); at returns and at other
+/// indirect jumps (switches, computed gotos) the entries mostly miss and
+/// cost more than they save.
+pub const IC_KINDS: u32 = (1 << SiteKind::Call as u32) | IC_GOT_JUMPS;
+
+/// In `IC_KINDS`: `jmp [rip + disp]`.
+pub const IC_GOT_JUMPS: u32 = 1 << 3;
 
 /// The target an empty inline-cache entry holds: non-canonical, so no
 /// guest branch reaches it except one that faults anyway (and that one

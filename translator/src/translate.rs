@@ -15,7 +15,7 @@ use iced_x86::{
     InstructionInfoFactory, MemoryOperand, Mnemonic, OpKind, Register,
 };
 
-use crate::abi::{ExitReason, IC_EMPTY, IC_ENTRIES, NO_SITE, SiteKind, off, reg};
+use crate::abi::{ExitReason, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, NO_SITE, SiteKind, off, reg};
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot};
 
@@ -55,6 +55,12 @@ pub struct TranslateOptions {
     /// cache before the table lookup (`IC_KINDS` unless a test says
     /// otherwise).
     pub ic_kinds: u32,
+    /// Reads 8 bytes of guest memory (None where they cannot be read):
+    /// the pointer an indirect branch through a rip-relative operand uses,
+    /// read at translation time to fill its first inline-cache entry (a
+    /// GOT slot, usually final by then; the entry is only a guess that the
+    /// compare checks).
+    pub read_pointer: Option<fn(GuestAddr) -> Option<u64>>,
 }
 
 /// Where an in-process syscall answer comes from (both per thread, through
@@ -154,6 +160,11 @@ pub struct IcPatch {
     /// site turns out to have more targets than entries.
     pub bypass_at: u32,
     pub bypass: [u8; 2],
+    /// The rel8 of the jump taken when no entry matches, and its value
+    /// that leads to the table (it leads to the dispatcher while an entry
+    /// is empty).
+    pub fall_at: u32,
+    pub to_table: u8,
 }
 
 /// The result of translating one block at a known cache address.
@@ -295,7 +306,9 @@ impl BlockBuilder {
     /// recovers the target from the difference the same way. On a miss (or
     /// a pending signal) leave through the shared `bt_ibl_miss` with rcx =
     /// target and rax/rdx restored.
-    fn to_ibl(&mut self, kind: SiteKind) {
+    /// `got`: the target comes from the pointer at this guest address (see
+    /// `IC_GOT_JUMPS`).
+    fn to_ibl(&mut self, kind: SiteKind, got: Option<GuestAddr>) {
         if self.opts.single_step {
             // Back to the dispatcher, which steps the target.
             self.e.store_gs_imm(off::EXIT_ID, NO_SITE as i32);
@@ -304,7 +317,6 @@ impl BlockBuilder {
         }
         let table = self.opts.ibl_table;
         let count = self.opts.count_sites;
-        let site = self.first_exit_id + self.pending.len() as u32;
         let e = &mut self.e;
         e.store_gs(off::SPILL_RDX, reg::RDX as u8);
         if count {
@@ -319,21 +331,33 @@ impl BlockBuilder {
         // The inline cache: for each entry, rcx - C is zero on a match
         // (rdx = -C, patched when the entry is filled); otherwise
         // rcx = (rcx - C) + (~(-C) + 1) is the target again.
-        let entries = if self.opts.ic_kinds & (1 << kind as u32) != 0 { IC_ENTRIES } else { 0 };
+        let wanted = self.opts.ic_kinds & (1 << kind as u32) != 0 || (got.is_some() && self.opts.ic_kinds & IC_GOT_JUMPS != 0);
+        let entries = if wanted { IC_ENTRIES } else { 0 };
+        // The first entry starts with the pointer's value now, if it reads
+        // as a canonical address.
+        let guess = got
+            .zip(self.opts.read_pointer)
+            .and_then(|(at, read)| read(at))
+            .filter(|&v| v != IC_EMPTY && ((v as i64) << 16 >> 16) as u64 == v);
+        let site = self.first_exit_id + self.pending.len() as u32;
         let site = if entries > 0 { site } else { NO_SITE };
         let mut to_hits = Vec::with_capacity(entries);
         let mut imms = Vec::with_capacity(entries);
-        for _ in 0..entries {
+        let targets: Vec<u64> = (0..entries).map(|k| if k == 0 { guess.unwrap_or(IC_EMPTY) } else { IC_EMPTY }).collect();
+        for &c in &targets {
             e.align_nop(8, 2);
             imms.push(e.len() as u32 + 2);
-            e.mov_imm64(reg::RDX as u8, IC_EMPTY.wrapping_neg());
+            e.mov_imm64(reg::RDX as u8, c.wrapping_neg());
             e.bytes(&[0x48, 0x8D, 0x0C, 0x11]); // lea rcx, [rcx+rdx]
             to_hits.push(e.short_branch(&[0xE3])); // jrcxz hit_k
             e.bytes(&[0x48, 0xF7, 0xD2]); // not rdx
             e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
         }
         if entries > 0 {
-            let to_table = e.short_branch(&[0xEB]); // jmp table
+            // Not in the cache: while it has an empty entry, to the
+            // dispatcher (which fills one and, once none is left, points
+            // this jump at the table); then to the table.
+            let to_fall = e.short_branch(&[0xEB]); // jmp fill | table
             let mut hits = Vec::with_capacity(entries);
             for (k, at) in to_hits.into_iter().enumerate() {
                 // hit_k: the guest's rcx and rdx back, and on to entry k's block.
@@ -343,13 +367,27 @@ impl BlockBuilder {
                 e.load_gs(reg::RDX as u8, off::SPILL_RDX);
                 hits.push((e.jmp_rel32(), imms[k]));
             }
-            let ok = e.bind_rel8(to_table);
-            assert!(ok, "inline cache longer than a short jump");
+            // fill: a miss as the table's, naming the site.
+            let filling = targets.iter().any(|&c| c == IC_EMPTY);
+            if filling {
+                let ok = e.bind_rel8(to_fall);
+                assert!(ok, "inline cache longer than a short jump");
+                e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+                e.store_gs_imm(off::EXIT_ID, site as i32);
+                e.jmp_gs(off::IBL_MISS);
+            }
+            // table:
+            let fall_at = to_fall as u32;
+            let to_table = i8::try_from(e.len() as i64 - (to_fall as i64 + 1)).expect("inline cache longer than a short jump");
+            if !filling {
+                let ok = e.bind_rel8(to_fall);
+                assert!(ok);
+            }
             let bypass_at = imms[0] - 2;
             let rel = i8::try_from(e.len() as i64 - (bypass_at as i64 + 2)).expect("inline cache longer than a short jump");
-            for (slot, cmp_imm) in hits {
-                let ic = IcPatch { cmp_imm, stub_imm: 0, bypass_at, bypass: [0xEB, rel as u8] };
-                self.pending.push((slot, GuestAddr(IC_EMPTY), Some(ic)));
+            for ((slot, cmp_imm), c) in hits.into_iter().zip(targets) {
+                let ic = IcPatch { cmp_imm, stub_imm: 0, bypass_at, bypass: [0xEB, rel as u8], fall_at, to_table: to_table as u8 };
+                self.pending.push((slot, GuestAddr(c), Some(ic)));
             }
         }
         let e = &mut self.e;
@@ -559,7 +597,8 @@ impl BlockBuilder {
                 if is_call {
                     self.e.push_imm64(next.get(), off::SPILL_RAX);
                 }
-                self.to_ibl(if is_call { SiteKind::Call } else { SiteKind::Jmp });
+                let got = ins.is_ip_rel_memory_operand().then(|| GuestAddr(ins.ip_rel_memory_address()));
+                self.to_ibl(if is_call { SiteKind::Call } else { SiteKind::Jmp }, got);
                 false
             }
             FlowControl::Return => {
@@ -570,7 +609,7 @@ impl BlockBuilder {
                         if ins.code() == Code::Retnq_imm16 && ins.immediate16() != 0 {
                             self.e.lea_rsp(ins.immediate16() as i32);
                         }
-                        self.to_ibl(SiteKind::Ret);
+                        self.to_ibl(SiteKind::Ret, None);
                     }
                     _ => self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip())),
                 }
@@ -1111,7 +1150,7 @@ mod tests {
     }
 
     #[test]
-    fn indirect_calls_compare_with_their_inline_cache_first() {
+    fn indirect_calls_and_got_jumps_compare_with_their_inline_cache_first() {
         // call rax
         let opts = TranslateOptions { ic_kinds: crate::abi::IC_KINDS, ..TranslateOptions::default() };
         let t = translate_block(GuestAddr(0x401000), &[0xFF, 0xD0], CachePc(0x10_0000), 5, opts);
@@ -1126,8 +1165,11 @@ mod tests {
         assert!(ic.iter().all(|x| x.target.get() == IC_EMPTY));
         // The miss names the site by its first entry's exit.
         assert!(text.iter().any(|l| l == "mov qword ptr gs:[0C0h],5"), "{text:?}");
-        // Indirect jumps and returns have no inline cache.
-        for code in [&[0xFF, 0xE0][..], &[0xC3]] {
+        // jmp [rip+0x100] has one (a GOT or PLT jump).
+        let t = translate_block(GuestAddr(0x401000), &[0xFF, 0x25, 0, 1, 0, 0], CachePc(0x10_0000), 5, opts);
+        assert_eq!(t.exits.iter().filter(|x| x.ic.is_some()).count(), IC_ENTRIES);
+        // Other indirect jumps and returns have none.
+        for code in [&[0xFF, 0xE0][..], &[0xFF, 0x24, 0xC5, 0, 0x10, 0x40, 0], &[0xC3]] {
             let t = translate_block(GuestAddr(0x401000), code, CachePc(0x10_0000), 5, opts);
             assert!(t.exits.iter().all(|x| x.ic.is_none()));
             assert!(dis(&t, 0x10_0000).iter().any(|l| l == &format!("mov qword ptr gs:[0C0h],{}", iced_hex(u64::MAX))));

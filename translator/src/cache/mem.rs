@@ -171,6 +171,14 @@ impl CodeMemory {
         unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut i32, rel) };
     }
 
+    /// Store one byte at `off` (a branch displacement both of whose values
+    /// are correct for a thread that executes it meanwhile).
+    pub fn patch_u8(&mut self, off: usize, v: u8) {
+        assert!(off < self.size, "out-of-bounds patch");
+        // SAFETY: in bounds (checked above), and the write view is RW.
+        unsafe { std::ptr::write_volatile(self.rw.add(off), v) };
+    }
+
     /// Replace the 2 bytes at `off` with one aligned store. Only while no
     /// other thread runs cached code: an instruction's first bytes change.
     pub fn patch_u16(&mut self, off: usize, v: [u8; 2]) {

@@ -212,6 +212,8 @@ impl CodeCache {
                     stub_imm: self.top as u32 + p.stub_imm,
                     bypass_at: self.top as u32 + p.bypass_at,
                     bypass: p.bypass,
+                    fall_at: self.top as u32 + p.fall_at,
+                    to_table: p.to_table,
                 }),
             });
         }
@@ -330,6 +332,11 @@ impl CodeCache {
         self.link(ExitId(i as u32), to);
         self.mem.patch_u64(patch.cmp_imm as usize, pc.get().wrapping_neg());
         self.stats.ic_fills += 1;
+        if self.exits[first..first + IC_ENTRIES].iter().all(|x| x.target.get() != IC_EMPTY) {
+            // Full: other targets go to the table from now on (one byte, the
+            // displacement of a short jump, either of whose values is right).
+            self.mem.patch_u8(patch.fall_at as usize, patch.to_table);
+        }
     }
 
     /// Point every direct exit of `block` back at its stub, so the thread
@@ -645,8 +652,11 @@ mod tests {
         c.ic_fill(ExitId(exits.end + 7), t[1], at[1]);
         c.ic_fill(ExitId(ic[1]), t[1], at[1]);
         assert_eq!(c.stats.ic_fills, 1);
+        let fall = |c: &CodeCache| c.read(c.base().add(e0.ic.unwrap().fall_at as u64), 1)[0];
+        assert_ne!(fall(&c), e0.ic.unwrap().to_table, "an empty entry left: misses go to the dispatcher");
         c.ic_fill(site, t[1], at[1]);
         assert_eq!(c.exits[ic[1] as usize].target, t[1]);
+        assert_eq!(fall(&c), e0.ic.unwrap().to_table, "full: misses go to the table");
         // Full: more targets count towards the bypass, which rewrites the
         // first compare into a short jump.
         let p = e0.ic.unwrap();
