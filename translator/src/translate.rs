@@ -23,6 +23,10 @@ use crate::emit::{Emitter, Rel32Slot};
 pub const MAX_BLOCK_INSNS: usize = 128;
 /// Upper bound on the emitted size of one block, stubs included.
 pub const MAX_BLOCK_BYTES: usize = 8192;
+/// Conditional branches a block goes on past (its not-taken path stays in
+/// the block instead of ending at a `jmp` to the fall-through's block): see
+/// docs/design.md, "Blocks, exits, links".
+pub const MAX_JCC_THROUGH: u32 = 8;
 /// Longest guest instruction.
 pub const MAX_INSN_LEN: usize = 15;
 
@@ -197,6 +201,7 @@ pub fn translate_block(
         info: InstructionInfoFactory::new(),
         insn_map: Vec::new(),
         rax_const: None,
+        jcc_through: 0,
     };
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
     let mut ins = Instruction::default();
@@ -253,7 +258,10 @@ struct BlockBuilder {
     /// rax's value if the previous instruction set it to a constant
     /// (`mov eax/rax, imm`, `xor eax, eax`).
     rax_const: Option<u64>,
+    /// Conditional branches the block has gone on past.
+    jcc_through: u32,
 }
+
 
 /// Scratch candidates for far rip-relative rewrites, in order of preference
 /// (rsp, rbp, r12, r13 avoided: they need special addressing forms).
@@ -558,6 +566,11 @@ impl BlockBuilder {
                 if let Some(cc) = cc_nibble(ins.condition_code()).filter(|_| ins.is_jcc_short_or_near()) {
                     let t = self.e.jcc_rel32(cc);
                     self.exit(t, GuestAddr(ins.near_branch_target()));
+                    if self.jcc_through < MAX_JCC_THROUGH {
+                        // The not-taken path goes on in this block.
+                        self.jcc_through += 1;
+                        return true;
+                    }
                     let f = self.e.jmp_rel32();
                     self.exit(f, next);
                 } else if is_rel8_loop(ins) {
@@ -1277,18 +1290,35 @@ mod tests {
     }
 
     #[test]
-    fn jcc_gets_two_linkable_exits() {
-        // cmp eax, ebx; jne +5
-        let code = [0x39, 0xD8, 0x75, 0x05];
+    fn jcc_gets_a_linkable_exit_and_the_block_goes_on() {
+        // cmp eax, ebx; jne +5; add eax, 1; jmp 0x1000
+        let code = [0x39, 0xD8, 0x75, 0x05, 0x83, 0xC0, 0x01, 0xEB, 0xF7];
         let t = translate_block(GuestAddr(0x1000), &code, CachePc(0x9000), 7, TranslateOptions::default());
-        assert_eq!(t.exits.len(), 2);
-        assert_eq!(t.exits[0].target, GuestAddr(0x1009));
-        assert_eq!(t.exits[1].target, GuestAddr(0x1004));
+        assert_eq!(t.guest_len, code.len() as u32);
+        assert_eq!(t.exits.iter().map(|x| x.target).collect::<Vec<_>>(), [GuestAddr(0x1009), GuestAddr(0x1000)]);
         for x in &t.exits {
             assert_eq!((0x9000 + x.slot) % 4, 0);
             let rel = i32::from_le_bytes(t.code[x.slot as usize..][..4].try_into().unwrap());
             assert_eq!(x.slot as i64 + 4 + rel as i64, x.stub as i64);
         }
+        let d = dis(&t, 0x9000);
+        assert_eq!(d[0], "cmp eax,ebx");
+        assert!(d[1].starts_with("jne "), "{d:?}");
+        assert_eq!(d[2], "add eax,1");
+    }
+
+    #[test]
+    fn block_ends_after_its_last_allowed_conditional_branch() {
+        // MAX_JCC_THROUGH + 2 times `jne +2; nop; nop`
+        let n = MAX_JCC_THROUGH as usize + 2;
+        let code: Vec<u8> = (0..n).flat_map(|_| [0x75, 0x02, 0x90, 0x90]).collect();
+        let t = translate_block(GuestAddr(0x1000), &code, CachePc(0x9000), 0, TranslateOptions::default());
+        let k = MAX_JCC_THROUGH as u64 + 1;
+        let mut want: Vec<GuestAddr> = (0..k).map(|i| GuestAddr(0x1000 + 4 * i + 4)).collect();
+        // the last one's not-taken path is a second exit
+        want.push(GuestAddr(0x1000 + 4 * (k - 1) + 2));
+        assert_eq!(t.exits.iter().map(|x| x.target).collect::<Vec<_>>(), want);
+        assert_eq!(t.guest_len as u64, 4 * (k - 1) + 2);
     }
 
     #[test]
