@@ -8,6 +8,10 @@
  *            the read is restarted after every signal and returns the byte
  *            the handler writes after the last one
  *   threads  the storm into 4 threads computing (process-directed SIGALRM)
+ *   igoto    the storm into a loop of nothing but two indirect jumps to
+ *            each other (each block's only way on is an indirect jump, and
+ *            its test of the stop count is not taken until the end), so a
+ *            translator must notice pending signals at indirect branches
  *   rt       a thread queues 3000 SIGRTMIN with sigqueue (values 0..2999) to
  *            the process while the main thread computes: real-time signals
  *            are queued, so every one must arrive, in order, then the
@@ -135,6 +139,38 @@ static int mode_compute(void) {
     return 0;
 }
 
+/* Two labels that jump to each other through registers until `stop` reaches
+ * `at`; returns the number of jumps. */
+static long indirect_ping_pong(atomic_int *stop) {
+    long n = 0;
+    __asm__ volatile("lea 1f(%%rip), %%r8\n\t"
+                     "lea 2f(%%rip), %%r9\n"
+                     "1:\n\t"
+                     "incq %0\n\t"
+                     "cmpl %2, (%1)\n\t"
+                     "jge 3f\n\t"
+                     "jmp *%%r9\n"
+                     "2:\n\t"
+                     "incq %0\n\t"
+                     "cmpl %2, (%1)\n\t"
+                     "jge 3f\n\t"
+                     "jmp *%%r8\n"
+                     "3:\n"
+                     : "+r"(n)
+                     : "r"(stop), "i"(N_SIGNALS)
+                     : "r8", "r9", "cc", "memory");
+    return n;
+}
+
+static int mode_igoto(void) {
+    install(SIGALRM, alarm_handler, SA_RESTART);
+    arm();
+    long n = indirect_ping_pong(&count);
+    printf("igoto: did some work: %s\n", n > 0 ? "yes" : "no");
+    report_storm();
+    return 0;
+}
+
 static int mode_read(void) {
     if (pipe(pipefd)) return 1;
     install(SIGALRM, alarm_handler, 0);
@@ -250,6 +286,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "restart")) return mode_restart();
     if (!strcmp(mode, "threads")) return mode_threads();
     if (!strcmp(mode, "rt")) return mode_rt();
-    fprintf(stderr, "usage: st_storm compute|read|restart|threads|rt\n");
+    if (!strcmp(mode, "igoto")) return mode_igoto();
+    fprintf(stderr, "usage: st_storm compute|read|restart|threads|rt|igoto\n");
     return 2;
 }

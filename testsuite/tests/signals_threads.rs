@@ -91,6 +91,7 @@ per_variant!(storm_itimer_into_compute_loops, |v| ok("st_storm", v, &["compute"]
 per_variant!(storm_itimer_into_blocking_reads_eintr, |v| ok("st_storm", v, &["read"]));
 per_variant!(storm_itimer_into_blocking_read_sa_restart, |v| ok("st_storm", v, &["restart"]));
 per_variant!(storm_itimer_into_four_computing_threads, |v| ok("st_storm", v, &["threads"]));
+per_variant!(storm_itimer_into_a_loop_of_indirect_jumps, |v| ok("st_storm", v, &["igoto"]));
 per_variant!(storm_3000_queued_realtime_signals_none_lost, |v| ok("st_storm", v, &["rt"]));
 
 // ---- synchronous faults ----

@@ -117,7 +117,12 @@ pub struct GuestContext {
     pub gate_next: u64,
     pub gate_flags: u64,
     pub gate_rsp: u64,
-    /// Nonzero while a signal waits for delivery at the next safe point.
+    /// 1 while a signal waits for delivery at the next safe point, else 0
+    /// (never another value). Translated lookups add twice it to the slot
+    /// index they probe: a target is only ever in its home slot or the next,
+    /// so with a signal pending both probes miss and the thread leaves for
+    /// the dispatcher at its next indirect branch, with no test on the hit
+    /// path.
     pub signal_pending: u64,
     /// Address of this context (for trampolines that need a plain pointer).
     pub self_ptr: u64,
@@ -255,10 +260,12 @@ pub struct IblEntry {
 
 /// log2 of the number of IBL home slots; the hash is the low 16 bits of the
 /// pc, which `movzx` extracts without touching flags. A pc lives in its home
-/// slot or the one after it (two probes), so the table has one slot more.
+/// slot or the one after it (two probes), so the table has one slot more;
+/// and two more that stay empty, for a thread with a signal pending, whose
+/// lookups probe two slots further on (see `GuestContext::signal_pending`).
 pub const IBL_BITS: u32 = 16;
 pub const IBL_SLOTS: usize = 1 << IBL_BITS;
-pub const IBL_TABLE_SLOTS: usize = IBL_SLOTS + 1;
+pub const IBL_TABLE_SLOTS: usize = IBL_SLOTS + 3;
 
 /// The slots guest `pc` may occupy in the indirect-branch table.
 pub fn ibl_slots(pc: u64) -> [usize; 2] {

@@ -407,7 +407,11 @@ impl BlockBuilder {
             e.bytes(&[0x48, 0x8D, 0x40, 0x01]); // lea rax, [rax+1]
             e.store_gs(n, reg::RAX as u8);
         }
-        e.bytes(&[0x0F, 0xB7, 0xC1]); // movzx eax, cx
+        // rax = 2 * (slot index): the target's home slot, or two slots
+        // further with a signal pending (see `GuestContext::signal_pending`).
+        e.load_gs(reg::RAX as u8, off::SIGNAL_PENDING);
+        e.bytes(&[0x0F, 0xB7, 0xD1]); // movzx edx, cx
+        e.bytes(&[0x48, 0x8D, 0x04, 0x42]); // lea rax, [rdx+rax*2]
         e.bytes(&[0x48, 0x8D, 0x04, 0x00]); // lea rax, [rax+rax]
         match table {
             Some(t) => {
@@ -429,12 +433,7 @@ impl BlockBuilder {
         let ok = e.bind_rel8(to_hit);
         debug_assert!(ok);
         let hit = e.len();
-        e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
-        e.bytes(&[0xE3, 5]); // jrcxz go
-        e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx   (tag == target)
-        e.bytes(&[0xEB, 0x00]); // jmp leave (patched below)
-        let to_leave2 = e.len() - 1;
-        // go: rdx = tag = target. Load the cache pc, then the tag once more:
+        // rdx = tag = target. Load the cache pc, then the tag once more:
         // the dispatcher may replace a slot while other threads look it up
         // (it stores an empty tag, then the pc, then the new tag), and on
         // x86's ordered loads a pc read from a replacement is always
@@ -498,7 +497,7 @@ impl BlockBuilder {
         e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
         e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
         // leave: rcx = target
-        let ok = e.bind_rel8(to_leave2) && to_leave3.is_none_or(|at| e.bind_rel8(at));
+        let ok = to_leave3.is_none_or(|at| e.bind_rel8(at));
         assert!(ok, "indirect-branch lookup longer than a short jump");
         e.load_gs(reg::RAX as u8, off::SPILL_RAX);
         e.load_gs(reg::RDX as u8, off::SPILL_RDX);
