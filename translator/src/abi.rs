@@ -267,6 +267,14 @@ pub const IBL_BITS: u32 = 16;
 pub const IBL_SLOTS: usize = 1 << IBL_BITS;
 pub const IBL_TABLE_SLOTS: usize = IBL_SLOTS + 3;
 
+/// Every block's code starts with its indirect entry, `mov rcx,
+/// gs:[SPILL_RCX]` (9 bytes, after 7 bytes of padding that never run), and
+/// goes on at its (direct) entry, `BLOCK_ENTRY` bytes in, 16-byte aligned.
+/// The indirect-branch table holds indirect entries: a lookup that hits
+/// restores rax and rdx and jumps through rcx, and the block restores rcx.
+pub const BLOCK_ENTRY: u32 = 16;
+pub const IBL_ENTRY_BACK: u64 = 9;
+
 /// The slots guest `pc` may occupy in the indirect-branch table.
 pub fn ibl_slots(pc: u64) -> [usize; 2] {
     let home = (pc & (IBL_SLOTS as u64 - 1)) as usize;

@@ -15,7 +15,7 @@ use iced_x86::{
     InstructionInfoFactory, MemoryOperand, Mnemonic, OpKind, Register,
 };
 
-use crate::abi::{ExitReason, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, NO_SITE, SiteKind, off, reg};
+use crate::abi::{BLOCK_ENTRY, ExitReason, IBL_ENTRY_BACK, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, NO_SITE, SiteKind, off, reg};
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot};
 
@@ -181,6 +181,9 @@ pub struct Translation {
     pub exits: Vec<ExitSite>,
     /// (cache offset, guest offset) at the start of each guest instruction.
     pub insn_map: Vec<(u32, u32)>,
+    /// Offset of the (direct) entry; the indirect one is `IBL_ENTRY_BACK`
+    /// bytes before it.
+    pub entry: u32,
 }
 
 /// Translate the block starting at `pc`, whose readable guest-executable
@@ -203,6 +206,10 @@ pub fn translate_block(
         rax_const: None,
         jcc_through: 0,
     };
+    // The indirect entry (see `BLOCK_ENTRY`).
+    b.e.nop((BLOCK_ENTRY as u64 - IBL_ENTRY_BACK) as usize);
+    b.e.load_gs(reg::RCX as u8, off::SPILL_RCX);
+    debug_assert_eq!(b.e.len(), BLOCK_ENTRY as usize);
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
     let mut ins = Instruction::default();
     let mut n = 0usize;
@@ -447,9 +454,14 @@ impl BlockBuilder {
             }
             None => e.bytes(&[0x48, 0x8B, 0x48, 0x08]), // mov rcx, [rax+8]
         }
-        e.store_gs(off::IBL_JUMP, reg::RCX as u8);
         let mut to_leave3 = None;
-        if self.opts.ibl_recheck {
+        if !self.opts.ibl_recheck {
+            // rcx = the block's indirect entry, which restores rcx itself.
+            e.load_gs(reg::RAX as u8, off::SPILL_RAX);
+            e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+            e.bytes(&[0xFF, 0xE1]); // jmp rcx
+        } else {
+            e.store_gs(off::IBL_JUMP, reg::RCX as u8);
             match table {
                 Some(t) => {
                     // mov rcx, [rax*8 + t]
@@ -464,12 +476,12 @@ impl BlockBuilder {
             e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx   (torn: a miss for target)
             e.bytes(&[0xEB, 0x00]); // jmp leave (patched below)
             to_leave3 = Some(e.len() - 1);
+            // jump: (the indirect entry restores rcx once more)
+            e.load_gs(reg::RAX as u8, off::SPILL_RAX);
+            e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+            e.load_gs(reg::RCX as u8, off::SPILL_RCX);
+            e.jmp_gs(off::IBL_JUMP);
         }
-        // jump:
-        e.load_gs(reg::RAX as u8, off::SPILL_RAX);
-        e.load_gs(reg::RDX as u8, off::SPILL_RDX);
-        e.load_gs(reg::RCX as u8, off::SPILL_RCX);
-        e.jmp_gs(off::IBL_JUMP);
         // probe2: not in its home slot (rcx = tag - target, so target =
         // ~rcx + tag + 1): the slot after it (see `ibl_slots`).
         let ok = e.bind_rel8(to_probe2);
@@ -1018,7 +1030,7 @@ impl BlockBuilder {
                 ic: ic.map(|p| IcPatch { stub_imm, ..p }),
             });
         }
-        Translation { guest: pc, guest_len, code: self.e.into_bytes(), exits, insn_map: self.insn_map }
+        Translation { guest: pc, guest_len, code: self.e.into_bytes(), exits, insn_map: self.insn_map, entry: BLOCK_ENTRY }
     }
 }
 
@@ -1129,8 +1141,10 @@ mod tests {
         if h.starts_with(|c: char| c.is_ascii_alphabetic()) { format!("0{h}h") } else { format!("{h}h") }
     }
 
+    /// The block's code from its entry (`base` is where the code starts).
     fn dis(t: &Translation, base: u64) -> Vec<String> {
-        let mut d = Decoder::with_ip(64, &t.code, base, DecoderOptions::NONE);
+        let e = t.entry as usize;
+        let mut d = Decoder::with_ip(64, &t.code[e..], base + e as u64, DecoderOptions::NONE);
         let mut f = IntelFormatter::new();
         let mut v = Vec::new();
         for i in d.iter() {
@@ -1146,19 +1160,33 @@ mod tests {
         // mov eax, 1; add eax, ebx; ret
         let code = [0xB8, 1, 0, 0, 0, 0x01, 0xD8, 0xC3];
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, TranslateOptions::default());
-        assert_eq!(&t.code[..7], &code[..7]);
+        let e = BLOCK_ENTRY as usize;
+        assert_eq!(t.entry, BLOCK_ENTRY);
+        assert_eq!(&t.code[e..e + 7], &code[..7]);
         assert_eq!(t.guest_len, 8);
+        // Before the entry: padding, then the indirect entry restoring rcx.
+        let ind = e - IBL_ENTRY_BACK as usize;
+        let mut d = Decoder::with_ip(64, &t.code[..e], 0x10_0000, DecoderOptions::NONE);
+        assert_eq!(d.decode().len(), ind);
+        let mut s = String::new();
+        IntelFormatter::new().format(&d.decode(), &mut s);
+        assert_eq!(s, format!("mov rcx,gs:[{}]", iced_hex(off::SPILL_RCX as u64)));
+        assert_eq!(d.position(), e);
         let text = dis(&t, 0x10_0000);
         assert!(text.iter().any(|l| l == "pop rcx"), "{text:?}");
         assert!(text.iter().any(|l| l.contains("jrcxz")), "{text:?}");
         assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[160h]")), "{text:?}");
-        assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[0F0h]")), "{text:?}");
+        // One thread: the hit jumps through rcx to the indirect entry.
+        assert!(text.iter().any(|l| l == "jmp rcx"), "{text:?}");
+        assert!(!text.iter().any(|l| l.contains("jmp qword ptr gs:[0F0h]")), "{text:?}");
         assert!(text.iter().any(|l| l.contains("mov rcx,[rax+8]")), "{text:?}");
         assert!(!text.iter().any(|l| l.contains("mov rcx,[rax]")), "{text:?}");
         let threaded = TranslateOptions { ibl_recheck: true, ..TranslateOptions::default() };
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, threaded);
         let text = dis(&t, 0x10_0000);
         assert!(text.iter().any(|l| l.contains("mov rcx,[rax]")), "{text:?}");
+        assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[0F0h]")), "{text:?}");
+        assert!(!text.iter().any(|l| l == "jmp rcx"), "{text:?}");
     }
 
     #[test]

@@ -155,6 +155,22 @@ pub fn known_issue(data: &[u8]) -> Option<&'static str> {
 }
 
 /// Translates one fuzz input and checks the result.
+/// `mov rcx, [rax*8 + table + 8]` or `mov rcx, [rax + 8]`: the cache pc of
+/// the indirect-branch table slot that rax indexes (see the translator's
+/// lookup).
+fn is_table_pc_load(i: &Instruction) -> bool {
+    i.code() == Code::Mov_r64_rm64
+        && i.op0_register() == Register::RCX
+        && i.memory_segment() == Register::DS
+        && ((i.memory_base() == Register::None
+            && i.memory_index() == Register::RAX
+            && i.memory_index_scale() == 8
+            && i.memory_displacement64() % 16 == 8)
+            || (i.memory_base() == Register::RAX
+                && i.memory_index() == Register::None
+                && i.memory_displacement64() == 8))
+}
+
 pub fn check_translate_input(data: &[u8]) -> Result<(), String> {
     let inp = decode_translate_input(data);
     check_translation(inp.pc, inp.code, inp.at, inp.first_exit_id, inp.opts)
@@ -266,7 +282,7 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
     }
 
     // 2. Control flow stays in the block or leaves through gs:[...].
-    for ins in &decoded {
+    for (k, ins) in decoded.iter().enumerate() {
         let off = ins.ip().wrapping_sub(at);
         match ins.flow_control() {
             FlowControl::ConditionalBranch
@@ -312,6 +328,18 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
                     && ins.memory_index() == Register::None
                     && ins.memory_displacement64() < ctx_size
                     && ins.memory_displacement64() % 8 == 0;
+                // Or a table hit: `mov rcx, <a slot's cache pc>`, rax and
+                // rdx restored, `jmp rcx` (to an indirect entry).
+                let ok = ok || (ins.code() == Code::Jmp_rm64
+                    && ins.op0_kind() == OpKind::Register
+                    && ins.op0_register() == Register::RCX
+                    && k >= 3
+                    && is_table_pc_load(&decoded[k - 3])
+                    && decoded[k - 2..k].iter().all(|r| {
+                        r.code() == Code::Mov_r64_rm64
+                            && matches!(r.op0_register(), Register::RAX | Register::RDX)
+                            && r.memory_segment() == Register::GS
+                    }));
                 if !ok {
                     errs.push(format!(
                         "indirect branch at +{off:#x} is not `jmp qword ptr gs:[ctx field]`: {}",
@@ -817,9 +845,21 @@ mod tests {
         );
         assert!(translation_errors(0x401000, &code, 0x50_0000, &t).is_empty());
         // Corrupt the re-encoded displacement: the oracle must notice.
-        t.code[3] ^= 1;
+        t.code[t.entry as usize + 3] ^= 1;
         let e = translation_errors(0x401000, &code, 0x50_0000, &t);
         assert!(e.iter().any(|m| m.contains("addresses")), "{e:?}");
+        // A `jmp rcx` that does not follow a table slot's load.
+        let mut t = translate_block(
+            GuestAddr(0x401000),
+            &code[7..],
+            CachePc(0x50_0000),
+            0,
+            TranslateOptions::default(),
+        );
+        assert!(translation_errors(0x401000, &code[7..], 0x50_0000, &t).is_empty());
+        t.code.extend_from_slice(&[0xFF, 0xE1]);
+        let e = translation_errors(0x401000, &code[7..], 0x50_0000, &t);
+        assert!(e.iter().any(|m| m.contains("indirect branch")), "{e:?}");
         // A jmp leaving the block.
         let mut t = translate_block(
             GuestAddr(0x401000),

@@ -15,7 +15,7 @@ use std::ops::Range;
 
 pub use mem::{CodeMemory, DataTable, Snapshot};
 
-use crate::abi::{IBL_EMPTY, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, IblEntry, ibl_slots};
+use crate::abi::{IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, IblEntry, ibl_slots};
 use crate::addr::{CachePc, GuestAddr};
 use crate::translate::{IcPatch, MAX_BLOCK_BYTES, TranslateOptions, Translation, translate_block};
 
@@ -34,7 +34,10 @@ pub struct ExitId(pub u32);
 pub struct Block {
     pub guest: GuestAddr,
     pub guest_len: u32,
+    /// Where its code starts (its indirect entry, see `BLOCK_ENTRY`).
     pub start: CachePc,
+    /// Where exits, inline caches and the dispatcher enter it.
+    pub entry: CachePc,
     pub len: u32,
     pub exits: Range<u32>,
     pub insn_map: Vec<(u32, u32)>,
@@ -142,7 +145,7 @@ impl CodeCache {
     }
 
     pub fn lookup(&self, pc: GuestAddr) -> Option<(BlockId, CachePc)> {
-        self.by_guest.get(&pc).map(|&id| (id, self.blocks[id.0 as usize].start))
+        self.by_guest.get(&pc).map(|&id| (id, self.blocks[id.0 as usize].entry))
     }
 
     pub fn block(&self, id: BlockId) -> &Block {
@@ -183,7 +186,7 @@ impl CodeCache {
         if let Some(&id) = self.step_by_guest.get(&pc) {
             let b = &self.blocks[id.0 as usize];
             if b.guest_len > 0 {
-                return Ok((id, b.start));
+                return Ok((id, b.entry));
             }
         }
         let opts = TranslateOptions { single_step: true, ..self.opts };
@@ -222,6 +225,7 @@ impl CodeCache {
             guest: pc,
             guest_len: t.guest_len,
             start: at,
+            entry: at.add(t.entry as u64),
             len: t.code.len() as u32,
             exits: first..self.exits.len() as u32,
             insn_map: t.insn_map,
@@ -235,7 +239,7 @@ impl CodeCache {
         self.stats.blocks += 1;
         self.stats.guest_bytes += t.guest_len as u64;
         self.stats.cache_bytes += t.code.len() as u64;
-        Ok((id, at))
+        Ok((id, at.add(t.entry as u64)))
     }
 
     /// As `translate`, keeping the guest bytes so that the block can be
@@ -262,7 +266,7 @@ impl CodeCache {
         }
         self.dead_by_guest.remove(&pc);
         let len = saved.len() as u32;
-        let start = b.start;
+        let start = b.entry;
         self.blocks[id.0 as usize].guest_len = len;
         self.by_guest.insert(pc, id);
         for page in guest_pages(pc, len) {
@@ -359,7 +363,7 @@ impl CodeCache {
 
     fn by_cache_start(&self, pc: CachePc) -> Option<BlockId> {
         let id = self.block_at(pc)?;
-        (self.blocks[id.0 as usize].start == pc).then_some(id)
+        (self.blocks[id.0 as usize].entry == pc).then_some(id)
     }
 
     /// Guest code in [start, end) changed: make every translation of it
@@ -441,7 +445,9 @@ impl CodeCache {
     /// there moves to the next slot (its second probe), so that two hot
     /// targets with the same home both stay, and the target that missed
     /// last (most likely the hot one) is found first.
+    /// `to` is the block's entry; the table holds its indirect entry.
     pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
+        let to = CachePc(to.get() - IBL_ENTRY_BACK);
         let [home, next] = ibl_slots(pc.get());
         let old = (self.ibl_tag(home), self.ibl.as_u64_slice_mut()[2 * home + 1]);
         if old.0 != pc.get() && old.0 != IBL_EMPTY {
@@ -573,14 +579,18 @@ mod tests {
         // Each took the home slot and moved the one before it next door.
         let [home, next] = ibl_slots(pcs[0].get());
         let slot = |c: &mut CodeCache, i: usize| (c.ibl.as_u64_slice_mut()[2 * i], c.ibl.as_u64_slice_mut()[2 * i + 1]);
+        // The table holds each block's indirect entry, IBL_ENTRY_BACK bytes
+        // before the entry that translate returned.
+        let at: Vec<CachePc> = at.iter().map(|a| CachePc(a.get() - IBL_ENTRY_BACK)).collect();
+        let entry = |a: CachePc| CachePc(a.get() + IBL_ENTRY_BACK);
         assert_eq!(slot(&mut c, home), (pcs[2].get(), at[2].get()));
         assert_eq!(slot(&mut c, next), (pcs[1].get(), at[1].get()));
         // Inserting the one at home again moves nothing.
-        c.ibl_insert(pcs[2], at[2]);
+        c.ibl_insert(pcs[2], entry(at[2]));
         assert_eq!(slot(&mut c, home), (pcs[2].get(), at[2].get()));
         assert_eq!(slot(&mut c, next), (pcs[1].get(), at[1].get()));
         // The one next door comes home, without a copy left behind.
-        c.ibl_insert(pcs[1], at[1]);
+        c.ibl_insert(pcs[1], entry(at[1]));
         assert_eq!(slot(&mut c, home), (pcs[1].get(), at[1].get()));
         assert_eq!(slot(&mut c, next), (pcs[2].get(), at[2].get()));
         // Dropping a block empties whichever slot holds it.
