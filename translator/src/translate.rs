@@ -269,7 +269,6 @@ struct BlockBuilder {
     jcc_through: u32,
 }
 
-
 /// Scratch candidates for far rip-relative rewrites, in order of preference
 /// (rsp, rbp, r12, r13 avoided: they need special addressing forms).
 const SCRATCH: [Register; 10] = [

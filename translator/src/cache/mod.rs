@@ -266,14 +266,14 @@ impl CodeCache {
         }
         self.dead_by_guest.remove(&pc);
         let len = saved.len() as u32;
-        let start = b.entry;
+        let entry = b.entry;
         self.blocks[id.0 as usize].guest_len = len;
         self.by_guest.insert(pc, id);
         for page in guest_pages(pc, len) {
             self.by_page.entry(page).or_default().push(id);
         }
         self.stats.revived += 1;
-        Some((id, start))
+        Some((id, entry))
     }
 
     /// Guest target of a direct exit.
