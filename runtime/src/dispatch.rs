@@ -217,7 +217,6 @@ impl Process {
             force_far_riprel: opts.far_cache,
             ibl_table: None,
             inline_syscalls: inline_syscalls(&sys_table),
-            ibl_recheck: false,
             single_step: false,
             count_sites: opts.stats,
             ic_kinds: IC_KINDS,
@@ -330,7 +329,11 @@ impl Process {
     /// Fill in the context slots that point at process-wide things.
     pub fn prepare_context(&self, ctx: &mut GuestContext) {
         ctx.sys_table = self.gate_table(false);
-        ctx.ibl_table = self.lock().cache.ibl_table();
+        {
+            let sh = self.lock();
+            ctx.ibl_table = sh.cache.ibl_table();
+            ctx.ibl_probe2 = sh.cache.ibl_probe2();
+        }
         ctx.exit_tramp = sys::trampolines::bt_exit_common as *const () as u64;
         ctx.gate_entry = sys::trampolines::bt_gate as *const () as u64;
         ctx.ibl_miss = sys::trampolines::bt_ibl_miss as *const () as u64;
@@ -995,6 +998,7 @@ mod tests {
             ctx.answers = self.answers.as_ptr() as u64;
             ctx.tid = tid;
             ctx.ibl_table = cache.ibl_table();
+            ctx.ibl_probe2 = cache.ibl_probe2();
             ctx.exit_tramp = sys::trampolines::bt_exit_common as *const () as u64;
             ctx.gate_entry = sys::trampolines::bt_gate as *const () as u64;
             ctx.ibl_miss = sys::trampolines::bt_ibl_miss as *const () as u64;

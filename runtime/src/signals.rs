@@ -489,6 +489,10 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
         if let Some((scratch, _)) = scratch_in_flight(cache, CachePc(rip)) {
             ctx.gpr[scratch] = ctx.spill_scratch;
         }
+        if ret_pop_in_flight(cache, CachePc(rip)) {
+            ctx.gpr[reg::RCX] = ctx.spill_rcx;
+            ctx.gpr[reg::RDX] = ctx.spill_rdx;
+        }
         ctx.rflags = uc.uc_mcontext.gregs[libc::REG_EFL as usize] as u64;
         ctx.rip = pc.get();
         if matches!(sig, libc::SIGILL | libc::SIGFPE) {
@@ -626,6 +630,18 @@ fn scratch_in_flight(cache: &CodeCache, pc: CachePc) -> Option<(usize, ())> {
         }
     }
     None
+}
+
+/// Whether `pc` is the `pop rcx` of a translated `ret` whose rcx and rdx
+/// are spilled (see `translator::translate::faults_at_ret_pop`).
+fn ret_pop_in_flight(cache: &CodeCache, pc: CachePc) -> bool {
+    let Some(b) = cache.block_at(pc).map(|id| cache.block(id)) else { return false };
+    let off = (pc.get() - b.start.get()) as u32;
+    let i = b.insn_map.partition_point(|&(c, _)| c <= off);
+    let Some(&(c, _)) = i.checked_sub(1).and_then(|i| b.insn_map.get(i)) else { return false };
+    let n = (translator::translate::RET_POP_AT + 1).min(b.len.saturating_sub(c) as usize);
+    let code = cache.read(b.start.add(c as u64), n);
+    translator::translate::faults_at_ret_pop(code, (off - c) as usize)
 }
 
 impl Actions {

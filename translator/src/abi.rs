@@ -109,7 +109,8 @@ pub struct GuestContext {
     pub spill_scratch: u64,
     pub ibl_target: u64,
     pub ibl_jump: u64,
-    /// Base of the in-cache indirect-branch table (`IblEntry` array).
+    /// Base of the in-cache indirect-branch table (indirect entries, one
+    /// `u64` per slot).
     pub ibl_table: u64,
     /// Base of the 512-byte syscall disposition table read by the gate.
     pub sys_table: u64,
@@ -130,8 +131,10 @@ pub struct GuestContext {
     pub exit_tramp: u64,
     /// Host address of the syscall gate.
     pub gate_entry: u64,
-    /// Host address of the indirect-branch lookup routine.
-    pub ibl_entry: u64,
+    /// Cache address of the lookups' shared second probe (see
+    /// `CodeCache::ibl_probe2`), where a block's indirect entry goes when
+    /// the target is not the block.
+    pub ibl_probe2: u64,
     /// Count of syscalls forwarded by the gate's fast path.
     pub fast_forwards: u64,
     /// Count of in-cache indirect lookups that missed.
@@ -206,7 +209,7 @@ pub mod off {
     pub const SELF_PTR: i32 = 304;
     pub const EXIT_TRAMP: i32 = 312;
     pub const GATE_ENTRY: i32 = 320;
-    pub const IBL_ENTRY: i32 = 328;
+    pub const IBL_PROBE2: i32 = 328;
     pub const FAST_FORWARDS: i32 = 336;
     pub const IBL_MISSES: i32 = 344;
     pub const IBL_MISS: i32 = 352;
@@ -250,30 +253,44 @@ impl SiteKind {
 /// view", with the context's layout version in the low byte).
 pub const VIEW_MAGIC: u64 = 0x6274_2d72_756e_7601;
 
-/// One slot of the in-cache indirect-branch table: guest pc -> cache pc.
-#[repr(C)]
-#[derive(Copy, Clone, Default)]
-pub struct IblEntry {
-    pub guest: u64,
-    pub cache: u64,
-}
-
 /// log2 of the number of IBL home slots; the hash is the low 16 bits of the
-/// pc, which `movzx` extracts without touching flags. A pc lives in its home
-/// slot or the one after it (two probes), so the table has one slot more;
-/// and two more that stay empty, for a thread with a signal pending, whose
-/// lookups probe two slots further on (see `GuestContext::signal_pending`).
+/// pc, which `movzx` extracts without touching flags. A slot holds the
+/// address of a block's indirect entry (or of the shared empty entry); the
+/// block checks that it is the target itself (see `INDIRECT_ENTRY`). A pc
+/// lives in its home slot or the one after it (two probes), so the table
+/// has one slot more; and two more that only ever hold the empty entry, for
+/// a thread with a signal pending, whose lookups probe two slots further on
+/// (see `GuestContext::signal_pending`).
 pub const IBL_BITS: u32 = 16;
 pub const IBL_SLOTS: usize = 1 << IBL_BITS;
 pub const IBL_TABLE_SLOTS: usize = IBL_SLOTS + 3;
 
-/// Every block's code starts with its indirect entry, `mov rcx,
-/// gs:[SPILL_RCX]` (9 bytes, after 7 bytes of padding that never run), and
-/// goes on at its (direct) entry, `BLOCK_ENTRY` bytes in, 16-byte aligned.
-/// The indirect-branch table holds indirect entries: a lookup that hits
-/// restores rax and rdx and jumps through rcx, and the block restores rcx.
-pub const BLOCK_ENTRY: u32 = 16;
-pub const IBL_ENTRY_BACK: u64 = 9;
+/// Every block's code starts with its indirect entry, where indirect-branch
+/// lookups land (rcx = guest target, rdx free, the guest's rcx and rdx in
+/// `SPILL_RCX`/`SPILL_RDX`):
+///
+/// ```text
+/// +0   mov rdx, -pc                  ; 48 BA imm64: this block's guest pc, negated
+/// +10  lea rcx, [rcx + rdx]          ; target - pc, flags untouched
+/// +14  jrcxz +32
+/// +16  not rdx
+/// +19  lea rcx, [rcx + rdx + 1]      ; the target again
+/// +24  jmp gs:[IBL_PROBE2]           ; not this block: the second probe
+/// +32  mov rcx, gs:[SPILL_RCX]       ; INDIRECT_HIT: it is this block
+/// +41  mov rdx, gs:[SPILL_RDX]
+/// ```
+///
+/// (after `INDIRECT_ENTRY` bytes of padding that never run) and goes on at
+/// its (direct) entry, `BLOCK_ENTRY` bytes in, 16-byte aligned, where
+/// exits, inline caches and the dispatcher come in.
+pub const BLOCK_ENTRY: u32 = 64;
+/// Offset of the indirect entry in a block's code.
+pub const INDIRECT_ENTRY: u32 = BLOCK_ENTRY - 50;
+/// Offset, from an indirect entry, of the part that restores rcx and rdx
+/// once the target is known to be the block's.
+pub const INDIRECT_HIT: u64 = 32;
+/// From a block's (direct) entry back to its indirect entry.
+pub const IBL_ENTRY_BACK: u64 = (BLOCK_ENTRY - INDIRECT_ENTRY) as u64;
 
 /// The slots guest `pc` may occupy in the indirect-branch table.
 pub fn ibl_slots(pc: u64) -> [usize; 2] {
@@ -342,7 +359,7 @@ impl GuestContext {
             self_ptr: 0,
             exit_tramp: 0,
             gate_entry: 0,
-            ibl_entry: 0,
+            ibl_probe2: 0,
             fast_forwards: 0,
             ibl_misses: 0,
             ibl_miss: 0,
@@ -406,7 +423,7 @@ mod tests {
         assert_eq!(offset_of!(GuestContext, self_ptr) as i32, off::SELF_PTR);
         assert_eq!(offset_of!(GuestContext, exit_tramp) as i32, off::EXIT_TRAMP);
         assert_eq!(offset_of!(GuestContext, gate_entry) as i32, off::GATE_ENTRY);
-        assert_eq!(offset_of!(GuestContext, ibl_entry) as i32, off::IBL_ENTRY);
+        assert_eq!(offset_of!(GuestContext, ibl_probe2) as i32, off::IBL_PROBE2);
         assert_eq!(offset_of!(GuestContext, fast_forwards) as i32, off::FAST_FORWARDS);
         assert_eq!(offset_of!(GuestContext, ibl_misses) as i32, off::IBL_MISSES);
         assert_eq!(offset_of!(GuestContext, ibl_miss) as i32, off::IBL_MISS);

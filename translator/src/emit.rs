@@ -69,7 +69,7 @@ impl Emitter {
     /// one store).
     pub fn align_nop(&mut self, align: u64, skew: u64) {
         let n = (align - (self.pc().get() + skew) % align) % align;
-        self.nop(n as usize);
+        self.pad(n as usize);
     }
 
     /// One `n`-byte no-op (n < 8): the CPU decodes one instruction, where
@@ -86,6 +86,15 @@ impl Emitter {
             &[0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00],
         ];
         self.bytes(NOPS[n]);
+    }
+
+    /// `n` bytes of padding as few multi-byte nops.
+    pub fn pad(&mut self, mut n: usize) {
+        while n > 0 {
+            let k = n.min(7);
+            self.nop(k);
+            n -= k;
+        }
     }
 
     /// `jmp rel32` with the displacement left to `patch`.

@@ -15,7 +15,7 @@ use iced_x86::{
     InstructionInfoFactory, MemoryOperand, Mnemonic, OpKind, Register,
 };
 
-use crate::abi::{BLOCK_ENTRY, ExitReason, IBL_ENTRY_BACK, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, NO_SITE, SiteKind, off, reg};
+use crate::abi::{BLOCK_ENTRY, ExitReason, IBL_EMPTY, IC_EMPTY, INDIRECT_ENTRY, INDIRECT_HIT, IC_ENTRIES, IC_GOT_JUMPS, NO_SITE, SiteKind, off, reg};
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot};
 
@@ -43,11 +43,6 @@ pub struct TranslateOptions {
     /// runtime derives this from its gate table; empty: every `syscall`
     /// calls the gate).
     pub inline_syscalls: InlineSyscalls,
-    /// Other threads may run cached code while the dispatcher replaces
-    /// indirect-table slots: lookups read the tag again after the cache pc
-    /// (see `to_ibl`). Off while the process has one thread (the runtime
-    /// flushes the cache and turns it on when the second thread starts).
-    pub ibl_recheck: bool,
     /// One guest instruction per block, every indirect branch leaving to
     /// the dispatcher: blocks for a guest that runs with EFLAGS.TF set,
     /// which the dispatcher steps through an instruction at a time.
@@ -186,6 +181,151 @@ pub struct Translation {
     pub entry: u32,
 }
 
+/// A block's indirect entry for guest `pc` (the layout is in
+/// `BLOCK_ENTRY`'s documentation), after padding that never runs.
+fn indirect_entry(e: &mut Emitter, pc: GuestAddr) {
+    e.pad(INDIRECT_ENTRY as usize);
+    e.mov_imm64(reg::RDX as u8, pc.get().wrapping_neg());
+    e.bytes(&[0x48, 0x8D, 0x0C, 0x11]); // lea rcx, [rcx+rdx]
+    let hit = e.short_branch(&[0xE3]); // jrcxz hit
+    e.bytes(&[0x48, 0xF7, 0xD2]); // not rdx
+    e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
+    e.jmp_gs(off::IBL_PROBE2);
+    let ok = e.bind_rel8(hit);
+    debug_assert!(ok);
+    debug_assert_eq!(e.len() as u64, INDIRECT_ENTRY as u64 + INDIRECT_HIT);
+    e.load_gs(reg::RCX as u8, off::SPILL_RCX);
+    e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+    debug_assert_eq!(e.len(), BLOCK_ENTRY as usize);
+}
+
+/// The end of every table lookup: rdx = slot index, rcx = guest target;
+/// rax is restored from `SPILL_RAX` first when `restore_rax` (it was the
+/// lookup's third register). Jumps to the indirect entry the slot holds.
+fn table_jump(e: &mut Emitter, table: Option<u32>, restore_rax: bool) {
+    match table {
+        Some(t) => {
+            if restore_rax {
+                e.load_gs(reg::RAX as u8, off::SPILL_RAX);
+            }
+            // jmp [rdx*8 + t]   (table below 2 GiB)
+            e.bytes(&[0xFF, 0x24, 0xD5]);
+            e.bytes(&t.to_le_bytes());
+        }
+        None => {
+            assert!(restore_rax, "a lookup without a low table needs rax");
+            e.load_gs(reg::RAX as u8, off::IBL_TABLE);
+            e.bytes(&[0x48, 0x8B, 0x14, 0xD0]); // mov rdx, [rax+rdx*8]
+            e.load_gs(reg::RAX as u8, off::SPILL_RAX);
+            e.bytes(&[0xFF, 0xE2]); // jmp rdx
+        }
+    }
+}
+
+/// The start of `ret_through_table`'s sequence, up to its `pop rcx`, which
+/// comes `RET_POP_AT` bytes in: `mov gs:[SPILL_RDX], rdx; movzx edx, word
+/// [rsp]; mov gs:[SPILL_RCX], rcx; mov rcx, gs:[SIGNAL_PENDING]; lea rdx,
+/// [rdx + rcx*2]`.
+pub const RET_POP_AT: usize = 35;
+
+/// Whether a fault at `code[at]`, where `code` starts at the translation of
+/// one guest instruction, is at the `pop rcx` of a `ret` through the table
+/// (possible only if another thread unmaps the stack between the two reads
+/// of the return address): the guest's rcx and rdx are then in
+/// `SPILL_RCX` and `SPILL_RDX`, not in the registers. (The sequence starts
+/// with a store to the context that no copied guest instruction makes.)
+pub fn faults_at_ret_pop(code: &[u8], at: usize) -> bool {
+    let mut e = Emitter::new(CachePc(0));
+    e.store_gs(off::SPILL_RDX, reg::RDX as u8);
+    e.bytes(&[0x0F, 0xB7, 0x14, 0x24]);
+    e.store_gs(off::SPILL_RCX, reg::RCX as u8);
+    e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
+    e.bytes(&[0x48, 0x8D, 0x14, 0x4A]);
+    e.pop(reg::RCX as u8);
+    let want = e.into_bytes();
+    debug_assert_eq!(want.len(), RET_POP_AT + 1);
+    at == RET_POP_AT && code.get(..want.len()) == Some(&want[..])
+}
+
+/// Code every lookup shares, placed once at the start of the code cache at
+/// `at`: the table's empty entry and the second probe. Returns the code
+/// and the offsets of both.
+///
+/// The empty entry has an indirect entry's shape (`mov rdx, imm64` first,
+/// for the second probe to read) but is no block: from the first probe it
+/// goes on to the second, and the second probe's "hit" on it (possible only
+/// for the target `u64::MAX`, which no block has) leaves as a miss.
+///
+/// The second probe (rcx = target, rdx free, the guest's rax live, the
+/// guest's rcx and rdx spilled, `EXIT_ID` set by the site) reads the slot
+/// after the target's home (shifted by a pending signal as the first), and
+/// compares the target with the pc that entry's `mov rdx, -pc` holds, so
+/// that it never bounces between entries:
+///
+/// ```text
+/// probe2: mov gs:[SPILL_RAX], rax
+///         movzx eax, cx
+///         mov rdx, gs:[SIGNAL_PENDING]
+///         lea rax, [rax + rdx*2 + 1]
+///         mov rax, [rax*8 + table]         ; or through gs:[IBL_TABLE]
+///         mov rdx, [rax + 2]               ; -pc
+///         lea rdx, [rcx + rdx]
+///         xchg rcx, rdx                    ; rcx = target - pc, rdx = target
+///         jrcxz hit
+///         mov rcx, rdx
+///         mov rax, gs:[SPILL_RAX]
+///         mov rdx, gs:[SPILL_RDX]
+///         jmp gs:[IBL_MISS]
+/// hit:    mov rcx, rdx
+///         lea rax, [rax + INDIRECT_HIT]
+///         mov gs:[IBL_JUMP], rax
+///         mov rax, gs:[SPILL_RAX]
+///         jmp gs:[IBL_JUMP]                ; restores rcx and rdx
+/// ```
+pub fn ibl_shared_code(at: CachePc, table: Option<u32>) -> (Vec<u8>, u32, u32) {
+    let mut e = Emitter::new(at);
+    // The empty entry.
+    let empty = e.len() as u32;
+    e.mov_imm64(reg::RDX as u8, IBL_EMPTY.wrapping_neg());
+    e.jmp_gs(off::IBL_PROBE2);
+    e.pad(empty as usize + INDIRECT_HIT as usize - e.len());
+    // Its "hit" (rcx = target, rax restored): a miss.
+    e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+    e.jmp_gs(off::IBL_MISS);
+    e.align_nop(16, 0);
+    let probe2 = e.len() as u32;
+    e.store_gs(off::SPILL_RAX, reg::RAX as u8);
+    e.bytes(&[0x0F, 0xB7, 0xC1]); // movzx eax, cx
+    e.load_gs(reg::RDX as u8, off::SIGNAL_PENDING);
+    e.bytes(&[0x48, 0x8D, 0x44, 0x50, 0x01]); // lea rax, [rax+rdx*2+1]
+    match table {
+        Some(t) => {
+            e.bytes(&[0x48, 0x8B, 0x04, 0xC5]); // mov rax, [rax*8 + t]
+            e.bytes(&t.to_le_bytes());
+        }
+        None => {
+            e.load_gs(reg::RDX as u8, off::IBL_TABLE);
+            e.bytes(&[0x48, 0x8B, 0x04, 0xC2]); // mov rax, [rdx+rax*8]
+        }
+    }
+    e.bytes(&[0x48, 0x8B, 0x50, 0x02]); // mov rdx, [rax+2]
+    e.bytes(&[0x48, 0x8D, 0x14, 0x11]); // lea rdx, [rcx+rdx]
+    e.bytes(&[0x48, 0x87, 0xD1]); // xchg rcx, rdx
+    let hit = e.short_branch(&[0xE3]); // jrcxz hit
+    e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx
+    e.load_gs(reg::RAX as u8, off::SPILL_RAX);
+    e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+    e.jmp_gs(off::IBL_MISS);
+    let ok = e.bind_rel8(hit);
+    debug_assert!(ok);
+    e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx
+    e.bytes(&[0x48, 0x8D, 0x40, INDIRECT_HIT as u8]); // lea rax, [rax+INDIRECT_HIT]
+    e.store_gs(off::IBL_JUMP, reg::RAX as u8);
+    e.load_gs(reg::RAX as u8, off::SPILL_RAX);
+    e.jmp_gs(off::IBL_JUMP);
+    (e.into_bytes(), empty, probe2)
+}
+
 /// Translate the block starting at `pc`, whose readable guest-executable
 /// bytes are `bytes` (they may end early: the block then stops there and a
 /// fetch from the missing bytes becomes a `FetchFault` exit).
@@ -206,10 +346,7 @@ pub fn translate_block(
         rax_const: None,
         jcc_through: 0,
     };
-    // The indirect entry (see `BLOCK_ENTRY`).
-    b.e.nop((BLOCK_ENTRY as u64 - IBL_ENTRY_BACK) as usize);
-    b.e.load_gs(reg::RCX as u8, off::SPILL_RCX);
-    debug_assert_eq!(b.e.len(), BLOCK_ENTRY as usize);
+    indirect_entry(&mut b.e, pc);
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
     let mut ins = Instruction::default();
     let mut n = 0usize;
@@ -405,7 +542,10 @@ impl BlockBuilder {
             }
         }
         let e = &mut self.e;
-        // table:
+        // table: the site names itself for the dispatcher, should the
+        // lookup miss (the miss is found by the target's indirect entry or
+        // the shared second probe, which cannot know where it came from).
+        e.store_gs_imm(off::EXIT_ID, site as i32);
         e.store_gs(off::SPILL_RAX, reg::RAX as u8);
         if count {
             let n = off::SITE_TABLE + 8 * kind as i32;
@@ -413,107 +553,53 @@ impl BlockBuilder {
             e.bytes(&[0x48, 0x8D, 0x40, 0x01]); // lea rax, [rax+1]
             e.store_gs(n, reg::RAX as u8);
         }
-        // rax = 2 * (slot index): the target's home slot, or two slots
-        // further with a signal pending (see `GuestContext::signal_pending`).
+        // rdx = slot index: the target's home slot, or two slots further
+        // with a signal pending (see `GuestContext::signal_pending`).
         e.load_gs(reg::RAX as u8, off::SIGNAL_PENDING);
         e.bytes(&[0x0F, 0xB7, 0xD1]); // movzx edx, cx
-        e.bytes(&[0x48, 0x8D, 0x04, 0x42]); // lea rax, [rdx+rax*2]
-        e.bytes(&[0x48, 0x8D, 0x04, 0x00]); // lea rax, [rax+rax]
-        match table {
-            Some(t) => {
-                // mov rdx, [rax*8 + t]   (table below 2 GiB)
-                e.bytes(&[0x48, 0x8B, 0x14, 0xC5]);
-                e.bytes(&t.to_le_bytes());
-            }
-            None => {
-                e.load_gs(reg::RDX as u8, off::IBL_TABLE);
-                e.bytes(&[0x48, 0x8D, 0x04, 0xC2]); // lea rax, [rdx+rax*8]
-                e.bytes(&[0x48, 0x8B, 0x10]); // mov rdx, [rax]
-            }
+        e.bytes(&[0x48, 0x8D, 0x14, 0x42]); // lea rdx, [rdx+rax*2]
+        table_jump(e, table, true);
+    }
+
+    /// Whether a `ret` takes `ret_through_table` (no single-stepping, no
+    /// counters, no inline cache at returns, a table below 2 GiB).
+    fn plain_ret(&self) -> bool {
+        !self.opts.single_step
+            && !self.opts.count_sites
+            && self.opts.ic_kinds & (1 << SiteKind::Ret as u32) == 0
+            && self.opts.ibl_table.is_some()
+    }
+
+    /// `ret` through the table without the inline cache and counters: the
+    /// slot index comes from the return address on the stack, so that rcx
+    /// can hold the pending-signal bias while rdx holds the index, and no
+    /// third register is spilled.
+    ///
+    /// ```text
+    /// mov gs:[SPILL_RDX], rdx
+    /// movzx edx, word [rsp]        ; the one access that may fault: every
+    ///                              ; register is still the guest's
+    /// mov gs:[SPILL_RCX], rcx
+    /// mov rcx, gs:[SIGNAL_PENDING]
+    /// lea rdx, [rdx + rcx*2]
+    /// pop rcx                      ; the target (see `RET_POP_AT`)
+    /// [lea rsp, [rsp + imm16]]
+    /// mov qword gs:[EXIT_ID], NO_SITE
+    /// jmp [rdx*8 + table]
+    /// ```
+    fn ret_through_table(&mut self, imm: u16, table: u32) {
+        let e = &mut self.e;
+        e.store_gs(off::SPILL_RDX, reg::RDX as u8);
+        e.bytes(&[0x0F, 0xB7, 0x14, 0x24]); // movzx edx, word [rsp]
+        e.store_gs(off::SPILL_RCX, reg::RCX as u8);
+        e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
+        e.bytes(&[0x48, 0x8D, 0x14, 0x4A]); // lea rdx, [rdx+rcx*2]
+        e.pop(reg::RCX as u8);
+        if imm != 0 {
+            e.lea_rsp(imm as i32);
         }
-        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
-        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]  (tag - target)
-        let to_hit = e.short_branch(&[0xE3]); // jrcxz hit
-        let to_probe2 = e.short_branch(&[0xEB]); // jmp probe2 (out of line)
-        // hit: rax addresses the slot holding the target, rdx = its tag
-        let ok = e.bind_rel8(to_hit);
-        debug_assert!(ok);
-        let hit = e.len();
-        // rdx = tag = target. Load the cache pc, then the tag once more:
-        // the dispatcher may replace a slot while other threads look it up
-        // (it stores an empty tag, then the pc, then the new tag), and on
-        // x86's ordered loads a pc read from a replacement is always
-        // followed by reading an empty or new tag, so the second check
-        // turns a torn entry into a miss instead of a wrong jump.
-        match table {
-            Some(t) => {
-                // mov rcx, [rax*8 + t + 8]
-                e.bytes(&[0x48, 0x8B, 0x0C, 0xC5]);
-                e.bytes(&(t + 8).to_le_bytes());
-            }
-            None => e.bytes(&[0x48, 0x8B, 0x48, 0x08]), // mov rcx, [rax+8]
-        }
-        let mut to_leave3 = None;
-        if !self.opts.ibl_recheck {
-            // rcx = the block's indirect entry, which restores rcx itself.
-            e.load_gs(reg::RAX as u8, off::SPILL_RAX);
-            e.load_gs(reg::RDX as u8, off::SPILL_RDX);
-            e.bytes(&[0xFF, 0xE1]); // jmp rcx
-        } else {
-            e.store_gs(off::IBL_JUMP, reg::RCX as u8);
-            match table {
-                Some(t) => {
-                    // mov rcx, [rax*8 + t]
-                    e.bytes(&[0x48, 0x8B, 0x0C, 0xC5]);
-                    e.bytes(&t.to_le_bytes());
-                }
-                None => e.bytes(&[0x48, 0x8B, 0x08]), // mov rcx, [rax]
-            }
-            e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
-            e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]  (tag - target)
-            e.bytes(&[0xE3, 5]); // jrcxz jump
-            e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx   (torn: a miss for target)
-            e.bytes(&[0xEB, 0x00]); // jmp leave (patched below)
-            to_leave3 = Some(e.len() - 1);
-            // jump: (the indirect entry restores rcx once more)
-            e.load_gs(reg::RAX as u8, off::SPILL_RAX);
-            e.load_gs(reg::RDX as u8, off::SPILL_RDX);
-            e.load_gs(reg::RCX as u8, off::SPILL_RCX);
-            e.jmp_gs(off::IBL_JUMP);
-        }
-        // probe2: not in its home slot (rcx = tag - target, so target =
-        // ~rcx + tag + 1): the slot after it (see `ibl_slots`).
-        let ok = e.bind_rel8(to_probe2);
-        assert!(ok, "indirect-branch lookup longer than a short jump");
-        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
-        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
-        match table {
-            Some(t) => {
-                e.bytes(&[0x48, 0x8D, 0x40, 0x02]); // lea rax, [rax+2]
-                // mov rdx, [rax*8 + t]
-                e.bytes(&[0x48, 0x8B, 0x14, 0xC5]);
-                e.bytes(&t.to_le_bytes());
-            }
-            None => {
-                e.bytes(&[0x48, 0x8D, 0x40, 0x10]); // lea rax, [rax+16]
-                e.bytes(&[0x48, 0x8B, 0x10]); // mov rdx, [rax]
-            }
-        }
-        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
-        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
-        let back = hit as i64 - (e.len() as i64 + 2);
-        let back = i8::try_from(back).expect("indirect-branch lookup longer than a short jump");
-        e.bytes(&[0xE3, back as u8]); // jrcxz hit
-        // miss: rcx = target again
-        e.bytes(&[0x48, 0xF7, 0xD1]); // not rcx
-        e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
-        // leave: rcx = target
-        let ok = to_leave3.is_none_or(|at| e.bind_rel8(at));
-        assert!(ok, "indirect-branch lookup longer than a short jump");
-        e.load_gs(reg::RAX as u8, off::SPILL_RAX);
-        e.load_gs(reg::RDX as u8, off::SPILL_RDX);
-        e.store_gs_imm(off::EXIT_ID, site as i32);
-        e.jmp_gs(off::IBL_MISS);
+        e.store_gs_imm(off::EXIT_ID, NO_SITE as i32);
+        table_jump(e, Some(table), false);
     }
 
     /// Translate one instruction; false when it ends the block.
@@ -626,6 +712,11 @@ impl BlockBuilder {
             }
             FlowControl::Return => {
                 match ins.code() {
+                    Code::Retnq | Code::Retnq_imm16 if self.plain_ret() => {
+                        let imm = if ins.code() == Code::Retnq_imm16 { ins.immediate16() } else { 0 };
+                        let table = self.opts.ibl_table.expect("plain_ret checks it");
+                        self.ret_through_table(imm, table);
+                    }
                     Code::Retnq | Code::Retnq_imm16 => {
                         self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
                         self.e.pop(reg::RCX as u8);
@@ -1163,29 +1254,70 @@ mod tests {
         assert_eq!(t.entry, BLOCK_ENTRY);
         assert_eq!(&t.code[e..e + 7], &code[..7]);
         assert_eq!(t.guest_len, 8);
-        // Before the entry: padding, then the indirect entry restoring rcx.
-        let ind = e - IBL_ENTRY_BACK as usize;
+        // Before the entry: padding, then the indirect entry checking that
+        // the target is this block's pc.
         let mut d = Decoder::with_ip(64, &t.code[..e], 0x10_0000, DecoderOptions::NONE);
-        assert_eq!(d.decode().len(), ind);
-        let mut s = String::new();
-        IntelFormatter::new().format(&d.decode(), &mut s);
-        assert_eq!(s, format!("mov rcx,gs:[{}]", iced_hex(off::SPILL_RCX as u64)));
-        assert_eq!(d.position(), e);
+        let mut f = IntelFormatter::new();
+        let mut entry = Vec::new();
+        while d.position() < e {
+            let at = d.position();
+            let i = d.decode();
+            if at >= INDIRECT_ENTRY as usize {
+                let mut s = String::new();
+                f.format(&i, &mut s);
+                entry.push((at - INDIRECT_ENTRY as usize, s));
+            }
+        }
+        let gs = |o: i32| iced_hex(o as u64);
+        let want = [
+            (0, format!("mov rdx,{}", iced_hex(0x401000u64.wrapping_neg()))),
+            (10, "lea rcx,[rcx+rdx]".to_string()),
+            (14, format!("jrcxz {:016X}h", 0x10_0000 + INDIRECT_ENTRY as u64 + INDIRECT_HIT)),
+            (16, "not rdx".to_string()),
+            (19, "lea rcx,[rcx+rdx+1]".to_string()),
+            (24, format!("jmp qword ptr gs:[{}]", gs(off::IBL_PROBE2))),
+            (32, format!("mov rcx,gs:[{}]", gs(off::SPILL_RCX))),
+            (41, format!("mov rdx,gs:[{}]", gs(off::SPILL_RDX))),
+        ];
+        assert_eq!(entry, want);
         let text = dis(&t, 0x10_0000);
+        // The return: the index from the stack, the pending-signal bias in
+        // rcx, then the target, and a jump through the table's slot.
+        let table = TranslateOptions { ibl_table: Some(0x20_0000), ..TranslateOptions::default() };
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, table);
+        let ret = dis(&t, 0x10_0000)[2..].to_vec();
+        let want = [
+            format!("mov gs:[{}],rdx", gs(off::SPILL_RDX)),
+            "movzx edx,word ptr [rsp]".to_string(),
+            format!("mov gs:[{}],rcx", gs(off::SPILL_RCX)),
+            format!("mov rcx,gs:[{}]", gs(off::SIGNAL_PENDING)),
+            "lea rdx,[rdx+rcx*2]".to_string(),
+            "pop rcx".to_string(),
+            format!("mov qword ptr gs:[{}],0FFFFFFFFFFFFFFFFh", gs(off::EXIT_ID)),
+            "jmp qword ptr [rdx*8+200000h]".to_string(),
+        ];
+        assert_eq!(ret, want);
+        // Without a low table (and for other indirect branches) rax is the
+        // third register and the jump goes through rdx.
         assert!(text.iter().any(|l| l == "pop rcx"), "{text:?}");
-        assert!(text.iter().any(|l| l.contains("jrcxz")), "{text:?}");
-        assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[160h]")), "{text:?}");
-        // One thread: the hit jumps through rcx to the indirect entry.
-        assert!(text.iter().any(|l| l == "jmp rcx"), "{text:?}");
-        assert!(!text.iter().any(|l| l.contains("jmp qword ptr gs:[0F0h]")), "{text:?}");
-        assert!(text.iter().any(|l| l.contains("mov rcx,[rax+8]")), "{text:?}");
-        assert!(!text.iter().any(|l| l.contains("mov rcx,[rax]")), "{text:?}");
-        let threaded = TranslateOptions { ibl_recheck: true, ..TranslateOptions::default() };
-        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, threaded);
-        let text = dis(&t, 0x10_0000);
-        assert!(text.iter().any(|l| l.contains("mov rcx,[rax]")), "{text:?}");
-        assert!(text.iter().any(|l| l.contains("jmp qword ptr gs:[0F0h]")), "{text:?}");
-        assert!(!text.iter().any(|l| l == "jmp rcx"), "{text:?}");
+        assert!(text.iter().any(|l| l == "lea rdx,[rdx+rax*2]"), "{text:?}");
+        assert!(text.iter().any(|l| l == "mov rdx,[rax+rdx*8]"), "{text:?}");
+        assert_eq!(text.last().map(String::as_str), Some("jmp rdx"), "{text:?}");
+    }
+
+    #[test]
+    fn a_fault_at_the_pop_of_a_ret_through_the_table_is_recognised() {
+        let opts = TranslateOptions { ibl_table: Some(0x20_0000), ..TranslateOptions::default() };
+        // pop rcx; ret
+        let t = translate_block(GuestAddr(0x401000), &[0x59, 0xC3], CachePc(0x10_0000), 0, opts);
+        let starts: Vec<usize> = t.insn_map.iter().map(|&(c, _)| c as usize).collect();
+        assert_eq!(starts.len(), 2);
+        let (guest_pop, ret) = (&t.code[starts[0]..], &t.code[starts[1]..]);
+        assert_eq!(ret[RET_POP_AT], 0x59);
+        assert!(faults_at_ret_pop(ret, RET_POP_AT));
+        assert!(!faults_at_ret_pop(ret, 0), "the first read: registers are the guest's");
+        assert!(!faults_at_ret_pop(guest_pop, 0), "a copied `pop rcx`");
+        assert!(!faults_at_ret_pop(&ret[..RET_POP_AT], RET_POP_AT));
     }
 
     #[test]

@@ -35,7 +35,7 @@ use iced_x86::{
     OpKind, Register,
 };
 use runtime::loader::elf::{ElfKind, LoadPlan, MAX_SPAN, PAGE_SIZE, TASK_SIZE, page_down, page_up};
-use translator::abi::GuestContext;
+use translator::abi::{GuestContext, off};
 use translator::translate::{MAX_BLOCK_BYTES, TranslateOptions, Translation, translate_block};
 use translator::{CachePc, GuestAddr};
 
@@ -93,7 +93,7 @@ pub fn decode_translate_input(data: &[u8]) -> TranslateInput<'_> {
         first_exit_id,
         opts: TranslateOptions {
             force_far_riprel: flags & 1 != 0,
-            ibl_recheck: flags & 4 != 0,
+            ibl_table: (flags & 4 != 0).then_some(0x2000_0000),
             inline_syscalls: if flags & 2 != 0 {
                 runtime::dispatch::inline_syscalls(&syscall_inline::gate_table())
             } else {
@@ -155,20 +155,55 @@ pub fn known_issue(data: &[u8]) -> Option<&'static str> {
 }
 
 /// Translates one fuzz input and checks the result.
-/// `mov rcx, [rax*8 + table + 8]` or `mov rcx, [rax + 8]`: the cache pc of
-/// the indirect-branch table slot that rax indexes (see the translator's
-/// lookup).
-fn is_table_pc_load(i: &Instruction) -> bool {
+/// `mov r64, gs:[disp]`.
+fn is_gs_load(i: &Instruction, r: Register, disp: i32) -> bool {
     i.code() == Code::Mov_r64_rm64
-        && i.op0_register() == Register::RCX
-        && i.memory_segment() == Register::DS
-        && ((i.memory_base() == Register::None
-            && i.memory_index() == Register::RAX
-            && i.memory_index_scale() == 8
-            && i.memory_displacement64() % 16 == 8)
-            || (i.memory_base() == Register::RAX
-                && i.memory_index() == Register::None
-                && i.memory_displacement64() == 8))
+        && i.op0_register() == r
+        && i.memory_segment() == Register::GS
+        && i.memory_base() == Register::None
+        && i.memory_index() == Register::None
+        && i.memory_displacement64() == disp as u64
+}
+
+/// Whether the indirect jump `decoded[k]` ends an indirect-branch table
+/// lookup (see the translator's `table_jump`): `jmp [rdx*8 + table]` a few
+/// instructions after the slot index is biased by the pending signal
+/// (`lea rdx, [rdx + rax*2]` or `[rdx + rcx*2]`), or `jmp rdx` right after
+/// loading rdx from the slot that rdx indexes in the table whose base is
+/// `gs:[IBL_TABLE]`, and restoring rax.
+fn is_table_jump(decoded: &[Instruction], k: usize) -> bool {
+    let ins = &decoded[k];
+    if ins.code() != Code::Jmp_rm64 {
+        return false;
+    }
+    if ins.op0_kind() == OpKind::Memory {
+        let biased = |i: &Instruction| {
+            i.code() == Code::Lea_r64_m
+                && i.op0_register() == Register::RDX
+                && i.memory_base() == Register::RDX
+                && matches!(i.memory_index(), Register::RAX | Register::RCX)
+                && i.memory_index_scale() == 2
+                && i.memory_displacement64() == 0
+        };
+        return ins.memory_segment() == Register::DS
+            && ins.memory_base() == Register::None
+            && ins.memory_index() == Register::RDX
+            && ins.memory_index_scale() == 8
+            && ins.memory_displacement64() < 0x8000_0000
+            && decoded[k.saturating_sub(4)..k].iter().any(biased);
+    }
+    ins.op0_kind() == OpKind::Register
+        && ins.op0_register() == Register::RDX
+        && k >= 3
+        && is_gs_load(&decoded[k - 3], Register::RAX, off::IBL_TABLE)
+        && decoded[k - 2].code() == Code::Mov_r64_rm64
+        && decoded[k - 2].op0_register() == Register::RDX
+        && decoded[k - 2].memory_base() == Register::RAX
+        && decoded[k - 2].memory_index() == Register::RDX
+        && decoded[k - 2].memory_index_scale() == 8
+        && decoded[k - 2].memory_displacement64() == 0
+        && decoded[k - 2].memory_segment() == Register::DS
+        && is_gs_load(&decoded[k - 1], Register::RAX, off::SPILL_RAX)
 }
 
 pub fn check_translate_input(data: &[u8]) -> Result<(), String> {
@@ -328,18 +363,8 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
                     && ins.memory_index() == Register::None
                     && ins.memory_displacement64() < ctx_size
                     && ins.memory_displacement64() % 8 == 0;
-                // Or a table hit: `mov rcx, <a slot's cache pc>`, rax and
-                // rdx restored, `jmp rcx` (to an indirect entry).
-                let ok = ok || (ins.code() == Code::Jmp_rm64
-                    && ins.op0_kind() == OpKind::Register
-                    && ins.op0_register() == Register::RCX
-                    && k >= 3
-                    && is_table_pc_load(&decoded[k - 3])
-                    && decoded[k - 2..k].iter().all(|r| {
-                        r.code() == Code::Mov_r64_rm64
-                            && matches!(r.op0_register(), Register::RAX | Register::RDX)
-                            && r.memory_segment() == Register::GS
-                    }));
+                // Or the end of a table lookup.
+                let ok = ok || is_table_jump(&decoded, k);
                 if !ok {
                     errs.push(format!(
                         "indirect branch at +{off:#x} is not `jmp qword ptr gs:[ctx field]`: {}",
@@ -823,7 +848,7 @@ mod tests {
             &[0x0F, 0x05, 0x0F, 0x05, 0xB8, 39, 0, 0, 0, 0x0F, 0x05], // several in a row
         ];
         for code in blocks {
-            for (at, flags) in [(0x50_0000, 2), (0x7f00_0000_0000, 2), (0x50_0000, 3)] {
+            for (at, flags) in [(0x50_0000, 2), (0x7f00_0000_0000, 2), (0x50_0000, 3), (0x50_0000, 6), (0x7f00_0000_0000, 7)] {
                 let input = encode_translate_input_with(0x401000, at, 0, flags, code);
                 assert!(!decode_translate_input(&input).opts.inline_syscalls.is_empty());
                 if let Err(e) = check_translate_input(&input) {
@@ -848,7 +873,8 @@ mod tests {
         t.code[t.entry as usize + 3] ^= 1;
         let e = translation_errors(0x401000, &code, 0x50_0000, &t);
         assert!(e.iter().any(|m| m.contains("addresses")), "{e:?}");
-        // A `jmp rcx` that does not follow a table slot's load.
+        // A `jmp rcx`, or a `jmp rdx` that does not follow a table slot's
+        // load.
         let mut t = translate_block(
             GuestAddr(0x401000),
             &code[7..],
@@ -858,6 +884,10 @@ mod tests {
         );
         assert!(translation_errors(0x401000, &code[7..], 0x50_0000, &t).is_empty());
         t.code.extend_from_slice(&[0xFF, 0xE1]);
+        let e = translation_errors(0x401000, &code[7..], 0x50_0000, &t);
+        assert!(e.iter().any(|m| m.contains("indirect branch")), "{e:?}");
+        t.code.truncate(t.code.len() - 2);
+        t.code.extend_from_slice(&[0x48, 0x89, 0xC2, 0xFF, 0xE2]); // mov rdx, rax; jmp rdx
         let e = translation_errors(0x401000, &code[7..], 0x50_0000, &t);
         assert!(e.iter().any(|m| m.contains("indirect branch")), "{e:?}");
         // A jmp leaving the block.

@@ -15,9 +15,9 @@ use std::ops::Range;
 
 pub use mem::{CodeMemory, DataTable, Snapshot};
 
-use crate::abi::{IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, IblEntry, ibl_slots};
+use crate::abi::{IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, ibl_slots};
 use crate::addr::{CachePc, GuestAddr};
-use crate::translate::{IcPatch, MAX_BLOCK_BYTES, TranslateOptions, Translation, translate_block};
+use crate::translate::{IcPatch, MAX_BLOCK_BYTES, TranslateOptions, Translation, ibl_shared_code, translate_block};
 
 /// Misses at a site with a full inline cache before it is bypassed.
 const IC_BYPASS_AFTER: u32 = 2;
@@ -95,6 +95,17 @@ pub struct CodeCache {
     /// Misses at indirect sites whose inline cache is full, by site.
     ic_overflow: HashMap<u32, u32>,
     ibl: DataTable,
+    /// The guest pc whose indirect entry each table slot holds
+    /// (`IBL_EMPTY` for the empty entry).
+    ibl_pcs: Vec<u64>,
+    /// Cache addresses of the lookups' shared code (`ibl_shared_code`):
+    /// the empty entry and the second probe; blocks start after it.
+    ibl_empty: u64,
+    ibl_probe2: u64,
+    shared_len: usize,
+    /// Other threads may run cached code (code is then only changed by
+    /// stores that are atomic for them).
+    threaded: bool,
     opts: TranslateOptions,
     pub stats: CacheStats,
 }
@@ -105,13 +116,17 @@ pub struct CacheFull;
 
 impl CodeCache {
     pub fn new(size: usize, near: Option<GuestAddr>, opts: TranslateOptions) -> io::Result<Self> {
-        let mem = CodeMemory::new(size, near.map(|g| g.get()))?;
-        let ibl = DataTable::new(IBL_TABLE_SLOTS * std::mem::size_of::<IblEntry>(), true)?;
+        let mut mem = CodeMemory::new(size, near.map(|g| g.get()))?;
+        let ibl = DataTable::new(IBL_TABLE_SLOTS * 8, true)?;
         let mut opts = opts;
-        opts.ibl_table = u32::try_from(ibl.addr()).ok().filter(|&a| a < 0x7fff_0000 - (IBL_TABLE_SLOTS as u32) * 16);
+        opts.ibl_table = u32::try_from(ibl.addr()).ok().filter(|&a| a < 0x7fff_0000 - (IBL_TABLE_SLOTS as u32) * 8);
+        let (shared, empty, probe2) = ibl_shared_code(mem.base(), opts.ibl_table);
+        mem.write(0, &shared);
+        let shared_len = (shared.len() + 63) & !63;
+        let base = mem.base().get();
         let mut c = Self {
             mem,
-            top: 0,
+            top: shared_len,
             blocks: Vec::new(),
             by_guest: HashMap::new(),
             step_by_guest: HashMap::new(),
@@ -121,6 +136,11 @@ impl CodeCache {
             exits: Vec::new(),
             ic_overflow: HashMap::new(),
             ibl,
+            ibl_pcs: vec![IBL_EMPTY; IBL_TABLE_SLOTS],
+            ibl_empty: base + empty as u64,
+            ibl_probe2: base + probe2 as u64,
+            shared_len,
+            threaded: false,
             opts,
             stats: CacheStats::default(),
         };
@@ -131,6 +151,11 @@ impl CodeCache {
     /// Address of the indirect-branch table, for `GuestContext::ibl_table`.
     pub fn ibl_table(&self) -> u64 {
         self.ibl.addr()
+    }
+
+    /// Address of the lookups' second probe, for `GuestContext::ibl_probe2`.
+    pub fn ibl_probe2(&self) -> u64 {
+        self.ibl_probe2
     }
 
     /// Host ranges the guest must never map over.
@@ -322,7 +347,7 @@ impl CodeCache {
             // table.
             let n = self.ic_overflow.entry(site.0).or_insert(0);
             *n += 1;
-            if *n == IC_BYPASS_AFTER && !self.opts.ibl_recheck {
+            if *n == IC_BYPASS_AFTER && !self.threaded {
                 let p = entries[0].ic.expect("checked above");
                 self.mem.patch_u16(p.bypass_at as usize, p.bypass);
                 self.stats.ic_bypassed += 1;
@@ -399,9 +424,9 @@ impl CodeCache {
             let blk = &self.blocks[b.0 as usize];
             let (s0, s1) = (blk.start.get(), blk.start.get() + blk.len as u64);
             for idx in ibl_slots(blk.guest.get()) {
-                let pc = self.ibl.as_u64_slice_mut()[2 * idx + 1];
+                let pc = self.ibl.as_u64_slice_mut()[idx];
                 if pc >= s0 && pc < s1 {
-                    self.ibl.store_word(2 * idx, IBL_EMPTY);
+                    self.ibl_store(idx, IBL_EMPTY, self.ibl_empty);
                 }
             }
             let blk = &mut self.blocks[b.0 as usize];
@@ -434,12 +459,10 @@ impl CodeCache {
 
     /// Record guest `pc` -> `to` in the in-cache indirect-branch table.
     ///
-    /// A lookup reads the tag, then the cache pc, then the tag again (see
-    /// `to_ibl`), so a slot may be replaced while other threads run cached
-    /// code: empty tag first, then the pc, then the new tag, each store
-    /// visible in that order. A lookup that read the new pc then sees an
-    /// empty or new tag on its second read and misses instead of jumping to
-    /// the wrong block.
+    /// A slot holds a block's indirect entry, which checks the target
+    /// itself, so a slot may be replaced while other threads run cached
+    /// code: each store is one aligned 8-byte word, and whichever entry a
+    /// lookup reads, old or new, decides correctly whether it is the target.
     ///
     /// `pc` goes into its home slot (the lookup's first probe); what was
     /// there moves to the next slot (its second probe), so that two hot
@@ -447,33 +470,28 @@ impl CodeCache {
     /// last (most likely the hot one) is found first.
     /// `to` is the block's entry; the table holds its indirect entry.
     pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
-        let to = CachePc(to.get() - IBL_ENTRY_BACK);
+        let to = to.get() - IBL_ENTRY_BACK;
         let [home, next] = ibl_slots(pc.get());
-        let old = (self.ibl_tag(home), self.ibl.as_u64_slice_mut()[2 * home + 1]);
+        let old = (self.ibl_pcs[home], self.ibl.as_u64_slice_mut()[home]);
         if old.0 != pc.get() && old.0 != IBL_EMPTY {
             self.ibl_store(next, old.0, old.1);
-        } else if self.ibl_tag(next) == pc.get() {
-            self.ibl_store(next, IBL_EMPTY, 0);
+        } else if self.ibl_pcs[next] == pc.get() {
+            self.ibl_store(next, IBL_EMPTY, self.ibl_empty);
         }
-        self.ibl_store(home, pc.get(), to.get());
+        self.ibl_store(home, pc.get(), to);
         self.stats.ibl_inserts += 1;
     }
 
-    /// Fill slot `i`: empty tag, cache pc, tag (see `ibl_insert`).
-    fn ibl_store(&mut self, i: usize, tag: u64, cache: u64) {
-        self.ibl.store_word(2 * i, IBL_EMPTY);
-        self.ibl.store_word(2 * i + 1, cache);
-        self.ibl.store_word(2 * i, tag);
-    }
-
-    fn ibl_tag(&mut self, i: usize) -> u64 {
-        self.ibl.as_u64_slice_mut()[2 * i]
+    /// Slot `i` now leads to `entry`, the indirect entry of guest `pc`.
+    fn ibl_store(&mut self, i: usize, pc: u64, entry: u64) {
+        self.ibl_pcs[i] = pc;
+        self.ibl.store_word(i, entry);
     }
 
     fn clear_ibl(&mut self) {
-        for (i, v) in self.ibl.as_u64_slice_mut().iter_mut().enumerate() {
-            *v = if i % 2 == 0 { IBL_EMPTY } else { 0 };
-        }
+        let empty = self.ibl_empty;
+        self.ibl.as_u64_slice_mut().fill(empty);
+        self.ibl_pcs.fill(IBL_EMPTY);
     }
 
     /// Does any translated block come from guest bytes in [start, end)?
@@ -498,19 +516,15 @@ impl CodeCache {
     }
 
     /// From now on other threads may run cached code while this one
-    /// changes the cache: drop every translation (only call while no other
-    /// thread exists) and translate indirect lookups that tolerate slot
-    /// replacement from here on.
+    /// changes the cache (indirect lookups need nothing for it; code is
+    /// then only patched with stores atomic for them).
     pub fn go_threaded(&mut self) {
-        if !self.opts.ibl_recheck {
-            self.flush();
-            self.opts.ibl_recheck = true;
-        }
+        self.threaded = true;
     }
 
     /// Drop every translation. Only call while no thread executes cached code.
     pub fn flush(&mut self) {
-        self.top = 0;
+        self.top = self.shared_len;
         self.blocks.clear();
         self.by_guest.clear();
         self.step_by_guest.clear();
@@ -578,7 +592,7 @@ mod tests {
         }
         // Each took the home slot and moved the one before it next door.
         let [home, next] = ibl_slots(pcs[0].get());
-        let slot = |c: &mut CodeCache, i: usize| (c.ibl.as_u64_slice_mut()[2 * i], c.ibl.as_u64_slice_mut()[2 * i + 1]);
+        let slot = |c: &mut CodeCache, i: usize| (c.ibl_pcs[i], c.ibl.as_u64_slice_mut()[i]);
         // The table holds each block's indirect entry, IBL_ENTRY_BACK bytes
         // before the entry that translate returned.
         let at: Vec<CachePc> = at.iter().map(|a| CachePc(a.get() - IBL_ENTRY_BACK)).collect();
@@ -595,8 +609,12 @@ mod tests {
         assert_eq!(slot(&mut c, next), (pcs[2].get(), at[2].get()));
         // Dropping a block empties whichever slot holds it.
         c.invalidate(pcs[2], GuestAddr(pcs[2].get() + 1), false);
-        assert_eq!(slot(&mut c, next).0, IBL_EMPTY);
+        assert_eq!(slot(&mut c, next), (IBL_EMPTY, c.ibl_empty));
         assert_eq!(slot(&mut c, home).0, pcs[1].get());
+        // The slot holds the entry whose `mov rdx, -pc` names its pc.
+        let e = slot(&mut c, home).1;
+        let imm = u64::from_le_bytes(c.read(CachePc(e + 2), 8).try_into().unwrap());
+        assert_eq!(imm.wrapping_neg(), pcs[1].get());
     }
 
     #[test]
@@ -612,10 +630,10 @@ mod tests {
         c.link(exit, atb);
         c.ibl_insert(b, atb);
         let slot = (b.get() & (crate::abi::IBL_SLOTS as u64 - 1)) as usize;
-        assert_eq!(c.ibl.as_u64_slice_mut()[2 * slot], b.get());
+        assert_eq!(c.ibl.as_u64_slice_mut()[slot], atb.get() - IBL_ENTRY_BACK);
         c.invalidate(b, GuestAddr(b.get() + 1), false);
         assert!(c.exits[exit.0 as usize].linked.is_none());
-        assert_eq!(c.ibl.as_u64_slice_mut()[2 * slot], IBL_EMPTY);
+        assert_eq!(c.ibl.as_u64_slice_mut()[slot], c.ibl_empty);
         assert!(c.lookup(b).is_none());
         assert!(c.lookup(a).is_some());
         let _ = idb;
@@ -688,8 +706,9 @@ mod tests {
 
     #[test]
     fn inline_cache_is_not_bypassed_while_other_threads_run() {
-        let opts = TranslateOptions { ic_kinds: IC_KINDS, ibl_recheck: true, ..TranslateOptions::default() };
+        let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
         let mut c = CodeCache::new(1 << 20, None, opts).unwrap();
+        c.go_threaded();
         let (sid, _) = c.translate(GuestAddr(0x40_1000), &[0xFF, 0xD0]).unwrap();
         let site = ExitId(c.block(sid).exits.clone().find(|&i| c.exits[i as usize].ic.is_some()).unwrap());
         for i in 0..8 {
