@@ -236,15 +236,21 @@ pub const RET_POP_AT: usize = 35;
 /// with a store to the context that no copied guest instruction makes.)
 pub fn faults_at_ret_pop(code: &[u8], at: usize) -> bool {
     let mut e = Emitter::new(CachePc(0));
-    e.store_gs(off::SPILL_RDX, reg::RDX as u8);
-    e.bytes(&[0x0F, 0xB7, 0x14, 0x24]);
-    e.store_gs(off::SPILL_RCX, reg::RCX as u8);
-    e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
-    e.bytes(&[0x48, 0x8D, 0x14, 0x4A]);
-    e.pop(reg::RCX as u8);
+    ret_pop(&mut e);
     let want = e.into_bytes();
     debug_assert_eq!(want.len(), RET_POP_AT + 1);
     at == RET_POP_AT && code.get(..want.len()) == Some(&want[..])
+}
+
+/// A `ret`'s slot index (rdx) and target (rcx), read from the stack: the
+/// start of `ret_through_table`, up to and including its `pop rcx`.
+fn ret_pop(e: &mut Emitter) {
+    e.store_gs(off::SPILL_RDX, reg::RDX as u8);
+    e.bytes(&[0x0F, 0xB7, 0x14, 0x24]); // movzx edx, word [rsp]
+    e.store_gs(off::SPILL_RCX, reg::RCX as u8);
+    e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
+    e.bytes(&[0x48, 0x8D, 0x14, 0x4A]); // lea rdx, [rdx+rcx*2]
+    e.pop(reg::RCX as u8);
 }
 
 /// Code every lookup shares, placed once at the start of the code cache at
@@ -451,12 +457,14 @@ impl BlockBuilder {
     /// from their history and no indirect jump at all. The entries start
     /// empty (`IC_EMPTY`) and the dispatcher fills them from the site's
     /// lookup misses (the miss leaves with the site's first entry in
-    /// `exit_id`). Then the indirect-branch table, which every site shares;
-    /// its final indirect jump is the site's own, for the branch predictor.
-    /// Flag-free throughout: equality is `lea`/`not` + `jrcxz`, and a miss
-    /// recovers the target from the difference the same way. On a miss (or
-    /// a pending signal) leave through the shared `bt_ibl_miss` with rcx =
-    /// target and rax/rdx restored.
+    /// `exit_id`). Then the indirect-branch table, which every site shares:
+    /// the site computes the slot index and jumps through the slot (its own
+    /// indirect jump, for the branch predictor) to an indirect entry, which
+    /// checks the target itself (see `BLOCK_ENTRY`, `ibl_shared_code`).
+    /// Flag-free throughout: equality is `lea`/`not` + `jrcxz`, and a
+    /// mismatch recovers the target from the difference the same way. A
+    /// miss (or a pending signal) leaves through the shared `bt_ibl_miss`
+    /// with rcx = target, rax/rdx restored and the site in `EXIT_ID`.
     /// `got`: the target comes from the pointer at this guest address (see
     /// `IC_GOT_JUMPS`).
     fn to_ibl(&mut self, kind: SiteKind, got: Option<GuestAddr>) {
@@ -589,12 +597,7 @@ impl BlockBuilder {
     /// ```
     fn ret_through_table(&mut self, imm: u16, table: u32) {
         let e = &mut self.e;
-        e.store_gs(off::SPILL_RDX, reg::RDX as u8);
-        e.bytes(&[0x0F, 0xB7, 0x14, 0x24]); // movzx edx, word [rsp]
-        e.store_gs(off::SPILL_RCX, reg::RCX as u8);
-        e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
-        e.bytes(&[0x48, 0x8D, 0x14, 0x4A]); // lea rdx, [rdx+rcx*2]
-        e.pop(reg::RCX as u8);
+        ret_pop(e);
         if imm != 0 {
             e.lea_rsp(imm as i32);
         }
