@@ -615,17 +615,25 @@ pub fn guest_pc_at(cache: &CodeCache, pc: CachePc) -> Option<GuestAddr> {
 
 /// If `pc` is inside a far rip-relative rewrite (after the scratch spill),
 /// the scratch register's number.
-fn scratch_in_flight(cache: &CodeCache, pc: CachePc) -> Option<(usize, ())> {
+/// The translation of the guest instruction that cache address `pc` lies
+/// in: where it starts, how far `pc` is into it, and the bytes of its
+/// block from there on.
+fn insn_at(cache: &CodeCache, pc: CachePc) -> Option<(CachePc, u32, usize)> {
     let b = cache.block(cache.block_at(pc)?);
     let off = (pc.get() - b.start.get()) as u32;
     let i = b.insn_map.partition_point(|&(c, _)| c <= off);
     let (c, _) = *b.insn_map.get(i.checked_sub(1)?)?;
-    let code = cache.read(b.start.add(c as u64), 9);
+    Some((b.start.add(c as u64), off - c, b.len.saturating_sub(c) as usize))
+}
+
+fn scratch_in_flight(cache: &CodeCache, pc: CachePc) -> Option<(usize, ())> {
+    let (start, into, _) = insn_at(cache, pc)?;
+    let code = cache.read(start, 9);
     // mov gs:[SPILL_SCRATCH], r64 = 65 REX 89 modrm 25 disp32
     let spill = translator::abi::off::SPILL_SCRATCH.to_le_bytes();
     if code[0] == 0x65 && code[2] == 0x89 && code[4] == 0x25 && code[5..9] == spill {
         let r = ((code[3] >> 3) & 7) as usize + if code[1] & 4 != 0 { 8 } else { 0 };
-        if off > c {
+        if into > 0 {
             return Some((r, ()));
         }
     }
@@ -635,13 +643,9 @@ fn scratch_in_flight(cache: &CodeCache, pc: CachePc) -> Option<(usize, ())> {
 /// Whether `pc` is the `pop rcx` of a translated `ret` whose rcx and rdx
 /// are spilled (see `translator::translate::faults_at_ret_pop`).
 fn ret_pop_in_flight(cache: &CodeCache, pc: CachePc) -> bool {
-    let Some(b) = cache.block_at(pc).map(|id| cache.block(id)) else { return false };
-    let off = (pc.get() - b.start.get()) as u32;
-    let i = b.insn_map.partition_point(|&(c, _)| c <= off);
-    let Some(&(c, _)) = i.checked_sub(1).and_then(|i| b.insn_map.get(i)) else { return false };
-    let n = (translator::translate::RET_POP_AT + 1).min(b.len.saturating_sub(c) as usize);
-    let code = cache.read(b.start.add(c as u64), n);
-    translator::translate::faults_at_ret_pop(code, (off - c) as usize)
+    let Some((start, into, left)) = insn_at(cache, pc) else { return false };
+    let code = cache.read(start, (translator::translate::RET_POP_AT + 1).min(left));
+    translator::translate::faults_at_ret_pop(code, into as usize)
 }
 
 impl Actions {
