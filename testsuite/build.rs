@@ -69,11 +69,7 @@ fn fail(msg: &str) -> ! {
 }
 
 fn check_compiler(name: &str, package: &str) {
-    let ok = Command::new(name)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let ok = Command::new(name).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
     if !ok {
         fail(&format!(
             "`{name}` is needed to build the guest programs but was not found or does not run.\n\
@@ -83,9 +79,8 @@ fn check_compiler(name: &str, package: &str) {
 }
 
 fn main() {
-    let manifest = PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| fail("CARGO_MANIFEST_DIR is not set")),
-    );
+    let manifest =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| fail("CARGO_MANIFEST_DIR is not set")));
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_else(|| fail("OUT_DIR is not set")));
     let src_dir = manifest.join("guests");
     let dest = out_dir.join("guests");
@@ -99,10 +94,9 @@ fn main() {
         fail(&format!("cannot create {}: {e}", dest.display()));
     }
     let mut sources: Vec<PathBuf> = match std::fs::read_dir(&src_dir) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "c"))
-            .collect(),
+        Ok(rd) => {
+            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "c")).collect()
+        }
         Err(e) => fail(&format!("cannot read {}: {e}", src_dir.display())),
     };
     sources.sort();
@@ -123,10 +117,8 @@ fn main() {
     let jobs: Vec<(PathBuf, &Variant)> = sources
         .iter()
         .flat_map(|s| {
-            let dynamic_only = s
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(DYNAMIC_ONLY_PREFIX));
+            let dynamic_only =
+                s.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(DYNAMIC_ONLY_PREFIX));
             VARIANTS.iter().filter(move |v| !dynamic_only || v.suffix == "dyn").map(move |v| (s.clone(), v))
         })
         .collect();
@@ -167,12 +159,7 @@ fn compile(src: &Path, v: &Variant, dest: &Path) -> Result<(), String> {
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "--- {:?} failed ({}):\n{}",
-            cmd,
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ))
+        Err(format!("--- {:?} failed ({}):\n{}", cmd, output.status, String::from_utf8_lossy(&output.stderr)))
     }
 }
 

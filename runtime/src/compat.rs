@@ -55,8 +55,7 @@ impl Thread {
     pub fn int80(&mut self) -> Option<GuestExit> {
         let g = &self.ctx.gpr;
         let nr = g[reg::RAX] & 0xffff_ffff;
-        let a = [reg::RBX, reg::RCX, reg::RDX, reg::RSI, reg::RDI, reg::RBP]
-            .map(|r| g[r] & 0xffff_ffff);
+        let a = [reg::RBX, reg::RCX, reg::RDX, reg::RSI, reg::RDI, reg::RBP].map(|r| g[r] & 0xffff_ffff);
         self.layer_viewed(Abi::I386, nr, a)
     }
 
@@ -64,11 +63,7 @@ impl Thread {
     pub(crate) fn serve_i386(&mut self, nr: u64, a: [u64; 6]) -> Result<(i64, Served), GuestExit> {
         use Served::{Inline, Kernel};
         let name = Abi::I386.name(nr).unwrap_or("");
-        if !matches!(
-            name,
-            "sigprocmask" | "rt_sigprocmask" | "sgetmask" | "ssetmask"
-        ) && self.sig.lagging()
-        {
+        if !matches!(name, "sigprocmask" | "rt_sigprocmask" | "sgetmask" | "ssetmask") && self.sig.lagging() {
             // As for x86-64 calls: anything that enters the kernel may block
             // or read the mask, so the kernel's must be the guest's.
             self.sig.sync();
@@ -87,35 +82,23 @@ impl Thread {
             "mmap2" => (self.sys_mmap2_i386(a), Kernel),
             "munmap" => (self.sys_munmap(a[0], a[1]), Kernel),
             "mprotect" => (self.sys_mprotect(libc::SYS_mprotect as u64, a), Kernel),
-            "pkey_mprotect" => (
-                self.sys_mprotect(
-                    libc::SYS_pkey_mprotect as u64,
-                    [a[0], a[1], a[2], int(a[3]), 0, 0],
-                ),
-                Kernel,
-            ),
+            "pkey_mprotect" => {
+                (self.sys_mprotect(libc::SYS_pkey_mprotect as u64, [a[0], a[1], a[2], int(a[3]), 0, 0]), Kernel)
+            }
             "mremap" => (self.sys_mremap(Abi::I386, a), Kernel),
             "shmat" => (self.sys_shmat_i386(a), Kernel),
             "ipc" => (self.sys_ipc_i386(a), Kernel),
             "fork" => (self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
-            "vfork" => (
-                self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0),
-                Kernel,
-            ),
+            "vfork" => (self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
             // i386 order: flags, stack, parent_tid, tls, child_tid. An i386
             // TLS is a segment descriptor (set_thread_area), not an FS base.
             "clone" if a[0] & CLONE_SETTLS != 0 => (err(libc::ENOSYS), Inline),
             "clone" => (self.sys_clone(a[0], a[1], a[2], a[4], 0), Kernel),
-            "clone3" | "rseq" | "signal" | "sigaction" | "rt_sigaction" | "sigreturn"
-            | "rt_sigreturn" => (err(libc::ENOSYS), Inline),
-            "execve" => (
-                self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0, 4),
-                Kernel,
-            ),
-            "execveat" => (
-                self.sys_execve(int(a[0]), a[1], a[2], a[3], a[4], 4),
-                Kernel,
-            ),
+            "clone3" | "rseq" | "signal" | "sigaction" | "rt_sigaction" | "sigreturn" | "rt_sigreturn" => {
+                (err(libc::ENOSYS), Inline)
+            }
+            "execve" => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0, 4), Kernel),
+            "execveat" => (self.sys_execve(int(a[0]), a[1], a[2], a[3], a[4], 4), Kernel),
             // bt-run's own descriptors are stepped around as for x86-64
             // (the arguments mean the same in both ABIs).
             "dup2" => (self.sys_dup(libc::SYS_dup2 as u64, a), Kernel),
@@ -133,57 +116,35 @@ impl Thread {
                 (old as i64, Inline)
             }
             "sigaltstack" => (self.sys_sigaltstack_i386(a[0], a[1]), Inline),
-            "sigsuspend" | "rt_sigsuspend" | "ppoll" | "ppoll_time64" | "pselect6"
-            | "pselect6_time64" | "epoll_pwait" | "epoll_pwait2" => {
+            "sigsuspend" | "rt_sigsuspend" | "ppoll" | "ppoll_time64" | "pselect6" | "pselect6_time64"
+            | "epoll_pwait" | "epoll_pwait2" => {
                 // The kernel swaps in the call's temporary mask while it waits.
-                self.sig
-                    .mask_swapped
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                self.sig.mask_swapped.store(true, std::sync::atomic::Ordering::SeqCst);
                 let r = forward(a);
-                self.sig
-                    .mask_swapped
-                    .store(false, std::sync::atomic::Ordering::SeqCst);
+                self.sig.mask_swapped.store(false, std::sync::atomic::Ordering::SeqCst);
                 (r, Kernel)
             }
-            "open" => self
-                .open_proc_special(a[0], a[1], a[2])
-                .unwrap_or_else(|| (forward(a), Kernel)),
-            "openat" => self
-                .open_proc_special(a[1], a[2], a[3])
-                .unwrap_or_else(|| (forward(a), Kernel)),
-            "readlink" => self
-                .readlink_proc_special(a[0], a[1], a[2], false)
-                .unwrap_or_else(|| (forward(a), Kernel)),
-            "readlinkat" => self
-                .readlink_proc_special(a[1], a[2], a[3], true)
-                .unwrap_or_else(|| (forward(a), Kernel)),
+            "open" => self.open_proc_special(a[0], a[1], a[2]).unwrap_or_else(|| (forward(a), Kernel)),
+            "openat" => self.open_proc_special(a[1], a[2], a[3]).unwrap_or_else(|| (forward(a), Kernel)),
+            "readlink" => self.readlink_proc_special(a[0], a[1], a[2], false).unwrap_or_else(|| (forward(a), Kernel)),
+            "readlinkat" => self.readlink_proc_special(a[1], a[2], a[3], true).unwrap_or_else(|| (forward(a), Kernel)),
             "oldstat" | "stat" | "stat64" => {
                 let by_fd = match name {
                     "oldstat" => NR_OLDFSTAT,
                     "stat" => NR_FSTAT,
                     _ => NR_FSTAT64,
                 };
-                self.stat_exe_i386(a[0], |fd, _| [fd, a[1], 0, 0, 0, 0], by_fd)
-                    .unwrap_or_else(|| (forward(a), Kernel))
+                self.stat_exe_i386(a[0], |fd, _| [fd, a[1], 0, 0, 0, 0], by_fd).unwrap_or_else(|| (forward(a), Kernel))
             }
             "fstatat64" if a[3] & AT_SYMLINK_NOFOLLOW == 0 => self
-                .stat_exe_i386(
-                    a[1],
-                    |fd, empty| [fd, empty, a[2], a[3] | AT_EMPTY_PATH, 0, 0],
-                    nr,
-                )
+                .stat_exe_i386(a[1], |fd, empty| [fd, empty, a[2], a[3] | AT_EMPTY_PATH, 0, 0], nr)
                 .unwrap_or_else(|| (forward(a), Kernel)),
             "statx" if a[2] & AT_SYMLINK_NOFOLLOW == 0 => self
-                .stat_exe_i386(
-                    a[1],
-                    |fd, empty| [fd, empty, a[2] | AT_EMPTY_PATH, a[3], a[4], 0],
-                    nr,
-                )
+                .stat_exe_i386(a[1], |fd, empty| [fd, empty, a[2] | AT_EMPTY_PATH, a[3], a[4], 0], nr)
                 .unwrap_or_else(|| (forward(a), Kernel)),
-            "setuid" | "setgid" | "setreuid" | "setregid" | "setresuid" | "setresgid"
-            | "setfsuid" | "setfsgid" | "setgroups" | "setuid32" | "setgid32" | "setreuid32"
-            | "setregid32" | "setresuid32" | "setresgid32" | "setfsuid32" | "setfsgid32"
-            | "setgroups32" | "capset" | "unshare" | "setns" => {
+            "setuid" | "setgid" | "setreuid" | "setregid" | "setresuid" | "setresgid" | "setfsuid" | "setfsgid"
+            | "setgroups" | "setuid32" | "setgid32" | "setreuid32" | "setregid32" | "setresuid32" | "setresgid32"
+            | "setfsuid32" | "setfsgid32" | "setgroups32" | "capset" | "unshare" | "setns" => {
                 let r = forward(a);
                 crate::dispatch::fill_answers(self.ctx.answers as *mut _);
                 (r, Kernel)
@@ -210,8 +171,7 @@ impl Thread {
         }
         // SAFETY: the range cannot touch bt-run's memory: MAP_FIXED over it
         // was refused above, and other placements only use free space.
-        let r =
-            unsafe { sys::forward_i386(NR_MMAP2, [addr, len, host_prot(prot), flags, a[4], a[5]]) };
+        let r = unsafe { sys::forward_i386(NR_MMAP2, [addr, len, host_prot(prot), flags, a[4], a[5]]) };
         if !is_error(r) {
             let s = r as u64;
             self.note_new_protection(s, s + page_up(len), prot);
@@ -226,9 +186,8 @@ impl Thread {
         if sys::read_guest(args, &mut b).is_err() {
             return err(libc::EFAULT);
         }
-        let w: [u64; 6] = std::array::from_fn(|i| {
-            u32::from_le_bytes(b[4 * i..4 * i + 4].try_into().expect("4 bytes")) as u64
-        });
+        let w: [u64; 6] =
+            std::array::from_fn(|i| u32::from_le_bytes(b[4 * i..4 * i + 4].try_into().expect("4 bytes")) as u64);
         if w[5] & (crate::memory::PAGE - 1) != 0 {
             return err(libc::EINVAL);
         }
@@ -272,11 +231,7 @@ impl Thread {
 
     fn note_shm_exec(&mut self, at: u64) {
         // The segment size is not known here; one page, as for x86-64 shmat.
-        self.p.lock().exec.add(
-            at,
-            at + crate::memory::PAGE,
-            libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
-        );
+        self.p.lock().exec.add(at, at + crate::memory::PAGE, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC);
     }
 
     /// The old sigprocmask: the first 32 signals of the (virtual) mask,
@@ -320,11 +275,7 @@ impl Thread {
         let mut old64 = [0u8; 24];
         let rsp = self.ctx.gpr[reg::RSP];
         let new_at = if ss != 0 { new64.as_ptr() as u64 } else { 0 };
-        let old_at = if old != 0 {
-            old64.as_mut_ptr() as u64
-        } else {
-            0
-        };
+        let old_at = if old != 0 { old64.as_mut_ptr() as u64 } else { 0 };
         let r = self.sig.sigaltstack(new_at, old_at, rsp);
         if r == 0 && old != 0 {
             let mut b = [0u8; 12];
@@ -343,12 +294,7 @@ impl Thread {
     /// of the program, with the arguments `args(fd, empty)` builds (`empty`:
     /// an empty string in the guest's memory, the end of its path, for
     /// AT_EMPTY_PATH). None: not /proc/self/exe, the kernel's answer is right.
-    fn stat_exe_i386(
-        &mut self,
-        path: u64,
-        args: impl Fn(u64, u64) -> [u64; 6],
-        by_fd: u64,
-    ) -> Option<(i64, Served)> {
+    fn stat_exe_i386(&mut self, path: u64, args: impl Fn(u64, u64) -> [u64; 6], by_fd: u64) -> Option<(i64, Served)> {
         let p = read_cstr(path)?;
         if !is_self_exe(&p) {
             return None;
@@ -363,16 +309,11 @@ impl Thread {
         {
             Ok(f) => f,
             Err(e) => {
-                return Some((
-                    err(e.raw_os_error().unwrap_or(libc::ENOENT)),
-                    Served::Kernel,
-                ));
+                return Some((err(e.raw_os_error().unwrap_or(libc::ENOENT)), Served::Kernel));
             }
         };
         // SAFETY: a stat of our own descriptor into the guest's buffer.
-        let r = unsafe {
-            sys::forward_i386(by_fd, args(exe.as_raw_fd() as u64, path + p.len() as u64))
-        };
+        let r = unsafe { sys::forward_i386(by_fd, args(exe.as_raw_fd() as u64, path + p.len() as u64)) };
         Some((r, Served::Kernel))
     }
 }

@@ -10,15 +10,17 @@ use std::sync::{Mutex, MutexGuard};
 
 use translator::abi::{ExitReason, GuestContext, IC_KINDS, reg};
 use translator::cache::{BlockId, CacheFull, CodeCache, ExitId};
-use translator::translate::{InlineAnswer, InlineSyscalls, MAX_BLOCK_INSNS, MAX_INSN_LEN, StepKind, TranslateOptions, step_kind};
+use translator::translate::{
+    InlineAnswer, InlineSyscalls, MAX_BLOCK_INSNS, MAX_INSN_LEN, StepKind, TranslateOptions, step_kind,
+};
 use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
 use crate::memory::{Brk, CodeGuard, ExecMap, PAGE, page_down, page_up};
 use crate::observe::{CallStats, Observers};
 use crate::signals::{self, ThreadSignals};
-use syscall_inline::{Abi, GateConfig};
 use crate::sys;
+use syscall_inline::{Abi, GateConfig};
 
 /// Options that shape a run (and are passed on to re-executed children).
 #[derive(Clone, Debug, Default)]
@@ -204,7 +206,12 @@ pub const DEFAULT_CACHE_SIZE: usize = 256 << 20;
 
 impl Process {
     /// Set up the process for `prog`; it lives for the rest of the run.
-    pub fn new(prog: &LoadedProgram, opts: Options, exe_path: PathBuf, self_exe: PathBuf) -> Result<&'static Self, String> {
+    pub fn new(
+        prog: &LoadedProgram,
+        opts: Options,
+        exe_path: PathBuf,
+        self_exe: PathBuf,
+    ) -> Result<&'static Self, String> {
         let brk = reserve_brk(prog.brk_start.get())?;
         let near = if opts.far_cache {
             None
@@ -222,7 +229,8 @@ impl Process {
             ic_kinds: IC_KINDS,
             read_pointer: Some(|at| sys::read_guest_u64(at.get()).ok()),
         };
-        let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
+        let cache =
+            Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
         let mut exec = ExecMap::default();
         for r in &prog.regions {
             if r.prot & libc::PROT_EXEC != 0 {
@@ -321,7 +329,15 @@ impl Process {
         ctx.rip = prog.entry.get();
         ctx.rflags = 0x202;
         self.prepare_context(&mut ctx);
-        let mut t = Thread { ctx, sig: ThreadSignals::initial(), p: self, main: true, own_actions: None, own_stats: None, interrupted: None };
+        let mut t = Thread {
+            ctx,
+            sig: ThreadSignals::initial(),
+            p: self,
+            main: true,
+            own_actions: None,
+            own_stats: None,
+            interrupted: None,
+        };
         t.ctx.thread_sig = &*t.sig as *const ThreadSignals as u64;
         t
     }
@@ -355,7 +371,12 @@ impl Options {
         if let Some(p) = &obs.policy {
             to_runtime.extend((0..syscall_inline::GATE_TABLE_LEN as u64).filter(|&nr| p.action(nr).is_some()));
         }
-        GateConfig { inline: !self.no_inline && !crate::ptrace_view::traced(), all_to_runtime: self.stats || obs.hook.is_some(), to_runtime, fd_check: true }
+        GateConfig {
+            inline: !self.no_inline && !crate::ptrace_view::traced(),
+            all_to_runtime: self.stats || obs.hook.is_some(),
+            to_runtime,
+            fd_check: true,
+        }
     }
 }
 
@@ -538,7 +559,10 @@ impl Thread {
                 }
                 // The instruction completed if its block left normally (a
                 // fault comes back as a signal, before it completes).
-                stepped = matches!(ExitReason::from_raw(self.ctx.exit_reason), Some(ExitReason::Branch | ExitReason::IndirectMiss));
+                stepped = matches!(
+                    ExitReason::from_raw(self.ctx.exit_reason),
+                    Some(ExitReason::Branch | ExitReason::IndirectMiss)
+                );
                 if guest_tf && stepped && step == StepKind::Pushf {
                     let at = self.ctx.gpr[reg::RSP] + 1;
                     let mut b = [0u8; 1];
@@ -591,9 +615,7 @@ impl Thread {
                         return e;
                     }
                 }
-                Some(ExitReason::SyscallSignal) => {
-                    self.interrupted = Some((Abi::X86_64, self.ctx.gate_nr))
-                }
+                Some(ExitReason::SyscallSignal) => self.interrupted = Some((Abi::X86_64, self.ctx.gate_nr)),
                 Some(ExitReason::Illegal) => {
                     // An instruction the CPU itself rejects: SIGILL, as natively.
                     if let Some(e) = self.sync_fault(libc::SIGILL, 2 /* ILL_ILLOPN */, self.ctx.rip) {
@@ -722,7 +744,17 @@ impl Thread {
         // temporary mask, so the first one is delivered whatever the mask.
         let swapped_mask = interrupted.is_some_and(|(abi, nr)| {
             abi.name(nr).is_some_and(|n| {
-                ["rt_sigsuspend", "sigsuspend", "ppoll", "ppoll_time64", "pselect6", "pselect6_time64", "epoll_pwait", "epoll_pwait2"].contains(&n)
+                [
+                    "rt_sigsuspend",
+                    "sigsuspend",
+                    "ppoll",
+                    "ppoll_time64",
+                    "pselect6",
+                    "pselect6_time64",
+                    "epoll_pwait",
+                    "epoll_pwait2",
+                ]
+                .contains(&n)
             })
         });
         self.with_actions(|a, ts, ctx| {
@@ -866,7 +898,9 @@ fn reserve_brk(start: u64) -> Result<Brk, String> {
     while size >= (64 << 20) {
         // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; a
         // PROT_NONE NORESERVE region costs nothing until used.
-        let p = unsafe { libc::mmap(start as *mut _, size as usize, libc::PROT_NONE, flags | libc::MAP_FIXED_NOREPLACE, -1, 0) };
+        let p = unsafe {
+            libc::mmap(start as *mut _, size as usize, libc::PROT_NONE, flags | libc::MAP_FIXED_NOREPLACE, -1, 0)
+        };
         if p != libc::MAP_FAILED {
             return Ok(Brk { start, cur: start, limit: start + size });
         }
@@ -917,7 +951,14 @@ mod tests {
     fn only_unobserved_answers_are_inlined() {
         let plain = inline_set(&Options::default());
         let answered: Vec<u64> = plain.iter().map(|(nr, _)| nr).collect();
-        let ids = [libc::SYS_getpid, libc::SYS_getuid, libc::SYS_getgid, libc::SYS_geteuid, libc::SYS_getegid, libc::SYS_gettid];
+        let ids = [
+            libc::SYS_getpid,
+            libc::SYS_getuid,
+            libc::SYS_getgid,
+            libc::SYS_geteuid,
+            libc::SYS_getegid,
+            libc::SYS_gettid,
+        ];
         assert_eq!(answered, ids.map(|n| n as u64));
         assert_eq!(plain.get(GETTID), Some(InlineAnswer::Tid));
         assert_eq!(plain.get(GETPID), Some(InlineAnswer::Table));
@@ -940,7 +981,10 @@ mod tests {
         assert_eq!(s.get(GETPID), None);
         assert_eq!(s.get(GETTID), Some(InlineAnswer::Tid));
         let mut o = Options::default();
-        o.observers.policy = Some(Arc::new(Policy::new(&[PolicyRule::Deny { call: syscall_inline::Call::x86_64(GETTID), action: DenyAction::Errno(libc::EPERM) }])));
+        o.observers.policy = Some(Arc::new(Policy::new(&[PolicyRule::Deny {
+            call: syscall_inline::Call::x86_64(GETTID),
+            action: DenyAction::Errno(libc::EPERM),
+        }])));
         let s = inline_set(&o);
         assert_eq!(s.get(GETTID), None);
         assert_eq!(s.get(GETPID), Some(InlineAnswer::Table));
@@ -1012,7 +1056,10 @@ mod tests {
                 let c = match cache.lookup(GuestAddr(at)) {
                     Some((_, c)) => c,
                     None => {
-                        let off = at.checked_sub(pc).filter(|&o| o < code.len() as u64).expect("guest pc inside the test code");
+                        let off = at
+                            .checked_sub(pc)
+                            .filter(|&o| o < code.len() as u64)
+                            .expect("guest pc inside the test code");
                         cache.translate(GuestAddr(at), &code[off as usize..]).expect("room in the test cache").1
                     }
                 };
@@ -1127,11 +1174,7 @@ mod tests {
             return;
         }
         let mut rig = Rig::new();
-        rig.table = syscall_inline::gate_table_for(&GateConfig {
-            inline: true,
-            fd_check: true,
-            ..Default::default()
-        });
+        rig.table = syscall_inline::gate_table_for(&GateConfig { inline: true, fd_check: true, ..Default::default() });
         crate::own_fds::FD_FLOOR.store(5000, Ordering::SeqCst);
         let fcntl = libc::SYS_fcntl as u64;
         let dup2 = libc::SYS_dup2 as u64;

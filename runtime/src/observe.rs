@@ -102,7 +102,11 @@ impl Observers {
 
 impl std::fmt::Debug for Observers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Observers").field("trace", &self.trace.is_some()).field("policy", &self.policy.is_some()).field("hook", &self.hook.is_some()).finish()
+        f.debug_struct("Observers")
+            .field("trace", &self.trace.is_some())
+            .field("policy", &self.policy.is_some())
+            .field("hook", &self.hook.is_some())
+            .finish()
     }
 }
 

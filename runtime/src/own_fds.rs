@@ -43,11 +43,7 @@ const MOVING: u32 = 1 << 31;
 fn enter() {
     loop {
         let s = STATE.load(Ordering::Acquire);
-        if s & MOVING == 0
-            && STATE
-                .compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        {
+        if s & MOVING == 0 && STATE.compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return;
         }
         if s & MOVING != 0 {
@@ -87,11 +83,7 @@ fn get(a: &AtomicI32) -> Option<i32> {
 }
 
 fn update_floor() {
-    let floor = [&OUT, &DIAG, &RETIRING]
-        .iter()
-        .filter_map(|a| get(a))
-        .min()
-        .unwrap_or(i32::MAX);
+    let floor = [&OUT, &DIAG, &RETIRING].iter().filter_map(|a| get(a)).min().unwrap_or(i32::MAX);
     FD_FLOOR.store(floor, Ordering::Release);
 }
 
@@ -99,16 +91,12 @@ fn update_floor() {
 /// 32 bits) name one of bt-run's descriptors?
 pub fn is_own(arg: u64) -> bool {
     let fd = arg as u32 as i32;
-    fd >= FD_FLOOR.load(Ordering::Acquire)
-        && [&OUT, &DIAG, &RETIRING].iter().any(|a| get(a) == Some(fd))
+    fd >= FD_FLOOR.load(Ordering::Acquire) && [&OUT, &DIAG, &RETIRING].iter().any(|a| get(a) == Some(fd))
 }
 
 /// bt-run's descriptors now, lowest first.
 pub fn own_fds() -> Vec<i32> {
-    let mut v: Vec<i32> = [&OUT, &DIAG, &RETIRING]
-        .iter()
-        .filter_map(|a| get(a))
-        .collect();
+    let mut v: Vec<i32> = [&OUT, &DIAG, &RETIRING].iter().filter_map(|a| get(a)).collect();
     v.sort_unstable();
     v.dedup();
     v
@@ -233,10 +221,7 @@ pub fn init(output: Option<&Path>, needed: bool) -> Result<(), String> {
         // No stderr, or nothing that needs it: bt-run's messages are lost.
         Err(e) if e.raw_os_error() == Some(libc::EBADF) || !needed || output.is_some() => None,
         Err(e) => {
-            return Err(format!(
-                "no descriptor free for bt-run's own output: {}",
-                reason(&e)
-            ));
+            return Err(format!("no descriptor free for bt-run's own output: {}", reason(&e)));
         }
     };
     if let Some(fd) = diag {
@@ -249,19 +234,11 @@ pub fn init(output: Option<&Path>, needed: bool) -> Result<(), String> {
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| {
-                    format!("cannot open output file {}: {}", path.display(), reason(&e))
-                })?;
+                .map_err(|e| format!("cannot open output file {}: {}", path.display(), reason(&e)))?;
             let low = f.into_raw_fd();
             let r = place_copy(low);
             sysfd::close(low);
-            Some(r.map_err(|e| {
-                format!(
-                    "no descriptor free for output file {}: {}",
-                    path.display(),
-                    reason(&e)
-                )
-            })?)
+            Some(r.map_err(|e| format!("no descriptor free for output file {}: {}", path.display(), reason(&e)))?)
         }
         None => diag,
     };
@@ -316,10 +293,7 @@ pub fn limits_changed() {
             Ok(Some(new)) => swap(fd, new),
             Err(e) => {
                 drop(m);
-                diag(&format!(
-                    "bt-run: cannot keep its own descriptors out of the guest's reach: {}\n",
-                    reason(&e)
-                ));
+                diag(&format!("bt-run: cannot keep its own descriptors out of the guest's reach: {}\n", reason(&e)));
                 return;
             }
         }
@@ -363,10 +337,7 @@ impl ExecGuard {
         if counted {
             enter();
         }
-        let fds = [&OUT, &DIAG]
-            .iter()
-            .filter_map(|a| get(a))
-            .collect::<Vec<_>>();
+        let fds = [&OUT, &DIAG].iter().filter_map(|a| get(a)).collect::<Vec<_>>();
         for &fd in &fds {
             let _ = sysfd::set_cloexec(fd, false);
         }
@@ -376,10 +347,7 @@ impl ExecGuard {
     /// `--own-fds OUT,DIAG` for the new bt-run.
     pub fn args(&self) -> [OsString; 2] {
         let show = |a: &AtomicI32| get(a).map_or("-".to_string(), |fd| fd.to_string());
-        [
-            "--own-fds".into(),
-            format!("{},{}", show(&OUT), show(&DIAG)).into(),
-        ]
+        ["--own-fds".into(), format!("{},{}", show(&OUT), show(&DIAG)).into()]
     }
 }
 

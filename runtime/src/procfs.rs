@@ -65,7 +65,8 @@ pub fn other_guest(pid: u32, self_exe: &Path) -> Option<OtherGuest> {
         cmdline.push(0);
     }
     let prog = Path::new(OsStr::from_bytes(prog));
-    let path = if prog.is_absolute() { prog.to_path_buf() } else { PathBuf::from(format!("/proc/{pid}/cwd")).join(prog) };
+    let path =
+        if prog.is_absolute() { prog.to_path_buf() } else { PathBuf::from(format!("/proc/{pid}/cwd")).join(prog) };
     let mut exe = std::fs::canonicalize(&path).ok()?;
     // A #! script runs its interpreter, which is what the exe link names.
     if let Ok(head) = std::fs::read(&exe).map(|b| b.into_iter().take(256).collect::<Vec<u8>>()) {

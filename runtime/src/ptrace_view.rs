@@ -324,7 +324,8 @@ pub fn runs_bt_run(pid: i32, self_exe: &Path) -> bool {
 /// Start of `self_exe`'s first mapping in process `pid` (0 for this one).
 fn exe_base(pid: i32, self_exe: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
-    let maps = if pid == 0 { std::fs::read("/proc/self/maps") } else { std::fs::read(format!("/proc/{pid}/maps")) }.ok()?;
+    let maps =
+        if pid == 0 { std::fs::read("/proc/self/maps") } else { std::fs::read(format!("/proc/{pid}/maps")) }.ok()?;
     let me = self_exe.as_os_str().as_bytes();
     maps.split(|&b| b == b'\n').find_map(|l| {
         let l = l.strip_suffix(b" (deleted)").unwrap_or(l);
@@ -491,7 +492,8 @@ fn write_ctx(pid: i32, c: &Ctx, view: &UserRegs, new: &UserRegs) -> Result<(), i
             c.write(pid, cw::GPR + r, new[u])?;
         }
     }
-    let fields = [(ur::RIP, cw::RIP), (ur::ORIG_RAX, cw::VIEW_NR), (ur::FS_BASE, cw::GUEST_FS), (ur::GS_BASE, cw::GUEST_GS)];
+    let fields =
+        [(ur::RIP, cw::RIP), (ur::ORIG_RAX, cw::VIEW_NR), (ur::FS_BASE, cw::GUEST_FS), (ur::GS_BASE, cw::GUEST_GS)];
     for (u, w) in fields {
         if changed(u) {
             c.write(pid, w, new[u])?;
@@ -667,7 +669,9 @@ pub fn take_invalidations() -> Option<Vec<(u64, u64)>> {
 /// that runs bt-run, ask it to drop translations of that code.
 pub fn wrote_memory(pid: i32, addr: u64, len: u64, self_exe: &Path) {
     let Some(written) = remote_addr(pid, &INVALIDATIONS.written as *const _ as u64, self_exe) else { return };
-    let remote = |p: *const std::sync::atomic::AtomicU64| (p as u64).wrapping_sub(&INVALIDATIONS.written as *const _ as u64).wrapping_add(written);
+    let remote = |p: *const std::sync::atomic::AtomicU64| {
+        (p as u64).wrapping_sub(&INVALIDATIONS.written as *const _ as u64).wrapping_add(written)
+    };
     let mut w = [0u8; 8];
     if pt::read_mem(pid, written, &mut w).is_err() {
         return;
@@ -830,7 +834,9 @@ pub fn wait4(a: [u64; 6], self_exe: &Path) -> i64 {
         let mut st: i32 = 0;
         // SAFETY: as the guest's call, with our status word instead of its
         // pointer (the rusage pointer is the guest's, checked by the kernel).
-        let r = unsafe { sys::forward_guest_call(libc::SYS_wait4 as u64, [a[0], &mut st as *mut i32 as u64, a[2], a[3], 0, 0]) };
+        let r = unsafe {
+            sys::forward_guest_call(libc::SYS_wait4 as u64, [a[0], &mut st as *mut i32 as u64, a[2], a[3], 0, 0])
+        };
         if r == SAFE_NOT_STARTED || r < 0 {
             return r;
         }
@@ -854,7 +860,9 @@ pub fn waitid(a: [u64; 6], self_exe: &Path) -> i64 {
     loop {
         let mut info = [0u8; 128];
         // SAFETY: as the guest's call, with our siginfo buffer.
-        let r = unsafe { sys::forward_guest_call(libc::SYS_waitid as u64, [a[0], a[1], info.as_mut_ptr() as u64, a[3], a[4], 0]) };
+        let r = unsafe {
+            sys::forward_guest_call(libc::SYS_waitid as u64, [a[0], a[1], info.as_mut_ptr() as u64, a[3], a[4], 0])
+        };
         if r == SAFE_NOT_STARTED || r < 0 {
             return r;
         }

@@ -112,8 +112,12 @@ pub const fn sigbit(sig: i32) -> u64 {
 pub const UNBLOCKABLE: u64 = sigbit(libc::SIGKILL) | sigbit(libc::SIGSTOP);
 /// Signals that report faults: the kernel's mask for them always equals the
 /// guest's, because a fault must reach bt-run the moment it happens.
-pub const FAULT_SIGNALS: u64 =
-    sigbit(libc::SIGSEGV) | sigbit(libc::SIGBUS) | sigbit(libc::SIGFPE) | sigbit(libc::SIGILL) | sigbit(libc::SIGTRAP) | sigbit(libc::SIGSYS);
+pub const FAULT_SIGNALS: u64 = sigbit(libc::SIGSEGV)
+    | sigbit(libc::SIGBUS)
+    | sigbit(libc::SIGFPE)
+    | sigbit(libc::SIGILL)
+    | sigbit(libc::SIGTRAP)
+    | sigbit(libc::SIGSYS);
 /// Signals the kernel's mask never blocks, whatever the guest's says: a
 /// checked copy of guest memory relies on its faults reaching bt-run (a
 /// blocked fault signal kills). The guest's mask still decides delivery.
@@ -259,7 +263,11 @@ impl ThreadSignals {
                 unsafe {
                     let slot = &mut *self.rt[(t % RT_QUEUE as u64) as usize].get();
                     slot.0 = sig;
-                    std::ptr::copy_nonoverlapping(info as *const libc::siginfo_t as *const u8, slot.1.as_mut_ptr(), 128);
+                    std::ptr::copy_nonoverlapping(
+                        info as *const libc::siginfo_t as *const u8,
+                        slot.1.as_mut_ptr(),
+                        128,
+                    );
                 }
                 self.rt_tail.store(t + 1, Ordering::SeqCst);
             }
@@ -401,7 +409,12 @@ const GREGS: [usize; 16] = [
 
 /// bt-run's host handler, entered through `bt_host_signal_entry` with the
 /// host FS base already restored and the thread's context as 4th argument.
-pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void, ctx: *mut GuestContext) {
+pub extern "C" fn host_signal_handler(
+    sig: i32,
+    info: *mut libc::siginfo_t,
+    uc: *mut libc::c_void,
+    ctx: *mut GuestContext,
+) {
     let p = PROCESS.load(Ordering::SeqCst);
     if ctx.is_null() || p.is_null() || !(1..=NSIG as i32).contains(&sig) {
         return;
@@ -418,7 +431,9 @@ pub extern "C" fn host_signal_handler(sig: i32, info: *mut libc::siginfo_t, uc: 
     // SAFETY: set by the runtime before the thread first enters the cache.
     let Some(ts) = (unsafe { (ctx.thread_sig as *const ThreadSignals).as_ref() }) else { return };
     let rip = uc.uc_mcontext.gregs[REG_RIP] as u64;
-    if sig == libc::SIGSEGV && info.si_code == 2 /* SEGV_ACCERR */ {
+    if sig == libc::SIGSEGV && info.si_code == 2
+    /* SEGV_ACCERR */
+    {
         // A guest write to code bt-run write-protected (see CodeGuard): drop
         // the page's translations, make it writable again and retry.
         // SAFETY: si_addr is valid for SIGSEGV.
@@ -706,7 +721,10 @@ impl Actions {
         // write-protected code arrive as SIGSEGV, checked copies of guest
         // memory fail through them; a real fault with the default action is
         // turned back into death by the signal by the dispatcher.
-        let action = if sig != libc::SIGSEGV && sig != libc::SIGBUS && (a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64) {
+        let action = if sig != libc::SIGSEGV
+            && sig != libc::SIGBUS
+            && (a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64)
+        {
             HostAction::Raw(a.handler as usize)
         } else {
             HostAction::Ours
@@ -721,7 +739,6 @@ impl Actions {
         let h = self.table[sig as usize].handler;
         h != libc::SIG_DFL as u64 && h != libc::SIG_IGN as u64
     }
-
 }
 
 impl Default for Actions {
@@ -734,13 +751,7 @@ impl Default for Actions {
 /// handler never asks the kernel to restart): restart it after the handler,
 /// as the kernel does for -ERESTARTSYS, when the guest's action has
 /// SA_RESTART and the call is one the kernel restarts (signal(7)).
-pub fn restart_if_asked(
-    actions: &Actions,
-    ctx: &mut GuestContext,
-    abi: syscall_inline::Abi,
-    nr: u64,
-    sig: i32,
-) {
+pub fn restart_if_asked(actions: &Actions, ctx: &mut GuestContext, abi: syscall_inline::Abi, nr: u64, sig: i32) {
     if ctx.gpr[reg::RAX] != (-(libc::EINTR as i64)) as u64 {
         return;
     }
@@ -834,7 +845,14 @@ fn restartable(nr: u64, ctx: &GuestContext) -> bool {
 
 /// Build the kernel's rt_sigframe for `sig` on the guest stack and point
 /// the guest at its handler.
-pub fn deliver(actions: &mut Actions, ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestContext, sig: i32, info: &[u8; 128]) -> Result<(), i32> {
+pub fn deliver(
+    actions: &mut Actions,
+    ts: &mut ThreadSignals,
+    xs: sys::UserXstate,
+    ctx: &mut GuestContext,
+    sig: i32,
+    info: &[u8; 128],
+) -> Result<(), i32> {
     deliver_as(actions, ts, xs, ctx, sig, info, false)
 }
 
@@ -913,8 +931,22 @@ fn deliver_as(
     put(&mut f, 40, ts.altstack.size);
     let mc = 48;
     let order = [
-        reg::R8, reg::R9, reg::R10, reg::R11, reg::R12, reg::R13, reg::R14, reg::R15, reg::RDI, reg::RSI, reg::RBP,
-        reg::RBX, reg::RDX, reg::RAX, reg::RCX, reg::RSP,
+        reg::R8,
+        reg::R9,
+        reg::R10,
+        reg::R11,
+        reg::R12,
+        reg::R13,
+        reg::R14,
+        reg::R15,
+        reg::RDI,
+        reg::RSI,
+        reg::RBP,
+        reg::RBX,
+        reg::RDX,
+        reg::RAX,
+        reg::RCX,
+        reg::RSP,
     ];
     for (i, r) in order.iter().enumerate() {
         put(&mut f, mc + i * 8, ctx.gpr[*r]);
@@ -993,7 +1025,13 @@ fn deliver_as(
 /// (SI_KERNEL) is forced: unblocked, its handler reset to the default if
 /// ignored, delivered like any fault. A failure while delivering SIGSEGV
 /// itself is fatal.
-fn force_sigsegv(actions: &mut Actions, ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestContext, sig: i32) -> Result<(), i32> {
+fn force_sigsegv(
+    actions: &mut Actions,
+    ts: &mut ThreadSignals,
+    xs: sys::UserXstate,
+    ctx: &mut GuestContext,
+    sig: i32,
+) -> Result<(), i32> {
     if sig == libc::SIGSEGV {
         return Err(libc::SIGSEGV);
     }
@@ -1018,8 +1056,22 @@ pub fn sigreturn(ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestCon
     let get = |at: usize| u64::from_le_bytes(f[at..at + 8].try_into().expect("8"));
     let mc = 40;
     let order = [
-        reg::R8, reg::R9, reg::R10, reg::R11, reg::R12, reg::R13, reg::R14, reg::R15, reg::RDI, reg::RSI, reg::RBP,
-        reg::RBX, reg::RDX, reg::RAX, reg::RCX, reg::RSP,
+        reg::R8,
+        reg::R9,
+        reg::R10,
+        reg::R11,
+        reg::R12,
+        reg::R13,
+        reg::R14,
+        reg::R15,
+        reg::RDI,
+        reg::RSI,
+        reg::RBP,
+        reg::RBX,
+        reg::RDX,
+        reg::RAX,
+        reg::RCX,
+        reg::RSP,
     ];
     for (i, r) in order.iter().enumerate() {
         ctx.gpr[*r] = get(mc + i * 8);
@@ -1060,8 +1112,6 @@ pub fn sigreturn(ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestCon
     }
     Ok(())
 }
-
-
 
 pub fn is_sync_info(sig: i32, info: &[u8; 128]) -> bool {
     let code = i32::from_le_bytes(info[8..12].try_into().expect("4"));

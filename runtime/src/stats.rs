@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::dispatch::{Process, RunStats};
-use translator::abi::SiteKind;
 use syscall_inline::Abi;
+use translator::abi::SiteKind;
 
 /// Render and write the report of the calling thread's process image: the
 /// shared statistics, or `own` (a vfork child's). `forwarded`, `inline`:
@@ -78,9 +78,20 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, 
             };
             let _ = write!(out, ",\"{key}\":{{");
             for (i, (name, c)) in calls.iter().enumerate() {
-                let _ = write!(out, "{}\"{name}\":{{\"inline\":{},\"forwarded\":{},\"failed\":{{", if i > 0 { "," } else { "" }, c.inline, c.forwarded);
+                let _ = write!(
+                    out,
+                    "{}\"{name}\":{{\"inline\":{},\"forwarded\":{},\"failed\":{{",
+                    if i > 0 { "," } else { "" },
+                    c.inline,
+                    c.forwarded
+                );
                 for (j, (e, n)) in c.failed.iter().enumerate() {
-                    let _ = write!(out, "{}\"{}\":{n}", if j > 0 { "," } else { "" }, syscall_inline::errno::name(*e).unwrap_or("?"));
+                    let _ = write!(
+                        out,
+                        "{}\"{}\":{n}",
+                        if j > 0 { "," } else { "" },
+                        syscall_inline::errno::name(*e).unwrap_or("?")
+                    );
                 }
                 out.push_str("}}");
             }
@@ -95,13 +106,29 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, 
         }
         for (abi, calls) in per_abi.iter().filter(|(_, c)| !c.is_empty()) {
             let title = if *abi == Abi::I386 { "\n  i386 system calls (int $0x80):\n" } else { "\n" };
-            let _ = writeln!(out, "{title}  {:<20} {:>10} {:>10} {:>10} {:>10}  errors", "syscall", "calls", "in-proc", "forwarded", "failed");
+            let _ = writeln!(
+                out,
+                "{title}  {:<20} {:>10} {:>10} {:>10} {:>10}  errors",
+                "syscall", "calls", "in-proc", "forwarded", "failed"
+            );
             let mut sorted = calls.clone();
             sorted.sort_by(|a, b| (b.1.inline + b.1.forwarded).cmp(&(a.1.inline + a.1.forwarded)).then(a.0.cmp(b.0)));
             for (name, c) in sorted {
                 let failed: u64 = c.failed.values().sum();
-                let errs: Vec<String> = c.failed.iter().map(|(e, n)| format!("{}:{n}", syscall_inline::errno::name(*e).unwrap_or("?"))).collect();
-                let _ = writeln!(out, "  {name:<20} {:>10} {:>10} {:>10} {:>10}  {}", c.inline + c.forwarded, c.inline, c.forwarded, failed, errs.join(" "));
+                let errs: Vec<String> = c
+                    .failed
+                    .iter()
+                    .map(|(e, n)| format!("{}:{n}", syscall_inline::errno::name(*e).unwrap_or("?")))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  {name:<20} {:>10} {:>10} {:>10} {:>10}  {}",
+                    c.inline + c.forwarded,
+                    c.inline,
+                    c.forwarded,
+                    failed,
+                    errs.join(" ")
+                );
             }
         }
     }

@@ -17,7 +17,6 @@ use crate::sys::trampolines::SAFE_NOT_STARTED;
 use crate::sys::{self, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
 use syscall_inline::{Abi, Arg, DenyAction};
 
-
 pub(crate) fn err(e: i32) -> i64 {
     -(e as i64)
 }
@@ -116,7 +115,9 @@ impl Thread {
                 // A forked child comes back from its parent's call with 0:
                 // the call is the parent's (counted and traced there), as
                 // strace -f shows it.
-                let forked_child = ret == 0 && served == Served::Kernel && abi.name(nr).is_some_and(|n| ["clone", "fork", "vfork"].contains(&n));
+                let forked_child = ret == 0
+                    && served == Served::Kernel
+                    && abi.name(nr).is_some_and(|n| ["clone", "fork", "vfork"].contains(&n));
                 if self.p.opts.stats && !forked_child {
                     self.with_stats(|s| {
                         s.slow_syscalls += 1;
@@ -183,7 +184,9 @@ impl Thread {
             libc::SYS_ptrace => (self.sys_ptrace(a), Kernel),
             libc::SYS_wait4 => (crate::ptrace_view::wait4(a, &self.p.self_exe), Kernel),
             libc::SYS_waitid => (crate::ptrace_view::waitid(a, &self.p.self_exe), Kernel),
-            libc::SYS_pwrite64 if crate::ptrace_view::is_tracer() => (crate::ptrace_view::pwrite64(a, &self.p.self_exe), Kernel),
+            libc::SYS_pwrite64 if crate::ptrace_view::is_tracer() => {
+                (crate::ptrace_view::pwrite64(a, &self.p.self_exe), Kernel)
+            }
             libc::SYS_mmap => (self.sys_mmap(a), Kernel),
             libc::SYS_mprotect | libc::SYS_pkey_mprotect => (self.sys_mprotect(nr, a), Kernel),
             libc::SYS_munmap => (self.sys_munmap(a[0], a[1]), Kernel),
@@ -195,7 +198,11 @@ impl Thread {
             libc::SYS_rt_sigaction => (self.with_actions(|acts, _, _| acts.sigaction(a[0], a[1], a[2], a[3])), Inline),
             libc::SYS_sigaltstack => (self.sig.sigaltstack(a[0], a[1], self.ctx.gpr[reg::RSP]), Inline),
             libc::SYS_rt_sigprocmask => (self.sys_sigprocmask(a), Inline),
-            libc::SYS_rt_sigsuspend | libc::SYS_ppoll | libc::SYS_pselect6 | libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => {
+            libc::SYS_rt_sigsuspend
+            | libc::SYS_ppoll
+            | libc::SYS_pselect6
+            | libc::SYS_epoll_pwait
+            | libc::SYS_epoll_pwait2 => {
                 // The kernel swaps in the call's temporary mask while it waits.
                 self.sig.mask_swapped.store(true, std::sync::atomic::Ordering::SeqCst);
                 // SAFETY: forwarded as the gate would.
@@ -233,7 +240,11 @@ impl Thread {
                 if !self.p.opts.no_inline =>
             {
                 // SAFETY: the context's answer table is live for the run.
-                (unsafe { (*(self.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]))[nr as usize] } as i64, Inline)
+                (
+                    unsafe { (*(self.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]))[nr as usize] }
+                        as i64,
+                    Inline,
+                )
             }
             libc::SYS_setuid
             | libc::SYS_setgid
@@ -299,7 +310,9 @@ impl Thread {
         let new_top = page_up(want);
         let ok = if new_top > old_top {
             // SAFETY: [old_top, new_top) lies in the reserved break region.
-            unsafe { libc::mprotect(old_top as *mut _, (new_top - old_top) as usize, libc::PROT_READ | libc::PROT_WRITE) == 0 }
+            unsafe {
+                libc::mprotect(old_top as *mut _, (new_top - old_top) as usize, libc::PROT_READ | libc::PROT_WRITE) == 0
+            }
         } else if new_top < old_top {
             // Shrinking: drop the pages so regrowth reads zeros, as the kernel.
             // SAFETY: as above; the guest gave this memory back.
@@ -461,7 +474,8 @@ impl Thread {
     pub(crate) fn sys_mremap(&mut self, abi: Abi, a: [u64; 6]) -> i64 {
         let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3], a[4]);
         if self.p.hits_reserved(old, old.saturating_add(page_up(old_len)))
-            || (flags & libc::MREMAP_FIXED as u64 != 0 && self.p.hits_reserved(new_addr, new_addr.saturating_add(page_up(new_len))))
+            || (flags & libc::MREMAP_FIXED as u64 != 0
+                && self.p.hits_reserved(new_addr, new_addr.saturating_add(page_up(new_len))))
         {
             return err(libc::EINVAL);
         }
@@ -532,9 +546,19 @@ impl Thread {
             return Some((err(libc::ENOENT), Served::Inline));
         }
         if is_self_exe(&p) {
-            let Ok(exe) = CString::new(self.p.exe_path.as_os_str().as_bytes()) else { return Some((err(libc::ENOENT), Served::Inline)) };
+            let Ok(exe) = CString::new(self.p.exe_path.as_os_str().as_bytes()) else {
+                return Some((err(libc::ENOENT), Served::Inline));
+            };
             // SAFETY: opens a file by a NUL-terminated path we own.
-            return Some((unsafe { sys::forward(libc::SYS_openat as u64, [libc::AT_FDCWD as u64, exe.as_ptr() as u64, flags, mode, 0, 0]) }, Served::Kernel));
+            return Some((
+                unsafe {
+                    sys::forward(
+                        libc::SYS_openat as u64,
+                        [libc::AT_FDCWD as u64, exe.as_ptr() as u64, flags, mode, 0, 0],
+                    )
+                },
+                Served::Kernel,
+            ));
         }
         let rdonly = flags & libc::O_ACCMODE as u64 == libc::O_RDONLY as u64;
         if is_self_proc(&p, b"cmdline") && rdonly {
@@ -651,7 +675,15 @@ impl Thread {
     /// execveat as given; `bt_run`: the program is bt-run re-executed on
     /// the guest's, which takes over bt-run's own descriptors (`--own-fds`,
     /// inserted after argv[0]). Any other program never sees them.
-    fn exec_native(&mut self, dirfd: u64, file: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>], flags: u64, bt_run: bool) -> i64 {
+    fn exec_native(
+        &mut self,
+        dirfd: u64,
+        file: &[u8],
+        argv: &[Vec<u8>],
+        envp: &[Vec<u8>],
+        flags: u64,
+        bt_run: bool,
+    ) -> i64 {
         let to_c = |v: &[Vec<u8>]| -> Option<Vec<CString>> { v.iter().map(|s| CString::new(s.clone()).ok()).collect() };
         let (Some(mut a), Some(e), Ok(f)) = (to_c(argv), to_c(envp), CString::new(file.to_vec())) else {
             return err(libc::EINVAL);
@@ -676,7 +708,10 @@ impl Thread {
         // SAFETY: NUL-terminated strings and NULL-terminated arrays that live
         // across the call; on success the process image is replaced.
         unsafe {
-            sys::forward_guest_call(libc::SYS_execveat as u64, [dirfd, f.as_ptr() as u64, ap.as_ptr() as u64, ep.as_ptr() as u64, flags, 0])
+            sys::forward_guest_call(
+                libc::SYS_execveat as u64,
+                [dirfd, f.as_ptr() as u64, ap.as_ptr() as u64, ep.as_ptr() as u64, flags, 0],
+            )
         }
     }
 }
@@ -797,19 +832,23 @@ fn exec_precheck(file: &[u8]) -> Result<(), i32> {
     }
     let mut head = [0u8; 4];
     use std::io::Read;
-    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| e.raw_os_error().unwrap_or(libc::EACCES))?;
-    if (n >= 4 && head == *b"\x7fELF") || (n >= 2 && &head[..2] == b"#!") {
-        Ok(())
-    } else {
-        Err(libc::ENOEXEC)
-    }
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EACCES))?;
+    if (n >= 4 && head == *b"\x7fELF") || (n >= 2 && &head[..2] == b"#!") { Ok(()) } else { Err(libc::ENOEXEC) }
 }
 
 impl Thread {
     /// Write `--stats` output now (before exec or exit).
     pub fn flush_stats(&mut self) {
         if self.p.opts.stats {
-            crate::stats::report(self.p, self.own_stats.as_deref(), self.ctx.fast_forwards, self.ctx.inline_served, [self.ctx.site_lookups, self.ctx.site_table]);
+            crate::stats::report(
+                self.p,
+                self.own_stats.as_deref(),
+                self.ctx.fast_forwards,
+                self.ctx.inline_served,
+                [self.ctx.site_lookups, self.ctx.site_table],
+            );
         }
     }
 }
@@ -837,15 +876,13 @@ fn names_own_fd(abi: Abi, nr: u64, a: &[u64; 6]) -> bool {
         return false;
     };
     let mask = syscall_inline::fd_arg_mask(s);
-    (0..s.args.len())
-        .filter(|&i| mask & (1 << i) != 0 && own_fds::is_own(a[i]))
-        .any(|i| {
-            // The kernel ignores the directory of an absolute path.
-            let absolute = s.args[i] == Arg::DirFd
-                && s.args.get(i + 1) == Some(&Arg::Path)
-                && read_cstr(a[i + 1]).is_some_and(|p| p.first() == Some(&b'/'));
-            !absolute
-        })
+    (0..s.args.len()).filter(|&i| mask & (1 << i) != 0 && own_fds::is_own(a[i])).any(|i| {
+        // The kernel ignores the directory of an absolute path.
+        let absolute = s.args[i] == Arg::DirFd
+            && s.args.get(i + 1) == Some(&Arg::Path)
+            && read_cstr(a[i + 1]).is_some_and(|p| p.first() == Some(&b'/'));
+        !absolute
+    })
 }
 
 /// Is `p` /proc/self/fd/N or /proc/self/fdinfo/N (or the same through our
@@ -861,10 +898,7 @@ fn names_own_fd_path(p: &[u8]) -> bool {
             let Some(rest) = proc_own_dir(rest) else {
                 return false;
             };
-            let Some(n) = rest
-                .strip_prefix(b"fd/")
-                .or_else(|| rest.strip_prefix(b"fdinfo/"))
-            else {
+            let Some(n) = rest.strip_prefix(b"fd/").or_else(|| rest.strip_prefix(b"fdinfo/")) else {
                 return false;
             };
             n
@@ -872,10 +906,7 @@ fn names_own_fd_path(p: &[u8]) -> bool {
     };
     !n.is_empty()
         && n.iter().all(u8::is_ascii_digit)
-        && std::str::from_utf8(n)
-            .ok()
-            .and_then(|s| s.parse::<i32>().ok())
-            .is_some_and(|fd| own_fds::is_own(fd as u64))
+        && std::str::from_utf8(n).ok().and_then(|s| s.parse::<i32>().ok()).is_some_and(|fd| own_fds::is_own(fd as u64))
 }
 
 /// After "/proc/": strip "self/", "thread-self/" or "PID/" (our pid), and a
@@ -905,11 +936,8 @@ fn proc_own_dir(rest: &[u8]) -> Option<&[u8]> {
 pub(crate) fn sys_close_range(a: [u64; 6]) -> i64 {
     let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2] as u32);
     const KNOWN: u32 = 2 | 4; // CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC
-    let own: Vec<u32> = own_fds::own_fds()
-        .into_iter()
-        .map(|fd| fd as u32)
-        .filter(|&fd| fd >= first && fd <= last)
-        .collect();
+    let own: Vec<u32> =
+        own_fds::own_fds().into_iter().map(|fd| fd as u32).filter(|&fd| fd >= first && fd <= last).collect();
     if own.is_empty() || flags & !KNOWN != 0 {
         return sysfd::guest_close_range(first as u64, last as u64, flags as u64);
     }
@@ -923,21 +951,13 @@ pub(crate) fn sys_close_range(a: [u64; 6]) -> i64 {
         }
         lo = fd as u64 + 1;
     }
-    if lo <= last as u64 {
-        sysfd::guest_close_range(lo, last as u64, flags as u64)
-    } else {
-        0
-    }
+    if lo <= last as u64 { sysfd::guest_close_range(lo, last as u64, flags as u64) } else { 0 }
 }
 
 /// getdents/getdents64: a listing of this process's /proc fd (or fdinfo)
 /// directory leaves bt-run's own descriptors out.
 fn sys_getdents(nr: u64, a: [u64; 6]) -> i64 {
-    let name_at = if nr as i64 == libc::SYS_getdents {
-        18
-    } else {
-        19
-    };
+    let name_at = if nr as i64 == libc::SYS_getdents { 18 } else { 19 };
     loop {
         let r = sysfd::guest_getdents(nr, a[0], a[1], a[2]);
         let own = own_fds::own_fds();
@@ -986,9 +1006,7 @@ fn lists_own_fds(fd: u64) -> bool {
         return false;
     };
     let t = target.as_os_str().as_bytes();
-    t.strip_prefix(b"/proc/")
-        .and_then(proc_own_dir)
-        .is_some_and(|r| r == b"fd" || r == b"fdinfo")
+    t.strip_prefix(b"/proc/").and_then(proc_own_dir).is_some_and(|r| r == b"fd" || r == b"fdinfo")
 }
 
 impl Thread {
@@ -1024,16 +1042,8 @@ impl Thread {
     /// descriptors above it.
     fn sys_rlimit(&mut self, nr: u64, a: [u64; 6]) -> i64 {
         let r = sysfd::guest_rlimit(nr, a);
-        let (resource, new) = if nr as i64 == libc::SYS_setrlimit {
-            (a[0], a[1])
-        } else {
-            (a[1], a[2])
-        };
-        if r == 0
-            && resource as u32 == libc::RLIMIT_NOFILE
-            && new != 0
-            && self.own_actions.is_none()
-        {
+        let (resource, new) = if nr as i64 == libc::SYS_setrlimit { (a[0], a[1]) } else { (a[1], a[2]) };
+        if r == 0 && resource as u32 == libc::RLIMIT_NOFILE && new != 0 && self.own_actions.is_none() {
             own_fds::limits_changed();
         }
         r

@@ -144,7 +144,14 @@ impl Thread {
         // The child's host stack; it is leaked (the child execs or exits).
         // SAFETY: fresh anonymous mapping; checked.
         let base = unsafe {
-            libc::mmap(std::ptr::null_mut(), HOST_THREAD_STACK, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                HOST_THREAD_STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         if base == libc::MAP_FAILED {
             return -(libc::ENOMEM as i64);
@@ -192,7 +199,9 @@ impl Thread {
         // from its own copy, inherited from its creator.
         // SAFETY: the creator's table is live for the run; the copy is leaked
         // with the thread.
-        ctx.answers = Box::into_raw(Box::new(unsafe { *(self.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]) })) as u64;
+        ctx.answers =
+            Box::into_raw(Box::new(unsafe { *(self.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]) }))
+                as u64;
         ctx
     }
 
@@ -296,7 +305,11 @@ impl Thread {
             GuestExit::Illegal { pc, bytes } => {
                 self.flush_stats();
                 let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                crate::own_fds::diag(&format!("bt-run: {}: illegal instruction at {pc} (bytes: {})\n", self.p.exe_path.display(), hex.join(" ")));
+                crate::own_fds::diag(&format!(
+                    "bt-run: {}: illegal instruction at {pc} (bytes: {})\n",
+                    self.p.exe_path.display(),
+                    hex.join(" ")
+                ));
                 sys::die_by_signal(libc::SIGILL)
             }
             GuestExit::Fatal(msg) => {

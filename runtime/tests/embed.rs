@@ -31,7 +31,8 @@ fn hook_counts_and_denies() {
     let file = dir.join("data.txt");
     std::fs::write(&file, "secret\n").unwrap();
     // Allowed: a directory the file is not in.
-    let ok = Command::new(example()).arg("/nonexistent-dir").arg("/bin/busybox").arg("cat").arg(&file).output().unwrap();
+    let ok =
+        Command::new(example()).arg("/nonexistent-dir").arg("/bin/busybox").arg("cat").arg(&file).output().unwrap();
     let native = Command::new("/bin/busybox").arg("cat").arg(&file).output().unwrap();
     assert_eq!(ok.stdout, native.stdout);
     assert_eq!(ok.status.code(), native.status.code());

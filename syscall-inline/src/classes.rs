@@ -91,14 +91,8 @@ pub fn class_by_name(token: &str) -> Option<Classes> {
         return Some(0);
     }
     match token.strip_prefix('%') {
-        Some(rest) => CLASS_NAMES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(rest))
-            .map(|&(_, c)| c),
-        None => LEGACY_NAMES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(token))
-            .map(|&(_, c)| c),
+        Some(rest) => CLASS_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(rest)).map(|&(_, c)| c),
+        None => LEGACY_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(token)).map(|&(_, c)| c),
     }
 }
 
@@ -123,18 +117,12 @@ impl Default for TraceSet {
 impl TraceSet {
     /// Every syscall, known or not.
     pub fn all() -> Self {
-        Self {
-            bits: [[0; WORDS]; 2],
-            negated: true,
-        }
+        Self { bits: [[0; WORDS]; 2], negated: true }
     }
 
     /// No syscall at all (but numbers no table names, as strace).
     pub fn none() -> Self {
-        Self {
-            bits: [[0; WORDS]; 2],
-            negated: false,
-        }
+        Self { bits: [[0; WORDS]; 2], negated: false }
     }
 
     /// Parse a `-e trace=` value: `open,close`, `%file,%network`, `file`,
@@ -227,9 +215,7 @@ impl TraceSet {
         if abi.lookup(nr).is_none() {
             return true;
         }
-        let listed = self.bits[abi.index()]
-            .get((nr / 64) as usize)
-            .is_some_and(|w| w & (1 << (nr % 64)) != 0);
+        let listed = self.bits[abi.index()].get((nr / 64) as usize).is_some_and(|w| w & (1 << (nr % 64)) != 0);
         listed != self.negated
     }
 }
@@ -249,66 +235,29 @@ mod tests {
         assert!(s.contains(2) && s.contains(3) && !s.contains(0));
         let f = TraceSet::parse("%file").unwrap();
         assert_eq!(f, TraceSet::parse("file").unwrap());
-        for n in [
-            "open",
-            "openat",
-            "execve",
-            "stat",
-            "newfstatat",
-            "readlink",
-            "statx",
-        ] {
+        for n in ["open", "openat", "execve", "stat", "newfstatat", "readlink", "statx"] {
             assert!(f.contains(nr(n)), "{n} is %file");
         }
         for n in ["read", "close", "fstat", "mmap"] {
             assert!(!f.contains(nr(n)), "{n} is not %file");
         }
         let d = TraceSet::parse("%desc").unwrap();
-        for n in [
-            "read",
-            "close",
-            "fstat",
-            "mmap",
-            "openat",
-            "dup2",
-            "epoll_wait",
-        ] {
+        for n in ["read", "close", "fstat", "mmap", "openat", "dup2", "epoll_wait"] {
             assert!(d.contains(nr(n)), "{n} is %desc");
         }
         let net = TraceSet::parse("%network").unwrap();
         assert_eq!(net, TraceSet::parse("%net").unwrap());
-        assert!(
-            net.contains(nr("socket")) && net.contains(nr("sendfile")) && !net.contains(nr("read"))
-        );
+        assert!(net.contains(nr("socket")) && net.contains(nr("sendfile")) && !net.contains(nr("read")));
         let p = TraceSet::parse("%process").unwrap();
-        for n in [
-            "clone",
-            "clone3",
-            "fork",
-            "vfork",
-            "execve",
-            "exit",
-            "exit_group",
-            "wait4",
-            "kill",
-        ] {
+        for n in ["clone", "clone3", "fork", "vfork", "execve", "exit", "exit_group", "wait4", "kill"] {
             assert!(p.contains(nr(n)), "{n} is %process");
         }
         let sig = TraceSet::parse("%signal").unwrap();
-        for n in [
-            "rt_sigaction",
-            "rt_sigprocmask",
-            "kill",
-            "tgkill",
-            "pause",
-            "signalfd4",
-        ] {
+        for n in ["rt_sigaction", "rt_sigprocmask", "kill", "tgkill", "pause", "signalfd4"] {
             assert!(sig.contains(nr(n)), "{n} is %signal");
         }
         let m = TraceSet::parse("%memory").unwrap();
-        for n in [
-            "mmap", "munmap", "brk", "mprotect", "madvise", "mremap", "shmat",
-        ] {
+        for n in ["mmap", "munmap", "brk", "mprotect", "madvise", "mremap", "shmat"] {
             assert!(m.contains(nr(n)), "{n} is %memory");
         }
         assert!(!m.contains(nr("read")));
@@ -334,16 +283,10 @@ mod tests {
         assert_eq!(TraceSet::parse("!all").unwrap(), none);
         let not_mem = TraceSet::parse("!%memory").unwrap();
         assert!(!not_mem.contains(9) && not_mem.contains(0) && not_mem.contains(9999));
-        assert_eq!(
-            TraceSet::parse("!!open").unwrap(),
-            TraceSet::parse("open").unwrap()
-        );
+        assert_eq!(TraceSet::parse("!!open").unwrap(), TraceSet::parse("open").unwrap());
         let n = TraceSet::parse("59,exit_group").unwrap();
         assert!(n.contains(59) && n.contains(231) && !n.contains(60));
-        assert_eq!(
-            TraceSet::parse("trace=open").unwrap(),
-            TraceSet::parse("open").unwrap()
-        );
+        assert_eq!(TraceSet::parse("trace=open").unwrap(), TraceSet::parse("open").unwrap());
         assert!(TraceSet::parse(" open , close ").unwrap().contains(3));
         assert!(TraceSet::parse("?nosuchcall,open").unwrap().contains(2));
         assert_eq!(name(nr("rseq")), Some("rseq"));

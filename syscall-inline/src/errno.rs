@@ -180,10 +180,7 @@ pub const MAX_ERRNO: u64 = 4095;
 
 /// The row for errno `num`, if strace names it.
 pub fn lookup(num: i32) -> Option<&'static Errno> {
-    ERRNOS
-        .binary_search_by_key(&num, |e| e.num)
-        .ok()
-        .map(|i| &ERRNOS[i])
+    ERRNOS.binary_search_by_key(&num, |e| e.num).ok().map(|i| &ERRNOS[i])
 }
 
 /// Symbolic name of errno `num` ("ENOENT"), if any.
@@ -281,14 +278,8 @@ mod tests {
     #[test]
     fn strace_error_forms() {
         assert_eq!(strace_error(2), "-1 ENOENT (No such file or directory)");
-        assert_eq!(
-            strace_error(512),
-            "? ERESTARTSYS (To be restarted if SA_RESTART is set)"
-        );
-        assert_eq!(
-            strace_error(516),
-            "? ERESTART_RESTARTBLOCK (Interrupted by signal)"
-        );
+        assert_eq!(strace_error(512), "? ERESTARTSYS (To be restarted if SA_RESTART is set)");
+        assert_eq!(strace_error(516), "? ERESTART_RESTARTBLOCK (Interrupted by signal)");
         assert_eq!(strace_error(515), "-1 ENOIOCTLCMD (Unknown error 515)");
         assert_eq!(strace_error(41), "-1 (errno 41)");
         assert_eq!(strace_error(4095), "-1 (errno 4095)");

@@ -51,9 +51,7 @@ impl Abi {
     pub fn lookup(self, nr: u64) -> Option<&'static Syscall> {
         let t = self.table();
         // Rows are in number order with gaps, so search.
-        t.binary_search_by_key(&nr, |s| s.nr as u64)
-            .ok()
-            .map(|i| &t[i])
+        t.binary_search_by_key(&nr, |s| s.nr as u64).ok().map(|i| &t[i])
     }
 
     /// The name of call `nr` in this ABI.
@@ -180,12 +178,7 @@ mod tests {
     fn table_is_sorted_and_unique() {
         for abi in Abi::ALL {
             for w in abi.table().windows(2) {
-                assert!(
-                    w[0].nr < w[1].nr,
-                    "{abi:?}: {} before {}",
-                    w[0].name,
-                    w[1].name
-                );
+                assert!(w[0].nr < w[1].nr, "{abi:?}: {} before {}", w[0].name, w[1].name);
             }
             for s in abi.table() {
                 assert_eq!(s.nargs as usize, s.args.len(), "{abi:?} {}", s.name);
@@ -236,11 +229,7 @@ mod tests {
         }
         // No i386 call is answered in-process: every one is made by the kernel
         // or served by the runtime.
-        assert!(
-            SYSCALLS_I386
-                .iter()
-                .all(|s| s.disposition != Disposition::Inline)
-        );
+        assert!(SYSCALLS_I386.iter().all(|s| s.disposition != Disposition::Inline));
     }
 
     #[test]

@@ -44,10 +44,7 @@ pub struct Call {
 impl Call {
     /// The x86-64 call `nr` only.
     pub fn x86_64(nr: u64) -> Call {
-        Call {
-            x86_64: Some(nr),
-            i386: None,
-        }
+        Call { x86_64: Some(nr), i386: None }
     }
 
     /// The number of the call in `abi`'s table.
@@ -85,20 +82,12 @@ pub fn syscall_by_name(name: &str) -> Result<Call, String> {
     }
     let pick = |abi: Abi| -> Option<u64> {
         if name.bytes().all(|b| b.is_ascii_digit()) {
-            name.parse::<u64>()
-                .ok()
-                .filter(|&nr| abi.lookup(nr).is_some())
+            name.parse::<u64>().ok().filter(|&nr| abi.lookup(nr).is_some())
         } else {
-            abi.table()
-                .iter()
-                .find(|s| s.name == name)
-                .map(|s| s.nr as u64)
+            abi.table().iter().find(|s| s.name == name).map(|s| s.nr as u64)
         }
     };
-    let call = Call {
-        x86_64: pick(Abi::X86_64),
-        i386: pick(Abi::I386),
-    };
+    let call = Call { x86_64: pick(Abi::X86_64), i386: pick(Abi::I386) };
     if call.x86_64.is_some() || call.i386.is_some() {
         Ok(call)
     } else if name.bytes().all(|b| b.is_ascii_digit()) {
@@ -156,9 +145,7 @@ pub fn parse_policy(text: &str) -> Result<Vec<PolicyRule>, String> {
                 if rest.contains('=') {
                     return Err(err(format!("'allow' takes no action: '{rest}'")));
                 }
-                PolicyRule::Allow {
-                    call: syscall_by_name(rest).map_err(err)?,
-                }
+                PolicyRule::Allow { call: syscall_by_name(rest).map_err(err)? }
             }
             _ => return Err(err(format!("expected 'deny' or 'allow', found '{verb}'"))),
         };
@@ -216,68 +203,26 @@ mod tests {
     use super::*;
 
     fn both(x86_64: u64, i386: u64) -> Call {
-        Call {
-            x86_64: Some(x86_64),
-            i386: Some(i386),
-        }
+        Call { x86_64: Some(x86_64), i386: Some(i386) }
     }
 
     #[test]
     fn deny_specs() {
         let eperm = DenyAction::Errno(libc::EPERM);
         assert_eq!(parse_deny("openat"), Ok((both(257, 295), eperm)));
-        assert_eq!(
-            parse_deny("openat=EACCES"),
-            Ok((both(257, 295), DenyAction::Errno(libc::EACCES)))
-        );
-        assert_eq!(
-            parse_deny("openat=eacces"),
-            Ok((both(257, 295), DenyAction::Errno(libc::EACCES)))
-        );
-        assert_eq!(
-            parse_deny("socket=97"),
-            Ok((both(41, 359), DenyAction::Errno(97)))
-        );
-        assert_eq!(
-            parse_deny("socket=EWOULDBLOCK"),
-            Ok((both(41, 359), DenyAction::Errno(libc::EAGAIN)))
-        );
-        assert_eq!(
-            parse_deny("ptrace=kill"),
-            Ok((both(101, 26), DenyAction::Kill))
-        );
-        assert_eq!(
-            parse_deny("ptrace=KILL"),
-            Ok((both(101, 26), DenyAction::Kill))
-        );
+        assert_eq!(parse_deny("openat=EACCES"), Ok((both(257, 295), DenyAction::Errno(libc::EACCES))));
+        assert_eq!(parse_deny("openat=eacces"), Ok((both(257, 295), DenyAction::Errno(libc::EACCES))));
+        assert_eq!(parse_deny("socket=97"), Ok((both(41, 359), DenyAction::Errno(97))));
+        assert_eq!(parse_deny("socket=EWOULDBLOCK"), Ok((both(41, 359), DenyAction::Errno(libc::EAGAIN))));
+        assert_eq!(parse_deny("ptrace=kill"), Ok((both(101, 26), DenyAction::Kill)));
+        assert_eq!(parse_deny("ptrace=KILL"), Ok((both(101, 26), DenyAction::Kill)));
         // A number is that number in each table (x86-64 execve, i386 oldolduname).
         assert_eq!(parse_deny("59"), Ok((both(59, 59), eperm)));
-        assert_eq!(
-            parse_deny("400"),
-            Ok((
-                Call {
-                    x86_64: None,
-                    i386: Some(400)
-                },
-                eperm
-            ))
-        );
-        assert_eq!(
-            parse_deny(" connect = ECONNREFUSED "),
-            Ok((both(42, 362), DenyAction::Errno(libc::ECONNREFUSED)))
-        );
+        assert_eq!(parse_deny("400"), Ok((Call { x86_64: None, i386: Some(400) }, eperm)));
+        assert_eq!(parse_deny(" connect = ECONNREFUSED "), Ok((both(42, 362), DenyAction::Errno(libc::ECONNREFUSED))));
         // The same name in each table; names only one table has.
         assert_eq!(parse_deny("open"), Ok((both(2, 5), eperm)));
-        assert_eq!(
-            parse_deny("socketcall"),
-            Ok((
-                Call {
-                    x86_64: None,
-                    i386: Some(102)
-                },
-                eperm
-            ))
-        );
+        assert_eq!(parse_deny("socketcall"), Ok((Call { x86_64: None, i386: Some(102) }, eperm)));
         assert_eq!(parse_deny("newfstatat"), Ok((Call::x86_64(262), eperm)));
     }
 
@@ -304,21 +249,10 @@ mod tests {
         assert_eq!(
             rules,
             vec![
-                PolicyRule::Deny {
-                    call: both(41, 359),
-                    action: DenyAction::Errno(libc::EACCES)
-                },
-                PolicyRule::Deny {
-                    call: both(101, 26),
-                    action: DenyAction::Kill
-                },
-                PolicyRule::Allow {
-                    call: both(41, 359)
-                },
-                PolicyRule::Deny {
-                    call: both(257, 295),
-                    action: DenyAction::Errno(libc::EPERM)
-                },
+                PolicyRule::Deny { call: both(41, 359), action: DenyAction::Errno(libc::EACCES) },
+                PolicyRule::Deny { call: both(101, 26), action: DenyAction::Kill },
+                PolicyRule::Allow { call: both(41, 359) },
+                PolicyRule::Deny { call: both(257, 295), action: DenyAction::Errno(libc::EPERM) },
             ]
         );
         let p = Policy::new(&rules);
@@ -327,10 +261,7 @@ mod tests {
         assert_eq!(p.action(257), Some(DenyAction::Errno(libc::EPERM)));
         assert_eq!(p.action(0), None);
         assert_eq!(p.action_in(Abi::I386, 26), Some(DenyAction::Kill));
-        assert_eq!(
-            p.action_in(Abi::I386, 295),
-            Some(DenyAction::Errno(libc::EPERM))
-        );
+        assert_eq!(p.action_in(Abi::I386, 295), Some(DenyAction::Errno(libc::EPERM)));
         assert_eq!(p.action_in(Abi::I386, 359), None);
         assert_eq!(p.action_in(Abi::I386, 257), None, "numbers are per table");
         assert_eq!(rules[2].call(), both(41, 359));
@@ -350,10 +281,7 @@ mod tests {
         // `allow fstat` lifts the x86-64 half of `deny 5` only.
         let p = Policy::new(&parse_policy("deny 5\nallow fstat\n").unwrap());
         assert_eq!(p.action(5), None);
-        assert_eq!(
-            p.action_in(Abi::I386, 5),
-            Some(DenyAction::Errno(libc::EPERM))
-        );
+        assert_eq!(p.action_in(Abi::I386, 5), Some(DenyAction::Errno(libc::EPERM)));
         assert!(!p.is_empty());
         assert!(Policy::new(&parse_policy("deny open\nallow open\n").unwrap()).is_empty());
     }

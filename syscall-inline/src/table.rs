@@ -51,16 +51,7 @@ pub(crate) const fn row(
     classes: Classes,
 ) -> Syscall {
     assert!(args.len() <= 6);
-    Syscall {
-        nr,
-        name,
-        disposition,
-        why,
-        args,
-        nargs: args.len() as u8,
-        ret: Ret::Dec,
-        classes,
-    }
+    Syscall { nr, name, disposition, why, args, nargs: args.len() as u8, ret: Ret::Dec, classes }
 }
 
 #[rustfmt::skip]

@@ -54,13 +54,7 @@ pub fn format_entry(nr: u64, args: &[u64; 6], mem: &dyn GuestMem) -> String {
 /// registers' low 32 bits, which the caller passes).
 pub fn format_entry_in(abi: Abi, nr: u64, args: &[u64; 6], mem: &dyn GuestMem) -> String {
     let items = plan(abi, nr, args);
-    let cx = Cx {
-        sc: abi.lookup(nr),
-        a: args,
-        ret: None,
-        injected: false,
-        mem,
-    };
+    let cx = Cx { sc: abi.lookup(nr), a: args, ret: None, injected: false, mem };
     let mut s = match cx.sc {
         Some(sc) => format!("{}(", sc.name),
         None => format!("syscall_{}(", xlat::hex(nr)),
@@ -94,32 +88,13 @@ pub fn format_exit_injected(nr: u64, args: &[u64; 6], errno: i32, mem: &dyn Gues
 }
 
 /// [`format_exit_injected`] for a call of `abi`'s table.
-pub fn format_exit_injected_in(
-    abi: Abi,
-    nr: u64,
-    args: &[u64; 6],
-    errno: i32,
-    mem: &dyn GuestMem,
-) -> String {
+pub fn format_exit_injected_in(abi: Abi, nr: u64, args: &[u64; 6], errno: i32, mem: &dyn GuestMem) -> String {
     exit_half(abi, nr, args, -(errno as i64), true, mem)
 }
 
-fn exit_half(
-    abi: Abi,
-    nr: u64,
-    args: &[u64; 6],
-    ret: i64,
-    injected: bool,
-    mem: &dyn GuestMem,
-) -> String {
+fn exit_half(abi: Abi, nr: u64, args: &[u64; 6], ret: i64, injected: bool, mem: &dyn GuestMem) -> String {
     let items = plan(abi, nr, args);
-    let cx = Cx {
-        sc: abi.lookup(nr),
-        a: args,
-        ret: Some(ret),
-        injected,
-        mem,
-    };
+    let cx = Cx { sc: abi.lookup(nr), a: args, ret: Some(ret), injected, mem };
     let split = items.iter().position(|it| it.out).unwrap_or(items.len());
     let mut s = String::new();
     join_into(&mut s, &items[split..], &cx);
@@ -130,11 +105,7 @@ fn exit_half(
 
 /// One whole line, `[pid N] ` prefix and newline included.
 pub fn format_line(pid: u32, nr: u64, args: &[u64; 6], ret: i64, mem: &dyn GuestMem) -> String {
-    format!(
-        "[pid {pid}] {}{}\n",
-        format_entry(nr, args, mem),
-        format_exit(nr, args, ret, mem)
-    )
+    format!("[pid {pid}] {}{}\n", format_entry(nr, args, mem), format_exit(nr, args, ret, mem))
 }
 
 /// Decoding context of one call.
@@ -213,24 +184,12 @@ struct Item {
 
 fn it(idx: usize, k: K) -> Item {
     let out = matches!(k, K::A(a) if a.is_output())
-        || matches!(
-            k,
-            K::IntRef | K::AddrRef | K::SigRef | K::CommOut | K::Clone3Result
-        );
-    Item {
-        label: None,
-        idx,
-        k,
-        out,
-        glue: false,
-    }
+        || matches!(k, K::IntRef | K::AddrRef | K::SigRef | K::CommOut | K::Clone3Result);
+    Item { label: None, idx, k, out, glue: false }
 }
 
 fn named(label: &'static str, idx: usize, k: K) -> Item {
-    Item {
-        label: Some(label),
-        ..it(idx, k)
-    }
+    Item { label: Some(label), ..it(idx, k) }
 }
 
 fn join_into(s: &mut String, items: &[Item], cx: &Cx) {
@@ -252,12 +211,7 @@ fn plan(abi: Abi, nr: u64, a: &[u64; 6]) -> Vec<Item> {
     let Some(sc) = abi.lookup(nr) else {
         return (0..6).map(|i| it(i, K::A(Arg::Hex))).collect();
     };
-    let mut v: Vec<Item> = sc
-        .args
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| it(i, K::A(k)))
-        .collect();
+    let mut v: Vec<Item> = sc.args.iter().enumerate().map(|(i, &k)| it(i, K::A(k))).collect();
     let cmd32 = a[1] & 0xffff_ffff;
     match sc.name {
         // The mode is shown only when the flags create a file.
@@ -285,17 +239,8 @@ fn plan(abi: Abi, nr: u64, a: &[u64; 6]) -> Vec<Item> {
         }
         // (i386 `futex` takes a 32-bit timespec, shown as its address.)
         "futex" | "futex_time64" => {
-            let ts_kind = if sc.name == "futex" && i386 {
-                Arg::Ptr
-            } else {
-                Arg::Timespec
-            };
-            let (val, ts, ua2, v3) = (
-                it(2, K::A(Arg::UInt)),
-                it(3, K::A(ts_kind)),
-                it(4, K::A(Arg::Ptr)),
-                5,
-            );
+            let ts_kind = if sc.name == "futex" && i386 { Arg::Ptr } else { Arg::Timespec };
+            let (val, ts, ua2, v3) = (it(2, K::A(Arg::UInt)), it(3, K::A(ts_kind)), it(4, K::A(Arg::Ptr)), 5);
             let val2 = it(3, K::A(Arg::UInt));
             v.truncate(2);
             match cmd32 & 127 {
@@ -315,10 +260,7 @@ fn plan(abi: Abi, nr: u64, a: &[u64; 6]) -> Vec<Item> {
             let f = a[0] & !0xff;
             // i386 passes tls before child_tidptr (CLONE_BACKWARDS).
             let (ctid, tls) = if i386 { (4, 3) } else { (3, 4) };
-            v = vec![
-                named("child_stack=", 1, K::A(Arg::Ptr)),
-                named("flags=", 0, K::A(Arg::CloneFlags)),
-            ];
+            v = vec![named("child_stack=", 1, K::A(Arg::Ptr)), named("flags=", 0, K::A(Arg::CloneFlags))];
             if f & (xlat::CLONE_PARENT_SETTID | xlat::CLONE_PIDFD) != 0 {
                 v.push(named("parent_tid=", 2, K::IntRef));
             }
@@ -330,14 +272,7 @@ fn plan(abi: Abi, nr: u64, a: &[u64; 6]) -> Vec<Item> {
             }
         }
         "clone3" => {
-            v = vec![
-                it(0, K::Clone3),
-                Item {
-                    glue: true,
-                    ..it(0, K::Clone3Result)
-                },
-                it(1, K::A(Arg::Size)),
-            ];
+            v = vec![it(0, K::Clone3), Item { glue: true, ..it(0, K::Clone3Result) }, it(1, K::A(Arg::Size))];
         }
         "arch_prctl" => match a[0] & 0xffff_ffff {
             0x1003 | 0x1004 => v[1] = it(1, K::AddrRef),
@@ -351,9 +286,7 @@ fn plan(abi: Abi, nr: u64, a: &[u64; 6]) -> Vec<Item> {
                 0x5413 => it(2, K::Winsize).with_out(),
                 0x5414 => it(2, K::Winsize),
                 0x541b | 0x5411 | 0x80045430 | 0x540f | 0x5429 => it(2, K::IntRef),
-                _ if xlat::lookup(req, xlat::IOCTLS).is_some() && xlat::ioctl_reads(req) => {
-                    it(2, K::A(Arg::OutPtr))
-                }
+                _ if xlat::lookup(req, xlat::IOCTLS).is_some() && xlat::ioctl_reads(req) => it(2, K::A(Arg::OutPtr)),
                 _ if xlat::lookup(req, xlat::IOCTLS).is_some() => it(2, K::A(Arg::Ptr)),
                 _ => it(2, K::A(Arg::Hex)),
             };
@@ -377,8 +310,7 @@ fn plan(abi: Abi, nr: u64, a: &[u64; 6]) -> Vec<Item> {
         }
         "faccessat2" => v[3] = it(3, K::FaccessatFlags),
         "close_range" => {
-            static CLOSE_RANGE: xlat::Xlat =
-                &[(2, "CLOSE_RANGE_UNSHARE"), (4, "CLOSE_RANGE_CLOEXEC")];
+            static CLOSE_RANGE: xlat::Xlat = &[(2, "CLOSE_RANGE_UNSHARE"), (4, "CLOSE_RANGE_CLOEXEC")];
             v[2] = it(2, K::Flags(CLOSE_RANGE, "CLOSE_RANGE_???"));
         }
         // new_address only matters with MREMAP_MAYMOVE and FIXED/DONTUNMAP.
@@ -471,15 +403,9 @@ fn render(item: &Item, cx: &Cx) -> String {
         K::Winsize if failed => q(v),
         K::Winsize => structs::winsize(mem, v),
         K::Dev => structs::makedev(v & 0xffff_ffff),
-        K::Dumpable => xlat::xval(
-            v,
-            &[
-                (0, "SUID_DUMP_DISABLE"),
-                (1, "SUID_DUMP_USER"),
-                (2, "SUID_DUMP_ROOT"),
-            ],
-            "SUID_DUMP_???",
-        ),
+        K::Dumpable => {
+            xlat::xval(v, &[(0, "SUID_DUMP_DISABLE"), (1, "SUID_DUMP_USER"), (2, "SUID_DUMP_ROOT")], "SUID_DUMP_???")
+        }
         K::Clone3 => clone3(mem, v, cx.a[1]),
         K::Clone3Result => clone3_result(mem, v, cx.a[1], failed),
     }
@@ -526,12 +452,7 @@ fn render_arg(k: Arg, idx: usize, v: u64, cx: &Cx) -> String {
         FcntlArg => xlat::hex(v),
         FlockOp => xlat::flags(
             v & 0xffff_ffff,
-            &[
-                (1, "LOCK_SH"),
-                (2, "LOCK_EX"),
-                (4, "LOCK_NB"),
-                (8, "LOCK_UN"),
-            ],
+            &[(1, "LOCK_SH"), (2, "LOCK_EX"), (4, "LOCK_NB"), (8, "LOCK_UN")],
             Some("LOCK_???"),
         ),
         IoctlReq => xlat::ioctl_req(v),
@@ -587,35 +508,20 @@ fn render_arg(k: Arg, idx: usize, v: u64, cx: &Cx) -> String {
         UtsnameOut => structs::utsname(mem, v),
         SysinfoOut => structs::sysinfo(mem, v),
         DirentsOut if cx.ret_u() > next & 0xffff_ffff => q(v),
-        DirentsOut => structs::dirents(
-            mem,
-            v,
-            cx.ret_u(),
-            if cx.name() == "getdents" { 18 } else { 19 },
-        ),
+        DirentsOut => structs::dirents(mem, v, cx.ret_u(), if cx.name() == "getdents" { 18 } else { 19 }),
     }
 }
 
 /// The `sigsetsize` of a sigset argument: the first `Size` after it.
 fn sigsetsize(idx: usize, cx: &Cx) -> u64 {
     cx.sc
-        .and_then(|sc| {
-            sc.args
-                .iter()
-                .enumerate()
-                .skip(idx + 1)
-                .find(|(_, k)| **k == Arg::Size)
-        })
+        .and_then(|sc| sc.args.iter().enumerate().skip(idx + 1).find(|(_, k)| **k == Arg::Size))
         .map_or(8, |(i, _)| cx.a[i])
 }
 
 /// `O_CLOEXEC`-style flags under the name each call's header gives them.
 fn fd_flags(name: &str, v: u64) -> String {
-    static EFD: xlat::Xlat = &[
-        (1, "EFD_SEMAPHORE"),
-        (0o2000000, "EFD_CLOEXEC"),
-        (0o4000, "EFD_NONBLOCK"),
-    ];
+    static EFD: xlat::Xlat = &[(1, "EFD_SEMAPHORE"), (0o2000000, "EFD_CLOEXEC"), (0o4000, "EFD_NONBLOCK")];
     static EPOLL: xlat::Xlat = &[(0o2000000, "EPOLL_CLOEXEC")];
     static SFD: xlat::Xlat = &[(0o2000000, "SFD_CLOEXEC"), (0o4000, "SFD_NONBLOCK")];
     static TFD: xlat::Xlat = &[(0o2000000, "TFD_CLOEXEC"), (0o4000, "TFD_NONBLOCK")];
@@ -639,11 +545,7 @@ fn clockid(id: i32) -> String {
         if id & 7 == 3 {
             return format!("FD_TO_CLOCKID({})", !(id >> 3) as u32 as i32);
         }
-        static CPUCLOCKS: xlat::Xlat = &[
-            (0, "CPUCLOCK_PROF"),
-            (1, "CPUCLOCK_VIRT"),
-            (2, "CPUCLOCK_SCHED"),
-        ];
+        static CPUCLOCKS: xlat::Xlat = &[(0, "CPUCLOCK_PROF"), (1, "CPUCLOCK_VIRT"), (2, "CPUCLOCK_SCHED")];
         let kind = if id & 4 != 0 { "THREAD" } else { "PROCESS" };
         let which = xlat::xval((id & 7) as u64, CPUCLOCKS, "CPUCLOCK_???");
         return format!("MAKE_{kind}_CPUCLOCK({}, {which})", !(id >> 3));
@@ -659,16 +561,9 @@ fn clone3(mem: &dyn GuestMem, a: u64, size: u64) -> String {
     let Some(b) = quote::read_bytes(mem, a, size.min(88) as usize).filter(|_| a != 0) else {
         return quote::addr(a);
     };
-    let f = |o: usize| {
-        b.get(o..o + 8)
-            .and_then(|s| s.try_into().ok())
-            .map_or(0, u64::from_le_bytes)
-    };
+    let f = |o: usize| b.get(o..o + 8).and_then(|s| s.try_into().ok()).map_or(0, u64::from_le_bytes);
     let fl = f(0);
-    let mut s = format!(
-        "{{flags={}",
-        xlat::flags(fl, xlat::CLONE_FLAGS, Some("CLONE_???"))
-    );
+    let mut s = format!("{{flags={}", xlat::flags(fl, xlat::CLONE_FLAGS, Some("CLONE_???")));
     if fl & xlat::CLONE_PIDFD != 0 {
         s.push_str(&format!(", pidfd={}", quote::addr(f(8))));
     }
@@ -679,16 +574,8 @@ fn clone3(mem: &dyn GuestMem, a: u64, size: u64) -> String {
         s.push_str(&format!(", parent_tid={}", quote::addr(f(24))));
     }
     let sig = f(32);
-    let sig = if sig < i32::MAX as u64 {
-        xlat::signal(sig as i32)
-    } else {
-        sig.to_string()
-    };
-    s.push_str(&format!(
-        ", exit_signal={sig}, stack={}, stack_size={}",
-        quote::addr(f(40)),
-        xlat::hex(f(48))
-    ));
+    let sig = if sig < i32::MAX as u64 { xlat::signal(sig as i32) } else { sig.to_string() };
+    s.push_str(&format!(", exit_signal={sig}, stack={}, stack_size={}", quote::addr(f(40)), xlat::hex(f(48))));
     if fl & xlat::CLONE_SETTLS != 0 {
         s.push_str(&format!(", tls={}", quote::addr(f(56))));
     }
@@ -704,23 +591,13 @@ fn clone3_result(mem: &dyn GuestMem, a: u64, size: u64, failed: bool) -> String 
         return String::new();
     };
     let mut parts = Vec::new();
-    for (bit, off, name) in [
-        (xlat::CLONE_PIDFD, 8, "pidfd"),
-        (xlat::CLONE_PARENT_SETTID, 24, "parent_tid"),
-    ] {
+    for (bit, off, name) in [(xlat::CLONE_PIDFD, 8, "pidfd"), (xlat::CLONE_PARENT_SETTID, 24, "parent_tid")] {
         if fl & bit != 0 {
-            let p = a
-                .checked_add(off)
-                .and_then(|o| quote::read_u64(mem, o))
-                .unwrap_or(0);
+            let p = a.checked_add(off).and_then(|o| quote::read_u64(mem, o)).unwrap_or(0);
             parts.push(format!("{name}={}", structs::int_ref(mem, p, true)));
         }
     }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" => {{{}}}", parts.join(", "))
-    }
+    if parts.is_empty() { String::new() } else { format!(" => {{{}}}", parts.join(", ")) }
 }
 
 /// The text after ` = `.
@@ -745,11 +622,7 @@ fn format_ret(cx: &Cx, ret: i64) -> String {
     let name = if cx.name() == "fcntl64" { "fcntl" } else { cx.name() };
     match (name, cx.a[1] & 0xffff_ffff) {
         ("fcntl", 1) if u != 0 => {
-            return format!(
-                "{} (flags {})",
-                xlat::hex(u),
-                xlat::flags(u, xlat::FD_FLAGS, None)
-            );
+            return format!("{} (flags {})", xlat::hex(u), xlat::flags(u, xlat::FD_FLAGS, None));
         }
         ("fcntl", 3) => return format!("{} (flags {})", xlat::hex(u), xlat::open_flags(u)),
         ("fcntl", 1025) => {
@@ -759,11 +632,7 @@ fn format_ret(cx: &Cx, ret: i64) -> String {
             };
         }
         ("fcntl", 1034) if u != 0 => {
-            return format!(
-                "{} (seals {})",
-                xlat::hex(u),
-                xlat::flags(u, xlat::SEALS, None)
-            );
+            return format!("{} (seals {})", xlat::hex(u), xlat::flags(u, xlat::SEALS, None));
         }
         _ => {}
     }

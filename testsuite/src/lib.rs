@@ -212,9 +212,8 @@ pub fn bt_run_path() -> PathBuf {
         assert!(p.is_file(), "BT_RUN={} does not name a file", p.display());
         return p;
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
     // .cargo/config.toml names the target triple (bt-run is linked
     // statically), so cargo puts binaries under target/<triple>/.
     let triple = "x86_64-unknown-linux-gnu";
@@ -590,7 +589,9 @@ pub fn require_tool(name: &str, package: &str) -> PathBuf {
             return p;
         }
     }
-    panic!("`{name}` is needed by this test but is not installed: `apt-get install -y {package}` (scripts/test.sh should install it)")
+    panic!(
+        "`{name}` is needed by this test but is not installed: `apt-get install -y {package}` (scripts/test.sh should install it)"
+    )
 }
 
 /// A parsed JSON value (just enough JSON for bt-run's `--stats=json`).
@@ -732,7 +733,8 @@ impl JsonParser<'_> {
             Some(b'n') => self.lit("null", Json::Null),
             Some(c) if *c == b'-' || c.is_ascii_digit() => {
                 let start = self.i;
-                while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     self.i += 1;
                 }
                 Ok(Json::Num(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()))
@@ -763,7 +765,8 @@ impl JsonParser<'_> {
                         b't' => out.push(b'\t'),
                         b'u' => {
                             let hex = self.s.get(self.i..self.i + 4).ok_or("short \\u escape")?;
-                            let code = u32::from_str_radix(&String::from_utf8_lossy(hex), 16).map_err(|e| e.to_string())?;
+                            let code =
+                                u32::from_str_radix(&String::from_utf8_lossy(hex), 16).map_err(|e| e.to_string())?;
                             self.i += 4;
                             let ch = char::from_u32(code).unwrap_or('\u{fffd}');
                             let mut b = [0u8; 4];

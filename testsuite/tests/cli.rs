@@ -19,11 +19,7 @@ fn no_panic(out: &Outcome, what: &str) {
     assert!(!out.timed_out, "{what}: bt-run timed out");
     assert!(!err.contains("panicked"), "{what}: bt-run panicked:\n{err}");
     assert!(!err.contains("RUST_BACKTRACE"), "{what}: stderr mentions RUST_BACKTRACE:\n{err}");
-    assert!(
-        !matches!(out.status, Status::Signaled { .. }),
-        "{what}: bt-run died by a signal: {}\n{err}",
-        out.status
-    );
+    assert!(!matches!(out.status, Status::Signaled { .. }), "{what}: bt-run died by a signal: {}\n{err}", out.status);
 }
 
 /// Exactly one line on stderr, starting with "bt-run:" and naming `path`.
@@ -114,16 +110,10 @@ fn nonexistent_program_is_127() {
 #[test]
 fn unwritable_output_file_is_a_usage_error() {
     let d = TempDir::new("cli-o");
-    let missing = d
-        .join("no/such/dir/trace.txt")
-        .to_string_lossy()
-        .into_owned();
+    let missing = d.join("no/such/dir/trace.txt").to_string_lossy().into_owned();
     let dir = d.path().to_string_lossy().into_owned();
     let marker = d.join("ran").to_string_lossy().into_owned();
-    for (path, what) in [
-        (missing.as_str(), "-o in a missing directory"),
-        (dir.as_str(), "-o naming a directory"),
-    ] {
+    for (path, what) in [(missing.as_str(), "-o in a missing directory"), (dir.as_str(), "-o naming a directory")] {
         let out = bt(&["--trace", "-o", path, BUSYBOX, "touch", &marker]);
         one_line_error(&out, 2, path, what);
         assert!(!Path::new(&marker).exists(), "{what}: the program ran");

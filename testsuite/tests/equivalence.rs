@@ -46,17 +46,8 @@ type Raw = (usize, Vec<(u16, u64)>, u64, bool);
 /// than 2 GiB from guest code: the far rip-relative rewrites), unless
 /// `EQUIV_FAR=0`.
 fn strategy(nclasses: usize) -> impl Strategy<Value = Raw> {
-    let far = if std::env::var("EQUIV_FAR").is_ok_and(|v| v == "0") {
-        0.0
-    } else {
-        0.25
-    };
-    (
-        0..nclasses,
-        vec((any::<u16>(), any::<u64>()), 1..=MAX_ITEMS),
-        any::<u64>(),
-        proptest::bool::weighted(far),
-    )
+    let far = if std::env::var("EQUIV_FAR").is_ok_and(|v| v == "0") { 0.0 } else { 0.25 };
+    (0..nclasses, vec((any::<u16>(), any::<u64>()), 1..=MAX_ITEMS), any::<u64>(), proptest::bool::weighted(far))
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -69,20 +60,14 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 fn time_seed() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
         ^ (std::process::id() as u64) << 32
 }
 
 fn classes(feats: &Features) -> Vec<Class> {
     let only = std::env::var("EQUIV_CLASSES").ok();
     let v = Class::available_list(feats, only.as_deref());
-    assert!(
-        !v.is_empty(),
-        "no generator class available (EQUIV_CLASSES={only:?})"
-    );
+    assert!(!v.is_empty(), "no generator class available (EQUIV_CLASSES={only:?})");
     v
 }
 
@@ -209,11 +194,7 @@ fn equivalence_corpus() {
             failures.push(format!("{}:\n{}", f.display(), report(&case, &v)));
         }
     }
-    eprintln!(
-        "equivalence_corpus: {} cases replayed from {}",
-        files.len(),
-        dir.display()
-    );
+    eprintln!("equivalence_corpus: {} cases replayed from {}", files.len(), dir.display());
     assert!(
         failures.is_empty(),
         "{} of {} corpus cases diverge:\n\n{}",
@@ -256,20 +237,9 @@ fn shrink<T: ValueTree<Value = Raw>>(
 fn signature(case: &Case, v: &Verdict) -> String {
     let first = testsuite::equiv::dump::diff(&v.native.stdout, &v.bt.stdout, v.vec_level)
         .first()
-        .map(|l| {
-            l.split(':')
-                .next()
-                .unwrap_or("")
-                .split(' ')
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|l| l.split(':').next().unwrap_or("").split(' ').take(2).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
-    format!(
-        "{}|{}|{}|{}",
-        case.class, v.native.status, v.bt.status, first
-    )
+    format!("{}|{}|{}|{}", case.class, v.native.status, v.bt.status, first)
 }
 
 #[test]
@@ -282,8 +252,7 @@ fn equivalence_campaign() {
     let out = std::env::var_os("EQUIV_OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|| testsuite::workspace_root().join("target/equiv-campaign"));
-    std::fs::create_dir_all(&out)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", out.display()));
+    std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("cannot create {}: {e}", out.display()));
     let max_per_sig = env_u64("EQUIV_MAX_PER_KIND").unwrap_or(3);
     let mut config = Config::with_cases(1);
     config.rng_seed = RngSeed::Fixed(seed);
@@ -324,9 +293,7 @@ fn equivalence_campaign() {
                     (!v.same()).then_some((c, v))
                 };
                 let (mut min, mv) = shrink(&mut tree, &mut fails, (case.clone(), v.clone()));
-                min.notes.push(format!(
-                    "found by equivalence_campaign, seed {seed:#x}, case {i}"
-                ));
+                min.notes.push(format!("found by equivalence_campaign, seed {seed:#x}, case {i}"));
                 min.notes.push(format!("kind: {sig}"));
                 let path = out.join(format!("{}-{:x}-{i}.case", min.class, seed));
                 let _ = std::fs::write(&path, min.to_text());
@@ -352,10 +319,7 @@ fn equivalence_campaign() {
     let table = stats.table();
     let mut kinds_sorted: Vec<_> = kinds.into_iter().collect();
     kinds_sorted.sort_by(|a, b| b.1.cmp(&a.1));
-    let kinds_text: Vec<String> = kinds_sorted
-        .iter()
-        .map(|(k, c)| format!("{c:>7}  {k}"))
-        .collect();
+    let kinds_text: Vec<String> = kinds_sorted.iter().map(|(k, c)| format!("{c:>7}  {k}")).collect();
     let summary = format!(
         "seed {seed:#x}, {} cases in {:.1?} ({skipped} skipped as known issues), bt-run args {:?}\n{table}divergence kinds:\n{}\n",
         stats.total_run(),
@@ -365,12 +329,7 @@ fn equivalence_campaign() {
     );
     let _ = std::fs::write(out.join(format!("summary-{seed:x}.txt")), &summary);
     eprintln!("{summary}");
-    assert_eq!(
-        stats.total_diverged(),
-        0,
-        "divergences found; cases saved in {}",
-        out.display()
-    );
+    assert_eq!(stats.total_diverged(), 0, "divergences found; cases saved in {}", out.display());
 }
 
 /// Prints generated cases (listing, verdict, corpus text) without judging:
@@ -391,22 +350,14 @@ fn equivalence_show() {
         let mut runner = TestRunner::new(c);
         (0..env_u64("EQUIV_CASES").unwrap_or(3))
             .map(|_| {
-                make_case(
-                    &classes,
-                    &strategy(classes.len())
-                        .new_tree(&mut runner)
-                        .expect("tree")
-                        .current(),
-                    &feats,
-                )
+                make_case(&classes, &strategy(classes.len()).new_tree(&mut runner).expect("tree").current(), &feats)
             })
             .collect()
     };
     for case in cases {
         let v = run_case(&case, &feats);
         if let Some(p) = std::env::var_os("EQUIV_WRITE_EXE") {
-            testsuite::equiv::run::write_exe(&case, &feats, std::path::Path::new(&p))
-                .expect("write exe");
+            testsuite::equiv::run::write_exe(&case, &feats, std::path::Path::new(&p)).expect("write exe");
         }
         eprintln!(
             "--- {} case, {} bytes, native {}, bt-run {}, same: {}\n{}{}{}",
@@ -416,11 +367,7 @@ fn equivalence_show() {
             v.bt.status,
             v.same(),
             r#gen::listing(&case.code),
-            if v.same() {
-                String::new()
-            } else {
-                v.describe(&case)
-            },
+            if v.same() { String::new() } else { v.describe(&case) },
             case.to_text()
         );
     }
@@ -442,10 +389,7 @@ fn generator_cases_run_natively() {
     let mut empty = 0;
     for class in Class::available_list(&feats, None) {
         for _ in 0..12 {
-            let raw = vec((any::<u16>(), any::<u64>()), 4..=MAX_ITEMS)
-                .new_tree(&mut runner)
-                .expect("tree")
-                .current();
+            let raw = vec((any::<u16>(), any::<u64>()), 4..=MAX_ITEMS).new_tree(&mut runner).expect("tree").current();
             let code = r#gen::generate(class, &raw, &feats);
             if code.is_empty() {
                 empty += 1;
@@ -457,20 +401,12 @@ fn generator_cases_run_natively() {
                 || (fpe && class == Class::MulDiv)
                 || (signaled && class == Class::Fault);
             if !ok {
-                bad.push(format!(
-                    "{class}: native {}\n{}",
-                    out.status,
-                    r#gen::listing(&code)
-                ));
+                bad.push(format!("{class}: native {}\n{}", out.status, r#gen::listing(&code)));
             }
         }
     }
     assert!(empty < 3, "{empty} generated snippets were empty");
-    assert!(
-        bad.is_empty(),
-        "generated code misbehaves natively:\n{}",
-        bad.join("\n")
-    );
+    assert!(bad.is_empty(), "generated code misbehaves natively:\n{}", bad.join("\n"));
 }
 
 /// The EVEX (and every other) encoding the generators emit is one a CPU
@@ -505,15 +441,11 @@ fn generator_avx512_encodings_are_valid() {
         };
         for _ in 0..n {
             let len = 1 + rng.below(MAX_ITEMS as u64);
-            let items: Vec<(u16, u64)> = (0..len)
-                .map(|_| (rng.next_u64() as u16, rng.next_u64()))
-                .collect();
+            let items: Vec<(u16, u64)> = (0..len).map(|_| (rng.next_u64() as u16, rng.next_u64())).collect();
             let (code, listed) = r#gen::generate_listed(class, &items, &feats);
             cases += 1;
             for (k, (ip, ins)) in listed.iter().enumerate() {
-                let end = listed
-                    .get(k + 1)
-                    .map_or(SNIPPET + code.len() as u64, |n| n.0);
+                let end = listed.get(k + 1).map_or(SNIPPET + code.len() as u64, |n| n.0);
                 let bytes = &code[(ip - SNIPPET) as usize..(end - SNIPPET) as usize];
                 if ins.code().encoding() == iced_x86::EncodingKind::EVEX {
                     evex += 1;
@@ -544,10 +476,7 @@ fn generator_avx512_encodings_are_valid() {
         let mut rules: Vec<_> = per_problem.into_iter().collect();
         rules.sort_by(|a, b| b.1.cmp(&a.1));
         let rules: Vec<String> = rules.iter().map(|(p, c)| format!("{c:>7}  {p}")).collect();
-        let listed: Vec<String> = bad
-            .iter()
-            .map(|((p, c), (n, ex))| format!("{p}: {c} ({n}x), e.g. {ex}"))
-            .collect();
+        let listed: Vec<String> = bad.iter().map(|((p, c), (n, ex))| format!("{p}: {c} ({n}x), e.g. {ex}")).collect();
         panic!(
             "{invalid} of {checked} generated instructions are invalid encodings \
              (reproduce with EQUIV_SEED={seed:#x}):\n{}\n\n{}",
@@ -570,10 +499,7 @@ fn format_ins(ins: &iced_x86::Instruction, bytes: &[u8]) -> String {
 /// at `ip` (nothing for data bytes, which the fault class uses on purpose).
 fn encoding_problems(bytes: &[u8], ip: u64, ins: &iced_x86::Instruction) -> Vec<String> {
     use iced_x86::{Code as C, Decoder, DecoderOptions};
-    if matches!(
-        ins.code(),
-        C::DeclareByte | C::DeclareWord | C::DeclareDword | C::DeclareQword
-    ) {
+    if matches!(ins.code(), C::DeclareByte | C::DeclareWord | C::DeclareDword | C::DeclareQword) {
         return Vec::new();
     }
     let mut p = Vec::new();
@@ -645,16 +571,10 @@ fn sdm_evex_problems(ins: &iced_x86::Instruction) -> Vec<&'static str> {
     let form_k = form_z || toks.contains(&"k1");
     let form_er = toks.contains(&"er");
     let form_sae = form_er || toks.contains(&"sae");
-    let ops: Vec<&str> = toks
-        .iter()
-        .copied()
-        .filter(|t| !matches!(*t, "k1" | "k1z" | "er" | "sae"))
-        .collect();
+    let ops: Vec<&str> = toks.iter().copied().filter(|t| !matches!(*t, "k1" | "k1z" | "er" | "sae")).collect();
     let mem = (0..ins.op_count()).find(|&i| ins.op_kind(i) == OpKind::Memory);
-    let vsib = mem.is_some()
-        && (ins.memory_index().is_xmm()
-            || ins.memory_index().is_ymm()
-            || ins.memory_index().is_zmm());
+    let vsib =
+        mem.is_some() && (ins.memory_index().is_xmm() || ins.memory_index().is_ymm() || ins.memory_index().is_zmm());
     if masked && !form_k {
         p.push("opmask on a form that takes none (EVEX.aaa must be 000)");
     }
@@ -715,34 +635,18 @@ fn sdm_evex_problems(ins: &iced_x86::Instruction) -> Vec<&'static str> {
 /// checked here on instructions built by hand).
 #[test]
 fn generator_validity_oracle_catches_invalid_encodings() {
-    use iced_x86::{
-        Code as C, Encoder, Instruction, MemoryOperand, Register as R, RoundingControl,
-    };
+    use iced_x86::{Code as C, Encoder, Instruction, MemoryOperand, Register as R, RoundingControl};
     let m = MemoryOperand::with_base_displ(R::R15, 0x40);
     let ins = |r: Result<Instruction, iced_x86::IcedError>| r.expect("instruction");
     // Encodable, and each a #UD: zeroing-masking with a memory destination
     // (the bug found in the generator), zeroing-masking without a mask,
     // rounding with a memory operand (EVEX.b then means broadcast).
-    let mut z_store = ins(Instruction::with2(
-        C::EVEX_Vmovups_zmmm512_k1z_zmm,
-        m,
-        R::ZMM1,
-    ));
+    let mut z_store = ins(Instruction::with2(C::EVEX_Vmovups_zmmm512_k1z_zmm, m, R::ZMM1));
     z_store.set_op_mask(R::K1);
     z_store.set_zeroing_masking(true);
-    let mut z_k0 = ins(Instruction::with3(
-        C::EVEX_Vaddps_zmm_k1z_zmm_zmmm512b32_er,
-        R::ZMM1,
-        R::ZMM2,
-        R::ZMM3,
-    ));
+    let mut z_k0 = ins(Instruction::with3(C::EVEX_Vaddps_zmm_k1z_zmm_zmmm512b32_er, R::ZMM1, R::ZMM2, R::ZMM3));
     z_k0.set_zeroing_masking(true);
-    let mut er_mem = ins(Instruction::with3(
-        C::EVEX_Vaddps_zmm_k1z_zmm_zmmm512b32_er,
-        R::ZMM1,
-        R::ZMM2,
-        m,
-    ));
+    let mut er_mem = ins(Instruction::with3(C::EVEX_Vaddps_zmm_k1z_zmm_zmmm512b32_er, R::ZMM1, R::ZMM2, m));
     er_mem.set_rounding_control(RoundingControl::RoundDown);
     for (bad, rule) in [
         (z_store, "zeroing-masking with a memory destination"),
@@ -754,112 +658,54 @@ fn generator_validity_oracle_catches_invalid_encodings() {
         let bytes = enc.take_buffer();
         assert_eq!(len, bytes.len());
         let p = encoding_problems(&bytes, SNIPPET, &bad);
+        assert!(p.iter().any(|p| p.starts_with(rule)), "{rule}: {p:?} for {}", format_ins(&bad, &bytes));
         assert!(
-            p.iter().any(|p| p.starts_with(rule)),
-            "{rule}: {p:?} for {}",
-            format_ins(&bad, &bytes)
-        );
-        assert!(
-            p.iter()
-                .any(|p| p.contains("INVALID") || p.starts_with("decodes")),
+            p.iter().any(|p| p.contains("INVALID") || p.starts_with("decodes")),
             "the decoder accepts {}: {p:?}",
             format_ins(&bad, &bytes)
         );
     }
     // Not encodable by iced-x86 (its encoder refuses them), checked by the
     // SDM rules alone.
-    let mut z_cmp = ins(Instruction::with3(
-        C::EVEX_Vpcmpeqd_kr_k1_zmm_zmmm512b32,
-        R::K2,
-        R::ZMM1,
-        R::ZMM2,
-    ));
+    let mut z_cmp = ins(Instruction::with3(C::EVEX_Vpcmpeqd_kr_k1_zmm_zmmm512b32, R::K2, R::ZMM1, R::ZMM2));
     z_cmp.set_op_mask(R::K1);
     z_cmp.set_zeroing_masking(true);
-    let mut b_no_bcst = ins(Instruction::with2(
-        C::EVEX_Vmovups_zmm_k1z_zmmm512,
-        R::ZMM1,
-        m,
-    ));
+    let mut b_no_bcst = ins(Instruction::with2(C::EVEX_Vmovups_zmm_k1z_zmmm512, R::ZMM1, m));
     b_no_bcst.set_is_broadcast(true);
-    let mut b_reg = ins(Instruction::with3(
-        C::EVEX_Vpaddd_zmm_k1z_zmm_zmmm512b32,
-        R::ZMM1,
-        R::ZMM2,
-        R::ZMM3,
-    ));
+    let mut b_reg = ins(Instruction::with3(C::EVEX_Vpaddd_zmm_k1z_zmm_zmmm512b32, R::ZMM1, R::ZMM2, R::ZMM3));
     b_reg.set_is_broadcast(true);
-    let mut er_no = ins(Instruction::with3(
-        C::EVEX_Vpaddd_zmm_k1z_zmm_zmmm512b32,
-        R::ZMM1,
-        R::ZMM2,
-        R::ZMM3,
-    ));
+    let mut er_no = ins(Instruction::with3(C::EVEX_Vpaddd_zmm_k1z_zmm_zmmm512b32, R::ZMM1, R::ZMM2, R::ZMM3));
     er_no.set_rounding_control(RoundingControl::RoundUp);
-    let mut sae_no = ins(Instruction::with3(
-        C::EVEX_Vpaddd_zmm_k1z_zmm_zmmm512b32,
-        R::ZMM1,
-        R::ZMM2,
-        R::ZMM3,
-    ));
+    let mut sae_no = ins(Instruction::with3(C::EVEX_Vpaddd_zmm_k1z_zmm_zmmm512b32, R::ZMM1, R::ZMM2, R::ZMM3));
     sae_no.set_suppress_all_exceptions(true);
     let mut k_no = ins(Instruction::with2(C::EVEX_Vpmovm2d_zmm_kr, R::ZMM1, R::K2));
     k_no.set_op_mask(R::K3);
     let vsib = MemoryOperand::new(R::R15, R::XMM5, 4, 0x40, 8, false, R::None);
-    let gather = ins(Instruction::with2(
-        C::EVEX_Vpgatherdd_xmm_k1_vm32x,
-        R::XMM1,
-        vsib,
-    ));
-    let mut vex_z = ins(Instruction::with3(
-        C::VEX_Vpaddd_ymm_ymm_ymmm256,
-        R::YMM1,
-        R::YMM2,
-        R::YMM3,
-    ));
+    let gather = ins(Instruction::with2(C::EVEX_Vpgatherdd_xmm_k1_vm32x, R::XMM1, vsib));
+    let mut vex_z = ins(Instruction::with3(C::VEX_Vpaddd_ymm_ymm_ymmm256, R::YMM1, R::YMM2, R::YMM3));
     vex_z.set_zeroing_masking(true);
     for (bad, rule) in [
         (z_cmp, "zeroing-masking on a form without {z}"),
         (z_cmp, "zeroing-masking with an opmask destination"),
-        (
-            b_no_bcst,
-            "EVEX.b broadcast on a memory operand without {1toN}",
-        ),
+        (b_no_bcst, "EVEX.b broadcast on a memory operand without {1toN}"),
         (b_reg, "EVEX.b broadcast without a memory operand"),
         (er_no, "embedded rounding on a form without {er}"),
         (sae_no, "SAE on a form without {sae}"),
         (k_no, "opmask on a form that takes none"),
         (gather, "gather/scatter without an opmask"),
-        (
-            vex_z,
-            "EVEX masking, broadcast, rounding or SAE on a non-EVEX encoding",
-        ),
+        (vex_z, "EVEX masking, broadcast, rounding or SAE on a non-EVEX encoding"),
     ] {
         let p = sdm_evex_problems(&bad);
         assert!(p.iter().any(|p| p.starts_with(rule)), "{rule}: {p:?}");
     }
     // And valid forms pass.
-    let mut ok = ins(Instruction::with3(
-        C::EVEX_Vaddps_zmm_k1z_zmm_zmmm512b32_er,
-        R::ZMM1,
-        R::ZMM2,
-        m,
-    ));
+    let mut ok = ins(Instruction::with3(C::EVEX_Vaddps_zmm_k1z_zmm_zmmm512b32_er, R::ZMM1, R::ZMM2, m));
     ok.set_op_mask(R::K1);
     ok.set_zeroing_masking(true);
     ok.set_is_broadcast(true);
-    let mut er = ins(Instruction::with3(
-        C::EVEX_Vaddps_zmm_k1z_zmm_zmmm512b32_er,
-        R::ZMM17,
-        R::ZMM2,
-        R::ZMM31,
-    ));
+    let mut er = ins(Instruction::with3(C::EVEX_Vaddps_zmm_k1z_zmm_zmmm512b32_er, R::ZMM17, R::ZMM2, R::ZMM31));
     er.set_rounding_control(RoundingControl::RoundTowardZero);
-    let mut store = ins(Instruction::with2(
-        C::EVEX_Vmovups_zmmm512_k1z_zmm,
-        m,
-        R::ZMM1,
-    ));
+    let mut store = ins(Instruction::with2(C::EVEX_Vmovups_zmmm512_k1z_zmm, m, R::ZMM1));
     store.set_op_mask(R::K7);
     for good in [ok, er, store] {
         let mut enc = Encoder::new(64);
@@ -875,11 +721,7 @@ fn generator_covers_the_instruction_tables() {
     let feats = Features::detect();
     let f = r#gen::Forms::get(&feats);
     eprintln!("forms: {}", f.summary());
-    assert!(
-        f.alu.len() > 200 && f.shift.len() > 50 && f.muldiv.len() > 20 && f.x87.len() > 50,
-        "{}",
-        f.summary()
-    );
+    assert!(f.alu.len() > 200 && f.shift.len() > 50 && f.muldiv.len() > 20 && f.x87.len() > 50, "{}", f.summary());
     assert!(f.sse.len() > 150, "{}", f.summary());
     if feats.avx2 {
         assert!(f.avx.len() > 300, "{}", f.summary());
@@ -891,18 +733,9 @@ fn harness_smoke() {
     let feats = Features::detect();
     // Empty snippet: the epilogue alone.
     let v = run_case(&Case::new(Class::Alu, vec![], 3), &feats);
-    assert_eq!(
-        v.native.status,
-        Status::Exited(0),
-        "{:?}",
-        String::from_utf8_lossy(&v.native.stderr)
-    );
+    assert_eq!(v.native.status, Status::Exited(0), "{:?}", String::from_utf8_lossy(&v.native.stderr));
     assert_eq!(v.native.stdout.len(), DUMP_LEN as usize);
-    assert!(
-        v.same(),
-        "{}",
-        report(&Case::new(Class::Alu, vec![], 3), &v)
-    );
+    assert!(v.same(), "{}", report(&Case::new(Class::Alu, vec![], 3), &v));
     // xor ecx, ecx; div rcx: SIGFPE natively.
     let c = Case::new(Class::MulDiv, vec![0x31, 0xC9, 0x48, 0xF7, 0xF1], 3);
     let v = run_case(&c, &feats);
@@ -913,11 +746,7 @@ fn harness_smoke() {
 fn fuzz_corpus(target: &str) -> Vec<PathBuf> {
     let dir = testsuite::workspace_root().join("fuzz/corpus").join(target);
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect()
-        })
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect())
         .unwrap_or_default();
     v.sort();
     v
@@ -933,15 +762,9 @@ fn replay(target: &str, check: fn(&[u8]) -> Result<(), String>) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => failures.push(format!("{}: {e}", f.display())),
             Err(p) => {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-                failures.push(format!(
-                    "{}: panicked: {}",
-                    f.display(),
-                    msg.unwrap_or_default()
-                ));
+                let msg =
+                    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                failures.push(format!("{}: panicked: {}", f.display(), msg.unwrap_or_default()));
             }
         }
     }
@@ -974,9 +797,7 @@ fn fuzz_corpus_elf_loader() {
 fn fuzz_corpus_prune_known_issues() {
     let mut removed = 0;
     for f in fuzz_corpus("translate") {
-        let named = f
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("crash-"));
+        let named = f.file_name().is_some_and(|n| n.to_string_lossy().starts_with("crash-"));
         let data = std::fs::read(&f).unwrap_or_default();
         if !named && oracle::known_issue(&data).is_some() {
             std::fs::remove_file(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));

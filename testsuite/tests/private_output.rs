@@ -62,16 +62,8 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if ft.is_dir() {
                 walk(base, &p, out);
             } else if ft.is_file() {
-                let rel = p
-                    .strip_prefix(base)
-                    .unwrap_or(&p)
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(
-                    rel,
-                    std::fs::read(&p)
-                        .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display())),
-                );
+                let rel = p.strip_prefix(base).unwrap_or(&p).to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display())));
             }
         }
     }
@@ -109,27 +101,17 @@ struct Report {
 
 impl Report {
     fn has(&self, opt: &str) -> bool {
-        self.opts
-            .iter()
-            .any(|o| o == opt || o.starts_with(&format!("{opt}=")))
+        self.opts.iter().any(|o| o == opt || o.starts_with(&format!("{opt}=")))
     }
 
     /// Checks what was asked for is there: trace lines ending with the
     /// program's exit and containing each of `calls`, statistics.
     fn check(&self, calls: &[&str], what: &str) {
         let t = &self.text;
-        assert!(
-            !t.trim().is_empty(),
-            "{what} {:?}: no trace or statistics at all",
-            self.opts
-        );
+        assert!(!t.trim().is_empty(), "{what} {:?}: no trace or statistics at all", self.opts);
         if self.has("--trace") {
             let lines: Vec<&str> = t.lines().filter(|l| l.starts_with("[pid ")).collect();
-            assert!(
-                !lines.is_empty(),
-                "{what} {:?}: no trace lines in:\n{t}",
-                self.opts
-            );
+            assert!(!lines.is_empty(), "{what} {:?}: no trace lines in:\n{t}", self.opts);
             assert!(
                 lines.iter().any(|l| l.contains("exit_group(")),
                 "{what} {:?}: the trace does not show the exit:\n{t}",
@@ -144,18 +126,10 @@ impl Report {
             }
         }
         if self.opts.iter().any(|o| o == "--stats") {
-            assert!(
-                t.contains("bt-run statistics: pid "),
-                "{what} {:?}: no statistics in:\n{t}",
-                self.opts
-            );
+            assert!(t.contains("bt-run statistics: pid "), "{what} {:?}: no statistics in:\n{t}", self.opts);
         }
         if self.has("--stats=json") {
-            assert!(
-                t.contains("\"syscalls\":{"),
-                "{what} {:?}: no JSON statistics in:\n{t}",
-                self.opts
-            );
+            assert!(t.contains("\"syscalls\":{"), "{what} {:?}: no JSON statistics in:\n{t}", self.opts);
         }
     }
 }
@@ -197,51 +171,30 @@ fn run_both(cmd: &Cmd, opts: &[&str], to_file: bool, soft: Option<u64>) -> Repor
     let out = prefixed(&bt_args, bd.path());
     let shown = format!("bt-run {} {what}", bt_args[1..].join(" "));
     assert!(!out.timed_out, "{shown}: timed out\n{}", out.stderr_str());
-    assert_eq!(
-        out.status,
-        native.status,
-        "{shown}: exit status\n--- bt-run stderr ---\n{}",
-        out.stderr_str()
-    );
+    assert_eq!(out.status, native.status, "{shown}: exit status\n--- bt-run stderr ---\n{}", out.stderr_str());
     if let Some(d) = diff("stdout", &native.stdout, &out.stdout) {
         panic!("{shown}: {d}");
     }
     let (nf, bf) = (files(nd.path()), files(bd.path()));
-    assert_eq!(
-        nf.keys().collect::<Vec<_>>(),
-        bf.keys().collect::<Vec<_>>(),
-        "{shown}: the files the program wrote"
-    );
+    assert_eq!(nf.keys().collect::<Vec<_>>(), bf.keys().collect::<Vec<_>>(), "{shown}: the files the program wrote");
     for (name, n) in &nf {
         if let Some(d) = diff(name, n, &bf[name]) {
             panic!("{shown}: file {d}");
         }
     }
     let text = if to_file {
-        if let Some(d) = diff(
-            "stderr (bt-run's output went to -o)",
-            &native.stderr,
-            &out.stderr,
-        ) {
+        if let Some(d) = diff("stderr (bt-run's output went to -o)", &native.stderr, &out.stderr) {
             panic!("{shown}: {d}");
         }
-        std::fs::read_to_string(&out_file)
-            .unwrap_or_else(|e| panic!("{shown}: cannot read the -o file: {e}"))
+        std::fs::read_to_string(&out_file).unwrap_or_else(|e| panic!("{shown}: cannot read the -o file: {e}"))
     } else {
         let (guest, ours) = split_stderr(&out.stderr_str());
-        if let Some(d) = diff(
-            "stderr (without bt-run's lines)",
-            &native.stderr,
-            guest.as_bytes(),
-        ) {
+        if let Some(d) = diff("stderr (without bt-run's lines)", &native.stderr, guest.as_bytes()) {
             panic!("{shown}: {d}");
         }
         ours
     };
-    Report {
-        text,
-        opts: opts.iter().map(|s| s.to_string()).collect(),
-    }
+    Report { text, opts: opts.iter().map(|s| s.to_string()).collect() }
 }
 
 /// The option sets every scenario runs under: (options, with `-o`).
@@ -270,11 +223,7 @@ fn scenario(v: &str, mode: &str, calls: &[&str]) {
 per_variant!(redirected_std_fds, |v: &str| scenario(
     v,
     "redirect",
-    &[
-        "write(2, \"stderr now goes to err.txt\\n\"",
-        "getdents64(",
-        "dup2("
-    ]
+    &["write(2, \"stderr now goes to err.txt\\n\"", "getdents64(", "dup2("]
 ));
 
 // fds 0-2 closed: new files get 0, 1, 2 as natively; then close_range over
@@ -282,11 +231,7 @@ per_variant!(redirected_std_fds, |v: &str| scenario(
 per_variant!(closed_std_fds_and_close_range, |v: &str| scenario(
     v,
     "close",
-    &[
-        "close(2) = 0",
-        "close_range(0, 4294967295, 0) = 0",
-        "write(0, \"after close_range: 0 1\\n\""
-    ]
+    &["close(2) = 0", "close_range(0, 4294967295, 0) = 0", "write(0, \"after close_range: 0 1\\n\""]
 ));
 
 // The same through i386 calls (int $0x80): close, dup2 onto stderr, and a
@@ -299,21 +244,14 @@ per_variant!(closed_std_fds_by_i386_calls, |v: &str| scenario(
 
 // /proc/self/fd, fdinfo, /proc/PID/fd, the task's, thread-self's and
 // /dev/fd list the program's descriptors only.
-per_variant!(proc_fd_listings, |v: &str| scenario(
-    v,
-    "listfd",
-    &["getdents64("]
-));
+per_variant!(proc_fd_listings, |v: &str| scenario(v, "listfd", &["getdents64("]));
 
 // Numbers at the limits' edges (where bt-run keeps its own) look closed to
 // every call; dup2 onto them behaves natively; close_range(3, ~0).
 per_variant!(numbers_at_the_limits_look_closed, |v: &str| scenario(
     v,
     "probe",
-    &[
-        "EBADF (Bad file descriptor)",
-        "close_range(3, 4294967295, 0) = 0"
-    ]
+    &["EBADF (Bad file descriptor)", "close_range(3, 4294967295, 0) = 0"]
 ));
 
 // The program lowers and raises its RLIMIT_NOFILE: EMFILE comes where it
@@ -321,10 +259,7 @@ per_variant!(numbers_at_the_limits_look_closed, |v: &str| scenario(
 per_variant!(nofile_limit_lowered_and_raised, |v: &str| scenario(
     v,
     "rlimit",
-    &[
-        "RLIMIT_NOFILE, {rlim_cur=64, ",
-        "EMFILE (Too many open files)"
-    ]
+    &["RLIMIT_NOFILE, {rlim_cur=64, ", "EMFILE (Too many open files)"]
 ));
 
 // Redirect and close, then exec a child (bt-run re-executes itself): the
@@ -332,47 +267,31 @@ per_variant!(nofile_limit_lowered_and_raised, |v: &str| scenario(
 per_variant!(exec_after_redirecting, |v: &str| scenario(
     v,
     "exec",
-    &[
-        "write(2, \"parent stderr line\\n\"",
-        "close_range(3, 4294967295, 0) = 0"
-    ]
+    &["write(2, \"parent stderr line\\n\"", "close_range(3, 4294967295, 0) = 0"]
 ));
 
 // posix_spawn (a vfork child under bt-run) with file actions on fds 0-2.
-per_variant!(posix_spawn_with_file_actions, |v: &str| scenario(
-    v,
-    "spawn",
-    &["getdents64("]
-));
+per_variant!(posix_spawn_with_file_actions, |v: &str| scenario(v, "spawn", &["getdents64("]));
 
 // bt-run started with the soft limit below the hard one (its descriptors
 // then sit right above the soft limit, and move when the program raises
 // it), as after `ulimit -Sn 1024`.
 per_variant!(soft_limit_below_hard_at_start, |v: &str| {
     let hard = {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit writes one struct rlimit.
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
         r.rlim_max
     };
     if hard <= 1100 {
-        eprintln!(
-            "skipped: the hard RLIMIT_NOFILE ({hard}) leaves no room above a soft limit of 1024"
-        );
+        eprintln!("skipped: the hard RLIMIT_NOFILE ({hard}) leaves no room above a soft limit of 1024");
         return;
     }
     let prog = guest("fd_private", v);
     for mode in ["probe", "rlimit", "exec", "redirect"] {
         let cmd = Cmd::new(&[prog.as_str(), mode]).timeout(T);
-        for &(opts, to_file) in &[
-            (&["--trace"][..], false),
-            (&["--trace", "--stats"][..], true),
-        ] {
-            run_both(&cmd, opts, to_file, Some(1024))
-                .check(&[], &format!("fd_private.{v} {mode} (soft limit 1024)"));
+        for &(opts, to_file) in &[(&["--trace"][..], false), (&["--trace", "--stats"][..], true)] {
+            run_both(&cmd, opts, to_file, Some(1024)).check(&[], &format!("fd_private.{v} {mode} (soft limit 1024)"));
         }
     }
 });
@@ -393,19 +312,13 @@ fn shell(argv: &[&str], status: i32, calls: &[&str]) {
 #[test]
 fn trace_stays_out_of_a_redirected_stderr() {
     let bash = require_tool("bash", "bash").to_string_lossy().into_owned();
-    shell(
-        &[bash.as_str(), "-c", "ls /nonexistent 2>log.txt"],
-        2,
-        &["\"/nonexistent\"", "exit_group(2)"],
-    );
+    shell(&[bash.as_str(), "-c", "ls /nonexistent 2>log.txt"], 2, &["\"/nonexistent\"", "exit_group(2)"]);
 }
 
 /// coreutils ls closes stderr at exit: the statistics still appear.
 #[test]
 fn statistics_survive_a_program_closing_stderr() {
-    let ls = require_tool("ls", "coreutils")
-        .to_string_lossy()
-        .into_owned();
+    let ls = require_tool("ls", "coreutils").to_string_lossy().into_owned();
     shell(&[ls.as_str(), "/"], 0, &["close(2) = 0", "getdents64("]);
 }
 
@@ -452,17 +365,10 @@ fn own_fds_option_checks_its_descriptors() {
     ] {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let out = run_bt_args(&args, T);
-        assert_eq!(
-            out.status,
-            Status::Exited(2),
-            "{args:?}: {}",
-            out.stderr_str()
-        );
+        assert_eq!(out.status, Status::Exited(2), "{args:?}: {}", out.stderr_str());
         let err = out.stderr_str();
         assert!(
-            err.starts_with("bt-run: ")
-                && err.matches('\n').count() == 1
-                && err.contains("--own-fds"),
+            err.starts_with("bt-run: ") && err.matches('\n').count() == 1 && err.contains("--own-fds"),
             "{args:?}: {err:?}"
         );
     }

@@ -1212,7 +1212,10 @@ fn write_scripts(dir: &Path) {
             "py.py",
             "#!/usr/bin/env python3\nimport sys, os\nprint('python', sys.argv, os.path.basename(sys.executable))\n",
         ),
-        ("pl.pl", "#!/usr/bin/perl -w\nmy @a = (1..5); print \"perl $0 sum \", eval { my $s = 0; $s += $_ for @a; $s }, \"\\n\"; exit 4;\n"),
+        (
+            "pl.pl",
+            "#!/usr/bin/perl -w\nmy @a = (1..5); print \"perl $0 sum \", eval { my $s = 0; $s += $_ for @a; $s }, \"\\n\"; exit 4;\n",
+        ),
         ("strict.sh", "#!/bin/sh -eu\necho strict start\nfalse\necho not reached\n"),
         // The interpreter of nested.sh is itself a script (the kernel allows a few levels).
         ("interp.sh", "#!/bin/sh\necho \"interp.sh got: $*\"\nexit 5\n"),
@@ -1383,7 +1386,13 @@ fn corpus_timing() {
                 (w.setup)(bd.path());
                 let bo = run_bt(&cmd.clone().cwd(bd.path()), LONG);
                 if round == 0 && (bo.timed_out || bo.status != no.status || bo.stdout != no.stdout) {
-                    problems.push(format!("{}: `{}` differs (native {}, bt-run {})", w.name, cmd.display(), no.status, bo.status));
+                    problems.push(format!(
+                        "{}: `{}` differs (native {}, bt-run {})",
+                        w.name,
+                        cmd.display(),
+                        no.status,
+                        bo.status
+                    ));
                 }
                 n += no.elapsed;
                 b += bo.elapsed;

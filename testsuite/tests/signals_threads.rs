@@ -155,9 +155,7 @@ per_variant!(sigchld_waitpid_stop_cont_default_actions, |v| ok("st_children", v,
 per_variant!(pthread_kill_runs_handler_in_target_thread, |v| ok("st_threadsig", v, &["kill"]));
 per_variant!(process_signal_goes_to_the_unblocking_thread, |v| ok("st_threadsig", v, &["mask"]));
 per_variant!(posix_timers_thread_id_and_process_directed, |v| ok("st_threadsig", v, &["timer"]));
-per_variant!(thread_segv_kills_whole_process, |v| {
-    st("st_threadsig", v, &["fatal"], Status::signal(libc::SIGSEGV))
-});
+per_variant!(thread_segv_kills_whole_process, |v| { st("st_threadsig", v, &["fatal"], Status::signal(libc::SIGSEGV)) });
 per_variant!(thread_sigterm_default_kills_whole_process, |v| {
     st("st_threadsig", v, &["fatalterm"], Status::signal(libc::SIGTERM))
 });
@@ -167,8 +165,7 @@ per_variant!(thread_abort_kills_whole_process, |v| {
 
 // ---- exit vs exit_group ----
 
-per_variant!(
-    main_thread_sys_exit_others_go_on, |v| st("st_exit", v, &["mainexit"], Status::Exited(7)));
+per_variant!(main_thread_sys_exit_others_go_on, |v| st("st_exit", v, &["mainexit"], Status::Exited(7)));
 // musl's pthread_join waits for pthread_exit's own bookkeeping, so a raw
 // SYS_exit from a musl thread hangs natively: glibc variants only.
 glibc_variants!(thread_sys_exit_wakes_pthread_join, |v| ok("st_exit", v, &["threadexit"]));
@@ -402,7 +399,10 @@ fn ptrace_syscalls(v: &str) {
     // What the comparison covers, natively: every stop's registers agree
     // with the kernel's description, and every change took effect.
     assert!(!out.contains("disagree") && !out.contains("unexpected"), "native run:\n{out}");
-    assert!(out.contains("child: a is its pid 1, b 777, c 42, d 0, e 43, f 778, g -1, h is its parent 1"), "native run:\n{out}");
+    assert!(
+        out.contains("child: a is its pid 1, b 777, c 42, d 0, e 43, f 778, g -1, h is its parent 1"),
+        "native run:\n{out}"
+    );
     assert!(out.contains("entry i386 nr 64") && out.contains("child exited 3"), "native run:\n{out}");
 }
 
@@ -416,7 +416,10 @@ fn ptrace_fault(v: &str) {
     let g = guest("st_ptrace", v);
     let native = compare(&Cmd::new(&[g.as_str(), "fault"]).expect(Status::Exited(0)));
     let out = native.stdout_str();
-    assert!(out.contains("round 1: stopped 1 by Segmentation fault, rip at the page 1, si_code 2, si_addr at the page 1"), "native run:\n{out}");
+    assert!(
+        out.contains("round 1: stopped 1 by Segmentation fault, rip at the page 1, si_code 2, si_addr at the page 1"),
+        "native run:\n{out}"
+    );
     assert!(out.contains("child: handler ran") && out.contains("child exited 1 status 5"), "native run:\n{out}");
 }
 
@@ -431,9 +434,17 @@ fn ptrace_breakpoint(v: &str) {
     let native = compare(&Cmd::new(&[g.as_str(), "breakpoint"]).expect(Status::Exited(0)));
     let out = native.stdout_str();
     for hit in 0..3 {
-        assert!(out.contains(&format!("hit {hit}: Trace/breakpoint trap, rip just after the int3 1, si_code 0x80, argument {hit}")), "native run:\n{out}");
+        assert!(
+            out.contains(&format!(
+                "hit {hit}: Trace/breakpoint trap, rip just after the int3 1, si_code 0x80, argument {hit}"
+            )),
+            "native run:\n{out}"
+        );
     }
-    assert!(out.matches("stepped: Trace/breakpoint trap, one instruction on 1, si_code 2").count() == 3, "native run:\n{out}");
+    assert!(
+        out.matches("stepped: Trace/breakpoint trap, one instruction on 1, si_code 2").count() == 3,
+        "native run:\n{out}"
+    );
     assert!(out.contains("child: sum 43") && out.contains("child exited 0"), "native run:\n{out}");
 }
 

@@ -63,7 +63,13 @@ fn read_text(p: &Path) -> String {
 
 fn ok(out: &Outcome, what: &str) {
     assert!(!out.timed_out, "{what}: timed out\n--- stderr ---\n{}", out.stderr_str());
-    assert_eq!(out.status, Status::Exited(0), "{what}: wrong status\n--- stdout ---\n{}\n--- stderr ---\n{}", out.stdout_str(), out.stderr_str());
+    assert_eq!(
+        out.status,
+        Status::Exited(0),
+        "{what}: wrong status\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.stdout_str(),
+        out.stderr_str()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -102,7 +108,9 @@ fn syscall_counts(obj: &Json) -> BTreeMap<String, Counts> {
         .members()
         .iter()
         .map(|(name, c)| {
-            let num = |k: &str| c.get(k).and_then(Json::as_u64).unwrap_or_else(|| panic!("{name}: no integer \"{k}\" in {c:?}"));
+            let num = |k: &str| {
+                c.get(k).and_then(Json::as_u64).unwrap_or_else(|| panic!("{name}: no integer \"{k}\" in {c:?}"))
+            };
             let failed = c
                 .get("failed")
                 .unwrap_or_else(|| panic!("{name}: no \"failed\" in {c:?}"))
@@ -124,15 +132,14 @@ fn counted_run(v: &str, opts: &[&str], n: [u64; 6]) -> BTreeMap<String, Counts> 
     let file_s = file.to_string_lossy().into_owned();
     let prog = guest("sl_counts", v);
     let args: Vec<String> = n.iter().map(|x| x.to_string()).collect();
-    let cmd = Cmd::new(&[prog.as_str()]).arg(&args[0]).arg(&args[1]).arg(&args[2]).arg(&args[3]).arg(&args[4]).arg(&args[5]);
+    let cmd =
+        Cmd::new(&[prog.as_str()]).arg(&args[0]).arg(&args[1]).arg(&args[2]).arg(&args[3]).arg(&args[4]).arg(&args[5]);
     let mut all = vec!["--stats=json", "-o", file_s.as_str()];
     all.extend_from_slice(opts);
     let out = run_bt_opts(&all, &cmd, T);
     ok(&out, "sl_counts under bt-run");
-    let want = format!(
-        "getpid={} gettid={} write={} enoent={} ebadf={} badwrite={}\n",
-        n[0], n[1], n[2], n[3], n[4], n[5]
-    );
+    let want =
+        format!("getpid={} gettid={} write={} enoent={} ebadf={} badwrite={}\n", n[0], n[1], n[2], n[3], n[4], n[5]);
     assert_eq!(out.stdout_str(), want, "sl_counts did not see the answers it expected under bt-run {all:?}");
     let objs = stats_objects(&file);
     assert_eq!(objs.len(), 1, "one process image, so one statistics object; got:\n{}", read_text(&file));
@@ -173,7 +180,11 @@ fn strace_summary(cmd: &Cmd) -> BTreeMap<String, (u64, u64)> {
             continue;
         }
         let calls = f[3].parse::<u64>().unwrap_or_else(|_| panic!("cannot read strace -c line {line:?}"));
-        let errors = if f.len() == 6 { f[4].parse::<u64>().unwrap_or_else(|_| panic!("cannot read strace -c line {line:?}")) } else { 0 };
+        let errors = if f.len() == 6 {
+            f[4].parse::<u64>().unwrap_or_else(|_| panic!("cannot read strace -c line {line:?}"))
+        } else {
+            0
+        };
         m.insert(f[f.len() - 1].to_string(), (calls, errors));
     }
     m
@@ -199,7 +210,10 @@ fn site_counts(v: &str, n: u64) -> BTreeMap<String, u64> {
     for kind in ["ret", "indirect_jmp", "indirect_call"] {
         for what in ["lookups", "table_lookups", "misses"] {
             let key = format!("{kind}_{what}");
-            let v = objs[0].get(&key).and_then(Json::as_u64).unwrap_or_else(|| panic!("no {key} in the statistics:\n{}", read_text(&file)));
+            let v = objs[0]
+                .get(&key)
+                .and_then(Json::as_u64)
+                .unwrap_or_else(|| panic!("no {key} in the statistics:\n{}", read_text(&file)));
             m.insert(key, v);
         }
     }
@@ -212,10 +226,16 @@ per_variant!(stats_count_lookups_per_kind_of_site, |v: &str| {
     for kind in ["ret", "indirect_jmp", "indirect_call"] {
         let l = format!("{kind}_lookups");
         let grew = b[&l] as i64 - a[&l] as i64;
-        assert!((grew - 2000).abs() <= 4, "{kind}: one lookup per iteration, but {grew} more for 2000 more ({a:?} vs {b:?})");
+        assert!(
+            (grew - 2000).abs() <= 4,
+            "{kind}: one lookup per iteration, but {grew} more for 2000 more ({a:?} vs {b:?})"
+        );
         for m in [&a, &b] {
             assert!(m[&format!("{kind}_misses")] <= m[&l], "{kind}: misses are lookups that missed: {m:?}");
-            assert!(m[&format!("{kind}_table_lookups")] <= m[&l], "{kind}: table lookups are lookups the inline cache did not answer: {m:?}");
+            assert!(
+                m[&format!("{kind}_table_lookups")] <= m[&l],
+                "{kind}: table lookups are lookups the inline cache did not answer: {m:?}"
+            );
         }
     }
 });
@@ -264,8 +284,14 @@ per_variant!(inline_caches_answer_calls_to_few_targets, |v: &str| {
         let beyond = n * k.saturating_sub(2) / k;
         match k {
             1 | 2 => assert!(table < 1000, "{k} targets: the inline cache holds them all, but {table} table lookups"),
-            3 => assert!(table.abs_diff(beyond) < 1000, "3 targets: the third ({beyond} calls) goes to the table, but {table} table lookups"),
-            _ => assert!(table + 10 >= n, "{k} targets: the site goes straight to the table (all but its first calls), but {table} table lookups of {n}"),
+            3 => assert!(
+                table.abs_diff(beyond) < 1000,
+                "3 targets: the third ({beyond} calls) goes to the table, but {table} table lookups"
+            ),
+            _ => assert!(
+                table + 10 >= n,
+                "{k} targets: the site goes straight to the table (all but its first calls), but {table} table lookups of {n}"
+            ),
         }
         assert!(get("inline_cache_entries_filled") >= k.min(2), "{}", read_text(&file));
     }
@@ -322,14 +348,26 @@ per_variant!(stats_counts_equal_calls_made, |v: &str| {
     let [n_getpid, n_gettid, n_write, n_enoent, n_ebadf, n_badwrite] = COUNT_ARGS;
     let d = |name: &str| diff_counts(&get(&run, name), &get(&base, name));
     let errs = |pairs: &[(&str, u64)]| pairs.iter().map(|(e, n)| (e.to_string(), *n)).collect::<BTreeMap<_, _>>();
-    assert_eq!(d("getpid"), Counts { inline: n_getpid, forwarded: 0, failed: errs(&[]) }, "getpid: answered in-process, once per call");
-    assert_eq!(d("gettid"), Counts { inline: n_gettid, forwarded: 0, failed: errs(&[]) }, "gettid: answered in-process, once per call");
+    assert_eq!(
+        d("getpid"),
+        Counts { inline: n_getpid, forwarded: 0, failed: errs(&[]) },
+        "getpid: answered in-process, once per call"
+    );
+    assert_eq!(
+        d("gettid"),
+        Counts { inline: n_gettid, forwarded: 0, failed: errs(&[]) },
+        "gettid: answered in-process, once per call"
+    );
     assert_eq!(
         d("write"),
         Counts { inline: 0, forwarded: n_write + n_badwrite, failed: errs(&[("EBADF", n_badwrite)]) },
         "write: forwarded; the writes to fd -1 failed with EBADF"
     );
-    assert_eq!(d("openat"), Counts { inline: 0, forwarded: n_enoent, failed: errs(&[("ENOENT", n_enoent)]) }, "openat of a missing file");
+    assert_eq!(
+        d("openat"),
+        Counts { inline: 0, forwarded: n_enoent, failed: errs(&[("ENOENT", n_enoent)]) },
+        "openat of a missing file"
+    );
     assert_eq!(d("close"), Counts { inline: 0, forwarded: n_ebadf, failed: errs(&[("EBADF", n_ebadf)]) }, "close(-1)");
 
     // The totals are the kernel's own count of a native run (strace -c).
@@ -355,7 +393,11 @@ per_variant!(stats_no_inline_forwards_everything, |v: &str| {
     let run = counted_run(v, &["--no-inline"], COUNT_ARGS);
     for (name, n) in [("getpid", COUNT_ARGS[0]), ("gettid", COUNT_ARGS[1])] {
         let d = diff_counts(&get(&run, name), &get(&base, name));
-        assert_eq!(d, Counts { inline: 0, forwarded: n, failed: BTreeMap::new() }, "{name} under --no-inline: every call reaches the kernel");
+        assert_eq!(
+            d,
+            Counts { inline: 0, forwarded: n, failed: BTreeMap::new() },
+            "{name} under --no-inline: every call reaches the kernel"
+        );
     }
     for (name, c) in &run {
         if matches!(name.as_str(), "getpid" | "gettid" | "getuid" | "geteuid" | "getgid" | "getegid") {
@@ -388,8 +430,13 @@ fn stats_text_table_matches_json() {
             .map(|l| l.split_whitespace().collect::<Vec<_>>())
             .find(|f| f.first() == Some(&name))
             .unwrap_or_else(|| panic!("no row for {name} in the --stats table:\n{text}"));
-        let nums: Vec<u64> = row[1..5].iter().map(|x| x.parse().unwrap_or_else(|_| panic!("bad row {row:?}"))).collect();
-        assert_eq!(nums, vec![c.total(), c.inline, c.forwarded, c.failures()], "{name}: text row {row:?} vs JSON {c:?}\n{text}");
+        let nums: Vec<u64> =
+            row[1..5].iter().map(|x| x.parse().unwrap_or_else(|_| panic!("bad row {row:?}"))).collect();
+        assert_eq!(
+            nums,
+            vec![c.total(), c.inline, c.forwarded, c.failures()],
+            "{name}: text row {row:?} vs JSON {c:?}\n{text}"
+        );
         let errs: Vec<String> = c.failed.iter().map(|(e, n)| format!("{e}:{n}")).collect();
         assert_eq!(row[5..].to_vec(), errs.iter().map(String::as_str).collect::<Vec<_>>(), "{name}: errors column");
     }
@@ -420,7 +467,12 @@ fn procstats(v: &str, opts: &[&str]) {
     let record = |role: &str| -> BTreeMap<String, Counts> {
         let pid = pid_of(role);
         let mine: Vec<&Json> = objs.iter().filter(|o| o.get("pid").and_then(Json::as_u64) == Some(pid)).collect();
-        assert_eq!(mine.len(), 1, "one statistics record for the {role} (pid {pid}); all records:\n{}", read_text(&file));
+        assert_eq!(
+            mine.len(),
+            1,
+            "one statistics record for the {role} (pid {pid}); all records:\n{}",
+            read_text(&file)
+        );
         syscall_counts(mine[0])
     };
     let want = [("parent", [a, 0, 0]), ("fork", [0, b, 0]), ("vfork", [0, 0, c])];
@@ -440,14 +492,19 @@ fn procstats(v: &str, opts: &[&str]) {
         let sum: u64 = objs.iter().map(|o| get(&syscall_counts(o), name).total()).sum();
         let (calls, _) = native.get(name).copied().unwrap_or((0, 0));
         if sum != calls {
-            problems.push(format!("{name}: the records add up to {sum}, strace -f -c of the native run counts {calls}"));
+            problems
+                .push(format!("{name}: the records add up to {sum}, strace -f -c of the native run counts {calls}"));
         }
     }
-    assert!(problems.is_empty(), "per-process statistics:\n  {}\n--- records ---\n{}", problems.join("\n  "), read_text(&file));
+    assert!(
+        problems.is_empty(),
+        "per-process statistics:\n  {}\n--- records ---\n{}",
+        problems.join("\n  "),
+        read_text(&file)
+    );
 }
 
-per_variant!(
-    stats_per_process_fork_vfork, |v: &str| procstats(v, &[]));
+per_variant!(stats_per_process_fork_vfork, |v: &str| procstats(v, &[]));
 
 // ---------------------------------------------------------------------------
 // --trace: the same lines as strace
@@ -533,7 +590,10 @@ fn traces_opt(prog: &str, args: &[&str], set: &str, same_stdout: bool) -> (Vec<S
         cmd = cmd.arg(a);
     }
     let trace_arg = format!("trace={set}");
-    let native = run_native_prefixed(&[st.as_str(), "-f", "-o", nf_s.as_str(), "-e", trace_arg.as_str()], &cmd.clone().cwd(nd.path()));
+    let native = run_native_prefixed(
+        &[st.as_str(), "-f", "-o", nf_s.as_str(), "-e", trace_arg.as_str()],
+        &cmd.clone().cwd(nd.path()),
+    );
     ok(&native, "native run under strace");
     let bd = temp_dir("trace-bt");
     let bf = bd.join("bt.out");
@@ -598,7 +658,9 @@ per_variant!(trace_lines_name_the_calling_process, |v: &str| {
     assert_eq!(seen, want, "(call, pid) -> lines\n{trace}");
     let (native, bt) = traces_opt(&prog, &["3", "4", "5"], "getppid,sched_yield,umask", false);
     // getppid's value is a pid: same shape, different number.
-    let strip = |v: Vec<String>| -> Vec<String> { v.into_iter().map(|l| if l.starts_with("getppid()") { "getppid() = N".into() } else { l }).collect() };
+    let strip = |v: Vec<String>| -> Vec<String> {
+        v.into_iter().map(|l| if l.starts_with("getppid()") { "getppid() = N".into() } else { l }).collect()
+    };
     assert_same_lines("getppid,sched_yield,umask", &strip(native), &strip(bt));
 });
 
@@ -633,7 +695,10 @@ fn ids(v: &str, mode: &str, opts: &[&str]) -> Outcome {
 fn root_part_ran(out: &Outcome) {
     let text = out.stdout_str();
     if is_root() {
-        assert!(text.contains("running as root: credential checks\n"), "running as root, the credential checks must run:\n{text}");
+        assert!(
+            text.contains("running as root: credential checks\n"),
+            "running as root, the credential checks must run:\n{text}"
+        );
         assert!(text.contains(": ok\n"), "{text}");
     } else {
         assert!(text.contains("not root: credential checks skipped\n"), "{text}");
@@ -643,12 +708,24 @@ fn root_part_ran(out: &Outcome) {
 per_variant!(ids_fork_vfork_spawn_threads, |v: &str| {
     let out = ids(v, "pids", &[]);
     let text = out.stdout_str();
-    for who in ["main", "fork child", "fork grandchild", "vfork child", "spawned child", "thread 2", "child forked by a thread", "child with a thread, second thread"] {
+    for who in [
+        "main",
+        "fork child",
+        "fork grandchild",
+        "vfork child",
+        "spawned child",
+        "thread 2",
+        "child forked by a thread",
+        "child with a thread, second thread",
+    ] {
         assert!(text.contains(&format!("{who}: getpid == /proc/self: ok")), "no check of {who}:\n{text}");
     }
     // `mov eax, NR; syscall` is answered where the translated syscall is.
     for who in ["main", "fork child", "vfork child", "thread 2", "child with a thread, second thread"] {
-        assert!(text.contains(&format!("{who}: gettid (constant number) == /proc/thread-self: ok")), "no check of {who}:\n{text}");
+        assert!(
+            text.contains(&format!("{who}: gettid (constant number) == /proc/thread-self: ok")),
+            "no check of {who}:\n{text}"
+        );
     }
 });
 
@@ -665,7 +742,11 @@ per_variant!(creds_after_dropping_privileges, |v: &str| {
     let out = ids(v, "creds", &[]);
     root_part_ran(&out);
     if is_root() {
-        assert!(out.stdout_str().contains("after setresgid/setresuid: uid=2001 euid=2002 gid=1001 egid=1002\n"), "{}", out.stdout_str());
+        assert!(
+            out.stdout_str().contains("after setresgid/setresuid: uid=2001 euid=2002 gid=1001 egid=1002\n"),
+            "{}",
+            out.stdout_str()
+        );
     }
 });
 
@@ -681,8 +762,7 @@ per_variant!(creds_are_per_thread, |v: &str| {
 
 // libc's set*id in a threaded process changes every thread (glibc signals
 // each thread with SIGSETXID = 33, musl with its synccall signal).
-per_variant!(
-    creds_libc_setxid_with_threads, |v: &str| {
+per_variant!(creds_libc_setxid_with_threads, |v: &str| {
     root_part_ran(&ids(v, "setxid", &[]));
 });
 
@@ -716,7 +796,8 @@ fn count_lines_with(lines: &[String], pat: &str) -> u64 {
 per_variant!(clock_cputime_goes_to_kernel, |v: &str| {
     let prog = guest("sl_clock", v);
     let (native, bt) = traces(&prog, &[&CLOCK_SAMPLES.to_string(), &CPUTIME_CALLS.to_string()], "clock_gettime");
-    let (n_cpu, b_cpu) = (count_lines_with(&native, "CLOCK_PROCESS_CPUTIME_ID"), count_lines_with(&bt, "CLOCK_PROCESS_CPUTIME_ID"));
+    let (n_cpu, b_cpu) =
+        (count_lines_with(&native, "CLOCK_PROCESS_CPUTIME_ID"), count_lines_with(&bt, "CLOCK_PROCESS_CPUTIME_ID"));
     assert_eq!(n_cpu, 2 * CPUTIME_CALLS, "strace: libc's CLOCK_PROCESS_CPUTIME_ID reads are system calls natively");
     assert_eq!(b_cpu, n_cpu, "bt-run: CLOCK_PROCESS_CPUTIME_ID system calls seen by --trace");
     for (who, lines) in [("strace", &native), ("bt-run", &bt)] {
@@ -744,14 +825,17 @@ per_variant!(sigmask_delivered_at_unblock_no_inline, |v: &str| sigmask(v, "unblo
 per_variant!(sigmask_delivery_order, |v: &str| sigmask(v, "order", &[]));
 per_variant!(bad_pointers_to_calls_served_in_process_fail_with_efault, |v: &str| sigmask(v, "efault", &[]));
 per_variant!(sigmask_lazy_blocking_observed_as_native, |v: &str| sigmask(v, "lazy", &[]));
-per_variant!(sigmask_lazy_blocking_observed_as_native_with_stats, |v: &str| sigmask(v, "lazy", &["--stats", "-o", "/dev/null"]));
+per_variant!(sigmask_lazy_blocking_observed_as_native_with_stats, |v: &str| sigmask(
+    v,
+    "lazy",
+    &["--stats", "-o", "/dev/null"]
+));
 per_variant!(sigmask_realtime_signals_queue, |v: &str| sigmask(v, "rt-queue", &[]));
 per_variant!(signal_handler_runs_during_blocking_syscall, |v: &str| sigmask(v, "blocked-syscall", &[]));
 
 // pthread_cancel is a signal libc reserves (glibc 32, musl 33): it must reach
 // the guest's handler, also for threads blocked in a system call.
-per_variant!(
-    pthread_cancel_blocked_threads, |v: &str| {
+per_variant!(pthread_cancel_blocked_threads, |v: &str| {
     compare(&Cmd::new(&[guest("sl_cancel", v)]));
 });
 
@@ -823,8 +907,7 @@ per_variant!(deny_gettid_kill, |v: &str| {
 
 // A denied call traced: the line strace prints for an injected error,
 // without its " (INJECTED)" mark.
-per_variant!(
-    deny_traced_like_strace_injection, |v: &str| {
+per_variant!(deny_traced_like_strace_injection, |v: &str| {
     let st = strace();
     let dir = temp_dir("deny_trace");
     let nf = dir.join("strace.out");
@@ -832,10 +915,25 @@ per_variant!(
     let (nf_s, bf_s) = (nf.to_string_lossy().into_owned(), bf.to_string_lossy().into_owned());
     let cmd = deny_cmd(v).any_status();
     let native = run_native_prefixed(
-        &[st.as_str(), "-f", "-o", nf_s.as_str(), "-e", "trace=openat,getuid", "-e", "inject=openat:error=EACCES", "-e", "inject=getuid:error=EPERM"],
+        &[
+            st.as_str(),
+            "-f",
+            "-o",
+            nf_s.as_str(),
+            "-e",
+            "trace=openat,getuid",
+            "-e",
+            "inject=openat:error=EACCES",
+            "-e",
+            "inject=getuid:error=EPERM",
+        ],
         &cmd,
     );
-    let bt = run_bt_opts(&["--deny", "openat=EACCES", "--deny", "getuid", "--trace=openat,getuid", "-o", bf_s.as_str()], &cmd, T);
+    let bt = run_bt_opts(
+        &["--deny", "openat=EACCES", "--deny", "getuid", "--trace=openat,getuid", "-o", bf_s.as_str()],
+        &cmd,
+        T,
+    );
     assert_eq!((bt.status, bt.stdout_str()), (native.status, native.stdout_str()), "denied run vs strace injection");
     let n: Vec<String> = normalized_trace(&read_text(&nf).replace(" (INJECTED)", ""));
     let b = normalized_trace(&read_text(&bf));
@@ -877,7 +975,11 @@ per_variant!(policy_file, |v: &str| {
 fn deny_survives_execve() {
     let prog = guest("sl_deny", "gcc");
     let cmd = Cmd::new(&[BUSYBOX, "sh", "-c", &format!("{prog} /etc/passwd; echo sh: $?")]);
-    compare_deny(&cmd, &["openat:error=EACCES", "getuid:error=EPERM"], &["--deny", "openat=EACCES", "--deny", "getuid"]);
+    compare_deny(
+        &cmd,
+        &["openat:error=EACCES", "getuid:error=EPERM"],
+        &["--deny", "openat=EACCES", "--deny", "getuid"],
+    );
 }
 
 /// One line on stderr starting with "bt-run:", exit 2, and the program did
@@ -888,14 +990,29 @@ fn usage_error(args: &[&str], what: &str) {
     assert!(!out.timed_out, "{what}: timed out");
     assert!(!err.contains("panicked"), "{what}: bt-run panicked:\n{err}");
     assert_eq!(out.status, Status::Exited(2), "{what}: exit status; stderr {err:?}");
-    assert!(err.starts_with("bt-run:") && err.ends_with('\n') && err.matches('\n').count() == 1, "{what}: want one line starting with \"bt-run:\", got {err:?}");
+    assert!(
+        err.starts_with("bt-run:") && err.ends_with('\n') && err.matches('\n').count() == 1,
+        "{what}: want one line starting with \"bt-run:\", got {err:?}"
+    );
     assert!(out.stdout.is_empty(), "{what}: the program ran: {:?}", out.stdout_str());
 }
 
 #[test]
 fn bad_deny_specs_are_usage_errors() {
     let prog = guest("sl_deny", "gcc");
-    for spec in ["nosuchcall", "openat=EBOGUS", "openat=", "=EPERM", "", "openat=0", "openat=4096", "openat=-1", "openat=kil", "openat=EACCES=1", "9999"] {
+    for spec in [
+        "nosuchcall",
+        "openat=EBOGUS",
+        "openat=",
+        "=EPERM",
+        "",
+        "openat=0",
+        "openat=4096",
+        "openat=-1",
+        "openat=kil",
+        "openat=EACCES=1",
+        "9999",
+    ] {
         usage_error(&["--deny", spec, prog.as_str(), "/etc/passwd"], &format!("--deny {spec:?}"));
         usage_error(&[&format!("--deny={spec}"), prog.as_str(), "/etc/passwd"], &format!("--deny={spec}"));
     }
@@ -923,7 +1040,11 @@ fn bad_policy_files_are_usage_errors() {
         let what = format!("policy file {text:?}");
         usage_error(&["--policy", pf_s.as_str(), prog.as_str(), "x"], &what);
         let out = run_bt_args(&["--policy", pf_s.as_str(), prog.as_str(), "x"], T);
-        assert!(out.stderr_str().contains(&format!("line {line}")), "{what}: the message should name line {line}: {:?}", out.stderr_str());
+        assert!(
+            out.stderr_str().contains(&format!("line {line}")),
+            "{what}: the message should name line {line}: {:?}",
+            out.stderr_str()
+        );
     }
 }
 
@@ -963,18 +1084,13 @@ fn int80_compare(v: &str, args: &[&str], opts: &[&str], status: Status) -> Outco
     );
     let bt = run_bt_opts(opts, &cmd.cwd(bd.path()), T);
     assert!(!bt.timed_out, "bt-run {opts:?} sl_int80 {args:?} timed out");
-    let mut problems: Vec<String> = [
-        diff("stdout", &native.stdout, &bt.stdout),
-        diff("stderr", &native.stderr, &bt.stderr),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let mut problems: Vec<String> =
+        [diff("stdout", &native.stdout, &bt.stdout), diff("stderr", &native.stderr, &bt.stderr)]
+            .into_iter()
+            .flatten()
+            .collect();
     if bt.status != native.status {
-        problems.push(format!(
-            "status: native {}, bt-run {}",
-            native.status, bt.status
-        ));
+        problems.push(format!("status: native {}, bt-run {}", native.status, bt.status));
     }
     assert!(
         problems.is_empty(),
@@ -987,20 +1103,13 @@ fn int80_compare(v: &str, args: &[&str], opts: &[&str], status: Status) -> Outco
             .map(|e| e.expect("directory entry").path())
             .map(|p| {
                 (
-                    p.file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned(),
+                    p.file_name().unwrap_or_default().to_string_lossy().into_owned(),
                     std::fs::read(&p).unwrap_or_default(),
                 )
             })
             .collect()
     };
-    assert_eq!(
-        files(bd.path()),
-        files(nd.path()),
-        "files written by sl_int80.{v} {args:?} under bt-run vs native"
-    );
+    assert_eq!(files(bd.path()), files(nd.path()), "files written by sl_int80.{v} {args:?} under bt-run vs native");
     native
 }
 
@@ -1030,53 +1139,29 @@ per_variant!(int80_calls_as_native, |v: &str| {
         "read interrupted by a handler with SA_RESTART: 1\n",
         "read interrupted by a handler without SA_RESTART: -1 EINTR (rax 0xfffffffffffffffc)\n",
     ] {
-        assert!(
-            text.contains(want),
-            "the native run did not print {want:?} (test broken?):\n{text}"
-        );
+        assert!(text.contains(want), "the native run did not print {want:?} (test broken?):\n{text}");
     }
     // The same with every x86-64 call in the runtime too (statistics on).
-    int80_compare(
-        v,
-        &["calls"],
-        &["--stats", "-o", "/dev/null"],
-        Status::Exited(7),
-    );
+    int80_compare(v, &["calls"], &["--stats", "-o", "/dev/null"], Status::Exited(7));
 });
 
 // `sysenter` in 64-bit code: natively #UD on this (AMD) machine, SIGILL at
 // the instruction; bt-run never executes it and must raise the same.
 per_variant!(sysenter_as_native, |v: &str| {
     let native = int80_compare(v, &["sysenter"], &[], Status::Exited(0));
-    assert!(
-        native.stdout_str().contains("rip at sysenter: yes"),
-        "{}",
-        native.stdout_str()
-    );
+    assert!(native.stdout_str().contains("rip at sysenter: yes"), "{}", native.stdout_str());
 });
 
 /// getpid's value is a pid: same shape, different number.
 fn strip_pids(v: Vec<String>) -> Vec<String> {
-    v.into_iter()
-        .map(|l| {
-            if l.starts_with("getpid() = ") {
-                "getpid() = N".into()
-            } else {
-                l
-            }
-        })
-        .collect()
+    v.into_iter().map(|l| if l.starts_with("getpid() = ") { "getpid() = N".into() } else { l }).collect()
 }
 
 // strace decodes int $0x80 calls with its i386 table (and prints no
 // personality marker by default): bt-run's lines are the same.
 per_variant!(int80_trace_matches_strace, |v: &str| {
     let prog = guest("sl_int80", v);
-    let (native, bt) = traces(
-        &prog,
-        &["trace"],
-        "getpid,write,open,close,mmap2,munmap,exit_group",
-    );
+    let (native, bt) = traces(&prog, &["trace"], "getpid,write,open,close,mmap2,munmap,exit_group");
     for want in [
         "open(\"i80-trace.tmp\", O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0600) = 3",
         "mmap2(NULL, 8192, PROT_READ|PROT_WRITE",
@@ -1113,12 +1198,9 @@ fn strace_summary_per_abi(cmd: &Cmd) -> (StraceCounts, StraceCounts) {
         if f.len() < 5 || f[0].starts_with('-') || f[0] == "%" || f.last() == Some(&"total") {
             continue;
         }
-        let calls = f[3]
-            .parse::<u64>()
-            .unwrap_or_else(|_| panic!("cannot read strace -c line {line:?}"));
+        let calls = f[3].parse::<u64>().unwrap_or_else(|_| panic!("cannot read strace -c line {line:?}"));
         let errors = if f.len() == 6 {
-            f[4].parse::<u64>()
-                .unwrap_or_else(|_| panic!("cannot read strace -c line {line:?}"))
+            f[4].parse::<u64>().unwrap_or_else(|_| panic!("cannot read strace -c line {line:?}"))
         } else {
             0
         };
@@ -1142,49 +1224,14 @@ per_variant!(int80_stats_count_i386_calls, |v: &str| {
     ok(&out, "sl_int80 count under bt-run --stats=json");
     let objs = stats_objects(&file);
     assert_eq!(objs.len(), 1, "{}", read_text(&file));
-    let calls = objs[0]
-        .get("syscalls_i386")
-        .unwrap_or_else(|| panic!("no \"syscalls_i386\" in {}", read_text(&file)));
+    let calls = objs[0].get("syscalls_i386").unwrap_or_else(|| panic!("no \"syscalls_i386\" in {}", read_text(&file)));
     let i386 = syscall_counts(&Json::Obj(vec![("syscalls".to_string(), calls.clone())]));
-    let errs = |pairs: &[(&str, u64)]| {
-        pairs
-            .iter()
-            .map(|(e, k)| (e.to_string(), *k))
-            .collect::<BTreeMap<_, _>>()
-    };
+    let errs = |pairs: &[(&str, u64)]| pairs.iter().map(|(e, k)| (e.to_string(), *k)).collect::<BTreeMap<_, _>>();
     let want: BTreeMap<String, Counts> = [
-        (
-            "getpid",
-            Counts {
-                inline: 0,
-                forwarded: n,
-                failed: errs(&[]),
-            },
-        ),
-        (
-            "write",
-            Counts {
-                inline: 0,
-                forwarded: 2 * n,
-                failed: errs(&[("EFAULT", n)]),
-            },
-        ),
-        (
-            "close",
-            Counts {
-                inline: 0,
-                forwarded: n,
-                failed: errs(&[("EBADF", n)]),
-            },
-        ),
-        (
-            "open",
-            Counts {
-                inline: 0,
-                forwarded: 1,
-                failed: errs(&[("ENOENT", 1)]),
-            },
-        ),
+        ("getpid", Counts { inline: 0, forwarded: n, failed: errs(&[]) }),
+        ("write", Counts { inline: 0, forwarded: 2 * n, failed: errs(&[("EFAULT", n)]) }),
+        ("close", Counts { inline: 0, forwarded: n, failed: errs(&[("EBADF", n)]) }),
+        ("open", Counts { inline: 0, forwarded: 1, failed: errs(&[("ENOENT", 1)]) }),
     ]
     .into_iter()
     .map(|(k, c)| (k.to_string(), c))
@@ -1193,11 +1240,7 @@ per_variant!(int80_stats_count_i386_calls, |v: &str| {
     // The x86-64 table has none of them under these names' i386 numbers:
     // getpid was only ever made with int $0x80.
     let x86_64 = syscall_counts(&objs[0]);
-    assert_eq!(
-        get(&x86_64, "getpid").total(),
-        0,
-        "no x86-64 getpid was made: {x86_64:?}"
-    );
+    assert_eq!(get(&x86_64, "getpid").total(), 0, "no x86-64 getpid was made: {x86_64:?}");
     let (_, native) = strace_summary_per_abi(&cmd);
     for (name, c) in &i386 {
         assert_eq!(
@@ -1210,24 +1253,14 @@ per_variant!(int80_stats_count_i386_calls, |v: &str| {
     let out = run_bt_opts(&["--stats", "-o", file_s.as_str()], &cmd, T);
     ok(&out, "sl_int80 count under bt-run --stats");
     let text = read_text(&file);
-    let (_, i386_part) = text
-        .split_once("i386 system calls (int $0x80):")
-        .unwrap_or_else(|| panic!("no i386 section:\n{text}"));
-    let row = i386_part
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| f.first() == Some(&"write"));
-    assert_eq!(
-        row.map(|r| r[1..5].join(" ")),
-        Some(format!("{} 0 {} {n}", 2 * n, 2 * n)),
-        "{text}"
-    );
+    let (_, i386_part) =
+        text.split_once("i386 system calls (int $0x80):").unwrap_or_else(|| panic!("no i386 section:\n{text}"));
+    let row = i386_part.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|f| f.first() == Some(&"write"));
+    assert_eq!(row.map(|r| r[1..5].join(" ")), Some(format!("{} 0 {} {n}", 2 * n, 2 * n)), "{text}");
 });
 
 fn int80_deny_cmd(v: &str, dir: &Path) -> Cmd {
-    Cmd::new(&[guest("sl_int80", v).as_str(), "deny"])
-        .cwd(dir)
-        .any_status()
+    Cmd::new(&[guest("sl_int80", v).as_str(), "deny"]).cwd(dir).any_status()
 }
 
 // --deny open --deny openat: the i386 open and openat are denied too (a
@@ -1239,11 +1272,7 @@ per_variant!(int80_deny_open, |v: &str| {
     let prefix = inject_prefix(&["open:error=EPERM", "openat:error=EPERM"]);
     let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
     let native = run_native_prefixed(&prefix, &int80_deny_cmd(v, nd.path()));
-    let bt = run_bt_opts(
-        &["--deny", "open", "--deny", "openat"],
-        &int80_deny_cmd(v, bd.path()),
-        T,
-    );
+    let bt = run_bt_opts(&["--deny", "open", "--deny", "openat"], &int80_deny_cmd(v, bd.path()), T);
     assert_eq!(
         (bt.status, bt.stdout_str(), bt.stderr_str()),
         (native.status, native.stdout_str(), native.stderr_str()),
@@ -1251,39 +1280,21 @@ per_variant!(int80_deny_open, |v: &str| {
     );
     if v != "dyn" {
         let text = native.stdout_str();
-        for want in [
-            "i386 open: -1 EPERM",
-            "i386 openat: -1 EPERM",
-            "i80-denied.tmp exists: no",
-            "mmap2: mapped",
-        ] {
+        for want in ["i386 open: -1 EPERM", "i386 openat: -1 EPERM", "i80-denied.tmp exists: no", "mmap2: mapped"] {
             assert!(text.contains(want), "{want:?} missing:\n{text}");
         }
     } else {
         // ld.so cannot open libc either: both runs end the same way.
-        assert_eq!(
-            native.status,
-            Status::Exited(127),
-            "{}",
-            native.stderr_str()
-        );
+        assert_eq!(native.status, Status::Exited(127), "{}", native.stderr_str());
     }
     for d in [&nd, &bd] {
-        assert!(
-            !d.join("i80-denied.tmp").exists(),
-            "a denied open created the file in {}",
-            d.path().display()
-        );
+        assert!(!d.join("i80-denied.tmp").exists(), "a denied open created the file in {}", d.path().display());
     }
     // Without the policy the file is created (the denial did it).
     let free = temp_dir("int80_deny_free");
     let out = run_bt(&int80_deny_cmd(v, free.path()), T);
     ok(&out, "sl_int80 deny without a policy");
-    assert!(
-        free.join("i80-denied.tmp").exists() && out.stdout_str().contains("i386 open: 3"),
-        "{}",
-        out.stdout_str()
-    );
+    assert!(free.join("i80-denied.tmp").exists() && out.stdout_str().contains("i386 open: 3"), "{}", out.stdout_str());
 });
 
 // A name only the i386 table has, denied with kill: SIGSYS at the call.
@@ -1291,11 +1302,7 @@ per_variant!(int80_deny_kill, |v: &str| {
     let dir = temp_dir("int80_kill");
     let cmd = int80_deny_cmd(v, dir.path()).expect(Status::signal(libc::SIGSYS));
     let native = compare_deny(&cmd, &["mmap2:signal=SIGSYS"], &["--deny", "mmap2=kill"]);
-    assert!(
-        native.stdout_str().ends_with("calling mmap2\n"),
-        "{}",
-        native.stdout_str()
-    );
+    assert!(native.stdout_str().ends_with("calling mmap2\n"), "{}", native.stdout_str());
 });
 
 // A denied i386 call traced: strace's line for the injected fault.
@@ -1306,33 +1313,15 @@ fn int80_deny_traced_like_strace_injection() {
         let dir = temp_dir("int80_deny_trace");
         let nf = dir.join("strace.out");
         let bf = dir.join("bt.out");
-        let (nf_s, bf_s) = (
-            nf.to_string_lossy().into_owned(),
-            bf.to_string_lossy().into_owned(),
-        );
+        let (nf_s, bf_s) = (nf.to_string_lossy().into_owned(), bf.to_string_lossy().into_owned());
         let nd = temp_dir("int80_deny_trace_native");
         let bd = temp_dir("int80_deny_trace_bt");
         let native = run_native_prefixed(
-            &[
-                st.as_str(),
-                "-f",
-                "-o",
-                nf_s.as_str(),
-                "-e",
-                "trace=open,openat",
-                "-e",
-                "inject=open:error=EACCES",
-            ],
+            &[st.as_str(), "-f", "-o", nf_s.as_str(), "-e", "trace=open,openat", "-e", "inject=open:error=EACCES"],
             &int80_deny_cmd(v, nd.path()),
         );
         let bt = run_bt_opts(
-            &[
-                "--deny",
-                "open=EACCES",
-                "--trace=open,openat",
-                "-o",
-                bf_s.as_str(),
-            ],
+            &["--deny", "open=EACCES", "--trace=open,openat", "-o", bf_s.as_str()],
             &int80_deny_cmd(v, bd.path()),
             T,
         );
@@ -1343,7 +1332,11 @@ fn int80_deny_traced_like_strace_injection() {
         );
         let n = normalized_trace(&read_text(&nf).replace(" (INJECTED)", ""));
         let b = normalized_trace(&read_text(&bf));
-        assert!(n.iter().any(|l| l == "open(\"i80-denied.tmp\", O_WRONLY|O_CREAT, 0600) = -1 EACCES (Permission denied)"), "strace: test broken\n{}", n.join("\n"));
+        assert!(
+            n.iter().any(|l| l == "open(\"i80-denied.tmp\", O_WRONLY|O_CREAT, 0600) = -1 EACCES (Permission denied)"),
+            "strace: test broken\n{}",
+            n.join("\n")
+        );
         assert_same_lines("denied i386 open", &n, &b);
     }
 }
@@ -1359,13 +1352,7 @@ fn int80_signal_handlers_are_refused() {
         let cmd = Cmd::new(&[guest("sl_int80", v).as_str(), "sigaction"]);
         let native = run_native(&cmd);
         ok(&native, "sl_int80 sigaction natively");
-        assert!(
-            native
-                .stdout_str()
-                .starts_with("i386 rt_sigaction(SIGUSR1, handler): 0\n"),
-            "{}",
-            native.stdout_str()
-        );
+        assert!(native.stdout_str().starts_with("i386 rt_sigaction(SIGUSR1, handler): 0\n"), "{}", native.stdout_str());
         let out = run_bt(&cmd, T);
         ok(&out, "sl_int80 sigaction under bt-run");
         assert_eq!(
@@ -1450,7 +1437,9 @@ fn normalize_ff_line(line: &str) -> String {
 #[test]
 fn strace_under_bt_run_sees_the_native_calls() {
     let sh = require_tool("sh", "dash").to_string_lossy().into_owned();
-    for argv in [vec!["/bin/echo", "hi"], vec![sh.as_str(), "-c", "echo a; /bin/true; trap 'echo b' USR2; kill -USR2 $$"]] {
+    for argv in
+        [vec!["/bin/echo", "hi"], vec![sh.as_str(), "-c", "echo a; /bin/true; trap 'echo b' USR2; kill -USR2 $$"]]
+    {
         let native = strace_ff(&argv, false);
         let bt = strace_ff(&argv, true);
         assert!(native.iter().any(|p| p.lines().count() > 20), "native strace saw the calls: {native:?}");
@@ -1464,7 +1453,12 @@ fn strace_under_bt_run_sees_the_native_calls() {
                     .take(10)
                     .map(|(x, y)| format!("native: {x}\nbt-run: {y}"))
                     .collect();
-                panic!("strace of {argv:?} differs ({} vs {} lines):\n{}", n.lines().count(), b.lines().count(), d.join("\n"));
+                panic!(
+                    "strace of {argv:?} differs ({} vs {} lines):\n{}",
+                    n.lines().count(),
+                    b.lines().count(),
+                    d.join("\n")
+                );
             }
         }
     }
@@ -1486,7 +1480,8 @@ fn gdb_under_bt_run_debugs_as_natively() {
     )
     .expect("gdb commands");
     let cmds = cmds.to_string_lossy().into_owned();
-    let cmd = Cmd::new(&[gdb.as_str(), "-nx", "-batch", "-x", cmds.as_str(), "--args", "/bin/echo", "hi"]).env("DEBUGINFOD_URLS", "");
+    let cmd = Cmd::new(&[gdb.as_str(), "-nx", "-batch", "-x", cmds.as_str(), "--args", "/bin/echo", "hi"])
+        .env("DEBUGINFOD_URLS", "");
     let native = run_native(&cmd);
     let bt = run_bt(&cmd, Duration::from_secs(120));
     ok(&native, "gdb");

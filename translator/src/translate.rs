@@ -11,11 +11,14 @@
 //! here is flag-neutral, so guest flags flow through untouched.
 
 use iced_x86::{
-    Code, ConditionCode, Decoder, DecoderError, DecoderOptions, EncodingKind, Encoder, FlowControl, Instruction,
+    Code, ConditionCode, Decoder, DecoderError, DecoderOptions, Encoder, EncodingKind, FlowControl, Instruction,
     InstructionInfoFactory, MemoryOperand, Mnemonic, OpKind, Register,
 };
 
-use crate::abi::{BLOCK_ENTRY, ExitReason, IBL_EMPTY, IC_EMPTY, INDIRECT_ENTRY, INDIRECT_HIT, IC_ENTRIES, IC_GOT_JUMPS, NO_SITE, SiteKind, off, reg};
+use crate::abi::{
+    BLOCK_ENTRY, ExitReason, IBL_EMPTY, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, INDIRECT_ENTRY, INDIRECT_HIT, NO_SITE,
+    SiteKind, off, reg,
+};
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot};
 
@@ -490,7 +493,8 @@ impl BlockBuilder {
         // The inline cache: for each entry, rcx - C is zero on a match
         // (rdx = -C, patched when the entry is filled); otherwise
         // rcx = (rcx - C) + (~(-C) + 1) is the target again.
-        let wanted = self.opts.ic_kinds & (1 << kind as u32) != 0 || (got.is_some() && self.opts.ic_kinds & IC_GOT_JUMPS != 0);
+        let wanted =
+            self.opts.ic_kinds & (1 << kind as u32) != 0 || (got.is_some() && self.opts.ic_kinds & IC_GOT_JUMPS != 0);
         let entries = if wanted { IC_ENTRIES } else { 0 };
         // The first entry starts with the pointer's value now, if it reads
         // as a canonical address.
@@ -502,7 +506,8 @@ impl BlockBuilder {
         let site = if entries > 0 { site } else { NO_SITE };
         let mut to_hits = Vec::with_capacity(entries);
         let mut imms = Vec::with_capacity(entries);
-        let targets: Vec<u64> = (0..entries).map(|k| if k == 0 { guess.unwrap_or(IC_EMPTY) } else { IC_EMPTY }).collect();
+        let targets: Vec<u64> =
+            (0..entries).map(|k| if k == 0 { guess.unwrap_or(IC_EMPTY) } else { IC_EMPTY }).collect();
         for &c in &targets {
             e.align_nop(8, 2);
             imms.push(e.len() as u32 + 2);
@@ -537,15 +542,24 @@ impl BlockBuilder {
             }
             // table:
             let fall_at = to_fall as u32;
-            let to_table = i8::try_from(e.len() as i64 - (to_fall as i64 + 1)).expect("inline cache longer than a short jump");
+            let to_table =
+                i8::try_from(e.len() as i64 - (to_fall as i64 + 1)).expect("inline cache longer than a short jump");
             if !filling {
                 let ok = e.bind_rel8(to_fall);
                 assert!(ok);
             }
             let bypass_at = imms[0] - 2;
-            let rel = i8::try_from(e.len() as i64 - (bypass_at as i64 + 2)).expect("inline cache longer than a short jump");
+            let rel =
+                i8::try_from(e.len() as i64 - (bypass_at as i64 + 2)).expect("inline cache longer than a short jump");
             for ((slot, cmp_imm), c) in hits.into_iter().zip(targets) {
-                let ic = IcPatch { cmp_imm, stub_imm: 0, bypass_at, bypass: [0xEB, rel as u8], fall_at, to_table: to_table as u8 };
+                let ic = IcPatch {
+                    cmp_imm,
+                    stub_imm: 0,
+                    bypass_at,
+                    bypass: [0xEB, rel as u8],
+                    fall_at,
+                    to_table: to_table as u8,
+                };
                 self.pending.push((slot, GuestAddr(c), Some(ic)));
             }
         }
@@ -872,8 +886,7 @@ impl BlockBuilder {
         if ins.op0_kind() == OpKind::Register {
             let src = ins.op0_register();
             if src != Register::RCX {
-                let m = Instruction::with2(Code::Mov_r64_rm64, Register::RCX, src)
-                    .expect("mov rcx, r64 is encodable");
+                let m = Instruction::with2(Code::Mov_r64_rm64, Register::RCX, src).expect("mov rcx, r64 is encodable");
                 self.encode_at_pc(&m).expect("mov rcx, r64 encodes");
             }
             return;
@@ -1031,19 +1044,18 @@ impl BlockBuilder {
         let (b, x) = (ins.memory_base(), ins.memory_index());
         // `addr32 gs:[disp32]`: the offset is the zero-extended disp32.
         let abs32 = b == Register::None && x == Register::None && ins.memory_displ_size() == 4;
-        if ins.is_ip_rel_memory_operand()
-            || b.size() == 4
-            || x.size() == 4
-            || (x != Register::None && !x.is_gpr())
-        {
+        if ins.is_ip_rel_memory_operand() || b.size() == 4 || x.size() == 4 || (x != Register::None && !x.is_gpr()) {
             return false;
         }
         let regs = self.info.info(ins).used_registers().iter().map(|u| u.register()).collect::<Vec<_>>();
         let used = regs.iter().map(|r| r.full_register()).collect::<Vec<_>>();
         let high8 = regs.iter().any(|r| matches!(r, Register::AH | Register::CH | Register::DH | Register::BH));
         let legacy_only = high8 || ins.code().encoding() == EncodingKind::D3NOW;
-        let Some(scratch) =
-            SCRATCH.iter().copied().filter(|r| !legacy_only || r.number() < Register::R8.number()).find(|r| !used.contains(r))
+        let Some(scratch) = SCRATCH
+            .iter()
+            .copied()
+            .filter(|r| !legacy_only || r.number() < Register::R8.number())
+            .find(|r| !used.contains(r))
         else {
             return false;
         };
@@ -1123,7 +1135,14 @@ impl BlockBuilder {
                 ic: ic.map(|p| IcPatch { stub_imm, ..p }),
             });
         }
-        Translation { guest: pc, guest_len, code: self.e.into_bytes(), exits, insn_map: self.insn_map, entry: BLOCK_ENTRY }
+        Translation {
+            guest: pc,
+            guest_len,
+            code: self.e.into_bytes(),
+            exits,
+            insn_map: self.insn_map,
+            entry: BLOCK_ENTRY,
+        }
     }
 }
 
@@ -1135,7 +1154,10 @@ pub enum StepKind {
     Pushf,
     /// `popf` of `size` bytes, `len` bytes long (the dispatcher pops a
     /// value with TF itself).
-    Popf { size: u8, len: u8 },
+    Popf {
+        size: u8,
+        len: u8,
+    },
     /// `syscall`: no trap after it (the kernel returns to the next
     /// instruction, which traps); r11 shows the trap flag.
     Syscall,
@@ -1163,7 +1185,10 @@ fn rax_immediate(ins: &Instruction) -> Option<u64> {
     let to_rax = ins.op0_kind() == OpKind::Register;
     match ins.code() {
         Code::Xor_r32_rm32 | Code::Xor_rm32_r32
-            if to_rax && ins.op0_register() == Register::EAX && ins.op1_kind() == OpKind::Register && ins.op1_register() == Register::EAX =>
+            if to_rax
+                && ins.op0_register() == Register::EAX
+                && ins.op1_kind() == OpKind::Register
+                && ins.op1_register() == Register::EAX =>
         {
             Some(0)
         }
@@ -1178,9 +1203,7 @@ fn rax_immediate(ins: &Instruction) -> Option<u64> {
 
 fn uses_gs(ins: &Instruction) -> bool {
     ins.segment_prefix() == Register::GS
-        || (0..ins.op_count()).any(|i| {
-            matches!(ins.op_kind(i), OpKind::Memory) && ins.memory_segment() == Register::GS
-        })
+        || (0..ins.op_count()).any(|i| matches!(ins.op_kind(i), OpKind::Memory) && ins.memory_segment() == Register::GS)
 }
 
 fn is_rel8_loop(ins: &Instruction) -> bool {
@@ -1524,15 +1547,15 @@ mod tests {
         let text = dis(&t, 0x10_0000);
         let want = [
             "mov eax,27h",
-            "mov rax,gs:[170h]",   // answers
-            "mov rax,[rax+138h]",  // 8 * 39
-            "mov rcx,rsp",         // to the host stack for pushfq
+            "mov rax,gs:[170h]",  // answers
+            "mov rax,[rax+138h]", // 8 * 39
+            "mov rcx,rsp",        // to the host stack for pushfq
             "mov rsp,gs:[0A8h]",
             "pushfq",
             "pop r11",
             "mov rsp,rcx",
-            "mov rcx,401007h",     // next guest pc
-            "mov gs:[0C8h],rcx",   // the ret that follows, in the same block
+            "mov rcx,401007h",   // next guest pc
+            "mov gs:[0C8h],rcx", // the ret that follows, in the same block
             "pop rcx",
         ];
         assert_eq!(&text[..want.len()], &want, "{text:?}");
@@ -1620,39 +1643,20 @@ mod tests {
     #[test]
     fn int80_leaves_for_the_runtime() {
         // mov eax, 20; int 0x80; ret   (and with a REX prefix: 48 cd 80)
-        for (code, len) in [
-            (&[0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0xC3][..], 7u32),
-            (&[0x48, 0xCD, 0x80, 0xC3][..], 3),
-        ] {
-            let t = translate_block(
-                GuestAddr(0x401000),
-                code,
-                CachePc(0x10_0000),
-                0,
-                getpid_gettid(),
-            );
+        for (code, len) in [(&[0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0xC3][..], 7u32), (&[0x48, 0xCD, 0x80, 0xC3][..], 3)] {
+            let t = translate_block(GuestAddr(0x401000), code, CachePc(0x10_0000), 0, getpid_gettid());
             let text = dis(&t, 0x10_0000);
             assert_eq!(t.guest_len, len, "the block ends at int 0x80: {text:?}");
             let next = format!("mov rcx,{:X}h", 0x401000 + len as u64);
-            let at = text
-                .iter()
-                .position(|l| *l == next)
-                .unwrap_or_else(|| panic!("{text:?}"));
-            assert_eq!(
-                text[at - 1],
-                "mov gs:[0C8h],rcx",
-                "guest rcx spilled: {text:?}"
-            );
+            let at = text.iter().position(|l| *l == next).unwrap_or_else(|| panic!("{text:?}"));
+            assert_eq!(text[at - 1], "mov gs:[0C8h],rcx", "guest rcx spilled: {text:?}");
             assert_eq!(
                 text[at + 1],
                 format!("mov qword ptr gs:[0B8h],{}", iced_hex(ExitReason::Int80 as u64)),
                 "{text:?}"
             );
             assert_eq!(text[at + 2], "jmp qword ptr gs:[138h]", "{text:?}");
-            assert!(
-                !text.iter().any(|l| l.starts_with("int ")),
-                "never run natively: {text:?}"
-            );
+            assert!(!text.iter().any(|l| l.starts_with("int ")), "never run natively: {text:?}");
         }
         // Other vectors are copied (the CPU faults on them as natively).
         let t = translate_block(

@@ -124,7 +124,11 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
             }
             b"--cache-size" => {
                 let v = value(i)?.to_string_lossy().to_string();
-                let mib: usize = v.parse().ok().filter(|m| (1..=1024).contains(m)).with_context(|| format!("invalid --cache-size '{v}' (1..1024 MiB)"))?;
+                let mib: usize = v
+                    .parse()
+                    .ok()
+                    .filter(|m| (1..=1024).contains(m))
+                    .with_context(|| format!("invalid --cache-size '{v}' (1..1024 MiB)"))?;
                 opts.cache_size = mib << 20;
                 i += 1;
             }
@@ -151,7 +155,8 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
         opts.observers.policy = Some(std::sync::Arc::new(syscall_inline::policy::Policy::new(&rules)));
     }
     if let Some(t) = &trace {
-        opts.observers.trace = Some(syscall_inline::TraceSet::parse(t).map_err(|e| anyhow::anyhow!("invalid --trace '{t}': {e}"))?);
+        opts.observers.trace =
+            Some(syscall_inline::TraceSet::parse(t).map_err(|e| anyhow::anyhow!("invalid --trace '{t}': {e}"))?);
     }
     // Options a re-executed bt-run must keep (output goes to the same place).
     let mut inherit = Vec::new();
@@ -268,7 +273,11 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
         Err(e) => {
             own_fds::diag(&format!("bt-run: {e:#}\n"));
             let m = e.to_string();
-            if m.starts_with("unknown option") || m.contains("needs a value") || m.starts_with("invalid --") || m.contains("policy") {
+            if m.starts_with("unknown option")
+                || m.contains("needs a value")
+                || m.starts_with("invalid --")
+                || m.contains("policy")
+            {
                 2
             } else {
                 125

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use goblin::container::Endian;
 use goblin::elf::header::{
-    EI_CLASS, EI_DATA, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFMAG, EM_X86_64, ET_CORE, ET_DYN,
-    ET_EXEC, ET_REL, SELFMAG,
+    EI_CLASS, EI_DATA, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFMAG, EM_X86_64, ET_CORE, ET_DYN, ET_EXEC, ET_REL,
+    SELFMAG,
 };
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_GNU_STACK, PT_INTERP, PT_LOAD, PT_PHDR};
 use goblin::elf64::header::{Header, SIZEOF_EHDR};
@@ -123,9 +123,7 @@ impl LoadPlan {
     pub fn parse(bytes: &[u8]) -> Result<LoadPlan, ElfError> {
         Self::parse_with(bytes.len() as u64, |off, len| {
             let start = usize::try_from(off).map_err(|_| ElfError::Truncated("offset".into()))?;
-            let end = start
-                .checked_add(len)
-                .ok_or_else(|| ElfError::Truncated("offset".into()))?;
+            let end = start.checked_add(len).ok_or_else(|| ElfError::Truncated("offset".into()))?;
             bytes
                 .get(start..end)
                 .map(<[u8]>::to_vec)
@@ -158,16 +156,11 @@ impl LoadPlan {
             Some(&ELFDATA2LSB) => {}
             Some(2) => return Err(ElfError::BigEndian),
             Some(d) => {
-                return Err(ElfError::Malformed(format!(
-                    "invalid ELF data encoding {d}"
-                )));
+                return Err(ElfError::Malformed(format!("invalid ELF data encoding {d}")));
             }
         }
         if head.len() < SIZEOF_EHDR {
-            return Err(ElfError::Truncated(format!(
-                "{} bytes, shorter than an ELF header",
-                head.len()
-            )));
+            return Err(ElfError::Truncated(format!("{} bytes, shorter than an ELF header", head.len())));
         }
         let ehdr = Header::parse(&head).map_err(|e| ElfError::Malformed(e.to_string()))?;
         if ehdr.e_machine != EM_X86_64 {
@@ -194,9 +187,7 @@ impl LoadPlan {
         }
         let table_len = u64::from(phnum) * SIZEOF_PHDR as u64;
         if table_len > MAX_PHDR_TABLE {
-            return Err(ElfError::Malformed(format!(
-                "too many program headers ({phnum})"
-            )));
+            return Err(ElfError::Malformed(format!("too many program headers ({phnum})")));
         }
         let table_end = ehdr
             .e_phoff
@@ -244,8 +235,8 @@ impl LoadPlan {
             return Err(ElfError::Malformed("no loadable segments".into()));
         };
         let min_vaddr = page_down(first.vaddr);
-        let max_vaddr = page_up(last.vaddr + last.memsz)
-            .ok_or_else(|| ElfError::Malformed("segment end overflows".into()))?;
+        let max_vaddr =
+            page_up(last.vaddr + last.memsz).ok_or_else(|| ElfError::Malformed("segment end overflows".into()))?;
         let span = max_vaddr - min_vaddr;
         if span > MAX_SPAN {
             return Err(ElfError::Malformed(format!(
@@ -253,32 +244,14 @@ impl LoadPlan {
             )));
         }
         if kind == ElfKind::Exec && max_vaddr > TASK_SIZE {
-            return Err(ElfError::Malformed(format!(
-                "segment end {max_vaddr:#x} is outside the user address space"
-            )));
+            return Err(ElfError::Malformed(format!("segment end {max_vaddr:#x} is outside the user address space")));
         }
         let entry = ehdr.e_entry;
-        if !segments
-            .iter()
-            .any(|s| entry >= s.vaddr && entry - s.vaddr < s.memsz)
-        {
-            return Err(ElfError::Malformed(format!(
-                "entry point {entry:#x} is outside the loadable segments"
-            )));
+        if !segments.iter().any(|s| entry >= s.vaddr && entry - s.vaddr < s.memsz) {
+            return Err(ElfError::Malformed(format!("entry point {entry:#x} is outside the loadable segments")));
         }
         let phdr_vaddr = pt_phdr.unwrap_or_else(|| phdr_in_memory(&segments, ehdr.e_phoff));
-        Ok(LoadPlan {
-            kind,
-            entry,
-            segments,
-            interp,
-            phdr_vaddr,
-            phnum,
-            min_vaddr,
-            max_vaddr,
-            max_align,
-            exec_stack,
-        })
+        Ok(LoadPlan { kind, entry, segments, interp, phdr_vaddr, phnum, min_vaddr, max_vaddr, max_align, exec_stack })
     }
 }
 
@@ -290,26 +263,16 @@ fn check_load(ph: &ProgramHeader, file_len: u64) -> Result<Segment, ElfError> {
     }
     let file_end = ph.p_offset.checked_add(ph.p_filesz);
     if file_end.is_none_or(|end| end > file_len) {
-        return Err(ElfError::Truncated(format!(
-            "PT_LOAD at {:#x} extends past the end of the file",
-            ph.p_vaddr
-        )));
+        return Err(ElfError::Truncated(format!("PT_LOAD at {:#x} extends past the end of the file", ph.p_vaddr)));
     }
-    if ph
-        .p_vaddr
-        .checked_add(ph.p_memsz)
-        .and_then(page_up)
-        .is_none()
-    {
+    if ph.p_vaddr.checked_add(ph.p_memsz).and_then(page_up).is_none() {
         return Err(what("address range overflows"));
     }
     if ph.p_memsz > MAX_SPAN {
         return Err(what("segment too large"));
     }
     if ph.p_vaddr % PAGE_SIZE != ph.p_offset % PAGE_SIZE {
-        return Err(what(
-            "address and file offset are not congruent modulo the page size",
-        ));
+        return Err(what("address and file offset are not congruent modulo the page size"));
     }
     Ok(Segment {
         vaddr: ph.p_vaddr,
@@ -327,23 +290,14 @@ where
     F: FnMut(u64, usize) -> Result<Vec<u8>, ElfError>,
 {
     if ph.p_filesz < 2 || ph.p_filesz > MAX_INTERP_LEN {
-        return Err(ElfError::Malformed(format!(
-            "PT_INTERP of {} bytes",
-            ph.p_filesz
-        )));
+        return Err(ElfError::Malformed(format!("PT_INTERP of {} bytes", ph.p_filesz)));
     }
-    if ph
-        .p_offset
-        .checked_add(ph.p_filesz)
-        .is_none_or(|end| end > file_len)
-    {
+    if ph.p_offset.checked_add(ph.p_filesz).is_none_or(|end| end > file_len) {
         return Err(ElfError::Truncated("PT_INTERP past end of file".into()));
     }
     let bytes = read(ph.p_offset, ph.p_filesz as usize)?;
     if bytes.last() != Some(&0) {
-        return Err(ElfError::Malformed(
-            "PT_INTERP is not NUL-terminated".into(),
-        ));
+        return Err(ElfError::Malformed("PT_INTERP is not NUL-terminated".into()));
     }
     let name = bytes.split(|&b| b == 0).next().unwrap_or_default();
     if name.is_empty() {
@@ -361,9 +315,7 @@ fn phdr_in_memory(segments: &[Segment], phoff: u64) -> u64 {
             return s.vaddr + (phoff - s.offset);
         }
     }
-    segments
-        .first()
-        .map_or(0, |s| s.vaddr.wrapping_sub(s.offset).wrapping_add(phoff))
+    segments.first().map_or(0, |s| s.vaddr.wrapping_sub(s.offset).wrapping_add(phoff))
 }
 
 /// Rounds down to a page boundary.
@@ -421,10 +373,7 @@ pub(crate) mod tests {
         assert_eq!(plan.kind, ElfKind::Exec);
         assert!(plan.interp.is_none());
         assert!(!plan.segments.is_empty());
-        assert!(
-            plan.segments.iter().any(|s| s.flags & PF_X != 0),
-            "no code segment"
-        );
+        assert!(plan.segments.iter().any(|s| s.flags & PF_X != 0), "no code segment");
         assert!(plan.span() > 0 && plan.span().is_multiple_of(PAGE_SIZE));
         assert!(plan.min_vaddr <= plan.entry && plan.entry < plan.max_vaddr);
         for w in plan.segments.windows(2) {
@@ -433,20 +382,14 @@ pub(crate) mod tests {
         // Cross-check with goblin's full parser.
         let elf = goblin::elf::Elf::parse(&bytes).expect("goblin");
         assert_eq!(elf.entry, plan.entry);
-        let loads = elf
-            .program_headers
-            .iter()
-            .filter(|p| p.p_type == PT_LOAD)
-            .count();
+        let loads = elf.program_headers.iter().filter(|p| p.p_type == PT_LOAD).count();
         assert_eq!(loads, plan.segments.len());
         assert_eq!(plan.phnum as usize, elf.program_headers.len());
     }
 
     #[test]
     fn loader_parses_dynamic_binary_interp() {
-        let bytes = std::fs::read("/bin/ls")
-            .or_else(|_| std::fs::read("/bin/sh"))
-            .unwrap();
+        let bytes = std::fs::read("/bin/ls").or_else(|_| std::fs::read("/bin/sh")).unwrap();
         let plan = LoadPlan::parse(&bytes).expect("parse");
         assert_eq!(plan.kind, ElfKind::Dyn);
         let interp = plan.interp.expect("PT_INTERP");
@@ -460,17 +403,11 @@ pub(crate) mod tests {
         // (no panic), and so must a prefix that cuts the segments.
         let ph_end = 64 + 56 * 16;
         for len in 0..ph_end.min(bytes.len()) {
-            assert!(
-                LoadPlan::parse(&bytes[..len]).is_err(),
-                "prefix {len} accepted"
-            );
+            assert!(LoadPlan::parse(&bytes[..len]).is_err(), "prefix {len} accepted");
         }
         let err = LoadPlan::parse(&bytes[..bytes.len() / 2]).unwrap_err();
         assert!(matches!(err, ElfError::Truncated(_)), "{err:?}");
-        assert!(matches!(
-            LoadPlan::parse(&bytes[..40]),
-            Err(ElfError::Truncated(_))
-        ));
+        assert!(matches!(LoadPlan::parse(&bytes[..40]), Err(ElfError::Truncated(_))));
     }
 
     #[test]
@@ -479,10 +416,7 @@ pub(crate) mod tests {
         let mut b = bytes.clone();
         b[EI_CLASS] = ELFCLASS32;
         assert_eq!(LoadPlan::parse(&b), Err(ElfError::Elf32));
-        assert_eq!(
-            ElfError::Elf32.to_string(),
-            "ELF32 binaries are not supported"
-        );
+        assert_eq!(ElfError::Elf32.to_string(), "ELF32 binaries are not supported");
         let mut b = bytes.clone();
         b[EI_CLASS] = 7;
         assert!(matches!(LoadPlan::parse(&b), Err(ElfError::Malformed(_))));
@@ -520,9 +454,8 @@ pub(crate) mod tests {
     fn loader_rejects_inconsistent_segments() {
         let bytes = static_bytes();
         let ph = first_load_ph(&bytes);
-        let set = |b: &mut Vec<u8>, field: usize, v: u64| {
-            b[ph + field..ph + field + 8].copy_from_slice(&v.to_le_bytes())
-        };
+        let set =
+            |b: &mut Vec<u8>, field: usize, v: u64| b[ph + field..ph + field + 8].copy_from_slice(&v.to_le_bytes());
         // p_offset 8, p_vaddr 16, p_filesz 32, p_memsz 40
         let mut b = bytes.clone();
         set(&mut b, 32, u64::MAX);
@@ -550,15 +483,9 @@ pub(crate) mod tests {
     #[test]
     fn loader_rejects_garbage_without_panicking() {
         assert_eq!(LoadPlan::parse(b""), Err(ElfError::NotElf));
-        assert_eq!(
-            LoadPlan::parse(b"#!/bin/sh\necho hi\n"),
-            Err(ElfError::NotElf)
-        );
+        assert_eq!(LoadPlan::parse(b"#!/bin/sh\necho hi\n"), Err(ElfError::NotElf));
         assert_eq!(LoadPlan::parse(b"\x7fEL"), Err(ElfError::NotElf));
-        assert!(matches!(
-            LoadPlan::parse(b"\x7fELF"),
-            Err(ElfError::Truncated(_))
-        ));
+        assert!(matches!(LoadPlan::parse(b"\x7fELF"), Err(ElfError::Truncated(_))));
         // Deterministic pseudo-random inputs, some with a valid-looking header.
         let real = static_bytes();
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -41,32 +41,15 @@ pub(crate) fn host_prot(guest: i32) -> i32 {
 }
 
 fn mmap(addr: u64, len: u64, prot: i32, flags: i32, fd: i32, off: u64) -> io::Result<u64> {
-    debug_assert_eq!(
-        prot & libc::PROT_EXEC,
-        0,
-        "guest memory must never be host-executable"
-    );
+    debug_assert_eq!(prot & libc::PROT_EXEC, 0, "guest memory must never be host-executable");
     let off = libc::off_t::try_from(off).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let len = usize::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
     // SAFETY: every caller either lets the kernel choose the address, uses
     // MAP_FIXED_NOREPLACE (never replaces anything), or uses MAP_FIXED only
     // inside a range this module reserved and still owns (an `Owned` guard),
     // so no memory Rust or bt-run relies on is replaced.
-    let r = unsafe {
-        libc::mmap(
-            addr as *mut libc::c_void,
-            len,
-            prot & !libc::PROT_EXEC,
-            flags,
-            fd,
-            off,
-        )
-    };
-    if r == libc::MAP_FAILED {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as u64)
-    }
+    let r = unsafe { libc::mmap(addr as *mut libc::c_void, len, prot & !libc::PROT_EXEC, flags, fd, off) };
+    if r == libc::MAP_FAILED { Err(io::Error::last_os_error()) } else { Ok(r as u64) }
 }
 
 /// Unmaps a range this module mapped and owns.
@@ -83,18 +66,8 @@ fn mprotect(addr: u64, len: u64, prot: i32) -> io::Result<()> {
     // SAFETY: only called on pages of a segment this module just mapped and
     // owns; changing their protection cannot invalidate Rust references
     // because none point into guest memory.
-    let r = unsafe {
-        libc::mprotect(
-            addr as *mut libc::c_void,
-            len as usize,
-            prot & !libc::PROT_EXEC,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len as usize, prot & !libc::PROT_EXEC) };
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// A range of address space the loader reserved; unmapped on drop unless
@@ -149,58 +122,37 @@ pub(crate) fn map_image(file: &File, plan: &LoadPlan) -> Result<MappedImage, Map
     let owned = match plan.kind {
         ElfKind::Exec => {
             let want = plan.min_vaddr;
-            let got = mmap(
-                want,
-                span,
-                libc::PROT_NONE,
-                reserve_flags | libc::MAP_FIXED_NOREPLACE,
-                -1,
-                0,
-            )
-            .map_err(|e| {
-                let range = format!("{want:#x}-{:#x}", want + span);
-                match e.raw_os_error() {
-                    Some(libc::EEXIST) => MapError(format!(
-                        "cannot map the program at its fixed address range {range}: \
+            let got =
+                mmap(want, span, libc::PROT_NONE, reserve_flags | libc::MAP_FIXED_NOREPLACE, -1, 0).map_err(|e| {
+                    let range = format!("{want:#x}-{:#x}", want + span);
+                    match e.raw_os_error() {
+                        Some(libc::EEXIST) => MapError(format!(
+                            "cannot map the program at its fixed address range {range}: \
                              it is already in use by bt-run"
-                    )),
-                    Some(libc::EPERM) => MapError(format!(
-                        "cannot map the program at {range}: below vm.mmap_min_addr"
-                    )),
-                    _ => MapError::os(&format!("cannot reserve {range}"), e),
-                }
-            })?;
-            let owned = Owned {
-                start: got,
-                len: span,
-            };
+                        )),
+                        Some(libc::EPERM) => {
+                            MapError(format!("cannot map the program at {range}: below vm.mmap_min_addr"))
+                        }
+                        _ => MapError::os(&format!("cannot reserve {range}"), e),
+                    }
+                })?;
+            let owned = Owned { start: got, len: span };
             if got != want {
                 // Kernels before 4.17 treat MAP_FIXED_NOREPLACE as a hint.
-                return Err(MapError(format!(
-                    "cannot map the program at its fixed address {want:#x}: range in use"
-                )));
+                return Err(MapError(format!("cannot map the program at its fixed address {want:#x}: range in use")));
             }
             owned
         }
         ElfKind::Dyn => {
-            let align = if plan.max_align <= MAX_HONOURED_ALIGN {
-                plan.max_align
-            } else {
-                PAGE_SIZE
-            };
+            let align = if plan.max_align <= MAX_HONOURED_ALIGN { plan.max_align } else { PAGE_SIZE };
             let slack = align - PAGE_SIZE;
-            let total = span
-                .checked_add(slack)
-                .ok_or_else(|| MapError("span too large".into()))?;
+            let total = span.checked_add(slack).ok_or_else(|| MapError("span too large".into()))?;
             let got = mmap(0, total, libc::PROT_NONE, reserve_flags, -1, 0)
                 .map_err(|e| MapError::os(&format!("cannot reserve {span:#x} bytes"), e))?;
             let base = got.next_multiple_of(align);
             munmap_owned(got, base - got);
             munmap_owned(base + span, got + total - (base + span));
-            Owned {
-                start: base,
-                len: span,
-            }
+            Owned { start: base, len: span }
         }
     };
     let bias = owned.start.wrapping_sub(plan.min_vaddr);
@@ -217,33 +169,19 @@ pub(crate) fn map_image(file: &File, plan: &LoadPlan) -> Result<MappedImage, Map
         if seg.filesz > 0 {
             let file_map_end = at(page_up(file_end_addr).unwrap_or(plan.max_vaddr));
             let zero_tail = seg.memsz > seg.filesz && file_end_addr % PAGE_SIZE != 0;
-            let first_prot = if zero_tail {
-                prot | libc::PROT_READ | libc::PROT_WRITE
-            } else {
-                prot
-            };
+            let first_prot = if zero_tail { prot | libc::PROT_READ | libc::PROT_WRITE } else { prot };
             let len = file_map_end - start;
             let flags = libc::MAP_PRIVATE | libc::MAP_FIXED;
-            mmap(
-                start,
-                len,
-                first_prot,
-                flags,
-                file.as_raw_fd(),
-                page_down(seg.offset),
-            )
-            .map_err(|e| MapError::os(&format!("cannot map segment at {start:#x}"), e))?;
+            mmap(start, len, first_prot, flags, file.as_raw_fd(), page_down(seg.offset))
+                .map_err(|e| MapError::os(&format!("cannot map segment at {start:#x}"), e))?;
             if zero_tail {
                 let from = at(file_end_addr);
                 // SAFETY: [from, file_map_end) is inside the private, writable
                 // mapping created just above, owned by `owned` and not
                 // referenced by anything else.
-                unsafe {
-                    std::ptr::write_bytes(from as *mut u8, 0, (file_map_end - from) as usize)
-                };
+                unsafe { std::ptr::write_bytes(from as *mut u8, 0, (file_map_end - from) as usize) };
                 if first_prot != prot {
-                    mprotect(start, len, prot)
-                        .map_err(|e| MapError::os(&format!("cannot protect {start:#x}"), e))?;
+                    mprotect(start, len, prot).map_err(|e| MapError::os(&format!("cannot protect {start:#x}"), e))?;
                 }
             }
             anon_start = file_map_end;
@@ -263,17 +201,9 @@ pub(crate) fn map_image(file: &File, plan: &LoadPlan) -> Result<MappedImage, Map
                 regions.pop();
             }
         }
-        regions.push(Region {
-            start: GuestAddr::new(start),
-            end: GuestAddr::new(mem_end),
-            prot: guest_prot,
-        });
+        regions.push(Region { start: GuestAddr::new(start), end: GuestAddr::new(mem_end), prot: guest_prot });
     }
-    Ok(MappedImage {
-        bias,
-        regions,
-        owned,
-    })
+    Ok(MappedImage { bias, regions, owned })
 }
 
 /// Inaccessible gap kept below the guest stack, like the kernel's stack
@@ -297,7 +227,10 @@ impl StackMapping {
         let owned = Owned { start, len: size + STACK_GUARD_GAP };
         // SAFETY: the range is the upper part of the mapping just made, which
         // `owned` now owns.
-        if unsafe { libc::mprotect((start + STACK_GUARD_GAP) as *mut _, size as usize, libc::PROT_READ | libc::PROT_WRITE) } != 0 {
+        if unsafe {
+            libc::mprotect((start + STACK_GUARD_GAP) as *mut _, size as usize, libc::PROT_READ | libc::PROT_WRITE)
+        } != 0
+        {
             return Err(MapError::os("cannot map the stack", std::io::Error::last_os_error()));
         }
         Ok(StackMapping { owned })
@@ -339,28 +272,16 @@ pub(crate) fn host_auxval(kind: libc::c_ulong) -> u64 {
 pub(crate) fn host_ids() -> (u64, u64, u64, u64) {
     // SAFETY: these calls have no preconditions and cannot fail.
     unsafe {
-        (
-            u64::from(libc::getuid()),
-            u64::from(libc::geteuid()),
-            u64::from(libc::getgid()),
-            u64::from(libc::getegid()),
-        )
+        (u64::from(libc::getuid()), u64::from(libc::geteuid()), u64::from(libc::getgid()), u64::from(libc::getegid()))
     }
 }
 
 /// Soft RLIMIT_STACK, None when unlimited.
 pub(crate) fn stack_rlimit() -> Option<u64> {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `rl` is a valid, writable rlimit.
     let r = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut rl) };
-    if r != 0 || rl.rlim_cur == libc::RLIM_INFINITY {
-        None
-    } else {
-        Some(rl.rlim_cur)
-    }
+    if r != 0 || rl.rlim_cur == libc::RLIM_INFINITY { None } else { Some(rl.rlim_cur) }
 }
 
 /// Fills `buf` from the kernel's random source (getrandom).
@@ -385,15 +306,10 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), MapError> {
 /// Whether the kernel would let this process execute `path` (X_OK with the
 /// effective ids, as execve checks).
 pub(crate) fn may_execute(path: &Path) -> io::Result<()> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
     // SAFETY: `c` is a valid NUL-terminated string for the call's duration.
     let r = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// Whether `file` lives on a filesystem mounted noexec.

@@ -122,19 +122,13 @@ pub fn load(req: &LoadRequest) -> Result<LoadedProgram, LoadError> {
             return load_elf(req, path, &file, len, &argv);
         }
         if depth == MAX_SCRIPT_DEPTH {
-            return Err(not_exec(
-                req.path,
-                "too many levels of #! interpreters".into(),
-            ));
+            return Err(not_exec(req.path, "too many levels of #! interpreters".into()));
         }
         let sb = script::parse_shebang(&head).map_err(|e| not_exec(&path, e.to_string()))?;
         argv = script::interpreter_argv(&sb, path.as_os_str(), &argv);
         script = Some(std::mem::replace(&mut path, PathBuf::from(&sb.interp)));
     }
-    Err(not_exec(
-        req.path,
-        "too many levels of #! interpreters".into(),
-    ))
+    Err(not_exec(req.path, "too many levels of #! interpreters".into()))
 }
 
 /// Loads an ELF main program (and its interpreter) whose file is open.
@@ -150,10 +144,7 @@ fn load_elf(
         None => None,
         Some(ip) => {
             let (ifile, ilen) = open_executable(ip).map_err(|e| match e {
-                OpenError::NotFound => LoadError::InterpreterNotFound {
-                    path: path.clone(),
-                    interp: ip.clone(),
-                },
+                OpenError::NotFound => LoadError::InterpreterNotFound { path: path.clone(), interp: ip.clone() },
                 other => other.into_error(ip),
             })?;
             let iplan = parse_file(&ifile, ilen).map_err(|e| not_exec(ip, e.to_string()))?;
@@ -163,9 +154,7 @@ fn load_elf(
     let main = map::map_image(file, &plan).map_err(map_err(&path))?;
     let interp_img: Option<(MappedImage, &LoadPlan)> = match &interp {
         None => None,
-        Some((ip, ifile, iplan)) => {
-            Some((map::map_image(ifile, iplan).map_err(map_err(ip))?, iplan))
-        }
+        Some((ip, ifile, iplan)) => Some((map::map_image(ifile, iplan).map_err(map_err(ip))?, iplan)),
     };
 
     let main_entry = GuestAddr::new(plan.entry.wrapping_add(main.bias));
@@ -190,9 +179,7 @@ fn load_elf(
     }
 
     let rlimit_stack = map::stack_rlimit();
-    let stack_size = rlimit_stack
-        .unwrap_or(DEFAULT_STACK)
-        .clamp(MIN_STACK, MAX_STACK);
+    let stack_size = rlimit_stack.unwrap_or(DEFAULT_STACK).clamp(MIN_STACK, MAX_STACK);
     let (uid, euid, gid, egid) = map::host_ids();
     let host = host_auxv();
     let aux = AuxInputs {
@@ -200,12 +187,8 @@ fn load_elf(
         minsigstksz: host_aux(&host, stack::AT_MINSIGSTKSZ),
         hwcap: host_aux(&host, stack::AT_HWCAP),
         hwcap2: host_aux(&host, stack::AT_HWCAP2),
-        pagesz: Some(host_aux(&host, stack::AT_PAGESZ))
-            .filter(|&v| v != 0)
-            .unwrap_or(PAGE_SIZE),
-        clktck: Some(host_aux(&host, stack::AT_CLKTCK))
-            .filter(|&v| v != 0)
-            .unwrap_or(100),
+        pagesz: Some(host_aux(&host, stack::AT_PAGESZ)).filter(|&v| v != 0).unwrap_or(PAGE_SIZE),
+        clktck: Some(host_aux(&host, stack::AT_CLKTCK)).filter(|&v| v != 0).unwrap_or(100),
         phdr,
         phnum: u64::from(plan.phnum),
         base: interp_base.unwrap_or(0),
@@ -223,25 +206,15 @@ fn load_elf(
         envp: req.envp,
         aux,
         random,
-        align_pad: if randomize >= 1 {
-            rnd_word(1) % 8192
-        } else {
-            0
-        },
+        align_pad: if randomize >= 1 { rnd_word(1) % 8192 } else { 0 },
         stack_size,
         arg_limit: stack::arg_limit(rlimit_stack),
     };
     let mut stack_map = StackMapping::new(stack_size).map_err(map_err(&path))?;
-    let image =
-        stack::build(stack_map.end(), &inputs).map_err(|e| not_exec(req.path, e.to_string()))?;
+    let image = stack::build(stack_map.end(), &inputs).map_err(|e| not_exec(req.path, e.to_string()))?;
     stack_map.write_top(&image.bytes).map_err(map_err(&path))?;
-    let stack_prot =
-        libc::PROT_READ | libc::PROT_WRITE | if plan.exec_stack { libc::PROT_EXEC } else { 0 };
-    let stack_region = Region {
-        start: stack_map.start(),
-        end: stack_map.end(),
-        prot: stack_prot,
-    };
+    let stack_prot = libc::PROT_READ | libc::PROT_WRITE | if plan.exec_stack { libc::PROT_EXEC } else { 0 };
+    let stack_region = Region { start: stack_map.start(), end: stack_map.end(), prot: stack_prot };
 
     // Nothing can fail any more: keep the mappings.
     let main_bias = main.bias;
@@ -342,17 +315,11 @@ pub(crate) fn io_reason(e: &io::Error) -> String {
 
 /// A mapping failure of the file at `path`, for `map_err`.
 fn map_err(path: &Path) -> impl Fn(MapError) -> LoadError + '_ {
-    move |e| LoadError::MapFailed {
-        path: path.to_path_buf(),
-        reason: e.0,
-    }
+    move |e| LoadError::MapFailed { path: path.to_path_buf(), reason: e.0 }
 }
 
 fn not_exec(path: &Path, reason: String) -> LoadError {
-    LoadError::NotExecutable {
-        path: path.to_path_buf(),
-        reason,
-    }
+    LoadError::NotExecutable { path: path.to_path_buf(), reason }
 }
 
 /// bt-run's own auxiliary vector as the kernel gave it (/proc/self/auxv).
@@ -365,11 +332,7 @@ fn host_auxv() -> Vec<(u64, u64)> {
         w.copy_from_slice(c);
         u64::from_le_bytes(w)
     };
-    bytes
-        .chunks_exact(16)
-        .map(|c| (word(&c[..8]), word(&c[8..])))
-        .take_while(|&(k, _)| k != stack::AT_NULL)
-        .collect()
+    bytes.chunks_exact(16).map(|c| (word(&c[..8]), word(&c[8..]))).take_while(|&(k, _)| k != stack::AT_NULL).collect()
 }
 
 /// One value of the host auxv, falling back to getauxval when
@@ -386,10 +349,7 @@ fn randomize_level() -> u8 {
     if map::personality_no_randomize() {
         return 0;
     }
-    std::fs::read_to_string("/proc/sys/kernel/randomize_va_space")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(2)
+    std::fs::read_to_string("/proc/sys/kernel/randomize_va_space").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(2)
 }
 
 #[cfg(test)]

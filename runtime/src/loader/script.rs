@@ -45,16 +45,11 @@ pub fn parse_shebang(head: &[u8]) -> Result<Shebang, BadShebang> {
     }
     let buf_end = SCRIPT_HEAD_LEN - 1;
     // strnchr: the newline, searched only up to the first NUL.
-    let newline = buf
-        .iter()
-        .take_while(|&&b| b != 0)
-        .position(|&b| b == b'\n');
+    let newline = buf.iter().take_while(|&&b| b != 0).position(|&b| b == b'\n');
     let mut i_end = match newline {
         Some(p) => p,
         None => {
-            let first = (2..buf_end)
-                .find(|&i| !spacetab(buf[i]))
-                .ok_or(BadShebang)?;
+            let first = (2..buf_end).find(|&i| !spacetab(buf[i])).ok_or(BadShebang)?;
             if !(first..buf_end).any(|i| terminator(buf[i])) {
                 return Err(BadShebang); // interpreter path truncated
             }
@@ -78,10 +73,7 @@ pub fn parse_shebang(head: &[u8]) -> Result<Shebang, BadShebang> {
     if name.is_empty() {
         return Err(BadShebang);
     }
-    Ok(Shebang {
-        interp: OsStr::from_bytes(name).to_os_string(),
-        arg,
-    })
+    Ok(Shebang { interp: OsStr::from_bytes(name).to_os_string(), arg })
 }
 
 /// The argv the interpreter gets: `[interp, arg?, script, argv[1..]]`
@@ -102,27 +94,18 @@ mod tests {
     use super::*;
 
     fn sb(s: &str) -> Result<(String, Option<String>), ()> {
-        parse_shebang(s.as_bytes()).map_err(|_| ()).map(|s| {
-            (
-                s.interp.to_string_lossy().into_owned(),
-                s.arg.map(|a| a.to_string_lossy().into_owned()),
-            )
-        })
+        parse_shebang(s.as_bytes())
+            .map_err(|_| ())
+            .map(|s| (s.interp.to_string_lossy().into_owned(), s.arg.map(|a| a.to_string_lossy().into_owned())))
     }
 
     #[test]
     fn loader_script_lines_like_the_kernel() {
         assert_eq!(sb("#!/bin/sh\necho"), Ok(("/bin/sh".into(), None)));
         assert_eq!(sb("#! /bin/sh  \n"), Ok(("/bin/sh".into(), None)));
-        assert_eq!(
-            sb("#!/usr/bin/env python3 -u \nx"),
-            Ok(("/usr/bin/env".into(), Some("python3 -u".into())))
-        );
+        assert_eq!(sb("#!/usr/bin/env python3 -u \nx"), Ok(("/usr/bin/env".into(), Some("python3 -u".into()))));
         assert_eq!(sb("#!/bin/sh"), Ok(("/bin/sh".into(), None)));
-        assert_eq!(
-            sb("#!\t/bin/bash\t-e\n"),
-            Ok(("/bin/bash".into(), Some("-e".into())))
-        );
+        assert_eq!(sb("#!\t/bin/bash\t-e\n"), Ok(("/bin/bash".into(), Some("-e".into()))));
         assert_eq!(sb("#!\n"), Err(()));
         assert_eq!(sb("#!   \n"), Err(()));
         assert_eq!(sb("echo"), Err(()));
@@ -134,22 +117,11 @@ mod tests {
 
     #[test]
     fn loader_script_argv_rewrite() {
-        let s = Shebang {
-            interp: "/bin/sh".into(),
-            arg: Some("-e".into()),
-        };
+        let s = Shebang { interp: "/bin/sh".into(), arg: Some("-e".into()) };
         let argv: Vec<OsString> = vec!["x".into(), "a".into(), "b".into()];
         let out = interpreter_argv(&s, OsStr::new("./x.sh"), &argv);
-        assert_eq!(
-            out,
-            ["/bin/sh", "-e", "./x.sh", "a", "b"]
-                .map(OsString::from)
-                .to_vec()
-        );
+        assert_eq!(out, ["/bin/sh", "-e", "./x.sh", "a", "b"].map(OsString::from).to_vec());
         let out = interpreter_argv(&s, OsStr::new("./x.sh"), &[]);
-        assert_eq!(
-            out,
-            ["/bin/sh", "-e", "./x.sh"].map(OsString::from).to_vec()
-        );
+        assert_eq!(out, ["/bin/sh", "-e", "./x.sh"].map(OsString::from).to_vec());
     }
 }

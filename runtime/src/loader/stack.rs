@@ -107,12 +107,7 @@ pub fn arg_limit(rlimit_stack: Option<u64>) -> u64 {
 }
 
 /// The auxiliary vector as the kernel orders it, AT_NULL included.
-pub fn auxv(
-    aux: &AuxInputs,
-    random: GuestAddr,
-    execfn: GuestAddr,
-    platform: GuestAddr,
-) -> Vec<(u64, u64)> {
+pub fn auxv(aux: &AuxInputs, random: GuestAddr, execfn: GuestAddr, platform: GuestAddr) -> Vec<(u64, u64)> {
     let mut v = Vec::with_capacity(24);
     // ARCH_DLINFO on x86-64.
     if aux.sysinfo_ehdr != 0 {
@@ -150,28 +145,16 @@ pub fn auxv(
 pub fn build(top: GuestAddr, inp: &StackInputs) -> Result<StackImage, StackError> {
     // The kernel adds "" as argv[0] when argv is empty (since 5.18).
     let empty = [OsString::new()];
-    let argv = if inp.argv.is_empty() {
-        &empty[..]
-    } else {
-        inp.argv
-    };
+    let argv = if inp.argv.is_empty() { &empty[..] } else { inp.argv };
     let str_len = |s: &OsString| s.as_bytes().len() + 1;
-    if argv
-        .iter()
-        .chain(inp.envp)
-        .any(|s| str_len(s) > MAX_ARG_STRLEN)
+    if argv.iter().chain(inp.envp).any(|s| str_len(s) > MAX_ARG_STRLEN)
         || inp.execfn.as_bytes().len() + 1 > MAX_ARG_STRLEN
     {
         return Err(StackError::TooBig);
     }
     // Sizes are bounded by the counts of real in-memory strings: no overflow.
-    let strings: u64 = argv
-        .iter()
-        .chain(inp.envp)
-        .map(|s| str_len(s) as u64)
-        .sum::<u64>()
-        + inp.execfn.as_bytes().len() as u64
-        + 1;
+    let strings: u64 =
+        argv.iter().chain(inp.envp).map(|s| str_len(s) as u64).sum::<u64>() + inp.execfn.as_bytes().len() as u64 + 1;
     let pointers = (argv.len() as u64 + inp.envp.len() as u64 + 3) * 8;
     if strings + pointers > inp.arg_limit {
         return Err(StackError::TooBig);
@@ -198,12 +181,7 @@ pub fn build(top: GuestAddr, inp: &StackInputs) -> Result<StackImage, StackError
     let platform_at = p;
     p -= 16;
     let random_at = p;
-    let aux = auxv(
-        &inp.aux,
-        GuestAddr::new(random_at),
-        GuestAddr::new(execfn_at),
-        GuestAddr::new(platform_at),
-    );
+    let aux = auxv(&inp.aux, GuestAddr::new(random_at), GuestAddr::new(execfn_at), GuestAddr::new(platform_at));
     let items = argv.len() as u64 + 1 + inp.envp.len() as u64 + 1 + 1;
     let sp = (p - aux.len() as u64 * 16 - items * 8) & !15;
     if top - sp > inp.stack_size {
@@ -262,8 +240,7 @@ pub fn parse<F>(sp: GuestAddr, mut read: F) -> Option<ParsedStack>
 where
     F: FnMut(u64, usize) -> Option<Vec<u8>>,
 {
-    let mut word_at =
-        |a: u64| -> Option<u64> { Some(u64::from_le_bytes(read(a, 8)?.try_into().ok()?)) };
+    let mut word_at = |a: u64| -> Option<u64> { Some(u64::from_le_bytes(read(a, 8)?.try_into().ok()?)) };
     let mut a = sp.get();
     let argc = word_at(a)?;
     a += 8;
@@ -311,10 +288,7 @@ where
         None
     };
     let argv = argp.iter().map(|&p| cstr(p)).collect::<Option<Vec<_>>>()?;
-    let envp = envp_p
-        .iter()
-        .map(|&p| cstr(p))
-        .collect::<Option<Vec<_>>>()?;
+    let envp = envp_p.iter().map(|&p| cstr(p)).collect::<Option<Vec<_>>>()?;
     Some(ParsedStack { argv, envp, auxv })
 }
 
@@ -361,19 +335,13 @@ mod tests {
 
     #[test]
     fn loader_stack_round_trips() {
-        let argv: Vec<OsString> = ["prog", "-x", "", "ünïcode arg"]
-            .map(OsString::from)
-            .to_vec();
+        let argv: Vec<OsString> = ["prog", "-x", "", "ünïcode arg"].map(OsString::from).to_vec();
         let envp: Vec<OsString> = ["A=1", "PATH=/bin", "EMPTY="].map(OsString::from).to_vec();
         let inp = inputs(&argv, &envp);
         let img = build(GuestAddr::new(TOP), &inp).unwrap();
         assert_eq!(img.sp.get() % 16, 0, "rsp must be 16-aligned at entry");
         assert_eq!(img.sp.get() + img.bytes.len() as u64, TOP);
-        assert_eq!(
-            &img.bytes[img.bytes.len() - 8..],
-            &[0; 8],
-            "top 8 bytes are NULL"
-        );
+        assert_eq!(&img.bytes[img.bytes.len() - 8..], &[0; 8], "top 8 bytes are NULL");
         let parsed = parse(img.sp, reader(&img)).unwrap();
         let want = |v: &[OsString]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
         assert_eq!(parsed.argv, want(&argv));
@@ -409,10 +377,7 @@ mod tests {
         assert_eq!(get(AT_PHDR), 0x400040);
         assert_eq!(get(AT_ENTRY), 0x401000);
         assert_eq!(get(AT_BASE), 0x7f00_0000_0000);
-        assert_eq!(
-            (get(AT_UID), get(AT_EUID), get(AT_GID), get(AT_EGID)),
-            (1, 2, 3, 4)
-        );
+        assert_eq!((get(AT_UID), get(AT_EUID), get(AT_GID), get(AT_EGID)), (1, 2, 3, 4));
         let mut rd = reader(&img);
         assert_eq!(rd(get(AT_RANDOM), 16).unwrap(), b"0123456789abcdef");
         assert_eq!(rd(get(AT_PLATFORM), 7).unwrap(), b"x86_64\0");
@@ -423,10 +388,7 @@ mod tests {
         assert_eq!(arg0 + total as u64, TOP - 8);
         // auxv follows envp's NULL directly.
         let auxv_at = 8 * (1 + argv.len() + 1 + envp.len() + 1);
-        assert_eq!(
-            u64::from_le_bytes(img.bytes[auxv_at..auxv_at + 8].try_into().unwrap()),
-            AT_SYSINFO_EHDR
-        );
+        assert_eq!(u64::from_le_bytes(img.bytes[auxv_at..auxv_at + 8].try_into().unwrap()), AT_SYSINFO_EHDR);
     }
 
     #[test]
@@ -436,19 +398,10 @@ mod tests {
         inp.aux.minsigstksz = 0;
         let img = build(GuestAddr::new(TOP), &inp).unwrap();
         let parsed = parse(img.sp, reader(&img)).unwrap();
-        assert_eq!(
-            parsed.argv,
-            vec![Vec::<u8>::new()],
-            "empty argv gets \"\" as argv[0]"
-        );
+        assert_eq!(parsed.argv, vec![Vec::<u8>::new()], "empty argv gets \"\" as argv[0]");
         assert!(parsed.envp.is_empty());
         assert_eq!(parsed.auxv[0].0, AT_HWCAP);
-        assert!(
-            !parsed
-                .auxv
-                .iter()
-                .any(|e| e.0 == AT_SYSINFO_EHDR || e.0 == AT_MINSIGSTKSZ)
-        );
+        assert!(!parsed.auxv.iter().any(|e| e.0 == AT_SYSINFO_EHDR || e.0 == AT_MINSIGSTKSZ));
     }
 
     #[test]
@@ -456,9 +409,7 @@ mod tests {
         for pad in [0u64, 1, 8, 15, 8191] {
             for n in 0..6 {
                 let argv: Vec<OsString> = (0..n).map(|i| OsString::from("a".repeat(i))).collect();
-                let envp: Vec<OsString> = (0..(5 - n))
-                    .map(|i| OsString::from("e".repeat(i * 3)))
-                    .collect();
+                let envp: Vec<OsString> = (0..(5 - n)).map(|i| OsString::from("e".repeat(i * 3))).collect();
                 let mut inp = inputs(&argv, &envp);
                 inp.align_pad = pad;
                 let img = build(GuestAddr::new(TOP), &inp).unwrap();
@@ -476,15 +427,9 @@ mod tests {
         assert_eq!(inp.arg_limit, 256 << 10);
         assert_eq!(arg_limit(Some(128 << 10)), 32 * 4096);
         assert_eq!(arg_limit(None), 6 << 20);
-        assert_eq!(
-            build(GuestAddr::new(TOP), &inp).unwrap_err(),
-            StackError::TooBig
-        );
+        assert_eq!(build(GuestAddr::new(TOP), &inp).unwrap_err(), StackError::TooBig);
         let huge = vec![OsString::from("x".repeat(MAX_ARG_STRLEN))];
         let inp = inputs(&huge, &[]);
-        assert_eq!(
-            build(GuestAddr::new(TOP), &inp).unwrap_err(),
-            StackError::TooBig
-        );
+        assert_eq!(build(GuestAddr::new(TOP), &inp).unwrap_err(), StackError::TooBig);
     }
 }

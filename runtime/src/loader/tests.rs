@@ -33,10 +33,7 @@ fn os(v: &[&str]) -> Vec<OsString> {
 /// A scratch directory private to the calling test (libtest names each
 /// test's thread after it).
 fn scratch_dir() -> PathBuf {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("main")
-        .replace("::", "-");
+    let test = std::thread::current().name().unwrap_or("main").replace("::", "-");
     let d = std::env::temp_dir().join(format!("bt-run-loader-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -62,11 +59,7 @@ fn maps() -> Vec<(u64, u64, String)> {
             let range = it.next()?;
             let perms = it.next()?.to_string();
             let (a, b) = range.split_once('-')?;
-            Some((
-                u64::from_str_radix(a, 16).ok()?,
-                u64::from_str_radix(b, 16).ok()?,
-                perms,
-            ))
+            Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?, perms))
         })
         .collect()
 }
@@ -92,32 +85,18 @@ fn check_image(prog: &LoadedProgram, file: &Path, bias: u64) {
         let bss_end = page_up(seg.vaddr + seg.memsz).unwrap().wrapping_add(bias);
         let tail = read_mem(at + seg.filesz, (bss_end - at - seg.filesz) as usize).unwrap();
         if seg.memsz > seg.filesz {
-            assert!(
-                tail.iter().all(|&b| b == 0),
-                "bss at {:#x} not zero",
-                at + seg.filesz
-            );
+            assert!(tail.iter().all(|&b| b == 0), "bss at {:#x} not zero", at + seg.filesz);
         } else {
             // Like the kernel, the rest of the last page shows the file.
             let from = (seg.offset + seg.filesz) as usize;
             let upto = (from + tail.len()).min(bytes.len());
-            assert!(
-                tail[..upto - from] == bytes[from..upto],
-                "page tail at {at:#x} differs"
-            );
+            assert!(tail[..upto - from] == bytes[from..upto], "page tail at {at:#x} differs");
         }
-        let r = prog
-            .regions
-            .iter()
-            .find(|r| r.start.get() <= at && at < r.end.get())
-            .expect("segment has a region");
+        let r = prog.regions.iter().find(|r| r.start.get() <= at && at < r.end.get()).expect("segment has a region");
         assert_eq!(r.prot, seg.guest_prot());
         // Host view: mapped, never executable.
         for (s, e, perms) in maps.iter().filter(|m| m.0 < bss_end && at < m.1) {
-            assert!(
-                !perms.contains('x'),
-                "{s:#x}-{e:#x} {perms} is host-executable"
-            );
+            assert!(!perms.contains('x'), "{s:#x}-{e:#x} {perms} is host-executable");
             if seg.flags != 0 {
                 assert!(perms.starts_with('r'), "{s:#x}-{e:#x} {perms} unreadable");
             }
@@ -131,18 +110,11 @@ fn unload(prog: LoadedProgram) {
 
 #[test]
 fn loader_maps_static_busybox() {
-    let Some(bin) = elf::tests::static_binary() else {
-        panic!("no static binary available")
-    };
+    let Some(bin) = elf::tests::static_binary() else { panic!("no static binary available") };
     let _g = lock();
     let argv = os(&["busybox", "echo", "hello world"]);
     let envp = os(&["A=1", "LANG=C"]);
-    let prog = load(&LoadRequest {
-        path: &bin,
-        argv: &argv,
-        envp: &envp,
-    })
-    .expect("load");
+    let prog = load(&LoadRequest { path: &bin, argv: &argv, envp: &envp }).expect("load");
     let plan = LoadPlan::parse(&std::fs::read(&bin).unwrap()).unwrap();
     assert_eq!(plan.kind, ElfKind::Exec);
     assert_eq!(prog.main_bias, 0);
@@ -150,10 +122,7 @@ fn loader_maps_static_busybox() {
     assert_eq!(prog.main_entry, prog.entry);
     assert_eq!(prog.interp_base, None);
     assert_eq!(prog.brk_start.get() % 4096, 0);
-    assert!(
-        prog.brk_start.get() >= plan.max_vaddr
-            && prog.brk_start.get() < plan.max_vaddr + (32 << 20)
-    );
+    assert!(prog.brk_start.get() >= plan.max_vaddr && prog.brk_start.get() < plan.max_vaddr + (32 << 20));
     check_image(&prog, &bin, 0);
 
     // The stack: region, alignment, contents.
@@ -161,18 +130,8 @@ fn loader_maps_static_busybox() {
     assert!(prog.stack.start < prog.stack_pointer && prog.stack_pointer < prog.stack.end);
     assert!(prog.regions.contains(&prog.stack));
     let st = parse_stack(&prog);
-    assert_eq!(
-        st.argv,
-        argv.iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect::<Vec<_>>()
-    );
-    assert_eq!(
-        st.envp,
-        envp.iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(st.argv, argv.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>());
+    assert_eq!(st.envp, envp.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>());
     assert_eq!(aux(&st, stack::AT_ENTRY), Some(plan.entry));
     assert_eq!(aux(&st, stack::AT_BASE), Some(0));
     assert_eq!(aux(&st, stack::AT_PAGESZ), Some(4096));
@@ -180,25 +139,15 @@ fn loader_maps_static_busybox() {
     assert_eq!(aux(&st, stack::AT_PHENT), Some(56));
     assert_eq!(aux(&st, stack::AT_PHDR), Some(prog.phdr.get()));
     assert_eq!(aux(&st, stack::AT_SECURE), Some(0));
-    assert!(
-        aux(&st, 27).is_none() && aux(&st, 28).is_none(),
-        "no AT_RSEQ_*"
-    );
+    assert!(aux(&st, 27).is_none() && aux(&st, 28).is_none(), "no AT_RSEQ_*");
     // AT_PHDR points at the real program headers.
     let raw = std::fs::read(&bin).unwrap();
     let phoff = u64::from_le_bytes(raw[32..40].try_into().unwrap()) as usize;
     let n = plan.phnum as usize * 56;
     assert_eq!(read_mem(prog.phdr.get(), n).unwrap(), raw[phoff..phoff + n]);
-    let execfn = read_mem(
-        aux(&st, stack::AT_EXECFN).unwrap(),
-        bin.as_os_str().len() + 1,
-    )
-    .unwrap();
+    let execfn = read_mem(aux(&st, stack::AT_EXECFN).unwrap(), bin.as_os_str().len() + 1).unwrap();
     assert_eq!(&execfn[..execfn.len() - 1], bin.as_os_str().as_bytes());
-    assert_eq!(
-        read_mem(aux(&st, stack::AT_PLATFORM).unwrap(), 7).unwrap(),
-        b"x86_64\0"
-    );
+    assert_eq!(read_mem(aux(&st, stack::AT_PLATFORM).unwrap(), 7).unwrap(), b"x86_64\0");
     assert!(read_mem(aux(&st, stack::AT_RANDOM).unwrap(), 16).is_some());
     // The host's values are passed through, as the kernel gave them (not
     // glibc's getauxval, which rewrites AT_HWCAP).
@@ -208,23 +157,12 @@ fn loader_maps_static_busybox() {
             .find(|c| u64::from_le_bytes(c[..8].try_into().unwrap()) == key)
             .map(|c| u64::from_le_bytes(c[8..].try_into().unwrap()))
     };
-    for key in [
-        stack::AT_SYSINFO_EHDR,
-        stack::AT_MINSIGSTKSZ,
-        stack::AT_HWCAP,
-        stack::AT_HWCAP2,
-        stack::AT_CLKTCK,
-    ] {
+    for key in [stack::AT_SYSINFO_EHDR, stack::AT_MINSIGSTKSZ, stack::AT_HWCAP, stack::AT_HWCAP2, stack::AT_CLKTCK] {
         assert_eq!(aux(&st, key), host_aux(key), "auxv key {key}");
     }
 
     // The fixed range is now taken: a second load fails cleanly.
-    let err = load(&LoadRequest {
-        path: &bin,
-        argv: &argv,
-        envp: &envp,
-    })
-    .unwrap_err();
+    let err = load(&LoadRequest { path: &bin, argv: &argv, envp: &envp }).unwrap_err();
     assert!(matches!(err, LoadError::MapFailed { .. }), "{err}");
     assert!(err.to_string().contains("already in use"), "{err}");
     assert_eq!(err.exit_code(), 126);
@@ -237,12 +175,7 @@ fn loader_maps_static_busybox() {
 fn loader_maps_dynamic_program_and_interpreter() {
     let bin = PathBuf::from("/bin/ls");
     let argv = os(&["ls", "-l"]);
-    let prog = load(&LoadRequest {
-        path: &bin,
-        argv: &argv,
-        envp: &[],
-    })
-    .expect("load");
+    let prog = load(&LoadRequest { path: &bin, argv: &argv, envp: &[] }).expect("load");
     let bytes = std::fs::read(&bin).unwrap();
     let plan = LoadPlan::parse(&bytes).unwrap();
     assert_eq!(plan.kind, ElfKind::Dyn);
@@ -258,10 +191,7 @@ fn loader_maps_dynamic_program_and_interpreter() {
     let st = parse_stack(&prog);
     assert_eq!(aux(&st, stack::AT_BASE), Some(base));
     assert_eq!(aux(&st, stack::AT_ENTRY), Some(prog.main_entry.get()));
-    assert_eq!(
-        aux(&st, stack::AT_PHDR),
-        Some(plan.phdr_vaddr + prog.main_bias)
-    );
+    assert_eq!(aux(&st, stack::AT_PHDR), Some(plan.phdr_vaddr + prog.main_bias));
     assert_eq!(st.argv, vec![b"ls".to_vec(), b"-l".to_vec()]);
     // Regions are sorted and disjoint.
     for w in prog.regions.windows(2) {
@@ -275,12 +205,7 @@ fn loader_runs_interpreter_as_program() {
     let ls = std::fs::read("/bin/ls").unwrap();
     let interp = LoadPlan::parse(&ls).unwrap().interp.unwrap();
     let argv = vec![interp.clone().into_os_string(), "/bin/ls".into()];
-    let prog = load(&LoadRequest {
-        path: &interp,
-        argv: &argv,
-        envp: &[],
-    })
-    .expect("load ld.so");
+    let prog = load(&LoadRequest { path: &interp, argv: &argv, envp: &[] }).expect("load ld.so");
     assert_eq!(prog.interp_base, None);
     assert_eq!(prog.entry, prog.main_entry);
     check_image(&prog, &interp, prog.main_bias);
@@ -292,47 +217,25 @@ fn loader_runs_interpreter_as_program() {
 fn loader_follows_shebang() {
     let script = write_exec("hello.sh", b"#!/bin/sh -e\necho hi\n", 0o755);
     let argv = os(&["hello.sh", "one"]);
-    let prog = load(&LoadRequest {
-        path: &script,
-        argv: &argv,
-        envp: &[],
-    })
-    .expect("load script");
+    let prog = load(&LoadRequest { path: &script, argv: &argv, envp: &[] }).expect("load script");
     assert_eq!(prog.exe_path, std::fs::canonicalize("/bin/sh").unwrap());
     let st = parse_stack(&prog);
-    let want: Vec<Vec<u8>> = vec![
-        b"/bin/sh".to_vec(),
-        b"-e".to_vec(),
-        script.as_os_str().as_bytes().to_vec(),
-        b"one".to_vec(),
-    ];
+    let want: Vec<Vec<u8>> =
+        vec![b"/bin/sh".to_vec(), b"-e".to_vec(), script.as_os_str().as_bytes().to_vec(), b"one".to_vec()];
     assert_eq!(st.argv, want);
     let execfn = aux(&st, stack::AT_EXECFN).unwrap();
-    assert_eq!(
-        read_mem(execfn, script.as_os_str().len()).unwrap(),
-        script.as_os_str().as_bytes()
-    );
+    assert_eq!(read_mem(execfn, script.as_os_str().len()).unwrap(), script.as_os_str().as_bytes());
     unload(prog);
 
     let bad = write_exec("bad.sh", b"#!/nonexistent/interp\n", 0o755);
-    let err = load(&LoadRequest {
-        path: &bad,
-        argv: &[],
-        envp: &[],
-    })
-    .unwrap_err();
+    let err = load(&LoadRequest { path: &bad, argv: &[], envp: &[] }).unwrap_err();
     assert_eq!(err.exit_code(), 126);
     assert!(err.to_string().contains("bad interpreter"), "{err}");
     remove_scratch();
 }
 
 fn load_err(path: &Path) -> LoadError {
-    load(&LoadRequest {
-        path,
-        argv: &os(&["x"]),
-        envp: &[],
-    })
-    .expect_err("must not load")
+    load(&LoadRequest { path, argv: &os(&["x"]), envp: &[] }).expect_err("must not load")
 }
 
 #[test]
@@ -340,19 +243,13 @@ fn loader_error_kinds_and_exit_codes() {
     let missing = load_err(Path::new("/nonexistent/bt-run-test"));
     assert!(matches!(missing, LoadError::NotFound { .. }));
     assert_eq!(missing.exit_code(), 127);
-    assert_eq!(
-        missing.to_string(),
-        "/nonexistent/bt-run-test: No such file or directory"
-    );
+    assert_eq!(missing.to_string(), "/nonexistent/bt-run-test: No such file or directory");
 
     let text = write_exec("text.txt", b"just some text\n", 0o755);
     let e = load_err(&text);
     assert!(matches!(e, LoadError::NotExecutable { .. }), "{e}");
     assert_eq!(e.exit_code(), 126);
-    assert!(
-        e.to_string().starts_with(&format!("{}: ", text.display())),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with(&format!("{}: ", text.display())), "{e}");
 
     let real = std::fs::read("/bin/ls").unwrap();
     let trunc = write_exec("truncated", &real[..real.len() / 3], 0o755);
@@ -365,10 +262,7 @@ fn loader_error_kinds_and_exit_codes() {
     b32[4] = 1; // ELFCLASS32
     let e32 = write_exec("elf32", &b32, 0o755);
     let e = load_err(&e32);
-    assert_eq!(
-        e.to_string(),
-        format!("{}: ELF32 binaries are not supported", e32.display())
-    );
+    assert_eq!(e.to_string(), format!("{}: ELF32 binaries are not supported", e32.display()));
     assert_eq!(e.exit_code(), 126);
 
     let noexec = write_exec("noexec", &real, 0o644);
@@ -383,10 +277,7 @@ fn loader_error_kinds_and_exit_codes() {
     // A program whose PT_INTERP does not exist: 127, naming the interpreter.
     let mut broken = real.clone();
     let needle = b"ld-linux-x86-64.so.2";
-    let pos = broken
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap();
+    let pos = broken.windows(needle.len()).position(|w| w == needle).unwrap();
     broken[pos..pos + needle.len()].copy_from_slice(b"ld-nothere-x86.so.99");
     let bi = write_exec("badinterp", &broken, 0o755);
     let e = load_err(&bi);
@@ -403,14 +294,7 @@ fn gcc(name: &str, flags: &[&str]) -> Option<PathBuf> {
                 int main(int c, char **v) { big[c] = 1; return data + big[0]; }\n";
     std::fs::write(&src, code).ok()?;
     let out = dir.join(name);
-    let ok = std::process::Command::new("gcc")
-        .args(flags)
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .ok()?
-        .success();
+    let ok = std::process::Command::new("gcc").args(flags).arg("-o").arg(&out).arg(&src).status().ok()?.success();
     ok.then_some(out)
 }
 
@@ -419,10 +303,7 @@ fn loader_maps_compiled_layouts() {
     let variants: [(&str, &[&str]); 3] = [
         ("static-pie", &["-static-pie", "-O1"]),
         // Text and data share file pages, and a 40 MiB bss needs anonymous pages.
-        (
-            "static-nosep",
-            &["-static", "-no-pie", "-Wl,-z,noseparate-code"],
-        ),
+        ("static-nosep", &["-static", "-no-pie", "-Wl,-z,noseparate-code"]),
         ("pie-dyn", &["-O1", "-pie", "-fPIE"]),
     ];
     let mut built = 0;
@@ -432,18 +313,9 @@ fn loader_maps_compiled_layouts() {
         };
         built += 1;
         let _g = lock();
-        let prog = load(&LoadRequest {
-            path: &bin,
-            argv: &os(&[name]),
-            envp: &[],
-        })
-        .expect(name);
+        let prog = load(&LoadRequest { path: &bin, argv: &os(&[name]), envp: &[] }).expect(name);
         let plan = LoadPlan::parse(&std::fs::read(&bin).unwrap()).unwrap();
-        assert_eq!(
-            prog.main_entry.get(),
-            plan.entry.wrapping_add(prog.main_bias),
-            "{name}"
-        );
+        assert_eq!(prog.main_entry.get(), plan.entry.wrapping_add(prog.main_bias), "{name}");
         assert_eq!(prog.interp_base.is_some(), plan.interp.is_some(), "{name}");
         check_image(&prog, &bin, prog.main_bias);
         assert!(prog.brk_start.get() >= plan.max_vaddr.wrapping_add(prog.main_bias));

@@ -7,11 +7,7 @@ use std::io;
 use super::forward_guest_call;
 
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
 }
 
 /// This process's id (a vfork child's own, unlike a cached one).
@@ -56,10 +52,7 @@ pub fn close(fd: i32) {
 
 /// This process's RLIMIT_NOFILE (soft, hard).
 pub fn nofile_limit() -> (u64, u64) {
-    let mut r = libc::rlimit {
-        rlim_cur: 1024,
-        rlim_max: 1024,
-    };
+    let mut r = libc::rlimit { rlim_cur: 1024, rlim_max: 1024 };
     // SAFETY: getrlimit writes one struct rlimit.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
     (r.rlim_cur, r.rlim_max)
@@ -67,10 +60,7 @@ pub fn nofile_limit() -> (u64, u64) {
 
 /// Set this process's RLIMIT_NOFILE.
 pub fn set_nofile_limit(soft: u64, hard: u64) -> io::Result<()> {
-    let r = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
+    let r = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: setrlimit reads one struct rlimit.
     check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) }).map(|_| ())
 }

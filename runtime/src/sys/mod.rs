@@ -202,7 +202,9 @@ pub fn set_host_action(sig: i32, action: HostAction, flags: i32, mask: u64) -> i
     }
     let mut mask_bits = 0u64;
     // SAFETY: reading the first 8 bytes of the sigset built above.
-    unsafe { std::ptr::copy_nonoverlapping(&act.sa_mask as *const _ as *const u8, &mut mask_bits as *mut u64 as *mut u8, 8) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(&act.sa_mask as *const _ as *const u8, &mut mask_bits as *mut u64 as *mut u8, 8)
+    };
     let k = KSigaction {
         handler: act.sa_sigaction,
         flags: act.sa_flags as u64 | 0x0400_0000, // SA_RESTORER
@@ -228,7 +230,9 @@ pub fn host_action(sig: i32) -> Option<(usize, i32, u64)> {
     }
     let mut mask = 0u64;
     // SAFETY: reading the first 8 bytes of the sigset.
-    unsafe { std::ptr::copy_nonoverlapping(&old.sa_mask as *const _ as *const u8, &mut mask as *mut u64 as *mut u8, 8) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(&old.sa_mask as *const _ as *const u8, &mut mask as *mut u64 as *mut u8, 8)
+    };
     Some((old.sa_sigaction, old.sa_flags, mask))
 }
 
@@ -237,7 +241,14 @@ pub fn install_host_sigaltstack() -> io::Result<()> {
     const SIZE: usize = 256 * 1024;
     // SAFETY: fresh anonymous mapping; checked.
     let p = unsafe {
-        libc::mmap(std::ptr::null_mut(), SIZE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
@@ -254,7 +265,9 @@ pub fn install_host_sigaltstack() -> io::Result<()> {
 pub fn get_sigmask() -> u64 {
     let mut old = 0u64;
     // SAFETY: rt_sigprocmask with a null new set only reads the mask.
-    unsafe { syscall_inline::raw::syscall6(libc::SYS_rt_sigprocmask as u64, [0, 0, &mut old as *mut u64 as u64, 8, 0, 0]) };
+    unsafe {
+        syscall_inline::raw::syscall6(libc::SYS_rt_sigprocmask as u64, [0, 0, &mut old as *mut u64 as u64, 8, 0, 0])
+    };
     old
 }
 
@@ -297,7 +310,8 @@ pub fn die_by_signal_info(sig: i32, info: Option<&[u8; 128]>) -> ! {
     // kernel lets a thread give itself any si_code.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid);
-        let queued = info.is_some_and(|i| libc::syscall(libc::SYS_rt_tgsigqueueinfo, libc::getpid(), tid, sig, i.as_ptr()) == 0);
+        let queued =
+            info.is_some_and(|i| libc::syscall(libc::SYS_rt_tgsigqueueinfo, libc::getpid(), tid, sig, i.as_ptr()) == 0);
         if !queued {
             libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig);
         }
@@ -322,7 +336,15 @@ pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) -> (u64, u64)
     if let Ok(f) = std::fs::File::open(exe) {
         use std::os::fd::AsRawFd;
         // SAFETY: PR_SET_MM_EXE_FILE takes an fd of an executable file.
-        unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_EXE_FILE as libc::c_ulong, f.as_raw_fd() as libc::c_ulong, 0, 0) };
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_MM,
+                libc::PR_SET_MM_EXE_FILE as libc::c_ulong,
+                f.as_raw_fd() as libc::c_ulong,
+                0,
+                0,
+            )
+        };
     }
     let word = |a: u64| read_guest_u64(a).unwrap_or(0);
     let argc = word(sp);
@@ -345,7 +367,8 @@ pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) -> (u64, u64)
     while word(envp + 8 * nenv) != 0 && nenv < 1 << 20 {
         nenv += 1;
     }
-    let (env_start, env_end) = if nenv > 0 { (word(envp), strend(word(envp + 8 * (nenv - 1)))) } else { (arg_end, arg_end) };
+    let (env_start, env_end) =
+        if nenv > 0 { (word(envp), strend(word(envp + 8 * (nenv - 1)))) } else { (arg_end, arg_end) };
     let auxv = envp + 8 * (nenv + 1);
     let mut naux = 0;
     while word(auxv + 16 * naux) != 0 && naux < 64 {
@@ -366,7 +389,15 @@ pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) -> (u64, u64)
         }
     }
     // SAFETY: the guest's auxv array, (naux + 1) pairs including AT_NULL.
-    unsafe { libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_AUXV as libc::c_ulong, auxv as libc::c_ulong, (16 * (naux + 1)) as libc::c_ulong, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_MM,
+            libc::PR_SET_MM_AUXV as libc::c_ulong,
+            auxv as libc::c_ulong,
+            (16 * (naux + 1)) as libc::c_ulong,
+            0,
+        )
+    };
     (auxv, 16 * (naux + 1))
 }
 

@@ -14,11 +14,7 @@ const PAGE: u64 = 4096;
 
 /// `NULL` for 0, else `0x…` (strace's `printaddr`).
 pub fn addr(a: u64) -> String {
-    if a == 0 {
-        "NULL".to_string()
-    } else {
-        format!("{a:#x}")
-    }
+    if a == 0 { "NULL".to_string() } else { format!("{a:#x}") }
 }
 
 /// Read exactly `len` bytes at `addr`, or None (unreadable, or the range
@@ -133,13 +129,7 @@ pub fn quote(s: &[u8], size: usize, nul_term: bool, force_hex: bool) -> (String,
 
 /// strace's `printstr_ex`: a string at `addr` of `len` bytes (or up to a
 /// NUL with `nul_term`), cut at [`MAX_STRLEN`] with `...`.
-pub fn printstr_ex(
-    mem: &dyn GuestMem,
-    addr_: u64,
-    len: u64,
-    nul_term: bool,
-    force_hex: bool,
-) -> String {
+pub fn printstr_ex(mem: &dyn GuestMem, addr_: u64, len: u64, nul_term: bool, force_hex: bool) -> String {
     if addr_ == 0 {
         return "NULL".to_string();
     }
@@ -223,18 +213,12 @@ mod tests {
         assert_eq!(q(b"a\tb\"c\\d"), r#""a\tb\"c\\d""#);
         assert_eq!(q(b"\r\x0b\x0c"), r#""\r\v\f""#);
         // Minimal octal, three digits when an octal digit follows.
-        assert_eq!(
-            q(b"\x7fELF\x02\x01\x01\x03\x00\x00"),
-            r#""\177ELF\2\1\1\3\0\0""#
-        );
+        assert_eq!(q(b"\x7fELF\x02\x01\x01\x03\x00\x00"), r#""\177ELF\2\1\1\3\0\0""#);
         assert_eq!(q(b"\x001"), r#""\0001""#);
         assert_eq!(q(b"\x008"), r#""\08""#);
         assert_eq!(q(b"\xff\xfe"), r#""\377\376""#);
         assert_eq!(q(b"\x1b["), r#""\33[""#);
-        assert_eq!(
-            quote(b"\x98\xdc\x63\x24", 4, false, true).0,
-            r#""\x98\xdc\x63\x24""#
-        );
+        assert_eq!(quote(b"\x98\xdc\x63\x24", 4, false, true).0, r#""\x98\xdc\x63\x24""#);
         assert_eq!(q(b""), r#""""#);
     }
 }

@@ -12,21 +12,15 @@ use super::xlat::{self, hex};
 const MAX_ELEMS: u64 = 32;
 
 fn u64_at(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
+    b.get(off..off + 8).and_then(|s| s.try_into().ok()).map_or(0, u64::from_le_bytes)
 }
 
 fn u32_at(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
+    b.get(off..off + 4).and_then(|s| s.try_into().ok()).map_or(0, u32::from_le_bytes)
 }
 
 fn u16_at(b: &[u8], off: usize) -> u16 {
-    b.get(off..off + 2)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
+    b.get(off..off + 2).and_then(|s| s.try_into().ok()).map_or(0, u16::from_le_bytes)
 }
 
 /// `struct stat` (abbreviated, as strace without -v):
@@ -53,11 +47,7 @@ pub fn makedev(dev: u64) -> String {
 /// `struct timespec`: `{tv_sec=1, tv_nsec=500}`.
 pub fn timespec(mem: &dyn GuestMem, a: u64) -> String {
     match read_bytes(mem, a, 16).filter(|_| a != 0) {
-        Some(b) => format!(
-            "{{tv_sec={}, tv_nsec={}}}",
-            u64_at(&b, 0) as i64,
-            u64_at(&b, 8)
-        ),
+        Some(b) => format!("{{tv_sec={}, tv_nsec={}}}", u64_at(&b, 0) as i64, u64_at(&b, 8)),
         None => addr(a),
     }
 }
@@ -75,11 +65,7 @@ fn rlim(v: u64) -> String {
 /// `struct rlimit`: `{rlim_cur=8192*1024, rlim_max=RLIM64_INFINITY}`.
 pub fn rlimit(mem: &dyn GuestMem, a: u64) -> String {
     match read_bytes(mem, a, 16).filter(|_| a != 0) {
-        Some(b) => format!(
-            "{{rlim_cur={}, rlim_max={}}}",
-            rlim(u64_at(&b, 0)),
-            rlim(u64_at(&b, 8))
-        ),
+        Some(b) => format!("{{rlim_cur={}, rlim_max={}}}", rlim(u64_at(&b, 0)), rlim(u64_at(&b, 8))),
         None => addr(a),
     }
 }
@@ -264,11 +250,7 @@ pub fn iovec(mem: &dyn GuestMem, a: u64, cnt: u64, data_size: u64, addrs_only: b
         if left != u64::MAX {
             left -= n;
         }
-        let data = if addrs_only {
-            addr(base)
-        } else {
-            printstrn(mem, base, n)
-        };
+        let data = if addrs_only { addr(base) } else { printstrn(mem, base, n) };
         out.push_str(&format!("{{iov_base={data}, iov_len={len}}}"));
     }
     out.push(']');
@@ -341,29 +323,15 @@ pub fn sockaddr(mem: &dyn GuestMem, a: u64, len: u64) -> String {
         return addr(a);
     };
     let fam = u16_at(&b, 0) as u64;
-    let mut s = format!(
-        "{{sa_family={}",
-        xlat::xval(fam, xlat::ADDR_FAMILIES, "AF_???")
-    );
+    let mut s = format!("{{sa_family={}", xlat::xval(fam, xlat::ADDR_FAMILIES, "AF_???"));
     let rest = &b[2..];
     match fam {
         _ if rest.is_empty() => {}
         1 => {
             // sun_path: abstract names start with a NUL and are shown as @"…".
-            let (abs, path) = if rest[0] == 0 {
-                ("@", &rest[1..])
-            } else {
-                ("", rest)
-            };
-            let end = if abs.is_empty() {
-                path.iter().position(|&c| c == 0).unwrap_or(path.len())
-            } else {
-                path.len()
-            };
-            s.push_str(&format!(
-                ", sun_path={abs}{}",
-                quote(path, end, false, false).0
-            ));
+            let (abs, path) = if rest[0] == 0 { ("@", &rest[1..]) } else { ("", rest) };
+            let end = if abs.is_empty() { path.iter().position(|&c| c == 0).unwrap_or(path.len()) } else { path.len() };
+            s.push_str(&format!(", sun_path={abs}{}", quote(path, end, false, false).0));
         }
         2 if b.len() >= 8 => {
             let port = u16::from_be_bytes([b[2], b[3]]);
@@ -401,11 +369,7 @@ pub fn dirents(mem: &dyn GuestMem, a: u64, len: u64, header: u64) -> String {
     // Every entry is at least `header` bytes; the bound keeps a hostile
     // buffer from costing more than a moment.
     while left >= header && count < 1 << 16 {
-        let Some(reclen) = cur
-            .checked_add(16)
-            .and_then(|r| read_bytes(mem, r, 2))
-            .filter(|_| cur != 0)
-        else {
+        let Some(reclen) = cur.checked_add(16).and_then(|r| read_bytes(mem, r, 2)).filter(|_| cur != 0) else {
             break;
         };
         count += 1;
@@ -416,11 +380,7 @@ pub fn dirents(mem: &dyn GuestMem, a: u64, len: u64, header: u64) -> String {
             None => break,
         }
     }
-    format!(
-        "{} /* {count}{} entries */",
-        addr(a),
-        if left > 0 { "+" } else { "" }
-    )
+    format!("{} /* {count}{} entries */", addr(a), if left > 0 { "+" } else { "" })
 }
 
 /// `struct sysinfo`, every field, as strace prints it.

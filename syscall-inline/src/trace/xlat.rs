@@ -6,11 +6,7 @@ pub type Xlat = &'static [(u64, &'static str)];
 
 /// C's `%#llx`: `0` for zero (Rust's `{:#x}` would give `0x0`), else `0x…`.
 pub fn hex(v: u64) -> String {
-    if v == 0 {
-        "0".to_string()
-    } else {
-        format!("{v:#x}")
-    }
+    if v == 0 { "0".to_string() } else { format!("{v:#x}") }
 }
 
 /// strace's `printflags_ex` (abbreviated style): names of the set flags in
@@ -43,11 +39,7 @@ pub fn flags(v: u64, x: Xlat, dflt: Option<&str>) -> String {
             None => format!("{left:#x}"),
         };
     }
-    if dflt.is_some() {
-        "0".to_string()
-    } else {
-        String::new()
-    }
+    if dflt.is_some() { "0".to_string() } else { String::new() }
 }
 
 /// The name of `v` in `x`, if any.
@@ -89,9 +81,7 @@ pub fn signame(sig: i32) -> Option<String> {
     if let Some(n) = SIGNALS.get(s as usize) {
         return Some(n.to_string());
     }
-    (SIGRTMIN..=SIGRTMAX)
-        .contains(&s)
-        .then(|| format!("SIGRT_{}", s - SIGRTMIN))
+    (SIGRTMIN..=SIGRTMAX).contains(&s).then(|| format!("SIGRT_{}", s - SIGRTMIN))
 }
 
 /// A signal argument: its name, or the number.
@@ -107,19 +97,10 @@ pub fn signal_by_name(s: &str) -> Option<i32> {
     }
     let up = s.to_ascii_uppercase();
     let bare = up.strip_prefix("SIG").unwrap_or(&up);
-    if let Some(i) = SIGNALS
-        .iter()
-        .skip(1)
-        .position(|n| n.get(3..) == Some(bare))
-    {
+    if let Some(i) = SIGNALS.iter().skip(1).position(|n| n.get(3..) == Some(bare)) {
         return Some(i as i32 + 1);
     }
-    let rt = |rest: &str| {
-        rest.parse::<u32>()
-            .ok()
-            .filter(|&k| SIGRTMIN + k <= SIGRTMAX)
-            .map(|k| (SIGRTMIN + k) as i32)
-    };
+    let rt = |rest: &str| rest.parse::<u32>().ok().filter(|&k| SIGRTMIN + k <= SIGRTMAX).map(|k| (SIGRTMIN + k) as i32);
     if let Some(rest) = bare.strip_prefix("RTMIN+") {
         return rt(rest);
     }
@@ -140,12 +121,7 @@ pub fn sigset(mask_bytes: &[u8]) -> String {
     }
     let mut out = String::new();
     if nbits > 0 && mask.count_ones() as usize >= nbits * 2 / 3 {
-        mask = !mask
-            & if nbits < 64 {
-                (1u64 << nbits) - 1
-            } else {
-                u64::MAX
-            };
+        mask = !mask & if nbits < 64 { (1u64 << nbits) - 1 } else { u64::MAX };
         out.push('~');
     }
     out.push('[');
@@ -224,11 +200,7 @@ pub static MODE_TYPES: Xlat = &[
 pub fn symbolic_mode(mode: u32) -> String {
     let m = mode as u64;
     let fmt = m & 0o170000;
-    let ifmt = if fmt != 0 {
-        lookup(fmt, MODE_TYPES)
-    } else {
-        Some("")
-    };
+    let ifmt = if fmt != 0 { lookup(fmt, MODE_TYPES) } else { Some("") };
     let Some(ifmt) = ifmt else {
         return octal_mode(m);
     };
@@ -236,11 +208,7 @@ pub fn symbolic_mode(mode: u32) -> String {
     if !ifmt.is_empty() {
         s.push('|');
     }
-    for (bit, name) in [
-        (0o4000, "S_ISUID|"),
-        (0o2000, "S_ISGID|"),
-        (0o1000, "S_ISVTX|"),
-    ] {
+    for (bit, name) in [(0o4000, "S_ISUID|"), (0o2000, "S_ISGID|"), (0o1000, "S_ISVTX|")] {
         if m & bit != 0 {
             s.push_str(name);
         }
@@ -340,10 +308,8 @@ pub fn ioctl_req(v: u64) -> String {
 
 /// Whether ioctl request `code` passes data back to the caller.
 pub fn ioctl_reads(code: u64) -> bool {
-    matches!(
-        code & 0xffff_ffff,
-        0x5401 | 0x5405 | 0x540f | 0x5411 | 0x5413 | 0x5415 | 0x541b | 0x5429
-    ) || (code >> 30) & 2 != 0
+    matches!(code & 0xffff_ffff, 0x5401 | 0x5405 | 0x540f | 0x5411 | 0x5413 | 0x5415 | 0x541b | 0x5429)
+        || (code >> 30) & 2 != 0
 }
 
 // --- memory -------------------------------------------------------------------
@@ -470,11 +436,7 @@ pub fn futex_op(op: u64) -> String {
         Some(n) if op & !(127 | 128 | 256) == 0 && (!realtime || known_rt) => {
             let mut s = n.to_string();
             if private {
-                s.push_str(if cmd == 2 {
-                    "|FUTEX_PRIVATE_FLAG"
-                } else {
-                    "_PRIVATE"
-                });
+                s.push_str(if cmd == 2 { "|FUTEX_PRIVATE_FLAG" } else { "_PRIVATE" });
             }
             if realtime {
                 s.push_str("|FUTEX_CLOCK_REALTIME");
@@ -589,57 +551,33 @@ mod tests {
         assert_eq!(open_flags(0o1101), "O_WRONLY|O_CREAT|O_TRUNC");
         assert_eq!(open_flags(0o4010002), "O_RDWR|O_SYNC");
         assert_eq!(open_flags(0o20200002), "O_RDWR|O_TMPFILE");
-        assert_eq!(
-            open_flags(0o200000 | 0o4000 | 0o2000000),
-            "O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY"
-        );
+        assert_eq!(open_flags(0o200000 | 0o4000 | 0o2000000), "O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY");
         assert_eq!(open_flags(0x4000_0000), "O_RDONLY|0x40000000");
         assert_eq!(open_flags(3), "O_ACCMODE");
         assert_eq!(flags(0, MMAP_PROT, Some("PROT_???")), "PROT_NONE");
-        assert_eq!(
-            flags(3, MMAP_PROT, Some("PROT_???")),
-            "PROT_READ|PROT_WRITE"
-        );
-        assert_eq!(
-            flags(0x10, MMAP_PROT, Some("PROT_???")),
-            "0x10 /* PROT_??? */"
-        );
+        assert_eq!(flags(3, MMAP_PROT, Some("PROT_???")), "PROT_READ|PROT_WRITE");
+        assert_eq!(flags(0x10, MMAP_PROT, Some("PROT_???")), "0x10 /* PROT_??? */");
         assert_eq!(flags(0x11, MMAP_PROT, Some("PROT_???")), "PROT_READ|0x10");
         assert_eq!(mmap_flags(0x22), "MAP_PRIVATE|MAP_ANONYMOUS");
         assert_eq!(mmap_flags(0x812), "MAP_PRIVATE|MAP_FIXED|MAP_DENYWRITE");
         assert_eq!(mmap_flags(0x20), "MAP_FILE|MAP_ANONYMOUS");
         assert_eq!(mmap_flags(0x5), "0x5 /* MAP_??? */");
-        assert_eq!(
-            mmap_flags(0x40022 | (21 << 26)),
-            "MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB|21<<MAP_HUGE_SHIFT"
-        );
+        assert_eq!(mmap_flags(0x40022 | (21 << 26)), "MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB|21<<MAP_HUGE_SHIFT");
         assert_eq!(flags(0, AT_FLAGS, Some("AT_???")), "0");
         assert_eq!(flags(0x1000, AT_FLAGS, Some("AT_???")), "AT_EMPTY_PATH");
-        assert_eq!(
-            flags(0x1100, AT_FLAGS, Some("AT_???")),
-            "AT_SYMLINK_NOFOLLOW|AT_EMPTY_PATH"
-        );
+        assert_eq!(flags(0x1100, AT_FLAGS, Some("AT_???")), "AT_SYMLINK_NOFOLLOW|AT_EMPTY_PATH");
         assert_eq!(flags(0, ACCESS_MODES, Some("?_OK")), "F_OK");
         assert_eq!(flags(6, ACCESS_MODES, Some("?_OK")), "R_OK|W_OK");
-        assert_eq!(
-            clone_flags(0x1200011),
-            "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
-        );
+        assert_eq!(clone_flags(0x1200011), "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD");
         assert_eq!(clone_flags(0x11), "SIGCHLD");
         assert_eq!(clone_flags(0x4111), "CLONE_VM|CLONE_VFORK|SIGCHLD");
         assert_eq!(clone_flags(0x400000), "0x400000 /* CLONE_??? */");
         assert_eq!(futex_op(0x81), "FUTEX_WAKE_PRIVATE");
-        assert_eq!(
-            futex_op(0x189),
-            "FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME"
-        );
+        assert_eq!(futex_op(0x189), "FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME");
         assert_eq!(futex_op(0x181), "0x181 /* FUTEX_??? */");
         assert_eq!(sock_type(0o2000001), "SOCK_STREAM|SOCK_CLOEXEC");
         assert_eq!(xval(0x1002, ARCH_CODES, "ARCH_???"), "ARCH_SET_FS");
-        assert_eq!(
-            xval(0x3001, ARCH_CODES, "ARCH_???"),
-            "0x3001 /* ARCH_??? */"
-        );
+        assert_eq!(xval(0x3001, ARCH_CODES, "ARCH_???"), "0x3001 /* ARCH_??? */");
         assert_eq!(octal_mode(0o644), "0644");
         assert_eq!(octal_mode(0), "000");
         assert_eq!(octal_mode(0o22), "022");
@@ -650,10 +588,7 @@ mod tests {
         assert_eq!(symbolic_mode(0o644), "0644");
         assert_eq!(symbolic_mode(0o170644), "0170644");
         assert_eq!(ioctl_req(0x5401), "TCGETS");
-        assert_eq!(
-            ioctl_req(0xc0086601),
-            "_IOC(_IOC_READ|_IOC_WRITE, 0x66, 0x1, 0x8)"
-        );
+        assert_eq!(ioctl_req(0xc0086601), "_IOC(_IOC_READ|_IOC_WRITE, 0x66, 0x1, 0x8)");
         assert_eq!(ioctl_req(0x1234), "_IOC(_IOC_NONE, 0x12, 0x34, 0)");
     }
 
@@ -678,10 +613,7 @@ mod tests {
         assert_eq!(sigset(&(1u64 << 1 | 1 << 14).to_le_bytes()), "[INT TERM]");
         // glibc's "all but the two reserved RT signals", as strace shows it.
         assert_eq!(sigset(&(!(3u64 << 31)).to_le_bytes()), "~[RTMIN RT_1]");
-        assert_eq!(
-            sigset(&(!(3u64 << 31) & !(1 << 8) & !(1 << 18)).to_le_bytes()),
-            "~[KILL STOP RTMIN RT_1]"
-        );
+        assert_eq!(sigset(&(!(3u64 << 31) & !(1 << 8) & !(1 << 18)).to_le_bytes()), "~[KILL STOP RTMIN RT_1]");
         assert_eq!(sigset(&[0xff; 8]), "~[]");
         assert_eq!(sigset(&[2, 0, 0, 0]), "[INT]");
     }

@@ -136,26 +136,17 @@ impl Asm {
     }
     /// The instructions (not labels) in order, for checks by the generators.
     pub fn instructions(&self) -> impl Iterator<Item = &Instruction> {
-        self.nodes
-            .iter()
-            .filter_map(|n| if let Node::Ins(i) = n { Some(i) } else { None })
+        self.nodes.iter().filter_map(|n| if let Node::Ins(i) = n { Some(i) } else { None })
     }
 
     fn lea(reg: Register, target: u64) -> Result<Instruction, IcedError> {
-        Instruction::with2(
-            Code::Lea_r64_m,
-            reg,
-            MemoryOperand::with_base_displ(Register::RIP, target as i64),
-        )
+        Instruction::with2(Code::Lea_r64_m, reg, MemoryOperand::with_base_displ(Register::RIP, target as i64))
     }
 
     fn node_ins(&self, n: &Node, ip: u64, addr: &[u64]) -> Result<Option<Instruction>, IcedError> {
         Ok(match n {
             Node::Ins(i) => Some(*i),
-            Node::Branch(code, l) => Some(Instruction::with_branch(
-                *code,
-                addr.get(l.0).copied().unwrap_or(ip),
-            )?),
+            Node::Branch(code, l) => Some(Instruction::with_branch(*code, addr.get(l.0).copied().unwrap_or(ip))?),
             Node::LeaLabel(r, l) => Some(Self::lea(*r, addr.get(l.0).copied().unwrap_or(ip))?),
             Node::Bind(_) => None,
         })
@@ -172,17 +163,8 @@ impl Asm {
     /// and `lea` of labels included) with its address, in order, for checks
     /// of the encodings against a decoder.
     pub fn assemble_listed(&self, base: u64) -> Result<(Vec<u8>, Vec<(u64, Instruction)>), String> {
-        let mut codes: Vec<Option<Code>> = self
-            .nodes
-            .iter()
-            .map(|n| {
-                if let Node::Branch(c, _) = n {
-                    Some(*c)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let mut codes: Vec<Option<Code>> =
+            self.nodes.iter().map(|n| if let Node::Branch(c, _) = n { Some(*c) } else { None }).collect();
         let mut label_addr = vec![u64::MAX; self.labels];
         for _round in 0..16 {
             // Layout with the current branch forms.
@@ -200,10 +182,7 @@ impl Asm {
                         encoded_len(&b, ip).map_err(|e| format!("branch: {e}"))?
                     }
                     _ => {
-                        let i = self
-                            .node_ins(n, ip, &[])
-                            .map_err(|e| e.to_string())?
-                            .ok_or("node")?;
+                        let i = self.node_ins(n, ip, &[]).map_err(|e| e.to_string())?.ok_or("node")?;
                         encoded_len(&i, ip).map_err(|e| format!("{i:?}: {e}"))?
                     }
                 };
@@ -216,15 +195,11 @@ impl Asm {
             for (k, n) in self.nodes.iter().enumerate() {
                 if let Node::Branch(_, l) = n {
                     let code = codes[k].unwrap_or(Code::INVALID);
-                    let b = Instruction::with_branch(code, label_addr[l.0])
-                        .map_err(|e| e.to_string())?;
+                    let b = Instruction::with_branch(code, label_addr[l.0]).map_err(|e| e.to_string())?;
                     if Encoder::new(64).encode(&b, ip).is_err() {
                         let near = code.as_near_branch();
                         if near == code {
-                            return Err(format!(
-                                "{code:?} at {ip:#x} cannot reach {:#x}",
-                                label_addr[l.0]
-                            ));
+                            return Err(format!("{code:?} at {ip:#x} cannot reach {:#x}", label_addr[l.0]));
                         }
                         codes[k] = Some(near);
                         changed = true;
@@ -242,20 +217,13 @@ impl Asm {
             for (k, n) in self.nodes.iter().enumerate() {
                 let ins = match n {
                     Node::Branch(_, l) => Some(
-                        Instruction::with_branch(
-                            codes[k].unwrap_or(Code::INVALID),
-                            label_addr[l.0],
-                        )
-                        .map_err(|e| e.to_string())?,
+                        Instruction::with_branch(codes[k].unwrap_or(Code::INVALID), label_addr[l.0])
+                            .map_err(|e| e.to_string())?,
                     ),
-                    _ => self
-                        .node_ins(n, ip, &label_addr)
-                        .map_err(|e| e.to_string())?,
+                    _ => self.node_ins(n, ip, &label_addr).map_err(|e| e.to_string())?,
                 };
                 if let Some(i) = ins {
-                    let len = enc
-                        .encode(&i, ip)
-                        .map_err(|e| format!("{i:?} at {ip:#x}: {e}"))?;
+                    let len = enc.encode(&i, ip).map_err(|e| format!("{i:?} at {ip:#x}: {e}"))?;
                     if len != sizes[k] {
                         return Err(format!("{i:?}: length changed from {} to {len}", sizes[k]));
                     }

@@ -128,12 +128,7 @@ impl Class {
     /// The classes this machine can run, optionally restricted by a
     /// comma-separated list of names (e.g. from `EQUIV_CLASSES`).
     pub fn available_list(f: &Features, only: Option<&str>) -> Vec<Class> {
-        let wanted: Option<Vec<&str>> = only.map(|s| {
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect()
-        });
+        let wanted: Option<Vec<&str>> = only.map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect());
         Class::ALL
             .iter()
             .copied()

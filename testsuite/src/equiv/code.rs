@@ -69,24 +69,14 @@ impl Bytes {
     }
     /// `movdqu xmm, [r15 + disp]` (store: `movdqu [r15 + disp], xmm`)
     pub fn movdqu(&mut self, x: u8, disp: u64, store: bool) {
-        self.b(&[
-            0xF3,
-            0x41 | ((x >> 3) << 2),
-            0x0F,
-            if store { 0x7F } else { 0x6F },
-        ]);
+        self.b(&[0xF3, 0x41 | ((x >> 3) << 2), 0x0F, if store { 0x7F } else { 0x6F }]);
         self.modrm_r15(x, disp);
     }
     /// `vmovdqu ymm, [r15 + disp]` (or the store)
     pub fn vmovdqu_ymm(&mut self, y: u8, disp: u64, store: bool) {
         let r_bar = ((!y >> 3) & 1) << 7;
         // C4 [R X B mmmmm=00001] [W=0 vvvv=1111 L=1 pp=10]
-        self.b(&[
-            0xC4,
-            r_bar | 0x40 | 0x01,
-            0x7E,
-            if store { 0x7F } else { 0x6F },
-        ]);
+        self.b(&[0xC4, r_bar | 0x40 | 0x01, 0x7E, if store { 0x7F } else { 0x6F }]);
         self.modrm_r15(y, disp);
     }
     /// `vmovdqu64 zmm, [r15 + disp]` (or the store), disp32 (no compression)
@@ -197,11 +187,7 @@ mod tests {
         let mut f = IntelFormatter::new();
         let mut v = Vec::new();
         for i in d.iter() {
-            assert!(
-                !i.is_invalid(),
-                "bad encoding at {:#x} in {bytes:02x?}",
-                i.ip()
-            );
+            assert!(!i.is_invalid(), "bad encoding at {:#x} in {bytes:02x?}", i.ip());
             let mut s = String::new();
             f.format(&i, &mut s);
             v.push(s);
@@ -220,17 +206,11 @@ mod tests {
             assert_eq!(p.last().unwrap(), "jmp 0000000000402000h");
             assert!(p.contains(&"popfq".to_string()));
             assert!(p.contains(&"mov r14,[r15+2070h]".to_string()), "{p:?}");
-            assert!(
-                !p.iter()
-                    .any(|l| l.starts_with("mov r15,[") || l.starts_with("mov rsp,["))
-            );
+            assert!(!p.iter().any(|l| l.starts_with("mov r15,[") || l.starts_with("mov rsp,[")));
             assert!(e.contains(&"mov [r15+3078h],r15".to_string()), "{e:?}");
             assert!(e.contains(&"mov [r15+3020h],rsp".to_string()), "{e:?}");
             assert!(e.contains(&"fxsave64 [r15+3100h]".to_string()), "{e:?}");
-            assert!(
-                e.contains(&"mov qword ptr [r15+3108h],0".to_string()),
-                "{e:?}"
-            );
+            assert!(e.contains(&"mov qword ptr [r15+3108h],0".to_string()), "{e:?}");
             assert!(e.contains(&"and eax,0CD5h".to_string()), "{e:?}");
             match level {
                 0 => {
@@ -239,26 +219,14 @@ mod tests {
                 }
                 1 => {
                     assert_eq!(p[3], "vmovdqu ymm0,[r15+2100h]");
-                    assert!(
-                        p.contains(&"vmovdqu ymm15,[r15+24C0h]".to_string()),
-                        "{p:?}"
-                    );
-                    assert!(
-                        e.contains(&"vmovdqu [r15+36C0h],ymm15".to_string()),
-                        "{e:?}"
-                    );
+                    assert!(p.contains(&"vmovdqu ymm15,[r15+24C0h]".to_string()), "{p:?}");
+                    assert!(e.contains(&"vmovdqu [r15+36C0h],ymm15".to_string()), "{e:?}");
                 }
                 _ => {
                     assert_eq!(p[3], "vmovdqu64 zmm0,[r15+2100h]");
-                    assert!(
-                        p.contains(&"vmovdqu64 zmm31,[r15+28C0h]".to_string()),
-                        "{p:?}"
-                    );
+                    assert!(p.contains(&"vmovdqu64 zmm31,[r15+28C0h]".to_string()), "{p:?}");
                     assert!(p.contains(&"kmovq k7,[r15+2938h]".to_string()), "{p:?}");
-                    assert!(
-                        e.contains(&"vmovdqu64 [r15+3AC0h],zmm31".to_string()),
-                        "{e:?}"
-                    );
+                    assert!(e.contains(&"vmovdqu64 [r15+3AC0h],zmm31".to_string()), "{e:?}");
                     assert!(e.contains(&"kmovq [r15+3B38h],k7".to_string()), "{e:?}");
                 }
             }

@@ -33,13 +33,7 @@ pub const HEADER: &str = "# bt-run equivalence case v1";
 
 impl Case {
     pub fn new(class: Class, code: Vec<u8>, seed: u64) -> Case {
-        Case {
-            class,
-            code,
-            seed,
-            bt_args: Vec::new(),
-            notes: Vec::new(),
-        }
+        Case { class, code, seed, bt_args: Vec::new(), notes: Vec::new() }
     }
 
     /// The text form (round-trips through [`Case::parse`]).
@@ -48,10 +42,7 @@ impl Case {
         for n in &self.notes {
             s.push_str(&format!("# {n}\n"));
         }
-        s.push_str(&format!(
-            "class: {}\nseed: {:#018x}\n",
-            self.class, self.seed
-        ));
+        s.push_str(&format!("class: {}\nseed: {:#018x}\n", self.class, self.seed));
         for chunk in self.code.chunks(32) {
             let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
             s.push_str(&format!("code: {}\n", hex.join(" ")));
@@ -97,15 +88,9 @@ impl Case {
             };
             let val = val.trim();
             match key.trim() {
-                "class" => {
-                    class = Some(
-                        Class::from_name(val).ok_or_else(|| format!("unknown class {val:?}"))?,
-                    )
-                }
+                "class" => class = Some(Class::from_name(val).ok_or_else(|| format!("unknown class {val:?}"))?),
                 "seed" => {
-                    let v = val
-                        .strip_prefix("0x")
-                        .map_or_else(|| val.parse::<u64>(), |h| u64::from_str_radix(h, 16));
+                    let v = val.strip_prefix("0x").map_or_else(|| val.parse::<u64>(), |h| u64::from_str_radix(h, 16));
                     seed = Some(v.map_err(|e| format!("line {}: bad seed: {e}", n + 1))?);
                 }
                 "code" => {
@@ -116,8 +101,7 @@ impl Case {
                     }
                     for i in (0..digits.len()).step_by(2) {
                         code.push(
-                            u8::from_str_radix(&digits[i..i + 2], 16)
-                                .map_err(|e| format!("line {}: {e}", n + 1))?,
+                            u8::from_str_radix(&digits[i..i + 2], 16).map_err(|e| format!("line {}: {e}", n + 1))?,
                         );
                     }
                 }
@@ -125,18 +109,9 @@ impl Case {
                 k => return Err(format!("line {}: unknown key {k:?}", n + 1)),
             }
         }
-        let notes = notes
-            .into_iter()
-            .filter(|n| format!("# {n}") != HEADER)
-            .collect();
+        let notes = notes.into_iter().filter(|n| format!("# {n}") != HEADER).collect();
         match (class, seed, saw_code) {
-            (Some(class), Some(seed), true) => Ok(Case {
-                class,
-                code,
-                seed,
-                bt_args,
-                notes,
-            }),
+            (Some(class), Some(seed), true) => Ok(Case { class, code, seed, bt_args, notes }),
             _ => Err("a case needs class, seed and code".into()),
         }
     }
@@ -155,9 +130,8 @@ pub fn corpus_dir() -> PathBuf {
 
 /// Every `*.case` file of `dir`, sorted by name.
 pub fn corpus_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
     v.retain(|p| p.extension().is_some_and(|e| e == "case"));
     v.sort();
     v
@@ -176,11 +150,6 @@ mod tests {
         assert_eq!(Case::parse(&t).unwrap(), c);
         assert!(Case::parse("class: alu\nseed: 1\n").is_err());
         assert!(Case::parse("class: nope\nseed: 1\ncode: 90\n").is_err());
-        assert_eq!(
-            Case::parse("class: x87\nseed: 12\ncode: d9 e8\n")
-                .unwrap()
-                .code,
-            vec![0xd9, 0xe8]
-        );
+        assert_eq!(Case::parse("class: x87\nseed: 12\ncode: d9 e8\n").unwrap().code, vec![0xd9, 0xe8]);
     }
 }

@@ -31,11 +31,7 @@ fn fields(vec_level: u8) -> Vec<Field> {
         f(name.into(), OUT_FX + o, l);
     }
     for i in 0..8 {
-        f(
-            format!("st{i}/mm{i} (physical order)"),
-            OUT_FX + 32 + 16 * i,
-            10,
-        );
+        f(format!("st{i}/mm{i} (physical order)"), OUT_FX + 32 + 16 * i, 10);
     }
     for i in 0..16 {
         f(format!("xmm{i}"), OUT_FX + 160 + 16 * i, 16);
@@ -73,35 +69,15 @@ fn hex(b: &[u8]) -> String {
 
 /// Names of the set flags among CF PF AF ZF SF DF OF.
 pub fn flag_names(f: u64) -> String {
-    let names = [
-        (0, "CF"),
-        (2, "PF"),
-        (4, "AF"),
-        (6, "ZF"),
-        (7, "SF"),
-        (10, "DF"),
-        (11, "OF"),
-    ];
-    let set: Vec<&str> = names
-        .iter()
-        .filter(|(b, _)| f >> b & 1 != 0)
-        .map(|(_, n)| *n)
-        .collect();
-    if set.is_empty() {
-        "-".into()
-    } else {
-        set.join(" ")
-    }
+    let names = [(0, "CF"), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (10, "DF"), (11, "OF")];
+    let set: Vec<&str> = names.iter().filter(|(b, _)| f >> b & 1 != 0).map(|(_, n)| *n).collect();
+    if set.is_empty() { "-".into() } else { set.join(" ") }
 }
 
 fn region(off: u64) -> String {
     match off {
         o if o < SCRATCH_END => format!("scratch+{o:#x}"),
-        o if o < STACK_HI => format!(
-            "stack+{:#x} (rsp0{:+#x})",
-            o - STACK_LO,
-            o as i64 - STACK_INIT as i64
-        ),
+        o if o < STACK_HI => format!("stack+{:#x} (rsp0{:+#x})", o - STACK_LO, o as i64 - STACK_INIT as i64),
         o if (SIGCOPY..INIT_END).contains(&o) => format!("sigcopy+{:#x}", o - SIGCOPY),
         o if o < INIT_END => format!("init+{:#x}", o - INIT_GPR),
         o => format!("out+{:#x}", o - OUT_GPR),
@@ -113,11 +89,7 @@ fn region(off: u64) -> String {
 pub fn diff(native: &[u8], bt: &[u8], vec_level: u8) -> Vec<String> {
     let mut out = Vec::new();
     if native.len() != bt.len() {
-        out.push(format!(
-            "stdout length: native {} bytes, bt-run {} bytes",
-            native.len(),
-            bt.len()
-        ));
+        out.push(format!("stdout length: native {} bytes, bt-run {} bytes", native.len(), bt.len()));
     }
     if native.len() != DUMP_LEN as usize || bt.len() != DUMP_LEN as usize {
         if let Some(i) = native.iter().zip(bt).position(|(a, b)| a != b) {
@@ -134,11 +106,7 @@ pub fn diff(native: &[u8], bt: &[u8], vec_level: u8) -> Vec<String> {
             if f.name == "rflags" {
                 let x = u64::from_le_bytes(a.try_into().unwrap_or([0; 8]));
                 let y = u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-                out.push(format!(
-                    "rflags: native {x:#x} [{}], bt-run {y:#x} [{}]",
-                    flag_names(x),
-                    flag_names(y)
-                ));
+                out.push(format!("rflags: native {x:#x} [{}], bt-run {y:#x} [{}]", flag_names(x), flag_names(y)));
             } else {
                 out.push(format!("{}: native {}, bt-run {}", f.name, hex(a), hex(b)));
             }
@@ -162,12 +130,7 @@ pub fn diff(native: &[u8], bt: &[u8], vec_level: u8) -> Vec<String> {
             let show = |d: &[u8]| {
                 let w: Vec<String> = d[start..end.min(start + 32)]
                     .chunks(8)
-                    .map(|c| {
-                        format!(
-                            "{:#018x}",
-                            u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))
-                        )
-                    })
+                    .map(|c| format!("{:#018x}", u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))))
                     .collect();
                 w.join(" ") + if end > start + 32 { " ..." } else { "" }
             };
@@ -182,29 +145,15 @@ pub fn diff(native: &[u8], bt: &[u8], vec_level: u8) -> Vec<String> {
         i = end;
     }
     if ranges > 12 {
-        out.push(format!(
-            "... and {} more differing memory ranges",
-            ranges - 12
-        ));
+        out.push(format!("... and {} more differing memory ranges", ranges - 12));
     }
     out
 }
 
 /// One line with the initial register state, for reports.
 pub fn describe_init(s: &InitState) -> String {
-    let regs: Vec<String> = GPR_NAMES
-        .iter()
-        .zip(s.gpr.iter())
-        .map(|(n, v)| format!("{n}={v:#x}"))
-        .collect();
-    format!(
-        "{} rflags={:#x} [{}] mxcsr={:#x} fcw={:#x}",
-        regs.join(" "),
-        s.flags,
-        flag_names(s.flags),
-        s.mxcsr,
-        s.fcw
-    )
+    let regs: Vec<String> = GPR_NAMES.iter().zip(s.gpr.iter()).map(|(n, v)| format!("{n}={v:#x}")).collect();
+    format!("{} rflags={:#x} [{}] mxcsr={:#x} fcw={:#x}", regs.join(" "), s.flags, flag_names(s.flags), s.mxcsr, s.fcw)
 }
 
 #[cfg(test)]
@@ -219,10 +168,7 @@ mod tests {
         b[OUT_FLAGS as usize] = 0x41; // CF ZF
         b[0x10] = 9; // scratch
         let d = diff(&a, &b, 1);
-        assert!(
-            d[0].starts_with("rax: native 0x0000000000000000, bt-run 0x0000000000000001"),
-            "{d:?}"
-        );
+        assert!(d[0].starts_with("rax: native 0x0000000000000000, bt-run 0x0000000000000001"), "{d:?}");
         assert!(d[1].contains("[CF ZF]"), "{d:?}");
         assert!(d[2].starts_with("memory scratch+0x10"), "{d:?}");
         assert_eq!(d.len(), 3);

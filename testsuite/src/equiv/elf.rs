@@ -24,17 +24,7 @@ fn put64(v: &mut [u8], off: usize, x: u64) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn phdr(
-    v: &mut [u8],
-    i: usize,
-    ty: u32,
-    flags: u32,
-    off: u64,
-    vaddr: u64,
-    filesz: u64,
-    memsz: u64,
-    align: u64,
-) {
+fn phdr(v: &mut [u8], i: usize, ty: u32, flags: u32, off: u64, vaddr: u64, filesz: u64, memsz: u64, align: u64) {
     let o = EHDR + i * PHDR;
     put32(v, o, ty);
     put32(v, o + 4, flags);
@@ -50,11 +40,7 @@ fn phdr(
 /// initial state of `seed`; `vec_level` as in
 /// [`super::Features::vector_level`].
 pub fn build(snippet: &[u8], seed: u64, vec_level: u8) -> Vec<u8> {
-    assert!(
-        snippet.len() <= MAX_SNIPPET,
-        "snippet of {} bytes is too large",
-        snippet.len()
-    );
+    assert!(snippet.len() <= MAX_SNIPPET, "snippet of {} bytes is too large", snippet.len());
     let pro = prologue(vec_level);
     let epi = epilogue(vec_level);
     let code_end = (SNIPPET - CODE_BASE) as usize + snippet.len() + epi.len();
@@ -88,28 +74,8 @@ pub fn build(snippet: &[u8], seed: u64, vec_level: u8) -> Vec<u8> {
     const R: u32 = 4;
     const W: u32 = 2;
     const X: u32 = 1;
-    phdr(
-        &mut f,
-        0,
-        PT_LOAD,
-        R | X,
-        0,
-        CODE_BASE,
-        code_end as u64,
-        code_end as u64,
-        PAGE,
-    );
-    phdr(
-        &mut f,
-        1,
-        PT_LOAD,
-        R | W,
-        data_off,
-        DATA,
-        INIT_END,
-        DATA_MEMSZ,
-        PAGE,
-    );
+    phdr(&mut f, 0, PT_LOAD, R | X, 0, CODE_BASE, code_end as u64, code_end as u64, PAGE);
+    phdr(&mut f, 1, PT_LOAD, R | W, data_off, DATA, INIT_END, DATA_MEMSZ, PAGE);
     phdr(&mut f, 2, PT_GNU_STACK, R | W, 0, 0, 0, 0, 16);
     // An RWX page pair for code written at run time (the `jit` class).
     phdr(&mut f, 3, PT_LOAD, R | W | X, 0, JIT, 0, JIT_MEMSZ, PAGE);

@@ -77,9 +77,7 @@ pub const ARITH_FLAGS: u64 = 0x08D5;
 pub const DF: u64 = 0x400;
 
 /// General-purpose register names in hardware order.
-pub const GPR_NAMES: [&str; 16] = [
-    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
-    "r14", "r15",
-];
+pub const GPR_NAMES: [&str; 16] =
+    ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
 pub const RSP: usize = 4;
 pub const R15: usize = 15;

@@ -84,9 +84,7 @@ pub struct Stats {
 
 impl Stats {
     pub fn new() -> Stats {
-        Stats {
-            per_class: Class::ALL.iter().map(|_| ClassStats::default()).collect(),
-        }
+        Stats { per_class: Class::ALL.iter().map(|_| ClassStats::default()).collect() }
     }
 
     /// Records one finished case.
@@ -95,10 +93,7 @@ impl Stats {
         s.run.fetch_add(1, Ordering::Relaxed);
         match v.native.status {
             crate::Status::Exited(0) => s.native_ok.fetch_add(1, Ordering::Relaxed),
-            crate::Status::Signaled {
-                signal: libc::SIGFPE,
-                ..
-            } => s.native_sigfpe.fetch_add(1, Ordering::Relaxed),
+            crate::Status::Signaled { signal: libc::SIGFPE, .. } => s.native_sigfpe.fetch_add(1, Ordering::Relaxed),
             _ => s.native_other.fetch_add(1, Ordering::Relaxed),
         };
         if !v.same() {
@@ -107,17 +102,11 @@ impl Stats {
     }
 
     pub fn total_run(&self) -> u64 {
-        self.per_class
-            .iter()
-            .map(|s| s.run.load(Ordering::Relaxed))
-            .sum()
+        self.per_class.iter().map(|s| s.run.load(Ordering::Relaxed)).sum()
     }
 
     pub fn total_diverged(&self) -> u64 {
-        self.per_class
-            .iter()
-            .map(|s| s.diverged.load(Ordering::Relaxed))
-            .sum()
+        self.per_class.iter().map(|s| s.diverged.load(Ordering::Relaxed)).sum()
     }
 
     /// A table: class, cases, native exit 0 / SIGFPE / other, divergences.
@@ -141,12 +130,7 @@ impl Stats {
                 s.diverged.load(Ordering::Relaxed)
             ));
         }
-        out.push_str(&format!(
-            "{:<10} {:>8} {:>44}\n",
-            "total",
-            self.total_run(),
-            self.total_diverged()
-        ));
+        out.push_str(&format!("{:<10} {:>8} {:>44}\n", "total", self.total_run(), self.total_diverged()));
         out
     }
 }

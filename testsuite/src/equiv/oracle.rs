@@ -31,8 +31,7 @@
 #![allow(dead_code)]
 
 use iced_x86::{
-    Code, Decoder, DecoderOptions, FlowControl, Formatter, Instruction, IntelFormatter, Mnemonic,
-    OpKind, Register,
+    Code, Decoder, DecoderOptions, FlowControl, Formatter, Instruction, IntelFormatter, Mnemonic, OpKind, Register,
 };
 use runtime::loader::elf::{ElfKind, LoadPlan, MAX_SPAN, PAGE_SIZE, TASK_SIZE, page_down, page_up};
 use translator::abi::{GuestContext, off};
@@ -74,16 +73,8 @@ pub fn decode_translate_input(data: &[u8]) -> TranslateInput<'_> {
         }
         u64::from_le_bytes(b)
     };
-    let pc = if data.len() >= 8 {
-        word(0, 8) & ADDR_MASK
-    } else {
-        0x401000
-    };
-    let at = if data.len() >= 16 {
-        word(8, 8) & ADDR_MASK
-    } else {
-        0x7f00_0000_0000
-    };
+    let pc = if data.len() >= 8 { word(0, 8) & ADDR_MASK } else { 0x401000 };
+    let at = if data.len() >= 16 { word(8, 8) & ADDR_MASK } else { 0x7f00_0000_0000 };
     let first_exit_id = word(16, 4) as u32;
     let flags = data.get(20).copied().unwrap_or(0);
     let code = data.get(TRANSLATE_HEADER..).unwrap_or(&[]);
@@ -106,24 +97,12 @@ pub fn decode_translate_input(data: &[u8]) -> TranslateInput<'_> {
 }
 
 /// Builds a `translate` fuzz input (the inverse of [`decode_translate_input`]).
-pub fn encode_translate_input(
-    pc: u64,
-    at: u64,
-    first_exit_id: u32,
-    far: bool,
-    code: &[u8],
-) -> Vec<u8> {
+pub fn encode_translate_input(pc: u64, at: u64, first_exit_id: u32, far: bool, code: &[u8]) -> Vec<u8> {
     encode_translate_input_with(pc, at, first_exit_id, u8::from(far), code)
 }
 
 /// [`encode_translate_input`] with the whole flags byte.
-pub fn encode_translate_input_with(
-    pc: u64,
-    at: u64,
-    first_exit_id: u32,
-    flags: u8,
-    code: &[u8],
-) -> Vec<u8> {
+pub fn encode_translate_input_with(pc: u64, at: u64, first_exit_id: u32, flags: u8, code: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(TRANSLATE_HEADER + code.len());
     v.extend_from_slice(&pc.to_le_bytes());
     v.extend_from_slice(&at.to_le_bytes());
@@ -275,26 +254,16 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
     let ctx_size = std::mem::size_of::<GuestContext>() as u64;
 
     if t.guest.get() != pc {
-        errs.push(format!(
-            "translation.guest {:#x} != pc {pc:#x}",
-            t.guest.get()
-        ));
+        errs.push(format!("translation.guest {:#x} != pc {pc:#x}", t.guest.get()));
     }
     if t.code.is_empty() {
         errs.push("empty translation".into());
     }
     if t.code.len() > MAX_BLOCK_BYTES {
-        errs.push(format!(
-            "{} bytes emitted, more than MAX_BLOCK_BYTES {MAX_BLOCK_BYTES}",
-            t.code.len()
-        ));
+        errs.push(format!("{} bytes emitted, more than MAX_BLOCK_BYTES {MAX_BLOCK_BYTES}", t.code.len()));
     }
     if t.guest_len as usize > bytes.len() + 15 {
-        errs.push(format!(
-            "guest_len {} beyond the {} readable bytes",
-            t.guest_len,
-            bytes.len()
-        ));
+        errs.push(format!("guest_len {} beyond the {} readable bytes", t.guest_len, bytes.len()));
     }
 
     // 1. The emitted code decodes cleanly, as one linear instruction stream.
@@ -306,10 +275,7 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
         let off = d.ip().wrapping_sub(at);
         d.decode_out(&mut ins);
         if ins.is_invalid() {
-            errs.push(format!(
-                "emitted code does not decode at +{off:#x} ({:?})",
-                d.last_error()
-            ));
+            errs.push(format!("emitted code does not decode at +{off:#x} ({:?})", d.last_error()));
             break;
         }
         starts.push(off as u32);
@@ -320,23 +286,15 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
     for (k, ins) in decoded.iter().enumerate() {
         let off = ins.ip().wrapping_sub(at);
         match ins.flow_control() {
-            FlowControl::ConditionalBranch
-            | FlowControl::UnconditionalBranch
-            | FlowControl::Call => {
-                if matches!(
-                    ins.op0_kind(),
-                    OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
-                ) {
+            FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch | FlowControl::Call => {
+                if matches!(ins.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64) {
                     let tgt = ins.near_branch_target();
                     if !inside(tgt) {
                         errs.push(format!(
                             "direct branch at +{off:#x} ({}) targets {tgt:#x}, outside the block [{at:#x}, {end:#x})",
                             fmt(ins)
                         ));
-                    } else if starts
-                        .binary_search(&(tgt.wrapping_sub(at) as u32))
-                        .is_err()
-                    {
+                    } else if starts.binary_search(&(tgt.wrapping_sub(at) as u32)).is_err() {
                         errs.push(format!(
                             "direct branch at +{off:#x} ({}) targets {tgt:#x}, not an instruction boundary",
                             fmt(ins)
@@ -349,10 +307,7 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
                         ));
                     }
                 } else {
-                    errs.push(format!(
-                        "far branch in emitted code at +{off:#x}: {}",
-                        fmt(ins)
-                    ));
+                    errs.push(format!("far branch in emitted code at +{off:#x}: {}", fmt(ins)));
                 }
             }
             FlowControl::IndirectBranch => {
@@ -379,10 +334,7 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
             FlowControl::Next => {}
         }
         if matches!(ins.mnemonic(), Mnemonic::Syscall | Mnemonic::Sysenter) {
-            errs.push(format!(
-                "{} at +{off:#x} copied into the cache: it would bypass syscall-inline",
-                fmt(ins)
-            ));
+            errs.push(format!("{} at +{off:#x} copied into the cache: it would bypass syscall-inline", fmt(ins)));
         }
     }
 
@@ -394,46 +346,25 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
             continue;
         }
         if at.wrapping_add(slot) % 4 != 0 {
-            errs.push(format!(
-                "exit {i}: rel32 at {:#x} is not 4-byte aligned",
-                at.wrapping_add(slot)
-            ));
+            errs.push(format!("exit {i}: rel32 at {:#x} is not 4-byte aligned", at.wrapping_add(slot)));
         }
         if x.stub as u64 >= len {
             errs.push(format!("exit {i}: stub +{:#x} outside the code", x.stub));
             continue;
         }
-        let rel = i32::from_le_bytes(
-            t.code[slot as usize..slot as usize + 4]
-                .try_into()
-                .unwrap_or([0; 4]),
-        );
+        let rel = i32::from_le_bytes(t.code[slot as usize..slot as usize + 4].try_into().unwrap_or([0; 4]));
         let dest = (slot as i64 + 4 + rel as i64) as u64;
         if dest != x.stub as u64 {
-            errs.push(format!(
-                "exit {i}: rel32 at +{slot:#x} points to +{dest:#x}, its stub is at +{:#x}",
-                x.stub
-            ));
+            errs.push(format!("exit {i}: rel32 at +{slot:#x} points to +{dest:#x}, its stub is at +{:#x}", x.stub));
         }
         if starts.binary_search(&x.stub).is_err() {
-            errs.push(format!(
-                "exit {i}: stub +{:#x} is not an instruction boundary",
-                x.stub
-            ));
+            errs.push(format!("exit {i}: stub +{:#x} is not an instruction boundary", x.stub));
         }
         // The rel32 must be the displacement of a jmp/jcc that ends right after it.
-        match decoded
-            .iter()
-            .find(|ins| ins.ip().wrapping_sub(at) + ins.len() as u64 == slot + 4)
-        {
+        match decoded.iter().find(|ins| ins.ip().wrapping_sub(at) + ins.len() as u64 == slot + 4) {
             Some(b)
-                if matches!(
-                    b.flow_control(),
-                    FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch
-                ) => {}
-            _ => errs.push(format!(
-                "exit {i}: slot +{slot:#x} is not the rel32 of a jmp/jcc"
-            )),
+                if matches!(b.flow_control(), FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch) => {}
+            _ => errs.push(format!("exit {i}: slot +{slot:#x} is not the rel32 of a jmp/jcc")),
         }
     }
 
@@ -441,22 +372,15 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
     let mut prev: Option<(u32, u32)> = None;
     for &(c, g) in &t.insn_map {
         if c as u64 > len {
-            errs.push(format!(
-                "insn_map cache offset {c:#x} beyond the code ({len:#x})"
-            ));
+            errs.push(format!("insn_map cache offset {c:#x} beyond the code ({len:#x})"));
         }
         if g > t.guest_len {
-            errs.push(format!(
-                "insn_map guest offset {g:#x} beyond guest_len {:#x}",
-                t.guest_len
-            ));
+            errs.push(format!("insn_map guest offset {g:#x} beyond guest_len {:#x}", t.guest_len));
         }
         if let Some((pc_, pg)) = prev
             && (c < pc_ || g <= pg)
         {
-            errs.push(format!(
-                "insn_map not increasing: ({pc_:#x},{pg:#x}) then ({c:#x},{g:#x})"
-            ));
+            errs.push(format!("insn_map not increasing: ({pc_:#x},{pg:#x}) then ({c:#x},{g:#x})"));
         }
         prev = Some((c, g));
     }
@@ -470,29 +394,16 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
 /// an ordinary instruction, the translation must reach the same address:
 /// either re-encoded (same instruction, same absolute address), `lea` turned
 /// into `mov reg, imm64`, or the far form `mov s, imm64; <insn with [s]>`.
-fn riprel_errors(
-    pc: u64,
-    bytes: &[u8],
-    at: u64,
-    t: &Translation,
-    emitted: &[Instruction],
-) -> Vec<String> {
+fn riprel_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation, emitted: &[Instruction]) -> Vec<String> {
     let mut errs = Vec::new();
-    let by_off = |off: u32| {
-        emitted
-            .iter()
-            .position(|i| i.ip().wrapping_sub(at) == off as u64)
-    };
+    let by_off = |off: u32| emitted.iter().position(|i| i.ip().wrapping_sub(at) == off as u64);
     for &(c, g) in &t.insn_map {
         let Some(gbytes) = bytes.get(g as usize..) else {
             continue;
         };
         let mut d = Decoder::with_ip(64, gbytes, pc.wrapping_add(g as u64), DecoderOptions::NONE);
         let gi = d.decode();
-        if gi.is_invalid()
-            || !gi.is_ip_rel_memory_operand()
-            || gi.flow_control() != FlowControl::Next
-        {
+        if gi.is_invalid() || !gi.is_ip_rel_memory_operand() || gi.flow_control() != FlowControl::Next {
             continue;
         }
         if gi.segment_prefix() == Register::GS || gi.memory_segment() == Register::GS {
@@ -500,9 +411,7 @@ fn riprel_errors(
         }
         let want = gi.ip_rel_memory_address();
         let Some(k) = by_off(c) else {
-            errs.push(format!(
-                "insn_map entry +{c:#x} for guest +{g:#x} is not an instruction boundary"
-            ));
+            errs.push(format!("insn_map entry +{c:#x} for guest +{g:#x} is not an instruction boundary"));
             continue;
         };
         // Find the instruction with the same code within the next few emitted ones.
@@ -605,23 +514,12 @@ pub fn check_trace_input(data: &[u8]) -> Result<(), String> {
         }
         u64::from_le_bytes(b)
     };
-    let sel = u16::from_le_bytes([
-        data.first().copied().unwrap_or(0),
-        data.get(1).copied().unwrap_or(0),
-    ]);
-    let nr = if sel < 0x8000 {
-        u64::from(sel % 512)
-    } else {
-        u64::from(sel)
-    };
+    let sel = u16::from_le_bytes([data.first().copied().unwrap_or(0), data.get(1).copied().unwrap_or(0)]);
+    let nr = if sel < 0x8000 { u64::from(sel % 512) } else { u64::from(sel) };
     let mut args = [0u64; 6];
     for (i, a) in args.iter_mut().enumerate() {
         let raw = word(2 + 8 * i);
-        *a = if raw >> 63 == 1 {
-            TRACE_MEM + (raw & 0xFFFF)
-        } else {
-            raw
-        };
+        *a = if raw >> 63 == 1 { TRACE_MEM + (raw & 0xFFFF) } else { raw };
     }
     let ret = word(50) as i64;
     let mem = ImageMem(data.get(TRACE_HEADER..).unwrap_or(&[]));
@@ -651,10 +549,7 @@ pub fn check_trace_input(data: &[u8]) -> Result<(), String> {
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "nr {nr} args {args:x?} ret {ret}: {}\n  {line:?}",
-            errs.join("; ")
-        ))
+        Err(format!("nr {nr} args {args:x?} ret {ret}: {}\n  {line:?}", errs.join("; ")))
     }
 }
 
@@ -674,11 +569,8 @@ pub fn check_elf_input(data: &[u8]) -> Result<(), String> {
     let plan = LoadPlan::parse(data);
     // The streaming form must agree, whatever the reader's chunking.
     let streamed = LoadPlan::parse_with(data.len() as u64, |off, len| {
-        let start = usize::try_from(off)
-            .map_err(|_| runtime::loader::elf::ElfError::Read("offset".into()))?;
-        let stop = start
-            .checked_add(len)
-            .ok_or_else(|| runtime::loader::elf::ElfError::Read("len".into()))?;
+        let start = usize::try_from(off).map_err(|_| runtime::loader::elf::ElfError::Read("offset".into()))?;
+        let stop = start.checked_add(len).ok_or_else(|| runtime::loader::elf::ElfError::Read("len".into()))?;
         data.get(start..stop)
             .map(<[u8]>::to_vec)
             .ok_or_else(|| runtime::loader::elf::ElfError::Read(format!("{len} bytes at {off:#x}")))
@@ -719,10 +611,7 @@ pub fn plan_errors(p: &LoadPlan, file_len: u64) -> Result<(), String> {
             errs.push(format!("segment {i}: memsz 0"));
         }
         if s.filesz > s.memsz {
-            errs.push(format!(
-                "segment {i}: filesz {:#x} > memsz {:#x}",
-                s.filesz, s.memsz
-            ));
+            errs.push(format!("segment {i}: filesz {:#x} > memsz {:#x}", s.filesz, s.memsz));
         }
         if s.offset.checked_add(s.filesz).is_none_or(|e| e > file_len) {
             errs.push(format!("segment {i}: file range past the end of the file"));
@@ -739,19 +628,13 @@ pub fn plan_errors(p: &LoadPlan, file_len: u64) -> Result<(), String> {
         }
         prev_end = Some(end);
         if s.flags & !7 != 0 {
-            errs.push(format!(
-                "segment {i}: flags {:#x} beyond PF_R|PF_W|PF_X",
-                s.flags
-            ));
+            errs.push(format!("segment {i}: flags {:#x} beyond PF_R|PF_W|PF_X", s.flags));
         }
         let _ = s.guest_prot();
     }
     if let (Some(first), Some(last)) = (p.segments.first(), p.segments.last()) {
         if p.min_vaddr != page_down(first.vaddr) {
-            errs.push(format!(
-                "min_vaddr {:#x} != page_down(first vaddr)",
-                p.min_vaddr
-            ));
+            errs.push(format!("min_vaddr {:#x} != page_down(first vaddr)", p.min_vaddr));
         }
         if Some(p.max_vaddr) != last.vaddr.checked_add(last.memsz).and_then(page_up) {
             errs.push(format!("max_vaddr {:#x} != page_up(last end)", p.max_vaddr));
@@ -763,23 +646,13 @@ pub fn plan_errors(p: &LoadPlan, file_len: u64) -> Result<(), String> {
         errs.push(format!("span {:#x} > MAX_SPAN", p.span()));
     }
     if p.kind == ElfKind::Exec && p.max_vaddr > TASK_SIZE {
-        errs.push(format!(
-            "ET_EXEC ends at {:#x}, beyond TASK_SIZE",
-            p.max_vaddr
-        ));
+        errs.push(format!("ET_EXEC ends at {:#x}, beyond TASK_SIZE", p.max_vaddr));
     }
-    if !p
-        .segments
-        .iter()
-        .any(|s| p.entry >= s.vaddr && p.entry - s.vaddr < s.memsz)
-    {
+    if !p.segments.iter().any(|s| p.entry >= s.vaddr && p.entry - s.vaddr < s.memsz) {
         errs.push(format!("entry {:#x} outside the segments", p.entry));
     }
     if !p.max_align.is_power_of_two() || p.max_align < PAGE_SIZE {
-        errs.push(format!(
-            "max_align {:#x} is not a power of two >= a page",
-            p.max_align
-        ));
+        errs.push(format!("max_align {:#x} is not a power of two >= a page", p.max_align));
     }
     if p.phnum == 0 {
         errs.push("phnum 0".into());
@@ -791,11 +664,7 @@ pub fn plan_errors(p: &LoadPlan, file_len: u64) -> Result<(), String> {
             errs.push(format!("bad interpreter path {i:?}"));
         }
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
+    if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) }
 }
 
 #[cfg(test)]
@@ -803,10 +672,7 @@ mod tests {
     use super::*;
 
     fn check(pc: u64, code: &[u8], at: u64, far: bool) {
-        let opts = TranslateOptions {
-            force_far_riprel: far,
-            ..TranslateOptions::default()
-        };
+        let opts = TranslateOptions { force_far_riprel: far, ..TranslateOptions::default() };
         if let Err(e) = check_translation(pc, code, at, 0, opts) {
             panic!("{e}");
         }
@@ -815,24 +681,20 @@ mod tests {
     #[test]
     fn oracle_accepts_ordinary_blocks() {
         let blocks: &[&[u8]] = &[
-            &[0xB8, 1, 0, 0, 0, 0x01, 0xD8, 0xC3], // mov eax,1; add eax,ebx; ret
-            &[0x48, 0x8B, 0x05, 0x00, 0x01, 0, 0, 0xC3], // mov rax,[rip+0x100]; ret
-            &[0x4C, 0x89, 0x2D, 0x00, 0x01, 0, 0, 0xC3], // mov [rip+0x100],r13; ret (same Code as the spill)
+            &[0xB8, 1, 0, 0, 0, 0x01, 0xD8, 0xC3],          // mov eax,1; add eax,ebx; ret
+            &[0x48, 0x8B, 0x05, 0x00, 0x01, 0, 0, 0xC3],    // mov rax,[rip+0x100]; ret
+            &[0x4C, 0x89, 0x2D, 0x00, 0x01, 0, 0, 0xC3],    // mov [rip+0x100],r13; ret (same Code as the spill)
             &[0x80, 0x3D, 0x10, 0, 0, 0, 0x7F, 0x74, 0x02], // cmp byte [rip+0x10],0x7f; je +2
             &[0x48, 0x8D, 0x05, 0xF9, 0xFF, 0xFF, 0xFF, 0xFF, 0xE0], // lea rax,[rip-7]; jmp rax
-            &[0xE2, 0xFE],                               // loop $
-            &[0xE8, 0, 0, 0, 0],                         // call next
-            &[0xFF, 0x15, 0x10, 0, 0, 0],                // call [rip+0x10]
-            &[0x0F, 0x05],                               // syscall
-            &[0x48, 0x8B],                               // truncated
-            &[0x0F, 0x0B],                               // ud2
+            &[0xE2, 0xFE],                                  // loop $
+            &[0xE8, 0, 0, 0, 0],                            // call next
+            &[0xFF, 0x15, 0x10, 0, 0, 0],                   // call [rip+0x10]
+            &[0x0F, 0x05],                                  // syscall
+            &[0x48, 0x8B],                                  // truncated
+            &[0x0F, 0x0B],                                  // ud2
         ];
         for code in blocks {
-            for (at, far) in [
-                (0x50_0000, false),
-                (0x7f00_0000_0000, false),
-                (0x50_0000, true),
-            ] {
+            for (at, far) in [(0x50_0000, false), (0x7f00_0000_0000, false), (0x50_0000, true)] {
                 check(0x401000, code, at, far);
             }
         }
@@ -841,14 +703,16 @@ mod tests {
     #[test]
     fn oracle_accepts_inline_syscalls() {
         let blocks: &[&[u8]] = &[
-            &[0xB8, 39, 0, 0, 0, 0x0F, 0x05, 0xC3], // getpid: answered in the block
+            &[0xB8, 39, 0, 0, 0, 0x0F, 0x05, 0xC3],   // getpid: answered in the block
             &[0xB8, 0xBA, 0, 0, 0, 0x0F, 0x05, 0xC3], // gettid
-            &[0xB8, 1, 0, 0, 0, 0x0F, 0x05, 0xC3],  // write: the gate
+            &[0xB8, 1, 0, 0, 0, 0x0F, 0x05, 0xC3],    // write: the gate
             &[0x48, 0x89, 0xF8, 0x0F, 0x05, 0x48, 0x3D, 0x01, 0xF0, 0xFF, 0xFF, 0x73, 0x01, 0xC3], // syscall(): checked
             &[0x0F, 0x05, 0x0F, 0x05, 0xB8, 39, 0, 0, 0, 0x0F, 0x05], // several in a row
         ];
         for code in blocks {
-            for (at, flags) in [(0x50_0000, 2), (0x7f00_0000_0000, 2), (0x50_0000, 3), (0x50_0000, 6), (0x7f00_0000_0000, 7)] {
+            for (at, flags) in
+                [(0x50_0000, 2), (0x7f00_0000_0000, 2), (0x50_0000, 3), (0x50_0000, 6), (0x7f00_0000_0000, 7)]
+            {
                 let input = encode_translate_input_with(0x401000, at, 0, flags, code);
                 assert!(!decode_translate_input(&input).opts.inline_syscalls.is_empty());
                 if let Err(e) = check_translate_input(&input) {
@@ -861,13 +725,7 @@ mod tests {
     #[test]
     fn oracle_rejects_wrong_riprel_and_escaping_branches() {
         let code = [0x48, 0x8B, 0x05, 0x00, 0x01, 0, 0, 0xC3];
-        let mut t = translate_block(
-            GuestAddr(0x401000),
-            &code,
-            CachePc(0x50_0000),
-            0,
-            TranslateOptions::default(),
-        );
+        let mut t = translate_block(GuestAddr(0x401000), &code, CachePc(0x50_0000), 0, TranslateOptions::default());
         assert!(translation_errors(0x401000, &code, 0x50_0000, &t).is_empty());
         // Corrupt the re-encoded displacement: the oracle must notice.
         t.code[t.entry as usize + 3] ^= 1;
@@ -875,13 +733,8 @@ mod tests {
         assert!(e.iter().any(|m| m.contains("addresses")), "{e:?}");
         // A `jmp rcx`, or a `jmp rdx` that does not follow a table slot's
         // load.
-        let mut t = translate_block(
-            GuestAddr(0x401000),
-            &code[7..],
-            CachePc(0x50_0000),
-            0,
-            TranslateOptions::default(),
-        );
+        let mut t =
+            translate_block(GuestAddr(0x401000), &code[7..], CachePc(0x50_0000), 0, TranslateOptions::default());
         assert!(translation_errors(0x401000, &code[7..], 0x50_0000, &t).is_empty());
         t.code.extend_from_slice(&[0xFF, 0xE1]);
         let e = translation_errors(0x401000, &code[7..], 0x50_0000, &t);
@@ -891,13 +744,8 @@ mod tests {
         let e = translation_errors(0x401000, &code[7..], 0x50_0000, &t);
         assert!(e.iter().any(|m| m.contains("indirect branch")), "{e:?}");
         // A jmp leaving the block.
-        let mut t = translate_block(
-            GuestAddr(0x401000),
-            &[0xEB, 0x10],
-            CachePc(0x50_0000),
-            0,
-            TranslateOptions::default(),
-        );
+        let mut t =
+            translate_block(GuestAddr(0x401000), &[0xEB, 0x10], CachePc(0x50_0000), 0, TranslateOptions::default());
         t.code.extend_from_slice(&[0xE9, 0, 0, 0, 0x10]);
         let e = translation_errors(0x401000, &[0xEB, 0x10], 0x50_0000, &t);
         assert!(e.iter().any(|m| m.contains("outside the block")), "{e:?}");
@@ -917,12 +765,7 @@ mod tests {
 
     #[test]
     fn elf_oracle_on_small_inputs() {
-        for data in [
-            &b""[..],
-            b"\x7fELF",
-            b"#!/bin/sh -x\n",
-            &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0],
-        ] {
+        for data in [&b""[..], b"\x7fELF", b"#!/bin/sh -x\n", &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]] {
             check_elf_input(data).unwrap();
         }
     }

@@ -47,17 +47,9 @@ impl Verdict {
     pub fn describe(&self, case: &Case) -> String {
         let mut s = String::new();
         let st = |o: &RunOutcome| {
-            if o.timed_out {
-                format!("{} (timed out)", o.status)
-            } else {
-                o.status.to_string()
-            }
+            if o.timed_out { format!("{} (timed out)", o.status) } else { o.status.to_string() }
         };
-        s.push_str(&format!(
-            "status: native {}, bt-run {}\n",
-            st(&self.native),
-            st(&self.bt)
-        ));
+        s.push_str(&format!("status: native {}, bt-run {}\n", st(&self.native), st(&self.bt)));
         let err = String::from_utf8_lossy(&self.bt.stderr);
         if !err.trim().is_empty() {
             let lines: Vec<&str> = err.lines().take(8).collect();
@@ -65,15 +57,9 @@ impl Verdict {
         }
         let d = dump::diff(&self.native.stdout, &self.bt.stdout, self.vec_level);
         if !d.is_empty() {
-            s.push_str(&format!(
-                "differences (final state, native vs bt-run):\n    {}\n",
-                d.join("\n    ")
-            ));
+            s.push_str(&format!("differences (final state, native vs bt-run):\n    {}\n", d.join("\n    ")));
         }
-        s.push_str(&format!(
-            "initial state: {}\n",
-            dump::describe_init(&init_state(case.seed))
-        ));
+        s.push_str(&format!("initial state: {}\n", dump::describe_init(&init_state(case.seed))));
         s
     }
 }
@@ -82,42 +68,29 @@ fn tmp_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let d = std::env::temp_dir().join(format!("bt-run-equiv.{}", std::process::id()));
-        std::fs::create_dir_all(&d)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
+        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
         d
     })
 }
 
 /// Per-run wall-clock limit (`EQUIV_TIMEOUT_SECS`, default 30 s).
 fn timeout() -> Duration {
-    let secs = std::env::var("EQUIV_TIMEOUT_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
+    let secs = std::env::var("EQUIV_TIMEOUT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
     Duration::from_secs(secs)
 }
 
 /// Extra bt-run arguments from `EQUIV_BT_ARGS` (whitespace separated).
 pub fn env_bt_args() -> Vec<String> {
-    std::env::var("EQUIV_BT_ARGS")
-        .map(|s| s.split_whitespace().map(String::from).collect())
-        .unwrap_or_default()
+    std::env::var("EQUIV_BT_ARGS").map(|s| s.split_whitespace().map(String::from).collect()).unwrap_or_default()
 }
 
 fn run(mut cmd: Command) -> RunOutcome {
-    cmd.env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.env_clear().stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     // SAFETY: runs in the forked child before exec and only calls setrlimit
     // (async-signal-safe); no Rust-managed state is touched.
     unsafe {
         cmd.pre_exec(|| {
-            let zero = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
+            let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
             libc::setrlimit(libc::RLIMIT_CORE, &zero);
             Ok(())
         });
@@ -149,25 +122,15 @@ fn run(mut cmd: Command) -> RunOutcome {
             false
         }
     });
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("waiting for {pid}: {e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("waiting for {pid}: {e}"));
     let _ = tx.send(());
     let timed_out = watchdog.join().unwrap_or(false);
     let status = match (out.status.code(), out.status.signal()) {
         (Some(c), _) => Status::Exited(c),
-        (None, Some(signal)) => Status::Signaled {
-            signal,
-            core_dumped: out.status.core_dumped(),
-        },
+        (None, Some(signal)) => Status::Signaled { signal, core_dumped: out.status.core_dumped() },
         _ => Status::Exited(-1),
     };
-    RunOutcome {
-        stdout: out.stdout,
-        stderr: out.stderr,
-        status,
-        timed_out,
-    }
+    RunOutcome { stdout: out.stdout, stderr: out.stderr, status, timed_out }
 }
 
 /// Writes `elf` to a fresh executable file; removed when the guard drops.
@@ -177,12 +140,9 @@ impl TempExe {
     fn new(elf: &[u8]) -> TempExe {
         static N: AtomicU64 = AtomicU64::new(0);
         let p = tmp_dir().join(format!("case-{}", N.fetch_add(1, Ordering::Relaxed)));
-        let mut f = std::fs::File::create(&p)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", p.display()));
-        f.write_all(elf)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", p.display()));
-        f.set_permissions(std::fs::Permissions::from_mode(0o755))
-            .unwrap_or_else(|e| panic!("chmod: {e}"));
+        let mut f = std::fs::File::create(&p).unwrap_or_else(|e| panic!("cannot create {}: {e}", p.display()));
+        f.write_all(elf).unwrap_or_else(|e| panic!("cannot write {}: {e}", p.display()));
+        f.set_permissions(std::fs::Permissions::from_mode(0o755)).unwrap_or_else(|e| panic!("chmod: {e}"));
         drop(f);
         TempExe(p)
     }
@@ -201,11 +161,7 @@ pub fn run_exe(elf: &[u8], bt_args: &[String], vec_level: u8) -> Verdict {
     let mut bt = Command::new(crate::bt_run_path());
     bt.args(bt_args).arg(&exe.0);
     let bt = run(bt);
-    Verdict {
-        native,
-        bt,
-        vec_level,
-    }
+    Verdict { native, bt, vec_level }
 }
 
 /// Runs an executable natively only (generator self-checks).
@@ -226,9 +182,6 @@ pub fn run_case(case: &Case, feats: &Features) -> Verdict {
 /// Writes the executable of `case` to `path` (for debugging by hand:
 /// `./case; bt-run ./case`, `objdump -D -b binary -mi386:x86-64 ...`).
 pub fn write_exe(case: &Case, feats: &Features, path: &Path) -> std::io::Result<()> {
-    std::fs::write(
-        path,
-        elf::build(&case.code, case.seed, feats.vector_level()),
-    )?;
+    std::fs::write(path, elf::build(&case.code, case.seed, feats.vector_level()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
 }

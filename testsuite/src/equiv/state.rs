@@ -125,18 +125,10 @@ fn f32_value(r: &mut Rng) -> u32 {
 /// small integers, or random bytes.
 fn vector_value(r: &mut Rng, out: &mut [u8]) {
     match r.below(5) {
-        0 => out
-            .chunks_mut(4)
-            .for_each(|c| c.copy_from_slice(&f32_value(r).to_le_bytes())),
-        1 => out
-            .chunks_mut(8)
-            .for_each(|c| c.copy_from_slice(&f64_value(r).to_le_bytes())),
-        2 => out
-            .chunks_mut(4)
-            .for_each(|c| c.copy_from_slice(&((r.below(33) as i32 - 16) as u32).to_le_bytes())),
-        3 => out
-            .chunks_mut(8)
-            .for_each(|c| c.copy_from_slice(&r.interesting_u64().to_le_bytes())),
+        0 => out.chunks_mut(4).for_each(|c| c.copy_from_slice(&f32_value(r).to_le_bytes())),
+        1 => out.chunks_mut(8).for_each(|c| c.copy_from_slice(&f64_value(r).to_le_bytes())),
+        2 => out.chunks_mut(4).for_each(|c| c.copy_from_slice(&((r.below(33) as i32 - 16) as u32).to_le_bytes())),
+        3 => out.chunks_mut(8).for_each(|c| c.copy_from_slice(&r.interesting_u64().to_le_bytes())),
         _ => out.iter_mut().for_each(|b| *b = r.next_u64() as u8),
     }
 }
@@ -172,10 +164,7 @@ pub fn init_image(seed: u64) -> Vec<u8> {
         let off = FP_F80 as usize + 16 * i;
         let (mant, exp): (u64, u16) = match r.below(4) {
             0 => (r.next_u64(), r.next_u64() as u16),
-            _ => (
-                r.next_u64() | (1 << 63),
-                (0x3FFF - 40 + r.below(80) as u16) | ((r.below(2) as u16) << 15),
-            ),
+            _ => (r.next_u64() | (1 << 63), (0x3FFF - 40 + r.below(80) as u16) | ((r.below(2) as u16) << 15)),
         };
         img[off..off + 8].copy_from_slice(&mant.to_le_bytes());
         img[off + 8..off + 10].copy_from_slice(&exp.to_le_bytes());
@@ -239,24 +228,13 @@ fn init_state_from(r: &mut Rng) -> InitState {
         // Exceptions masked (0x3f), bit 6 set; vary precision and rounding control.
         0x007F | ((r.below(4) as u16) << 8) | ((r.below(4) as u16) << 10)
     };
-    InitState {
-        gpr,
-        flags,
-        mxcsr,
-        fcw,
-    }
+    InitState { gpr, flags, mxcsr, fcw }
 }
 
 /// The register part of the initial state for `seed` (for reports).
 pub fn init_state(seed: u64) -> InitState {
     let img = init_image(seed);
-    let u64_at = |off: u64| {
-        u64::from_le_bytes(
-            img[off as usize..off as usize + 8]
-                .try_into()
-                .unwrap_or([0; 8]),
-        )
-    };
+    let u64_at = |off: u64| u64::from_le_bytes(img[off as usize..off as usize + 8].try_into().unwrap_or([0; 8]));
     let mut gpr = [0u64; 16];
     for (i, g) in gpr.iter_mut().enumerate() {
         *g = u64_at(INIT_GPR + 8 * i as u64);

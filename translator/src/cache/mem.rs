@@ -145,10 +145,7 @@ impl CodeMemory {
 
     /// Both views, as (start, end) ranges, for the guest-mapping guard.
     pub fn ranges(&self) -> [(u64, u64); 2] {
-        [
-            (self.rx as u64, self.rx as u64 + self.size as u64),
-            (self.rw as u64, self.rw as u64 + self.size as u64),
-        ]
+        [(self.rx as u64, self.rx as u64 + self.size as u64), (self.rw as u64, self.rw as u64 + self.size as u64)]
     }
 
     pub fn contains(&self, pc: CachePc) -> bool {
@@ -244,7 +241,16 @@ impl DataTable {
         let mut p = libc::MAP_FAILED;
         if low {
             // SAFETY: anonymous private mapping; failure checked.
-            p = unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, flags | libc::MAP_32BIT, -1, 0) };
+            p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    size,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    flags | libc::MAP_32BIT,
+                    -1,
+                    0,
+                )
+            };
         }
         if p == libc::MAP_FAILED {
             // SAFETY: anonymous private mapping; failure checked.

@@ -220,7 +220,12 @@ impl CodeCache {
         Ok((id, at))
     }
 
-    fn translate_with(&mut self, pc: GuestAddr, bytes: &[u8], opts: TranslateOptions) -> Result<(BlockId, CachePc), CacheFull> {
+    fn translate_with(
+        &mut self,
+        pc: GuestAddr,
+        bytes: &[u8],
+        opts: TranslateOptions,
+    ) -> Result<(BlockId, CachePc), CacheFull> {
         if self.top + MAX_BLOCK_BYTES + 4096 > self.mem.size() {
             return Err(CacheFull);
         }
@@ -660,7 +665,11 @@ mod tests {
             let x = c.exits[i as usize];
             let p = x.ic.unwrap();
             assert_eq!(x.target.get(), IC_EMPTY);
-            assert_eq!((p.cmp_imm % 8, p.stub_imm % 8, p.bypass_at % 2), (0, 0, 0), "patched with single aligned stores");
+            assert_eq!(
+                (p.cmp_imm % 8, p.stub_imm % 8, p.bypass_at % 2),
+                (0, 0, 0),
+                "patched with single aligned stores"
+            );
             assert_eq!(imm_at(&c, p.cmp_imm), IC_EMPTY.wrapping_neg());
             assert_eq!(imm_at(&c, p.stub_imm), IC_EMPTY);
         }
