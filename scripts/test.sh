@@ -44,6 +44,19 @@ if [ ! -x /bin/busybox ]; then
 fi
 command -v cargo >/dev/null 2>&1 || { echo "cargo (the Rust toolchain) is required" >&2; exit 1; }
 
+# --- format and lints -------------------------------------------------------
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null 2>&1 || { echo "cargo fmt and cargo clippy are required (rustup component add rustfmt clippy)" >&2; exit 1; }
+    log "rustup component add rustfmt clippy"
+    rustup component add rustfmt clippy
+fi
+log "cargo fmt --check"
+cargo fmt --all --check
+cargo fmt --all --check --manifest-path fuzz/Cargo.toml
+log "cargo clippy -D warnings"
+cargo clippy --release --workspace --all-targets -- -D warnings
+cargo clippy --release --all-targets --manifest-path fuzz/Cargo.toml -- -D warnings
+
 # --- build and test ---------------------------------------------------------
 log "cargo build --release -p runtime"
 cargo build --release -p runtime

@@ -146,7 +146,7 @@ impl Thread {
             | "setgroups" | "setuid32" | "setgid32" | "setreuid32" | "setregid32" | "setresuid32" | "setresgid32"
             | "setfsuid32" | "setfsgid32" | "setgroups32" | "capset" | "unshare" | "setns" => {
                 let r = forward(a);
-                crate::dispatch::fill_answers(self.ctx.answers as *mut _);
+                crate::dispatch::refill_answers(&self.ctx);
                 (r, Kernel)
             }
             _ => (forward(a), Kernel),

@@ -244,7 +244,8 @@ impl Process {
         reserved.push((brk.start, brk.limit));
         let cache_range = (cache.base().get(), cache.base().get() + cache_size as u64);
         let answers = Box::into_raw(Box::new([0u64; syscall_inline::GATE_TABLE_LEN]));
-        fill_answers(answers);
+        // SAFETY: just allocated and leaked.
+        unsafe { fill_answers(answers) };
         let p = Box::leak(Box::new(Process {
             shared: Mutex::new(Shared {
                 cache,
@@ -420,8 +421,19 @@ pub fn gettid() -> u64 {
     unsafe { libc::syscall(libc::SYS_gettid) as u64 }
 }
 
+/// Recompute the in-process answers of the thread's process (after a
+/// credential change, or in a new process) from the kernel's current values.
+pub fn refill_answers(ctx: &GuestContext) {
+    // SAFETY: the runtime only ever sets `ctx.answers` to a table it leaked
+    // (`Process::new`, a vfork child's copy), which stays live for the run.
+    unsafe { fill_answers(ctx.answers as *mut _) }
+}
+
 /// (Re)compute the in-process answers from the kernel's current values.
-pub fn fill_answers(answers: *mut [u64; syscall_inline::GATE_TABLE_LEN]) {
+///
+/// # Safety
+/// `answers` points at a live answer table that is never freed.
+pub(crate) unsafe fn fill_answers(answers: *mut [u64; syscall_inline::GATE_TABLE_LEN]) {
     // SAFETY: plain getters with no preconditions.
     let vals = unsafe {
         [
@@ -529,17 +541,18 @@ impl Thread {
                         continue;
                     }
                 };
-                if let Some((id, generation)) = link_from.take() {
-                    if generation == sh.cache.stats.flushes && !stepping {
-                        sh.cache.link(id, target);
-                    }
+                if let Some((id, generation)) = link_from.take()
+                    && generation == sh.cache.stats.flushes
+                    && !stepping
+                {
+                    sh.cache.link(id, target);
                 }
-                if let Some((site, generation)) = ibl_from.take() {
-                    if !stepping {
-                        sh.cache.ibl_insert(pc, target);
-                        if generation == sh.cache.stats.flushes {
-                            sh.cache.ic_fill(site, pc, target);
-                        }
+                if let Some((site, generation)) = ibl_from.take()
+                    && !stepping
+                {
+                    sh.cache.ibl_insert(pc, target);
+                    if generation == sh.cache.stats.flushes {
+                        sh.cache.ic_fill(site, pc, target);
                     }
                 }
                 match self.own_stats.as_deref_mut() {
@@ -855,14 +868,15 @@ impl Shared {
     pub fn guard_code(&mut self, start: u64, end: u64) {
         let mut page = page_down(start);
         while page < end {
-            if let Some(prot) = self.exec.prot_at(page) {
-                if prot & libc::PROT_WRITE != 0 && !self.guard.contains(page) {
-                    // SAFETY: a guest page (executable in the guest's view);
-                    // dropping write access only makes guest writes fault,
-                    // which the host handler turns back into writes.
-                    if unsafe { libc::mprotect(page as *mut _, PAGE as usize, libc::PROT_READ) } == 0 {
-                        self.guard.pages.insert(page);
-                    }
+            if let Some(prot) = self.exec.prot_at(page)
+                && prot & libc::PROT_WRITE != 0
+                && !self.guard.contains(page)
+            {
+                // SAFETY: a guest page (executable in the guest's view);
+                // dropping write access only makes guest writes fault,
+                // which the host handler turns back into writes.
+                if unsafe { libc::mprotect(page as *mut _, PAGE as usize, libc::PROT_READ) } == 0 {
+                    self.guard.pages.insert(page);
                 }
             }
             page += PAGE;
@@ -925,6 +939,51 @@ fn vdso_range() -> Option<(u64, u64)> {
     let range = line.split_whitespace().next()?;
     let (a, b) = range.split_once('-')?;
     Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+}
+
+/// The system call behind an entry of the legacy vsyscall page.
+fn vsyscall_nr(pc: u64) -> Option<u64> {
+    match pc {
+        0xffff_ffff_ff60_0000 => Some(libc::SYS_gettimeofday as u64),
+        0xffff_ffff_ff60_0400 => Some(libc::SYS_time as u64),
+        0xffff_ffff_ff60_0800 => Some(libc::SYS_getcpu as u64),
+        _ => None,
+    }
+}
+
+/// The readable guest-executable bytes at `pc`, at most `max`; a fault if
+/// `pc` is not guest-executable (ACCERR if mapped at all, MAPERR if not).
+fn guest_code_at<'a>(sh: &Shared, pc: GuestAddr, max: usize) -> Result<&'a [u8], BlockErr> {
+    let Some(end) = sh.exec.extent_end(pc) else {
+        let mut b = [0u8; 1];
+        return Err(BlockErr::Fault(if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 }));
+    };
+    let len = (end - pc.get()).min(max as u64) as usize;
+    // SAFETY: [pc, pc+len) lies in a guest-executable range, which bt-run
+    // always maps readable, and nothing unmaps it while we hold the lock.
+    Ok(unsafe { sys::guest_code(pc.get(), len) })
+}
+
+/// Translate with `translate` and guard the guest code it read; a full
+/// cache is flushed and the translation retried, unless other threads may
+/// be running cached code (it cannot be thrown away under them).
+/// A translation entry point of the cache (`translate` or a variant).
+type TranslateFn = fn(&mut CodeCache, GuestAddr, &[u8]) -> Result<(BlockId, CachePc), CacheFull>;
+
+fn install(sh: &mut Shared, pc: GuestAddr, bytes: &[u8], translate: TranslateFn) -> Result<CachePc, BlockErr> {
+    let (id, c) = match translate(&mut sh.cache, pc, bytes) {
+        Ok(t) => t,
+        Err(full) if sh.threads > 1 => {
+            return Err(BlockErr::Exit(GuestExit::Fatal(format!("{full} (raise --cache-size)"))));
+        }
+        Err(_) => {
+            sh.cache.flush();
+            translate(&mut sh.cache, pc, bytes).map_err(|e| BlockErr::Exit(GuestExit::Fatal(e.to_string())))?
+        }
+    };
+    let glen = sh.cache.block(id).guest_len as u64;
+    sh.guard_code(pc.get(), pc.get() + glen.max(1));
+    Ok(c)
 }
 
 #[cfg(test)]
@@ -1223,51 +1282,4 @@ mod tests {
         }
         crate::own_fds::FD_FLOOR.store(i32::MAX, Ordering::SeqCst);
     }
-}
-
-/// The system call behind an entry of the legacy vsyscall page.
-fn vsyscall_nr(pc: u64) -> Option<u64> {
-    match pc {
-        0xffff_ffff_ff60_0000 => Some(libc::SYS_gettimeofday as u64),
-        0xffff_ffff_ff60_0400 => Some(libc::SYS_time as u64),
-        0xffff_ffff_ff60_0800 => Some(libc::SYS_getcpu as u64),
-        _ => None,
-    }
-}
-
-/// The readable guest-executable bytes at `pc`, at most `max`; a fault if
-/// `pc` is not guest-executable (ACCERR if mapped at all, MAPERR if not).
-fn guest_code_at<'a>(sh: &Shared, pc: GuestAddr, max: usize) -> Result<&'a [u8], BlockErr> {
-    let Some(end) = sh.exec.extent_end(pc) else {
-        let mut b = [0u8; 1];
-        return Err(BlockErr::Fault(if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 }));
-    };
-    let len = (end - pc.get()).min(max as u64) as usize;
-    // SAFETY: [pc, pc+len) lies in a guest-executable range, which bt-run
-    // always maps readable, and nothing unmaps it while we hold the lock.
-    Ok(unsafe { sys::guest_code(pc.get(), len) })
-}
-
-/// Translate with `translate` and guard the guest code it read; a full
-/// cache is flushed and the translation retried, unless other threads may
-/// be running cached code (it cannot be thrown away under them).
-fn install(
-    sh: &mut Shared,
-    pc: GuestAddr,
-    bytes: &[u8],
-    translate: fn(&mut CodeCache, GuestAddr, &[u8]) -> Result<(BlockId, CachePc), CacheFull>,
-) -> Result<CachePc, BlockErr> {
-    let (id, c) = match translate(&mut sh.cache, pc, bytes) {
-        Ok(t) => t,
-        Err(full) if sh.threads > 1 => {
-            return Err(BlockErr::Exit(GuestExit::Fatal(format!("{full} (raise --cache-size)"))));
-        }
-        Err(_) => {
-            sh.cache.flush();
-            translate(&mut sh.cache, pc, bytes).map_err(|e| BlockErr::Exit(GuestExit::Fatal(e.to_string())))?
-        }
-    };
-    let glen = sh.cache.block(id).guest_len as u64;
-    sh.guard_code(pc.get(), pc.get() + glen.max(1));
-    Ok(c)
 }

@@ -69,13 +69,13 @@ pub fn other_guest(pid: u32, self_exe: &Path) -> Option<OtherGuest> {
         if prog.is_absolute() { prog.to_path_buf() } else { PathBuf::from(format!("/proc/{pid}/cwd")).join(prog) };
     let mut exe = std::fs::canonicalize(&path).ok()?;
     // A #! script runs its interpreter, which is what the exe link names.
-    if let Ok(head) = std::fs::read(&exe).map(|b| b.into_iter().take(256).collect::<Vec<u8>>()) {
-        if let Some(line) = head.strip_prefix(b"#!") {
-            let line = line.split(|&b| b == b'\n').next().unwrap_or(&[]);
-            let interp = line.split(|&b| b == b' ' || b == b'\t').find(|s| !s.is_empty());
-            if let Some(i) = interp.and_then(|i| std::fs::canonicalize(Path::new(OsStr::from_bytes(i))).ok()) {
-                exe = i;
-            }
+    if let Ok(head) = std::fs::read(&exe).map(|b| b.into_iter().take(256).collect::<Vec<u8>>())
+        && let Some(line) = head.strip_prefix(b"#!")
+    {
+        let line = line.split(|&b| b == b'\n').next().unwrap_or(&[]);
+        let interp = line.split(|&b| b == b' ' || b == b'\t').find(|s| !s.is_empty());
+        if let Some(i) = interp.and_then(|i| std::fs::canonicalize(Path::new(OsStr::from_bytes(i))).ok()) {
+            exe = i;
         }
     }
     Some(OtherGuest { exe, cmdline })

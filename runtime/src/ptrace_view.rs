@@ -155,7 +155,7 @@ impl Thread {
     /// Serve a call through the layer, shown to a tracer as natively if
     /// this process is traced.
     pub(crate) fn layer_viewed(&mut self, abi: Abi, nr: u64, a: [u64; 6]) -> Option<crate::GuestExit> {
-        if !traced() && !(is_exec(abi, nr) && check_tracer()) {
+        if !(traced() || is_exec(abi, nr) && check_tracer()) {
             return self.layer(abi, nr, a);
         }
         let rip = self.ctx.rip;
@@ -302,7 +302,7 @@ struct Seen {
 }
 
 fn read_ctx(pid: i32, gs: u64) -> Option<Ctx> {
-    if gs == 0 || gs % 8 != 0 {
+    if gs == 0 || !gs.is_multiple_of(8) {
         return None;
     }
     let mut b = [0u8; pt::CTX_WORDS * 8];
@@ -609,10 +609,10 @@ pub fn resume(a: [u64; 6], self_exe: &Path) -> Option<i64> {
         _ => return None,
     };
     let step = (req == PTRACE_SINGLESTEP) as u64;
-    if c.w[cw::VIEW_STEP] != step {
-        if let Err(e) = c.write(pid, cw::VIEW_STEP, step) {
-            return Some(err(e));
-        }
+    if c.w[cw::VIEW_STEP] != step
+        && let Err(e) = c.write(pid, cw::VIEW_STEP, step)
+    {
+        return Some(err(e));
     }
     if req != PTRACE_SINGLESTEP {
         return None;
@@ -689,10 +689,10 @@ pub fn wrote_memory(pid: i32, addr: u64, len: u64, self_exe: &Path) {
 pub fn pwrite64(a: [u64; 6], self_exe: &Path) -> i64 {
     // SAFETY: the guest's call, as the gate would make it.
     let r = unsafe { sys::forward_guest_call(libc::SYS_pwrite64 as u64, a) };
-    if r > 0 {
-        if let Some(pid) = mem_file_pid(a[0] as i32) {
-            wrote_memory(pid, a[3], r as u64, self_exe);
-        }
+    if r > 0
+        && let Some(pid) = mem_file_pid(a[0] as i32)
+    {
+        wrote_memory(pid, a[3], r as u64, self_exe);
     }
     r
 }
@@ -784,25 +784,26 @@ fn hidden(pid: i32, st: &mut i32, self_exe: &Path) -> bool {
     }
     let Ok(seen) = look(pid, self_exe) else { return false };
     let exec_event = *st >> 16 == PTRACE_EVENT_EXEC;
-    if let Stop::Internal(None) = seen.stop {
-        if exec_event || (*st >> 16 == 0 && seen.op == pt::OP_NONE) {
-            // The exec stop (PTRACE_EVENT_EXEC, or the SIGTRAP after an
-            // exec) of a new bt-run: held until the program is loaded.
-            held_exec().push((pid, *st));
-            return pt::resume(pid).is_ok();
-        }
+    if let Stop::Internal(None) = seen.stop
+        && (exec_event || (*st >> 16 == 0 && seen.op == pt::OP_NONE))
+    {
+        // The exec stop (PTRACE_EVENT_EXEC, or the SIGTRAP after an
+        // exec) of a new bt-run: held until the program is loaded.
+        held_exec().push((pid, *st));
+        return pt::resume(pid).is_ok();
     }
-    if let Stop::Internal(Some(c)) = &seen.stop {
-        if c.w[cw::VIEW_ECHO] & EXEC_POINT != 0 && seen.op == pt::OP_NONE {
-            let mut held = held_exec();
-            return match held.iter().position(|&(t, _)| t == pid) {
-                Some(i) => {
-                    *st = held.swap_remove(i).1;
-                    false
-                }
-                None => pt::resume(pid).is_ok(),
-            };
-        }
+    if let Stop::Internal(Some(c)) = &seen.stop
+        && c.w[cw::VIEW_ECHO] & EXEC_POINT != 0
+        && seen.op == pt::OP_NONE
+    {
+        let mut held = held_exec();
+        return match held.iter().position(|&(t, _)| t == pid) {
+            Some(i) => {
+                *st = held.swap_remove(i).1;
+                false
+            }
+            None => pt::resume(pid).is_ok(),
+        };
     }
     if *st >> 16 != 0 {
         return false;

@@ -409,7 +409,11 @@ const GREGS: [usize; 16] = [
 
 /// bt-run's host handler, entered through `bt_host_signal_entry` with the
 /// host FS base already restored and the thread's context as 4th argument.
-pub extern "C" fn host_signal_handler(
+///
+/// # Safety
+/// Called only by that entry: `info` and `uc` are the kernel's, `ctx` is
+/// null or the interrupted thread's live context.
+pub unsafe extern "C" fn host_signal_handler(
     sig: i32,
     info: *mut libc::siginfo_t,
     uc: *mut libc::c_void,
@@ -462,12 +466,13 @@ pub extern "C" fn host_signal_handler(
             }
         }
     }
-    if matches!(sig, libc::SIGSEGV | libc::SIGBUS) && info.si_code > 0 {
-        if let Some(to) = sys::trampolines::copy_fault_fixup(rip) {
-            // A checked copy of guest memory hit a bad address: it fails.
-            uc.uc_mcontext.gregs[REG_RIP] = to as i64;
-            return;
-        }
+    if matches!(sig, libc::SIGSEGV | libc::SIGBUS)
+        && info.si_code > 0
+        && let Some(to) = sys::trampolines::copy_fault_fixup(rip)
+    {
+        // A checked copy of guest memory hit a bad address: it fails.
+        uc.uc_mcontext.gregs[REG_RIP] = to as i64;
+        return;
     }
     // The dispatcher of another thread may be changing the cache; if the
     // lock is taken we cannot look blocks up, and fall back on delivery at
@@ -669,12 +674,12 @@ impl Actions {
     pub fn new() -> Self {
         let mut table = [GuestAction::default(); NSIG + 1];
         for (sig, a) in table.iter_mut().enumerate().skip(1) {
-            if let Some((h, flags, mask)) = sys::host_action(sig as i32) {
-                if h == libc::SIG_IGN {
-                    a.handler = h as u64;
-                    a.flags = flags as u64;
-                    a.mask = mask;
-                }
+            if let Some((h, flags, mask)) = sys::host_action(sig as i32)
+                && h == libc::SIG_IGN
+            {
+                a.handler = h as u64;
+                a.flags = flags as u64;
+                a.mask = mask;
             }
         }
         Self { table }

@@ -261,7 +261,7 @@ impl Thread {
                 // SAFETY: credential and namespace changes affect only the
                 // kernel's view of this process, which bt-run shares.
                 let r = unsafe { sys::forward(nr, a) };
-                crate::dispatch::fill_answers(self.ctx.answers as *mut _);
+                crate::dispatch::refill_answers(&self.ctx);
                 (r, Kernel)
             }
             // SAFETY: every other call is forwarded exactly as the gate
@@ -564,15 +564,15 @@ impl Thread {
         if is_self_proc(&p, b"cmdline") && rdonly {
             return Some((self.cmdline_fd(flags), Served::Inline));
         }
-        if let (Some((pid, b"cmdline")), true) = (crate::procfs::proc_pid_path(&p), rdonly) {
-            if let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe) {
-                return Some((memfd_with(&g.cmdline, flags), Served::Inline));
-            }
+        if let (Some((pid, b"cmdline")), true) = (crate::procfs::proc_pid_path(&p), rdonly)
+            && let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe)
+        {
+            return Some((memfd_with(&g.cmdline, flags), Served::Inline));
         }
-        if let (Some((pid, b"auxv")), true) = (crate::procfs::proc_pid_path(&p), rdonly) {
-            if let Some(auxv) = crate::ptrace_view::other_auxv(pid as i32, &self.p.self_exe) {
-                return Some((memfd_with(&auxv, flags), Served::Inline));
-            }
+        if let (Some((pid, b"auxv")), true) = (crate::procfs::proc_pid_path(&p), rdonly)
+            && let Some(auxv) = crate::ptrace_view::other_auxv(pid as i32, &self.p.self_exe)
+        {
+            return Some((memfd_with(&auxv, flags), Served::Inline));
         }
         None
     }
@@ -594,12 +594,13 @@ impl Thread {
             return (err(libc::ENOENT), Served::Inline);
         }
         let exe = CString::new(self.p.exe_path.as_os_str().as_bytes()).ok();
-        if follow && read_cstr(path).is_some_and(|p| is_self_exe(&p)) {
-            if let Some(exe) = &exe {
-                match nr as i64 {
-                    libc::SYS_stat => a[0] = exe.as_ptr() as u64,
-                    _ => a[1] = exe.as_ptr() as u64,
-                }
+        if follow
+            && read_cstr(path).is_some_and(|p| is_self_exe(&p))
+            && let Some(exe) = &exe
+        {
+            match nr as i64 {
+                libc::SYS_stat => a[0] = exe.as_ptr() as u64,
+                _ => a[1] = exe.as_ptr() as u64,
             }
         }
         // SAFETY: the guest's own call, possibly with our path for its name.
@@ -629,10 +630,10 @@ impl Thread {
         if is_self_exe(&p) && (!at || p.first() == Some(&b'/')) {
             return Some((readlink_answer(self.p.exe_path.as_os_str().as_bytes(), buf, size), Served::Inline));
         }
-        if let Some((pid, b"exe")) = crate::procfs::proc_pid_path(&p) {
-            if let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe) {
-                return Some((readlink_answer(g.exe.as_os_str().as_bytes(), buf, size), Served::Inline));
-            }
+        if let Some((pid, b"exe")) = crate::procfs::proc_pid_path(&p)
+            && let Some(g) = crate::procfs::other_guest(pid, &self.p.self_exe)
+        {
+            return Some((readlink_answer(g.exe.as_os_str().as_bytes(), buf, size), Served::Inline));
         }
         None
     }
@@ -645,8 +646,8 @@ impl Thread {
         if is_self_exe(&file) {
             file = self.p.exe_path.clone().into_os_string().into_vec();
         }
-        let Ok(argv_v) = read_cstr_array_of(argv, ptr_size) else { return err(libc::EFAULT) };
-        let Ok(envp_v) = read_cstr_array_of(envp, ptr_size) else { return err(libc::EFAULT) };
+        let Some(argv_v) = read_cstr_array_of(argv, ptr_size) else { return err(libc::EFAULT) };
+        let Some(envp_v) = read_cstr_array_of(envp, ptr_size) else { return err(libc::EFAULT) };
         if self.p.opts.no_follow || dirfd != libc::AT_FDCWD as u64 || flags != 0 {
             return self.exec_native(dirfd, &file, &argv_v, &envp_v, flags, false);
         }
@@ -790,31 +791,28 @@ pub fn read_cstr(addr: u64) -> Option<Vec<u8>> {
     None
 }
 
-/// A NULL-terminated array of strings from guest memory (argv, envp).
-pub fn read_cstr_array(addr: u64) -> Result<Vec<Vec<u8>>, ()> {
-    read_cstr_array_of(addr, 8)
-}
-
-/// The same with `ptr_size`-byte pointers (4: an i386 array).
-pub fn read_cstr_array_of(addr: u64, ptr_size: u64) -> Result<Vec<Vec<u8>>, ()> {
+/// A NULL-terminated array of strings from guest memory (argv, envp) with
+/// `ptr_size`-byte pointers (8, or 4 for an i386 array); `None` if any of
+/// it is unreadable.
+pub fn read_cstr_array_of(addr: u64, ptr_size: u64) -> Option<Vec<Vec<u8>>> {
     let mut v = Vec::new();
     if addr == 0 {
-        return Ok(v);
+        return Some(v);
     }
     for i in 0..1_000_000u64 {
         let p = if ptr_size == 4 {
             let mut b = [0u8; 4];
-            sys::read_guest(addr + 4 * i, &mut b).map_err(|_| ())?;
+            sys::read_guest(addr + 4 * i, &mut b).ok()?;
             u32::from_le_bytes(b) as u64
         } else {
-            sys::read_guest_u64(addr + 8 * i).map_err(|_| ())?
+            sys::read_guest_u64(addr + 8 * i).ok()?
         };
         if p == 0 {
-            return Ok(v);
+            return Some(v);
         }
-        v.push(read_cstr(p).ok_or(())?);
+        v.push(read_cstr(p)?);
     }
-    Err(())
+    None
 }
 
 /// The checks execve makes before replacing the image: exists, is a

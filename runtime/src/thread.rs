@@ -111,7 +111,7 @@ impl Thread {
             crate::signals::set_multi_threaded(false);
             // A new process: its own pid and tid for the in-process answers,
             // and statistics of its own from here on.
-            crate::dispatch::fill_answers(self.ctx.answers as *mut _);
+            crate::dispatch::refill_answers(&self.ctx);
             self.ctx.tid = gettid();
             self.ctx.fast_forwards = 0;
             self.ctx.inline_served = 0;
@@ -354,7 +354,8 @@ pub extern "C" fn vfork_child_main(arg: u64) -> ! {
     // its own answer table (leaked with the rest of the child).
     // SAFETY: the parent's table is live; we copy it.
     let own = Box::into_raw(Box::new(unsafe { *(t.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]) }));
-    crate::dispatch::fill_answers(own);
+    // SAFETY: just allocated and leaked.
+    unsafe { crate::dispatch::fill_answers(own) };
     t.ctx.answers = own as u64;
     t.ctx.tid = gettid();
     // The parent's guest mask, installed for real (the kernel gave the

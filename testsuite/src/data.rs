@@ -89,10 +89,10 @@ pub fn pseudo_random_text(seed: u64, lines: usize) -> String {
 /// Writes `data` to `dir/rel`, creating parent directories.
 pub fn write_file(dir: &Path, rel: &str, data: impl AsRef<[u8]>) {
     let p = dir.join(rel);
-    if let Some(parent) = p.parent() {
-        if let Err(e) = std::fs::create_dir_all(parent) {
-            panic!("cannot create {}: {e}", parent.display());
-        }
+    if let Some(parent) = p.parent()
+        && let Err(e) = std::fs::create_dir_all(parent)
+    {
+        panic!("cannot create {}: {e}", parent.display());
     }
     if let Err(e) = std::fs::write(&p, data) {
         panic!("cannot write {}: {e}", p.display());

@@ -185,7 +185,7 @@ fn equivalence_corpus() {
         let case = match Case::load(f) {
             Ok(c) => c,
             Err(e) => {
-                failures.push(format!("{e}"));
+                failures.push(e.to_string());
                 continue;
             }
         };
@@ -318,7 +318,7 @@ fn equivalence_campaign() {
     }
     let table = stats.table();
     let mut kinds_sorted: Vec<_> = kinds.into_iter().collect();
-    kinds_sorted.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds_sorted.sort_by_key(|k| std::cmp::Reverse(k.1));
     let kinds_text: Vec<String> = kinds_sorted.iter().map(|(k, c)| format!("{c:>7}  {k}")).collect();
     let summary = format!(
         "seed {seed:#x}, {} cases in {:.1?} ({skipped} skipped as known issues), bt-run args {:?}\n{table}divergence kinds:\n{}\n",
@@ -474,7 +474,7 @@ fn generator_avx512_encodings_are_valid() {
     note_skipped_classes(&Features::detect());
     if invalid > 0 {
         let mut rules: Vec<_> = per_problem.into_iter().collect();
-        rules.sort_by(|a, b| b.1.cmp(&a.1));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.1));
         let rules: Vec<String> = rules.iter().map(|(p, c)| format!("{c:>7}  {p}")).collect();
         let listed: Vec<String> = bad.iter().map(|((p, c), (n, ex))| format!("{p}: {c} ({n}x), e.g. {ex}")).collect();
         panic!(

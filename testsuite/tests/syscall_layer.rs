@@ -148,7 +148,7 @@ fn counted_run(v: &str, opts: &[&str], n: [u64; 6]) -> BTreeMap<String, Counts> 
     syscall_counts(&objs[0])
 }
 
-fn get<'a>(c: &'a BTreeMap<String, Counts>, name: &str) -> Counts {
+fn get(c: &BTreeMap<String, Counts>, name: &str) -> Counts {
     c.get(name).cloned().unwrap_or_default()
 }
 
@@ -517,10 +517,11 @@ fn normalize_trace_line(line: &str) -> Option<String> {
     let mut l = line.trim_end();
     if let Some(rest) = l.strip_prefix("[pid ") {
         l = rest.split_once("] ").map(|(_, r)| r).unwrap_or(rest);
-    } else if let Some((pid, rest)) = l.split_once(' ') {
-        if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
-            l = rest;
-        }
+    } else if let Some((pid, rest)) = l.split_once(' ')
+        && !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+    {
+        l = rest;
     }
     let l = l.trim_start();
     if l.starts_with("+++") || l.starts_with("---") || l.is_empty() {
@@ -805,7 +806,7 @@ per_variant!(clock_cputime_goes_to_kernel, |v: &str| {
         // Two raw reads per sample (three tries' worth would mean libc's
         // read entered the kernel too).
         assert!(
-            mono >= 2 * CLOCK_SAMPLES && mono % 2 == 0 && mono < 3 * CLOCK_SAMPLES,
+            mono >= 2 * CLOCK_SAMPLES && mono.is_multiple_of(2) && mono < 3 * CLOCK_SAMPLES,
             "{who}: {mono} CLOCK_MONOTONIC system calls for {CLOCK_SAMPLES} samples of (raw, libc, raw)"
         );
     }
@@ -1418,15 +1419,15 @@ fn normalize_ff_line(line: &str) -> String {
         }
     }
     // Random bytes, and CPU times (bt-run's start-up is counted there).
-    if let Some(p) = out.find("getrandom(\"") {
-        if let Some(q) = out[p + 11..].find('"') {
-            out.replace_range(p + 11..p + 11 + q, "R");
-        }
+    if let Some(p) = out.find("getrandom(\"")
+        && let Some(q) = out[p + 11..].find('"')
+    {
+        out.replace_range(p + 11..p + 11 + q, "R");
     }
-    if let Some(p) = out.find(", si_utime=") {
-        if let Some(q) = out[p..].find('}') {
-            out.replace_range(p..p + q, ", si_times");
-        }
+    if let Some(p) = out.find(", si_utime=")
+        && let Some(q) = out[p..].find('}')
+    {
+        out.replace_range(p..p + q, ", si_times");
     }
     out
 }

@@ -303,7 +303,7 @@ pub const IBL_EMPTY: u64 = u64::MAX;
 
 /// Entries in each indirect site's inline cache: guest targets compared
 /// with the site's target before the table lookup, each with a direct
-/// (linkable) jump to its translation (see `BlockBuilder::to_ibl`).
+/// (linkable) jump to its translation (see `BlockBuilder::emit_lookup`).
 pub const IC_ENTRIES: usize = 2;
 
 /// Indirect sites that get an inline cache, as a mask of `1 << SiteKind`

@@ -470,7 +470,7 @@ impl BlockBuilder {
     /// with rcx = target, rax/rdx restored and the site in `EXIT_ID`.
     /// `got`: the target comes from the pointer at this guest address (see
     /// `IC_GOT_JUMPS`).
-    fn to_ibl(&mut self, kind: SiteKind, got: Option<GuestAddr>) {
+    fn emit_lookup(&mut self, kind: SiteKind, got: Option<GuestAddr>) {
         if self.opts.single_step {
             // Back to the dispatcher, which steps the target.
             self.e.store_gs_imm(off::EXIT_ID, NO_SITE as i32);
@@ -532,7 +532,7 @@ impl BlockBuilder {
                 hits.push((e.jmp_rel32(), imms[k]));
             }
             // fill: a miss as the table's, naming the site.
-            let filling = targets.iter().any(|&c| c == IC_EMPTY);
+            let filling = targets.contains(&IC_EMPTY);
             if filling {
                 let ok = e.bind_rel8(to_fall);
                 assert!(ok, "inline cache longer than a short jump");
@@ -724,7 +724,7 @@ impl BlockBuilder {
                     self.e.push_imm64(next.get(), off::SPILL_RAX);
                 }
                 let got = ins.is_ip_rel_memory_operand().then(|| GuestAddr(ins.ip_rel_memory_address()));
-                self.to_ibl(if is_call { SiteKind::Call } else { SiteKind::Jmp }, got);
+                self.emit_lookup(if is_call { SiteKind::Call } else { SiteKind::Jmp }, got);
                 false
             }
             FlowControl::Return => {
@@ -740,7 +740,7 @@ impl BlockBuilder {
                         if ins.code() == Code::Retnq_imm16 && ins.immediate16() != 0 {
                             self.e.lea_rsp(ins.immediate16() as i32);
                         }
-                        self.to_ibl(SiteKind::Ret, None);
+                        self.emit_lookup(SiteKind::Ret, None);
                     }
                     _ => self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip())),
                 }

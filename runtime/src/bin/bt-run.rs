@@ -58,7 +58,7 @@ struct Cli {
 }
 
 enum Parsed {
-    Run(Cli),
+    Run(Box<Cli>),
     Exit(i32),
 }
 
@@ -186,7 +186,7 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
         inherit.push((opts.cache_size >> 20).to_string().into());
     }
     opts.inherit = inherit;
-    Ok(Parsed::Run(Cli { opts, argv0, prog, args: args[i + 1..].to_vec() }))
+    Ok(Parsed::Run(Box::new(Cli { opts, argv0, prog, args: args[i + 1..].to_vec() })))
 }
 
 /// PROG as given if it names a path, else the first match on $PATH.
@@ -208,7 +208,7 @@ fn resolve(prog: &OsStr) -> PathBuf {
 fn run(args: Vec<OsString>, adopted: bool) -> Result<i32> {
     let cli = match parse(&args)? {
         Parsed::Exit(code) => return Ok(code),
-        Parsed::Run(cli) => cli,
+        Parsed::Run(cli) => *cli,
     };
     if !adopted {
         let needed = cli.opts.stats || cli.opts.observers.trace.is_some();
@@ -259,14 +259,14 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     // A bt-run re-executed by bt-run takes over its descriptors first (the
     // option comes first then).
     let mut adopted = false;
-    if let (Some(opt), Some(spec)) = (args.get(1), args.get(2)) {
-        if opt == "--own-fds" {
-            if let Err(e) = own_fds::adopt(&spec.to_string_lossy()) {
-                own_fds::diag(&format!("bt-run: {e}\n"));
-                return 2;
-            }
-            adopted = true;
+    if let (Some(opt), Some(spec)) = (args.get(1), args.get(2))
+        && opt == "--own-fds"
+    {
+        if let Err(e) = own_fds::adopt(&spec.to_string_lossy()) {
+            own_fds::diag(&format!("bt-run: {e}\n"));
+            return 2;
         }
+        adopted = true;
     }
     match run(args, adopted) {
         Ok(code) => code,

@@ -87,6 +87,9 @@ pub fn encoded_len(ins: &Instruction, ip: u64) -> Result<usize, IcedError> {
     Encoder::new(64).encode(ins, ip)
 }
 
+/// Every encoded instruction with its address, in order.
+pub type Listing = Vec<(u64, Instruction)>;
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Label(usize);
 
@@ -162,7 +165,7 @@ impl Asm {
     /// [`Asm::assemble`], also returning every encoded instruction (branches
     /// and `lea` of labels included) with its address, in order, for checks
     /// of the encodings against a decoder.
-    pub fn assemble_listed(&self, base: u64) -> Result<(Vec<u8>, Vec<(u64, Instruction)>), String> {
+    pub fn assemble_listed(&self, base: u64) -> Result<(Vec<u8>, Listing), String> {
         let mut codes: Vec<Option<Code>> =
             self.nodes.iter().map(|n| if let Node::Branch(c, _) = n { Some(*c) } else { None }).collect();
         let mut label_addr = vec![u64::MAX; self.labels];

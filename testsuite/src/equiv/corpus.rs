@@ -96,7 +96,7 @@ impl Case {
                 "code" => {
                     saw_code = true;
                     let digits: String = val.chars().filter(|c| !c.is_whitespace()).collect();
-                    if digits.len() % 2 != 0 {
+                    if !digits.len().is_multiple_of(2) {
                         return Err(format!("line {}: odd number of hex digits", n + 1));
                     }
                     for i in (0..digits.len()).step_by(2) {

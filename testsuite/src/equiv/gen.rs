@@ -545,6 +545,9 @@ fn sized(full: Register, size: u8) -> Register {
 // ---------------------------------------------------------------------------
 // The generator.
 
+/// One weighted generator of a class: emits an item, false if it could not.
+type Generator<'g> = fn(&mut Gen<'g>) -> bool;
+
 /// What a case needs to generate its snippet.
 pub struct Gen<'a> {
     feats: &'a Features,
@@ -765,10 +768,10 @@ impl Gen<'_> {
             if force_rip && !f.has_mem() {
                 continue;
             }
-            if let Some((guards, ins)) = self.fill(&f, force_rip) {
-                if self.try_emit(&guards, ins) {
-                    return true;
-                }
+            if let Some((guards, ins)) = self.fill(&f, force_rip)
+                && self.try_emit(&guards, ins)
+            {
+                return true;
             }
         }
         false
@@ -928,10 +931,10 @@ impl Gen<'_> {
                     _ => 8,
                 },
             };
-            if let Opnd::R(r) = ops[0] {
-                if matches!(r.full_register(), Register::RAX | Register::RDX) {
-                    return None;
-                }
+            if let Opnd::R(r) = ops[0]
+                && matches!(r.full_register(), Register::RAX | Register::RDX)
+            {
+                return None;
             }
             let signed = m == "Idiv";
             let ext = match (size, signed) {
@@ -958,11 +961,12 @@ impl Gen<'_> {
             };
             guards.push(nz);
         }
-        if is_bt_reg && matches!(ops[0], Opnd::M(_)) {
-            if let Opnd::R(r) = ops[1] {
-                let full = r.full_register();
-                guards.push(Instruction::with2(Code::Movzx_r32_rm8, sized(full, 4), sized(full, 1)).ok()?);
-            }
+        if is_bt_reg
+            && matches!(ops[0], Opnd::M(_))
+            && let Opnd::R(r) = ops[1]
+        {
+            let full = r.full_register();
+            guards.push(Instruction::with2(Code::Movzx_r32_rm8, sized(full, 4), sized(full, 1)).ok()?);
         }
         Some((guards, ins))
     }
@@ -1069,7 +1073,7 @@ impl Gen<'_> {
     fn item(&mut self, class: Class, kind: u16) -> bool {
         let forms = self.forms;
         // (weight, generator) per class; `kind` picks by cumulative weight.
-        let table: &[(u16, fn(&mut Self) -> bool)] = match class {
+        let table: &[(u16, Generator<'_>)] = match class {
             Class::Alu => &[
                 (10, |g| {
                     let f = g.forms;
@@ -1973,7 +1977,7 @@ impl Gen<'_> {
                     Register::AL,
                 ))
             }
-            12 | 13 | 14 => {
+            12..=14 => {
                 // Jump/call into data (not executable), unmapped or non-canonical memory.
                 let r = self.gpr_full();
                 let ok = match self.r.below(3) {

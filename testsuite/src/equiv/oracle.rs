@@ -60,15 +60,16 @@ pub struct TranslateInput<'a> {
 /// flags: u8 | guest code...` (bit 0 of flags: `force_far_riprel`; bit 1:
 /// answer at the `syscall` site what a default run's gate answers
 /// in-process, as bt-run does without `--stats`, `--trace`, hooks or
-/// `--no-inline`; bit 2: indirect lookups as translated once the process
-/// has a second thread, with the second tag read).
+/// `--no-inline`; bit 2: the lookup table at a low address, 0x2000_0000,
+/// so that sites jump through `[rdx*8 + table]` instead of loading the
+/// table's address from the context).
 /// Inputs shorter than the header use defaults for what is missing.
 pub fn decode_translate_input(data: &[u8]) -> TranslateInput<'_> {
     let word = |off: usize, n: usize| -> u64 {
         let mut b = [0u8; 8];
-        for i in 0..n {
-            if let Some(&x) = data.get(off + i) {
-                b[i] = x;
+        for (i, x) in b.iter_mut().enumerate().take(n) {
+            if let Some(&d) = data.get(off + i) {
+                *x = d;
             }
         }
         u64::from_le_bytes(b)
@@ -345,7 +346,7 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
             errs.push(format!("exit {i}: slot +{slot:#x} outside the code"));
             continue;
         }
-        if at.wrapping_add(slot) % 4 != 0 {
+        if !at.wrapping_add(slot).is_multiple_of(4) {
             errs.push(format!("exit {i}: rel32 at {:#x} is not 4-byte aligned", at.wrapping_add(slot)));
         }
         if x.stub as u64 >= len {
@@ -640,7 +641,7 @@ pub fn plan_errors(p: &LoadPlan, file_len: u64) -> Result<(), String> {
             errs.push(format!("max_vaddr {:#x} != page_up(last end)", p.max_vaddr));
         }
     }
-    if p.min_vaddr % PAGE_SIZE != 0 || p.max_vaddr % PAGE_SIZE != 0 || p.max_vaddr <= p.min_vaddr {
+    if !p.min_vaddr.is_multiple_of(PAGE_SIZE) || !p.max_vaddr.is_multiple_of(PAGE_SIZE) || p.max_vaddr <= p.min_vaddr {
         errs.push(format!("bad span [{:#x}, {:#x})", p.min_vaddr, p.max_vaddr));
     } else if p.span() > MAX_SPAN {
         errs.push(format!("span {:#x} > MAX_SPAN", p.span()));

@@ -163,7 +163,7 @@ impl CodeMemory {
     /// Store a 4-byte branch displacement at `off` with one aligned store, so
     /// a thread executing the branch sees either the old or the new target.
     pub fn patch_rel32(&mut self, off: usize, rel: i32) {
-        assert!(off % 4 == 0 && off + 4 <= self.size, "misaligned or out-of-bounds patch");
+        assert!(off.is_multiple_of(4) && off + 4 <= self.size, "misaligned or out-of-bounds patch");
         // SAFETY: aligned, in bounds (checked above), and the write view is RW.
         unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut i32, rel) };
     }
@@ -179,7 +179,7 @@ impl CodeMemory {
     /// Replace the 2 bytes at `off` with one aligned store. Only while no
     /// other thread runs cached code: an instruction's first bytes change.
     pub fn patch_u16(&mut self, off: usize, v: [u8; 2]) {
-        assert!(off % 2 == 0 && off + 2 <= self.size, "misaligned or out-of-bounds patch");
+        assert!(off.is_multiple_of(2) && off + 2 <= self.size, "misaligned or out-of-bounds patch");
         // SAFETY: aligned, in bounds (checked above), and the write view is RW.
         unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut [u8; 2], v) };
     }
@@ -187,7 +187,7 @@ impl CodeMemory {
     /// Store an 8-byte immediate at `off` with one aligned store, so a
     /// thread executing the instruction sees either the old or the new value.
     pub fn patch_u64(&mut self, off: usize, v: u64) {
-        assert!(off % 8 == 0 && off + 8 <= self.size, "misaligned or out-of-bounds patch");
+        assert!(off.is_multiple_of(8) && off + 8 <= self.size, "misaligned or out-of-bounds patch");
         // SAFETY: aligned, in bounds (checked above), and the write view is RW.
         unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut u64, v) };
     }
