@@ -506,13 +506,9 @@ pub unsafe extern "C" fn host_signal_handler(
         for (r, &g) in GREGS.iter().enumerate() {
             ctx.gpr[r] = uc.uc_mcontext.gregs[g] as u64;
         }
-        if let Some((scratch, _)) = scratch_in_flight(cache, CachePc(rip)) {
-            ctx.gpr[scratch] = ctx.spill_scratch;
-        }
-        if ret_pop_in_flight(cache, CachePc(rip)) {
-            ctx.gpr[reg::RCX] = ctx.spill_rcx;
-            ctx.gpr[reg::RDX] = ctx.spill_rdx;
-        }
+        // Guest registers that the translation keeps in spill slots at
+        // the faulting instruction, as recorded when it was translated.
+        cache.spilled_at(CachePc(rip)).restore(ctx);
         ctx.rflags = uc.uc_mcontext.gregs[libc::REG_EFL as usize] as u64;
         ctx.rip = pc.get();
         if matches!(sig, libc::SIGILL | libc::SIGFPE) {
@@ -631,41 +627,6 @@ pub fn guest_pc_at(cache: &CodeCache, pc: CachePc) -> Option<GuestAddr> {
     let i = b.insn_map.partition_point(|&(c, _)| c <= off);
     let (_, g) = *b.insn_map.get(i.checked_sub(1)?)?;
     Some(b.guest.add(g as u64))
-}
-
-/// If `pc` is inside a far rip-relative rewrite (after the scratch spill),
-/// the scratch register's number.
-/// The translation of the guest instruction that cache address `pc` lies
-/// in: where it starts, how far `pc` is into it, and the bytes of its
-/// block from there on.
-fn insn_at(cache: &CodeCache, pc: CachePc) -> Option<(CachePc, u32, usize)> {
-    let b = cache.block(cache.block_at(pc)?);
-    let off = (pc.get() - b.start.get()) as u32;
-    let i = b.insn_map.partition_point(|&(c, _)| c <= off);
-    let (c, _) = *b.insn_map.get(i.checked_sub(1)?)?;
-    Some((b.start.add(c as u64), off - c, b.len.saturating_sub(c) as usize))
-}
-
-fn scratch_in_flight(cache: &CodeCache, pc: CachePc) -> Option<(usize, ())> {
-    let (start, into, _) = insn_at(cache, pc)?;
-    let code = cache.read(start, 9);
-    // mov gs:[SPILL_SCRATCH], r64 = 65 REX 89 modrm 25 disp32
-    let spill = translator::abi::off::SPILL_SCRATCH.to_le_bytes();
-    if code[0] == 0x65 && code[2] == 0x89 && code[4] == 0x25 && code[5..9] == spill {
-        let r = ((code[3] >> 3) & 7) as usize + if code[1] & 4 != 0 { 8 } else { 0 };
-        if into > 0 {
-            return Some((r, ()));
-        }
-    }
-    None
-}
-
-/// Whether `pc` is the `pop rcx` of a translated `ret` whose rcx and rdx
-/// are spilled (see `translator::translate::faults_at_ret_pop`).
-fn ret_pop_in_flight(cache: &CodeCache, pc: CachePc) -> bool {
-    let Some((start, into, left)) = insn_at(cache, pc) else { return false };
-    let code = cache.read(start, (translator::translate::RET_POP_AT + 1).min(left));
-    translator::translate::faults_at_ret_pop(code, into as usize)
 }
 
 impl Actions {

@@ -10,6 +10,9 @@
  *   altstack   stack overflow of the main thread recovered three times by
  *              an SA_ONSTACK handler that siglongjmps out
  *   threadstack  the same in a thread with its own small stack and altstack
+ *   callpush   stack overflow by the return-address pushes of a `call`
+ *              calling itself (direct, then through a register), with
+ *              every register set: the handler sees each as it was
  *   int3       int3 and `int $3` with a handler: si_code, the pc after the
  *              trap, a register changed by the handler (1000 times)
  *   int3default  int3 without a handler: the process dies of SIGTRAP */
@@ -81,11 +84,39 @@ __asm__(".text\n"
         ".globl int3b_after\n"
         "int3b_after:\n"
         "  add $100, %rax\n"
-        "  ret\n");
+        "  ret\n"
+        /* void call_overflow(uint64_t seed, int indirect): never returns */
+        ".globl call_overflow\n"
+        "call_overflow:\n"
+        "  mov %esi, %eax\n"
+        "  lea 1(%rdi), %rbx\n"
+        "  lea 2(%rdi), %rcx\n"
+        "  lea 3(%rdi), %rdx\n"
+        "  lea 5(%rdi), %rbp\n"
+        "  lea 6(%rdi), %r8\n"
+        "  lea 7(%rdi), %r9\n"
+        "  lea 8(%rdi), %r10\n"
+        "  lea 9(%rdi), %r11\n"
+        "  lea 10(%rdi), %r12\n"
+        "  lea 11(%rdi), %r13\n"
+        "  lea 12(%rdi), %r14\n"
+        "  lea 13(%rdi), %r15\n"
+        "  lea call_self_ind(%rip), %rsi\n"
+        "  test %eax, %eax\n"
+        "  mov %rdi, %rax\n"
+        "  jnz call_self_ind\n"
+        ".globl call_self\n"
+        "call_self:\n"
+        "  call call_self\n"
+        ".globl call_self_ind\n"
+        "call_self_ind:\n"
+        "  call *%rsi\n");
 void skip_probe(uint64_t out[5]);
 uint64_t ud2_probe(void);
 uint64_t div_probe(void);
 uint64_t int3_probe(void);
+void call_overflow(uint64_t seed, int indirect);
+extern char call_self[], call_self_ind[];
 extern char skip_insn[], skip_after[], ud2_insn[], div_insn[], int3_after[], int3b_after[];
 
 static sigjmp_buf jb;
@@ -291,6 +322,48 @@ static int mode_threadstack(void) {
     return 0;
 }
 
+/* ---- callpush ---- */
+static volatile greg_t push_regs[NGREG];
+
+static void push_handler(int sig, siginfo_t *si, void *ucv) {
+    ucontext_t *uc = ucv;
+    got_sig = sig;
+    got_code = si->si_code;
+    memcpy((void *)push_regs, uc->uc_mcontext.gregs, sizeof push_regs);
+    siglongjmp(jb, 1);
+}
+
+static int mode_callpush(void) {
+    static const struct {
+        const char *name;
+        int reg;
+    } regs[] = {{"rax", REG_RAX}, {"rbx", REG_RBX}, {"rcx", REG_RCX}, {"rdx", REG_RDX}, {"rsi", REG_RSI},
+                {"rdi", REG_RDI}, {"rbp", REG_RBP}, {"r8", REG_R8},   {"r9", REG_R9},   {"r10", REG_R10},
+                {"r11", REG_R11}, {"r12", REG_R12}, {"r13", REG_R13}, {"r14", REG_R14}, {"r15", REG_R15}};
+    const uint64_t seed = 0x7a5e0000;
+    char *alt = malloc(64 * 1024);
+    stack_t ss = {.ss_sp = alt, .ss_size = 64 * 1024, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL)) perror("sigaltstack");
+    install(SIGSEGV, push_handler, SA_ONSTACK);
+    for (int indirect = 0; indirect <= 1; indirect++) {
+        got_sig = 0;
+        if (sigsetjmp(jb, 1) == 0) call_overflow(seed, indirect);
+        const char *at = (char *)push_regs[REG_RIP] == call_self       ? "the direct call"
+                         : (char *)push_regs[REG_RIP] == call_self_ind ? "the indirect call"
+                                                                       : "elsewhere";
+        printf("%s: sig %d si_code %d at %s, rsp 16-aligned %d\n", indirect ? "indirect" : "direct", got_sig, got_code,
+               at, (int)(push_regs[REG_RSP] & 15) == 0);
+        for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++) {
+            uint64_t v = (uint64_t)push_regs[regs[i].reg];
+            if (regs[i].reg == REG_RSI)
+                printf("  rsi %s\n", (char *)v == call_self_ind ? "= the call" : "wrong");
+            else
+                printf("  %s seed+%lld\n", regs[i].name, (long long)(v - seed));
+        }
+    }
+    return 0;
+}
+
 /* ---- int3 ---- */
 static volatile int traps, trap_bad;
 
@@ -340,8 +413,9 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "skip")) return mode_skip();
     if (!strcmp(mode, "altstack")) return mode_altstack();
     if (!strcmp(mode, "threadstack")) return mode_threadstack();
+    if (!strcmp(mode, "callpush")) return mode_callpush();
     if (!strcmp(mode, "int3")) return mode_int3();
     if (!strcmp(mode, "int3default")) return mode_int3default();
-    fprintf(stderr, "usage: st_faults longjmp|skip|altstack|threadstack|int3|int3default\n");
+    fprintf(stderr, "usage: st_faults longjmp|skip|altstack|threadstack|callpush|int3|int3default\n");
     return 2;
 }

@@ -100,6 +100,7 @@ per_variant!(segv_100_faults_recovered_with_siglongjmp, |v| ok("st_faults", v, &
 per_variant!(handler_skips_faulting_insn_and_edits_registers, |v| ok("st_faults", v, &["skip"]));
 per_variant!(stack_overflow_recovered_on_sigaltstack, |v| ok("st_faults", v, &["altstack"]));
 per_variant!(thread_stack_overflow_recovered_on_sigaltstack, |v| ok("st_faults", v, &["threadstack"]));
+per_variant!(stack_overflow_at_a_call_push_keeps_every_register, |v| ok("st_faults", v, &["callpush"]));
 per_variant!(int3_handler_sees_si_code_and_continues, |v| ok("st_faults", v, &["int3"]));
 per_variant!(int3_without_handler_dies_of_sigtrap, |v| {
     st("st_faults", v, &["int3default"], Status::signal(libc::SIGTRAP))

@@ -327,6 +327,42 @@ pub const IC_EMPTY: u64 = 0x8000_0000_0000_0000;
 /// `exit_id` of a lookup miss from a site without an inline cache.
 pub const NO_SITE: u32 = u32::MAX;
 
+/// Guest registers that live in the context's spill slots, not in the CPU,
+/// while a translated instruction that can fault runs (recorded per such
+/// instruction at translation time: `Translation::spilled`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spilled {
+    /// The guest's rcx is in `SPILL_RCX`.
+    pub rcx: bool,
+    /// The guest's rdx is in `SPILL_RDX`.
+    pub rdx: bool,
+    /// This register (a `reg` number) is in `SPILL_SCRATCH`.
+    pub scratch: Option<u8>,
+}
+
+impl Spilled {
+    pub const RCX: Self = Self { rcx: true, rdx: false, scratch: None };
+    pub const RCX_RDX: Self = Self { rcx: true, rdx: true, scratch: None };
+
+    pub fn scratch(r: u8) -> Self {
+        Self { scratch: Some(r), ..Self::default() }
+    }
+
+    /// Put the spilled guest registers back into `ctx.gpr` (which holds the
+    /// CPU's registers at the fault).
+    pub fn restore(&self, ctx: &mut GuestContext) {
+        if self.rcx {
+            ctx.gpr[reg::RCX] = ctx.spill_rcx;
+        }
+        if self.rdx {
+            ctx.gpr[reg::RDX] = ctx.spill_rdx;
+        }
+        if let Some(r) = self.scratch {
+            ctx.gpr[r as usize] = ctx.spill_scratch;
+        }
+    }
+}
+
 impl GuestContext {
     /// A zeroed context on the heap, with the XSAVE image's legacy area
     /// holding the kernel's initial x87/SSE control state.

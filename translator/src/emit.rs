@@ -189,21 +189,29 @@ impl Emitter {
         self.u32(i32::try_from(d).expect("lea target within the cache") as u32);
     }
 
-    /// Push a 64-bit constant without touching flags or (guest-visible)
-    /// registers. A constant that `push simm32` cannot express goes through
-    /// rax (spilled to `spill` in the context) so that the slot is written by
-    /// one 8-byte store: the matching return's 8-byte load then forwards from
-    /// it instead of stalling on two 4-byte halves.
-    pub fn push_imm64(&mut self, v: u64, spill: i32) {
-        if (v as u32 as i32 as i64 as u64) == v {
-            self.buf.push(0x68);
-            self.u32(v as u32);
-        } else {
-            self.store_gs(spill, 0);
-            self.mov_imm64(0, v);
-            self.buf.push(0x50); // push rax
-            self.load_gs(0, spill);
-        }
+    /// `push imm32` (sign-extended to 64 bits).
+    pub fn push_imm32(&mut self, v: i32) {
+        self.buf.push(0x68);
+        self.u32(v as u32);
+    }
+
+    /// `push qword [rip + disp32]`, the displacement left to `patch` (with
+    /// the address of a `literal64`).
+    pub fn push_rip_rel(&mut self) -> Rel32Slot {
+        self.bytes(&[0xFF, 0x35]);
+        let s = Rel32Slot(self.buf.len());
+        self.u32(0);
+        s
+    }
+
+    /// An 8-aligned 8-byte literal `v`, held as the immediate of a `mov
+    /// rax, imm64` that is never executed (it goes after code that does not
+    /// fall through), so the emitted bytes still decode as instructions.
+    /// Returns the literal's address.
+    pub fn literal64(&mut self, v: u64) -> CachePc {
+        self.align_nop(8, 2);
+        self.mov_imm64(0, v);
+        CachePc(self.pc().get() - 8)
     }
 
     /// `pop reg`
@@ -249,8 +257,8 @@ mod tests {
         e.store_gs_imm(184, 1);
         e.jmp_gs(312);
         e.mov_imm64(9, 0x1122334455667788);
-        e.push_imm64(0x401000, 216);
-        e.push_imm64(0x7fff_1234_5678, 216);
+        e.push_imm32(0x401000);
+        e.push_imm32(-2);
         e.pop(1);
         e.pop(12);
         e.lea_rsp(16);
@@ -268,10 +276,7 @@ mod tests {
             "jmp qword ptr gs:[138h]",
             "mov r9,1122334455667788h",
             "push 401000h",
-            "mov gs:[0D8h],rax",
-            "mov rax,7FFF12345678h",
-            "push rax",
-            "mov rax,gs:[0D8h]",
+            "push 0FFFFFFFFFFFFFFFEh",
             "pop rcx",
             "pop r12",
             "lea rsp,[rsp+10h]",
@@ -282,6 +287,27 @@ mod tests {
         assert!(text.iter().any(|l| l.starts_with("lea r11,")), "{text:?}");
         assert!(text.iter().any(|l| l == "jmp 0000000000001000h"), "{text:?}");
         assert!(text.iter().any(|l| l == "je 0000000000001000h"), "{text:?}");
+    }
+
+    #[test]
+    fn pushed_literal_is_an_aligned_immediate_the_push_reads() {
+        for pad in 0..8 {
+            let base = 0x3000 + pad;
+            let mut e = Emitter::new(CachePc(base));
+            let s = e.push_rip_rel();
+            e.jmp_gs(312);
+            let at = e.literal64(0x7fff_1234_5678);
+            e.patch(s, at);
+            assert_eq!(at.get() % 8, 0);
+            let bytes = e.into_bytes();
+            let text = disasm(base, &bytes);
+            assert!(text[0].starts_with("push qword ptr ["), "{text:?}");
+            assert_eq!(text.last().map(String::as_str), Some("mov rax,7FFF12345678h"), "{text:?}");
+            let push = iced_x86::Decoder::with_ip(64, &bytes, base, iced_x86::DecoderOptions::NONE).decode();
+            assert_eq!(push.ip_rel_memory_address(), at.get());
+            let off = (at.get() - base) as usize;
+            assert_eq!(u64::from_le_bytes(bytes[off..off + 8].try_into().unwrap()), 0x7fff_1234_5678);
+        }
     }
 
     #[test]

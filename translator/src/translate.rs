@@ -17,7 +17,7 @@ use iced_x86::{
 
 use crate::abi::{
     BLOCK_ENTRY, ExitReason, IBL_EMPTY, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, INDIRECT_ENTRY, INDIRECT_HIT, NO_SITE,
-    SiteKind, off, reg,
+    SiteKind, Spilled, off, reg,
 };
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot};
@@ -182,6 +182,10 @@ pub struct Translation {
     /// Offset of the (direct) entry; the indirect one is `IBL_ENTRY_BACK`
     /// bytes before it.
     pub entry: u32,
+    /// (cache offset, registers) of each emitted instruction that can fault
+    /// while guest registers are in spill slots, in order: a fault there
+    /// takes those registers from the slots (`Spilled::restore`).
+    pub spilled: Vec<(u32, Spilled)>,
 }
 
 /// A block's indirect entry for guest `pc` (the layout is in
@@ -223,37 +227,6 @@ fn table_jump(e: &mut Emitter, table: Option<u32>, restore_rax: bool) {
             e.bytes(&[0xFF, 0xE2]); // jmp rdx
         }
     }
-}
-
-/// The start of `ret_through_table`'s sequence, up to its `pop rcx`, which
-/// comes `RET_POP_AT` bytes in: `mov gs:[SPILL_RDX], rdx; movzx edx, word
-/// [rsp]; mov gs:[SPILL_RCX], rcx; mov rcx, gs:[SIGNAL_PENDING]; lea rdx,
-/// [rdx + rcx*2]`.
-pub const RET_POP_AT: usize = 35;
-
-/// Whether a fault at `code[at]`, where `code` starts at the translation of
-/// one guest instruction, is at the `pop rcx` of a `ret` through the table
-/// (possible only if another thread unmaps the stack between the two reads
-/// of the return address): the guest's rcx and rdx are then in
-/// `SPILL_RCX` and `SPILL_RDX`, not in the registers. (The sequence starts
-/// with a store to the context that no copied guest instruction makes.)
-pub fn faults_at_ret_pop(code: &[u8], at: usize) -> bool {
-    let mut e = Emitter::new(CachePc(0));
-    ret_pop(&mut e);
-    let want = e.into_bytes();
-    debug_assert_eq!(want.len(), RET_POP_AT + 1);
-    at == RET_POP_AT && code.get(..want.len()) == Some(&want[..])
-}
-
-/// A `ret`'s slot index (rdx) and target (rcx), read from the stack: the
-/// start of `ret_through_table`, up to and including its `pop rcx`.
-fn ret_pop(e: &mut Emitter) {
-    e.store_gs(off::SPILL_RDX, reg::RDX as u8);
-    e.bytes(&[0x0F, 0xB7, 0x14, 0x24]); // movzx edx, word [rsp]
-    e.store_gs(off::SPILL_RCX, reg::RCX as u8);
-    e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
-    e.bytes(&[0x48, 0x8D, 0x14, 0x4A]); // lea rdx, [rdx+rcx*2]
-    e.pop(reg::RCX as u8);
 }
 
 /// Code every lookup shares, placed once at the start of the code cache at
@@ -348,10 +321,12 @@ pub fn translate_block(
     let mut b = BlockBuilder {
         e: Emitter::new(at),
         pending: Vec::new(),
+        literals: Vec::new(),
         first_exit_id,
         opts,
         info: InstructionInfoFactory::new(),
         insn_map: Vec::new(),
+        spilled: Vec::new(),
         rax_const: None,
         jcc_through: 0,
     };
@@ -404,10 +379,15 @@ struct BlockBuilder {
     /// Exits whose stubs are emitted after the body (with the patch points
     /// of an inline-cache entry, `stub_imm` still to be found).
     pending: Vec<(Rel32Slot, GuestAddr, Option<IcPatch>)>,
+    /// 8-byte values emitted after the stubs, each read by the rip-relative
+    /// instruction whose displacement is the slot (see `push_return`).
+    literals: Vec<(Rel32Slot, u64)>,
     first_exit_id: u32,
     opts: TranslateOptions,
     info: InstructionInfoFactory,
     insn_map: Vec<(u32, u32)>,
+    /// See `Translation::spilled`.
+    spilled: Vec<(u32, Spilled)>,
     /// rax's value if the previous instruction set it to a constant
     /// (`mov eax/rax, imm`, `xor eax, eax`).
     rax_const: Option<u64>,
@@ -604,14 +584,25 @@ impl BlockBuilder {
     /// mov gs:[SPILL_RCX], rcx
     /// mov rcx, gs:[SIGNAL_PENDING]
     /// lea rdx, [rdx + rcx*2]
-    /// pop rcx                      ; the target (see `RET_POP_AT`)
+    /// pop rcx                      ; the target (faults only if another
+    ///                              ; thread unmapped the stack meanwhile:
+    ///                              ; rcx and rdx are then in their slots)
     /// [lea rsp, [rsp + imm16]]
     /// mov qword gs:[EXIT_ID], NO_SITE
     /// jmp [rdx*8 + table]
     /// ```
     fn ret_through_table(&mut self, imm: u16, table: u32) {
         let e = &mut self.e;
-        ret_pop(e);
+        e.store_gs(off::SPILL_RDX, reg::RDX as u8);
+        e.bytes(&[0x0F, 0xB7, 0x14, 0x24]); // movzx edx, word [rsp]
+        e.store_gs(off::SPILL_RCX, reg::RCX as u8);
+        e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
+        e.bytes(&[0x48, 0x8D, 0x14, 0x4A]); // lea rdx, [rdx+rcx*2]
+        // The pop faults only if another thread unmapped the stack since
+        // the movzx read it.
+        self.may_fault(Spilled::RCX_RDX);
+        let e = &mut self.e;
+        e.pop(reg::RCX as u8);
         if imm != 0 {
             e.lea_rsp(imm as i32);
         }
@@ -703,7 +694,7 @@ impl BlockBuilder {
             }
             FlowControl::Call => {
                 if ins.code() == Code::Call_rel32_64 {
-                    self.e.push_imm64(next.get(), off::SPILL_RAX);
+                    self.push_return(next);
                     let s = self.e.jmp_rel32();
                     self.exit(s, GuestAddr(ins.near_branch_target()));
                 } else {
@@ -721,7 +712,8 @@ impl BlockBuilder {
                 self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
                 self.load_rcx_operand(ins);
                 if is_call {
-                    self.e.push_imm64(next.get(), off::SPILL_RAX);
+                    self.may_fault(Spilled::RCX);
+                    self.push_return(next);
                 }
                 let got = ins.is_ip_rel_memory_operand().then(|| GuestAddr(ins.ip_rel_memory_address()));
                 self.emit_lookup(if is_call { SiteKind::Call } else { SiteKind::Jmp }, got);
@@ -908,6 +900,7 @@ impl BlockBuilder {
             f.set_memory_base(Register::RCX);
             f.set_memory_displacement64(0);
             f.set_memory_displ_size(0);
+            self.may_fault(Spilled::RCX);
             self.encode_at_pc(&f).expect("mov rcx, [rcx] encodes");
         } else if !ins.is_ip_rel_memory_operand() {
             self.encode_at_pc(&m).expect("mov rcx, m64 with the guest's own addressing encodes");
@@ -962,6 +955,7 @@ impl BlockBuilder {
         f.set_memory_displ_size(0);
         self.e.store_gs(off::SPILL_SCRATCH, s);
         self.e.mov_imm64(s, target);
+        self.may_fault(Spilled::scratch(s));
         self.encode_at_pc(&f).expect("rip-relative instruction re-encodes with a register base");
         self.e.load_gs(s, off::SPILL_SCRATCH);
     }
@@ -1105,9 +1099,30 @@ impl BlockBuilder {
         for p in &pre {
             self.encode_at_pc(p).expect("lea scratch, [scratch + x] encodes");
         }
+        self.may_fault(Spilled::scratch(s));
         self.encode_at_pc(&f).expect("gs-relative instruction re-encodes without the segment");
         self.e.load_gs(s, off::SPILL_SCRATCH);
         true
+    }
+
+    /// The next instruction emitted can fault while the guest's `regs` are
+    /// in their spill slots.
+    fn may_fault(&mut self, regs: Spilled) {
+        self.spilled.push((self.e.len() as u32, regs));
+    }
+
+    /// Push a call's guest return address: `push imm32` when it is one
+    /// sign-extended, else `push qword [rip + literal]`, the literal after
+    /// the block's stubs. Either way the push is the only instruction, so a
+    /// fault in it (a stack overflow) finds every register the guest's.
+    fn push_return(&mut self, next: GuestAddr) {
+        let v = next.get();
+        if let Ok(imm) = i32::try_from(v as i64) {
+            self.e.push_imm32(imm);
+        } else {
+            let slot = self.e.push_rip_rel();
+            self.literals.push((slot, v));
+        }
     }
 
     /// Emit the stubs for the pending exits and produce the translation.
@@ -1135,6 +1150,10 @@ impl BlockBuilder {
                 ic: ic.map(|p| IcPatch { stub_imm, ..p }),
             });
         }
+        for (slot, v) in std::mem::take(&mut self.literals) {
+            let at = self.e.literal64(v);
+            self.e.patch(slot, at);
+        }
         Translation {
             guest: pc,
             guest_len,
@@ -1142,6 +1161,7 @@ impl BlockBuilder {
             exits,
             insn_map: self.insn_map,
             entry: BLOCK_ENTRY,
+            spilled: self.spilled,
         }
     }
 }
@@ -1331,19 +1351,43 @@ mod tests {
         assert_eq!(text.last().map(String::as_str), Some("jmp rdx"), "{text:?}");
     }
 
+    /// The decoded instruction at block offset `off`.
+    fn insn_at_offset(t: &Translation, off: u32) -> Instruction {
+        let at = 0x10_0000;
+        let mut d = Decoder::with_ip(64, &t.code, at, DecoderOptions::NONE);
+        d.iter().find(|i| i.ip() - at == off as u64).expect("an instruction starts at a recorded offset")
+    }
+
     #[test]
-    fn a_fault_at_the_pop_of_a_ret_through_the_table_is_recognised() {
+    fn faults_with_guest_registers_in_spill_slots_are_recorded() {
+        // pop rcx; ret: only the ret's own `pop rcx` has rcx and rdx spilled.
         let opts = TranslateOptions { ibl_table: Some(0x20_0000), ..TranslateOptions::default() };
-        // pop rcx; ret
         let t = translate_block(GuestAddr(0x401000), &[0x59, 0xC3], CachePc(0x10_0000), 0, opts);
-        let starts: Vec<usize> = t.insn_map.iter().map(|&(c, _)| c as usize).collect();
-        assert_eq!(starts.len(), 2);
-        let (guest_pop, ret) = (&t.code[starts[0]..], &t.code[starts[1]..]);
-        assert_eq!(ret[RET_POP_AT], 0x59);
-        assert!(faults_at_ret_pop(ret, RET_POP_AT));
-        assert!(!faults_at_ret_pop(ret, 0), "the first read: registers are the guest's");
-        assert!(!faults_at_ret_pop(guest_pop, 0), "a copied `pop rcx`");
-        assert!(!faults_at_ret_pop(&ret[..RET_POP_AT], RET_POP_AT));
+        assert_eq!(t.spilled.len(), 1, "{:?}", t.spilled);
+        let (off, regs) = t.spilled[0];
+        assert!(off > t.insn_map[1].0, "in the ret, not the copied pop");
+        assert_eq!(regs, Spilled::RCX_RDX);
+        assert_eq!(insn_at_offset(&t, off).code(), Code::Pop_r64);
+
+        // call [rax] far from 2 GiB: the push, with the target in rcx.
+        let t = translate_block(GuestAddr(0x7fff_0000_0000), &[0xFF, 0x10], CachePc(0x10_0000), 0, opts);
+        assert_eq!(t.spilled.len(), 1, "{:?}", t.spilled);
+        assert_eq!(t.spilled[0].1, Spilled::RCX);
+        assert_eq!(insn_at_offset(&t, t.spilled[0].0).code(), Code::Push_rm64);
+
+        // call [rip+0x100] through a far rip-relative load: the load (its
+        // address in rcx), then the push.
+        let far = TranslateOptions { force_far_riprel: true, ..opts };
+        let t = translate_block(GuestAddr(0x401000), &[0xFF, 0x15, 0, 1, 0, 0], CachePc(0x10_0000), 0, far);
+        let kinds: Vec<_> = t.spilled.iter().map(|&(o, r)| (insn_at_offset(&t, o).code(), r)).collect();
+        assert_eq!(kinds, [(Code::Mov_r64_rm64, Spilled::RCX), (Code::Pushq_imm32, Spilled::RCX)]);
+
+        // mov rax, [rip+0x100] through the scratch register.
+        let t = translate_block(GuestAddr(0x401000), &[0x48, 0x8B, 0x05, 0, 1, 0, 0], CachePc(0x10_0000), 0, far);
+        assert_eq!(t.spilled.len(), 1, "{:?}", t.spilled);
+        let i = insn_at_offset(&t, t.spilled[0].0);
+        assert_eq!(i.code(), Code::Mov_r64_rm64);
+        assert_eq!(Some(reg_num(i.memory_base())), t.spilled[0].1.scratch);
     }
 
     #[test]

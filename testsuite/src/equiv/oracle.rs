@@ -334,6 +334,12 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
             FlowControl::Interrupt | FlowControl::Exception | FlowControl::XbeginXabortXend => {}
             FlowControl::Next => {}
         }
+        if ins.code() == Code::Push_rm64 && ins.is_ip_rel_memory_operand() {
+            // A call's return address, pushed from a literal in the block.
+            if let Some(e) = pushed_literal_error(pc, bytes, at, t, off, ins.ip_rel_memory_address()) {
+                errs.push(format!("push at +{off:#x} ({}): {e}", fmt(ins)));
+            }
+        }
         if matches!(ins.mnemonic(), Mnemonic::Syscall | Mnemonic::Sysenter) {
             errs.push(format!("{} at +{off:#x} copied into the cache: it would bypass syscall-inline", fmt(ins)));
         }
@@ -389,6 +395,27 @@ pub fn translation_errors(pc: u64, bytes: &[u8], at: u64, t: &Translation) -> Ve
     // 5. Rip-relative guest operands keep addressing the same guest address.
     errs.extend(riprel_errors(pc, bytes, at, t, &decoded));
     errs
+}
+
+/// What is wrong with a `push qword [rip+x]` at block offset `off` reading
+/// `lit`: it must read 8 bytes inside the block holding the return address
+/// of the guest call it translates.
+fn pushed_literal_error(pc: u64, bytes: &[u8], at: u64, t: &Translation, off: u64, lit: u64) -> Option<String> {
+    let l = lit.wrapping_sub(at) as usize;
+    let Some(v) = t.code.get(l..l.wrapping_add(8)).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes) else {
+        return Some(format!("reads {lit:#x}, outside the block"));
+    };
+    let i = t.insn_map.partition_point(|&(c, _)| c as u64 <= off);
+    let Some(&(_, g)) = i.checked_sub(1).and_then(|i| t.insn_map.get(i)) else {
+        return Some("before the first guest instruction".into());
+    };
+    let gi =
+        Decoder::with_ip(64, bytes.get(g as usize..).unwrap_or(&[]), pc.wrapping_add(g as u64), DecoderOptions::NONE)
+            .decode();
+    if !matches!(gi.flow_control(), FlowControl::Call | FlowControl::IndirectCall) {
+        return Some(format!("translates `{}`, not a call", fmt(&gi)));
+    }
+    (v != gi.next_ip()).then(|| format!("pushes {v:#x}, the call `{}` returns to {:#x}", fmt(&gi), gi.next_ip()))
 }
 
 /// For each guest instruction with a rip-relative operand that was kept as
@@ -720,6 +747,28 @@ mod tests {
                     panic!("{e}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn oracle_checks_pushed_return_addresses() {
+        // call +0x10; call [rax]: far from 4 GiB, so both push a literal.
+        let code = [0xE8, 0x10, 0, 0, 0, 0xFF, 0x10];
+        let pc = 0x7fff_1234_0000;
+        for (g, want) in [(0usize, pc + 5), (5, pc + 7)] {
+            let mut t = translate_block(
+                GuestAddr(pc + g as u64),
+                &code[g..],
+                CachePc(0x50_0000),
+                0,
+                TranslateOptions::default(),
+            );
+            assert!(translation_errors(pc + g as u64, &code[g..], 0x50_0000, &t).is_empty());
+            let lit = t.code.len() - 8;
+            assert_eq!(u64::from_le_bytes(t.code[lit..].try_into().unwrap()), want);
+            t.code[lit] ^= 1;
+            let e = translation_errors(pc + g as u64, &code[g..], 0x50_0000, &t);
+            assert!(e.iter().any(|m| m.contains("returns to")), "{e:?}");
         }
     }
 

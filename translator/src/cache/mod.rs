@@ -15,7 +15,7 @@ use std::ops::Range;
 
 pub use mem::{CodeMemory, DataTable, Snapshot};
 
-use crate::abi::{IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, ibl_slots};
+use crate::abi::{IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, Spilled, ibl_slots};
 use crate::addr::{CachePc, GuestAddr};
 use crate::translate::{IcPatch, MAX_BLOCK_BYTES, TranslateOptions, Translation, ibl_shared_code, translate_block};
 
@@ -41,6 +41,8 @@ pub struct Block {
     pub len: u32,
     pub exits: Range<u32>,
     pub insn_map: Vec<(u32, u32)>,
+    /// See `Translation::spilled`.
+    pub spilled: Vec<(u32, Spilled)>,
     /// The guest bytes it was translated from, kept for blocks on guest-
     /// writable code (see `revive`).
     saved: Option<Box<[u8]>>,
@@ -177,6 +179,15 @@ impl CodeCache {
         &self.blocks[id.0 as usize]
     }
 
+    /// The guest registers that are in spill slots, not in the CPU, when a
+    /// fault is at cache address `pc` (none outside the cache).
+    pub fn spilled_at(&self, pc: CachePc) -> Spilled {
+        let Some(id) = self.block_at(pc) else { return Spilled::default() };
+        let b = self.block(id);
+        let off = (pc.get() - b.start.get()) as u32;
+        b.spilled.binary_search_by_key(&off, |&(o, _)| o).map_or(Spilled::default(), |i| b.spilled[i].1)
+    }
+
     /// The block whose code contains cache address `pc`.
     pub fn block_at(&self, pc: CachePc) -> Option<BlockId> {
         if !self.mem.contains(pc) {
@@ -259,6 +270,7 @@ impl CodeCache {
             len: t.code.len() as u32,
             exits: first..self.exits.len() as u32,
             insn_map: t.insn_map,
+            spilled: t.spilled,
             saved: None,
         });
         self.incoming.push(Vec::new());
