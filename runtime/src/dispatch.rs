@@ -31,6 +31,8 @@ pub struct Options {
     /// stderr). Opened by `own_fds::init` before the guest runs.
     pub output: Option<PathBuf>,
     pub far_cache: bool,
+    /// `--perf-map[=insns]`: name the code cache for `perf` (`perf_map`).
+    pub perf_map: Option<crate::perf_map::Detail>,
     pub no_follow: bool,
     /// `--no-inline`: forward even the calls bt-run could answer itself.
     pub no_inline: bool,
@@ -129,6 +131,8 @@ pub struct Shared {
     pub stats: RunStats,
     /// Guest threads alive (the cache is only flushed while this is 1).
     pub threads: usize,
+    /// `--perf-map`: names of the cache's blocks for `perf`.
+    pub perf_map: Option<crate::perf_map::PerfMap>,
 }
 
 /// The process: shared state plus what never changes after start-up.
@@ -255,6 +259,7 @@ impl Process {
                 actions: signals::Actions::new(),
                 stats: RunStats::default(),
                 threads: 1,
+                perf_map: opts.perf_map.map(crate::perf_map::PerfMap::new),
             }),
             opts,
             exe_path,
@@ -983,6 +988,9 @@ fn install(sh: &mut Shared, pc: GuestAddr, bytes: &[u8], translate: TranslateFn)
     };
     let glen = sh.cache.block(id).guest_len as u64;
     sh.guard_code(pc.get(), pc.get() + glen.max(1));
+    if let Some(m) = sh.perf_map.as_mut() {
+        m.block(&sh.cache, id, Some(bytes));
+    }
     Ok(c)
 }
 

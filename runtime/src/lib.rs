@@ -9,6 +9,7 @@ pub mod loader;
 pub mod memory;
 pub mod observe;
 pub mod own_fds;
+pub mod perf_map;
 pub mod procfs;
 pub mod ptrace_view;
 pub mod signals;

@@ -837,8 +837,12 @@ fn exec_precheck(file: &[u8]) -> Result<(), i32> {
 }
 
 impl Thread {
-    /// Write `--stats` output now (before exec or exit).
+    /// Write `--stats` output and what waits of `--perf-map` now (before
+    /// exec or exit).
     pub fn flush_stats(&mut self) {
+        if let Some(m) = self.p.lock().perf_map.as_mut() {
+            m.flush();
+        }
         if self.p.opts.stats {
             crate::stats::report(
                 self.p,

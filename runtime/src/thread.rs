@@ -20,7 +20,7 @@ use std::sync::mpsc;
 
 use translator::abi::{GuestContext, reg};
 
-use crate::dispatch::{GuestExit, Thread};
+use crate::dispatch::{GuestExit, Shared, Thread};
 use crate::sys;
 
 const CLONE_VM: u64 = 0x100;
@@ -107,6 +107,10 @@ impl Thread {
                 sys::die_by_signal(libc::SIGKILL);
             }
             sh.threads = 1;
+            let Shared { perf_map, cache, .. } = &mut *sh;
+            if let Some(m) = perf_map.as_mut() {
+                m.after_fork(cache);
+            }
             drop(sh);
             crate::signals::set_multi_threaded(false);
             // A new process: its own pid and tid for the in-process answers,

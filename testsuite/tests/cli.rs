@@ -264,3 +264,41 @@ fn readme_quick_start_runs_as_written() {
     );
     assert_same(&words[1..]);
 }
+
+/// `--perf-map`: the guest runs as natively, and /tmp/perf-PID.map names
+/// the cache's code in perf's format, by the guest's file and offset, for
+/// the process and for a forked child (which also execs).
+#[test]
+fn perf_map_names_translated_code_for_perf() {
+    let script = "echo hi";
+    compare_opts(&Cmd::new(&[BUSYBOX, "sh", "-c", script]), &["--perf-map"]);
+    for detail in ["--perf-map", "--perf-map=insns"] {
+        let out = bt(&[detail, BUSYBOX, "sh", "-c", "echo $$; busybox sh -c 'echo $$'; true"]);
+        no_panic(&out, detail);
+        assert_eq!(out.status, Status::Exited(0), "{detail}: {}", out.stderr_str());
+        let pids: Vec<String> = out.stdout_str().lines().map(str::to_string).collect();
+        assert_eq!(pids.len(), 2, "{detail}: two pids, got {pids:?}");
+        assert_ne!(pids[0], pids[1], "{detail}: the child is another process");
+        for pid in &pids {
+            let path = format!("/tmp/perf-{pid}.map");
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{detail}: {path}: {e}"));
+            let _ = std::fs::remove_file(&path);
+            let mut lines = 0;
+            let mut named = 0;
+            for l in text.lines() {
+                let f: Vec<&str> = l.splitn(3, ' ').collect();
+                assert_eq!(f.len(), 3, "{detail}: {path}: not `START SIZE NAME`: {l:?}");
+                let start = u64::from_str_radix(f[0], 16).unwrap_or_else(|_| panic!("{detail}: start in {l:?}"));
+                let size = u64::from_str_radix(f[1], 16).unwrap_or_else(|_| panic!("{detail}: size in {l:?}"));
+                assert!(start > 0 && size > 0, "{detail}: {l:?}");
+                lines += 1;
+                named += f[2].starts_with("busybox+0x") as usize;
+            }
+            assert!(named > 10 && named * 2 > lines, "{detail}: {path}: {named} of {lines} lines name busybox code");
+            if detail.ends_with("insns") {
+                assert!(text.contains(" [entry check]\n"), "{detail}: {path}: no entry checks named");
+                assert!(text.contains(" Call\n") && text.contains(" Ret\n"), "{detail}: {path}: no instructions named");
+            }
+        }
+    }
+}

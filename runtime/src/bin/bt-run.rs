@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use runtime::loader::{self, LoadRequest};
-use runtime::{Options, Process, own_fds};
+use runtime::{Options, Process, own_fds, perf_map};
 
 const USAGE: &str = "\
 Usage: bt-run [OPTIONS] [--] PROG [ARGS...]
@@ -45,6 +45,10 @@ Options:
   --no-follow        let programs started by execve run natively
   --argv0 NAME       pass NAME as the guest's argv[0] (default: PROG)
   --cache-size MIB   code cache size in MiB (default 256)
+  --perf-map[=insns] name translated code for `perf report` in
+                     /tmp/perf-PID.map: each block by its guest place
+                     (file+offset), or with =insns each translated
+                     instruction, entry check and exit stubs
   --far-cache        place the code cache far from guest code (testing)
   -h, --help         show this help
   -V, --version      show the version
@@ -106,6 +110,11 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
                 i += 1;
             }
             b"--far-cache" => opts.far_cache = true,
+            b"--perf-map" => opts.perf_map = Some(perf_map::Detail::Blocks),
+            _ if a.starts_with(b"--perf-map=") => {
+                let v = String::from_utf8_lossy(&a[11..]);
+                opts.perf_map = Some(perf_map::Detail::parse(Some(&v)).map_err(|e| anyhow::anyhow!(e))?);
+            }
             b"-o" => {
                 opts.output = Some(PathBuf::from(value(i)?));
                 i += 1;
@@ -181,6 +190,9 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     if opts.far_cache {
         inherit.push("--far-cache".into());
     }
+    if let Some(d) = opts.perf_map {
+        inherit.push(d.option().into());
+    }
     if opts.cache_size != 0 {
         inherit.push("--cache-size".into());
         inherit.push((opts.cache_size >> 20).to_string().into());
@@ -216,6 +228,9 @@ fn run(args: Vec<OsString>, adopted: bool) -> Result<i32> {
             own_fds::diag(&format!("bt-run: {e}\n"));
             return Ok(2);
         }
+    }
+    if !adopted && cli.opts.perf_map.is_some() {
+        perf_map::PerfMap::discard_old();
     }
     if !runtime::sys::fsgsbase_available() {
         bail!("this CPU or kernel does not allow user-space FS/GS base access (FSGSBASE), which bt-run needs");

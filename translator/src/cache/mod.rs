@@ -179,6 +179,19 @@ impl CodeCache {
         &self.blocks[id.0 as usize]
     }
 
+    /// Every block in the cache, oldest first (stale ones included).
+    pub fn block_ids(&self) -> impl Iterator<Item = BlockId> + use<> {
+        (0..self.blocks.len() as u32).map(BlockId)
+    }
+
+    /// Where block `id`'s exit stubs start (offset from its start), if it
+    /// has any: its code ends there.
+    pub fn stubs_offset(&self, id: BlockId) -> Option<u32> {
+        let b = self.block(id);
+        let at = (b.start.get() - self.base().get()) as u32;
+        self.exits[b.exits.start as usize..b.exits.end as usize].iter().map(|x| x.stub - at).min()
+    }
+
     /// The guest registers that are in spill slots, not in the CPU, when a
     /// fault is at cache address `pc` (none outside the cache).
     pub fn spilled_at(&self, pc: CachePc) -> Spilled {
