@@ -231,7 +231,9 @@ impl Thread {
 
     fn note_shm_exec(&mut self, at: u64) {
         // The segment size is not known here; one page, as for x86-64 shmat.
-        self.p.lock().exec.add(at, at + crate::memory::PAGE, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC);
+        let mut sh = self.p.lock();
+        sh.exec.add(at, at + crate::memory::PAGE, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC);
+        sh.mapping_changed(0, u64::MAX);
     }
 
     /// The old sigprocmask: the first 32 signals of the (virtual) mask,

@@ -232,6 +232,7 @@ impl Process {
             count_sites: opts.stats,
             ic_kinds: IC_KINDS,
             read_pointer: Some(|at| sys::read_guest_u64(at.get()).ok()),
+            read_constant: Some(crate::constants::read_constant),
         };
         let cache =
             Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
@@ -244,6 +245,7 @@ impl Process {
         if let Some((s, e)) = vdso_range() {
             exec.add(s, e, libc::PROT_READ | libc::PROT_EXEC);
         }
+        crate::constants::exec_changed(&exec);
         let mut reserved = cache.reserved_ranges();
         reserved.push((brk.start, brk.limit));
         let cache_range = (cache.base().get(), cache.base().get() + cache_size as u64);
@@ -898,6 +900,14 @@ impl Shared {
         let prot = self.exec.prot_at(page).unwrap_or(libc::PROT_READ | libc::PROT_WRITE) & !libc::PROT_EXEC;
         // SAFETY: restores the guest's own protection of a guest page.
         unsafe { libc::mprotect(page as *mut _, PAGE as usize, prot | libc::PROT_READ) == 0 }
+    }
+
+    /// The mapping or protection of guest [start, end) changed (after the
+    /// executable ranges are updated): translations that read constants
+    /// from it go (`constants`).
+    pub fn mapping_changed(&mut self, start: u64, end: u64) {
+        crate::constants::exec_changed(&self.exec);
+        self.cache.invalidate_data(GuestAddr(start), GuestAddr(end), self.threads == 1);
     }
 
     /// Guest code in [start, end) changed or went away: drop translations.

@@ -3,6 +3,7 @@
 //! signals. The command line lives in `src/bin/bt-run.rs`.
 
 pub mod compat;
+pub mod constants;
 pub mod dispatch;
 pub mod embed;
 pub mod loader;

@@ -68,6 +68,11 @@ impl ExecMap {
         self.ranges.range(..end).next_back().is_some_and(|(_, (e, _))| *e > start)
     }
 
+    /// The ranges the guest may also write, in order.
+    pub fn writable_ranges(&self) -> Vec<(u64, u64)> {
+        self.ranges.iter().filter(|(_, (_, p))| p & libc::PROT_WRITE != 0).map(|(&s, &(e, _))| (s, e)).collect()
+    }
+
     /// End of the contiguous executable extent that contains `pc`.
     pub fn extent_end(&self, pc: GuestAddr) -> Option<u64> {
         let (_, &(e, _)) = self.ranges.range(..=pc.get()).next_back()?;

@@ -437,6 +437,7 @@ impl Thread {
             // Code written before it became executable must be read afresh.
             sh.invalidate(s, e);
         }
+        sh.mapping_changed(s, e);
     }
 
     pub(crate) fn sys_mprotect(&mut self, nr: u64, a: [u64; 6]) -> i64 {
@@ -465,6 +466,7 @@ impl Thread {
             if sh.exec.remove(addr, e) {
                 sh.invalidate(addr, e);
             }
+            sh.mapping_changed(addr, e);
         }
         r
     }
@@ -506,12 +508,15 @@ impl Thread {
                 // SAFETY: guest pages just moved by the kernel.
                 unsafe { libc::mprotect(ns as *mut _, (ne - ns) as usize, host) };
             }
+            sh.mapping_changed(old, old_end);
+            sh.mapping_changed(r as u64, r as u64 + page_up(new_len));
         }
         r
     }
 
     fn sys_shmat(&mut self, a: [u64; 6]) -> i64 {
         const SHM_EXEC: u64 = 0o100000;
+        const SHM_REMAP: u64 = 0o40000;
         let flags = a[2] & !SHM_EXEC;
         if a[0] != 0 && self.p.hits_reserved(a[0], a[0] + PAGE) {
             return err(libc::EINVAL);
@@ -522,6 +527,11 @@ impl Thread {
             // The segment size is not known here; one page is the minimum
             // and the common case for executable segments is rare.
             self.p.lock().exec.add(r as u64, r as u64 + PAGE, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC);
+        }
+        if r >= 0 && a[2] & SHM_REMAP != 0 {
+            // It may have replaced a mapping; its size is not known here,
+            // so every constant read so far is dropped.
+            self.p.lock().mapping_changed(0, u64::MAX);
         }
         r
     }

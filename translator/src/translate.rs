@@ -63,6 +63,13 @@ pub struct TranslateOptions {
     /// GOT slot, usually final by then; the entry is only a guess that the
     /// compare checks).
     pub read_pointer: Option<fn(GuestAddr) -> Option<u64>>,
+    /// Reads 8 bytes of guest memory that cannot change without a system
+    /// call bt-run sees (a private, read-only file mapping: a GOT after
+    /// RELRO, a table in .rodata), None otherwise. An indirect branch
+    /// through such a pointer becomes a direct one, and the translation
+    /// names the pointer in `Translation::constants` (the cache drops it
+    /// when that memory's mapping or protection changes).
+    pub read_constant: Option<fn(GuestAddr) -> Option<u64>>,
 }
 
 /// Where an in-process syscall answer comes from (both per thread, through
@@ -186,6 +193,9 @@ pub struct Translation {
     /// while guest registers are in spill slots, in order: a fault there
     /// takes those registers from the slots (`Spilled::restore`).
     pub spilled: Vec<(u32, Spilled)>,
+    /// Guest addresses of the 8-byte constants (`read_constant`) the
+    /// translation depends on.
+    pub constants: Vec<GuestAddr>,
 }
 
 /// A block's indirect entry for guest `pc` (the layout is in
@@ -327,6 +337,7 @@ pub fn translate_block(
         info: InstructionInfoFactory::new(),
         insn_map: Vec::new(),
         spilled: Vec::new(),
+        constants: Vec::new(),
         rax_const: None,
         jcc_through: 0,
     };
@@ -388,6 +399,8 @@ struct BlockBuilder {
     insn_map: Vec<(u32, u32)>,
     /// See `Translation::spilled`.
     spilled: Vec<(u32, Spilled)>,
+    /// See `Translation::constants`.
+    constants: Vec<GuestAddr>,
     /// rax's value if the previous instruction set it to a constant
     /// (`mov eax/rax, imm`, `xor eax, eax`).
     rax_const: Option<u64>,
@@ -707,6 +720,17 @@ impl BlockBuilder {
                 let ok = matches!(ins.code(), Code::Jmp_rm64 | Code::Call_rm64);
                 if !ok || uses_gs(ins) {
                     self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip()));
+                    return false;
+                }
+                if let Some((target, at)) = self.constant_target(ins) {
+                    // Through a pointer that cannot change unseen: a direct
+                    // jump or call, linked like any other.
+                    self.constants.push(at);
+                    if is_call {
+                        self.push_return(next);
+                    }
+                    let s = self.e.jmp_rel32();
+                    self.exit(s, target);
                     return false;
                 }
                 self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
@@ -1105,6 +1129,24 @@ impl BlockBuilder {
         true
     }
 
+    /// For `jmp`/`call` through memory at a fixed address (rip-relative or
+    /// an absolute displacement) that `read_constant` vouches for: the
+    /// target and the pointer's address.
+    fn constant_target(&self, ins: &Instruction) -> Option<(GuestAddr, GuestAddr)> {
+        let read = self.opts.read_constant?;
+        if ins.op0_kind() != OpKind::Memory || ins.segment_prefix() != Register::None {
+            return None;
+        }
+        let at = if ins.is_ip_rel_memory_operand() {
+            ins.ip_rel_memory_address()
+        } else if ins.memory_base() == Register::None && ins.memory_index() == Register::None {
+            ins.memory_displacement64()
+        } else {
+            return None;
+        };
+        read(GuestAddr(at)).map(|v| (GuestAddr(v), GuestAddr(at)))
+    }
+
     /// The next instruction emitted can fault while the guest's `regs` are
     /// in their spill slots.
     fn may_fault(&mut self, regs: Spilled) {
@@ -1162,6 +1204,7 @@ impl BlockBuilder {
             insn_map: self.insn_map,
             entry: BLOCK_ENTRY,
             spilled: self.spilled,
+            constants: self.constants,
         }
     }
 }
@@ -1547,6 +1590,46 @@ mod tests {
         want.push(GuestAddr(0x1000 + 4 * (k - 1) + 2));
         assert_eq!(t.exits.iter().map(|x| x.target).collect::<Vec<_>>(), want);
         assert_eq!(t.guest_len as u64, 4 * (k - 1) + 2);
+    }
+
+    /// A `read_constant` that vouches for one slot at 0x2000 (holding
+    /// 0x5000) and one at 0x3008 (holding 0x6000), and for nothing else.
+    fn two_constants(at: GuestAddr) -> Option<u64> {
+        match at.get() {
+            0x2000 => Some(0x5000),
+            0x3008 => Some(0x6000),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn branch_through_a_constant_pointer_is_direct() {
+        let opts = TranslateOptions { read_constant: Some(two_constants), ..TranslateOptions::default() };
+        // call [rip+0xffa] (0x1006 + 0xffa = 0x2000): a direct call.
+        let call = [0xFF, 0x15, 0xFA, 0x0F, 0, 0];
+        let t = translate_block(GuestAddr(0x1000), &call, CachePc(0x9000), 0, opts);
+        assert_eq!(t.constants, [GuestAddr(0x2000)]);
+        assert_eq!(t.exits.iter().map(|x| x.target).collect::<Vec<_>>(), [GuestAddr(0x5000)]);
+        let d = dis(&t, 0x9000);
+        // The guest's return address, then a linkable jump.
+        assert_eq!(d[0], "push 1006h", "{d:?}");
+        assert!(d[1..3].iter().any(|l| l.starts_with("jmp ")) && !d.iter().any(|l| l.contains("[2000h]")), "{d:?}");
+        // jmp [0x3008] (absolute, through a SIB with no base or index).
+        let jmp = [0xFF, 0x24, 0x25, 0x08, 0x30, 0, 0];
+        let t = translate_block(GuestAddr(0x1000), &jmp, CachePc(0x9000), 0, opts);
+        assert_eq!(t.constants, [GuestAddr(0x3008)]);
+        assert_eq!(t.exits.iter().map(|x| x.target).collect::<Vec<_>>(), [GuestAddr(0x6000)]);
+        // Not vouched for, or not at a fixed address, or through a segment:
+        // an indirect branch as before, depending on no constant.
+        for code in [
+            &[0xFF, 0x25, 0x00, 0x10, 0, 0][..],      // jmp [rip+0x1000] = [0x2006]
+            &[0xFF, 0x20][..],                        // jmp [rax]
+            &[0x64, 0xFF, 0x24, 0x25, 0, 0x20, 0, 0], // jmp fs:[0x2000]
+        ] {
+            let t = translate_block(GuestAddr(0x1000), code, CachePc(0x9000), 0, opts);
+            assert!(t.constants.is_empty(), "{code:x?}");
+            assert!(!t.exits.iter().any(|x| x.target == GuestAddr(0x5000)), "{code:x?}");
+        }
     }
 
     #[test]

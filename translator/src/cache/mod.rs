@@ -43,6 +43,9 @@ pub struct Block {
     pub insn_map: Vec<(u32, u32)>,
     /// See `Translation::spilled`.
     pub spilled: Vec<(u32, Spilled)>,
+    /// It was translated with constants read from guest memory
+    /// (`Translation::constants`), so it depends on more than its bytes.
+    pub reads_constants: bool,
     /// The guest bytes it was translated from, kept for blocks on guest-
     /// writable code (see `revive`).
     saved: Option<Box<[u8]>>,
@@ -88,6 +91,9 @@ pub struct CodeCache {
     /// Live blocks by the guest pages their code comes from (a block that
     /// spans pages is under each), so invalidation finds them directly.
     by_page: HashMap<u64, Vec<BlockId>>,
+    /// Blocks by the guest pages of the constants they were translated
+    /// with (`Translation::constants`; dead ones are skipped).
+    by_data_page: HashMap<u64, Vec<BlockId>>,
     /// For each block, the exits that were linked to it (some may have been
     /// unlinked or relinked since: check `Exit::linked`).
     incoming: Vec<Vec<u32>>,
@@ -133,6 +139,7 @@ impl CodeCache {
             by_guest: HashMap::new(),
             step_by_guest: HashMap::new(),
             by_page: HashMap::new(),
+            by_data_page: HashMap::new(),
             incoming: Vec::new(),
             dead_by_guest: HashMap::new(),
             exits: Vec::new(),
@@ -284,11 +291,20 @@ impl CodeCache {
             exits: first..self.exits.len() as u32,
             insn_map: t.insn_map,
             spilled: t.spilled,
+            reads_constants: !t.constants.is_empty(),
             saved: None,
         });
         self.incoming.push(Vec::new());
         for page in guest_pages(pc, t.guest_len) {
             self.by_page.entry(page).or_default().push(id);
+        }
+        for &at in &t.constants {
+            for page in guest_pages(at, 8) {
+                let list = self.by_data_page.entry(page).or_default();
+                if list.last() != Some(&id) {
+                    list.push(id);
+                }
+            }
         }
         self.top = (self.top + t.code.len() + 15) & !15;
         self.stats.blocks += 1;
@@ -303,7 +319,9 @@ impl CodeCache {
     pub fn translate_revivable(&mut self, pc: GuestAddr, bytes: &[u8]) -> Result<(BlockId, CachePc), CacheFull> {
         let (id, at) = self.translate(pc, bytes)?;
         let b = &mut self.blocks[id.0 as usize];
-        b.saved = Some(bytes[..b.guest_len as usize].into());
+        if !b.reads_constants {
+            b.saved = Some(bytes[..b.guest_len as usize].into());
+        }
         Ok((id, at))
     }
 
@@ -444,7 +462,48 @@ impl CodeCache {
                 !hit && blk.guest_len > 0
             });
         }
-        for &b in &dead {
+        self.kill(&dead);
+        // A dead block also listed under a page outside [start, end) stays
+        // there until that page's list is next filtered (it is skipped as
+        // dead: guest_len 0).
+    }
+
+    /// Memory in guest [start, end) that translations read constants from
+    /// changed its mapping or protection: drop those translations (all of
+    /// them with `may_flush`, as `invalidate`). Whether any was live.
+    pub fn invalidate_data(&mut self, start: GuestAddr, end: GuestAddr, may_flush: bool) -> bool {
+        if self.by_data_page.is_empty() || end <= start {
+            return false;
+        }
+        let (first, last) = (start.get() >> 12, (end.get() - 1) >> 12);
+        let pages: Vec<u64> = if last - first < self.by_data_page.len() as u64 {
+            (first..=last).filter(|p| self.by_data_page.contains_key(p)).collect()
+        } else {
+            self.by_data_page.keys().copied().filter(|p| (first..=last).contains(p)).collect()
+        };
+        let mut dead: Vec<BlockId> = Vec::new();
+        for page in pages {
+            for b in self.by_data_page.remove(&page).unwrap_or_default() {
+                if self.blocks[b.0 as usize].guest_len > 0 && !dead.contains(&b) {
+                    dead.push(b);
+                }
+            }
+        }
+        if dead.is_empty() {
+            return false;
+        }
+        if may_flush {
+            self.flush();
+        } else {
+            self.kill(&dead);
+        }
+        true
+    }
+
+    /// Unhook `dead` blocks: unlink the exits into them, empty their table
+    /// slots, forget them by pc (keeping revivable ones for `revive`).
+    fn kill(&mut self, dead: &[BlockId]) {
+        for &b in dead {
             for i in std::mem::take(&mut self.incoming[b.0 as usize]) {
                 if self.exits[i as usize].linked == Some(b) {
                     self.unlink_exit(i as usize);
@@ -468,9 +527,6 @@ impl CodeCache {
                 self.dead_by_guest.insert(blk.guest, b);
             }
         }
-        // A dead block also listed under a page outside [start, end) stays
-        // there until that page's list is next filtered (it is skipped as
-        // dead: guest_len 0).
     }
 
     /// The guest pages in [start, end) that have blocks (by walking the
@@ -559,6 +615,7 @@ impl CodeCache {
         self.by_guest.clear();
         self.step_by_guest.clear();
         self.by_page.clear();
+        self.by_data_page.clear();
         self.incoming.clear();
         self.dead_by_guest.clear();
         self.exits.clear();
@@ -668,6 +725,33 @@ mod tests {
         assert!(c.lookup(a).is_some());
         let _ = idb;
     }
+    #[test]
+    fn changed_constant_memory_drops_only_the_blocks_that_read_it() {
+        fn slot(at: GuestAddr) -> Option<u64> {
+            (at.get() & !0xfff == 0x60_0000).then_some(0x40_3000)
+        }
+        let opts = TranslateOptions { read_constant: Some(slot), ..TranslateOptions::default() };
+        let mut c = CodeCache::new(1 << 20, None, opts).unwrap();
+        // jmp [0x600010] at a, a plain block at b.
+        let a = GuestAddr(0x40_1000);
+        let b = GuestAddr(0x40_2000);
+        c.translate_revivable(a, &[0xFF, 0x24, 0x25, 0x10, 0x00, 0x60, 0x00]).unwrap();
+        c.translate_revivable(b, &ONE).unwrap();
+        let exit = ExitId(c.block(c.lookup(a).unwrap().0).exits.start);
+        assert_eq!(c.exit_target(exit), Some(GuestAddr(0x40_3000)));
+        // Another page of data: nothing goes.
+        assert!(!c.invalidate_data(GuestAddr(0x60_1000), GuestAddr(0x60_2000), false));
+        assert!(c.lookup(a).is_some());
+        // Its page: the block that read it goes and cannot be revived from
+        // its bytes alone; the other stays.
+        assert!(c.invalidate_data(GuestAddr(0x5f_f000), GuestAddr(0x60_0011), false));
+        assert!(c.lookup(a).is_none());
+        assert!(c.lookup(b).is_some());
+        assert!(c.revive(a, &[0xFF, 0x24, 0x25, 0x10, 0x00, 0x60, 0x00]).is_none());
+        // Once is enough: the page is forgotten with it.
+        assert!(!c.invalidate_data(GuestAddr(0x60_0000), GuestAddr(0x60_1000), false));
+    }
+
     /// The code at an inline-cache patch point: the imm64 of `mov rdx` (the
     /// negated target) and of the stub's `mov rcx` (the target).
     fn imm_at(c: &CodeCache, off: u32) -> u64 {
