@@ -16,47 +16,66 @@
 //! had relocated, which brings back the file's bytes.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use translator::GuestAddr;
 
 use crate::memory::ExecMap;
 
-/// Bumped whenever a mapping or a protection may have changed.
-static GENERATION: AtomicU64 = AtomicU64::new(1);
-
 struct View {
-    /// The generation `eligible` was read at (0: never).
-    seen: u64,
-    /// Private, file-backed, host read-only ranges, sorted.
+    /// `eligible` was read at least once.
+    read: bool,
+    /// Private, file-backed, host read-only ranges, sorted, as last read.
     eligible: Vec<(u64, u64)>,
+    /// Ranges whose mappings or protections changed since (an answer about
+    /// them reads /proc/self/maps again).
+    dirty: Vec<(u64, u64)>,
     /// Guest-executable ranges the guest may write (their host protection
     /// says nothing about the guest's).
     guest_writable_code: Vec<(u64, u64)>,
 }
 
-static VIEW: Mutex<View> = Mutex::new(View { seen: 0, eligible: Vec::new(), guest_writable_code: Vec::new() });
+static VIEW: Mutex<View> =
+    Mutex::new(View { read: false, eligible: Vec::new(), dirty: Vec::new(), guest_writable_code: Vec::new() });
 
-/// Mappings or protections changed (the next question re-reads them).
-pub fn mappings_changed() {
-    GENERATION.fetch_add(1, Ordering::Release);
+/// More changed ranges than this are kept as "everything changed".
+const MAX_DIRTY: usize = 32;
+
+fn view() -> std::sync::MutexGuard<'static, View> {
+    VIEW.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The mappings or protections of [start, end) changed.
+pub fn mappings_changed(start: u64, end: u64) {
+    let mut v = view();
+    if v.dirty.len() >= MAX_DIRTY {
+        v.dirty.clear();
+        v.dirty.push((0, u64::MAX));
+    } else {
+        v.dirty.push((start, end));
+    }
+}
+
+/// A new process image: nothing read so far holds.
+pub fn reset(exec: &ExecMap) {
+    let mut v = view();
+    v.read = false;
+    v.dirty.clear();
+    v.guest_writable_code = exec.writable_ranges();
 }
 
 /// The guest's executable ranges changed: remember which it may write.
 pub fn exec_changed(exec: &ExecMap) {
-    let writable = exec.writable_ranges();
-    VIEW.lock().unwrap_or_else(|e| e.into_inner()).guest_writable_code = writable;
-    mappings_changed();
+    view().guest_writable_code = exec.writable_ranges();
 }
 
 /// The 8-byte value at `at`, if it is a constant in the sense above.
 pub fn read_constant(at: GuestAddr) -> Option<u64> {
     let (s, e) = (at.get(), at.get().checked_add(8)?);
-    let mut v = VIEW.lock().unwrap_or_else(|e| e.into_inner());
-    let generation = GENERATION.load(Ordering::Acquire);
-    if v.seen != generation {
+    let mut v = view();
+    if !v.read || v.dirty.iter().any(|&(a, b)| a < e && s < b) {
         v.eligible = read_eligible();
-        v.seen = generation;
+        v.dirty.clear();
+        v.read = true;
     }
     let i = v.eligible.partition_point(|&(_, end)| end <= s);
     let inside = v.eligible.get(i).is_some_and(|&(start, end)| start <= s && e <= end);
@@ -109,7 +128,7 @@ mod tests {
         // private, read-only file mapping; a stack variable is not.
         static TEXT: &[u8; 16] = b"0123456789abcdef";
         let at = GuestAddr(TEXT.as_ptr() as u64);
-        mappings_changed();
+        mappings_changed(0, u64::MAX);
         assert_eq!(read_constant(at), Some(u64::from_le_bytes(TEXT[..8].try_into().unwrap())));
         let local = [7u64; 2];
         assert_eq!(read_constant(GuestAddr(local.as_ptr() as u64)), None);

@@ -245,7 +245,7 @@ impl Process {
         if let Some((s, e)) = vdso_range() {
             exec.add(s, e, libc::PROT_READ | libc::PROT_EXEC);
         }
-        crate::constants::exec_changed(&exec);
+        crate::constants::reset(&exec);
         let mut reserved = cache.reserved_ranges();
         reserved.push((brk.start, brk.limit));
         let cache_range = (cache.base().get(), cache.base().get() + cache_size as u64);
@@ -907,6 +907,7 @@ impl Shared {
     /// from it go (`constants`).
     pub fn mapping_changed(&mut self, start: u64, end: u64) {
         crate::constants::exec_changed(&self.exec);
+        crate::constants::mappings_changed(start, end);
         self.cache.invalidate_data(GuestAddr(start), GuestAddr(end), self.threads == 1);
     }
 

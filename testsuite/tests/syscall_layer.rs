@@ -316,8 +316,9 @@ per_variant!(got_jumps_are_answered_by_inline_caches, |v: &str| {
         (get("indirect_jmp_lookups"), get("indirect_jmp_table_lookups"))
     };
     let (a, b) = (run(1000), run(101_000));
-    let jumps = b.0 - a.0;
-    let table = b.1 - a.1;
+    // (Start-up may take a lookup or two more in one run than the other.)
+    let jumps = b.0.saturating_sub(a.0);
+    let table = b.1.saturating_sub(a.1);
     if jumps >= 90_000 {
         assert!(table < 1000, "{jumps} more jumps through the PLT, {table} more of them looked up in the table");
     } else {
