@@ -1,9 +1,12 @@
 /* Calls and jumps through function pointers in read-only memory (a const
  * table: .rodata in a static binary, RELRO in a PIE), which a translator may
- * treat as constants, and every way that memory can change under them:
+ * treat as constants, directly and as a jump table at a bounded index (two
+ * sites with the same table), and every way that memory can change under
+ * them:
  * mprotect to writable and a store, PROT_NONE (the call faults at the
  * pointer's address), a file mapped over it, munmap and a fresh mapping. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -27,6 +30,23 @@ __attribute__((used, aligned(4096))) static const fn_t table[4096 / sizeof(fn_t)
 /* The call sites, in assembly so that the compiler cannot fold the loads. */
 int call_slot0(void);
 int jump_slot1(void);
+int dispatch_a(int i);
+int dispatch_b(int i);
+int dispatch_c(int i);
+int dispatch_d(int i);
+#define DISPATCH(name) \
+    ".globl " name "\n" name ":\n" \
+    "  movzbl %dil, %eax\n" \
+    "  lea table(%rip), %rcx\n" \
+    "  mov (%rcx,%rax,8), %rax\n" \
+    "  mov %rdi, %rdx\n" \
+    "  jmp *%rax\n"
+#define DISPATCH2(name) \
+    ".globl " name "\n" name ":\n" \
+    "  lea table(%rip), %rdx\n" \
+    "  movzbl %dil, %ecx\n" \
+    "  mov (%rdx,%rcx,8), %rax\n" \
+    "  jmp *%rax\n"
 __asm__(".text\n"
         ".globl call_slot0\n"
         "call_slot0:\n"
@@ -37,10 +57,18 @@ __asm__(".text\n"
         ".globl jump_slot1\n"
         "jump_slot1:\n"
         "  jmp *table+8(%rip)\n"
+        /* Computed gotos: the index bounded by movzx, the table's address
+         * known in the block (a and b for the first round, c and d for the
+         * second, so that each is first translated in its round). */
+        DISPATCH("dispatch_a") DISPATCH2("dispatch_b") DISPATCH("dispatch_c") DISPATCH2("dispatch_d")
 );
 
+static int round;
+
 static int all(void) {
-    return call_slot0() * 100 + jump_slot1();
+    int r = call_slot0() * 100 + jump_slot1();
+    if (round) return r * 10000 + dispatch_c(0x100) * 100 + dispatch_d(2);
+    return r * 10000 + dispatch_a(0x100) * 100 + dispatch_b(2);
 }
 
 /* Many calls, so the sites are hot, with their sum. */
@@ -83,8 +111,11 @@ static void map_file_over(void *page, fn_t a, fn_t b, fn_t c) {
     fclose(t);
 }
 
-int main(void) {
+/* Every change, from the table's first contents (the program's own, then
+ * a file's). */
+static int scenario(void) {
     void *page = (void *)table;
+    if (round) map_file_over(page, f1, f2, f3);
     printf("start %d hot %ld\n", all(), hot());
 
     /* Writable: stores are seen at once, and still after it is read-only again. */
@@ -135,5 +166,24 @@ int main(void) {
     set(2, f4);
     if (mprotect(page, 4096, PROT_READ)) return perror("mprotect"), 1;
     printf("anonymous %d hot %ld\n", all(), hot());
+    return 0;
+}
+
+static void *idle(void *fds) {
+    char c;
+    return (void *)(long)read(((int *)fds)[0], &c, 1);
+}
+
+int main(void) {
+    if (scenario()) return 1;
+    /* Again while a second thread exists (a translator cannot simply drop
+     * everything it translated then). */
+    static int fds[2];
+    pthread_t t;
+    if (pipe(fds) || pthread_create(&t, 0, idle, fds)) return perror("thread"), 1;
+    round = 1;
+    if (scenario()) return 1;
+    close(fds[1]);
+    pthread_join(t, 0);
     return 0;
 }

@@ -1394,10 +1394,32 @@ fn strace_ff(argv: &[&str], under_bt: bool) -> Vec<String> {
             }
             lines.push(normalize_ff_line(line));
         }
+        sigchld_after_wait(&mut lines);
         per_process.push(lines.join("\n"));
     }
     per_process.sort();
     per_process
+}
+
+/// A child's SIGCHLD can reach a parent blocked in wait4 before the call
+/// returns (it is interrupted and restarted) or just after, natively as
+/// under bt-run, depending on timing: write both orders as the second, with
+/// rt_sigreturn's result (the interrupted call's, or wait4's) left out.
+fn sigchld_after_wait(lines: &mut [String]) {
+    for i in 0..lines.len().saturating_sub(2) {
+        let is_sigchld = lines[i].starts_with("--- SIGCHLD ");
+        if is_sigchld && lines[i + 1].starts_with("rt_sigreturn(") && lines[i + 2].starts_with("wait4(") {
+            lines[i..i + 3].rotate_left(2);
+        }
+    }
+    for i in 1..lines.len() {
+        if lines[i].starts_with("rt_sigreturn(")
+            && lines[i - 1].starts_with("--- SIGCHLD ")
+            && let Some(p) = lines[i].rfind(" = ")
+        {
+            lines[i].truncate(p);
+        }
+    }
 }
 
 fn normalize_ff_line(line: &str) -> String {

@@ -6,6 +6,7 @@ pub mod abi;
 pub mod addr;
 pub mod cache;
 pub mod emit;
+pub mod facts;
 pub mod translate;
 
 pub use addr::{CachePc, GuestAddr};

@@ -21,6 +21,7 @@ use crate::abi::{
 };
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot};
+use crate::facts::{RegFacts, gpr_index};
 
 /// Upper bound on guest instructions in one block.
 pub const MAX_BLOCK_INSNS: usize = 128;
@@ -32,6 +33,13 @@ pub const MAX_BLOCK_BYTES: usize = 8192;
 pub const MAX_JCC_THROUGH: u32 = 8;
 /// Longest guest instruction.
 pub const MAX_INSN_LEN: usize = 15;
+/// Largest jump table translated as one (entries; see `jump_table`).
+pub const MAX_JT_ENTRIES: usize = 512;
+/// Most distinct targets of one translated jump table.
+pub const MAX_JT_TARGETS: usize = 256;
+/// Upper bound on the code a jump table adds to its block (a pad and an
+/// exit stub per distinct target).
+pub const MAX_JT_BYTES: usize = MAX_JT_TARGETS * 96;
 
 /// How a block is to be translated.
 #[derive(Copy, Clone, Debug, Default)]
@@ -176,6 +184,41 @@ pub struct IcPatch {
     pub to_table: u8,
 }
 
+/// What makes two jump tables the same (`jump_table`): blocks whose tables
+/// have equal keys share the first one's table and pads.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct JtKey {
+    /// Guest address of the guest's table, and its entries.
+    pub table: u64,
+    pub entries: u32,
+    /// 8: entries are targets; 4: 32-bit offsets from `base`.
+    pub scale: u8,
+    /// The register the pads set (16: none).
+    pub rx: u8,
+    pub base: u64,
+    /// The guest's `add rX, kb` the pads repeat (length, bytes).
+    pub add: (u8, [u8; 4]),
+}
+
+/// Room for a block's jump table (below 2 GiB), and the tables that
+/// earlier blocks made and that are still valid, by key.
+#[derive(Copy, Clone)]
+pub struct JtSpace<'a> {
+    pub start: u32,
+    pub end: u32,
+    pub known: &'a dyn Fn(&JtKey) -> Option<u32>,
+}
+
+/// A block's jump table: where it is, and (when this block made it rather
+/// than sharing an earlier block's) its entries, cache addresses, for the
+/// cache to write there.
+#[derive(Debug)]
+pub struct JumpTable {
+    pub key: JtKey,
+    pub at: u32,
+    pub entries: Option<Vec<u64>>,
+}
+
 /// The result of translating one block at a known cache address.
 #[derive(Debug)]
 pub struct Translation {
@@ -196,6 +239,8 @@ pub struct Translation {
     /// Guest addresses of the 8-byte constants (`read_constant`) the
     /// translation depends on.
     pub constants: Vec<GuestAddr>,
+    /// Its jump table, if it ends in one (`jump_table`).
+    pub jump_table: Option<JumpTable>,
 }
 
 /// A block's indirect entry for guest `pc` (the layout is in
@@ -328,6 +373,19 @@ pub fn translate_block(
     first_exit_id: u32,
     opts: TranslateOptions,
 ) -> Translation {
+    translate_block_in(pc, bytes, at, first_exit_id, opts, None)
+}
+
+/// `translate_block`, with [start, end) (below 2 GiB) free for a jump
+/// table the block may end in (see `jump_table`).
+pub fn translate_block_in(
+    pc: GuestAddr,
+    bytes: &[u8],
+    at: CachePc,
+    first_exit_id: u32,
+    opts: TranslateOptions,
+    jt_space: Option<JtSpace<'_>>,
+) -> Translation {
     let mut b = BlockBuilder {
         e: Emitter::new(at),
         pending: Vec::new(),
@@ -340,6 +398,9 @@ pub fn translate_block(
         constants: Vec::new(),
         rax_const: None,
         jcc_through: 0,
+        history: Vec::with_capacity(64),
+        jt_space,
+        jump_table: None,
     };
     indirect_entry(&mut b.e, pc);
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
@@ -374,18 +435,24 @@ pub fn translate_block(
             break;
         }
         n += 1;
-        let raw = &bytes[(here.get() - pc.get()) as usize..][..ins.len()];
-        end = GuestAddr(ins.next_ip());
+        let rest = &bytes[(here.get() - pc.get()) as usize..];
+        let raw = &rest[..ins.len()];
         b.mark(pc, here);
+        if let Some(len) = b.jump_table(pc, &ins, rest) {
+            end = here.add(len as u64);
+            break;
+        }
         if !b.instruction(&ins, raw) {
             break;
         }
+        b.history.push(ins);
     }
-    let _ = end;
-    b.finish(pc, decoder.ip().wrapping_sub(pc.get()) as u32)
+    // A jump table takes the instructions after the one decoded last.
+    let end = if b.jump_table.is_some() { end.get() } else { decoder.ip() };
+    b.finish(pc, end.wrapping_sub(pc.get()) as u32)
 }
 
-struct BlockBuilder {
+struct BlockBuilder<'a> {
     e: Emitter,
     /// Exits whose stubs are emitted after the body (with the patch points
     /// of an inline-cache entry, `stub_imm` still to be found).
@@ -406,6 +473,14 @@ struct BlockBuilder {
     rax_const: Option<u64>,
     /// Conditional branches the block has gone on past.
     jcc_through: u32,
+    /// The instructions translated so far that the block went on past
+    /// (what is known about the registers is worked out from them only
+    /// when a jump table may be found: `facts`).
+    history: Vec<Instruction>,
+    /// Where a jump table may go (see `translate_block_in`).
+    jt_space: Option<JtSpace<'a>>,
+    /// See `Translation::jump_table`.
+    jump_table: Option<JumpTable>,
 }
 
 /// Scratch candidates for far rip-relative rewrites, in order of preference
@@ -427,7 +502,7 @@ fn reg_num(r: Register) -> u8 {
     (r.full_register().number() - Register::RAX.number()) as u8
 }
 
-impl BlockBuilder {
+impl BlockBuilder<'_> {
     fn mark(&mut self, pc: GuestAddr, here: GuestAddr) {
         self.insn_map.push((self.e.len() as u32, (here.get() - pc.get()) as u32));
     }
@@ -1147,6 +1222,215 @@ impl BlockBuilder {
         read(GuestAddr(at)).map(|v| (GuestAddr(v), GuestAddr(at)))
     }
 
+    /// A jump table: an indirect jump whose target is read, at an index
+    /// known to be at most `MAX_JT_ENTRIES - 1`, from a table in constant
+    /// memory (`read_constant`) at a known address. Three shapes, the first
+    /// instruction of which is `ins`:
+    ///
+    /// ```text
+    /// jmp [T + idx*8]                            ; absolute table
+    /// mov rX, [T + idx*8]  ...  jmp rX           ; computed goto (CPython)
+    /// movsxd rX, [kb + idx*4] ... add rX, kb ... jmp rX   ; PIC switch
+    /// ```
+    ///
+    /// (T a displacement or a register of known value, kb a register of
+    /// known value; `...`: register moves that touch neither rX, idx, kb,
+    /// memory nor flags.) All of the table's targets are known now, so the
+    /// jump becomes
+    ///
+    /// ```text
+    /// <the register moves>
+    /// jmp [H + idx*8]            ; H: this site's table, below 2 GiB
+    /// pad_k: [mov rX, value_k]   ; what the load would have given
+    ///        [add rX, kb]        ; the guest's add: its flags, exactly
+    ///        jmp target_k        ; an exit, linked like any other
+    /// ```
+    ///
+    /// with one pad per distinct target and H[i] the pad of entry i: one
+    /// indirect jump that the CPU predicts per site, as natively, instead
+    /// of a table lookup and a target check. Every guest register, the
+    /// flags and memory end as the guest's instructions leave them (the
+    /// moves commute with the load, which cannot fault: its memory is
+    /// readable and constant). A signal is delivered as at any direct exit
+    /// (the handler unlinks the pads' exits). Returns the guest bytes the
+    /// block takes through the jump.
+    fn jump_table(&mut self, pc: GuestAddr, ins: &Instruction, rest: &[u8]) -> Option<u32> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Shape {
+            Jmp,
+            Load,
+            Rel,
+        }
+        let read = self.opts.read_constant?;
+        let JtSpace { start: space, end: space_end, known } = self.jt_space?;
+        if self.opts.single_step || self.jump_table.is_some() {
+            return None;
+        }
+        let (shape, scale) = match ins.code() {
+            Code::Jmp_rm64 if ins.op0_kind() == OpKind::Memory => (Shape::Jmp, 8),
+            Code::Mov_r64_rm64 if ins.op1_kind() == OpKind::Memory => (Shape::Load, 8),
+            Code::Movsxd_r64_rm32 if ins.op1_kind() == OpKind::Memory => (Shape::Rel, 4),
+            _ => return None,
+        };
+        let idx = ins.memory_index();
+        let base = ins.memory_base();
+        if ins.segment_prefix() != Register::None
+            || !idx.is_gpr64()
+            || ins.memory_index_scale() != scale
+            || (base != Register::None && !base.is_gpr64())
+        {
+            return None;
+        }
+        if shape == Shape::Rel && (base == Register::None || base == ins.op0_register()) {
+            return None;
+        }
+        // The rest of the shape, up to the jump.
+        let rx = if shape == Shape::Jmp { Register::None } else { ins.op0_register() };
+        let mut moves: Vec<(GuestAddr, &[u8])> = Vec::new();
+        let mut add: Option<&[u8]> = None;
+        let mut end = ins.next_ip();
+        let mut jmp_at = GuestAddr(ins.ip());
+        if shape != Shape::Jmp {
+            let off = ins.len();
+            let mut d = Decoder::with_ip(64, &rest[off..], ins.next_ip(), DecoderOptions::NONE);
+            let mut next = Instruction::default();
+            let touched =
+                |r: Register| [rx, idx, base].iter().any(|&t| t != Register::None && gpr_index(r) == gpr_index(t));
+            loop {
+                if !d.can_decode() || moves.len() > 4 {
+                    return None;
+                }
+                d.decode_out(&mut next);
+                let raw = &rest[(next.ip() - ins.ip()) as usize..][..next.len()];
+                end = next.next_ip();
+                jmp_at = GuestAddr(next.ip());
+                if next.code() == Code::Jmp_rm64 && next.op0_kind() == OpKind::Register && next.op0_register() == rx {
+                    if shape == Shape::Rel && add.is_none() {
+                        return None;
+                    }
+                    break;
+                }
+                let is_add = matches!(next.code(), Code::Add_rm64_r64 | Code::Add_r64_rm64)
+                    && next.op0_kind() == OpKind::Register
+                    && next.op1_kind() == OpKind::Register
+                    && next.op0_register() == rx
+                    && next.op1_register() == base;
+                if shape == Shape::Rel && is_add && add.is_none() {
+                    add = Some(raw);
+                    continue;
+                }
+                if !is_register_move(&next)
+                    || self
+                        .info
+                        .info(&next)
+                        .used_registers()
+                        .iter()
+                        .any(|u| touched(u.register()) || u.register().full_register() == Register::RSP)
+                {
+                    return None;
+                }
+                moves.push((GuestAddr(next.ip()), raw));
+            }
+        }
+        // The index's bound and the base's value, from the instructions
+        // before (worked out only now: most candidates are not jump tables).
+        let mut facts = RegFacts::default();
+        for h in &self.history {
+            facts.after(h, &mut self.info);
+        }
+        let n = facts.bound(idx)? as usize + 1;
+        if n > MAX_JT_ENTRIES || (space_end - space) as usize / 8 < n {
+            return None;
+        }
+        let base_value = if base == Register::None { 0 } else { facts.value(base)? };
+        let table = base_value.wrapping_add(ins.memory_displacement64());
+        if shape == Shape::Rel && table % 4 != 0 {
+            return None;
+        }
+        let rx_n = gpr_index(rx).map(|r| r as u8);
+        let mut key = JtKey {
+            table,
+            entries: n as u32,
+            scale: scale as u8,
+            rx: rx_n.unwrap_or(16),
+            base: if shape == Shape::Rel { base_value } else { 0 },
+            add: (0, [0; 4]),
+        };
+        if let Some(raw) = add {
+            key.add.0 = raw.len() as u8;
+            key.add.1[..raw.len()].copy_from_slice(raw);
+        }
+        // The table's memory, page by page: the translation depends on it.
+        let last = table.wrapping_add(scale as u64 * n as u64 + 7);
+        if last < table {
+            return None;
+        }
+        let pages: Vec<GuestAddr> = (table >> 12..=last >> 12).map(|p| GuestAddr((p << 12).max(table))).collect();
+        let shared = known(&key);
+        let made = match shared {
+            Some(_) => None,
+            None => Some(self.table_values(read, &key)?),
+        };
+        // Emit: the moves, then the site.
+        for (at, raw) in moves {
+            self.mark(pc, at);
+            self.e.bytes(raw);
+        }
+        self.mark(pc, jmp_at);
+        let i = gpr_index(idx).expect("a 64-bit register") as u8;
+        if i >= 8 {
+            self.e.bytes(&[0x42]); // REX.X
+        }
+        let at = shared.unwrap_or(space);
+        self.e.bytes(&[0xFF, 0x24, 0xC5 | ((i & 7) << 3)]); // jmp [idx*8 + disp32]
+        self.e.bytes(&at.to_le_bytes());
+        // A new table: one pad per distinct value.
+        let entries = made.map(|values| {
+            let mut distinct: Vec<u64> = values.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let mut pads: Vec<(u64, u64)> = Vec::with_capacity(distinct.len());
+            for &v in &distinct {
+                let pad = self.e.pc().get();
+                if let Some(r) = rx_n {
+                    self.e.mov_imm64(r, v);
+                }
+                if let Some(raw) = add {
+                    self.e.bytes(raw);
+                }
+                let s = self.e.jmp_rel32();
+                let target = if shape == Shape::Rel { v.wrapping_add(base_value) } else { v };
+                self.exit(s, GuestAddr(target));
+                pads.push((v, pad));
+            }
+            values.iter().map(|v| pads[pads.binary_search_by_key(v, |&(k, _)| k).expect("a pad per value")].1).collect()
+        });
+        self.jump_table = Some(JumpTable { key, at, entries });
+        self.constants.extend(pages);
+        Some((end - ins.ip()) as u32)
+    }
+
+    /// The values of a jump table's entries (what the guest's load gives),
+    /// if every one is constant and they have at most `MAX_JT_TARGETS`
+    /// distinct values.
+    fn table_values(&self, read: fn(GuestAddr) -> Option<u64>, key: &JtKey) -> Option<Vec<u64>> {
+        let mut values = Vec::with_capacity(key.entries as usize);
+        for i in 0..key.entries as u64 {
+            let at = key.table.wrapping_add(key.scale as u64 * i);
+            let v = if key.scale == 8 {
+                read(GuestAddr(at))?
+            } else {
+                let q = read(GuestAddr(at & !7))?;
+                (q >> (8 * (at & 7))) as u32 as i32 as i64 as u64
+            };
+            values.push(v);
+        }
+        let mut distinct = values.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        (distinct.len() <= MAX_JT_TARGETS).then_some(values)
+    }
+
     /// The next instruction emitted can fault while the guest's `regs` are
     /// in their spill slots.
     fn may_fault(&mut self, regs: Spilled) {
@@ -1205,6 +1489,7 @@ impl BlockBuilder {
             entry: BLOCK_ENTRY,
             spilled: self.spilled,
             constants: self.constants,
+            jump_table: self.jump_table,
         }
     }
 }
@@ -1261,6 +1546,19 @@ fn rax_immediate(ins: &Instruction) -> Option<u64> {
         Code::Mov_rm64_imm32 if to_rax && ins.op0_register() == Register::RAX => Some(ins.immediate32to64() as u64),
         Code::Mov_r64_imm64 if ins.op0_register() == Register::RAX => Some(ins.immediate64()),
         _ => None,
+    }
+}
+
+/// A register-to-register `mov`, `mov reg, imm` or a `lea` that is not
+/// rip-relative: no memory access, no flags, cannot fault.
+fn is_register_move(ins: &Instruction) -> bool {
+    let regs = (0..ins.op_count()).all(|k| ins.op_kind(k) != OpKind::Memory);
+    match ins.code() {
+        Code::Mov_r64_rm64 | Code::Mov_rm64_r64 | Code::Mov_r32_rm32 | Code::Mov_rm32_r32 => regs,
+        Code::Mov_r32_imm32 | Code::Mov_r64_imm64 => true,
+        Code::Mov_rm64_imm32 | Code::Mov_rm32_imm32 => ins.op0_kind() == OpKind::Register,
+        Code::Lea_r64_m | Code::Lea_r32_m => !ins.is_ip_rel_memory_operand() && ins.segment_prefix() == Register::None,
+        _ => false,
     }
 }
 
@@ -1629,6 +1927,60 @@ mod tests {
             let t = translate_block(GuestAddr(0x1000), code, CachePc(0x9000), 0, opts);
             assert!(t.constants.is_empty(), "{code:x?}");
             assert!(!t.exits.iter().any(|x| x.target == GuestAddr(0x5000)), "{code:x?}");
+        }
+    }
+
+    /// Reads a 256-entry table at 0x3000 whose entry i holds 0x5000 + 16 *
+    /// (i % 4) (entry k of a table of 32-bit offsets: as much).
+    fn table_of_four(at: GuestAddr) -> Option<u64> {
+        (0x3000..0x3800).contains(&at.get()).then(|| {
+            let i = (at.get() - 0x3000) / 8;
+            0x5000 + 16 * (i % 4)
+        })
+    }
+
+    #[test]
+    fn bounded_load_and_jump_through_a_constant_table_is_a_jump_table() {
+        let opts = TranslateOptions { read_constant: Some(table_of_four), ..TranslateOptions::default() };
+        let none = |_: &JtKey| None;
+        let space = JtSpace { start: 0x10_0000, end: 0x20_0000, known: &none };
+        // movzx eax, dil; mov rax, [rax*8 + 0x3000]; mov rdx, rdi; jmp rax
+        let code = [0x40, 0x0F, 0xB6, 0xC7, 0x48, 0x8B, 0x04, 0xC5, 0x00, 0x30, 0, 0, 0x48, 0x89, 0xFA, 0xFF, 0xE0];
+        let t = translate_block_in(GuestAddr(0x1000), &code, CachePc(0x9000), 0, opts, Some(space));
+        assert_eq!(t.guest_len as usize, code.len());
+        let j = t.jump_table.as_ref().expect("a jump table");
+        assert_eq!((j.at, j.key.entries, j.key.table), (0x10_0000, 256, 0x3000));
+        // Four distinct targets, one pad (and exit) each; the entries
+        // lead to the pads by value.
+        let mut targets: Vec<u64> = t.exits.iter().map(|x| x.target.get()).collect();
+        targets.sort_unstable();
+        assert_eq!(targets, [0x5000, 0x5010, 0x5020, 0x5030]);
+        let entries = j.entries.as_ref().unwrap();
+        assert_eq!(entries.len(), 256);
+        assert_eq!((entries[0], entries[1]), (entries[4], entries[5]));
+        assert_ne!(entries[0], entries[1]);
+        let d = dis(&t, 0x9000);
+        assert_eq!(
+            &d[..4],
+            ["movzx eax,dil", "mov rdx,rdi", "jmp qword ptr [rax*8+100000h]", "mov rax,5000h"],
+            "{d:?}"
+        );
+        assert!(!t.constants.is_empty());
+        // Another block with the same table shares it: no pads.
+        let known = |k: &JtKey| (k.table == 0x3000).then_some(0x10_0000);
+        let space = JtSpace { start: 0x10_0800, end: 0x20_0000, known: &known };
+        let t = translate_block_in(GuestAddr(0x1000), &code, CachePc(0x9000), 0, opts, Some(space));
+        let j = t.jump_table.as_ref().expect("a jump table");
+        assert_eq!((j.at, j.entries.is_none(), t.exits.len()), (0x10_0000, true, 0));
+        // Not bounded (no movzx), or the moved register is the target: an
+        // ordinary indirect jump.
+        for code in [
+            &code[4..],
+            &[0x40, 0x0F, 0xB6, 0xC7, 0x48, 0x8B, 0x04, 0xC5, 0x00, 0x30, 0, 0, 0x48, 0x89, 0xC2, 0xFF, 0xE0][..],
+        ] {
+            let space = JtSpace { start: 0x10_0000, end: 0x20_0000, known: &none };
+            let t = translate_block_in(GuestAddr(0x1000), code, CachePc(0x9000), 0, opts, Some(space));
+            assert!(t.jump_table.is_none(), "{code:x?}");
         }
     }
 

@@ -17,7 +17,10 @@ pub use mem::{CodeMemory, DataTable, Snapshot};
 
 use crate::abi::{IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, Spilled, ibl_slots};
 use crate::addr::{CachePc, GuestAddr};
-use crate::translate::{IcPatch, MAX_BLOCK_BYTES, TranslateOptions, Translation, ibl_shared_code, translate_block};
+use crate::translate::{
+    IcPatch, JtKey, JtSpace, MAX_BLOCK_BYTES, MAX_JT_BYTES, MAX_JT_ENTRIES, TranslateOptions, Translation,
+    ibl_shared_code, translate_block_in,
+};
 
 /// Misses at a site with a full inline cache before it is bypassed.
 const IC_BYPASS_AFTER: u32 = 2;
@@ -46,6 +49,9 @@ pub struct Block {
     /// It was translated with constants read from guest memory
     /// (`Translation::constants`), so it depends on more than its bytes.
     pub reads_constants: bool,
+    /// It ends in a jump table made by this other block, whose pads (exits)
+    /// it jumps to (see `translate::jump_table`).
+    pub jt_owner: Option<BlockId>,
     /// The guest bytes it was translated from, kept for blocks on guest-
     /// writable code (see `revive`).
     saved: Option<Box<[u8]>>,
@@ -77,6 +83,10 @@ pub struct CacheStats {
     /// (see `ic_fill`).
     pub ic_fills: u64,
     pub ic_bypassed: u64,
+    /// Blocks that end in a translated jump table (`translate::jump_table`).
+    pub jump_tables: u64,
+    /// Blocks that end in a jump table made by an earlier block.
+    pub jump_tables_shared: u64,
     /// Invalidated blocks put back in service unchanged (see `revive`).
     pub revived: u64,
 }
@@ -85,6 +95,9 @@ pub struct CodeCache {
     mem: CodeMemory,
     top: usize,
     blocks: Vec<Block>,
+    /// Each block's start, in order (`block_at` searches these: a compact
+    /// array, for the few cache lines a binary search then touches).
+    starts: Vec<u64>,
     by_guest: HashMap<GuestAddr, BlockId>,
     /// Single-instruction blocks for stepping (see `translate_step`).
     step_by_guest: HashMap<GuestAddr, BlockId>,
@@ -103,6 +116,14 @@ pub struct CodeCache {
     /// Misses at indirect sites whose inline cache is full, by site.
     ic_overflow: HashMap<u32, u32>,
     ibl: DataTable,
+    /// The blocks' jump tables (`Translation::jump_table`), below 2 GiB,
+    /// filled from the start up to `jt_top` (until a flush); None if it
+    /// could not be placed there.
+    jt: Option<DataTable>,
+    jt_top: usize,
+    /// The jump tables made so far: where each is and the block whose pads
+    /// its entries lead to (valid while that block is live).
+    jt_made: HashMap<JtKey, (u32, BlockId)>,
     /// The guest pc whose indirect entry each table slot holds
     /// (`IBL_EMPTY` for the empty entry).
     ibl_pcs: Vec<u64>,
@@ -118,6 +139,9 @@ pub struct CodeCache {
     pub stats: CacheStats,
 }
 
+/// Room for jump tables: at least 2,048 tables of 256 entries.
+const JT_BYTES: usize = 4 << 20;
+
 #[derive(Debug, thiserror::Error)]
 #[error("code cache is full")]
 pub struct CacheFull;
@@ -128,6 +152,8 @@ impl CodeCache {
         let ibl = DataTable::new(IBL_TABLE_SLOTS * 8, true)?;
         let mut opts = opts;
         opts.ibl_table = u32::try_from(ibl.addr()).ok().filter(|&a| a < 0x7fff_0000 - (IBL_TABLE_SLOTS as u32) * 8);
+        let jt = DataTable::new(JT_BYTES, true)?;
+        let jt = (jt.range().1 <= 0x7fff_0000).then_some(jt);
         let (shared, empty, probe2) = ibl_shared_code(mem.base(), opts.ibl_table);
         mem.write(0, &shared);
         let shared_len = (shared.len() + 63) & !63;
@@ -136,6 +162,7 @@ impl CodeCache {
             mem,
             top: shared_len,
             blocks: Vec::new(),
+            starts: Vec::new(),
             by_guest: HashMap::new(),
             step_by_guest: HashMap::new(),
             by_page: HashMap::new(),
@@ -145,6 +172,9 @@ impl CodeCache {
             exits: Vec::new(),
             ic_overflow: HashMap::new(),
             ibl,
+            jt,
+            jt_top: 0,
+            jt_made: HashMap::new(),
             ibl_pcs: vec![IBL_EMPTY; IBL_TABLE_SLOTS],
             ibl_empty: base + empty as u64,
             ibl_probe2: base + probe2 as u64,
@@ -171,6 +201,7 @@ impl CodeCache {
     pub fn reserved_ranges(&self) -> Vec<(u64, u64)> {
         let mut v = self.mem.ranges().to_vec();
         v.push(self.ibl.range());
+        v.extend(self.jt.as_ref().map(DataTable::range));
         v
     }
 
@@ -213,7 +244,7 @@ impl CodeCache {
         if !self.mem.contains(pc) {
             return None;
         }
-        let i = self.blocks.partition_point(|b| b.start <= pc);
+        let i = self.starts.partition_point(|&s| s <= pc.get());
         let b = self.blocks.get(i.checked_sub(1)?)?;
         (pc.get() < b.start.get() + b.len as u64).then_some(BlockId((i - 1) as u32))
     }
@@ -257,13 +288,42 @@ impl CodeCache {
         bytes: &[u8],
         opts: TranslateOptions,
     ) -> Result<(BlockId, CachePc), CacheFull> {
-        if self.top + MAX_BLOCK_BYTES + 4096 > self.mem.size() {
+        if self.top + MAX_BLOCK_BYTES + MAX_JT_BYTES + 4096 > self.mem.size() {
             return Err(CacheFull);
         }
+        let known = |k: &JtKey| {
+            let &(at, owner) = self.jt_made.get(k)?;
+            (self.blocks[owner.0 as usize].guest_len > 0).then_some(at)
+        };
+        let jt_space = match &self.jt {
+            Some(_) if self.jt_top + MAX_JT_ENTRIES * 8 > JT_BYTES => return Err(CacheFull),
+            Some(jt) => Some(JtSpace {
+                start: (jt.addr() + self.jt_top as u64) as u32,
+                end: jt.range().1 as u32,
+                known: &known,
+            }),
+            None => None,
+        };
         let at = self.mem.base().add(self.top as u64);
-        let t: Translation = translate_block(pc, bytes, at, self.exits.len() as u32, opts);
-        assert!(t.code.len() <= MAX_BLOCK_BYTES + 2048, "block larger than its cap");
+        let t: Translation = translate_block_in(pc, bytes, at, self.exits.len() as u32, opts, jt_space);
+        assert!(t.code.len() <= MAX_BLOCK_BYTES + MAX_JT_BYTES + 2048, "block larger than its cap");
         self.mem.write(self.top, &t.code);
+        let id = BlockId(self.blocks.len() as u32);
+        let mut jt_owner = None;
+        if let (Some(j), Some(table)) = (&t.jump_table, self.jt.as_mut()) {
+            if let Some(entries) = &j.entries {
+                let first = (j.at as u64 - table.addr()) as usize / 8;
+                for (k, &e) in entries.iter().enumerate() {
+                    table.store_word(first + k, e);
+                }
+                self.jt_top = (first + entries.len()) * 8;
+                self.jt_made.insert(j.key, (j.at, id));
+                self.stats.jump_tables += 1;
+            } else {
+                jt_owner = self.jt_made.get(&j.key).map(|&(_, o)| o);
+                self.stats.jump_tables_shared += 1;
+            }
+        }
         let first = self.exits.len() as u32;
         for x in &t.exits {
             self.exits.push(Exit {
@@ -281,7 +341,7 @@ impl CodeCache {
                 }),
             });
         }
-        let id = BlockId(self.blocks.len() as u32);
+        self.starts.push(at.get());
         self.blocks.push(Block {
             guest: pc,
             guest_len: t.guest_len,
@@ -292,6 +352,7 @@ impl CodeCache {
             insn_map: t.insn_map,
             spilled: t.spilled,
             reads_constants: !t.constants.is_empty(),
+            jt_owner,
             saved: None,
         });
         self.incoming.push(Vec::new());
@@ -418,9 +479,12 @@ impl CodeCache {
 
     /// Point every direct exit of `block` back at its stub, so the thread
     /// running it returns to the dispatcher at the block's end.
+    /// A block that shares another's jump table leaves through that
+    /// block's pads: those are unlinked too.
     pub fn unlink_exits(&mut self, block: BlockId) {
-        let r = self.blocks[block.0 as usize].exits.clone();
-        for i in r {
+        let b = &self.blocks[block.0 as usize];
+        let owner = b.jt_owner.map(|o| self.blocks[o.0 as usize].exits.clone());
+        for i in b.exits.clone().chain(owner.unwrap_or_default()) {
             self.unlink_exit(i as usize);
         }
     }
@@ -612,6 +676,7 @@ impl CodeCache {
     pub fn flush(&mut self) {
         self.top = self.shared_len;
         self.blocks.clear();
+        self.starts.clear();
         self.by_guest.clear();
         self.step_by_guest.clear();
         self.by_page.clear();
@@ -621,6 +686,8 @@ impl CodeCache {
         self.exits.clear();
         self.ic_overflow.clear();
         self.clear_ibl();
+        self.jt_top = 0;
+        self.jt_made.clear();
         self.stats.flushes += 1;
     }
 }

@@ -1,0 +1,227 @@
+//! What the translator knows about the guest's general registers at a point
+//! inside a block, from the instructions before it in the same block (a
+//! block is only ever entered at its start): an upper bound on a register's
+//! value, or its exact value. Used to recognize jump tables (see
+//! `translate.rs`, "jump tables"): an index that is bounded, into a table
+//! whose base is known.
+//!
+//! Facts only shrink what is known: every instruction that may write a
+//! register (explicitly or implicitly, whole or in part) drops what was
+//! known about it, except for the few forms below that establish a fact.
+
+use iced_x86::{Code, ConditionCode, Instruction, InstructionInfoFactory, OpAccess, OpKind, Register};
+
+/// Index 0-15 of a 64-bit general register (rax = 0 ... r15 = 15), for any
+/// of its sizes.
+pub fn gpr_index(r: Register) -> Option<usize> {
+    let full = r.full_register();
+    (full.is_gpr64()).then(|| full as usize - Register::RAX as usize)
+}
+
+/// The 64-bit register with index `i`.
+pub fn gpr64(i: usize) -> Register {
+    const ALL: [Register; 16] = [
+        Register::RAX,
+        Register::RCX,
+        Register::RDX,
+        Register::RBX,
+        Register::RSP,
+        Register::RBP,
+        Register::RSI,
+        Register::RDI,
+        Register::R8,
+        Register::R9,
+        Register::R10,
+        Register::R11,
+        Register::R12,
+        Register::R13,
+        Register::R14,
+        Register::R15,
+    ];
+    ALL[i]
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RegFacts {
+    /// The register's whole 64-bit value is at most this (unsigned).
+    bound: [Option<u64>; 16],
+    /// The register's exact value.
+    value: [Option<u64>; 16],
+    /// Set by `cmp reg, imm` for the instruction right after it: the
+    /// register, the immediate as an unsigned value of the compare's size,
+    /// and whether the compare was 32-bit.
+    cmp: Option<(usize, u64, bool)>,
+}
+
+impl RegFacts {
+    pub fn bound(&self, r: Register) -> Option<u64> {
+        let i = gpr_index(r)?;
+        match (self.bound[i], self.value[i]) {
+            (Some(b), Some(v)) => Some(b.min(v)),
+            (b, v) => b.or(v),
+        }
+    }
+
+    pub fn value(&self, r: Register) -> Option<u64> {
+        self.value[gpr_index(r)?]
+    }
+
+    /// Forget everything (for a point that may be reached from elsewhere).
+    pub fn clear(&mut self) {
+        *self = RegFacts::default();
+    }
+
+    /// Update for `ins`, which was just executed (for a conditional branch:
+    /// not taken, execution goes on after it).
+    pub fn after(&mut self, ins: &Instruction, info: &mut InstructionInfoFactory) {
+        let cmp = self.cmp.take();
+        let info = info.info(ins);
+        let op0_written = matches!(info.op0_access(), OpAccess::Write | OpAccess::ReadWrite);
+        let established = establishes(ins, op0_written);
+        for u in info.used_registers() {
+            let writes = matches!(
+                u.access(),
+                OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
+            );
+            if writes && let Some(i) = gpr_index(u.register()) {
+                self.bound[i] = None;
+                self.value[i] = None;
+            }
+        }
+        match established {
+            Some(Fact::Bound(i, b)) => self.bound[i] = Some(b),
+            Some(Fact::Value(i, v)) => {
+                self.value[i] = Some(v);
+                self.bound[i] = Some(v);
+            }
+            None => {}
+        }
+        self.cmp = compare(ins);
+        if ins.flow_control() == iced_x86::FlowControl::ConditionalBranch
+            && let Some((i, imm, is32)) = cmp
+        {
+            // Not taken: `ja` means reg <= imm, `jae` means reg < imm.
+            let le = match ins.condition_code() {
+                ConditionCode::a => Some(imm),
+                ConditionCode::ae => imm.checked_sub(1),
+                _ => None,
+            };
+            // A 32-bit compare bounds the whole register only when its
+            // upper half is known to be zero.
+            let whole = !is32 || self.bound[i].is_some_and(|b| b <= u32::MAX as u64);
+            if let Some(le) = le.filter(|_| whole) {
+                self.bound[i] = Some(self.bound[i].map_or(le, |b| b.min(le)));
+            }
+        }
+    }
+}
+
+enum Fact {
+    Bound(usize, u64),
+    Value(usize, u64),
+}
+
+/// The fact `ins` establishes about the register it writes, if any.
+fn establishes(ins: &Instruction, op0_written: bool) -> Option<Fact> {
+    if ins.op0_kind() != OpKind::Register {
+        return None;
+    }
+    let dst = ins.op0_register();
+    let i = gpr_index(dst)?;
+    let reg_src = ins.op_count() > 1 && ins.op1_kind() == OpKind::Register;
+    let fact = match ins.code() {
+        Code::Movzx_r32_rm8 | Code::Movzx_r64_rm8 => Fact::Bound(i, 0xff),
+        Code::Movzx_r32_rm16 | Code::Movzx_r64_rm16 => Fact::Bound(i, 0xffff),
+        Code::Mov_r32_imm32 | Code::Mov_rm32_imm32 => Fact::Value(i, ins.immediate32() as u64),
+        Code::Mov_rm64_imm32 => Fact::Value(i, ins.immediate32to64() as u64),
+        Code::Mov_r64_imm64 => Fact::Value(i, ins.immediate64()),
+        Code::Xor_r32_rm32 | Code::Xor_rm32_r32 | Code::Sub_r32_rm32 | Code::Sub_rm32_r32
+            if reg_src && ins.op1_register() == dst =>
+        {
+            Fact::Value(i, 0)
+        }
+        Code::And_rm32_imm32 | Code::And_rm32_imm8 | Code::And_EAX_imm32 => {
+            Fact::Bound(i, ins.immediate(1) as u32 as u64)
+        }
+        Code::Lea_r64_m if ins.is_ip_rel_memory_operand() => Fact::Value(i, ins.ip_rel_memory_address()),
+        // Any other write of a 32-bit register clears its upper half.
+        _ if dst.is_gpr32() && op0_written => Fact::Bound(i, u32::MAX as u64),
+        _ => return None,
+    };
+    Some(fact)
+}
+
+/// `cmp reg32/reg64, imm`: (register, immediate, 32-bit).
+fn compare(ins: &Instruction) -> Option<(usize, u64, bool)> {
+    match ins.code() {
+        Code::Cmp_rm32_imm32 | Code::Cmp_rm32_imm8 | Code::Cmp_EAX_imm32 if ins.op0_kind() == OpKind::Register => {
+            Some((gpr_index(ins.op0_register())?, ins.immediate(1) as u32 as u64, true))
+        }
+        Code::Cmp_rm64_imm32 | Code::Cmp_rm64_imm8 | Code::Cmp_RAX_imm32 if ins.op0_kind() == OpKind::Register => {
+            Some((gpr_index(ins.op0_register())?, ins.immediate(1), false))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    /// The facts after `code` (one block's instructions, all run).
+    fn facts(code: &[u8]) -> RegFacts {
+        let mut f = RegFacts::default();
+        let mut info = InstructionInfoFactory::new();
+        for ins in Decoder::with_ip(64, code, 0x1000, DecoderOptions::NONE).iter() {
+            f.after(&ins, &mut info);
+        }
+        f
+    }
+
+    #[test]
+    fn movzx_bounds_and_any_write_forgets() {
+        // movzx eax, sil
+        assert_eq!(facts(&[0x40, 0x0F, 0xB6, 0xC6]).bound(Register::RAX), Some(0xff));
+        // movzx eax, sil; add al, 1 (a partial write: the bound is gone)
+        assert_eq!(facts(&[0x40, 0x0F, 0xB6, 0xC6, 0x04, 0x01]).bound(Register::RAX), None);
+        // movzx eax, sil; cpuid (an implicit write)
+        assert_eq!(facts(&[0x40, 0x0F, 0xB6, 0xC6, 0x0F, 0xA2]).bound(Register::RAX), None);
+        // movzx edx, r15b; mov rcx, rdx: only rdx is bounded
+        let f = facts(&[0x41, 0x0F, 0xB6, 0xD7, 0x48, 0x89, 0xD1]);
+        assert_eq!((f.bound(Register::RDX), f.bound(Register::RCX)), (Some(0xff), None));
+    }
+
+    #[test]
+    fn compare_and_branch_not_taken_bounds_a_zero_extended_register() {
+        // mov eax, [rdi]; cmp eax, 47; ja +0
+        let f = facts(&[0x8B, 0x07, 0x83, 0xF8, 0x2F, 0x77, 0x00]);
+        assert_eq!(f.bound(Register::RAX), Some(47));
+        // ... jae: below 47
+        let f = facts(&[0x8B, 0x07, 0x83, 0xF8, 0x2F, 0x73, 0x00]);
+        assert_eq!(f.bound(Register::RAX), Some(46));
+        // mov rax, [rdi]; cmp eax, 47; ja: the upper half is unknown
+        let f = facts(&[0x48, 0x8B, 0x07, 0x83, 0xF8, 0x2F, 0x77, 0x00]);
+        assert_eq!(f.bound(Register::RAX), None);
+        // mov rax, [rdi]; cmp rax, 47; ja: a 64-bit compare bounds it all
+        let f = facts(&[0x48, 0x8B, 0x07, 0x48, 0x83, 0xF8, 0x2F, 0x77, 0x00]);
+        assert_eq!(f.bound(Register::RAX), Some(47));
+        // cmp eax, 47; jb: not a bound (taken when below)
+        let f = facts(&[0x8B, 0x07, 0x83, 0xF8, 0x2F, 0x72, 0x00]);
+        assert_eq!(f.bound(Register::RAX), Some(u32::MAX as u64));
+        // cmp eax, 47; nop; ja: the compare is not what the branch tests
+        let f = facts(&[0x8B, 0x07, 0x83, 0xF8, 0x2F, 0x90, 0x77, 0x00]);
+        assert_eq!(f.bound(Register::RAX), Some(u32::MAX as u64));
+    }
+
+    #[test]
+    fn lea_rip_and_immediates_are_values() {
+        // lea rcx, [rip+0x100] (at 0x1000, 7 bytes: 0x1107); mov edx, 5
+        let f = facts(&[0x48, 0x8D, 0x0D, 0x00, 0x01, 0, 0, 0xBA, 5, 0, 0, 0]);
+        assert_eq!(f.value(Register::RCX), Some(0x1107));
+        assert_eq!((f.value(Register::RDX), f.bound(Register::RDX)), (Some(5), Some(5)));
+        // ... then add rcx, 8: gone
+        let f = facts(&[0x48, 0x8D, 0x0D, 0x00, 0x01, 0, 0, 0x48, 0x83, 0xC1, 0x08]);
+        assert_eq!(f.value(Register::RCX), None);
+    }
+}
