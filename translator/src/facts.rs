@@ -18,29 +18,6 @@ pub fn gpr_index(r: Register) -> Option<usize> {
     (full.is_gpr64()).then(|| full as usize - Register::RAX as usize)
 }
 
-/// The 64-bit register with index `i`.
-pub fn gpr64(i: usize) -> Register {
-    const ALL: [Register; 16] = [
-        Register::RAX,
-        Register::RCX,
-        Register::RDX,
-        Register::RBX,
-        Register::RSP,
-        Register::RBP,
-        Register::RSI,
-        Register::RDI,
-        Register::R8,
-        Register::R9,
-        Register::R10,
-        Register::R11,
-        Register::R12,
-        Register::R13,
-        Register::R14,
-        Register::R15,
-    ];
-    ALL[i]
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct RegFacts {
     /// The register's whole 64-bit value is at most this (unsigned).
