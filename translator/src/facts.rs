@@ -24,10 +24,12 @@ pub struct RegFacts {
     bound: [Option<u64>; 16],
     /// The register's exact value.
     value: [Option<u64>; 16],
+    /// Its low byte (al, ..., r15b) is at most this.
+    low_byte: [Option<u64>; 16],
     /// Set by `cmp reg, imm` for the instruction right after it: the
     /// register, the immediate as an unsigned value of the compare's size,
-    /// and whether the compare was 32-bit.
-    cmp: Option<(usize, u64, bool)>,
+    /// and that size in bits.
+    cmp: Option<(usize, u64, u32)>,
 }
 
 impl RegFacts {
@@ -43,18 +45,20 @@ impl RegFacts {
         self.value[gpr_index(r)?]
     }
 
-    /// Forget everything (for a point that may be reached from elsewhere).
-    pub fn clear(&mut self) {
-        *self = RegFacts::default();
-    }
-
     /// Update for `ins`, which was just executed (for a conditional branch:
     /// not taken, execution goes on after it).
     pub fn after(&mut self, ins: &Instruction, info: &mut InstructionInfoFactory) {
         let cmp = self.cmp.take();
         let info = info.info(ins);
         let op0_written = matches!(info.op0_access(), OpAccess::Write | OpAccess::ReadWrite);
-        let established = establishes(ins, op0_written);
+        let mut established = establishes(ins, op0_written);
+        if let Some(Fact::Bound(i, 0xff)) = established
+            && ins.op1_kind() == OpKind::Register
+            && let Some(b) = low_byte_index(ins.op1_register()).and_then(|j| self.low_byte[j])
+        {
+            // movzx from a byte register whose byte is bounded.
+            established = Some(Fact::Bound(i, b));
+        }
         for u in info.used_registers() {
             let writes = matches!(
                 u.access(),
@@ -63,6 +67,7 @@ impl RegFacts {
             if writes && let Some(i) = gpr_index(u.register()) {
                 self.bound[i] = None;
                 self.value[i] = None;
+                self.low_byte[i] = None;
             }
         }
         match established {
@@ -75,7 +80,7 @@ impl RegFacts {
         }
         self.cmp = compare(ins);
         if ins.flow_control() == iced_x86::FlowControl::ConditionalBranch
-            && let Some((i, imm, is32)) = cmp
+            && let Some((i, imm, bits)) = cmp
         {
             // Not taken: `ja` means reg <= imm, `jae` means reg < imm.
             let le = match ins.condition_code() {
@@ -83,11 +88,16 @@ impl RegFacts {
                 ConditionCode::ae => imm.checked_sub(1),
                 _ => None,
             };
-            // A 32-bit compare bounds the whole register only when its
-            // upper half is known to be zero.
-            let whole = !is32 || self.bound[i].is_some_and(|b| b <= u32::MAX as u64);
-            if let Some(le) = le.filter(|_| whole) {
-                self.bound[i] = Some(self.bound[i].map_or(le, |b| b.min(le)));
+            let min = |old: Option<u64>, new: u64| Some(old.map_or(new, |b| b.min(new)));
+            if let Some(le) = le {
+                match bits {
+                    8 => self.low_byte[i] = min(self.low_byte[i], le),
+                    // A 32-bit compare bounds the whole register only when
+                    // its upper half is known to be zero.
+                    32 if self.bound[i].is_some_and(|b| b <= u32::MAX as u64) => self.bound[i] = min(self.bound[i], le),
+                    64 => self.bound[i] = min(self.bound[i], le),
+                    _ => {}
+                }
             }
         }
     }
@@ -128,17 +138,27 @@ fn establishes(ins: &Instruction, op0_written: bool) -> Option<Fact> {
     Some(fact)
 }
 
-/// `cmp reg32/reg64, imm`: (register, immediate, 32-bit).
-fn compare(ins: &Instruction) -> Option<(usize, u64, bool)> {
+/// `cmp reg8/reg32/reg64, imm`: (register, immediate, size in bits).
+fn compare(ins: &Instruction) -> Option<(usize, u64, u32)> {
+    if ins.op0_kind() != OpKind::Register {
+        return None;
+    }
+    let r = ins.op0_register();
     match ins.code() {
-        Code::Cmp_rm32_imm32 | Code::Cmp_rm32_imm8 | Code::Cmp_EAX_imm32 if ins.op0_kind() == OpKind::Register => {
-            Some((gpr_index(ins.op0_register())?, ins.immediate(1) as u32 as u64, true))
+        Code::Cmp_rm8_imm8 | Code::Cmp_AL_imm8 => Some((low_byte_index(r)?, ins.immediate(1) as u8 as u64, 8)),
+        Code::Cmp_rm32_imm32 | Code::Cmp_rm32_imm8 | Code::Cmp_EAX_imm32 => {
+            Some((gpr_index(r)?, ins.immediate(1) as u32 as u64, 32))
         }
-        Code::Cmp_rm64_imm32 | Code::Cmp_rm64_imm8 | Code::Cmp_RAX_imm32 if ins.op0_kind() == OpKind::Register => {
-            Some((gpr_index(ins.op0_register())?, ins.immediate(1), false))
-        }
+        Code::Cmp_rm64_imm32 | Code::Cmp_rm64_imm8 | Code::Cmp_RAX_imm32 => Some((gpr_index(r)?, ins.immediate(1), 64)),
         _ => None,
     }
+}
+
+/// Index of the register whose low byte `r` is (al ... r15b; not ah-bh).
+fn low_byte_index(r: Register) -> Option<usize> {
+    (r.is_gpr8() && !matches!(r, Register::AH | Register::CH | Register::DH | Register::BH))
+        .then(|| gpr_index(r))
+        .flatten()
 }
 
 #[cfg(test)]
@@ -189,6 +209,19 @@ mod tests {
         // cmp eax, 47; nop; ja: the compare is not what the branch tests
         let f = facts(&[0x8B, 0x07, 0x83, 0xF8, 0x2F, 0x90, 0x77, 0x00]);
         assert_eq!(f.bound(Register::RAX), Some(u32::MAX as u64));
+    }
+
+    #[test]
+    fn a_bounded_byte_bounds_its_zero_extension() {
+        // cmp r15b, 0xb5; ja +0; movzx edx, r15b   (sqlite3's VDBE dispatch)
+        let code = [0x41, 0x80, 0xFF, 0xB5, 0x77, 0x00, 0x41, 0x0F, 0xB6, 0xD7];
+        assert_eq!(facts(&code).bound(Register::RDX), Some(0xb5));
+        // ... with a write to r15 between: only the movzx's own bound
+        let code = [0x41, 0x80, 0xFF, 0xB5, 0x77, 0x00, 0x49, 0xFF, 0xC7, 0x41, 0x0F, 0xB6, 0xD7];
+        assert_eq!(facts(&code).bound(Register::RDX), Some(0xff));
+        // cmp ah, 5; ja; movzx edx, ah: a high byte is not tracked
+        let code = [0x80, 0xFC, 0x05, 0x77, 0x00, 0x0F, 0xB6, 0xD4];
+        assert_eq!(facts(&code).bound(Register::RDX), Some(0xff));
     }
 
     #[test]
