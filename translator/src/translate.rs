@@ -1240,7 +1240,8 @@ impl BlockBuilder<'_> {
     ///
     /// ```text
     /// <the register moves>
-    /// jmp [H + idx*8]            ; H: this site's table, below 2 GiB
+    /// jmp [H + idx*8]            ; H: the entries, below 2 GiB (shared by
+    ///                            ; blocks with the same table: `JtKey`)
     /// pad_k: [mov rX, value_k]   ; what the load would have given
     ///        [add rX, kb]        ; the guest's add: its flags, exactly
     ///        jmp target_k        ; an exit, linked like any other
