@@ -23,7 +23,7 @@ use crate::dispatch::{GuestExit, Thread};
 use crate::memory::page_up;
 use crate::sys;
 use crate::syscalls::{Served, err, host_prot, is_self_exe, read_cstr};
-use syscall_inline::Abi;
+use syscall_inline::{Abi, Service, Syscall};
 
 /// i386 numbers the runtime makes itself (as named in the i386 table).
 pub(crate) const NR_MREMAP: u64 = 163;
@@ -60,10 +60,16 @@ impl Thread {
     }
 
     /// Make i386 call `nr`. Err(exit) ends the run.
-    pub(crate) fn serve_i386(&mut self, nr: u64, a: [u64; 6]) -> Result<(i64, Served), GuestExit> {
+    pub(crate) fn serve_i386(
+        &mut self,
+        nr: u64,
+        row: Option<&'static Syscall>,
+        a: [u64; 6],
+    ) -> Result<(i64, Served), GuestExit> {
         use Served::{Inline, Kernel};
-        let name = Abi::I386.name(nr).unwrap_or("");
-        if !matches!(name, "sigprocmask" | "rt_sigprocmask" | "sgetmask" | "ssetmask") && self.sig.lagging() {
+        let name = row.map_or("", |r| r.name);
+        let service = row.and_then(Syscall::service);
+        if service != Some(Service::SignalMask) && self.sig.lagging() {
             // As for x86-64 calls: anything that enters the kernel may block
             // or read the mask, so the kernel's must be the guest's.
             self.sig.sync();
@@ -74,82 +80,92 @@ impl Thread {
         // calls that could touch bt-run's memory, signal handling or threads
         // are served instead.
         let forward = |a: [u64; 6]| unsafe { sys::forward_i386(nr, a) };
-        Ok(match name {
-            "exit_group" => return Err(GuestExit::Exited(a[0] as i32)),
-            "exit" => return Err(GuestExit::ThreadExited(a[0] as i32)),
-            "brk" => (self.sys_brk(a[0]), Inline),
-            "mmap" => (self.sys_old_mmap_i386(a[0]), Kernel),
-            "mmap2" => (self.sys_mmap2_i386(a), Kernel),
-            "munmap" => (self.sys_munmap(a[0], a[1]), Kernel),
-            "mprotect" => (self.sys_mprotect(libc::SYS_mprotect as u64, a), Kernel),
-            "pkey_mprotect" => {
-                (self.sys_mprotect(libc::SYS_pkey_mprotect as u64, [a[0], a[1], a[2], int(a[3]), 0, 0]), Kernel)
-            }
-            "mremap" => (self.sys_mremap(Abi::I386, a), Kernel),
-            "shmat" => (self.sys_shmat_i386(a), Kernel),
-            "ipc" => (self.sys_ipc_i386(a), Kernel),
-            "fork" => (self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
-            "vfork" => (self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
-            // i386 order: flags, stack, parent_tid, tls, child_tid. An i386
-            // TLS is a segment descriptor (set_thread_area), not an FS base.
-            "clone" if a[0] & CLONE_SETTLS != 0 => (err(libc::ENOSYS), Inline),
-            "clone" => (self.sys_clone(a[0], a[1], a[2], a[4], 0), Kernel),
-            "clone3" | "rseq" | "signal" | "sigaction" | "rt_sigaction" | "sigreturn" | "rt_sigreturn" => {
-                (err(libc::ENOSYS), Inline)
-            }
-            "execve" => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0, 4), Kernel),
-            "execveat" => (self.sys_execve(int(a[0]), a[1], a[2], a[3], a[4], 4), Kernel),
-            // bt-run's own descriptors are stepped around as for x86-64
-            // (the arguments mean the same in both ABIs).
-            "dup2" => (self.sys_dup(libc::SYS_dup2 as u64, a), Kernel),
-            "dup3" => (self.sys_dup(libc::SYS_dup3 as u64, a), Kernel),
-            "close_range" => (crate::syscalls::sys_close_range(a), Kernel),
-            "rt_sigprocmask" => (self.sys_sigprocmask(a), Inline),
-            "sigprocmask" => (self.sys_old_sigprocmask(a), Inline),
-            // sgetmask returns the mask's first word, ssetmask replaces the
-            // whole mask with its int argument (sign-extended) and returns
-            // the old first word.
-            "sgetmask" => (self.sig.mask() as i64, Inline),
-            "ssetmask" => {
-                let old = self.sig.mask();
-                self.set_guest_mask(int(a[0]));
-                (old as i64, Inline)
-            }
-            "sigaltstack" => (self.sys_sigaltstack_i386(a[0], a[1]), Inline),
-            "sigsuspend" | "rt_sigsuspend" | "ppoll" | "ppoll_time64" | "pselect6" | "pselect6_time64"
-            | "epoll_pwait" | "epoll_pwait2" => {
-                // The kernel swaps in the call's temporary mask while it waits.
-                self.sig.mask_swapped.store(true, std::sync::atomic::Ordering::SeqCst);
-                let r = forward(a);
-                self.sig.mask_swapped.store(false, std::sync::atomic::Ordering::SeqCst);
-                (r, Kernel)
-            }
-            "open" => self.open_proc_special(a[0], a[1], a[2]).unwrap_or_else(|| (forward(a), Kernel)),
-            "openat" => self.open_proc_special(a[1], a[2], a[3]).unwrap_or_else(|| (forward(a), Kernel)),
-            "readlink" => self.readlink_proc_special(a[0], a[1], a[2], false).unwrap_or_else(|| (forward(a), Kernel)),
-            "readlinkat" => self.readlink_proc_special(a[1], a[2], a[3], true).unwrap_or_else(|| (forward(a), Kernel)),
-            "oldstat" | "stat" | "stat64" => {
-                let by_fd = match name {
-                    "oldstat" => NR_OLDFSTAT,
-                    "stat" => NR_FSTAT,
-                    _ => NR_FSTAT64,
-                };
-                self.stat_exe_i386(a[0], |fd, _| [fd, a[1], 0, 0, 0, 0], by_fd).unwrap_or_else(|| (forward(a), Kernel))
-            }
-            "fstatat64" if a[3] & AT_SYMLINK_NOFOLLOW == 0 => self
-                .stat_exe_i386(a[1], |fd, empty| [fd, empty, a[2], a[3] | AT_EMPTY_PATH, 0, 0], nr)
-                .unwrap_or_else(|| (forward(a), Kernel)),
-            "statx" if a[2] & AT_SYMLINK_NOFOLLOW == 0 => self
-                .stat_exe_i386(a[1], |fd, empty| [fd, empty, a[2] | AT_EMPTY_PATH, a[3], a[4], 0], nr)
-                .unwrap_or_else(|| (forward(a), Kernel)),
-            "setuid" | "setgid" | "setreuid" | "setregid" | "setresuid" | "setresgid" | "setfsuid" | "setfsgid"
-            | "setgroups" | "setuid32" | "setgid32" | "setreuid32" | "setregid32" | "setresuid32" | "setresgid32"
-            | "setfsuid32" | "setfsgid32" | "setgroups32" | "capset" | "unshare" | "setns" => {
+        let Some(service) = service else {
+            return Ok(match name {
+                // bt-run's own descriptors are stepped around as for x86-64
+                // (the arguments mean the same in both ABIs).
+                "dup2" => (self.sys_dup(libc::SYS_dup2 as u64, a), Kernel),
+                "dup3" => (self.sys_dup(libc::SYS_dup3 as u64, a), Kernel),
+                "close_range" => (crate::syscalls::sys_close_range(a), Kernel),
+                _ => (forward(a), Kernel),
+            });
+        };
+        Ok(match service {
+            Service::Exit if name == "exit" => return Err(GuestExit::ThreadExited(a[0] as i32)),
+            Service::Exit => return Err(GuestExit::Exited(a[0] as i32)),
+            Service::Break => (self.sys_brk(a[0]), Inline),
+            Service::Memory => match name {
+                "mmap" => (self.sys_old_mmap_i386(a[0]), Kernel),
+                "mmap2" => (self.sys_mmap2_i386(a), Kernel),
+                "munmap" => (self.sys_munmap(a[0], a[1]), Kernel),
+                "mprotect" => (self.sys_mprotect(libc::SYS_mprotect as u64, a), Kernel),
+                "pkey_mprotect" => {
+                    (self.sys_mprotect(libc::SYS_pkey_mprotect as u64, [a[0], a[1], a[2], int(a[3]), 0, 0]), Kernel)
+                }
+                "mremap" => (self.sys_mremap(Abi::I386, a), Kernel),
+                "shmat" => (self.sys_shmat_i386(a), Kernel),
+                _ => (self.sys_ipc_i386(a), Kernel),
+            },
+            Service::NewProcess => match name {
+                "fork" => (self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
+                "vfork" => (self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
+                // i386 order: flags, stack, parent_tid, tls, child_tid. An i386
+                // TLS is a segment descriptor (set_thread_area), not an FS base.
+                _ if a[0] & CLONE_SETTLS != 0 => (err(libc::ENOSYS), Inline),
+                _ => (self.sys_clone(a[0], a[1], a[2], a[4], 0), Kernel),
+            },
+            Service::Refused => (err(libc::ENOSYS), Inline),
+            Service::Exec if name == "execveat" => (self.sys_execve(int(a[0]), a[1], a[2], a[3], a[4], 4), Kernel),
+            Service::Exec => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0, 4), Kernel),
+            Service::SignalMask => match name {
+                "rt_sigprocmask" => (self.sys_sigprocmask(a), Inline),
+                "sigprocmask" => (self.sys_old_sigprocmask(a), Inline),
+                // sgetmask returns the mask's first word, ssetmask replaces the
+                // whole mask with its int argument (sign-extended) and returns
+                // the old first word.
+                "sgetmask" => (self.sig.mask() as i64, Inline),
+                _ => {
+                    let old = self.sig.mask();
+                    self.set_guest_mask(int(a[0]));
+                    (old as i64, Inline)
+                }
+            },
+            Service::SignalAction => (self.sys_sigaltstack_i386(a[0], a[1]), Inline),
+            Service::MaskedWait => (self.masked_wait(a, forward), Kernel),
+            Service::ProcSelf => match name {
+                "open" => self.open_proc_special(a[0], a[1], a[2]).unwrap_or_else(|| (forward(a), Kernel)),
+                "openat" => self.open_proc_special(a[1], a[2], a[3]).unwrap_or_else(|| (forward(a), Kernel)),
+                "readlink" => {
+                    self.readlink_proc_special(a[0], a[1], a[2], false).unwrap_or_else(|| (forward(a), Kernel))
+                }
+                "readlinkat" => {
+                    self.readlink_proc_special(a[1], a[2], a[3], true).unwrap_or_else(|| (forward(a), Kernel))
+                }
+                "oldstat" | "stat" | "stat64" => {
+                    let by_fd = match name {
+                        "oldstat" => NR_OLDFSTAT,
+                        "stat" => NR_FSTAT,
+                        _ => NR_FSTAT64,
+                    };
+                    self.stat_exe_i386(a[0], |fd, _| [fd, a[1], 0, 0, 0, 0], by_fd)
+                        .unwrap_or_else(|| (forward(a), Kernel))
+                }
+                "fstatat64" if a[3] & AT_SYMLINK_NOFOLLOW == 0 => self
+                    .stat_exe_i386(a[1], |fd, empty| [fd, empty, a[2], a[3] | AT_EMPTY_PATH, 0, 0], nr)
+                    .unwrap_or_else(|| (forward(a), Kernel)),
+                "statx" if a[2] & AT_SYMLINK_NOFOLLOW == 0 => self
+                    .stat_exe_i386(a[1], |fd, empty| [fd, empty, a[2] | AT_EMPTY_PATH, a[3], a[4], 0], nr)
+                    .unwrap_or_else(|| (forward(a), Kernel)),
+                _ => (forward(a), Kernel),
+            },
+            Service::Ids => {
                 let r = forward(a);
                 crate::dispatch::refill_answers(&self.ctx);
                 (r, Kernel)
             }
-            _ => (forward(a), Kernel),
+            // No i386 row names these (ptrace and the FS base are x86-64
+            // matters; an i386 signal return is refused).
+            Service::ThreadArea | Service::SignalReturn | Service::Ptrace | Service::OwnFds => (forward(a), Kernel),
         })
     }
 

@@ -17,7 +17,7 @@ use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
 use crate::memory::{Brk, CodeGuard, ExecMap, PAGE, page_down, page_up};
-use crate::observe::{CallStats, Observers};
+use crate::observe::{Observers, SyscallStats};
 use crate::signals::{self, ThreadSignals};
 use crate::sys;
 use syscall_inline::{Abi, GateConfig};
@@ -61,16 +61,13 @@ pub enum GuestExit {
 /// Counters for `--stats` that are not the cache's own, for one process
 /// image: the shared table's, or a vfork child's own (it runs in our memory
 /// but is a process of its own).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RunStats {
     pub dispatches: u64,
-    pub slow_syscalls: u64,
     pub signals_delivered: u64,
     pub threads_started: u64,
-    /// Per-syscall counts of calls that reached the runtime (x86-64).
-    pub calls: Vec<CallStats>,
-    /// The same for i386 calls (`int $0x80`).
-    pub calls_i386: Vec<CallStats>,
+    /// The syscall layer's counts of the calls that reached it.
+    pub syscalls: SyscallStats,
     /// Syscalls forwarded by the gates of threads that have exited.
     pub fast_forwards: u64,
     /// Indirect-branch lookups by kind of site (`SiteKind`), of threads
@@ -80,42 +77,6 @@ pub struct RunStats {
     pub site_misses: [u64; 3],
     /// Syscalls answered by the gates of threads that have exited.
     pub inline_served: u64,
-}
-
-impl Default for RunStats {
-    fn default() -> Self {
-        RunStats {
-            dispatches: 0,
-            slow_syscalls: 0,
-            signals_delivered: 0,
-            threads_started: 0,
-            calls: vec![CallStats::default(); syscall_inline::GATE_TABLE_LEN],
-            calls_i386: vec![CallStats::default(); syscall_inline::GATE_TABLE_LEN],
-            fast_forwards: 0,
-            site_lookups: [0; 3],
-            site_table: [0; 3],
-            site_misses: [0; 3],
-            inline_served: 0,
-        }
-    }
-}
-
-impl RunStats {
-    /// The per-syscall counts of `abi`'s calls.
-    pub fn calls_mut(&mut self, abi: Abi) -> &mut Vec<CallStats> {
-        match abi {
-            Abi::X86_64 => &mut self.calls,
-            Abi::I386 => &mut self.calls_i386,
-        }
-    }
-
-    /// The per-syscall counts of `abi`'s calls.
-    pub fn calls_of(&self, abi: Abi) -> &[CallStats] {
-        match abi {
-            Abi::X86_64 => &self.calls,
-            Abi::I386 => &self.calls_i386,
-        }
-    }
 }
 
 /// Process-wide state that threads share, behind one lock: the dispatcher
@@ -275,8 +236,8 @@ impl Process {
             },
             sys_table_tracer: {
                 let mut t = sys_table.clone();
-                for nr in [libc::SYS_wait4, libc::SYS_waitid, libc::SYS_pwrite64] {
-                    t[nr as usize] = syscall_inline::GATE_RUNTIME;
+                for row in syscall_inline::SYSCALLS.iter().filter(|r| r.tracer_view) {
+                    t[row.nr as usize] = syscall_inline::GATE_RUNTIME;
                 }
                 t
             },
@@ -763,19 +724,7 @@ impl Thread {
         // swaps the mask (sigsuspend, ppoll, ...) was deliverable under the
         // temporary mask, so the first one is delivered whatever the mask.
         let swapped_mask = interrupted.is_some_and(|(abi, nr)| {
-            abi.name(nr).is_some_and(|n| {
-                [
-                    "rt_sigsuspend",
-                    "sigsuspend",
-                    "ppoll",
-                    "ppoll_time64",
-                    "pselect6",
-                    "pselect6_time64",
-                    "epoll_pwait",
-                    "epoll_pwait2",
-                ]
-                .contains(&n)
-            })
+            abi.lookup(nr).is_some_and(|row| row.service() == Some(syscall_inline::Service::MaskedWait))
         });
         self.with_actions(|a, ts, ctx| {
             let mut first = true;

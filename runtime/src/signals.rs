@@ -723,90 +723,20 @@ pub fn restart_if_asked(actions: &Actions, ctx: &mut GuestContext, abi: syscall_
     }
     let a = actions.table[sig as usize];
     let handled = a.handler != libc::SIG_DFL as u64 && a.handler != libc::SIG_IGN as u64;
-    let restart = match abi {
-        syscall_inline::Abi::X86_64 => restartable(nr, ctx),
-        syscall_inline::Abi::I386 => restartable_i386(nr, ctx),
+    // The call's arguments as the kernel sees them after the call (the
+    // registers it preserves): the row decides (`Syscall::restart`).
+    let args = match abi {
+        syscall_inline::Abi::X86_64 => [reg::RDI, reg::RSI, reg::RDX, reg::R10, reg::R8, reg::R9].map(|r| ctx.gpr[r]),
+        syscall_inline::Abi::I386 => {
+            [reg::RBX, reg::RCX, reg::RDX, reg::RSI, reg::RDI, reg::RBP].map(|r| ctx.gpr[r] & 0xffff_ffff)
+        }
     };
+    let restart = abi.lookup(nr).is_none_or(|row| row.restarts(&args));
     if !handled || a.flags & SA_RESTART == 0 || !restart {
         return;
     }
     ctx.gpr[reg::RAX] = nr;
     ctx.rip -= 2; // back onto the 2-byte `syscall` (or `int $0x80`)
-}
-
-/// `restartable` for an i386 call (`int $0x80`).
-fn restartable_i386(nr: u64, ctx: &GuestContext) -> bool {
-    const NEVER: [&str; 24] = [
-        "sigsuspend",
-        "rt_sigsuspend",
-        "pause",
-        "nanosleep",
-        "clock_nanosleep",
-        "clock_nanosleep_time64",
-        "poll",
-        "ppoll",
-        "ppoll_time64",
-        "select",
-        "_newselect",
-        "pselect6",
-        "pselect6_time64",
-        "epoll_wait",
-        "epoll_pwait",
-        "epoll_pwait2",
-        "rt_sigtimedwait",
-        "rt_sigtimedwait_time64",
-        "semtimedop_time64",
-        "msgrcv",
-        "msgsnd",
-        "io_getevents",
-        "io_pgetevents",
-        "io_pgetevents_time64",
-    ];
-    let Some(name) = syscall_inline::Abi::I386.name(nr) else {
-        return true;
-    };
-    let arg = |r: usize| ctx.gpr[r] & 0xffff_ffff;
-    match name {
-        _ if NEVER.contains(&name) => false,
-        // ipc's SEMOP, SEMTIMEDOP, MSGSND and MSGRCV.
-        "ipc" => ![1, 4, 11, 12].contains(&(arg(reg::RBX) & 0xffff)),
-        // FUTEX_WAIT with a timeout returns EINTR even with SA_RESTART.
-        "futex" | "futex_time64" => arg(reg::RSI) == 0,
-        _ => true,
-    }
-}
-
-/// Does the kernel restart `nr` after a SA_RESTART handler? (No for the
-/// calls signal(7) lists as never restarted, and for timed futex waits.)
-fn restartable(nr: u64, ctx: &GuestContext) -> bool {
-    const NEVER: [i64; 18] = [
-        libc::SYS_rt_sigsuspend,
-        libc::SYS_pause,
-        libc::SYS_nanosleep,
-        libc::SYS_clock_nanosleep,
-        libc::SYS_poll,
-        libc::SYS_ppoll,
-        libc::SYS_select,
-        libc::SYS_pselect6,
-        libc::SYS_epoll_wait,
-        libc::SYS_epoll_pwait,
-        libc::SYS_epoll_pwait2,
-        libc::SYS_rt_sigtimedwait,
-        libc::SYS_semop,
-        libc::SYS_semtimedop,
-        libc::SYS_msgrcv,
-        libc::SYS_msgsnd,
-        libc::SYS_io_getevents,
-        333, // io_pgetevents
-    ];
-    if NEVER.contains(&(nr as i64)) {
-        return false;
-    }
-    if nr as i64 == libc::SYS_futex {
-        // FUTEX_WAIT with a timeout returns EINTR even with SA_RESTART.
-        return ctx.gpr[reg::R10] == 0;
-    }
-    true
 }
 
 /// Build the kernel's rt_sigframe for `sig` on the guest stack and point

@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 
 use crate::dispatch::{Process, RunStats};
-use syscall_inline::Abi;
 use translator::abi::SiteKind;
 
 /// Render and write the report of the calling thread's process image: the
@@ -34,7 +33,7 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, 
         ("dispatcher entries", s.dispatches),
         ("syscalls forwarded by the gate", s.fast_forwards + forwarded),
         ("syscalls answered by the gate", s.inline_served + inline),
-        ("syscalls served by the runtime", s.slow_syscalls),
+        ("syscalls served by the runtime", s.syscalls.served),
         ("signals delivered", s.signals_delivered),
         ("threads started", s.threads_started),
     ]
@@ -50,21 +49,6 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, 
         rows.push((format!("{} table lookups", kind.label()), s.site_table[k] + lookups[1][k]));
         rows.push((format!("{} misses", kind.label()), s.site_misses[k]));
     }
-    // Per ABI: the x86-64 calls, then the i386 ones (`int $0x80`), which
-    // strace -c also counts in a table of their own.
-    let per_abi: Vec<(Abi, Vec<(&str, &crate::observe::CallStats)>)> = Abi::ALL
-        .iter()
-        .map(|&abi| {
-            let calls = s
-                .calls_of(abi)
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.inline + c.forwarded > 0)
-                .map(|(nr, c)| (abi.name(nr as u64).unwrap_or("?"), c))
-                .collect();
-            (abi, calls)
-        })
-        .collect();
     let mut out = String::new();
     let key = |k: &str| k.replace(' ', "_");
     if p.opts.stats_json {
@@ -72,33 +56,7 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, 
         for (k, v) in &rows {
             let _ = write!(out, ",\"{}\":{}", key(k), v);
         }
-        for (abi, calls) in &per_abi {
-            // "syscalls" (x86-64), "syscalls_i386".
-            let key = match abi {
-                Abi::X86_64 => "syscalls".to_string(),
-                _ => format!("syscalls_{}", abi.label()),
-            };
-            let _ = write!(out, ",\"{key}\":{{");
-            for (i, (name, c)) in calls.iter().enumerate() {
-                let _ = write!(
-                    out,
-                    "{}\"{name}\":{{\"inline\":{},\"forwarded\":{},\"failed\":{{",
-                    if i > 0 { "," } else { "" },
-                    c.inline,
-                    c.forwarded
-                );
-                for (j, (e, n)) in c.failed.iter().enumerate() {
-                    let _ = write!(
-                        out,
-                        "{}\"{}\":{n}",
-                        if j > 0 { "," } else { "" },
-                        syscall_inline::errno::name(*e).unwrap_or("?")
-                    );
-                }
-                out.push_str("}}");
-            }
-            out.push('}');
-        }
+        s.syscalls.write_json(&mut out);
         out.push_str("}\n");
     } else {
         let _ = writeln!(out, "bt-run statistics: pid {} ({})", std::process::id(), p.exe_path.display());
@@ -106,33 +64,7 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, 
         for (k, v) in &rows {
             let _ = writeln!(out, "  {k:<w$}  {v:>12}");
         }
-        for (abi, calls) in per_abi.iter().filter(|(_, c)| !c.is_empty()) {
-            let title = if *abi == Abi::I386 { "\n  i386 system calls (int $0x80):\n" } else { "\n" };
-            let _ = writeln!(
-                out,
-                "{title}  {:<20} {:>10} {:>10} {:>10} {:>10}  errors",
-                "syscall", "calls", "in-proc", "forwarded", "failed"
-            );
-            let mut sorted = calls.clone();
-            sorted.sort_by(|a, b| (b.1.inline + b.1.forwarded).cmp(&(a.1.inline + a.1.forwarded)).then(a.0.cmp(b.0)));
-            for (name, c) in sorted {
-                let failed: u64 = c.failed.values().sum();
-                let errs: Vec<String> = c
-                    .failed
-                    .iter()
-                    .map(|(e, n)| format!("{}:{n}", syscall_inline::errno::name(*e).unwrap_or("?")))
-                    .collect();
-                let _ = writeln!(
-                    out,
-                    "  {name:<20} {:>10} {:>10} {:>10} {:>10}  {}",
-                    c.inline + c.forwarded,
-                    c.inline,
-                    c.forwarded,
-                    failed,
-                    errs.join(" ")
-                );
-            }
-        }
+        s.syscalls.write_text(&mut out);
     }
     drop(sh);
     crate::observe::emit(&out);

@@ -9,24 +9,20 @@ use translator::abi::reg;
 
 use crate::dispatch::{GuestExit, Thread};
 use crate::memory::{PAGE, page_down, page_up};
-use crate::observe::{CheckedMem, HookAction, SyscallEvent};
+use crate::observe::{CheckedMem, SyscallStats};
 use crate::own_fds;
 use crate::signals;
 use crate::sys::fds as sysfd;
 use crate::sys::trampolines::SAFE_NOT_STARTED;
 use crate::sys::{self, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
-use syscall_inline::{Abi, Arg, DenyAction};
+use syscall_inline::trace::GuestMem;
+use syscall_inline::{Abi, Disposition, Fds, Host, Performed, Service, Syscall};
 
 pub(crate) fn err(e: i32) -> i64 {
     -(e as i64)
 }
 
-/// Did serving a call enter the kernel?
-#[derive(Copy, Clone, PartialEq, Eq)]
-pub(crate) enum Served {
-    Inline,
-    Kernel,
-}
+pub(crate) use syscall_inline::Served;
 
 impl Thread {
     /// Serve the syscall described by the guest registers; the gate already
@@ -44,230 +40,116 @@ impl Thread {
         self.layer_viewed(Abi::X86_64, nr, a)
     }
 
-    /// One call of `abi`'s table through the syscall layer: the hook, the
-    /// trace, the deny policy, the call itself, the statistics. The guest
-    /// is on the instruction after its `syscall` (or `int $0x80`, also two
-    /// bytes), where rax gets the result.
-    pub(crate) fn layer(&mut self, abi: Abi, nr: u64, mut a: [u64; 6]) -> Option<GuestExit> {
-        let obs = &self.p.opts.observers;
-        let mut event = None;
-        if let Some(hook) = obs.hook.clone() {
-            let mut ev = SyscallEvent {
-                pid: std::process::id(),
-                tid: self.ctx.tid as u32,
-                abi,
-                nr,
-                name: abi.name(nr).unwrap_or("?"),
-                args: a,
-            };
-            match hook.before(&mut ev) {
-                HookAction::Continue => a = ev.args,
-                HookAction::Return(v) => return self.finish_call(abi, nr, a, None, Ok((v, Served::Inline)), false),
-                HookAction::Kill => return Some(GuestExit::Killed(libc::SIGSYS)),
-            }
-            event = Some((hook, ev));
-        }
-        let entry = obs.traces_in(abi, nr).then(|| syscall_inline::format_entry_in(abi, nr, &a, &CheckedMem));
-        if let Some(action) = obs.deny_in(abi, nr) {
-            return match action {
-                // Traced as strace shows the faults it injects.
-                DenyAction::Errno(e) => self.finish_call(abi, nr, a, entry, Ok((err(e), Served::Inline)), true),
-                DenyAction::Kill => {
-                    self.trace_line(abi, nr, &a, entry, None, false);
-                    Some(GuestExit::Killed(libc::SIGSYS))
-                }
-            };
-        }
-        if names_own_fd(abi, nr, &a) {
-            // As if bt-run's descriptor were not open.
-            return self.finish_call(abi, nr, a, entry, Ok((err(libc::EBADF), Served::Inline)), false);
-        }
-        let mut result = match abi {
-            Abi::X86_64 => self.serve(nr, a),
-            Abi::I386 => self.serve_i386(nr, a),
-        };
-        if matches!(result, Ok((SAFE_NOT_STARTED, _))) {
-            // A signal came first: the guest goes back onto its `syscall`
-            // instruction (rax still holds the number), the dispatcher
-            // delivers the signal, and the call is made after the handler.
-            self.ctx.rip -= 2;
-            return None;
-        }
-        if let (Some((hook, ev)), Ok((ret, _))) = (&event, &mut result) {
-            hook.after(ev, ret);
-        }
-        self.finish_call(abi, nr, a, entry, result, false)
+    /// One call of `abi`'s table through the syscall layer
+    /// (`syscall_inline::layer`: hook, trace, policy, the call, statistics).
+    pub(crate) fn layer(&mut self, abi: Abi, nr: u64, a: [u64; 6]) -> Option<GuestExit> {
+        let p = self.p;
+        p.opts.observers.call(self, abi, nr, a)
     }
 
-    /// Record, trace and deliver the result of a call (`denied`: an error
-    /// returned instead of making the call).
-    fn finish_call(
-        &mut self,
-        abi: Abi,
-        nr: u64,
-        a: [u64; 6],
-        entry: Option<String>,
-        result: Result<(i64, Served), GuestExit>,
-        denied: bool,
-    ) -> Option<GuestExit> {
-        match result {
-            Ok((ret, served)) => {
-                // A forked child comes back from its parent's call with 0:
-                // the call is the parent's (counted and traced there), as
-                // strace -f shows it.
-                let forked_child = ret == 0
-                    && served == Served::Kernel
-                    && abi.name(nr).is_some_and(|n| ["clone", "fork", "vfork"].contains(&n));
-                if self.p.opts.stats && !forked_child {
-                    self.with_stats(|s| {
-                        s.slow_syscalls += 1;
-                        if let Some(c) = s.calls_mut(abi).get_mut(nr as usize) {
-                            match served {
-                                Served::Inline => c.inline += 1,
-                                Served::Kernel => c.forwarded += 1,
-                            }
-                            if (-4095..0).contains(&ret) {
-                                *c.failed.entry(-ret as i32).or_default() += 1;
-                            }
-                        }
-                    });
-                }
-                if !forked_child {
-                    self.trace_line(abi, nr, &a, entry, Some(ret), denied);
-                }
-                // rt_sigreturn restored every register itself.
-                if !(abi == Abi::X86_64 && nr as i64 == libc::SYS_rt_sigreturn) {
-                    self.ctx.gpr[reg::RAX] = ret as u64;
-                }
-                None
-            }
-            Err(exit) => {
-                if self.p.opts.stats {
-                    self.with_stats(|s| {
-                        if let Some(c) = s.calls_mut(abi).get_mut(nr as usize) {
-                            c.inline += 1;
-                        }
-                    });
-                }
-                self.trace_line(abi, nr, &a, entry, None, false);
-                Some(exit)
-            }
-        }
-    }
-
-    /// Write the trace line of a call that returned `ret` (None: does not
-    /// return, printed as `= ?`; `denied`: `ret` is the error a denied call
-    /// failed with, shown even for calls that cannot fail, as strace shows an
-    /// injected fault).
-    fn trace_line(&self, abi: Abi, nr: u64, a: &[u64; 6], entry: Option<String>, ret: Option<i64>, denied: bool) {
-        let Some(entry) = entry else { return };
-        let exit = match ret {
-            Some(r) if denied && r < 0 => syscall_inline::format_exit_injected_in(abi, nr, a, -r as i32, &CheckedMem),
-            Some(r) => syscall_inline::format_exit_in(abi, nr, a, r, &CheckedMem),
-            None => ") = ?".to_string(),
-        };
-        own_fds::write_output(&format!("[pid {}] {entry}{exit}\n", self.ctx.tid));
-    }
-
-    /// Perform the call. Err(exit) ends the run.
-    fn serve(&mut self, nr: u64, a: [u64; 6]) -> Result<(i64, Served), GuestExit> {
+    /// Make x86-64 call `nr` as its row says. Err(exit) ends the run.
+    fn serve(&mut self, nr: u64, row: Option<&'static Syscall>, a: [u64; 6]) -> Result<(i64, Served), GuestExit> {
         use Served::{Inline, Kernel};
-        if ![libc::SYS_rt_sigprocmask, libc::SYS_rt_sigreturn].contains(&(nr as i64)) && self.sig.lagging() {
+        let service = row.and_then(Syscall::service);
+        if !matches!(service, Some(Service::SignalMask | Service::SignalReturn)) && self.sig.lagging() {
             // The guest blocked signals without the kernel knowing: anything
             // that enters the kernel may block or read the mask.
             self.sig.sync();
             self.refresh_gate();
         }
-        Ok(match nr as i64 {
-            libc::SYS_brk => (self.sys_brk(a[0]), Inline),
-            libc::SYS_arch_prctl => (self.sys_arch_prctl(a[0], a[1]), Inline),
-            libc::SYS_ptrace => (self.sys_ptrace(a), Kernel),
-            libc::SYS_wait4 => (crate::ptrace_view::wait4(a, &self.p.self_exe), Kernel),
-            libc::SYS_waitid => (crate::ptrace_view::waitid(a, &self.p.self_exe), Kernel),
-            libc::SYS_pwrite64 if crate::ptrace_view::is_tracer() => {
-                (crate::ptrace_view::pwrite64(a, &self.p.self_exe), Kernel)
+        // SAFETY: forwarded exactly as the gate would (the call came here
+        // only to be counted, traced or hooked, or its row says so).
+        let forward = |a: [u64; 6]| unsafe { sys::forward_guest_call(nr, a) };
+        let Some(row) = row else { return Ok((forward(a), Kernel)) };
+        let Some(service) = service else {
+            // Forward and Inline rows: the gate's own work, done here.
+            return Ok(match nr as i64 {
+                _ if row.tracer_view && crate::ptrace_view::is_tracer() => match nr as i64 {
+                    libc::SYS_wait4 => (crate::ptrace_view::wait4(a, &self.p.self_exe), Kernel),
+                    libc::SYS_waitid => (crate::ptrace_view::waitid(a, &self.p.self_exe), Kernel),
+                    _ => (crate::ptrace_view::pwrite64(a, &self.p.self_exe), Kernel),
+                },
+                // dup2 and dup3 onto one of bt-run's descriptors move it.
+                _ if row.fds == Fds::SteppedAround => (self.sys_dup(nr, a), Kernel),
+                _ if self.p.opts.no_inline || row.disposition != Disposition::Inline => (forward(a), Kernel),
+                libc::SYS_gettid => (self.ctx.tid as i64, Inline),
+                // SAFETY: the context's answer table is live for the run.
+                _ => (
+                    unsafe { (*(self.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]))[nr as usize] }
+                        as i64,
+                    Inline,
+                ),
+            });
+        };
+        Ok(match service {
+            Service::Break => (self.sys_brk(a[0]), Inline),
+            Service::ThreadArea => (self.sys_arch_prctl(a[0], a[1]), Inline),
+            Service::Ptrace => (self.sys_ptrace(a), Kernel),
+            Service::Memory => match nr as i64 {
+                libc::SYS_mmap => (self.sys_mmap(a), Kernel),
+                libc::SYS_munmap => (self.sys_munmap(a[0], a[1]), Kernel),
+                libc::SYS_mremap => (self.sys_mremap(Abi::X86_64, a), Kernel),
+                libc::SYS_shmat => (self.sys_shmat(a), Kernel),
+                // mprotect, pkey_mprotect
+                _ => (self.sys_mprotect(nr, a), Kernel),
+            },
+            Service::Exit if nr as i64 == libc::SYS_exit => return Err(GuestExit::ThreadExited(a[0] as i32)),
+            Service::Exit => return Err(GuestExit::Exited(a[0] as i32)),
+            Service::Refused => (err(libc::ENOSYS), Inline),
+            Service::SignalAction if nr as i64 == libc::SYS_sigaltstack => {
+                (self.sig.sigaltstack(a[0], a[1], self.ctx.gpr[reg::RSP]), Inline)
             }
-            libc::SYS_mmap => (self.sys_mmap(a), Kernel),
-            libc::SYS_mprotect | libc::SYS_pkey_mprotect => (self.sys_mprotect(nr, a), Kernel),
-            libc::SYS_munmap => (self.sys_munmap(a[0], a[1]), Kernel),
-            libc::SYS_mremap => (self.sys_mremap(Abi::X86_64, a), Kernel),
-            libc::SYS_shmat => (self.sys_shmat(a), Kernel),
-            libc::SYS_exit_group => return Err(GuestExit::Exited(a[0] as i32)),
-            libc::SYS_exit => return Err(GuestExit::ThreadExited(a[0] as i32)),
-            libc::SYS_rseq => (err(libc::ENOSYS), Inline),
-            libc::SYS_rt_sigaction => (self.with_actions(|acts, _, _| acts.sigaction(a[0], a[1], a[2], a[3])), Inline),
-            libc::SYS_sigaltstack => (self.sig.sigaltstack(a[0], a[1], self.ctx.gpr[reg::RSP]), Inline),
-            libc::SYS_rt_sigprocmask => (self.sys_sigprocmask(a), Inline),
-            libc::SYS_rt_sigsuspend
-            | libc::SYS_ppoll
-            | libc::SYS_pselect6
-            | libc::SYS_epoll_pwait
-            | libc::SYS_epoll_pwait2 => {
-                // The kernel swaps in the call's temporary mask while it waits.
-                self.sig.mask_swapped.store(true, std::sync::atomic::Ordering::SeqCst);
-                // SAFETY: forwarded as the gate would.
-                let r = unsafe { sys::forward_guest_call(nr, a) };
-                self.sig.mask_swapped.store(false, std::sync::atomic::Ordering::SeqCst);
-                (r, Kernel)
-            }
-            libc::SYS_rt_sigreturn => match signals::sigreturn(&mut self.sig, self.p.xstate, &mut self.ctx) {
+            Service::SignalAction => (self.with_actions(|acts, _, _| acts.sigaction(a[0], a[1], a[2], a[3])), Inline),
+            Service::SignalMask => (self.sys_sigprocmask(a), Inline),
+            Service::MaskedWait => (self.masked_wait(a, forward), Kernel),
+            Service::SignalReturn => match signals::sigreturn(&mut self.sig, self.p.xstate, &mut self.ctx) {
                 Ok(()) => {
                     self.refresh_gate();
                     (self.ctx.gpr[reg::RAX] as i64, Inline)
                 }
                 Err(sig) => return Err(GuestExit::Killed(sig)),
             },
-            libc::SYS_execve => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0, 8), Kernel),
-            libc::SYS_execveat => (self.sys_execve(a[0], a[1], a[2], a[3], a[4], 8), Kernel),
-            libc::SYS_fork => (self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
-            libc::SYS_vfork => (self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
-            libc::SYS_clone => (self.sys_clone(a[0], a[1], a[2], a[3], a[4]), Kernel),
-            // glibc falls back to clone when clone3 is missing.
-            libc::SYS_clone3 => (err(libc::ENOSYS), Inline),
-            libc::SYS_dup2 | libc::SYS_dup3 => (self.sys_dup(nr, a), Kernel),
-            libc::SYS_close_range => (sys_close_range(a), Kernel),
-            libc::SYS_getdents | libc::SYS_getdents64 => (sys_getdents(nr, a), Kernel),
-            libc::SYS_setrlimit | libc::SYS_prlimit64 => (self.sys_rlimit(nr, a), Kernel),
-            libc::SYS_open => self.sys_open_proc(nr, a, a[0], a[1]),
-            libc::SYS_openat => self.sys_open_proc(nr, a, a[1], a[2]),
-            libc::SYS_stat => self.sys_stat_proc(nr, a, a[0], true),
-            libc::SYS_newfstatat => self.sys_stat_proc(nr, a, a[1], a[3] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0),
-            libc::SYS_statx => self.sys_stat_proc(nr, a, a[1], a[2] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0),
-            libc::SYS_readlink => self.sys_readlink(libc::AT_FDCWD as u64, a[0], a[1], a[2], false),
-            libc::SYS_readlinkat => self.sys_readlink(a[0], a[1], a[2], a[3], true),
-            libc::SYS_gettid if !self.p.opts.no_inline => (self.ctx.tid as i64, Inline),
-            libc::SYS_getpid | libc::SYS_getuid | libc::SYS_geteuid | libc::SYS_getgid | libc::SYS_getegid
-                if !self.p.opts.no_inline =>
-            {
-                // SAFETY: the context's answer table is live for the run.
-                (
-                    unsafe { (*(self.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]))[nr as usize] }
-                        as i64,
-                    Inline,
-                )
+            Service::Exec if nr as i64 == libc::SYS_execveat => {
+                (self.sys_execve(a[0], a[1], a[2], a[3], a[4], 8), Kernel)
             }
-            libc::SYS_setuid
-            | libc::SYS_setgid
-            | libc::SYS_setreuid
-            | libc::SYS_setregid
-            | libc::SYS_setresuid
-            | libc::SYS_setresgid
-            | libc::SYS_setfsuid
-            | libc::SYS_setfsgid
-            | libc::SYS_setgroups
-            | libc::SYS_capset
-            | libc::SYS_unshare
-            | libc::SYS_setns => {
-                // SAFETY: credential and namespace changes affect only the
-                // kernel's view of this process, which bt-run shares.
-                let r = unsafe { sys::forward(nr, a) };
+            Service::Exec => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0, 8), Kernel),
+            Service::NewProcess => match nr as i64 {
+                libc::SYS_fork => (self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
+                libc::SYS_vfork => (self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
+                _ => (self.sys_clone(a[0], a[1], a[2], a[3], a[4]), Kernel),
+            },
+            Service::OwnFds => match nr as i64 {
+                libc::SYS_close_range => (sys_close_range(a), Kernel),
+                libc::SYS_getdents | libc::SYS_getdents64 => (sys_getdents(nr, a), Kernel),
+                // setrlimit, prlimit64
+                _ => (self.sys_rlimit(nr, a), Kernel),
+            },
+            Service::ProcSelf => match nr as i64 {
+                libc::SYS_open => self.sys_open_proc(nr, a, a[0], a[1]),
+                libc::SYS_openat => self.sys_open_proc(nr, a, a[1], a[2]),
+                libc::SYS_stat => self.sys_stat_proc(nr, a, a[0], true),
+                libc::SYS_newfstatat => self.sys_stat_proc(nr, a, a[1], a[3] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0),
+                libc::SYS_statx => self.sys_stat_proc(nr, a, a[1], a[2] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0),
+                libc::SYS_readlink => self.sys_readlink(libc::AT_FDCWD as u64, a[0], a[1], a[2], false),
+                // readlinkat
+                _ => self.sys_readlink(a[0], a[1], a[2], a[3], true),
+            },
+            Service::Ids => {
+                let r = forward(a);
                 crate::dispatch::refill_answers(&self.ctx);
                 (r, Kernel)
             }
-            // SAFETY: every other call is forwarded exactly as the gate
-            // would (it came here only to be counted, traced or hooked).
-            _ => (unsafe { sys::forward_guest_call(nr, a) }, Kernel),
         })
+    }
+
+    /// A wait under a temporary signal mask (sigsuspend, ppoll, ...),
+    /// forwarded by `forward`: while the kernel has the call's mask in
+    /// place, a signal the guest's own mask blocks may be taken.
+    pub(crate) fn masked_wait(&mut self, a: [u64; 6], forward: impl FnOnce([u64; 6]) -> i64) -> i64 {
+        self.sig.mask_swapped.store(true, std::sync::atomic::Ordering::SeqCst);
+        let r = forward(a);
+        self.sig.mask_swapped.store(false, std::sync::atomic::Ordering::SeqCst);
+        r
     }
 
     /// rt_sigprocmask on the guest's virtual mask, with the kernel's checks
@@ -867,36 +749,6 @@ impl Thread {
 
 // ---- bt-run's own descriptors (see `own_fds`) --------------------------
 
-/// Does call `nr` use one of bt-run's own descriptors (an `Fd` argument, a
-/// `DirFd` one that a relative path makes the kernel use, mmap's file)?
-/// dup2, dup3 and close_range are served in `serve` instead.
-fn names_own_fd(abi: Abi, nr: u64, a: &[u64; 6]) -> bool {
-    let floor = own_fds::FD_FLOOR.load(std::sync::atomic::Ordering::Acquire);
-    if a.iter().all(|&x| (x as u32 as i32) < floor) {
-        return false;
-    }
-    match (abi, nr as i64) {
-        (Abi::X86_64, libc::SYS_dup2 | libc::SYS_dup3 | libc::SYS_close_range) => return false,
-        (Abi::X86_64, libc::SYS_mmap) => return a[3] & libc::MAP_ANONYMOUS as u64 == 0 && own_fds::is_own(a[4]),
-        // dup2, dup3 and close_range step around bt-run's descriptors (in
-        // the runtime, as for x86-64); mmap2 of one is refused.
-        (Abi::I386, 63 | 330 | 436) => return false,
-        (Abi::I386, 192) => return a[3] & libc::MAP_ANONYMOUS as u64 == 0 && own_fds::is_own(a[4]),
-        _ => {}
-    }
-    let Some(s) = abi.lookup(nr) else {
-        return false;
-    };
-    let mask = syscall_inline::fd_arg_mask(s);
-    (0..s.args.len()).filter(|&i| mask & (1 << i) != 0 && own_fds::is_own(a[i])).any(|i| {
-        // The kernel ignores the directory of an absolute path.
-        let absolute = s.args[i] == Arg::DirFd
-            && s.args.get(i + 1) == Some(&Arg::Path)
-            && read_cstr(a[i + 1]).is_some_and(|p| p.first() == Some(&b'/'));
-        !absolute
-    })
-}
-
 /// Is `p` /proc/self/fd/N or /proc/self/fdinfo/N (or the same through our
 /// pid, thread-self, a task directory or /dev/fd) for one of bt-run's
 /// descriptors?
@@ -1059,5 +911,61 @@ impl Thread {
             own_fds::limits_changed();
         }
         r
+    }
+}
+
+impl Host for Thread {
+    type Exit = GuestExit;
+
+    fn tid(&self) -> u32 {
+        self.ctx.tid as u32
+    }
+
+    fn mem(&self) -> &dyn GuestMem {
+        &CheckedMem
+    }
+
+    fn own_fd_floor(&self) -> i32 {
+        own_fds::FD_FLOOR.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn is_own_fd(&self, fd: u64) -> bool {
+        own_fds::is_own(fd)
+    }
+
+    fn perform(&mut self, abi: Abi, nr: u64, row: Option<&'static Syscall>, a: [u64; 6]) -> Performed<GuestExit> {
+        let result = match abi {
+            Abi::X86_64 => self.serve(nr, row, a),
+            Abi::I386 => self.serve_i386(nr, row, a),
+        };
+        match result {
+            Ok((SAFE_NOT_STARTED, _)) => {
+                // A signal came first: the guest goes back onto its `syscall`
+                // instruction (rax still holds the number), the dispatcher
+                // delivers the signal, and the call is made after the handler.
+                self.ctx.rip -= 2;
+                Performed::NotStarted
+            }
+            Ok((ret, served)) => Performed::Done(ret, served),
+            Err(exit) => Performed::Exit(exit),
+        }
+    }
+
+    fn killed(&self, sig: i32) -> GuestExit {
+        GuestExit::Killed(sig)
+    }
+
+    fn count(&mut self, f: &mut dyn FnMut(&mut SyscallStats)) {
+        if self.p.opts.stats {
+            self.with_stats(|s| f(&mut s.syscalls));
+        }
+    }
+
+    fn write_trace(&mut self, line: &str) {
+        own_fds::write_output(line);
+    }
+
+    fn set_result(&mut self, ret: i64) {
+        self.ctx.gpr[reg::RAX] = ret as u64;
     }
 }

@@ -2,12 +2,18 @@
 //!
 //! Every guest `syscall` arrives here (through the gate in the runtime). The
 //! declarative table in `table` says, for each call, whether the gate may
-//! forward it to the kernel as it is, or bt-run's runtime must serve it.
-//! `int $0x80` reaches the i386 table (`table_i386`) through the runtime.
+//! forward it to the kernel as it is, answer it in-process, or leave it to
+//! the part of bt-run's runtime its row names (`Service`), and how the call
+//! is restarted after a signal and meets bt-run's own descriptors. A call
+//! the gate does not forward or answer goes through `layer`: hook, trace,
+//! policy, the call itself (made by the runtime through `layer::Host`),
+//! statistics. `int $0x80` reaches the i386 table (`table_i386`) through
+//! the runtime.
 
 pub mod args;
 pub mod classes;
 pub mod errno;
+pub mod layer;
 pub mod policy;
 pub mod raw;
 pub mod table;
@@ -16,9 +22,10 @@ pub mod trace;
 
 pub use args::{Arg, Ret};
 pub use classes::TraceSet;
+pub use layer::{CallStats, HookAction, Host, Observers, Performed, Served, SyscallEvent, SyscallHook, SyscallStats};
 pub use policy::Call;
 pub use policy::{DenyAction, PolicyRule, parse_deny, parse_policy};
-pub use table::{SYSCALLS, Syscall};
+pub use table::{Fds, Restart, SYSCALLS, Syscall};
 pub use table_i386::SYSCALLS_I386;
 pub use trace::{
     GuestMem, format_entry, format_entry_in, format_exit, format_exit_in, format_exit_injected,
@@ -78,11 +85,50 @@ impl Abi {
 pub enum Disposition {
     /// Executed by the gate itself with the guest's registers.
     Forward,
-    /// Served (or wrapped) by the runtime in Rust.
-    Runtime,
+    /// Served (or wrapped) by the runtime in Rust, by the part named.
+    Runtime(Service),
     /// Answered in-process from a value bt-run keeps exact (never enters
     /// the kernel); the `why` column says how the value is kept exact.
     Inline,
+}
+
+/// The parts of bt-run's runtime that serve the calls it cannot forward as
+/// they are. `Runtime` rows name one; the runtime's `serve` is an exhaustive
+/// match on them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// Mappings: PROT_EXEC kept in the guest's view only, bt-run's ranges
+    /// refused, stale translations and constants dropped.
+    Memory,
+    /// The program break, emulated over a reserved region.
+    Break,
+    /// The guest's FS/GS bases (virtual: bt-run keeps its own TLS).
+    ThreadArea,
+    /// Signal dispositions and the alternate stack (virtual).
+    SignalAction,
+    /// The guest's signal mask (virtual).
+    SignalMask,
+    /// Waits under a temporary signal mask (the kernel swaps it in).
+    MaskedWait,
+    /// Return from a signal handler through the guest's frame.
+    SignalReturn,
+    /// New threads and processes, which must resume translated.
+    NewProcess,
+    /// execve: bt-run runs the new program too.
+    Exec,
+    /// The end of a thread or of the process (statistics flushed first).
+    Exit,
+    /// Calls that could name bt-run instead of the guest
+    /// (/proc/self/exe, /proc/self/cmdline, /proc/self/fd/N).
+    ProcSelf,
+    /// Calls whose answer or effect reaches bt-run's own descriptors.
+    OwnFds,
+    /// Credentials and namespaces: forwarded, then the cached ids refreshed.
+    Ids,
+    /// ptrace, whose stops must not show bt-run's own code.
+    Ptrace,
+    /// Refused with ENOSYS (the `why` column says why).
+    Refused,
 }
 
 /// Gate table byte: forward with the guest's registers.
@@ -153,7 +199,7 @@ pub fn gate_table_for(cfg: &GateConfig) -> Box<[u8; GATE_TABLE_LEN]> {
         *b = match s.disposition {
             Disposition::Forward if cfg.fd_check && fd_arg_mask(s) != 0 => GATE_FD_CHECK | fd_arg_mask(s),
             Disposition::Forward => GATE_FORWARD,
-            Disposition::Runtime => GATE_RUNTIME,
+            Disposition::Runtime(_) => GATE_RUNTIME,
             Disposition::Inline if !cfg.inline => GATE_FORWARD,
             Disposition::Inline if s.nr as i64 == libc::SYS_gettid => GATE_TID,
             Disposition::Inline => GATE_ANSWER,
@@ -221,7 +267,7 @@ mod tests {
         }
         assert_eq!(i.name(222), None);
         assert_eq!(i.name(415), None);
-        assert_eq!(i.lookup(5).unwrap().disposition, Disposition::Runtime);
+        assert_eq!(i.lookup(5).unwrap().disposition, Disposition::Runtime(Service::ProcSelf));
         assert_eq!(i.lookup(4).unwrap().disposition, Disposition::Forward);
         // Calls past 424 have the same numbers in both tables.
         for s in SYSCALLS.iter().filter(|s| s.nr >= 424) {
@@ -238,7 +284,7 @@ mod tests {
         assert_eq!(name(libc::SYS_execve as u64), Some("execve"));
         assert_eq!(name(libc::SYS_rseq as u64), Some("rseq"));
         assert_eq!(name(libc::SYS_clone3 as u64), Some("clone3"));
-        assert_eq!(lookup(libc::SYS_brk as u64).unwrap().disposition, Disposition::Runtime);
+        assert_eq!(lookup(libc::SYS_brk as u64).unwrap().disposition, Disposition::Runtime(Service::Break));
         assert_eq!(gate_table()[libc::SYS_write as usize], 0);
         assert_eq!(gate_table()[libc::SYS_mmap as usize], GATE_RUNTIME);
         assert_eq!(gate_table()[libc::SYS_getpid as usize], GATE_ANSWER);

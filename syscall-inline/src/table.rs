@@ -8,9 +8,42 @@
 //! are the kernel's prototypes in the vocabulary of [`crate::args::Arg`].
 
 use crate::Disposition::{self, *};
+use crate::Service::*;
 use crate::args::Arg::{self, *};
 use crate::args::Ret;
 use crate::classes::*;
+
+/// Whether the kernel makes a call again after a signal handler installed
+/// with `SA_RESTART` interrupted it (signal(7): some calls always fail with
+/// EINTR instead).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Restart {
+    /// Restarted (the default).
+    Yes,
+    /// Never restarted: waits with a timeout or a temporary mask.
+    Never,
+    /// Restarted only when argument `i` (a timeout) is null: a timed futex
+    /// wait fails with EINTR.
+    IfNull(u8),
+    /// The i386 `ipc` multiplexer: restarted unless its first argument
+    /// names SEMOP, SEMTIMEDOP, MSGSND or MSGRCV.
+    Ipc,
+}
+
+/// How a call's descriptor arguments may meet bt-run's own descriptors
+/// (which the guest must not be able to use).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Fds {
+    /// Every `Fd`/`DirFd` argument is checked: naming one of bt-run's fails
+    /// with EBADF, as if it were not open (the default).
+    Checked,
+    /// The runtime steps around bt-run's descriptors (dup2, dup3 and
+    /// close_range move or spare them) instead of refusing.
+    SteppedAround,
+    /// mmap: only the descriptor of a file mapping (argument 4, without
+    /// MAP_ANONYMOUS) counts.
+    MappedFile,
+}
 
 /// One row of the table.
 #[derive(Copy, Clone, Debug)]
@@ -28,12 +61,56 @@ pub struct Syscall {
     pub ret: Ret,
     /// strace's classes (`crate::classes::FILE | DESC`...).
     pub classes: Classes,
+    /// Made again after an `SA_RESTART` handler?
+    pub restart: Restart,
+    /// How its descriptor arguments meet bt-run's own.
+    pub fds: Fds,
+    /// Forwarded, except in a process that has used ptrace, where the
+    /// runtime serves it so that bt-run's own tracing of the tracee stays
+    /// unseen (`Service::Ptrace`'s other half: waits and /proc/PID/mem
+    /// writes).
+    pub tracer_view: bool,
 }
 
 impl Syscall {
     /// The same row with return kind `ret` (the default is [`Ret::Dec`]).
     pub const fn ret(self, ret: Ret) -> Syscall {
         Syscall { ret, ..self }
+    }
+
+    /// The same row restarted as `restart` says.
+    pub const fn restart(self, restart: Restart) -> Syscall {
+        Syscall { restart, ..self }
+    }
+
+    /// The same row with descriptor rule `fds`.
+    pub const fn fds(self, fds: Fds) -> Syscall {
+        Syscall { fds, ..self }
+    }
+
+    /// The same row, served by the runtime in a process that has used ptrace.
+    pub const fn tracer_view(self) -> Syscall {
+        Syscall { tracer_view: true, ..self }
+    }
+
+    /// The service that serves this call, if the runtime does.
+    pub const fn service(&self) -> Option<crate::Service> {
+        match self.disposition {
+            Runtime(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Does the kernel make the call again after an `SA_RESTART` handler,
+    /// with these arguments (the ABI's, i386 ones as their low 32 bits)?
+    pub fn restarts(&self, args: &[u64; 6]) -> bool {
+        match self.restart {
+            Restart::Yes => true,
+            Restart::Never => false,
+            Restart::IfNull(i) => args[i as usize] == 0,
+            // SEMOP, SEMTIMEDOP, MSGSND, MSGRCV (the call number's low 16 bits).
+            Restart::Ipc => ![1, 4, 11, 12].contains(&(args[0] & 0xffff)),
+        }
     }
 
     /// Whether the call belongs to every class in `c`.
@@ -51,47 +128,59 @@ pub(crate) const fn row(
     classes: Classes,
 ) -> Syscall {
     assert!(args.len() <= 6);
-    Syscall { nr, name, disposition, why, args, nargs: args.len() as u8, ret: Ret::Dec, classes }
+    Syscall {
+        nr,
+        name,
+        disposition,
+        why,
+        args,
+        nargs: args.len() as u8,
+        ret: Ret::Dec,
+        classes,
+        restart: Restart::Yes,
+        fds: Fds::Checked,
+        tracer_view: false,
+    }
 }
 
 #[rustfmt::skip]
 pub static SYSCALLS: &[Syscall] = &[
     row(0, "read", Forward, "", &[Fd, BufOut, Size], DESC),
     row(1, "write", Forward, "", &[Fd, BufIn, Size], DESC),
-    row(2, "open", Runtime, "/proc/self/exe and /proc/self/cmdline must name the guest, not bt-run", &[Path, OpenFlags, Mode], FILE|DESC).ret(Ret::Fd),
+    row(2, "open", Runtime(ProcSelf), "/proc/self/exe and /proc/self/cmdline must name the guest, not bt-run", &[Path, OpenFlags, Mode], FILE|DESC).ret(Ret::Fd),
     row(3, "close", Forward, "", &[Fd], DESC),
-    row(4, "stat", Runtime, "/proc/self/exe and /proc/self/cmdline must name the guest, not bt-run", &[Path, StatOut], FILE|STAT|STAT_LIKE),
+    row(4, "stat", Runtime(ProcSelf), "/proc/self/exe and /proc/self/cmdline must name the guest, not bt-run", &[Path, StatOut], FILE|STAT|STAT_LIKE),
     row(5, "fstat", Forward, "", &[Fd, StatOut], DESC|FSTAT|STAT_LIKE),
     row(6, "lstat", Forward, "", &[Path, StatOut], FILE|LSTAT|STAT_LIKE),
-    row(7, "poll", Forward, "", &[Ptr, UInt, Int], DESC),
+    row(7, "poll", Forward, "", &[Ptr, UInt, Int], DESC).restart(Restart::Never),
     row(8, "lseek", Forward, "", &[Fd, Off, Whence], DESC),
-    row(9, "mmap", Runtime, "PROT_EXEC stripped from host mapping, guest view recorded; bt-run ranges refused", &[Ptr, Size, MmapProt, MmapFlags, Fd, Hex], DESC|MEM).ret(Ret::Hex),
-    row(10, "mprotect", Runtime, "PROT_EXEC stripped, guest view recorded, stale translations dropped", &[Ptr, Size, MmapProt], MEM),
-    row(11, "munmap", Runtime, "drops translations of unmapped code", &[Ptr, Size], MEM),
-    row(12, "brk", Runtime, "emulated over a reserved region: the kernel break belongs to bt-run", &[Ptr], MEM).ret(Ret::Hex),
-    row(13, "rt_sigaction", Runtime, "guest handlers are virtual; host handlers deliver at safe points", &[Signal, SigAction, SigActionOut, Size], SIG),
-    row(14, "rt_sigprocmask", Runtime, "the guest's mask is virtual: blocking costs no kernel entry, unblocking installs it (see signals.rs)", &[SigHow, SigSet, SigSetOut, Size], SIG),
-    row(15, "rt_sigreturn", Runtime, "restores guest state from the guest signal frame", &[], SIG),
+    row(9, "mmap", Runtime(Memory), "PROT_EXEC stripped from host mapping, guest view recorded; bt-run ranges refused", &[Ptr, Size, MmapProt, MmapFlags, Fd, Hex], DESC|MEM).ret(Ret::Hex).fds(Fds::MappedFile),
+    row(10, "mprotect", Runtime(Memory), "PROT_EXEC stripped, guest view recorded, stale translations dropped", &[Ptr, Size, MmapProt], MEM),
+    row(11, "munmap", Runtime(Memory), "drops translations of unmapped code", &[Ptr, Size], MEM),
+    row(12, "brk", Runtime(Break), "emulated over a reserved region: the kernel break belongs to bt-run", &[Ptr], MEM).ret(Ret::Hex),
+    row(13, "rt_sigaction", Runtime(SignalAction), "guest handlers are virtual; host handlers deliver at safe points", &[Signal, SigAction, SigActionOut, Size], SIG),
+    row(14, "rt_sigprocmask", Runtime(SignalMask), "the guest's mask is virtual: blocking costs no kernel entry, unblocking installs it (see signals.rs)", &[SigHow, SigSet, SigSetOut, Size], SIG),
+    row(15, "rt_sigreturn", Runtime(SignalReturn), "restores guest state from the guest signal frame", &[], SIG),
     row(16, "ioctl", Forward, "", &[Fd, IoctlReq, Hex], DESC),
     row(17, "pread64", Forward, "", &[Fd, BufOut, Size, Off], DESC),
-    row(18, "pwrite64", Forward, "", &[Fd, BufIn, Size, Off], DESC),
+    row(18, "pwrite64", Forward, "", &[Fd, BufIn, Size, Off], DESC).tracer_view(),
     row(19, "readv", Forward, "", &[Fd, IovOut, Int], DESC),
     row(20, "writev", Forward, "", &[Fd, IovIn, Int], DESC),
     row(21, "access", Forward, "", &[Path, AccessMode], FILE),
     row(22, "pipe", Forward, "", &[PipeFds], DESC),
-    row(23, "select", Forward, "", &[Int, Ptr, Ptr, Ptr, Ptr], DESC),
+    row(23, "select", Forward, "", &[Int, Ptr, Ptr, Ptr, Ptr], DESC).restart(Restart::Never),
     row(24, "sched_yield", Forward, "", &[], 0),
-    row(25, "mremap", Runtime, "moves the guest view of executable ranges", &[Ptr, Size, Size, MremapFlags, Ptr], MEM).ret(Ret::Hex),
+    row(25, "mremap", Runtime(Memory), "moves the guest view of executable ranges", &[Ptr, Size, Size, MremapFlags, Ptr], MEM).ret(Ret::Hex),
     row(26, "msync", Forward, "", &[Ptr, Size, MsyncFlags], MEM),
     row(27, "mincore", Forward, "", &[Ptr, Size, OutPtr], MEM),
     row(28, "madvise", Forward, "", &[Ptr, Size, Madvise], MEM),
     row(29, "shmget", Forward, "", &[Hex, Size, Hex], IPC),
-    row(30, "shmat", Runtime, "SHM_EXEC recorded like PROT_EXEC", &[Int, Ptr, Hex], MEM|IPC).ret(Ret::Hex),
+    row(30, "shmat", Runtime(Memory), "SHM_EXEC recorded like PROT_EXEC", &[Int, Ptr, Hex], MEM|IPC).ret(Ret::Hex),
     row(31, "shmctl", Forward, "", &[Int, Int, Ptr], IPC),
     row(32, "dup", Forward, "", &[Fd], DESC).ret(Ret::Fd),
-    row(33, "dup2", Forward, "", &[Fd, Fd], DESC).ret(Ret::Fd),
-    row(34, "pause", Forward, "", &[], SIG),
-    row(35, "nanosleep", Forward, "", &[Timespec, OutPtr], 0),
+    row(33, "dup2", Forward, "", &[Fd, Fd], DESC).ret(Ret::Fd).fds(Fds::SteppedAround),
+    row(34, "pause", Forward, "", &[], SIG).restart(Restart::Never),
+    row(35, "nanosleep", Forward, "", &[Timespec, OutPtr], 0).restart(Restart::Never),
     row(36, "getitimer", Forward, "", &[Int, OutPtr], 0),
     row(37, "alarm", Forward, "", &[UInt], 0),
     row(38, "setitimer", Forward, "", &[Int, Ptr, OutPtr], 0),
@@ -112,21 +201,21 @@ pub static SYSCALLS: &[Syscall] = &[
     row(53, "socketpair", Forward, "", &[SockDomain, SockType, SockProto, PipeFds], NET),
     row(54, "setsockopt", Forward, "", &[Fd, Int, Int, Ptr, Int], NET),
     row(55, "getsockopt", Forward, "", &[Fd, Int, Int, OutPtr, SockLenOut], NET),
-    row(56, "clone", Runtime, "threads need a new guest context; vfork semantics", &[CloneFlags, Ptr, Ptr, Ptr, Ptr], PROC),
-    row(57, "fork", Runtime, "forwarded through bt-run so the child resumes translated", &[], PROC),
-    row(58, "vfork", Runtime, "the child must not share bt-run's stack frames", &[], PROC),
-    row(59, "execve", Runtime, "re-executes bt-run on the new program so it stays translated", &[Path, Argv, Envp], FILE|PROC),
-    row(60, "exit", Runtime, "flushes statistics, then ends the thread", &[Int], PROC).ret(Ret::NoReturn),
-    row(61, "wait4", Forward, "in a process that has used ptrace, the runtime's: bt-run's own system-call stops of a tracee under bt-run are resumed unseen", &[Pid, WaitStatus, WaitOptions, OutPtr], PROC),
+    row(56, "clone", Runtime(NewProcess), "threads need a new guest context; vfork semantics", &[CloneFlags, Ptr, Ptr, Ptr, Ptr], PROC),
+    row(57, "fork", Runtime(NewProcess), "forwarded through bt-run so the child resumes translated", &[], PROC),
+    row(58, "vfork", Runtime(NewProcess), "the child must not share bt-run's stack frames", &[], PROC),
+    row(59, "execve", Runtime(Exec), "re-executes bt-run on the new program so it stays translated", &[Path, Argv, Envp], FILE|PROC),
+    row(60, "exit", Runtime(Exit), "flushes statistics, then ends the thread", &[Int], PROC).ret(Ret::NoReturn),
+    row(61, "wait4", Forward, "in a process that has used ptrace, the runtime's: bt-run's own system-call stops of a tracee under bt-run are resumed unseen", &[Pid, WaitStatus, WaitOptions, OutPtr], PROC).tracer_view(),
     row(62, "kill", Forward, "", &[Pid, Signal], PROC|SIG),
     row(63, "uname", Forward, "", &[UtsnameOut], 0),
     row(64, "semget", Forward, "", &[Hex, Int, Hex], IPC),
-    row(65, "semop", Forward, "", &[Int, Ptr, UInt], IPC),
+    row(65, "semop", Forward, "", &[Int, Ptr, UInt], IPC).restart(Restart::Never),
     row(66, "semctl", Forward, "", &[Int, Int, Int, Hex], IPC),
     row(67, "shmdt", Forward, "", &[Ptr], MEM|IPC),
     row(68, "msgget", Forward, "", &[Hex, Hex], IPC),
-    row(69, "msgsnd", Forward, "", &[Int, Ptr, Size, Hex], IPC),
-    row(70, "msgrcv", Forward, "", &[Int, OutPtr, Size, Long, Hex], IPC),
+    row(69, "msgsnd", Forward, "", &[Int, Ptr, Size, Hex], IPC).restart(Restart::Never),
+    row(70, "msgrcv", Forward, "", &[Int, OutPtr, Size, Long, Hex], IPC).restart(Restart::Never),
     row(71, "msgctl", Forward, "", &[Int, Int, Ptr], IPC),
     row(72, "fcntl", Forward, "", &[Fd, FcntlCmd, FcntlArg], DESC),
     row(73, "flock", Forward, "", &[Fd, FlockOp], DESC),
@@ -134,7 +223,7 @@ pub static SYSCALLS: &[Syscall] = &[
     row(75, "fdatasync", Forward, "", &[Fd], DESC),
     row(76, "truncate", Forward, "", &[Path, Off], FILE),
     row(77, "ftruncate", Forward, "", &[Fd, Off], DESC),
-    row(78, "getdents", Runtime, "bt-run's own descriptors are left out of /proc/self/fd listings", &[Fd, DirentsOut, UInt], DESC),
+    row(78, "getdents", Runtime(OwnFds), "bt-run's own descriptors are left out of /proc/self/fd listings", &[Fd, DirentsOut, UInt], DESC),
     row(79, "getcwd", Forward, "", &[PathOut, Size], FILE),
     row(80, "chdir", Forward, "", &[Path], FILE),
     row(81, "fchdir", Forward, "", &[Fd], DESC),
@@ -145,7 +234,7 @@ pub static SYSCALLS: &[Syscall] = &[
     row(86, "link", Forward, "", &[Path, Path], FILE),
     row(87, "unlink", Forward, "", &[Path], FILE),
     row(88, "symlink", Forward, "", &[Path, Path], FILE),
-    row(89, "readlink", Runtime, "/proc/self/exe names the guest program", &[Path, BufOut, Size], FILE),
+    row(89, "readlink", Runtime(ProcSelf), "/proc/self/exe names the guest program", &[Path, BufOut, Size], FILE),
     row(90, "chmod", Forward, "", &[Path, Mode], FILE),
     row(91, "fchmod", Forward, "", &[Fd, Mode], DESC),
     row(92, "chown", Forward, "", &[Path, Uid, Uid], FILE),
@@ -157,37 +246,37 @@ pub static SYSCALLS: &[Syscall] = &[
     row(98, "getrusage", Forward, "", &[Int, OutPtr], 0),
     row(99, "sysinfo", Forward, "", &[SysinfoOut], 0),
     row(100, "times", Forward, "", &[OutPtr], 0),
-    row(101, "ptrace", Runtime, "stepping or emulating the calls of a tracee that runs under bt-run would step or skip bt-run's own code: refused (EIO)", &[Long, Pid, Hex, Hex], 0),
+    row(101, "ptrace", Runtime(Ptrace), "stepping or emulating the calls of a tracee that runs under bt-run would step or skip bt-run's own code: refused (EIO)", &[Long, Pid, Hex, Hex], 0),
     row(102, "getuid", Inline, "cached; refreshed after every set*id/setgroups/capset/unshare/setns/execve", &[], CREDS|PURE).ret(Ret::NoErr),
     row(103, "syslog", Forward, "", &[Int, OutPtr, Int], 0),
     row(104, "getgid", Inline, "cached; refreshed like getuid", &[], CREDS|PURE).ret(Ret::NoErr),
-    row(105, "setuid", Runtime, "forwarded, then the cached ids are refreshed", &[Uid], CREDS),
-    row(106, "setgid", Runtime, "forwarded, then the cached ids are refreshed", &[Uid], CREDS),
+    row(105, "setuid", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Uid], CREDS),
+    row(106, "setgid", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Uid], CREDS),
     row(107, "geteuid", Inline, "cached; refreshed like getuid", &[], CREDS|PURE).ret(Ret::NoErr),
     row(108, "getegid", Inline, "cached; refreshed like getuid", &[], CREDS|PURE).ret(Ret::NoErr),
     row(109, "setpgid", Forward, "", &[Pid, Pid], 0),
     row(110, "getppid", Forward, "", &[], PURE).ret(Ret::NoErr),
     row(111, "getpgrp", Forward, "", &[], PURE).ret(Ret::NoErr),
     row(112, "setsid", Forward, "", &[], 0),
-    row(113, "setreuid", Runtime, "forwarded, then the cached ids are refreshed", &[Uid, Uid], CREDS),
-    row(114, "setregid", Runtime, "forwarded, then the cached ids are refreshed", &[Uid, Uid], CREDS),
+    row(113, "setreuid", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Uid, Uid], CREDS),
+    row(114, "setregid", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Uid, Uid], CREDS),
     row(115, "getgroups", Forward, "", &[Int, OutPtr], CREDS),
-    row(116, "setgroups", Runtime, "forwarded, then the cached ids are refreshed", &[Size, Ptr], CREDS),
-    row(117, "setresuid", Runtime, "forwarded, then the cached ids are refreshed", &[Uid, Uid, Uid], CREDS),
+    row(116, "setgroups", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Size, Ptr], CREDS),
+    row(117, "setresuid", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Uid, Uid, Uid], CREDS),
     row(118, "getresuid", Forward, "", &[OutPtr, OutPtr, OutPtr], CREDS),
-    row(119, "setresgid", Runtime, "forwarded, then the cached ids are refreshed", &[Uid, Uid, Uid], CREDS),
+    row(119, "setresgid", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Uid, Uid, Uid], CREDS),
     row(120, "getresgid", Forward, "", &[OutPtr, OutPtr, OutPtr], CREDS),
     row(121, "getpgid", Forward, "", &[Pid], 0),
-    row(122, "setfsuid", Runtime, "forwarded, then the cached ids are refreshed", &[Uid], CREDS).ret(Ret::NoErr),
-    row(123, "setfsgid", Runtime, "forwarded, then the cached ids are refreshed", &[Uid], CREDS).ret(Ret::NoErr),
+    row(122, "setfsuid", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Uid], CREDS).ret(Ret::NoErr),
+    row(123, "setfsgid", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Uid], CREDS).ret(Ret::NoErr),
     row(124, "getsid", Forward, "", &[Pid], 0),
     row(125, "capget", Forward, "", &[Ptr, OutPtr], CREDS),
-    row(126, "capset", Runtime, "forwarded, then the cached ids are refreshed", &[Ptr, Ptr], CREDS),
+    row(126, "capset", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Ptr, Ptr], CREDS),
     row(127, "rt_sigpending", Forward, "", &[SigSetOut, Size], SIG),
-    row(128, "rt_sigtimedwait", Forward, "", &[SigSet, OutPtr, Timespec, Size], SIG),
+    row(128, "rt_sigtimedwait", Forward, "", &[SigSet, OutPtr, Timespec, Size], SIG).restart(Restart::Never),
     row(129, "rt_sigqueueinfo", Forward, "", &[Pid, Signal, Ptr], PROC|SIG),
-    row(130, "rt_sigsuspend", Runtime, "waits under a temporary mask: signals the guest's (virtual) mask blocks may then be taken", &[SigSet, Size], SIG),
-    row(131, "sigaltstack", Runtime, "guest alternate stack is virtual", &[Ptr, OutPtr], SIG),
+    row(130, "rt_sigsuspend", Runtime(MaskedWait), "waits under a temporary mask: signals the guest's (virtual) mask blocks may then be taken", &[SigSet, Size], SIG).restart(Restart::Never),
+    row(131, "sigaltstack", Runtime(SignalAction), "guest alternate stack is virtual", &[Ptr, OutPtr], SIG),
     row(132, "utime", Forward, "", &[Path, Ptr], FILE),
     row(133, "mknod", Forward, "", &[Path, FileMode, Hex], FILE),
     row(134, "uselib", Forward, "", &[Path], FILE),
@@ -214,9 +303,9 @@ pub static SYSCALLS: &[Syscall] = &[
     row(155, "pivot_root", Forward, "", &[Path, Path], FILE),
     row(156, "_sysctl", Forward, "", &[Ptr], 0),
     row(157, "prctl", Forward, "", &[PrctlOp, Hex, Hex, Hex, Hex], CREDS),
-    row(158, "arch_prctl", Runtime, "guest FS/GS are virtual: bt-run keeps its own TLS", &[ArchCode, ArchAddr], 0),
+    row(158, "arch_prctl", Runtime(ThreadArea), "guest FS/GS are virtual: bt-run keeps its own TLS", &[ArchCode, ArchAddr], 0),
     row(159, "adjtimex", Forward, "", &[Ptr], CLOCK),
-    row(160, "setrlimit", Runtime, "bt-run's own descriptors move above a raised RLIMIT_NOFILE", &[Resource, Rlimit], 0),
+    row(160, "setrlimit", Runtime(OwnFds), "bt-run's own descriptors move above a raised RLIMIT_NOFILE", &[Resource, Rlimit], 0),
     row(161, "chroot", Forward, "", &[Path], FILE),
     row(162, "sync", Forward, "", &[], 0),
     row(163, "acct", Forward, "", &[Path], FILE),
@@ -258,13 +347,13 @@ pub static SYSCALLS: &[Syscall] = &[
     row(199, "fremovexattr", Forward, "", &[Fd, Str], DESC),
     row(200, "tkill", Forward, "", &[Pid, Signal], PROC|SIG),
     row(201, "time", Forward, "", &[OutPtr], CLOCK),
-    row(202, "futex", Forward, "", &[Ptr, FutexOp, UInt, Timespec, Ptr, UInt], 0),
+    row(202, "futex", Forward, "", &[Ptr, FutexOp, UInt, Timespec, Ptr, UInt], 0).restart(Restart::IfNull(3)),
     row(203, "sched_setaffinity", Forward, "", &[Pid, UInt, Ptr], 0),
     row(204, "sched_getaffinity", Forward, "", &[Pid, UInt, OutPtr], 0),
     row(205, "set_thread_area", Forward, "", &[Ptr], 0),
     row(206, "io_setup", Forward, "", &[UInt, OutPtr], MEM),
     row(207, "io_destroy", Forward, "", &[Hex], MEM),
-    row(208, "io_getevents", Forward, "", &[Hex, Long, Long, OutPtr, Timespec], 0),
+    row(208, "io_getevents", Forward, "", &[Hex, Long, Long, OutPtr, Timespec], 0).restart(Restart::Never),
     row(209, "io_submit", Forward, "", &[Hex, Long, Ptr], 0),
     row(210, "io_cancel", Forward, "", &[Hex, Ptr, OutPtr], 0),
     row(211, "get_thread_area", Forward, "", &[OutPtr], 0),
@@ -273,10 +362,10 @@ pub static SYSCALLS: &[Syscall] = &[
     row(214, "epoll_ctl_old", Forward, "", &[Hex, Hex, Hex, Hex], 0),
     row(215, "epoll_wait_old", Forward, "", &[Hex, Hex, Hex, Hex], 0),
     row(216, "remap_file_pages", Forward, "", &[Ptr, Size, MmapProt, Size, MmapFlags], MEM),
-    row(217, "getdents64", Runtime, "bt-run's own descriptors are left out of /proc/self/fd listings", &[Fd, DirentsOut, UInt], DESC),
+    row(217, "getdents64", Runtime(OwnFds), "bt-run's own descriptors are left out of /proc/self/fd listings", &[Fd, DirentsOut, UInt], DESC),
     row(218, "set_tid_address", Forward, "", &[Ptr], 0),
     row(219, "restart_syscall", Forward, "", &[], 0),
-    row(220, "semtimedop", Forward, "", &[Int, Ptr, UInt, Timespec], IPC),
+    row(220, "semtimedop", Forward, "", &[Int, Ptr, UInt, Timespec], IPC).restart(Restart::Never),
     row(221, "fadvise64", Forward, "", &[Fd, Off, Size, Fadvise], DESC),
     row(222, "timer_create", Forward, "", &[ClockId, Ptr, OutPtr], 0),
     row(223, "timer_settime", Forward, "", &[Int, TimerFlags, Ptr, OutPtr], 0),
@@ -286,9 +375,9 @@ pub static SYSCALLS: &[Syscall] = &[
     row(227, "clock_settime", Forward, "", &[ClockId, Timespec], CLOCK),
     row(228, "clock_gettime", Forward, "", &[ClockId, TimespecOut], CLOCK),
     row(229, "clock_getres", Forward, "", &[ClockId, TimespecOut], CLOCK),
-    row(230, "clock_nanosleep", Forward, "", &[ClockId, TimerFlags, Timespec, OutPtr], 0),
-    row(231, "exit_group", Runtime, "flushes statistics, then ends the process", &[Int], PROC).ret(Ret::NoReturn),
-    row(232, "epoll_wait", Forward, "", &[Fd, OutPtr, Int, Int], DESC),
+    row(230, "clock_nanosleep", Forward, "", &[ClockId, TimerFlags, Timespec, OutPtr], 0).restart(Restart::Never),
+    row(231, "exit_group", Runtime(Exit), "flushes statistics, then ends the process", &[Int], PROC).ret(Ret::NoReturn),
+    row(232, "epoll_wait", Forward, "", &[Fd, OutPtr, Int, Int], DESC).restart(Restart::Never),
     row(233, "epoll_ctl", Forward, "", &[Fd, EpollCtlOp, Fd, Ptr], DESC),
     row(234, "tgkill", Forward, "", &[Pid, Pid, Signal], PROC|SIG),
     row(235, "utimes", Forward, "", &[Path, Ptr], FILE),
@@ -303,7 +392,7 @@ pub static SYSCALLS: &[Syscall] = &[
     row(244, "mq_notify", Forward, "", &[Fd, Ptr], DESC),
     row(245, "mq_getsetattr", Forward, "", &[Fd, Ptr, OutPtr], DESC),
     row(246, "kexec_load", Forward, "", &[Hex, ULong, Ptr, Hex], 0),
-    row(247, "waitid", Forward, "as wait4", &[Int, Pid, OutPtr, WaitOptions, OutPtr], PROC),
+    row(247, "waitid", Forward, "as wait4", &[Int, Pid, OutPtr, WaitOptions, OutPtr], PROC).tracer_view(),
     row(248, "add_key", Forward, "", &[Str, Str, BufIn, Size, Int], 0),
     row(249, "request_key", Forward, "", &[Str, Str, Str, Int], 0),
     row(250, "keyctl", Forward, "", &[Int, Hex, Hex, Hex, Hex], 0),
@@ -313,22 +402,22 @@ pub static SYSCALLS: &[Syscall] = &[
     row(254, "inotify_add_watch", Forward, "", &[Fd, Path, Hex], FILE|DESC),
     row(255, "inotify_rm_watch", Forward, "", &[Fd, Int], DESC),
     row(256, "migrate_pages", Forward, "", &[Pid, ULong, Ptr, Ptr], MEM),
-    row(257, "openat", Runtime, "/proc/self/exe and /proc/self/cmdline must name the guest, not bt-run", &[DirFd, Path, OpenFlags, Mode], FILE|DESC).ret(Ret::Fd),
+    row(257, "openat", Runtime(ProcSelf), "/proc/self/exe and /proc/self/cmdline must name the guest, not bt-run", &[DirFd, Path, OpenFlags, Mode], FILE|DESC).ret(Ret::Fd),
     row(258, "mkdirat", Forward, "", &[DirFd, Path, Mode], FILE|DESC),
     row(259, "mknodat", Forward, "", &[DirFd, Path, FileMode, Hex], FILE|DESC),
     row(260, "fchownat", Forward, "", &[DirFd, Path, Uid, Uid, AtFlags], FILE|DESC),
     row(261, "futimesat", Forward, "", &[DirFd, Path, Ptr], FILE|DESC),
-    row(262, "newfstatat", Runtime, "/proc/self/exe and /proc/self/cmdline must name the guest, not bt-run", &[DirFd, Path, StatOut, AtFlags], FILE|DESC|FSTAT|STAT_LIKE),
+    row(262, "newfstatat", Runtime(ProcSelf), "/proc/self/exe and /proc/self/cmdline must name the guest, not bt-run", &[DirFd, Path, StatOut, AtFlags], FILE|DESC|FSTAT|STAT_LIKE),
     row(263, "unlinkat", Forward, "", &[DirFd, Path, AtFlags], FILE|DESC),
     row(264, "renameat", Forward, "", &[DirFd, Path, DirFd, Path], FILE|DESC),
     row(265, "linkat", Forward, "", &[DirFd, Path, DirFd, Path, AtFlags], FILE|DESC),
     row(266, "symlinkat", Forward, "", &[Path, DirFd, Path], FILE|DESC),
-    row(267, "readlinkat", Runtime, "/proc/self/exe names the guest program", &[DirFd, Path, BufOut, Size], FILE|DESC),
+    row(267, "readlinkat", Runtime(ProcSelf), "/proc/self/exe names the guest program", &[DirFd, Path, BufOut, Size], FILE|DESC),
     row(268, "fchmodat", Forward, "", &[DirFd, Path, Mode], FILE|DESC),
     row(269, "faccessat", Forward, "", &[DirFd, Path, AccessMode], FILE|DESC),
-    row(270, "pselect6", Runtime, "waits under a temporary mask: signals the guest's (virtual) mask blocks may then be taken", &[Int, Ptr, Ptr, Ptr, Timespec, Ptr], DESC),
-    row(271, "ppoll", Runtime, "waits under a temporary mask: signals the guest's (virtual) mask blocks may then be taken", &[Ptr, UInt, Timespec, SigSet, Size], DESC),
-    row(272, "unshare", Runtime, "forwarded, then the cached ids are refreshed", &[CloneFlags], 0),
+    row(270, "pselect6", Runtime(MaskedWait), "waits under a temporary mask: signals the guest's (virtual) mask blocks may then be taken", &[Int, Ptr, Ptr, Ptr, Timespec, Ptr], DESC).restart(Restart::Never),
+    row(271, "ppoll", Runtime(MaskedWait), "waits under a temporary mask: signals the guest's (virtual) mask blocks may then be taken", &[Ptr, UInt, Timespec, SigSet, Size], DESC).restart(Restart::Never),
+    row(272, "unshare", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[CloneFlags], 0),
     row(273, "set_robust_list", Forward, "", &[Ptr, Size], 0),
     row(274, "get_robust_list", Forward, "", &[Pid, OutPtr, OutPtr], 0),
     row(275, "splice", Forward, "", &[Fd, Ptr, Fd, Ptr, Size, SpliceFlags], DESC),
@@ -337,7 +426,7 @@ pub static SYSCALLS: &[Syscall] = &[
     row(278, "vmsplice", Forward, "", &[Fd, Ptr, Size, SpliceFlags], DESC),
     row(279, "move_pages", Forward, "", &[Pid, ULong, Ptr, Ptr, OutPtr, Hex], MEM),
     row(280, "utimensat", Forward, "", &[DirFd, Path, Ptr, AtFlags], FILE|DESC),
-    row(281, "epoll_pwait", Runtime, "waits under a temporary mask: signals the guest's (virtual) mask blocks may then be taken", &[Fd, OutPtr, Int, Int, SigSet, Size], DESC),
+    row(281, "epoll_pwait", Runtime(MaskedWait), "waits under a temporary mask: signals the guest's (virtual) mask blocks may then be taken", &[Fd, OutPtr, Int, Int, SigSet, Size], DESC).restart(Restart::Never),
     row(282, "signalfd", Forward, "", &[Fd, SigSet, Size], DESC|SIG).ret(Ret::Fd),
     row(283, "timerfd_create", Forward, "", &[ClockId, FdFlags], DESC).ret(Ret::Fd),
     row(284, "eventfd", Forward, "", &[UInt], DESC).ret(Ret::Fd),
@@ -348,7 +437,7 @@ pub static SYSCALLS: &[Syscall] = &[
     row(289, "signalfd4", Forward, "", &[Fd, SigSet, Size, FdFlags], DESC|SIG).ret(Ret::Fd),
     row(290, "eventfd2", Forward, "", &[UInt, FdFlags], DESC).ret(Ret::Fd),
     row(291, "epoll_create1", Forward, "", &[FdFlags], DESC).ret(Ret::Fd),
-    row(292, "dup3", Forward, "", &[Fd, Fd, FdFlags], DESC).ret(Ret::Fd),
+    row(292, "dup3", Forward, "", &[Fd, Fd, FdFlags], DESC).ret(Ret::Fd).fds(Fds::SteppedAround),
     row(293, "pipe2", Forward, "", &[PipeFds, FdFlags], DESC),
     row(294, "inotify_init1", Forward, "", &[FdFlags], DESC).ret(Ret::Fd),
     row(295, "preadv", Forward, "", &[Fd, IovOut, Int, Off], DESC),
@@ -358,13 +447,13 @@ pub static SYSCALLS: &[Syscall] = &[
     row(299, "recvmmsg", Forward, "", &[Fd, OutPtr, UInt, MsgFlags, Timespec], NET),
     row(300, "fanotify_init", Forward, "", &[Hex, Hex], DESC).ret(Ret::Fd),
     row(301, "fanotify_mark", Forward, "", &[Fd, Hex, Hex, DirFd, Path], FILE|DESC),
-    row(302, "prlimit64", Runtime, "bt-run's own descriptors move above a raised RLIMIT_NOFILE", &[Pid, Resource, Rlimit, RlimitOut], 0),
+    row(302, "prlimit64", Runtime(OwnFds), "bt-run's own descriptors move above a raised RLIMIT_NOFILE", &[Pid, Resource, Rlimit, RlimitOut], 0),
     row(303, "name_to_handle_at", Forward, "", &[DirFd, Path, OutPtr, OutPtr, AtFlags], FILE|DESC),
     row(304, "open_by_handle_at", Forward, "", &[Fd, Ptr, OpenFlags], DESC).ret(Ret::Fd),
     row(305, "clock_adjtime", Forward, "", &[ClockId, Ptr], CLOCK),
     row(306, "syncfs", Forward, "", &[Fd], DESC),
     row(307, "sendmmsg", Forward, "", &[Fd, Ptr, UInt, MsgFlags], NET),
-    row(308, "setns", Runtime, "forwarded, then the cached ids are refreshed", &[Fd, CloneFlags], DESC),
+    row(308, "setns", Runtime(Ids), "forwarded, then the cached ids are refreshed", &[Fd, CloneFlags], DESC),
     row(309, "getcpu", Forward, "", &[OutPtr, OutPtr, Ptr], 0),
     row(310, "process_vm_readv", Forward, "", &[Pid, Ptr, ULong, Ptr, ULong, Hex], 0),
     row(311, "process_vm_writev", Forward, "", &[Pid, Ptr, ULong, Ptr, ULong, Hex], 0),
@@ -378,19 +467,19 @@ pub static SYSCALLS: &[Syscall] = &[
     row(319, "memfd_create", Forward, "", &[Str, MemfdFlags], DESC).ret(Ret::Fd),
     row(320, "kexec_file_load", Forward, "", &[Fd, Fd, ULong, Str, Hex], DESC),
     row(321, "bpf", Forward, "", &[Int, Ptr, UInt], DESC),
-    row(322, "execveat", Runtime, "as execve", &[DirFd, Path, Argv, Envp, AtFlags], FILE|DESC|PROC),
+    row(322, "execveat", Runtime(Exec), "as execve", &[DirFd, Path, Argv, Envp, AtFlags], FILE|DESC|PROC),
     row(323, "userfaultfd", Forward, "", &[FdFlags], DESC).ret(Ret::Fd),
     row(324, "membarrier", Forward, "", &[Int, Hex, Int], 0),
     row(325, "mlock2", Forward, "", &[Ptr, Size, Hex], MEM),
     row(326, "copy_file_range", Forward, "", &[Fd, Ptr, Fd, Ptr, Size, UInt], DESC),
     row(327, "preadv2", Forward, "", &[Fd, IovOut, Int, Off, Off, Hex], DESC),
     row(328, "pwritev2", Forward, "", &[Fd, IovIn, Int, Off, Off, Hex], DESC),
-    row(329, "pkey_mprotect", Runtime, "as mprotect", &[Ptr, Size, MmapProt, Int], MEM),
+    row(329, "pkey_mprotect", Runtime(Memory), "as mprotect", &[Ptr, Size, MmapProt, Int], MEM),
     row(330, "pkey_alloc", Forward, "", &[Hex, Hex], 0),
     row(331, "pkey_free", Forward, "", &[Int], 0),
-    row(332, "statx", Runtime, "/proc/self/exe and /proc/self/cmdline must name the guest, not bt-run", &[DirFd, Path, AtFlags, Hex, OutPtr], FILE|DESC|FSTAT|STAT_LIKE),
-    row(333, "io_pgetevents", Forward, "", &[Hex, Long, Long, OutPtr, Timespec, Ptr], 0),
-    row(334, "rseq", Runtime, "refused with ENOSYS: bt-run's own libc owns the thread's rseq area", &[Ptr, Hex, Hex, Hex], 0),
+    row(332, "statx", Runtime(ProcSelf), "/proc/self/exe and /proc/self/cmdline must name the guest, not bt-run", &[DirFd, Path, AtFlags, Hex, OutPtr], FILE|DESC|FSTAT|STAT_LIKE),
+    row(333, "io_pgetevents", Forward, "", &[Hex, Long, Long, OutPtr, Timespec, Ptr], 0).restart(Restart::Never),
+    row(334, "rseq", Runtime(Refused), "refused with ENOSYS: bt-run's own libc owns the thread's rseq area", &[Ptr, Hex, Hex, Hex], 0),
     row(335, "uretprobe", Forward, "", &[], 0),
     row(424, "pidfd_send_signal", Forward, "", &[Fd, Signal, Ptr, UInt], DESC|PROC|SIG),
     row(425, "io_uring_setup", Forward, "", &[UInt, Ptr], DESC).ret(Ret::Fd),
@@ -403,13 +492,13 @@ pub static SYSCALLS: &[Syscall] = &[
     row(432, "fsmount", Forward, "", &[Fd, Hex, Hex], DESC).ret(Ret::Fd),
     row(433, "fspick", Forward, "", &[DirFd, Path, Hex], FILE|DESC).ret(Ret::Fd),
     row(434, "pidfd_open", Forward, "", &[Pid, Hex], DESC).ret(Ret::Fd),
-    row(435, "clone3", Runtime, "as clone", &[Ptr, Size], PROC),
-    row(436, "close_range", Runtime, "bt-run's own descriptors are kept out of the range", &[UInt, UInt, Hex], 0),
+    row(435, "clone3", Runtime(Refused), "as clone", &[Ptr, Size], PROC),
+    row(436, "close_range", Runtime(OwnFds), "bt-run's own descriptors are kept out of the range", &[UInt, UInt, Hex], 0).fds(Fds::SteppedAround),
     row(437, "openat2", Forward, "", &[DirFd, Path, Ptr, Size], FILE|DESC).ret(Ret::Fd),
     row(438, "pidfd_getfd", Forward, "", &[Fd, Fd, UInt], DESC).ret(Ret::Fd),
     row(439, "faccessat2", Forward, "", &[DirFd, Path, AccessMode, AtFlags], FILE|DESC),
     row(440, "process_madvise", Forward, "", &[Fd, Ptr, Size, Madvise, UInt], DESC),
-    row(441, "epoll_pwait2", Runtime, "waits under a temporary mask: signals the guest's (virtual) mask blocks may then be taken", &[Fd, OutPtr, Int, Timespec, SigSet, Size], DESC),
+    row(441, "epoll_pwait2", Runtime(MaskedWait), "waits under a temporary mask: signals the guest's (virtual) mask blocks may then be taken", &[Fd, OutPtr, Int, Timespec, SigSet, Size], DESC).restart(Restart::Never),
     row(442, "mount_setattr", Forward, "", &[DirFd, Path, AtFlags, Ptr, Size], FILE|DESC),
     row(443, "quotactl_fd", Forward, "", &[Fd, Hex, Int, Ptr], DESC),
     row(444, "landlock_create_ruleset", Forward, "", &[Ptr, Size, Hex], DESC).ret(Ret::Fd),
