@@ -169,6 +169,15 @@ const TRAP_BRKPT: i32 = 1;
 const SI_KERNEL: i32 = 0x80;
 pub const DEFAULT_CACHE_SIZE: usize = 256 << 20;
 
+/// Why a process could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot reserve the program break near {near:#x}")]
+    Break { near: u64 },
+    #[error("cannot map the code cache: {0}")]
+    CodeCache(std::io::Error),
+}
+
 impl Process {
     /// Set up the process for `prog`; it lives for the rest of the run.
     pub fn new(
@@ -176,7 +185,7 @@ impl Process {
         opts: Options,
         exe_path: PathBuf,
         self_exe: PathBuf,
-    ) -> Result<&'static Self, String> {
+    ) -> Result<&'static Self, ProcessError> {
         let brk = reserve_brk(prog.brk_start.get())?;
         let near = if opts.far_cache {
             None
@@ -195,8 +204,7 @@ impl Process {
             read_pointer: Some(|at| sys::read_guest_u64(at.get()).ok()),
             read_constant: Some(crate::constants::read_constant),
         };
-        let cache =
-            Box::new(CodeCache::new(cache_size, near, topts).map_err(|e| format!("cannot map the code cache: {e}"))?);
+        let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(ProcessError::CodeCache)?);
         let mut exec = ExecMap::default();
         for r in &prog.regions {
             if r.prot & libc::PROT_EXEC != 0 {
@@ -870,7 +878,7 @@ impl Shared {
 
 /// Reserve the region the emulated break grows into, right where the kernel
 /// would have put the break.
-fn reserve_brk(start: u64) -> Result<Brk, String> {
+fn reserve_brk(start: u64) -> Result<Brk, ProcessError> {
     let start = page_up(start);
     let mut size = BRK_RESERVE;
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
@@ -891,7 +899,7 @@ fn reserve_brk(start: u64) -> Result<Brk, String> {
     // SAFETY: a fresh mapping at a kernel-chosen address; checked.
     let p = unsafe { libc::mmap(start as *mut _, BRK_RESERVE as usize, libc::PROT_NONE, flags, -1, 0) };
     if p == libc::MAP_FAILED {
-        return Err(format!("cannot reserve the program break near {start:#x}"));
+        return Err(ProcessError::Break { near: start });
     }
     let start = p as u64;
     Ok(Brk { start, cur: start, limit: start + BRK_RESERVE })

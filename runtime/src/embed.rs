@@ -24,8 +24,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::dispatch::{Options, Process};
-use crate::loader::{self, LoadRequest};
+use crate::dispatch::Options;
 use crate::observe::SyscallHook;
 
 /// A guest program to run, with its arguments, environment and hook.
@@ -76,41 +75,15 @@ impl Guest {
     /// with bt-run's conventional status (127 not found, 126 not runnable)
     /// after a one-line message.
     pub fn run(self) -> ! {
-        let envp = self.envp.unwrap_or_else(|| {
-            std::env::vars_os()
-                .map(|(k, v)| {
-                    let mut s = k;
-                    s.push("=");
-                    s.push(v);
-                    s
-                })
-                .collect()
+        let envp = self.envp.unwrap_or_else(crate::start::environment);
+        let e = crate::start::start(crate::Launch {
+            path: self.path,
+            argv: self.argv,
+            envp,
+            opts: self.opts,
+            adopted: false,
         });
-        let die = |msg: String, code: i32| -> ! {
-            crate::own_fds::diag(&format!("{msg}\n"));
-            std::process::exit(code)
-        };
-        // bt-run's own descriptors: its messages go to a private copy of
-        // stderr, never to the guest's.
-        if let Err(e) = crate::own_fds::init(self.opts.output.as_deref(), false) {
-            die(format!("bt-run: {e}"), 2);
-        }
-        if !crate::sys::fsgsbase_available() {
-            die("bt-run: this CPU or kernel does not allow user-space FS/GS base access (FSGSBASE)".into(), 125);
-        }
-        let prog = match loader::load(&LoadRequest { path: &self.path, argv: &self.argv, envp: &envp }) {
-            Ok(p) => p,
-            Err(e) => die(format!("bt-run: {e}"), e.exit_code()),
-        };
-        let exe = std::fs::canonicalize(&prog.exe_path).unwrap_or_else(|_| prog.exe_path.clone());
-        let self_exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();
-        let process = match Process::new(&prog, self.opts, exe, self_exe) {
-            Ok(p) => p,
-            Err(e) => die(format!("bt-run: {e}"), 125),
-        };
-        let mut thread = process.main_thread(&prog);
-        drop(prog);
-        let exit = thread.run();
-        thread.finish(exit)
+        crate::own_fds::diag(&format!("bt-run: {e}\n"));
+        std::process::exit(e.exit_code())
     }
 }

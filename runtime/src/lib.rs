@@ -14,9 +14,11 @@ pub mod perf_map;
 pub mod procfs;
 pub mod ptrace_view;
 pub mod signals;
+pub mod start;
 pub mod stats;
 pub mod sys;
 pub mod syscalls;
 pub mod thread;
 
-pub use dispatch::{GuestExit, Options, Process, Thread};
+pub use dispatch::{GuestExit, Options, Process, ProcessError, Thread};
+pub use start::{Launch, StartError};

@@ -48,3 +48,18 @@ fn hook_counts_and_denies() {
     assert!(err.contains("Permission denied"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The embedding API starts a guest the way the `bt-run` binary does (one
+/// start-up path): the same one-line error and exit status for a program
+/// that is not there, and the guest's own name in /proc/self/comm.
+#[test]
+fn starts_as_the_binary_does() {
+    let missing = Command::new(example()).arg("/nonexistent-dir").arg("/nonexistent/prog").output().unwrap();
+    assert_eq!(missing.status.code(), Some(127));
+    assert_eq!(String::from_utf8_lossy(&missing.stderr), "bt-run: /nonexistent/prog: No such file or directory\n");
+    let comm = ["cat", "/proc/self/comm"];
+    let native = Command::new("/bin/busybox").args(comm).output().unwrap();
+    let embedded = Command::new(example()).arg("/nonexistent-dir").arg("/bin/busybox").args(comm).output().unwrap();
+    assert_eq!(embedded.stdout, native.stdout);
+    assert_eq!(embedded.status.code(), native.status.code());
+}

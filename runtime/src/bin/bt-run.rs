@@ -9,11 +9,11 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use runtime::loader::{self, LoadRequest};
-use runtime::{Options, Process, own_fds, perf_map};
+
+use runtime::{Launch, Options, own_fds, perf_map};
 
 const USAGE: &str = "\
 Usage: bt-run [OPTIONS] [--] PROG [ARGS...]
@@ -222,48 +222,12 @@ fn run(args: Vec<OsString>, adopted: bool) -> Result<i32> {
         Parsed::Exit(code) => return Ok(code),
         Parsed::Run(cli) => *cli,
     };
-    if !adopted {
-        let needed = cli.opts.stats || cli.opts.observers.trace.is_some();
-        if let Err(e) = own_fds::init(cli.opts.output.as_deref(), needed) {
-            own_fds::diag(&format!("bt-run: {e}\n"));
-            return Ok(2);
-        }
-    }
-    if !adopted && cli.opts.perf_map.is_some() {
-        perf_map::PerfMap::discard_old();
-    }
-    if !runtime::sys::fsgsbase_available() {
-        bail!("this CPU or kernel does not allow user-space FS/GS base access (FSGSBASE), which bt-run needs");
-    }
     let path = resolve(&cli.prog);
     let mut argv = vec![cli.argv0.clone().unwrap_or_else(|| cli.prog.clone())];
     argv.extend(cli.args.iter().cloned());
-    let envp: Vec<OsString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut s = k;
-            s.push("=");
-            s.push(v);
-            s
-        })
-        .collect();
-    let prog = match loader::load(&LoadRequest { path: &path, argv: &argv, envp: &envp }) {
-        Ok(p) => p,
-        Err(e) => {
-            own_fds::diag(&format!("bt-run: {e}\n"));
-            return Ok(e.exit_code());
-        }
-    };
-    let exe = std::fs::canonicalize(&prog.exe_path).unwrap_or_else(|_| prog.exe_path.clone());
-    let self_exe = std::fs::read_link("/proc/self/exe").context("cannot find bt-run's own executable")?;
-    runtime::ptrace_view::at_start(adopted);
-    let process = Process::new(&prog, cli.opts, exe, self_exe).map_err(anyhow::Error::msg)?;
-    let mut thread = process.main_thread(&prog);
-    let comm = Path::new(&path).file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
-    let auxv = runtime::sys::adopt_identity(&comm, &process.exe_path, prog.stack_pointer.get());
-    runtime::ptrace_view::publish_auxv(auxv);
-    drop(prog);
-    let exit = thread.run();
-    thread.finish(exit)
+    let e = runtime::start::start(Launch { path, argv, envp: runtime::start::environment(), opts: cli.opts, adopted });
+    own_fds::diag(&format!("bt-run: {e}\n"));
+    Ok(e.exit_code())
 }
 
 #[unsafe(no_mangle)]

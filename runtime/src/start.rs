@@ -1,0 +1,105 @@
+//! Start-up, the one path shared by the `bt-run` binary and the embedding
+//! API (`embed::Guest::run`): bt-run's own descriptors, the CPU check, the
+//! guest's load, the process, the guest's identity, then the run.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::dispatch::{Options, Process, ProcessError};
+use crate::loader::{self, LoadError, LoadRequest};
+use crate::{own_fds, perf_map};
+
+/// What to run, and how.
+pub struct Launch {
+    /// The program's file (already resolved through PATH).
+    pub path: PathBuf,
+    /// Its argv, argv[0] included.
+    pub argv: Vec<OsString>,
+    /// Its environment, as `NAME=value` strings.
+    pub envp: Vec<OsString>,
+    pub opts: Options,
+    /// Started by a guest's execve under bt-run, which handed over bt-run's
+    /// own descriptors (`--own-fds`): they are adopted already.
+    pub adopted: bool,
+}
+
+/// Why the guest could not be started (each with bt-run's conventional
+/// exit status, `exit_code`).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// bt-run's own copy of stderr or its `-o` file could not be set up.
+    #[error("{0}")]
+    OwnFds(String),
+    #[error("this CPU or kernel does not allow user-space FS/GS base access (FSGSBASE), which bt-run needs")]
+    NoFsgsbase,
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("cannot find bt-run's own executable: {0}")]
+    SelfExe(std::io::Error),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+}
+
+impl StartError {
+    /// The exit status bt-run ends with: 2 for a bad output file (a usage
+    /// error), the loader's 126/127 for a program that cannot be run or
+    /// found, 125 for bt-run's own failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::OwnFds(_) => 2,
+            StartError::Load(e) => e.exit_code(),
+            StartError::NoFsgsbase | StartError::SelfExe(_) | StartError::Process(_) => 125,
+        }
+    }
+}
+
+/// The environment of this process, as `NAME=value` strings.
+pub fn environment() -> Vec<OsString> {
+    std::env::vars_os()
+        .map(|(k, v)| {
+            let mut s = k;
+            s.push("=");
+            s.push(v);
+            s
+        })
+        .collect()
+}
+
+/// Start the guest and run it to its end: the process exits with the
+/// guest's status (or dies of its signal). Returns only if it could not
+/// be started.
+pub fn start(l: Launch) -> StartError {
+    match start_inner(l) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn start_inner(l: Launch) -> Result<std::convert::Infallible, StartError> {
+    if !l.adopted {
+        // bt-run's messages go to a private copy of stderr, never to the
+        // guest's; trace lines and statistics need it (or the -o file).
+        let needed = l.opts.stats || l.opts.observers.trace.is_some();
+        own_fds::init(l.opts.output.as_deref(), needed).map_err(StartError::OwnFds)?;
+        if l.opts.perf_map.is_some() {
+            perf_map::PerfMap::discard_old();
+        }
+    }
+    if !crate::sys::fsgsbase_available() {
+        return Err(StartError::NoFsgsbase);
+    }
+    let prog = loader::load(&LoadRequest { path: &l.path, argv: &l.argv, envp: &l.envp })?;
+    let exe = std::fs::canonicalize(&prog.exe_path).unwrap_or_else(|_| prog.exe_path.clone());
+    let self_exe = std::fs::read_link("/proc/self/exe").map_err(StartError::SelfExe)?;
+    crate::ptrace_view::at_start(l.adopted);
+    let process = Process::new(&prog, l.opts, exe, self_exe)?;
+    let mut thread = process.main_thread(&prog);
+    // The guest's name and auxv where the kernel shows a process's own.
+    let comm = Path::new(&l.path).file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+    let auxv = crate::sys::adopt_identity(&comm, &process.exe_path, prog.stack_pointer.get());
+    crate::ptrace_view::publish_auxv(auxv);
+    drop(prog);
+    let exit = thread.run();
+    thread.finish(exit)
+}
