@@ -14,7 +14,12 @@ use translator::abi::{ExitReason, GuestContext, reg};
 use translator::cache::CodeCache;
 use translator::{CachePc, GuestAddr};
 
+use crate::sys::frame::{
+    self, FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, FPX_SW_BYTES_AT, FpxSwBytes, RtSigFrame, SIGCONTEXT_GPRS, StackT,
+    UContext,
+};
 use crate::sys::{self, HostAction};
+use std::mem::offset_of;
 
 pub const NSIG: usize = 64;
 
@@ -802,59 +807,35 @@ fn deliver_as(
     let fp = sp;
     let mut image = ctx.xsave[..xs].to_vec();
     // fx_sw_bytes: tell readers an XSAVE image follows.
-    image[464..468].copy_from_slice(&0x4650_5853u32.to_le_bytes());
-    image[468..472].copy_from_slice(&((xs + 4) as u32).to_le_bytes());
-    image[472..480].copy_from_slice(&features.to_le_bytes());
+    let sw = FpxSwBytes {
+        magic1: FP_XSTATE_MAGIC1,
+        extended_size: (xs + 4) as u32,
+        xfeatures: features,
+        xstate_size: xs as u32,
+        padding: [0; 7],
+    };
+    image[FPX_SW_BYTES_AT..FPX_SW_BYTES_AT + 48].copy_from_slice(frame::as_bytes(&sw));
     // As the kernel: x87 and SSE are always marked present in the frame's
     // XSTATE_BV (they live in the legacy area).
     let bv = u64::from_le_bytes(image[512..520].try_into().expect("8")) | 3;
     image[512..520].copy_from_slice(&bv.to_le_bytes());
-    image[480..484].copy_from_slice(&(xs as u32).to_le_bytes());
-    image.extend_from_slice(&0x4650_5845u32.to_le_bytes());
-    sp -= 440;
+    image.extend_from_slice(&FP_XSTATE_MAGIC2.to_le_bytes());
+    sp -= std::mem::size_of::<RtSigFrame>() as u64;
     sp = (sp & !15) - 8;
     let frame = sp;
-    let mut f = vec![0u8; 440];
-    let put = |f: &mut Vec<u8>, at: usize, v: u64| f[at..at + 8].copy_from_slice(&v.to_le_bytes());
-    put(&mut f, 0, a.restorer);
-    // ucontext at 8
-    put(&mut f, 8, 0x7); // UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
-    put(&mut f, 16, 0);
-    put(&mut f, 24, ts.altstack.sp);
+    let mut f = RtSigFrame { pretcode: a.restorer, ..RtSigFrame::default() };
+    f.uc.uc_flags = frame::UC_FLAGS;
     // The kernel saves the task's raw sas_ss_flags here (0 until set).
-    let ssf: u32 = ts.altstack.flags;
-    f[32..36].copy_from_slice(&ssf.to_le_bytes());
-    put(&mut f, 40, ts.altstack.size);
-    let mc = 48;
-    let order = [
-        reg::R8,
-        reg::R9,
-        reg::R10,
-        reg::R11,
-        reg::R12,
-        reg::R13,
-        reg::R14,
-        reg::R15,
-        reg::RDI,
-        reg::RSI,
-        reg::RBP,
-        reg::RBX,
-        reg::RDX,
-        reg::RAX,
-        reg::RCX,
-        reg::RSP,
-    ];
-    for (i, r) in order.iter().enumerate() {
-        put(&mut f, mc + i * 8, ctx.gpr[*r]);
-    }
-    put(&mut f, mc + 128, ctx.rip);
+    f.uc.uc_stack = StackT { ss_sp: ts.altstack.sp, ss_flags: ts.altstack.flags, _pad: 0, ss_size: ts.altstack.size };
+    let mc = &mut f.uc.uc_mcontext;
+    mc.gprs = SIGCONTEXT_GPRS.map(|r| ctx.gpr[r]);
+    mc.rip = ctx.rip;
     // The CPU sets RF in the flags image it saves for a fault (not for a
     // trap such as int3); faults bt-run detects itself must show it too.
     let rf = if !forced && is_sync_info(sig, info) && sig != libc::SIGTRAP { 0x10000 } else { 0 };
-    put(&mut f, mc + 136, ctx.rflags | rf);
-    // cs, gs, fs, ss selectors
-    f[mc + 144..mc + 146].copy_from_slice(&0x33u16.to_le_bytes());
-    f[mc + 150..mc + 152].copy_from_slice(&0x2bu16.to_le_bytes());
+    mc.eflags = ctx.rflags | rf;
+    mc.cs = 0x33;
+    mc.ss = 0x2b;
     let mut info = *info;
     if !forced && is_sync_info(sig, &info) {
         // A fault: it becomes the thread's last exception, which the kernel
@@ -873,16 +854,15 @@ fn deliver_as(
             ts.fault.cr2 = u64::from_le_bytes(info[16..24].try_into().expect("8"));
         }
     }
-    let info = &info;
-    put(&mut f, mc + 152, ts.fault.err);
-    put(&mut f, mc + 160, ts.fault.trapno);
-    put(&mut f, mc + 168, mask_now);
-    put(&mut f, mc + 176, ts.fault.cr2);
-    put(&mut f, mc + 184, fp);
-    put(&mut f, 8 + 296, mask_now);
-    f[312..440].copy_from_slice(info);
+    mc.err = ts.fault.err;
+    mc.trapno = ts.fault.trapno;
+    mc.oldmask = mask_now;
+    mc.cr2 = ts.fault.cr2;
+    mc.fpstate = fp;
+    f.uc.uc_sigmask = mask_now;
+    f.info = info;
     let fits = !(nested || entering) || ts.on_altstack(frame);
-    if !fits || sys::write_guest(fp, &image).and_then(|_| sys::write_guest(frame, &f)).is_err() {
+    if !fits || sys::write_guest(fp, &image).and_then(|_| sys::write_guest(frame, frame::as_bytes(&f))).is_err() {
         return force_sigsegv(actions, ts, xstate, ctx, sig);
     }
     // Handler state.
@@ -902,8 +882,8 @@ fn deliver_as(
         ts.altstack = AltStack { sp: 0, flags: SS_DISABLE as u32, size: 0 };
     }
     ctx.gpr[reg::RDI] = sig as u64;
-    ctx.gpr[reg::RSI] = frame + 312;
-    ctx.gpr[reg::RDX] = frame + 8;
+    ctx.gpr[reg::RSI] = frame + offset_of!(RtSigFrame, info) as u64;
+    ctx.gpr[reg::RDX] = frame + offset_of!(RtSigFrame, uc) as u64;
     ctx.gpr[reg::RAX] = 0;
     ctx.gpr[reg::RSP] = frame;
     ctx.rip = a.handler;
@@ -946,37 +926,18 @@ fn force_sigsegv(
 /// rt_sigreturn: restore the guest state saved in the frame at `rsp`
 /// (the ucontext, just above the popped return address).
 pub fn sigreturn(ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestContext) -> Result<(), i32> {
-    let uc = ctx.gpr[reg::RSP];
-    let mut f = [0u8; 304];
-    sys::read_guest(uc, &mut f).map_err(|_| libc::SIGSEGV)?;
-    let get = |at: usize| u64::from_le_bytes(f[at..at + 8].try_into().expect("8"));
-    let mc = 40;
-    let order = [
-        reg::R8,
-        reg::R9,
-        reg::R10,
-        reg::R11,
-        reg::R12,
-        reg::R13,
-        reg::R14,
-        reg::R15,
-        reg::RDI,
-        reg::RSI,
-        reg::RBP,
-        reg::RBX,
-        reg::RDX,
-        reg::RAX,
-        reg::RCX,
-        reg::RSP,
-    ];
-    for (i, r) in order.iter().enumerate() {
-        ctx.gpr[*r] = get(mc + i * 8);
+    let mut bytes = [0u8; std::mem::size_of::<UContext>()];
+    sys::read_guest(ctx.gpr[reg::RSP], &mut bytes).map_err(|_| libc::SIGSEGV)?;
+    let uc: UContext = frame::read(&bytes).expect("a whole ucontext");
+    let mc = &uc.uc_mcontext;
+    for (r, v) in SIGCONTEXT_GPRS.iter().zip(mc.gprs) {
+        ctx.gpr[*r] = v;
     }
-    ctx.rip = get(mc + 128);
+    ctx.rip = mc.rip;
     // Only the user-modifiable flags come back (as the kernel's FIX_EFLAGS).
     let user = 0x0004_0DD5u64 | 0x4_0000 | 0x20_0000 | 0x100;
-    ctx.rflags = (ctx.rflags & !user) | (get(mc + 136) & user) | 0x2;
-    let fp = get(mc + 184);
+    ctx.rflags = (ctx.rflags & !user) | (mc.eflags & user) | 0x2;
+    let fp = mc.fpstate;
     if fp != 0 {
         let xs = xs.size.min(ctx.xsave.len());
         let mut img = vec![0u8; xs];
@@ -990,13 +951,11 @@ pub fn sigreturn(ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestCon
         img[24..28].copy_from_slice(&mxcsr.to_le_bytes());
         ctx.xsave[..xs].copy_from_slice(&img);
     }
-    ts.set_mask(get(296));
+    ts.set_mask(uc.uc_sigmask);
     // Restoring the alternate stack settings (uc_stack) as the kernel's
     // restore_altstack does: a sigaltstack call on the restored stack
     // pointer whose failure is ignored.
-    let ss_sp = get(16);
-    let ss_flags = u32::from_le_bytes(f[24..28].try_into().expect("4"));
-    let ss_size = get(32);
+    let StackT { ss_sp, ss_flags, ss_size, .. } = uc.uc_stack;
     let mode = ss_flags & !SS_AUTODISARM;
     let unchanged = ts.altstack.sp == ss_sp && ts.altstack.size == ss_size && ts.altstack.flags == ss_flags;
     if ts.on_altstack(ctx.gpr[reg::RSP]) || unchanged || ![0, SS_DISABLE as u32, SS_ONSTACK as u32].contains(&mode) {

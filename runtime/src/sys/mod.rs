@@ -3,6 +3,7 @@
 //! dispositions. Everything above this module is safe Rust.
 
 pub mod fds;
+pub mod frame;
 pub mod ptrace;
 pub mod trampolines;
 
