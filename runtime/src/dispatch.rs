@@ -203,6 +203,8 @@ impl Process {
             ic_kinds: IC_KINDS,
             read_pointer: Some(|at| sys::read_guest_u64(at.get()).ok()),
             read_constant: Some(crate::constants::read_constant),
+            entry_regs: None,
+            bmi2: std::arch::is_x86_feature_detected!("bmi2"),
         };
         let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(ProcessError::CodeCache)?);
         let mut exec = ExecMap::default();
@@ -815,6 +817,11 @@ impl Thread {
         // Code the guest can also write (JIT output) may be invalidated
         // without changing: keep its bytes to revive its translation.
         let writable = sh.exec.prot_at(pc.get()).is_some_and(|p| p & libc::PROT_WRITE != 0);
+        // This thread enters the block next: its registers are the guesses
+        // a guarded jump table checks.
+        if self.ctx.rip == pc.get() {
+            sh.cache.entry_hint = Some(self.ctx.gpr);
+        }
         install(sh, pc, bytes, if writable { CodeCache::translate_revivable } else { CodeCache::translate })
     }
 }

@@ -44,6 +44,7 @@ per_variant!(setjmp, |v| plain("setjmp", v, &[]));
 per_variant!(qsort, |v| plain("qsort", v, &[]));
 per_variant!(switch, |v| plain("switch", v, &[]));
 per_variant!(rodata_calls, |v| plain("rodata_calls", v, &[]));
+per_variant!(guarded_tables, |v| plain("guarded_tables", v, &[]));
 per_variant!(x87, |v| plain("x87", v, &[]));
 per_variant!(sse_fp, |v| plain("sse_fp", v, &[]));
 per_variant!(avx2_fp, |v| plain("avx2_fp", v, &[]));

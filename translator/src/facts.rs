@@ -26,6 +26,10 @@ pub struct RegFacts {
     value: [Option<u64>; 16],
     /// Its low byte (al, ..., r15b) is at most this.
     low_byte: [Option<u64>; 16],
+    /// The register's value when the block was entered, while the block
+    /// has not written it: seen once (at translation time), so only a guess
+    /// that emitted code must check (`RegFacts::entered_with`).
+    entry: [Option<u64>; 16],
     /// Set by `cmp reg, imm` for the instruction right after it: the
     /// register, the immediate as an unsigned value of the compare's size,
     /// and that size in bits.
@@ -43,6 +47,18 @@ impl RegFacts {
 
     pub fn value(&self, r: Register) -> Option<u64> {
         self.value[gpr_index(r)?]
+    }
+
+    /// Facts for a block entered with the registers `regs` (by
+    /// `translator::abi::reg` number), as seen when it was translated.
+    pub fn entered_with(regs: Option<[u64; 16]>) -> Self {
+        RegFacts { entry: regs.map_or([None; 16], |r| r.map(Some)), ..RegFacts::default() }
+    }
+
+    /// The register's value at block entry if the block has not written it
+    /// since: a guess (another entry may bring another value).
+    pub fn entry_value(&self, r: Register) -> Option<u64> {
+        self.entry[gpr_index(r)?]
     }
 
     /// Update for `ins`, which was just executed (for a conditional branch:
@@ -68,6 +84,7 @@ impl RegFacts {
                 self.bound[i] = None;
                 self.value[i] = None;
                 self.low_byte[i] = None;
+                self.entry[i] = None;
             }
         }
         match established {

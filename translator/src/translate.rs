@@ -78,6 +78,13 @@ pub struct TranslateOptions {
     /// names the pointer in `Translation::constants` (the cache drops it
     /// when that memory's mapping or protection changes).
     pub read_constant: Option<fn(GuestAddr) -> Option<u64>>,
+    /// The guest registers (by `abi::reg` number) as the thread that needs
+    /// the block enters it: a guess at the values of registers the block
+    /// reads before writing (a jump table's base), which the emitted code
+    /// checks (`BlockBuilder::jump_table`).
+    pub entry_regs: Option<[u64; 16]>,
+    /// The host has BMI2 (`shrx`, a shift that leaves the flags alone).
+    pub bmi2: bool,
 }
 
 /// Where an in-process syscall answer comes from (both per thread, through
@@ -217,6 +224,9 @@ pub struct JumpTable {
     pub key: JtKey,
     pub at: u32,
     pub entries: Option<Vec<u64>>,
+    /// Other blocks with an equal key may use it (false for a guarded
+    /// table, whose pads and fallback are this block's own).
+    pub shareable: bool,
 }
 
 /// The result of translating one block at a known cache address.
@@ -1288,6 +1298,7 @@ impl BlockBuilder<'_> {
         // The rest of the shape, up to the jump.
         let rx = if shape == Shape::Jmp { Register::None } else { ins.op0_register() };
         let mut moves: Vec<(GuestAddr, &[u8])> = Vec::new();
+        let mut moves_use_idx = false;
         let mut add: Option<&[u8]> = None;
         let mut end = ins.next_ip();
         let mut jmp_at = GuestAddr(ins.ip());
@@ -1295,8 +1306,7 @@ impl BlockBuilder<'_> {
             let off = ins.len();
             let mut d = Decoder::with_ip(64, &rest[off..], ins.next_ip(), DecoderOptions::NONE);
             let mut next = Instruction::default();
-            let touched =
-                |r: Register| [rx, idx, base].iter().any(|&t| t != Register::None && gpr_index(r) == gpr_index(t));
+            let touched = |r: Register| [rx, base].iter().any(|&t| t != Register::None && gpr_index(r) == gpr_index(t));
             loop {
                 if !d.can_decode() || moves.len() > 4 {
                     return None;
@@ -1320,33 +1330,72 @@ impl BlockBuilder<'_> {
                     add = Some(raw);
                     continue;
                 }
+                let used = self.info.info(&next).used_registers().to_vec();
                 if !is_register_move(&next)
-                    || self
-                        .info
-                        .info(&next)
-                        .used_registers()
-                        .iter()
-                        .any(|u| touched(u.register()) || u.register().full_register() == Register::RSP)
+                    || used.iter().any(|u| touched(u.register()) || u.register().full_register() == Register::RSP)
                 {
                     return None;
                 }
+                // A move that uses the index is only possible in a guarded
+                // table, whose pads make the moves after the table jump.
+                moves_use_idx |= used.iter().any(|u| gpr_index(u.register()) == gpr_index(idx));
                 moves.push((GuestAddr(next.ip()), raw));
             }
         }
         // The index's bound and the base's value, from the instructions
         // before (worked out only now: most candidates are not jump tables).
-        let mut facts = RegFacts::default();
+        let mut facts = RegFacts::entered_with(self.opts.entry_regs);
         for h in &self.history {
             facts.after(h, &mut self.info);
         }
-        let n = facts.bound(idx)? as usize + 1;
-        if n > MAX_JT_ENTRIES || (space_end - space) as usize / 8 < n {
-            return None;
-        }
-        let base_value = if base == Register::None { 0 } else { facts.value(base)? };
+        // What the block's own instructions do not tell may be guessed and
+        // checked at run time (a guarded table): the base from its value at
+        // block entry, the index's range from the table. Never in a block
+        // that starts at the load itself: that block is where a failed
+        // check goes.
+        let may_guess = self.opts.bmi2
+            && GuestAddr(ins.ip()) != pc
+            && ![base, idx].iter().any(|&r| matches!(gpr_index(r), Some(reg::RCX | reg::RSP)));
+        let (base_value, guard_base) = match (base, facts.value(base)) {
+            (Register::None, _) => (0, false),
+            (_, Some(v)) => (v, false),
+            (_, None) if may_guess => (facts.entry_value(base)?, true),
+            _ => return None,
+        };
         let table = base_value.wrapping_add(ins.memory_displacement64());
         if shape == Shape::Rel && table % 4 != 0 {
             return None;
+        }
+        let site = GuestAddr(ins.ip());
+        let (n, bits) = match facts.bound(idx) {
+            Some(b) => (b as usize + 1, None),
+            None if may_guess => {
+                let bits = self.guess_index_bits(read, table, scale, base_value, site)?;
+                (1usize << bits, Some(bits))
+            }
+            None => return None,
+        };
+        let guarded = guard_base || bits.is_some();
+        if n > MAX_JT_ENTRIES || (space_end - space) as usize / 8 < n || (moves_use_idx && !guarded) {
+            return None;
+        }
+        if guarded {
+            return self.guarded_jump_table(GuardedTable {
+                pc,
+                ins,
+                table,
+                scale,
+                n,
+                guard_base: guard_base.then_some(base),
+                base_value,
+                bits,
+                idx,
+                rx,
+                moves,
+                add,
+                end,
+                space,
+            });
         }
         let rx_n = gpr_index(rx).map(|r| r as u8);
         let mut key = JtKey {
@@ -1406,9 +1455,126 @@ impl BlockBuilder<'_> {
             }
             values.iter().map(|v| pads[pads.binary_search_by_key(v, |&(k, _)| k).expect("a pad per value")].1).collect()
         });
-        self.jump_table = Some(JumpTable { key, at, entries });
+        self.jump_table = Some(JumpTable { key, at, entries, shareable: true });
         self.constants.extend(pages);
         Some((end - ins.ip()) as u32)
+    }
+
+    /// How many bits of index a guarded table covers: enough for the
+    /// entries from `table` on that are constant and lead near the jump
+    /// (within `GUESS_REACH` of it: a switch's or a function's own labels),
+    /// at least two of them.
+    fn guess_index_bits(&self, read: ReadFn, table: u64, scale: u32, base: u64, site: GuestAddr) -> Option<u32> {
+        let mut count = 0usize;
+        while count < MAX_JT_ENTRIES && guarded_target(read, table, scale, base, site, count).is_some() {
+            count += 1;
+        }
+        (count >= 2).then(|| count.next_power_of_two().trailing_zeros())
+    }
+
+    /// A jump table whose base or index range was guessed: the guesses are
+    /// checked first (flags untouched: `lea`, `shrx`, `jrcxz`, rcx in its
+    /// spill slot), the table jump follows, and each pad makes the guest's
+    /// moves, its load's value and add, then exits. A failed check, and an
+    /// index within the covered range whose entry is not a near constant,
+    /// leave for the block at the load, which looks the target up as any
+    /// indirect jump (guest state exactly as before the load).
+    ///
+    /// ```text
+    /// mov gs:[SPILL_RCX], rcx
+    /// mov rcx, -base ; lea rcx, [rcx + B] ; jrcxz 1f ; jmp fail ; 1:
+    /// mov ecx, bits  ; shrx rcx, I, rcx   ; jrcxz 2f ; jmp fail ; 2:
+    /// mov rcx, gs:[SPILL_RCX]
+    /// jmp [H + I*8]
+    /// pad: <moves> ; mov rX, value ; [add rX, B] ; jmp target
+    /// fail: mov rcx, gs:[SPILL_RCX] ; jmp <the load>
+    /// ```
+    fn guarded_jump_table(&mut self, g: GuardedTable<'_>) -> Option<u32> {
+        let read = self.opts.read_constant?;
+        let site = GuestAddr(g.ins.ip());
+        let entries: Vec<Option<(u64, u64)>> =
+            (0..g.n).map(|i| guarded_target(read, g.table, g.scale, g.base_value, site, i)).collect();
+        let mut distinct: Vec<u64> = entries.iter().flatten().map(|&(v, _)| v).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.is_empty() || distinct.len() > MAX_JT_TARGETS {
+            return None;
+        }
+        let rcx = reg::RCX as u8;
+        self.mark(g.pc, site);
+        self.e.store_gs(off::SPILL_RCX, rcx);
+        let mut fails = Vec::new();
+        if let Some(b) = g.guard_base {
+            let b = gpr_index(b).expect("a 64-bit register") as u8;
+            self.e.mov_imm64(rcx, g.base_value.wrapping_neg());
+            // lea rcx, [rcx + B*1]
+            self.e.bytes(&[0x48 | if b >= 8 { 0x02 } else { 0 }, 0x8D, 0x0C, ((b & 7) << 3) | 0x01]);
+            let skip = self.e.short_branch(&[0xE3]); // jrcxz
+            fails.push(self.e.jmp_rel32());
+            self.e.bind_rel8(skip);
+        }
+        let i = gpr_index(g.idx).expect("a 64-bit register") as u8;
+        if let Some(bits) = g.bits {
+            self.e.bytes(&[0xB9]); // mov ecx, imm32
+            self.e.bytes(&bits.to_le_bytes());
+            // shrx rcx, I, rcx (VEX.LZ.F2.0F38.W1 F7 /r, vvvv = rcx)
+            self.e.bytes(&[0xC4, 0xC2 | if i < 8 { 0x20 } else { 0 }, 0xF3, 0xF7, 0xC8 | (i & 7)]);
+            let skip = self.e.short_branch(&[0xE3]);
+            fails.push(self.e.jmp_rel32());
+            self.e.bind_rel8(skip);
+        }
+        self.e.load_gs(rcx, off::SPILL_RCX);
+        if i >= 8 {
+            self.e.bytes(&[0x42]); // REX.X
+        }
+        self.e.bytes(&[0xFF, 0x24, 0xC5 | ((i & 7) << 3)]); // jmp [I*8 + disp32]
+        self.e.bytes(&g.space.to_le_bytes());
+        let rx_n = gpr_index(g.rx).map(|r| r as u8);
+        let mut pads: Vec<(u64, u64)> = Vec::with_capacity(distinct.len());
+        for &v in &distinct {
+            let pad = self.e.pc().get();
+            for (_, raw) in &g.moves {
+                self.e.bytes(raw);
+            }
+            if let Some(r) = rx_n {
+                self.e.mov_imm64(r, v);
+            }
+            if let Some(raw) = g.add {
+                self.e.bytes(raw);
+            }
+            let s = self.e.jmp_rel32();
+            let target = if g.scale == 4 { v.wrapping_add(g.base_value) } else { v };
+            self.exit(s, GuestAddr(target));
+            pads.push((v, pad));
+        }
+        let fail = self.e.pc();
+        self.e.load_gs(rcx, off::SPILL_RCX);
+        let s = self.e.jmp_rel32();
+        self.exit(s, site);
+        for f in fails {
+            self.e.patch(f, fail);
+        }
+        let table_entries: Vec<u64> = entries
+            .iter()
+            .map(|e| match e {
+                Some((v, _)) => pads[pads.binary_search_by_key(v, |&(k, _)| k).expect("a pad per value")].1,
+                None => fail.get(),
+            })
+            .collect();
+        let last = g.table.wrapping_add(g.scale as u64 * g.n as u64 + 7);
+        if last >= g.table {
+            self.constants.extend((g.table >> 12..=last >> 12).map(|p| GuestAddr((p << 12).max(g.table))));
+        }
+        let key = JtKey {
+            table: g.table,
+            entries: g.n as u32,
+            scale: g.scale as u8,
+            rx: rx_n.unwrap_or(16),
+            base: g.base_value,
+            add: (0, [0; 4]),
+        };
+        self.jump_table = Some(JumpTable { key, at: g.space, entries: Some(table_entries), shareable: false });
+        Some((g.end - g.ins.ip()) as u32)
     }
 
     /// The values of a jump table's entries (what the guest's load gives),
@@ -1603,6 +1769,54 @@ fn cc_nibble(cc: ConditionCode) -> Option<u8> {
         ConditionCode::g => 15,
         ConditionCode::None => return None,
     })
+}
+
+/// How far from a guarded table's jump its guessed entries may lead.
+const GUESS_REACH: u64 = 1 << 20;
+
+type ReadFn = fn(GuestAddr) -> Option<u64>;
+
+/// Entry `i` of a guarded table at `table` (entries of `scale` bytes; 4:
+/// relative to `base`): the value the guest's load gives and where it
+/// leads, if it is constant and within `GUESS_REACH` of `site`.
+fn guarded_target(read: ReadFn, table: u64, scale: u32, base: u64, site: GuestAddr, i: usize) -> Option<(u64, u64)> {
+    let at = table.checked_add(scale as u64 * i as u64)?;
+    let v = if scale == 8 {
+        read(GuestAddr(at))?
+    } else {
+        if at & 7 > 4 {
+            return None;
+        }
+        let q = read(GuestAddr(at & !7))?;
+        (q >> (8 * (at & 7))) as u32 as i32 as i64 as u64
+    };
+    let target = if scale == 4 { v.wrapping_add(base) } else { v };
+    (target.abs_diff(site.get()) < GUESS_REACH).then_some((v, target))
+}
+
+/// What `BlockBuilder::guarded_jump_table` emits a table for.
+struct GuardedTable<'a> {
+    /// The block's first guest pc.
+    pc: GuestAddr,
+    /// The guest's load (or memory jump) through the table.
+    ins: &'a Instruction,
+    table: u64,
+    scale: u32,
+    /// Entries covered: 2^bits when the index range is checked.
+    n: usize,
+    /// The base register, when its value was guessed and must be checked.
+    guard_base: Option<Register>,
+    base_value: u64,
+    /// The index range checked: below 2^bits.
+    bits: Option<u32>,
+    idx: Register,
+    rx: Register,
+    moves: Vec<(GuestAddr, &'a [u8])>,
+    add: Option<&'a [u8]>,
+    /// The guest address after the jump.
+    end: u64,
+    /// Where the table goes.
+    space: u32,
 }
 
 #[cfg(test)]
@@ -1982,6 +2196,71 @@ mod tests {
             let space = JtSpace { start: 0x10_0000, end: 0x20_0000, known: &none };
             let t = translate_block_in(GuestAddr(0x1000), code, CachePc(0x9000), 0, opts, Some(space));
             assert!(t.jump_table.is_none(), "{code:x?}");
+        }
+    }
+
+    /// A 12-entry table at 0x3000 of targets near 0x1000; past it, an
+    /// entry that leads far away.
+    fn table_of_twelve(at: GuestAddr) -> Option<u64> {
+        match at.get() {
+            a @ 0x3000..0x3060 => Some(0x5000 + 16 * ((a - 0x3000) / 8)),
+            0x3060..0x3800 => Some(0x7000_0000_0000),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn unknown_base_and_index_make_a_guarded_table() {
+        let regs = {
+            let mut r = [0u64; 16];
+            r[reg::R8] = 0x3000;
+            r
+        };
+        let opts = TranslateOptions {
+            read_constant: Some(table_of_twelve),
+            entry_regs: Some(regs),
+            bmi2: true,
+            ..TranslateOptions::default()
+        };
+        let none = |_: &JtKey| None;
+        let space = || JtSpace { start: 0x10_0000, end: 0x20_0000, known: &none };
+        // mov rax, [rdi+rsi*8]; mov rdx, [r8+rax*8]; mov eax, r9d; jmp rdx
+        let code = [0x48, 0x8B, 0x04, 0xF7, 0x49, 0x8B, 0x14, 0xC0, 0x44, 0x89, 0xC8, 0xFF, 0xE2];
+        let t = translate_block_in(GuestAddr(0x1000), &code, CachePc(0x9000), 0, opts, Some(space()));
+        assert_eq!(t.guest_len as usize, code.len());
+        let j = t.jump_table.as_ref().expect("a guarded jump table");
+        assert!(!j.shareable);
+        let entries = j.entries.as_ref().unwrap();
+        assert_eq!(entries.len(), 16, "12 entries, rounded up to 4 bits of index");
+        let fail = entries[12];
+        assert!(entries[13..].iter().all(|&e| e == fail));
+        assert!(entries[..12].iter().all(|&e| e != fail));
+        let mut targets: Vec<u64> = t.exits.iter().map(|x| x.target.get()).collect();
+        targets.sort_unstable();
+        let mut want: Vec<u64> = (0..12).map(|i| 0x5000 + 16 * i).collect();
+        want.insert(0, 0x1004); // the failed check: the load, looked up
+        assert_eq!(targets, want);
+        let d = dis(&t, 0x9000);
+        let at = d.iter().position(|l| l == "mov gs:[0C8h],rcx").expect("rcx spilled");
+        assert_eq!(d[at + 1], "mov rcx,0FFFFFFFFFFFFD000h", "{d:?}");
+        assert_eq!(d[at + 2], "lea rcx,[rcx+r8]", "{d:?}");
+        assert!(d[at + 3].starts_with("jrcxz"), "{d:?}");
+        let at = d.iter().position(|l| l == "mov ecx,4").expect("the index check");
+        assert_eq!(d[at + 1], "shrx rcx,rax,rcx", "{d:?}");
+        assert!(d[at + 2].starts_with("jrcxz"), "{d:?}");
+        assert!(d.iter().any(|l| l == "jmp qword ptr [rax*8+100000h]"), "{d:?}");
+        // A pad: the guest's move, then its load's value.
+        let pad = d.iter().position(|l| l == "mov eax,r9d").expect("the moves in a pad");
+        assert!(d[pad + 1].starts_with("mov rdx,5"), "{d:?}");
+        // Nothing to guess from, no BMI2, or a block that starts at the
+        // load (where failed checks go): an ordinary indirect jump.
+        for (code, opts) in [
+            (&code[..], TranslateOptions { entry_regs: None, ..opts }),
+            (&code[..], TranslateOptions { bmi2: false, ..opts }),
+            (&code[4..], opts),
+        ] {
+            let t = translate_block_in(GuestAddr(0x1000), code, CachePc(0x9000), 0, opts, Some(space()));
+            assert!(t.jump_table.is_none());
         }
     }
 

@@ -92,6 +92,10 @@ pub struct CacheStats {
 }
 
 pub struct CodeCache {
+    /// The registers of the thread about to enter the next block
+    /// translated (`TranslateOptions::entry_regs`), taken by that
+    /// translation.
+    pub entry_hint: Option<[u64; 16]>,
     mem: CodeMemory,
     top: usize,
     blocks: Vec<Block>,
@@ -181,6 +185,7 @@ impl CodeCache {
             shared_len,
             threaded: false,
             opts,
+            entry_hint: None,
             stats: CacheStats::default(),
         };
         c.clear_ibl();
@@ -305,6 +310,7 @@ impl CodeCache {
             None => None,
         };
         let at = self.mem.base().add(self.top as u64);
+        let opts = TranslateOptions { entry_regs: self.entry_hint.take(), ..opts };
         let t: Translation = translate_block_in(pc, bytes, at, self.exits.len() as u32, opts, jt_space);
         assert!(t.code.len() <= MAX_BLOCK_BYTES + MAX_JT_BYTES + 2048, "block larger than its cap");
         self.mem.write(self.top, &t.code);
@@ -317,7 +323,9 @@ impl CodeCache {
                     table.store_word(first + k, e);
                 }
                 self.jt_top = (first + entries.len()) * 8;
-                self.jt_made.insert(j.key, (j.at, id));
+                if j.shareable {
+                    self.jt_made.insert(j.key, (j.at, id));
+                }
                 self.stats.jump_tables += 1;
             } else {
                 jt_owner = self.jt_made.get(&j.key).map(|&(_, o)| o);
