@@ -1369,8 +1369,15 @@ impl BlockBuilder<'_> {
         let site = GuestAddr(ins.ip());
         let (n, bits) = match facts.bound(idx) {
             Some(b) => (b as usize + 1, None),
+            // The PIC shape's add sets every flag, so before it they are
+            // dead and the check compares with the exact count; the other
+            // shapes check flag-free, up to a power of two.
+            None if may_guess && shape == Shape::Rel => {
+                (self.guess_index_range(read, table, scale, base_value, site)?, Some(0))
+            }
             None if may_guess => {
-                let bits = self.guess_index_bits(read, table, scale, base_value, site)?;
+                let count = self.guess_index_range(read, table, scale, base_value, site)?;
+                let bits = count.next_power_of_two().trailing_zeros();
                 (1usize << bits, Some(bits))
             }
             None => return None,
@@ -1460,16 +1467,15 @@ impl BlockBuilder<'_> {
         Some((end - ins.ip()) as u32)
     }
 
-    /// How many bits of index a guarded table covers: enough for the
-    /// entries from `table` on that are constant and lead near the jump
-    /// (within `GUESS_REACH` of it: a switch's or a function's own labels),
-    /// at least two of them.
-    fn guess_index_bits(&self, read: ReadFn, table: u64, scale: u32, base: u64, site: GuestAddr) -> Option<u32> {
+    /// How many entries a guarded table covers: those from `table` on that
+    /// are constant and lead near the jump (within `GUESS_REACH` of it: a
+    /// switch's or a function's own labels), at least two.
+    fn guess_index_range(&self, read: ReadFn, table: u64, scale: u32, base: u64, site: GuestAddr) -> Option<usize> {
         let mut count = 0usize;
         while count < MAX_JT_ENTRIES && guarded_target(read, table, scale, base, site, count).is_some() {
             count += 1;
         }
-        (count >= 2).then(|| count.next_power_of_two().trailing_zeros())
+        (count >= 2).then_some(count)
     }
 
     /// A jump table whose base or index range was guessed: the guesses are
@@ -1502,9 +1508,39 @@ impl BlockBuilder<'_> {
         }
         let rcx = reg::RCX as u8;
         self.mark(g.pc, site);
-        self.e.store_gs(off::SPILL_RCX, rcx);
         let mut fails = Vec::new();
-        if let Some(b) = g.guard_base {
+        let i = gpr_index(g.idx).expect("a 64-bit register") as u8;
+        // The PIC shape: flags are dead (its add sets them all), so the
+        // checks are compares, taken only when they fail.
+        let flags_dead = g.add.is_some();
+        if flags_dead {
+            if let Some(b) = g.guard_base {
+                let b = gpr_index(b).expect("a 64-bit register") as u8;
+                let rex = 0x48 | u8::from(b >= 8);
+                match i32::try_from(g.base_value as i64) {
+                    Ok(imm) => {
+                        self.e.bytes(&[rex, 0x81, 0xF8 | (b & 7)]); // cmp B, imm32
+                        self.e.bytes(&imm.to_le_bytes());
+                    }
+                    Err(_) => {
+                        self.e.store_gs(off::SPILL_RCX, rcx);
+                        self.e.mov_imm64(rcx, g.base_value);
+                        self.e.bytes(&[rex, 0x39, 0xC8 | (b & 7)]); // cmp B, rcx
+                        self.e.load_gs(rcx, off::SPILL_RCX);
+                    }
+                }
+                fails.push(self.e.jcc_rel32(0x5)); // jne
+            }
+            if g.bits.is_some() {
+                let n = u32::try_from(g.n).expect("a small table");
+                self.e.bytes(&[0x48 | u8::from(i >= 8), 0x81, 0xF8 | (i & 7)]); // cmp I, n
+                self.e.bytes(&n.to_le_bytes());
+                fails.push(self.e.jcc_rel32(0x3)); // jae
+            }
+        } else {
+            self.e.store_gs(off::SPILL_RCX, rcx);
+        }
+        if let Some(b) = g.guard_base.filter(|_| !flags_dead) {
             let b = gpr_index(b).expect("a 64-bit register") as u8;
             self.e.mov_imm64(rcx, g.base_value.wrapping_neg());
             // lea rcx, [rcx + B*1]
@@ -1513,8 +1549,7 @@ impl BlockBuilder<'_> {
             fails.push(self.e.jmp_rel32());
             self.e.bind_rel8(skip);
         }
-        let i = gpr_index(g.idx).expect("a 64-bit register") as u8;
-        if let Some(bits) = g.bits {
+        if let Some(bits) = g.bits.filter(|_| !flags_dead) {
             self.e.bytes(&[0xB9]); // mov ecx, imm32
             self.e.bytes(&bits.to_le_bytes());
             // shrx rcx, I, rcx (VEX.LZ.F2.0F38.W1 F7 /r, vvvv = rcx)
@@ -1523,7 +1558,9 @@ impl BlockBuilder<'_> {
             fails.push(self.e.jmp_rel32());
             self.e.bind_rel8(skip);
         }
-        self.e.load_gs(rcx, off::SPILL_RCX);
+        if !flags_dead {
+            self.e.load_gs(rcx, off::SPILL_RCX);
+        }
         if i >= 8 {
             self.e.bytes(&[0x42]); // REX.X
         }
@@ -1548,7 +1585,9 @@ impl BlockBuilder<'_> {
             pads.push((v, pad));
         }
         let fail = self.e.pc();
-        self.e.load_gs(rcx, off::SPILL_RCX);
+        if !flags_dead {
+            self.e.load_gs(rcx, off::SPILL_RCX);
+        }
         let s = self.e.jmp_rel32();
         self.exit(s, site);
         for f in fails {
@@ -1802,12 +1841,14 @@ struct GuardedTable<'a> {
     ins: &'a Instruction,
     table: u64,
     scale: u32,
-    /// Entries covered: 2^bits when the index range is checked.
+    /// Entries covered (2^bits when the index range is checked without
+    /// flags).
     n: usize,
     /// The base register, when its value was guessed and must be checked.
     guard_base: Option<Register>,
     base_value: u64,
-    /// The index range checked: below 2^bits.
+    /// The index range is checked: below 2^bits, or (in the PIC shape,
+    /// where flags are dead) below `n`.
     bits: Option<u32>,
     idx: Register,
     rx: Register,
@@ -2262,6 +2303,50 @@ mod tests {
             let t = translate_block_in(GuestAddr(0x1000), code, CachePc(0x9000), 0, opts, Some(space()));
             assert!(t.jump_table.is_none());
         }
+    }
+
+    /// 32-bit offsets from 0x3000: twelve to 0x5000 + 16 * i, then far ones.
+    fn offsets_of_twelve(at: GuestAddr) -> Option<u64> {
+        let entry = |i: u64| if i < 12 { 0x2000 + 16 * i } else { 0x7000_0000 };
+        (0x3000..0x3800).contains(&at.get()).then(|| {
+            let i = (at.get() - 0x3000) / 4;
+            entry(i) | entry(i + 1) << 32
+        })
+    }
+
+    #[test]
+    fn a_guarded_pic_table_compares_while_flags_are_dead() {
+        let mut regs = [0u64; 16];
+        regs[reg::R8] = 0x3000;
+        let opts = TranslateOptions {
+            read_constant: Some(offsets_of_twelve),
+            entry_regs: Some(regs),
+            bmi2: true,
+            ..TranslateOptions::default()
+        };
+        let none = |_: &JtKey| None;
+        let space = JtSpace { start: 0x10_0000, end: 0x20_0000, known: &none };
+        // mov rdx, [rdi+rsi*8]; movsxd rdx, [r8+rdx*4]; add rdx, r8; jmp rdx
+        let code = [0x48, 0x8B, 0x14, 0xF7, 0x49, 0x63, 0x14, 0x90, 0x4C, 0x01, 0xC2, 0xFF, 0xE2];
+        let t = translate_block_in(GuestAddr(0x1000), &code, CachePc(0x9000), 0, opts, Some(space));
+        let j = t.jump_table.as_ref().expect("a guarded jump table");
+        assert_eq!(j.entries.as_ref().map(Vec::len), Some(12), "the exact count: no rounding");
+        let d: Vec<String> =
+            dis(&t, 0x9000).into_iter().filter(|l| !l.starts_with("nop") && l != "xchg ax,ax").collect();
+        let at = d.iter().position(|l| l == "cmp r8,3000h").expect("the base check");
+        assert!(d[at + 1].starts_with("jne "), "{d:?}");
+        assert_eq!(d[at + 2], "cmp rdx,0Ch", "{d:?}");
+        assert!(d[at + 3].starts_with("jae "), "{d:?}");
+        assert_eq!(d[at + 4], "jmp qword ptr [rdx*8+100000h]", "{d:?}");
+        assert_eq!(d[at - 1], "mov rdx,[rdi+rsi*8]", "no spill: {d:?}");
+        assert!(!d.iter().any(|l| l.contains("shrx")), "{d:?}");
+        // Each pad: the load's value, the guest's add (its flags), the exit.
+        let pad = d.iter().position(|l| l == "mov rdx,2000h").expect("a pad");
+        assert_eq!(d[pad + 1], "add rdx,r8", "{d:?}");
+        let mut targets: Vec<u64> = t.exits.iter().map(|x| x.target.get()).collect();
+        targets.sort_unstable();
+        assert_eq!(targets.len(), 13);
+        assert_eq!((targets[0], targets[1], targets[12]), (0x1004, 0x5000, 0x50B0));
     }
 
     #[test]
