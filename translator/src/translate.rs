@@ -1390,6 +1390,7 @@ impl BlockBuilder<'_> {
             return self.guarded_jump_table(GuardedTable {
                 pc,
                 ins,
+                load: &rest[..ins.len()],
                 table,
                 scale,
                 n,
@@ -1495,6 +1496,13 @@ impl BlockBuilder<'_> {
     /// pad: <moves> ; mov rX, value ; [add rX, B] ; jmp target
     /// fail: mov rcx, gs:[SPILL_RCX] ; jmp <the load>
     /// ```
+    ///
+    /// In the PIC shape the guest's add sets every flag, so the checks are
+    /// compares (`cmp B, base ; jne fail ; cmp I, n ; jae fail`, not taken
+    /// when they pass: taken branches that always go the same way would
+    /// crowd the history the CPU predicts the table jump from), and the
+    /// fail path makes the guest's load, moves and add itself before it
+    /// looks the target up, so that no exit sees the compare's flags.
     fn guarded_jump_table(&mut self, g: GuardedTable<'_>) -> Option<u32> {
         let read = self.opts.read_constant?;
         let site = GuestAddr(g.ins.ip());
@@ -1569,6 +1577,7 @@ impl BlockBuilder<'_> {
         let rx_n = gpr_index(g.rx).map(|r| r as u8);
         let mut pads: Vec<(u64, u64)> = Vec::with_capacity(distinct.len());
         for &v in &distinct {
+            self.e.align_nop(16, 0);
             let pad = self.e.pc().get();
             for (_, raw) in &g.moves {
                 self.e.bytes(raw);
@@ -1585,11 +1594,26 @@ impl BlockBuilder<'_> {
             pads.push((v, pad));
         }
         let fail = self.e.pc();
-        if !flags_dead {
+        if flags_dead {
+            // The compare changed the flags, which the guest's add defines
+            // again: the guest's own load, moves and add come before any
+            // exit (a signal is taken only at an exit), then the lookup.
+            self.mark(g.pc, site);
+            self.e.bytes(g.load);
+            for (at, raw) in &g.moves {
+                self.mark(g.pc, *at);
+                self.e.bytes(raw);
+            }
+            self.e.bytes(g.add.expect("the PIC shape has an add"));
+            self.e.store_gs(off::SPILL_RCX, rcx);
+            let x = rx_n.expect("the PIC shape loads a register");
+            self.e.bytes(&[0x48 | if x >= 8 { 0x04 } else { 0 }, 0x89, 0xC1 | ((x & 7) << 3)]); // mov rcx, rX
+            self.emit_lookup(SiteKind::Jmp, None);
+        } else {
             self.e.load_gs(rcx, off::SPILL_RCX);
+            let s = self.e.jmp_rel32();
+            self.exit(s, site);
         }
-        let s = self.e.jmp_rel32();
-        self.exit(s, site);
         for f in fails {
             self.e.patch(f, fail);
         }
@@ -1837,8 +1861,9 @@ fn guarded_target(read: ReadFn, table: u64, scale: u32, base: u64, site: GuestAd
 struct GuardedTable<'a> {
     /// The block's first guest pc.
     pc: GuestAddr,
-    /// The guest's load (or memory jump) through the table.
+    /// The guest's load (or memory jump) through the table, and its bytes.
     ins: &'a Instruction,
+    load: &'a [u8],
     table: u64,
     scale: u32,
     /// Entries covered (2^bits when the index range is checked without
@@ -2345,8 +2370,13 @@ mod tests {
         assert_eq!(d[pad + 1], "add rdx,r8", "{d:?}");
         let mut targets: Vec<u64> = t.exits.iter().map(|x| x.target.get()).collect();
         targets.sort_unstable();
-        assert_eq!(targets.len(), 13);
-        assert_eq!((targets[0], targets[1], targets[12]), (0x1004, 0x5000, 0x50B0));
+        assert_eq!(targets, (0..12).map(|i| 0x5000 + 16 * i).collect::<Vec<u64>>());
+        // A failed check makes the guest's load and add (no exit before the
+        // add has set the flags again), then looks the target up.
+        let load = d.iter().position(|l| l == "movsxd rdx,[r8+rdx*4]").expect("the fail path's load");
+        assert_eq!(d[load + 1], "add rdx,r8", "{d:?}");
+        assert_eq!(d[load + 2], "mov gs:[0C8h],rcx", "{d:?}");
+        assert_eq!(d[load + 3], "mov rcx,rdx", "{d:?}");
     }
 
     #[test]
