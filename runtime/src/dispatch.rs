@@ -393,11 +393,7 @@ fn argv_range(sp: u64) -> (u64, u64) {
     (start, end + 1)
 }
 
-/// This thread's kernel id.
-pub fn gettid() -> u64 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
-}
+pub use crate::sys::gettid;
 
 /// Recompute the in-process answers of the thread's process (after a
 /// credential change, or in a new process) from the kernel's current values.

@@ -621,8 +621,7 @@ pub(crate) fn is_self_exe(p: &[u8]) -> bool {
     if p == b"/proc/self/exe" || p == b"/proc/thread-self/exe" {
         return true;
     }
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
+    let pid = sys::getpid();
     p == format!("/proc/{pid}/exe").as_bytes()
 }
 
@@ -657,8 +656,7 @@ fn readlink_answer(target: &[u8], buf: u64, size: u64) -> i64 {
 
 /// Is `p` /proc/self/NAME (or the same through our pid)?
 fn is_self_proc(p: &[u8], name: &[u8]) -> bool {
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
+    let pid = sys::getpid();
     let mine = [b"/proc/self/".to_vec(), format!("/proc/{pid}/").into_bytes()];
     mine.iter().any(|pre| p.strip_prefix(pre.as_slice()) == Some(name))
 }
@@ -782,8 +780,7 @@ fn proc_own_dir(rest: &[u8]) -> Option<&[u8]> {
     let r = match rest.strip_prefix(b"self/") {
         Some(r) => r,
         None => {
-            // SAFETY: getpid has no preconditions.
-            let pid = unsafe { libc::getpid() };
+            let pid = sys::getpid();
             rest.strip_prefix(format!("{pid}/").as_bytes())?
         }
     };

@@ -36,10 +36,7 @@ const CLONE_SIGHAND: u64 = 0x800;
 /// guest's own stack).
 const HOST_THREAD_STACK: usize = 512 * 1024;
 
-fn gettid() -> u64 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
-}
+use crate::sys::gettid;
 
 impl Thread {
     /// clone/fork/vfork as the guest asked.
@@ -86,8 +83,7 @@ impl Thread {
                         let _ = sys::write_guest(ctid, &(me as u32).to_le_bytes());
                     }
                     if flags & CLONE_CHILD_CLEARTID != 0 {
-                        // SAFETY: the guest's address for its own thread.
-                        unsafe { libc::syscall(libc::SYS_set_tid_address, ctid) };
+                        sys::set_tid_address(ctid);
                     }
                 }
                 r
@@ -239,9 +235,9 @@ impl Thread {
                 let _ = sys::write_guest(ctid, &(tid as u32).to_le_bytes());
             }
             if flags & CLONE_CHILD_CLEARTID != 0 {
-                // SAFETY: from now on the kernel clears the guest's word at
-                // thread exit (this host thread never returns to its libc).
-                unsafe { libc::syscall(libc::SYS_set_tid_address, ctid) };
+                // From now on the kernel clears the guest's word at thread
+                // exit (this host thread never returns to its libc).
+                sys::set_tid_address(ctid);
             }
             let _ = tx.send(tid);
             let mut t = Thread { ctx, sig, p, main: false, own_actions: None, own_stats: None, interrupted: None };
@@ -270,9 +266,7 @@ impl Thread {
             GuestExit::ThreadExited(code) if self.own_actions.is_some() => {
                 // A vfork child: a process of its own that shares our memory.
                 self.flush_stats();
-                // SAFETY: ends the child process.
-                unsafe { libc::syscall(libc::SYS_exit_group, code) };
-                unreachable!("exit_group returned")
+                sys::exit_group(code)
             }
             GuestExit::ThreadExited(code) => {
                 let last = {
@@ -291,16 +285,12 @@ impl Thread {
                 if last {
                     self.flush_stats();
                 }
-                // SAFETY: ends only this thread; its guest and host stacks
-                // are never touched again.
-                unsafe { libc::syscall(libc::SYS_exit, code) };
-                unreachable!("exit returned")
+                // Its guest and host stacks are never touched again.
+                sys::exit_thread(code)
             }
             GuestExit::Exited(code) => {
                 self.flush_stats();
-                // SAFETY: ends the process with the guest's status.
-                unsafe { libc::syscall(libc::SYS_exit_group, code) };
-                unreachable!("exit_group returned")
+                sys::exit_group(code)
             }
             GuestExit::Killed(sig) => {
                 self.flush_stats();
@@ -318,9 +308,7 @@ impl Thread {
             }
             GuestExit::Fatal(msg) => {
                 crate::own_fds::diag(&format!("bt-run: {msg}\n"));
-                // SAFETY: ending the process.
-                unsafe { libc::syscall(libc::SYS_exit_group, 125) };
-                unreachable!("exit_group returned")
+                sys::exit_group(125)
             }
         }
     }

@@ -296,6 +296,44 @@ pub unsafe fn forward(nr: u64, a: [u64; 6]) -> i64 {
     unsafe { syscall_inline::raw::syscall6(nr, a) }
 }
 
+/// This thread's kernel id.
+pub fn gettid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
+/// This process's id (the kernel's answer, not the guest's cached one).
+pub fn getpid() -> i32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
+}
+
+/// Have the kernel clear (and futex-wake) the u32 at guest address `addr`
+/// when this thread exits, as the guest's clone asked.
+pub fn set_tid_address(addr: u64) {
+    // SAFETY: the kernel only stores the pointer; it writes there (with a
+    // checked user copy) when the thread exits.
+    unsafe { libc::syscall(libc::SYS_set_tid_address, addr) };
+}
+
+/// End the process with `code`, now (no destructors, no flushing: the
+/// caller has written what it had to).
+pub fn exit_group(code: i32) -> ! {
+    // SAFETY: exit_group does not return.
+    unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    unreachable!("exit_group returned")
+}
+
+/// End this thread only, with `code`. Its host and guest stacks must not
+/// be used again by anyone: a guest thread's dispatcher calls this at its
+/// end, and nothing else refers to its stack.
+pub fn exit_thread(code: i32) -> ! {
+    // SAFETY: exit does not return; bt-run keeps no reference to a guest
+    // thread's host stack once the thread ends (see the caller).
+    unsafe { libc::syscall(libc::SYS_exit, code) };
+    unreachable!("exit returned")
+}
+
 /// Die by `sig` as natively: default disposition, unblocked, raised.
 pub fn die_by_signal(sig: i32) -> ! {
     die_by_signal_info(sig, None)
