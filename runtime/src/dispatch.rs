@@ -20,6 +20,7 @@ use crate::memory::{Brk, CodeGuard, ExecMap, PAGE, page_down, page_up};
 use crate::observe::{Observers, SyscallStats};
 use crate::signals::{self, ThreadSignals};
 use crate::sys;
+use crate::sys::answers::Answers;
 use syscall_inline::{Abi, GateConfig};
 
 /// Options that shape a run (and are passed on to re-executed children).
@@ -126,13 +127,8 @@ pub struct Process {
     /// The process-wide in-process answers (pid, ids), indexed by syscall
     /// number; each thread's context points here (a vfork child at its own
     /// copy, since it shares our memory but not our pid).
-    pub answers: *mut [u64; syscall_inline::GATE_TABLE_LEN],
+    pub answers: &'static Answers,
 }
-
-// SAFETY: `answers` is written only by the runtime under the process lock
-// (or by a vfork child into its own copy) and read by gates as plain words.
-unsafe impl Sync for Process {}
-unsafe impl Send for Process {}
 
 /// One guest thread: its registers and signal state, and the process.
 pub struct Thread {
@@ -220,9 +216,7 @@ impl Process {
         let mut reserved = cache.reserved_ranges();
         reserved.push((brk.start, brk.limit));
         let cache_range = (cache.base().get(), cache.base().get() + cache_size as u64);
-        let answers = Box::into_raw(Box::new([0u64; syscall_inline::GATE_TABLE_LEN]));
-        // SAFETY: just allocated and leaked.
-        unsafe { fill_answers(answers) };
+        let answers = Answers::new_leaked();
         let p = Box::leak(Box::new(Process {
             shared: Mutex::new(Shared {
                 cache,
@@ -333,7 +327,7 @@ impl Process {
         ctx.gate_entry = sys::trampolines::bt_gate as *const () as u64;
         ctx.ibl_miss = sys::trampolines::bt_ibl_miss as *const () as u64;
         ctx.self_ptr = ctx as *const GuestContext as u64;
-        ctx.answers = self.answers as u64;
+        ctx.answers = self.answers.address();
         ctx.tid = gettid();
         crate::ptrace_view::prepare(ctx);
     }
@@ -398,30 +392,8 @@ pub use crate::sys::gettid;
 /// Recompute the in-process answers of the thread's process (after a
 /// credential change, or in a new process) from the kernel's current values.
 pub fn refill_answers(ctx: &GuestContext) {
-    // SAFETY: the runtime only ever sets `ctx.answers` to a table it leaked
-    // (`Process::new`, a vfork child's copy), which stays live for the run.
-    unsafe { fill_answers(ctx.answers as *mut _) }
-}
-
-/// (Re)compute the in-process answers from the kernel's current values.
-///
-/// # Safety
-/// `answers` points at a live answer table that is never freed.
-pub(crate) unsafe fn fill_answers(answers: *mut [u64; syscall_inline::GATE_TABLE_LEN]) {
-    // SAFETY: plain getters with no preconditions.
-    let vals = unsafe {
-        [
-            (libc::SYS_getpid, libc::getpid() as u64),
-            (libc::SYS_getuid, libc::getuid() as u64),
-            (libc::SYS_geteuid, libc::geteuid() as u64),
-            (libc::SYS_getgid, libc::getgid() as u64),
-            (libc::SYS_getegid, libc::getegid() as u64),
-        ]
-    };
-    for (nr, v) in vals {
-        // SAFETY: `answers` points at a live table owned by the process (or
-        // a vfork child's own copy); gates only read whole words of it.
-        unsafe { std::ptr::write_volatile(&mut (*answers)[nr as usize], v) };
+    if let Some(a) = Answers::of(ctx) {
+        a.refill();
     }
 }
 

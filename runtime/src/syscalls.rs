@@ -12,6 +12,7 @@ use crate::memory::{PAGE, page_down, page_up};
 use crate::observe::{CheckedMem, SyscallStats};
 use crate::own_fds;
 use crate::signals;
+use crate::sys::answers::Answers;
 use crate::sys::fds as sysfd;
 use crate::sys::trampolines::SAFE_NOT_STARTED;
 use crate::sys::{self, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
@@ -73,12 +74,10 @@ impl Thread {
                 _ if row.fds == Fds::SteppedAround => (self.sys_dup(nr, a), Kernel),
                 _ if self.p.opts.no_inline || row.disposition != Disposition::Inline => (forward(a), Kernel),
                 libc::SYS_gettid => (self.ctx.tid as i64, Inline),
-                // SAFETY: the context's answer table is live for the run.
-                _ => (
-                    unsafe { (*(self.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]))[nr as usize] }
-                        as i64,
-                    Inline,
-                ),
+                _ => match Answers::of(&self.ctx) {
+                    Some(t) => (t.get(nr) as i64, Inline),
+                    None => (forward(a), Kernel),
+                },
             });
         };
         Ok(match service {

@@ -36,6 +36,7 @@ const CLONE_SIGHAND: u64 = 0x800;
 /// guest's own stack).
 const HOST_THREAD_STACK: usize = 512 * 1024;
 
+use crate::sys::answers::Answers;
 use crate::sys::gettid;
 
 impl Thread {
@@ -197,11 +198,7 @@ impl Thread {
         // Credentials are per thread in the kernel (glibc makes set*id
         // process-wide by running it in every thread): each thread answers
         // from its own copy, inherited from its creator.
-        // SAFETY: the creator's table is live for the run; the copy is leaked
-        // with the thread.
-        ctx.answers =
-            Box::into_raw(Box::new(unsafe { *(self.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]) }))
-                as u64;
+        ctx.answers = Answers::of(&self.ctx).unwrap_or(self.p.answers).copy_leaked().address();
         ctx
     }
 
@@ -344,11 +341,9 @@ pub extern "C" fn vfork_child_main(arg: u64) -> ! {
     crate::own_fds::vfork_child_start();
     // It shares the parent's memory but is a process of its own: give it
     // its own answer table (leaked with the rest of the child).
-    // SAFETY: the parent's table is live; we copy it.
-    let own = Box::into_raw(Box::new(unsafe { *(t.ctx.answers as *const [u64; syscall_inline::GATE_TABLE_LEN]) }));
-    // SAFETY: just allocated and leaked.
-    unsafe { crate::dispatch::fill_answers(own) };
-    t.ctx.answers = own as u64;
+    let own = Answers::of(&t.ctx).unwrap_or(t.p.answers).copy_leaked();
+    own.refill();
+    t.ctx.answers = own.address();
     t.ctx.tid = gettid();
     // The parent's guest mask, installed for real (the kernel gave the
     // child the parent's mask, with whatever blocks bt-run had added).

@@ -2,6 +2,7 @@
 //! GS/FS setup, checked copies to and from guest memory, and host signal
 //! dispositions. Everything above this module is safe Rust.
 
+pub mod answers;
 pub mod fds;
 pub mod frame;
 pub mod ptrace;
