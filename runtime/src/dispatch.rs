@@ -21,6 +21,7 @@ use crate::observe::{Observers, SyscallStats};
 use crate::signals::{self, ThreadSignals};
 use crate::sys;
 use crate::sys::answers::Answers;
+use crate::sys::frame::SigInfo;
 use syscall_inline::{Abi, GateConfig};
 
 /// Options that shape a run (and are passed on to re-executed children).
@@ -631,8 +632,9 @@ impl Thread {
                 // The single-step trap: SIGTRAP, TRAP_TRACE, at the next
                 // instruction; trap number 1 (#DB) in the frame.
                 self.ctx.view_step = 0;
-                let mut info = signals::fault_info(libc::SIGTRAP, TRAP_TRACE, self.ctx.rip);
-                info[120..128].copy_from_slice(&1u64.to_le_bytes());
+                let mut si = SigInfo::from_bytes(&signals::fault_info(libc::SIGTRAP, TRAP_TRACE, self.ctx.rip));
+                si.carried_trapno = 1;
+                let info = si.to_bytes();
                 if let Some(e) = self.sync_fault_info(libc::SIGTRAP, &info) {
                     return e;
                 }

@@ -220,9 +220,8 @@ impl Thread {
             // The exec stop the kernel made at bt-run's start is held back
             // by the tracer's bt-run and shown here instead, where the
             // program is loaded as the kernel would have loaded it.
-            let mut info = [0u8; 128];
-            info[0..4].copy_from_slice(&libc::SIGTRAP.to_le_bytes());
-            info[8..12].copy_from_slice(&(libc::SIGTRAP | PTRACE_EVENT_EXEC << 8).to_le_bytes());
+            let info =
+                crate::sys::frame::SigInfo::new(libc::SIGTRAP, libc::SIGTRAP | PTRACE_EVENT_EXEC << 8).to_bytes();
             self.ctx.view_echo = EXEC_POINT | libc::SIGTRAP as u64;
             sys::echo_signal(libc::SIGTRAP, &info, &mut self.ctx);
             self.ctx.view_echo = 0;

@@ -15,8 +15,8 @@ use translator::cache::CodeCache;
 use translator::{CachePc, GuestAddr};
 
 use crate::sys::frame::{
-    self, FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, FPX_SW_BYTES_AT, FpxSwBytes, RtSigFrame, SIGCONTEXT_GPRS, StackT,
-    UContext,
+    self, FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, FPX_SW_BYTES_AT, FpxSwBytes, RtSigFrame, SIGCONTEXT_GPRS, SigInfo,
+    StackT, UContext,
 };
 use crate::sys::{self, HostAction};
 use std::mem::offset_of;
@@ -529,16 +529,10 @@ pub unsafe extern "C" fn host_signal_handler(
         }
         // The kernel's error code and trap number for the frame's sigcontext,
         // carried in the (otherwise zero) tail of the queued siginfo.
-        {
-            let raw = info as *mut libc::siginfo_t as *mut u8;
-            let err = uc.uc_mcontext.gregs[libc::REG_ERR as usize] as u64;
-            let trapno = uc.uc_mcontext.gregs[libc::REG_TRAPNO as usize] as u64;
-            // SAFETY: siginfo_t is 128 bytes; 112..128 is padding for faults.
-            unsafe {
-                std::ptr::write_unaligned(raw.add(112) as *mut u64, err);
-                std::ptr::write_unaligned(raw.add(120) as *mut u64, trapno);
-            }
-        }
+        frame::with_siginfo(info, |si| {
+            si.carried_err = uc.uc_mcontext.gregs[libc::REG_ERR as usize] as u64;
+            si.carried_trapno = uc.uc_mcontext.gregs[libc::REG_TRAPNO as usize] as u64;
+        });
         let _ = ts.queue(sig, info);
         // SAFETY: plain store into the live context.
         unsafe { std::ptr::write_volatile(&mut ctx.signal_pending, 1) };
@@ -620,9 +614,7 @@ fn uc_mask(uc: &mut libc::ucontext_t) -> &mut u64 {
 const SI_TKILL: i32 = -6;
 
 fn set_si_addr(info: &mut libc::siginfo_t, addr: u64) {
-    // si_addr sits at offset 16 of siginfo on x86-64.
-    // SAFETY: siginfo_t is 128 bytes; offset 16..24 is within it.
-    unsafe { std::ptr::write_unaligned((info as *mut libc::siginfo_t as *mut u8).add(16) as *mut u64, addr) };
+    frame::with_siginfo(info, |si| si.set_addr(addr));
 }
 
 /// Guest pc of the instruction containing cache address `pc`.
@@ -842,16 +834,16 @@ fn deliver_as(
         // shows in every later frame too (thread.trap_nr, error_code and,
         // for page faults only, cr2).
         let (mut trapno, mut err) = trap_of(sig, &info);
-        let carried_err = u64::from_le_bytes(info[112..120].try_into().expect("8"));
-        let carried_trap = u64::from_le_bytes(info[120..128].try_into().expect("8"));
-        if carried_trap != 0 {
-            (trapno, err) = (carried_trap, carried_err);
+        let mut si = SigInfo::from_bytes(&info);
+        if si.carried_trapno != 0 {
+            (trapno, err) = (si.carried_trapno, si.carried_err);
         }
-        info[112..128].fill(0);
+        (si.carried_err, si.carried_trapno) = (0, 0);
+        info = si.to_bytes();
         ts.fault.err = err;
         ts.fault.trapno = trapno;
         if trapno == 14 {
-            ts.fault.cr2 = u64::from_le_bytes(info[16..24].try_into().expect("8"));
+            ts.fault.cr2 = si.addr();
         }
     }
     mc.err = ts.fault.err;
@@ -917,9 +909,7 @@ fn force_sigsegv(
         actions.install_host(libc::SIGSEGV);
     }
     ts.set_mask(ts.mask() & !sigbit(libc::SIGSEGV));
-    let mut info = [0u8; 128];
-    info[0..4].copy_from_slice(&libc::SIGSEGV.to_le_bytes());
-    info[8..12].copy_from_slice(&SI_KERNEL.to_le_bytes());
+    let info = SigInfo::new(libc::SIGSEGV, SI_KERNEL).to_bytes();
     deliver_as(actions, ts, xs, ctx, libc::SIGSEGV, &info, true)
 }
 
@@ -969,7 +959,7 @@ pub fn sigreturn(ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestCon
 }
 
 pub fn is_sync_info(sig: i32, info: &[u8; 128]) -> bool {
-    let code = i32::from_le_bytes(info[8..12].try_into().expect("4"));
+    let code = SigInfo::from_bytes(info).code;
     matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL | libc::SIGTRAP) && code > 0
 }
 
@@ -995,9 +985,7 @@ pub fn default_ignores(sig: i32) -> bool {
 /// A siginfo for a fault bt-run detects itself (illegal instruction, fetch
 /// from non-executable memory).
 pub fn fault_info(sig: i32, code: i32, addr: u64) -> [u8; 128] {
-    let mut i = [0u8; 128];
-    i[0..4].copy_from_slice(&sig.to_le_bytes());
-    i[8..12].copy_from_slice(&code.to_le_bytes());
-    i[16..24].copy_from_slice(&addr.to_le_bytes());
-    i
+    let mut i = SigInfo::new(sig, code);
+    i.set_addr(addr);
+    i.to_bytes()
 }

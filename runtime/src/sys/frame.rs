@@ -92,6 +92,66 @@ impl Default for RtSigFrame {
     }
 }
 
+/// `siginfo_t` (128 bytes) as bt-run reads and writes it: the common
+/// header, the fault address of SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP, and
+/// in the last 16 bytes (padding the kernel leaves zero) the error code and
+/// trap number that bt-run carries with a fault it detected, for the
+/// signal frame's `err` and `trapno` (cleared before the guest sees it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SigInfo {
+    pub signo: i32,
+    pub errno: i32,
+    pub code: i32,
+    pub _pad: i32,
+    /// The union of per-signal fields; a fault's address is its first
+    /// 8 bytes (`si_addr`).
+    pub fields: [u8; 96],
+    pub carried_err: u64,
+    pub carried_trapno: u64,
+}
+
+impl Default for SigInfo {
+    fn default() -> Self {
+        SigInfo { signo: 0, errno: 0, code: 0, _pad: 0, fields: [0; 96], carried_err: 0, carried_trapno: 0 }
+    }
+}
+
+impl SigInfo {
+    /// A siginfo of `signo` with `code` (and nothing else).
+    pub fn new(signo: i32, code: i32) -> Self {
+        SigInfo { signo, code, ..SigInfo::default() }
+    }
+
+    /// From the 128 bytes the kernel (or bt-run) wrote.
+    pub fn from_bytes(b: &[u8; 128]) -> Self {
+        read(b).expect("128 bytes")
+    }
+
+    /// The 128 bytes, as the kernel lays them out.
+    pub fn to_bytes(&self) -> [u8; 128] {
+        as_bytes(self).try_into().expect("128 bytes")
+    }
+
+    /// `si_addr` (meaningful for faults).
+    pub fn addr(&self) -> u64 {
+        u64::from_le_bytes(self.fields[..8].try_into().expect("8 bytes"))
+    }
+
+    pub fn set_addr(&mut self, addr: u64) {
+        self.fields[..8].copy_from_slice(&addr.to_le_bytes());
+    }
+}
+
+/// Edit the kernel's `siginfo_t` through its `SigInfo` view.
+pub fn with_siginfo<R>(info: &mut libc::siginfo_t, f: impl FnOnce(&mut SigInfo) -> R) -> R {
+    const _: () = assert!(std::mem::size_of::<libc::siginfo_t>() == std::mem::size_of::<SigInfo>());
+    const _: () = assert!(std::mem::align_of::<libc::siginfo_t>() >= std::mem::align_of::<SigInfo>());
+    // SAFETY: both are 128 plain bytes (sizes and alignment checked above);
+    // any bytes are a valid SigInfo, and the borrow is `info`'s.
+    f(unsafe { &mut *(info as *mut libc::siginfo_t as *mut SigInfo) })
+}
+
 /// `uc_flags` of a frame with an XSAVE image whose SS is restored strictly:
 /// UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS.
 pub const UC_FLAGS: u64 = 0x7;
@@ -125,12 +185,13 @@ pub const FPX_SW_BYTES_AT: usize = 464;
 pub unsafe trait Plain: Copy + Default {}
 
 // SAFETY (each): repr(C), integer fields only, sizes checked in the tests
-// (24, 256, 304, 440, 48 bytes: no padding).
+// (24, 256, 304, 440, 48, 128 bytes: no padding).
 unsafe impl Plain for StackT {}
 unsafe impl Plain for SigContext {}
 unsafe impl Plain for UContext {}
 unsafe impl Plain for RtSigFrame {}
 unsafe impl Plain for FpxSwBytes {}
+unsafe impl Plain for SigInfo {}
 
 /// The bytes of `v`, as the kernel lays them out.
 pub fn as_bytes<T: Plain>(v: &T) -> &[u8] {
@@ -161,6 +222,7 @@ mod tests {
         assert_eq!(size_of::<UContext>(), 304);
         assert_eq!(size_of::<RtSigFrame>(), 440);
         assert_eq!(size_of::<FpxSwBytes>(), 48);
+        assert_eq!(size_of::<SigInfo>(), 128);
     }
 
     #[test]
@@ -212,6 +274,20 @@ mod tests {
         assert_eq!(offset_of!(RtSigFrame, uc), 8);
         assert_eq!(offset_of!(RtSigFrame, info), 312);
         assert_eq!(size_of::<libc::siginfo_t>(), 128);
+        // siginfo: the header, then the union (si_addr first).
+        assert_eq!(offset_of!(SigInfo, code), 8);
+        assert_eq!(offset_of!(SigInfo, fields), 16);
+        assert_eq!(offset_of!(SigInfo, carried_err), 112);
+        assert_eq!(offset_of!(SigInfo, carried_trapno), 120);
+        let mut si = SigInfo::new(libc::SIGSEGV, 2);
+        si.set_addr(0xdead_b000);
+        let raw = si.to_bytes();
+        // SAFETY: a siginfo_t is 128 plain bytes; read_unaligned copies them.
+        let k: libc::siginfo_t = unsafe { std::ptr::read_unaligned(raw.as_ptr() as *const libc::siginfo_t) };
+        assert_eq!((k.si_signo, k.si_code), (libc::SIGSEGV, 2));
+        // SAFETY: si_addr is the union's field for SIGSEGV.
+        assert_eq!(unsafe { k.si_addr() } as u64, 0xdead_b000);
+        assert_eq!(SigInfo::from_bytes(&raw), si);
         // _fpx_sw_bytes
         assert_eq!(offset_of!(FpxSwBytes, extended_size), 4);
         assert_eq!(offset_of!(FpxSwBytes, xfeatures), 8);
