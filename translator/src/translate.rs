@@ -1367,22 +1367,22 @@ impl BlockBuilder<'_> {
             return None;
         }
         let site = GuestAddr(ins.ip());
-        let (n, bits) = match facts.bound(idx) {
-            Some(b) => (b as usize + 1, None),
+        let (n, index_check) = match facts.bound(idx) {
+            Some(b) => (b as usize + 1, IndexCheck::Proven),
             // The PIC shape's add sets every flag, so before it they are
             // dead and the check compares with the exact count; the other
             // shapes check flag-free, up to a power of two.
             None if may_guess && shape == Shape::Rel => {
-                (self.guess_index_range(read, table, scale, base_value, site)?, Some(0))
+                (guess_index_range(read, table, scale, base_value, site)?, IndexCheck::Below)
             }
             None if may_guess => {
-                let count = self.guess_index_range(read, table, scale, base_value, site)?;
+                let count = guess_index_range(read, table, scale, base_value, site)?;
                 let bits = count.next_power_of_two().trailing_zeros();
-                (1usize << bits, Some(bits))
+                (1usize << bits, IndexCheck::Bits(bits))
             }
             None => return None,
         };
-        let guarded = guard_base || bits.is_some();
+        let guarded = guard_base || index_check != IndexCheck::Proven;
         if n > MAX_JT_ENTRIES || (space_end - space) as usize / 8 < n || (moves_use_idx && !guarded) {
             return None;
         }
@@ -1396,7 +1396,7 @@ impl BlockBuilder<'_> {
                 n,
                 guard_base: guard_base.then_some(base),
                 base_value,
-                bits,
+                index_check,
                 idx,
                 rx,
                 moves,
@@ -1468,17 +1468,6 @@ impl BlockBuilder<'_> {
         Some((end - ins.ip()) as u32)
     }
 
-    /// How many entries a guarded table covers: those from `table` on that
-    /// are constant and lead near the jump (within `GUESS_REACH` of it: a
-    /// switch's or a function's own labels), at least two.
-    fn guess_index_range(&self, read: ReadFn, table: u64, scale: u32, base: u64, site: GuestAddr) -> Option<usize> {
-        let mut count = 0usize;
-        while count < MAX_JT_ENTRIES && guarded_target(read, table, scale, base, site, count).is_some() {
-            count += 1;
-        }
-        (count >= 2).then_some(count)
-    }
-
     /// A jump table whose base or index range was guessed: the guesses are
     /// checked first (flags untouched: `lea`, `shrx`, `jrcxz`, rcx in its
     /// spill slot), the table jump follows, and each pad makes the guest's
@@ -1539,7 +1528,7 @@ impl BlockBuilder<'_> {
                 }
                 fails.push(self.e.jcc_rel32(0x5)); // jne
             }
-            if g.bits.is_some() {
+            if g.index_check == IndexCheck::Below {
                 let n = u32::try_from(g.n).expect("a small table");
                 self.e.bytes(&[0x48 | u8::from(i >= 8), 0x81, 0xF8 | (i & 7)]); // cmp I, n
                 self.e.bytes(&n.to_le_bytes());
@@ -1557,7 +1546,7 @@ impl BlockBuilder<'_> {
             fails.push(self.e.jmp_rel32());
             self.e.bind_rel8(skip);
         }
-        if let Some(bits) = g.bits.filter(|_| !flags_dead) {
+        if let IndexCheck::Bits(bits) = g.index_check {
             self.e.bytes(&[0xB9]); // mov ecx, imm32
             self.e.bytes(&bits.to_le_bytes());
             // shrx rcx, I, rcx (VEX.LZ.F2.0F38.W1 F7 /r, vvvv = rcx)
@@ -1857,6 +1846,28 @@ fn guarded_target(read: ReadFn, table: u64, scale: u32, base: u64, site: GuestAd
     (target.abs_diff(site.get()) < GUESS_REACH).then_some((v, target))
 }
 
+/// How many entries a guarded table covers: those from `table` on that
+/// are constant and lead near the jump (within `GUESS_REACH` of it: a
+/// switch's or a function's own labels), at least two.
+fn guess_index_range(read: ReadFn, table: u64, scale: u32, base: u64, site: GuestAddr) -> Option<usize> {
+    let mut count = 0usize;
+    while count < MAX_JT_ENTRIES && guarded_target(read, table, scale, base, site, count).is_some() {
+        count += 1;
+    }
+    (count >= 2).then_some(count)
+}
+
+/// How a guarded table's index is kept in range.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IndexCheck {
+    /// Bounded by the block's own instructions: no check.
+    Proven,
+    /// `cmp I, n; jae fail` (the PIC shape, where flags are dead).
+    Below,
+    /// Below 2^bits, flag-free (`shrx`).
+    Bits(u32),
+}
+
 /// What `BlockBuilder::guarded_jump_table` emits a table for.
 struct GuardedTable<'a> {
     /// The block's first guest pc.
@@ -1866,15 +1877,12 @@ struct GuardedTable<'a> {
     load: &'a [u8],
     table: u64,
     scale: u32,
-    /// Entries covered (2^bits when the index range is checked without
-    /// flags).
+    /// Entries covered (2^bits for `IndexCheck::Bits`).
     n: usize,
     /// The base register, when its value was guessed and must be checked.
     guard_base: Option<Register>,
     base_value: u64,
-    /// The index range is checked: below 2^bits, or (in the PIC shape,
-    /// where flags are dead) below `n`.
-    bits: Option<u32>,
+    index_check: IndexCheck,
     idx: Register,
     rx: Register,
     moves: Vec<(GuestAddr, &'a [u8])>,
