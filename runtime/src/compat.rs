@@ -79,7 +79,7 @@ impl Thread {
         // the kernel's compat code with the guest's 32-bit arguments; the
         // calls that could touch bt-run's memory, signal handling or threads
         // are served instead.
-        let forward = |a: [u64; 6]| unsafe { sys::forward_i386(nr, a) };
+        let forward = |a: [u64; 6]| sys::forward_i386(nr, a);
         let Some(service) = service else {
             return Ok(match name {
                 // bt-run's own descriptors are stepped around as for x86-64
@@ -187,7 +187,7 @@ impl Thread {
         }
         // SAFETY: the range cannot touch bt-run's memory: MAP_FIXED over it
         // was refused above, and other placements only use free space.
-        let r = unsafe { sys::forward_i386(NR_MMAP2, [addr, len, host_prot(prot), flags, a[4], a[5]]) };
+        let r = sys::forward_i386(NR_MMAP2, [addr, len, host_prot(prot), flags, a[4], a[5]]);
         if !is_error(r) {
             let s = r as u64;
             self.note_new_protection(s, s + page_up(len), prot);
@@ -216,7 +216,7 @@ impl Thread {
             return err(libc::EINVAL);
         }
         // SAFETY: attaching at a free or guest address.
-        let r = unsafe { sys::forward_i386(NR_SHMAT, [a[0], a[1], a[2] & !SHM_EXEC, 0, 0, 0]) };
+        let r = sys::forward_i386(NR_SHMAT, [a[0], a[1], a[2] & !SHM_EXEC, 0, 0, 0]);
         if !is_error(r) && a[2] & SHM_EXEC != 0 {
             self.note_shm_exec(r as u64);
         }
@@ -235,7 +235,7 @@ impl Thread {
             b[2] &= !SHM_EXEC;
         }
         // SAFETY: as shmat above; other operations touch no memory of bt-run.
-        let r = unsafe { sys::forward_i386(117, b) };
+        let r = sys::forward_i386(117, b);
         if shmat && r == 0 && a[2] & SHM_EXEC != 0 {
             let mut w = [0u8; 4];
             if sys::read_guest(a[3], &mut w).is_ok() {
@@ -331,7 +331,7 @@ impl Thread {
             }
         };
         // SAFETY: a stat of our own descriptor into the guest's buffer.
-        let r = unsafe { sys::forward_i386(by_fd, args(exe.as_raw_fd() as u64, path + p.len() as u64)) };
+        let r = sys::forward_i386(by_fd, args(exe.as_raw_fd() as u64, path + p.len() as u64));
         Some((r, Served::Kernel))
     }
 }

@@ -258,7 +258,7 @@ impl Process {
         let (a, e) = argv_range(prog.stack_pointer.get());
         p.cmdline.store(a, std::sync::atomic::Ordering::Relaxed);
         p.cmdline_end.store(e, std::sync::atomic::Ordering::Relaxed);
-        signals::publish(p);
+        crate::host_signal::install(p);
         Ok(p)
     }
 
@@ -312,7 +312,7 @@ impl Process {
             own_stats: None,
             interrupted: None,
         };
-        t.ctx.thread_sig = &*t.sig as *const ThreadSignals as u64;
+        t.sig.attach(&mut t.ctx);
         t
     }
 
@@ -401,7 +401,7 @@ pub fn refill_answers(ctx: &GuestContext) {
 impl Thread {
     /// Run this guest thread until it exits or must die.
     pub fn run(&mut self) -> GuestExit {
-        self.ctx.thread_sig = &*self.sig as *const ThreadSignals as u64;
+        self.sig.attach(&mut self.ctx);
         self.ctx.self_ptr = &*self.ctx as *const GuestContext as u64;
         if let Err(e) = sys::install_context(&mut self.ctx) {
             return GuestExit::Fatal(format!("cannot set up the thread context: {e}"));
@@ -769,7 +769,8 @@ impl Thread {
 
     /// The single-instruction block for `pc` (see `block_for`).
     fn step_block_for(&mut self, sh: &mut Shared, pc: GuestAddr) -> Result<CachePc, BlockErr> {
-        let bytes = guest_code_at(sh, pc, MAX_INSN_LEN)?;
+        let mut buf = [0u8; MAX_INSN_LEN];
+        let bytes = guest_code_at(sh, pc, &mut buf)?;
         install(sh, pc, bytes, CodeCache::translate_step)
     }
 
@@ -778,7 +779,8 @@ impl Thread {
         if let Some((_, c)) = sh.cache.lookup(pc) {
             return Ok(c);
         }
-        let bytes = guest_code_at(sh, pc, MAX_BLOCK_INSNS * MAX_INSN_LEN)?;
+        let mut buf = [0u8; MAX_BLOCK_INSNS * MAX_INSN_LEN];
+        let bytes = guest_code_at(sh, pc, &mut buf)?;
         if let Some((id, c)) = sh.cache.revive(pc, bytes) {
             let glen = sh.cache.block(id).guest_len as u64;
             sh.guard_code(pc.get(), pc.get() + glen.max(1));
@@ -813,10 +815,10 @@ impl Shared {
                 && prot & libc::PROT_WRITE != 0
                 && !self.guard.contains(page)
             {
-                // SAFETY: a guest page (executable in the guest's view);
-                // dropping write access only makes guest writes fault,
-                // which the host handler turns back into writes.
-                if unsafe { libc::mprotect(page as *mut _, PAGE as usize, libc::PROT_READ) } == 0 {
+                // A guest page (executable in the guest's view): dropping
+                // write access only makes guest writes fault, which the
+                // host handler turns back into writes.
+                if sys::calls::protect_guest(page, PAGE, libc::PROT_READ) {
                     self.guard.pages.insert(page);
                 }
             }
@@ -832,8 +834,8 @@ impl Shared {
         }
         self.cache.invalidate(GuestAddr(page), GuestAddr(page + PAGE), false);
         let prot = self.exec.prot_at(page).unwrap_or(libc::PROT_READ | libc::PROT_WRITE) & !libc::PROT_EXEC;
-        // SAFETY: restores the guest's own protection of a guest page.
-        unsafe { libc::mprotect(page as *mut _, PAGE as usize, prot | libc::PROT_READ) == 0 }
+        // The guest's own protection of its page.
+        sys::calls::protect_guest(page, PAGE, prot | libc::PROT_READ)
     }
 
     /// The mapping or protection of guest [start, end) changed (after the
@@ -858,14 +860,9 @@ impl Shared {
 fn reserve_brk(start: u64) -> Result<Brk, ProcessError> {
     let start = page_up(start);
     let mut size = BRK_RESERVE;
-    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
     while size >= (64 << 20) {
-        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; a
-        // PROT_NONE NORESERVE region costs nothing until used.
-        let p = unsafe {
-            libc::mmap(start as *mut _, size as usize, libc::PROT_NONE, flags | libc::MAP_FIXED_NOREPLACE, -1, 0)
-        };
-        if p != libc::MAP_FAILED {
+        // A PROT_NONE NORESERVE region costs nothing until used.
+        if sys::calls::reserve(start, size, libc::MAP_NORESERVE, true).is_some() {
             return Ok(Brk { start, cur: start, limit: start + size });
         }
         size /= 2;
@@ -873,12 +870,10 @@ fn reserve_brk(start: u64) -> Result<Brk, ProcessError> {
     // The space after the program is taken (a PIE placed among other
     // mappings): the break goes wherever there is room, as the kernel's
     // randomized break may too.
-    // SAFETY: a fresh mapping at a kernel-chosen address; checked.
-    let p = unsafe { libc::mmap(start as *mut _, BRK_RESERVE as usize, libc::PROT_NONE, flags, -1, 0) };
-    if p == libc::MAP_FAILED {
+    let Some(p) = sys::calls::reserve(start, BRK_RESERVE, libc::MAP_NORESERVE, false) else {
         return Err(ProcessError::Break { near: start });
-    }
-    let start = p as u64;
+    };
+    let start = p;
     Ok(Brk { start, cur: start, limit: start + BRK_RESERVE })
 }
 
@@ -901,17 +896,34 @@ fn vsyscall_nr(pc: u64) -> Option<u64> {
     }
 }
 
-/// The readable guest-executable bytes at `pc`, at most `max`; a fault if
-/// `pc` is not guest-executable (ACCERR if mapped at all, MAPERR if not).
-fn guest_code_at<'a>(sh: &Shared, pc: GuestAddr, max: usize) -> Result<&'a [u8], BlockErr> {
+/// A copy of the guest-executable bytes at `pc`, as many as fit in `buf`
+/// and lie in one executable range; a fault if `pc` is not
+/// guest-executable (ACCERR if mapped at all, MAPERR if not). The
+/// translator reads the copy, so a guest thread that changes or unmaps the
+/// code meanwhile cannot make bt-run fault (the write guard then drops the
+/// translation).
+fn guest_code_at<'b>(sh: &Shared, pc: GuestAddr, buf: &'b mut [u8]) -> Result<&'b [u8], BlockErr> {
     let Some(end) = sh.exec.extent_end(pc) else {
         let mut b = [0u8; 1];
         return Err(BlockErr::Fault(if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 }));
     };
-    let len = (end - pc.get()).min(max as u64) as usize;
-    // SAFETY: [pc, pc+len) lies in a guest-executable range, which bt-run
-    // always maps readable, and nothing unmaps it while we hold the lock.
-    Ok(unsafe { sys::guest_code(pc.get(), len) })
+    let len = (end - pc.get()).min(buf.len() as u64) as usize;
+    // Page by page, up to the first that cannot be read (past the end of a
+    // mapped file, or unmapped by another thread meanwhile): the
+    // translation then ends there, as it does at the end of the range.
+    let mut got = 0;
+    while got < len {
+        let at = pc.get() + got as u64;
+        let n = ((page_down(at) + PAGE - at) as usize).min(len - got);
+        if sys::read_guest(at, &mut buf[got..got + n]).is_err() {
+            break;
+        }
+        got += n;
+    }
+    if got == 0 {
+        return Err(BlockErr::Fault(1));
+    }
+    Ok(&buf[..got])
 }
 
 /// Translate with `translate` and guard the guest code it read; a full

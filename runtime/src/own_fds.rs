@@ -27,9 +27,7 @@ static OUT: AtomicI32 = AtomicI32::new(-1);
 static DIAG: AtomicI32 = AtomicI32::new(-1);
 /// A descriptor being given up by a move, still bt-run's until closed.
 static RETIRING: AtomicI32 = AtomicI32::new(-1);
-/// The lowest of bt-run's descriptors (i32::MAX: none). The gate compares
-/// descriptor arguments with it.
-pub static FD_FLOOR: AtomicI32 = AtomicI32::new(i32::MAX);
+pub use crate::sys::fds::FD_FLOOR;
 /// Set once the descriptors are set up (before: messages go to fd 2,
 /// which is still bt-run's own).
 static READY: AtomicBool = AtomicBool::new(false);

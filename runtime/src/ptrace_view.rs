@@ -618,7 +618,7 @@ pub fn resume(a: [u64; 6], self_exe: &Path) -> Option<i64> {
     }
     STEPPED.store(true, Ordering::Relaxed);
     // SAFETY: resumes another process, as the guest asked.
-    Some(unsafe { sys::forward(libc::SYS_ptrace as u64, [PTRACE_CONT, a[1], 0, a[3], 0, 0]) })
+    Some(sys::forward(libc::SYS_ptrace as u64, [PTRACE_CONT, a[1], 0, a[3], 0, 0]))
 }
 
 /// Invalidation requests a tracer under bt-run leaves in a tracee under
@@ -687,7 +687,7 @@ pub fn wrote_memory(pid: i32, addr: u64, len: u64, self_exe: &Path) {
 /// `wrote_memory`.
 pub fn pwrite64(a: [u64; 6], self_exe: &Path) -> i64 {
     // SAFETY: the guest's call, as the gate would make it.
-    let r = unsafe { sys::forward_guest_call(libc::SYS_pwrite64 as u64, a) };
+    let r = sys::forward_guest_call(libc::SYS_pwrite64 as u64, a);
     if r > 0
         && let Some(pid) = mem_file_pid(a[0] as i32)
     {
@@ -831,12 +831,8 @@ fn hidden(pid: i32, st: &mut i32, self_exe: &Path) -> bool {
 /// wait4 for a guest that may trace processes under bt-run.
 pub fn wait4(a: [u64; 6], self_exe: &Path) -> i64 {
     loop {
-        let mut st: i32 = 0;
-        // SAFETY: as the guest's call, with our status word instead of its
-        // pointer (the rusage pointer is the guest's, checked by the kernel).
-        let r = unsafe {
-            sys::forward_guest_call(libc::SYS_wait4 as u64, [a[0], &mut st as *mut i32 as u64, a[2], a[3], 0, 0])
-        };
+        // The guest's call, with our status word instead of its pointer.
+        let (r, mut st) = sys::calls::wait4_status(a[0], a[2], a[3]);
         if r == SAFE_NOT_STARTED || r < 0 {
             return r;
         }
@@ -858,11 +854,8 @@ pub fn wait4(a: [u64; 6], self_exe: &Path) -> i64 {
 pub fn waitid(a: [u64; 6], self_exe: &Path) -> i64 {
     const CLD_TRAPPED: i32 = 4;
     loop {
-        let mut info = [0u8; 128];
-        // SAFETY: as the guest's call, with our siginfo buffer.
-        let r = unsafe {
-            sys::forward_guest_call(libc::SYS_waitid as u64, [a[0], a[1], info.as_mut_ptr() as u64, a[3], a[4], 0])
-        };
+        // The guest's call, with our siginfo buffer.
+        let (r, info) = sys::calls::waitid_info(a[0], a[1], a[3], a[4]);
         if r == SAFE_NOT_STARTED || r < 0 {
             return r;
         }

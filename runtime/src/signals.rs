@@ -7,10 +7,9 @@
 //! block boundary: the handler unlinks the block the thread is in (or is
 //! about to enter), the lookup routine and the gate check the pending flag.
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
-use translator::abi::{ExitReason, GuestContext, reg};
+use translator::abi::{GuestContext, reg};
 use translator::cache::CodeCache;
 use translator::{CachePc, GuestAddr};
 
@@ -64,10 +63,13 @@ pub struct Actions {
 /// handler finds it from the context alone.
 pub struct ThreadSignals {
     pending: AtomicU64,
-    info: [UnsafeCell<[u8; 128]>; NSIG + 1],
+    /// The siginfo of each pending standard signal: written by the host
+    /// handler of the owning thread while the signal's pending bit is
+    /// clear, read by the same thread's dispatcher after it took the bit.
+    info: [InfoSlot; NSIG + 1],
     /// Real-time signals queue every instance (standard ones coalesce):
     /// a ring filled by the handler and drained by the dispatcher.
-    rt: [UnsafeCell<(i32, [u8; 128])>; RT_QUEUE],
+    rt: [(AtomicI32, InfoSlot); RT_QUEUE],
     rt_head: AtomicU64,
     rt_tail: AtomicU64,
     /// The guest's signal mask (virtual: see `set_mask`).
@@ -77,7 +79,7 @@ pub struct ThreadSignals {
     /// ... plus what the host handler added to it since (on return from a
     /// host signal handler the kernel installs the handler's uc_sigmask).
     /// `real | extra` may block more than the kernel does, never less.
-    extra: AtomicU64,
+    pub(crate) extra: AtomicU64,
     /// Set while the thread waits in a call that swaps in a temporary mask
     /// (sigsuspend, ppoll, ...): a signal the guest's mask blocks may then
     /// arrive legitimately and is taken, not held.
@@ -129,7 +131,7 @@ pub const FAULT_SIGNALS: u64 = sigbit(libc::SIGSEGV)
 pub const KERNEL_NEVER_BLOCKED: u64 = sigbit(libc::SIGSEGV) | sigbit(libc::SIGBUS);
 
 /// The kernel's share of guest mask `m`.
-const fn kernel_mask(m: u64) -> u64 {
+pub(crate) const fn kernel_mask(m: u64) -> u64 {
     m & !KERNEL_NEVER_BLOCKED
 }
 
@@ -146,17 +148,37 @@ pub const ASYNC_SIGNALS: u64 = !FAULT_SIGNALS & !UNBLOCKABLE;
 /// before the first handler runs); beyond it, instances go back to the kernel.
 const RT_QUEUE: usize = 64;
 
-// SAFETY: an info slot is written only by the host handler of the owning
-// thread while its pending bit is clear, and read by the same thread's
-// dispatcher after it took the bit.
-unsafe impl Sync for ThreadSignals {}
+/// A siginfo's 128 bytes, in words that the host handler and the
+/// dispatcher hand over through the pending bits and ring indices
+/// (sequentially consistent), so the words themselves need no ordering.
+struct InfoSlot([AtomicU64; 16]);
+
+impl InfoSlot {
+    fn empty() -> InfoSlot {
+        InfoSlot(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+
+    fn store(&self, info: &[u8; 128]) {
+        for (w, b) in self.0.iter().zip(info.chunks_exact(8)) {
+            w.store(u64::from_le_bytes(b.try_into().expect("8 bytes")), Ordering::Relaxed);
+        }
+    }
+
+    fn load(&self) -> [u8; 128] {
+        let mut info = [0u8; 128];
+        for (w, b) in self.0.iter().zip(info.chunks_exact_mut(8)) {
+            b.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        }
+        info
+    }
+}
 
 impl ThreadSignals {
     pub fn new() -> Box<Self> {
         Box::new(Self {
             pending: AtomicU64::new(0),
-            info: [const { UnsafeCell::new([0; 128]) }; NSIG + 1],
-            rt: [const { UnsafeCell::new((0, [0; 128])) }; RT_QUEUE],
+            info: std::array::from_fn(|_| InfoSlot::empty()),
+            rt: std::array::from_fn(|_| (AtomicI32::new(0), InfoSlot::empty())),
             rt_head: AtomicU64::new(0),
             rt_tail: AtomicU64::new(0),
             vmask: AtomicU64::new(0),
@@ -254,40 +276,27 @@ impl ThreadSignals {
         self.install(self.mask());
     }
 
-    /// Queue `sig`; false if it could not be (the real-time ring is full:
-    /// the caller must leave it with the kernel).
-    fn queue(&self, sig: i32, info: &libc::siginfo_t) -> bool {
+    /// Queue `sig` with its siginfo `info`; false if it could not be (the
+    /// real-time ring is full: the caller must leave it with the kernel).
+    /// Called by this thread's host handler only.
+    pub(crate) fn queue(&self, sig: i32, info: &[u8; 128]) -> bool {
         if sig >= libc::SIGRTMIN() {
             let (h, t) = (self.rt_head.load(Ordering::SeqCst), self.rt_tail.load(Ordering::SeqCst));
             if t - h >= RT_QUEUE as u64 {
                 return false;
             }
-            {
-                // SAFETY: slot `t` is free (not yet published) and only this
-                // thread's handler writes slots.
-                unsafe {
-                    let slot = &mut *self.rt[(t % RT_QUEUE as u64) as usize].get();
-                    slot.0 = sig;
-                    std::ptr::copy_nonoverlapping(
-                        info as *const libc::siginfo_t as *const u8,
-                        slot.1.as_mut_ptr(),
-                        128,
-                    );
-                }
-                self.rt_tail.store(t + 1, Ordering::SeqCst);
-            }
+            // Slot `t` is not yet published, and only this thread's handler
+            // writes slots.
+            let (s, slot) = &self.rt[(t % RT_QUEUE as u64) as usize];
+            s.store(sig, Ordering::Relaxed);
+            slot.store(info);
+            self.rt_tail.store(t + 1, Ordering::SeqCst);
             return true;
         }
         let bit = 1u64 << (sig - 1);
         if self.pending.load(Ordering::SeqCst) & bit == 0 {
-            // SAFETY: the slot is ours while the bit is clear (see above).
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    info as *const libc::siginfo_t as *const u8,
-                    (*self.info[sig as usize].get()).as_mut_ptr(),
-                    128,
-                );
-            }
+            // The slot is the handler's while the bit is clear.
+            self.info[sig as usize].store(info);
             self.pending.fetch_or(bit, Ordering::SeqCst);
         }
         true
@@ -299,25 +308,39 @@ impl ThreadSignals {
         let bits = self.pending.swap(0, Ordering::SeqCst);
         let mut v: Vec<(i32, [u8; 128])> = (1..=NSIG as i32)
             .filter(|s| bits & (1u64 << (s - 1)) != 0)
-            .map(|s| {
-                let mut info = [0u8; 128];
-                // SAFETY: we took the bit, so the slot is ours to read.
-                info.copy_from_slice(unsafe { &*self.info[s as usize].get() });
-                (s, info)
-            })
+            .map(|s| (s, self.info[s as usize].load()))
             .collect();
         let (mut h, t) = (self.rt_head.load(Ordering::SeqCst), self.rt_tail.load(Ordering::SeqCst));
         let mut rt = Vec::new();
         while h < t {
-            // SAFETY: slots in [head, tail) are published and not rewritten
-            // until head moves past them.
-            rt.push(unsafe { *self.rt[(h % RT_QUEUE as u64) as usize].get() });
+            // Slots in [head, tail) are published and not rewritten until
+            // head moves past them.
+            let (s, slot) = &self.rt[(h % RT_QUEUE as u64) as usize];
+            rt.push((s.load(Ordering::Relaxed), slot.load()));
             h += 1;
         }
         self.rt_head.store(h, Ordering::SeqCst);
         rt.sort_by_key(|e| e.0); // stable: arrival order within a signal
         v.extend(rt);
         v
+    }
+
+    /// Make this the state the host handler finds from `ctx` (the thread's
+    /// context, owned with this by the same `Thread`).
+    pub fn attach(&self, ctx: &mut GuestContext) {
+        ctx.thread_sig = self as *const ThreadSignals as u64;
+    }
+
+    /// The state `attach` gave `ctx`, beside `ctx` itself (they are
+    /// separate objects, borrowed for as long as `ctx` is).
+    #[allow(unsafe_code)]
+    pub fn of(ctx: &mut GuestContext) -> Option<(&ThreadSignals, &mut GuestContext)> {
+        // SAFETY: `thread_sig` is 0 or was set by `attach` from the boxed
+        // ThreadSignals of the Thread that owns `ctx` too, and both are
+        // dropped together: it is live for as long as `ctx` is borrowed,
+        // and it does not overlap `ctx`; it is only read through `&`.
+        let ts = unsafe { (ctx.thread_sig as *const ThreadSignals).as_ref() }?;
+        Some((ts, ctx))
     }
 
     pub fn on_altstack(&self, rsp: u64) -> bool {
@@ -377,244 +400,6 @@ impl ThreadSignals {
         }
         0
     }
-}
-
-/// The process whose cache the host handler may unlink blocks in.
-static PROCESS: AtomicPtr<crate::dispatch::Process> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Tell the host handler where the process state is.
-pub fn publish(p: &'static crate::dispatch::Process) {
-    PROCESS.store(p as *const _ as *mut _, Ordering::SeqCst);
-}
-
-fn is_sync(sig: i32, info: &libc::siginfo_t) -> bool {
-    matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL | libc::SIGTRAP) && info.si_code > 0
-}
-
-const REG_RIP: usize = libc::REG_RIP as usize;
-/// ucontext gregs index for each GPR in hardware order.
-const GREGS: [usize; 16] = [
-    libc::REG_RAX as usize,
-    libc::REG_RCX as usize,
-    libc::REG_RDX as usize,
-    libc::REG_RBX as usize,
-    libc::REG_RSP as usize,
-    libc::REG_RBP as usize,
-    libc::REG_RSI as usize,
-    libc::REG_RDI as usize,
-    libc::REG_R8 as usize,
-    libc::REG_R9 as usize,
-    libc::REG_R10 as usize,
-    libc::REG_R11 as usize,
-    libc::REG_R12 as usize,
-    libc::REG_R13 as usize,
-    libc::REG_R14 as usize,
-    libc::REG_R15 as usize,
-];
-
-/// bt-run's host handler, entered through `bt_host_signal_entry` with the
-/// host FS base already restored and the thread's context as 4th argument.
-///
-/// # Safety
-/// Called only by that entry: `info` and `uc` are the kernel's, `ctx` is
-/// null or the interrupted thread's live context.
-pub unsafe extern "C" fn host_signal_handler(
-    sig: i32,
-    info: *mut libc::siginfo_t,
-    uc: *mut libc::c_void,
-    ctx: *mut GuestContext,
-) {
-    let p = PROCESS.load(Ordering::SeqCst);
-    if ctx.is_null() || p.is_null() || !(1..=NSIG as i32).contains(&sig) {
-        return;
-    }
-    // SAFETY: the kernel passes valid siginfo and ucontext pointers; `ctx`
-    // is this thread's live context (from its GS base) and its thread_sig
-    // points at the thread's boxed ThreadSignals; the process is 'static.
-    let (info, uc, ctx, p) = unsafe { (&mut *info, &mut *(uc as *mut libc::ucontext_t), &mut *ctx, &*p) };
-    if ctx.view_echo & 0xff == sig as u64 {
-        // Raised only for a tracer to see (`ptrace_view`): it went through.
-        ctx.view_echo = 0;
-        return;
-    }
-    // SAFETY: set by the runtime before the thread first enters the cache.
-    let Some(ts) = (unsafe { (ctx.thread_sig as *const ThreadSignals).as_ref() }) else { return };
-    let rip = uc.uc_mcontext.gregs[REG_RIP] as u64;
-    if sig == libc::SIGSEGV && info.si_code == 2
-    /* SEGV_ACCERR */
-    {
-        // A guest write to code bt-run write-protected (see CodeGuard): drop
-        // the page's translations, make it writable again and retry.
-        // SAFETY: si_addr is valid for SIGSEGV.
-        let addr = unsafe { info.si_addr() } as u64;
-        let page = crate::memory::page_down(addr);
-        loop {
-            // Another thread holds the lock only briefly (it never blocks
-            // while holding it), so waiting here cannot deadlock: this
-            // thread was in guest code, not in the dispatcher.
-            match p.shared.try_lock() {
-                Ok(mut sh) => {
-                    if sh.guard.contains(page) {
-                        sh.unguard_for_write(page);
-                        return;
-                    }
-                    if sh.exec.prot_at(page).is_some_and(|p| p & libc::PROT_WRITE != 0) {
-                        // Another thread unguarded it between our fault and
-                        // taking the lock (only guarded pages are read-only
-                        // on the host while writable for the guest): retry.
-                        return;
-                    }
-                    break;
-                }
-                Err(std::sync::TryLockError::WouldBlock) if p.cache_contains(CachePc(rip)) => std::thread::yield_now(),
-                Err(_) => break,
-            }
-        }
-    }
-    if matches!(sig, libc::SIGSEGV | libc::SIGBUS)
-        && info.si_code > 0
-        && let Some(to) = sys::trampolines::copy_fault_fixup(rip)
-    {
-        // A checked copy of guest memory hit a bad address: it fails.
-        uc.uc_mcontext.gregs[REG_RIP] = to as i64;
-        return;
-    }
-    // The dispatcher of another thread may be changing the cache; if the
-    // lock is taken we cannot look blocks up, and fall back on delivery at
-    // this thread's next exit from the cache. A fault in cached code cannot
-    // wait for that exit: then we wait for the lock, which is held only
-    // briefly and never by this thread while it runs cached code.
-    let in_cache = p.cache_contains(CachePc(rip));
-    let mut shared = p.shared.try_lock().ok();
-    if shared.is_none() && in_cache && is_sync(sig, info) {
-        shared = loop {
-            match p.shared.try_lock() {
-                Ok(sh) => break Some(sh),
-                Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
-                Err(_) => break None,
-            }
-        };
-    }
-    let cache = shared.as_ref().map(|s| &s.cache);
-
-    if is_sync(sig, info) {
-        let pc = cache.and_then(|c| guest_pc_at(c, CachePc(rip)));
-        let (Some(pc), Some(cache)) = (pc, cache) else {
-            // A fault in bt-run itself, or in code it did not translate:
-            // let the default action report it.
-            let _ = sys::set_host_action(sig, HostAction::Raw(libc::SIG_DFL), 0, 0);
-            return;
-        };
-        // Synchronous fault in translated code: recover the guest state at
-        // the faulting instruction and leave the cache through
-        // `bt_signal_exit`, which returns to the dispatcher.
-        for (r, &g) in GREGS.iter().enumerate() {
-            ctx.gpr[r] = uc.uc_mcontext.gregs[g] as u64;
-        }
-        // Guest registers that the translation keeps in spill slots at
-        // the faulting instruction, as recorded when it was translated.
-        cache.spilled_at(CachePc(rip)).restore(ctx);
-        ctx.rflags = uc.uc_mcontext.gregs[libc::REG_EFL as usize] as u64;
-        ctx.rip = pc.get();
-        if matches!(sig, libc::SIGILL | libc::SIGFPE) {
-            // si_addr names the instruction: make it the guest's.
-            set_si_addr(info, pc.get());
-        }
-        // SAFETY: si_addr is valid for these signals.
-        let addr = unsafe { info.si_addr() } as u64;
-        // The guard gap below the guest stack is mapped PROT_NONE by bt-run;
-        // natively it is unmapped, so an overflow reports SEGV_MAPERR.
-        if sig == libc::SIGSEGV && info.si_code == 2 && p.in_stack_guard(addr) {
-            info.si_code = 1;
-        }
-        // The kernel's error code and trap number for the frame's sigcontext,
-        // carried in the (otherwise zero) tail of the queued siginfo.
-        frame::with_siginfo(info, |si| {
-            si.carried_err = uc.uc_mcontext.gregs[libc::REG_ERR as usize] as u64;
-            si.carried_trapno = uc.uc_mcontext.gregs[libc::REG_TRAPNO as usize] as u64;
-        });
-        let _ = ts.queue(sig, info);
-        // SAFETY: plain store into the live context.
-        unsafe { std::ptr::write_volatile(&mut ctx.signal_pending, 1) };
-        ctx.exit_reason = ExitReason::Signal as u64;
-        uc.uc_mcontext.gregs[REG_RIP] = sys::trampolines::bt_signal_exit as *const () as i64;
-        uc.uc_mcontext.gregs[libc::REG_RSP as usize] = ctx.host_rsp as i64;
-        return;
-    }
-
-    let mut raw = [0u8; 128];
-    // SAFETY: siginfo_t is 128 bytes.
-    unsafe { std::ptr::copy_nonoverlapping(info as *const libc::siginfo_t as *const u8, raw.as_mut_ptr(), 128) };
-    let guest_mask = ts.mask();
-    if guest_mask & sigbit(sig) != 0 && !ts.mask_swapped.load(Ordering::SeqCst) {
-        // The guest blocks it, the kernel did not yet (the mask is lazy):
-        // block for real what the guest blocks, from this handler's return
-        // on, and give the signal back to the kernel, which holds it pending
-        // (visible to sigpending, sigwaitinfo, signalfd) until the guest
-        // unblocks it. A process-directed one goes back to the process, so
-        // another thread that does not block it may take it, as natively.
-        // (A fault signal sent with kill while blocked is the one case where
-        // the kernel's mask blocks SIGSEGV/SIGBUS, until the next change.)
-        let block = kernel_mask(guest_mask) | sigbit(sig);
-        *uc_mask(uc) |= block;
-        ts.extra.fetch_or(block, Ordering::SeqCst);
-        let threads = shared.as_ref().map_or(2, |s| s.threads);
-        if !(info.si_code != SI_TKILL && threads > 1 && sys::requeue_signal_to_process(sig, &raw)) {
-            sys::requeue_signal(sig, &raw);
-        }
-        return;
-    }
-    if ts.queue(sig, info) {
-        // Taken: until the dispatcher has delivered it, the kernel keeps
-        // every further asynchronous signal (so a storm is delivered one at
-        // a time, in the kernel's order, and nothing overflows our queue).
-        *uc_mask(uc) |= ASYNC_SIGNALS;
-        ts.extra.fetch_or(ASYNC_SIGNALS, Ordering::SeqCst);
-        // Interrupted between the gate's last look at the pending flag and
-        // its `syscall`: leave without making the call (closing the window
-        // in which a blocking call would sleep on a taken signal).
-        if let Some(to) = sys::trampolines::syscall_window_exit(rip) {
-            uc.uc_mcontext.gregs[REG_RIP] = to as i64;
-        }
-    } else {
-        // Our queue is full (only with the kernel's help: a storm of real-
-        // time signals while asynchronous ones were not blocked): give the
-        // instance back to the kernel and keep it blocked until delivery.
-        sys::requeue_signal(sig, &raw);
-        *uc_mask(uc) |= sigbit(sig);
-        ts.extra.fetch_or(sigbit(sig), Ordering::SeqCst);
-    }
-    // SAFETY: plain store into the live context; read by cached code.
-    unsafe { std::ptr::write_volatile(&mut ctx.signal_pending, 1) };
-    drop(shared);
-    let mut shared = p.shared.try_lock().ok();
-    let Some(cache) = shared.as_mut().map(|s| &mut s.cache) else { return };
-    if in_cache {
-        if let Some(b) = cache.block_at(CachePc(rip)) {
-            cache.unlink_exits(b);
-        }
-    } else if sys::trampolines::contains(rip) {
-        // Between the dispatcher's check and a block: unlink every block the
-        // trampoline may be heading to.
-        for t in [ctx.entry_target, ctx.gate_ret, ctx.ibl_jump] {
-            if let Some(b) = cache.block_at(CachePc(t)) {
-                cache.unlink_exits(b);
-            }
-        }
-    }
-}
-
-/// The first 64 signals of a ucontext's saved mask.
-fn uc_mask(uc: &mut libc::ucontext_t) -> &mut u64 {
-    // SAFETY: sigset_t is at least 8 bytes, 8-aligned, and its first word
-    // holds signals 1-64 on x86-64.
-    unsafe { &mut *(&mut uc.uc_sigmask as *mut libc::sigset_t as *mut u64) }
-}
-
-const SI_TKILL: i32 = -6;
-
-fn set_si_addr(info: &mut libc::siginfo_t, addr: u64) {
-    frame::with_siginfo(info, |si| si.set_addr(addr));
 }
 
 /// Guest pc of the instruction containing cache address `pc`.

@@ -58,9 +58,9 @@ impl Thread {
             self.sig.sync();
             self.refresh_gate();
         }
-        // SAFETY: forwarded exactly as the gate would (the call came here
+        // Forwarded exactly as the gate would (the call came here
         // only to be counted, traced or hooked, or its row says so).
-        let forward = |a: [u64; 6]| unsafe { sys::forward_guest_call(nr, a) };
+        let forward = |a: [u64; 6]| sys::forward_guest_call(nr, a);
         let Some(row) = row else { return Ok((forward(a), Kernel)) };
         let Some(service) = service else {
             // Forward and Inline rows: the gate's own work, done here.
@@ -190,17 +190,11 @@ impl Thread {
         let old_top = page_up(b.cur);
         let new_top = page_up(want);
         let ok = if new_top > old_top {
-            // SAFETY: [old_top, new_top) lies in the reserved break region.
-            unsafe {
-                libc::mprotect(old_top as *mut _, (new_top - old_top) as usize, libc::PROT_READ | libc::PROT_WRITE) == 0
-            }
+            // [old_top, new_top) lies in the reserved break region.
+            sys::calls::protect_guest(old_top, new_top - old_top, libc::PROT_READ | libc::PROT_WRITE)
         } else if new_top < old_top {
             // Shrinking: drop the pages so regrowth reads zeros, as the kernel.
-            // SAFETY: as above; the guest gave this memory back.
-            unsafe {
-                libc::madvise(new_top as *mut _, (old_top - new_top) as usize, libc::MADV_DONTNEED);
-                libc::mprotect(new_top as *mut _, (old_top - new_top) as usize, libc::PROT_NONE) == 0
-            }
+            sys::calls::release_guest(new_top, old_top - new_top)
         } else {
             true
         };
@@ -233,9 +227,9 @@ impl Thread {
                     Err(e) => err(e),
                 }
             }
-            // SAFETY: other arch_prctl codes (CPUID faulting, XCOMP
+            // Other arch_prctl codes (CPUID faulting, XCOMP
             // permissions, shadow stacks) affect only the calling thread.
-            _ => unsafe { sys::forward(libc::SYS_arch_prctl as u64, [code, addr, 0, 0, 0, 0]) },
+            _ => sys::forward(libc::SYS_arch_prctl as u64, [code, addr, 0, 0, 0, 0]),
         }
     }
 
@@ -269,10 +263,10 @@ impl Thread {
         if let Some(r) = ptrace_view::request(a, me) {
             return r;
         }
-        // SAFETY: ptrace acts on another process (or makes this one
+        // ptrace acts on another process (or makes this one
         // traceable); it never touches this process's memory except through
         // the guest's own pointers, as natively.
-        let r = unsafe { sys::forward(libc::SYS_ptrace as u64, a) };
+        let r = sys::forward(libc::SYS_ptrace as u64, a);
         if r == 0 {
             match a[0] {
                 PTRACE_TRACEME => ptrace_view::traced_by_parent(),
@@ -296,9 +290,9 @@ impl Thread {
             return err(libc::ENOMEM);
         }
         let host_prot = host_prot(prot);
-        // SAFETY: the range cannot touch bt-run's memory: MAP_FIXED over it
+        // The range cannot touch bt-run's memory: MAP_FIXED over it
         // was refused above, and other placements only use free space.
-        let r = unsafe { sys::forward(libc::SYS_mmap as u64, [addr, len, host_prot, flags, a[4], a[5]]) };
+        let r = sys::forward(libc::SYS_mmap as u64, [addr, len, host_prot, flags, a[4], a[5]]);
         if r >= 0 {
             let (s, e) = (r as u64, r as u64 + page_up(len));
             self.note_new_protection(s, e, prot);
@@ -326,8 +320,8 @@ impl Thread {
         if self.p.hits_reserved(addr, addr.saturating_add(page_up(len))) {
             return err(libc::ENOMEM);
         }
-        // SAFETY: the range is not bt-run's (checked above).
-        let r = unsafe { sys::forward(nr, [addr, len, host_prot(prot), a[3], 0, 0]) };
+        // The range is not bt-run's (checked above).
+        let r = sys::forward(nr, [addr, len, host_prot(prot), a[3], 0, 0]);
         if r == 0 {
             self.note_new_protection(page_down(addr), page_up(addr + len), prot);
         }
@@ -338,8 +332,8 @@ impl Thread {
         if self.p.hits_reserved(addr, addr.saturating_add(page_up(len))) {
             return err(libc::EINVAL);
         }
-        // SAFETY: the range is not bt-run's (checked above).
-        let r = unsafe { sys::forward(libc::SYS_munmap as u64, [addr, len, 0, 0, 0, 0]) };
+        // The range is not bt-run's (checked above).
+        let r = sys::forward(libc::SYS_munmap as u64, [addr, len, 0, 0, 0, 0]);
         if r == 0 {
             let e = page_up(addr + len);
             let mut sh = self.p.lock();
@@ -362,12 +356,10 @@ impl Thread {
         {
             return err(libc::EINVAL);
         }
-        // SAFETY: neither range is bt-run's (checked above).
-        let r = unsafe {
-            match abi {
-                Abi::X86_64 => sys::forward(libc::SYS_mremap as u64, a),
-                Abi::I386 => sys::forward_i386(crate::compat::NR_MREMAP, a),
-            }
+        // Neither range is bt-run's (checked above).
+        let r = match abi {
+            Abi::X86_64 => sys::forward(libc::SYS_mremap as u64, a),
+            Abi::I386 => sys::forward_i386(crate::compat::NR_MREMAP, a),
         };
         if r >= 0 {
             let old_end = page_up(old + old_len);
@@ -386,8 +378,8 @@ impl Thread {
                 sh.guard.forget(ns, ne);
                 sh.invalidate(ns, ne);
                 let host = host_prot(prot as u64) as i32;
-                // SAFETY: guest pages just moved by the kernel.
-                unsafe { libc::mprotect(ns as *mut _, (ne - ns) as usize, host) };
+                // Guest pages just moved by the kernel.
+                sys::calls::protect_guest(ns, ne - ns, host);
             }
             sh.mapping_changed(old, old_end);
             sh.mapping_changed(r as u64, r as u64 + page_up(new_len));
@@ -402,8 +394,8 @@ impl Thread {
         if a[0] != 0 && self.p.hits_reserved(a[0], a[0] + PAGE) {
             return err(libc::EINVAL);
         }
-        // SAFETY: attaching at a free or guest address.
-        let r = unsafe { sys::forward(libc::SYS_shmat as u64, [a[0], a[1], flags, 0, 0, 0]) };
+        // Attaching at a free or guest address.
+        let r = sys::forward(libc::SYS_shmat as u64, [a[0], a[1], flags, 0, 0, 0]);
         if r >= 0 && a[2] & SHM_EXEC != 0 {
             // The segment size is not known here; one page is the minimum
             // and the common case for executable segments is rare.
@@ -424,8 +416,8 @@ impl Thread {
         if let Some(r) = self.open_proc_special(path, flags, mode) {
             return r;
         }
-        // SAFETY: forwarding the guest's own open.
-        (unsafe { sys::forward(nr, a) }, Served::Kernel)
+        // The guest's own open.
+        (sys::forward(nr, a), Served::Kernel)
     }
 
     /// The answer to an open of `path` that bt-run must give itself (the
@@ -440,16 +432,7 @@ impl Thread {
             let Ok(exe) = CString::new(self.p.exe_path.as_os_str().as_bytes()) else {
                 return Some((err(libc::ENOENT), Served::Inline));
             };
-            // SAFETY: opens a file by a NUL-terminated path we own.
-            return Some((
-                unsafe {
-                    sys::forward(
-                        libc::SYS_openat as u64,
-                        [libc::AT_FDCWD as u64, exe.as_ptr() as u64, flags, mode, 0, 0],
-                    )
-                },
-                Served::Kernel,
-            ));
+            return Some((sys::calls::open_path(&exe, flags, mode), Served::Kernel));
         }
         let rdonly = flags & libc::O_ACCMODE as u64 == libc::O_RDONLY as u64;
         if is_self_proc(&p, b"cmdline") && rdonly {
@@ -494,8 +477,8 @@ impl Thread {
                 _ => a[1] = exe.as_ptr() as u64,
             }
         }
-        // SAFETY: the guest's own call, possibly with our path for its name.
-        (unsafe { sys::forward(nr, a) }, Served::Kernel)
+        // The guest's own call, possibly with our path for its name.
+        (sys::forward(nr, a), Served::Kernel)
     }
 
     fn sys_readlink(&mut self, dirfd: u64, path: u64, buf: u64, size: u64, at: bool) -> (i64, Served) {
@@ -507,8 +490,8 @@ impl Thread {
         } else {
             (libc::SYS_readlink as u64, [path, buf, size, 0, 0, 0])
         };
-        // SAFETY: readlink writes only into the guest's buffer.
-        (unsafe { sys::forward(nr, args) }, Served::Kernel)
+        // readlink writes only into the guest's buffer.
+        (sys::forward(nr, args), Served::Kernel)
     }
 
     /// The answer to a readlink of `path` that bt-run must give itself (the
@@ -591,20 +574,9 @@ impl Thread {
             let at = a.len().min(1);
             a.splice(at..at, g.args().iter().filter_map(|s| CString::new(s.as_bytes()).ok()));
         }
-        let mut ap: Vec<*const libc::c_char> = a.iter().map(|s| s.as_ptr()).collect();
-        ap.push(std::ptr::null());
-        let mut ep: Vec<*const libc::c_char> = e.iter().map(|s| s.as_ptr()).collect();
-        ep.push(std::ptr::null());
         // The new image starts with the guest's mask, exactly.
         self.sig.sync();
-        // SAFETY: NUL-terminated strings and NULL-terminated arrays that live
-        // across the call; on success the process image is replaced.
-        unsafe {
-            sys::forward_guest_call(
-                libc::SYS_execveat as u64,
-                [dirfd, f.as_ptr() as u64, ap.as_ptr() as u64, ep.as_ptr() as u64, flags, 0],
-            )
-        }
+        sys::calls::execveat(dirfd, &f, &a, &e, flags)
     }
 }
 
@@ -624,20 +596,10 @@ pub(crate) fn is_self_exe(p: &[u8]) -> bool {
     p == format!("/proc/{pid}/exe").as_bytes()
 }
 
-/// A read-only-use memfd holding `bytes`, positioned at 0 (what an open of a
+/// A memfd holding `bytes`, positioned at 0 (what an open of a
 /// synthesized /proc file returns).
 fn memfd_with(bytes: &[u8], flags: u64) -> i64 {
-    let cloexec = if flags & libc::O_CLOEXEC as u64 != 0 { libc::MFD_CLOEXEC } else { 0 };
-    // SAFETY: creating, filling and rewinding a memfd we own.
-    unsafe {
-        let fd = libc::memfd_create(c"proc".as_ptr(), cloexec);
-        if fd < 0 {
-            return err(libc::EMFILE);
-        }
-        libc::write(fd, bytes.as_ptr() as *const _, bytes.len());
-        libc::lseek(fd, 0, libc::SEEK_SET);
-        fd as i64
-    }
+    sys::calls::memfd_with(bytes, flags & libc::O_CLOEXEC as u64 != 0)
 }
 
 /// What readlink returns for a link to `target`: the (unterminated,
@@ -709,10 +671,7 @@ pub fn read_cstr_array_of(addr: u64, ptr_size: u64) -> Option<Vec<Vec<u8>>> {
 fn exec_precheck(file: &[u8]) -> Result<(), i32> {
     let path = std::path::Path::new(OsStr::from_bytes(file));
     let c = CString::new(file.to_vec()).map_err(|_| libc::EINVAL)?;
-    // SAFETY: a valid C string.
-    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
-        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EACCES));
-    }
+    sys::calls::access_exec(&c)?;
     let md = std::fs::metadata(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EACCES))?;
     if !md.is_file() {
         return Err(libc::EACCES);

@@ -69,11 +69,11 @@ impl Thread {
         let r = if sh.threads > 1 {
             // Other host threads may hold host-libc locks (malloc): let the
             // host libc's fork take them, then do the guest's tid writes.
-            // SAFETY: the child continues here with one thread and a copy of
+            // The child continues here with one thread and a copy of
             // memory; our lock guard is released in both after the call.
-            let r = unsafe { libc::fork() } as i64;
+            let r = sys::process::fork();
             if r < 0 {
-                -(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EAGAIN) as i64)
+                r
             } else {
                 let me = if r == 0 { gettid() } else { r as u64 };
                 if flags & CLONE_PARENT_SETTID != 0 && r > 0 {
@@ -90,9 +90,9 @@ impl Thread {
                 r
             }
         } else {
-            // SAFETY: a fork-style clone without a new stack for the host side;
-            // the child continues in this very function with a copy of memory.
-            unsafe { sys::forward(libc::SYS_clone as u64, [flags & !CLONE_SETTLS, 0, ptid, ctid, 0, 0]) }
+            // Without a new stack for the host side: the child continues
+            // in this very function with a copy of memory.
+            sys::process::clone_copy(flags & !CLONE_SETTLS, ptid, ctid)
         };
         drop(sh);
         if r == 0 {
@@ -142,42 +142,20 @@ impl Thread {
             own_stats: Some(Box::default()),
             interrupted: None,
         });
-        // The child's host stack; it is leaked (the child execs or exits).
-        // SAFETY: fresh anonymous mapping; checked.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                HOST_THREAD_STACK,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return -(libc::ENOMEM as i64);
-        }
-        let top = base as u64 + HOST_THREAD_STACK as u64 - 16;
-        let arg = Box::into_raw(child) as u64;
-        // SAFETY: `top` is inside the mapping just made.
-        unsafe { *(top as *mut u64) = arg };
         // The kernel must not change the host FS of the child: the guest's
         // TLS goes in its context instead (done by child_context).
         let kflags = flags & !CLONE_SETTLS;
-        // SAFETY: the child starts on its own stack in vfork_child_main and
-        // never returns into this frame; the parent resumes here once the
-        // child has exec'd or exited.
         let outer = crate::own_fds::vfork_parent_begin();
-        let r = unsafe { sys::trampolines::bt_raw_clone(kflags, top, ptid, ctid, 0) };
-        // The child has exec'd or exited (or never ran).
+        // The child runs on a host stack of its own; this thread resumes
+        // once the child has exec'd or exited (or never ran).
+        let r = sys::process::vfork_on_stack(
+            kflags,
+            ptid,
+            ctid,
+            HOST_THREAD_STACK,
+            Box::new(move || vfork_child_main(*child)),
+        );
         crate::own_fds::vfork_parent_end(outer);
-        if r < 0 {
-            // SAFETY: the child never ran; reclaim what it would have owned.
-            unsafe {
-                drop(Box::from_raw(arg as *mut Thread));
-                libc::munmap(base, HOST_THREAD_STACK);
-            }
-        }
         r
     }
 
@@ -334,10 +312,9 @@ fn reclaim_libc_signals(p: &crate::dispatch::Process) {
     }
 }
 
-/// Where a vfork child starts, on its own host stack (see `bt_raw_clone`).
-pub extern "C" fn vfork_child_main(arg: u64) -> ! {
-    // SAFETY: the parent boxed this Thread for us and never touches it again.
-    let mut t = unsafe { Box::from_raw(arg as *mut Thread) };
+/// What a vfork child runs, on its own host stack (see
+/// `sys::process::vfork_on_stack`).
+fn vfork_child_main(mut t: Thread) -> ! {
     crate::own_fds::vfork_child_start();
     // It shares the parent's memory but is a process of its own: give it
     // its own answer table (leaked with the rest of the child).

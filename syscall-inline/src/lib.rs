@@ -10,11 +10,14 @@
 //! statistics. `int $0x80` reaches the i386 table (`table_i386`) through
 //! the runtime.
 
+#![deny(unsafe_code)]
+
 pub mod args;
 pub mod classes;
 pub mod errno;
 pub mod layer;
 pub mod policy;
+#[allow(unsafe_code)]
 pub mod raw;
 pub mod table;
 pub mod table_i386;

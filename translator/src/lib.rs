@@ -2,6 +2,12 @@
 //! instructions that cannot run as they are (control flow, rip-relative
 //! operands, `syscall`), emit blocks into the code cache and link them.
 
+//!
+//! Unsafe code lives in `cache::mem` (the executable mappings of the code
+//! cache) behind safe functions; the lint below holds the rest to safe Rust.
+
+#![deny(unsafe_code)]
+
 pub mod abi;
 pub mod addr;
 pub mod cache;

@@ -6,6 +6,7 @@
 //! signal handlers of its own), and the guest must inherit the dispositions
 //! bt-run was started with, as it would from a plain exec.
 #![no_main]
+#![deny(unsafe_code)]
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -230,6 +231,9 @@ fn run(args: Vec<OsString>, adopted: bool) -> Result<i32> {
     Ok(e.exit_code())
 }
 
+// The C runtime's `main` (see `no_main` above): the only unsafe attribute
+// of the binary.
+#[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let args: Vec<OsString> = std::env::args_os().collect();

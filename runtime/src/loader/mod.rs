@@ -3,6 +3,7 @@
 //! the guest's initial stack and auxv, so the dispatcher can start at `entry`.
 
 pub mod elf;
+#[allow(unsafe_code)]
 mod map;
 pub mod script;
 pub mod stack;

@@ -3,6 +3,11 @@
 //! behalf around them.
 
 use std::io;
+use std::sync::atomic::AtomicI32;
+
+/// The lowest of bt-run's descriptors (i32::MAX: none), kept by
+/// `crate::own_fds`. The gate compares descriptor arguments with it.
+pub static FD_FLOOR: AtomicI32 = AtomicI32::new(i32::MAX);
 
 use super::forward_guest_call;
 
@@ -90,7 +95,7 @@ pub fn write_all(fd: i32, mut buf: &[u8]) -> io::Result<()> {
 /// holds none of bt-run's own descriptors.
 pub fn guest_close_range(first: u64, last: u64, flags: u64) -> i64 {
     // SAFETY: only guest descriptors are closed (or marked close-on-exec).
-    unsafe { forward_guest_call(libc::SYS_close_range as u64, [first, last, flags, 0, 0, 0]) }
+    forward_guest_call(libc::SYS_close_range as u64, [first, last, flags, 0, 0, 0])
 }
 
 /// The guest's getdents/getdents64 (`nr`) into its own buffer.
@@ -98,7 +103,7 @@ pub fn guest_getdents(nr: u64, fd: u64, buf: u64, len: u64) -> i64 {
     debug_assert!([libc::SYS_getdents as u64, libc::SYS_getdents64 as u64].contains(&nr));
     // SAFETY: the kernel writes at most `len` bytes into guest memory at
     // `buf` (EFAULT if it is not the guest's to write).
-    unsafe { forward_guest_call(nr, [fd, buf, len, 0, 0, 0]) }
+    forward_guest_call(nr, [fd, buf, len, 0, 0, 0])
 }
 
 /// The guest's dup2/dup3 (`nr`, arguments `a`), whose target the caller
@@ -106,7 +111,7 @@ pub fn guest_getdents(nr: u64, fd: u64, buf: u64, len: u64) -> i64 {
 pub fn guest_dup(nr: u64, a: [u64; 6]) -> i64 {
     debug_assert!([libc::SYS_dup2 as u64, libc::SYS_dup3 as u64].contains(&nr));
     // SAFETY: replaces a guest descriptor only.
-    unsafe { forward_guest_call(nr, a) }
+    forward_guest_call(nr, a)
 }
 
 /// The guest's setrlimit/prlimit64 (`nr`, arguments `a`).
@@ -115,5 +120,5 @@ pub fn guest_rlimit(nr: u64, a: [u64; 6]) -> i64 {
     // SAFETY: the kernel reads and writes rlimit structs in guest memory;
     // a lowered limit leaves open descriptors (bt-run's too) alone, and a
     // raised one is followed by `own_fds::limits_changed`.
-    unsafe { forward_guest_call(nr, a) }
+    forward_guest_call(nr, a)
 }

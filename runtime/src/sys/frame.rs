@@ -152,6 +152,12 @@ pub fn with_siginfo<R>(info: &mut libc::siginfo_t, f: impl FnOnce(&mut SigInfo) 
     f(unsafe { &mut *(info as *mut libc::siginfo_t as *mut SigInfo) })
 }
 
+/// Read the kernel's `siginfo_t` through its `SigInfo` view.
+pub fn with_siginfo_ref<R>(info: &libc::siginfo_t, f: impl FnOnce(&SigInfo) -> R) -> R {
+    // SAFETY: as `with_siginfo` (same size and alignment, any bytes valid).
+    f(unsafe { &*(info as *const libc::siginfo_t as *const SigInfo) })
+}
+
 /// `uc_flags` of a frame with an XSAVE image whose SS is restored strictly:
 /// UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS.
 pub const UC_FLAGS: u64 = 0x7;

@@ -3,8 +3,11 @@
 //! dispositions. Everything above this module is safe Rust.
 
 pub mod answers;
+pub mod calls;
 pub mod fds;
 pub mod frame;
+pub mod handler;
+pub mod process;
 pub mod ptrace;
 pub mod trampolines;
 
@@ -147,17 +150,6 @@ pub fn read_guest_u64(addr: u64) -> Result<u64, i32> {
     Ok(u64::from_le_bytes(b))
 }
 
-/// A read-only view of guest code for the translator.
-///
-/// # Safety
-/// `[addr, addr+len)` must be mapped readable for as long as the slice is
-/// used (the runtime only passes guest-executable ranges, which it maps
-/// readable, and nothing unmaps them while translating).
-pub unsafe fn guest_code<'a>(addr: u64, len: usize) -> &'a [u8] {
-    // SAFETY: guaranteed by the caller.
-    unsafe { std::slice::from_raw_parts(addr as *const u8, len) }
-}
-
 /// What the host kernel does with a signal.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum HostAction {
@@ -286,14 +278,23 @@ pub fn set_sigmask(how: i32, set: u64) -> u64 {
     old
 }
 
-/// Forward a syscall to the kernel from Rust.
+/// Make system call `nr` with `a` for the guest, now (no look at pending
+/// signals; see `forward_guest_call` for calls that may block).
 ///
-/// # Safety
-/// As for `syscall_inline::raw::syscall6`: the caller vouches that the call
-/// cannot break bt-run (the runtime only forwards calls whose effects are
-/// confined to guest memory or are handled around the call).
-pub unsafe fn forward(nr: u64, a: [u64; 6]) -> i64 {
-    // SAFETY: guaranteed by the caller.
+/// Safe for the same reason `write_guest` is: the call is the guest's
+/// (decided by its row in the layer's table, or rebuilt by the runtime
+/// from the guest's arguments), and what it does to memory is done to the
+/// addresses the guest named, as natively. Calls that would change bt-run's
+/// own state (its descriptors, mappings, signal handlers, thread state) are
+/// never forwarded unchecked: their rows send them to the runtime, which
+/// checks their ranges and descriptors first (`Thread::serve`). That bt-run's
+/// memory is out of the guest's reach is the isolation boundary's job (see
+/// docs/design.md, "Isolation"), not something a Rust signature can state:
+/// the guest can store into any mapped page with a plain `mov` anyway.
+/// Calls bt-run makes with pointers of its own go through the typed
+/// wrappers in `calls`, never through this.
+pub fn forward(nr: u64, a: [u64; 6]) -> i64 {
+    // SAFETY: see above: a guest call whose memory effects are the guest's.
     unsafe { syscall_inline::raw::syscall6(nr, a) }
 }
 
@@ -478,27 +479,23 @@ pub fn requeue_signal_to_process(sig: i32, info: &[u8; 128]) -> bool {
     unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, libc::getpid(), sig, info.as_ptr()) == 0 }
 }
 
-/// Forward a guest syscall from Rust, unless a signal is pending for this
-/// thread: then it is not made and `trampolines::SAFE_NOT_STARTED` comes
-/// back (the caller puts the guest back on its `syscall` instruction).
-///
-/// # Safety
-/// As for `forward`.
-pub unsafe fn forward_guest_call(nr: u64, a: [u64; 6]) -> i64 {
-    // SAFETY: guaranteed by the caller; the GS base is this thread's context.
+/// Make guest system call `nr` with `a`, unless a signal is pending for
+/// this thread: then it is not made and `trampolines::SAFE_NOT_STARTED`
+/// comes back (the caller puts the guest back on its `syscall`
+/// instruction). Safe as `forward` is.
+pub fn forward_guest_call(nr: u64, a: [u64; 6]) -> i64 {
+    // SAFETY: as `forward`; the GS base is this thread's context (set up
+    // before any guest call), which the trampoline reads the pending flag from.
     unsafe { trampolines::bt_safe_syscall(nr, &a) }
 }
 
-/// Make i386 system call `nr` (`int $0x80`, the kernel's compat table) with
-/// `a` in ebx, ecx, edx, esi, edi, ebp, unless a signal is pending for this
-/// thread (then `trampolines::SAFE_NOT_STARTED`, as `forward_guest_call`).
-/// The result is rax as the kernel leaves it (sign-extended).
-///
-/// # Safety
-/// As for `forward`: the call (with the kernel's 32-bit view of the
-/// arguments) must not break bt-run.
-pub unsafe fn forward_i386(nr: u64, a: [u64; 6]) -> i64 {
-    // SAFETY: guaranteed by the caller; the GS base is this thread's context.
+/// Make i386 system call `nr` (`int $0x80`, the kernel's compat table) for
+/// the guest with `a` in ebx, ecx, edx, esi, edi, ebp, unless a signal is
+/// pending for this thread (then `trampolines::SAFE_NOT_STARTED`, as
+/// `forward_guest_call`). The result is rax as the kernel leaves it
+/// (sign-extended). Safe as `forward` is.
+pub fn forward_i386(nr: u64, a: [u64; 6]) -> i64 {
+    // SAFETY: as `forward`; the GS base is this thread's context.
     unsafe { trampolines::bt_safe_int80(nr, &a) }
 }
 

@@ -15,7 +15,7 @@
 //!   address). Forwards a syscall whose disposition byte is 0 right here with
 //!   the guest's own registers, so vector state needs no save (and one whose
 //!   byte is `GATE_FD_CHECK | mask` likewise, once the descriptor arguments
-//!   in the mask are below `own_fds::FD_FLOOR`); anything else leaves to
+//!   in the mask are below `fds::FD_FLOOR`); anything else leaves to
 //!   Rust with reason `Syscall`.
 //! * `bt_host_signal_entry`: host signal handler prologue that switches FS to
 //!   bt-run's own before any Rust runs and back afterwards.
@@ -404,15 +404,15 @@ std::arch::global_asm!(
     g_answer = const syscall_inline::GATE_ANSWER,
     g_tid = const syscall_inline::GATE_TID,
     g_fd = const syscall_inline::GATE_FD_CHECK,
-    fd_floor = sym crate::own_fds::FD_FLOOR,
+    fd_floor = sym super::fds::FD_FLOOR,
     r_indirect = const ExitReason::IndirectMiss as u64,
     r_signal = const ExitReason::Signal as u64,
     r_syscall_signal = const ExitReason::SyscallSignal as u64,
     gate_nr = const off::GATE_NR,
     sys_getpid = const libc::SYS_getpid,
     r_syscall = const ExitReason::Syscall as u64,
-    handler = sym crate::signals::host_signal_handler,
-    vfork_child = sym crate::thread::vfork_child_main,
+    handler = sym super::handler::entry,
+    vfork_child = sym super::process::vfork_child_entry,
     sys_clone = const libc::SYS_clone,
     not_started = const SAFE_NOT_STARTED,
     not_ac = const !0x40000u32 as i32,
@@ -453,7 +453,7 @@ unsafe extern "C" {
     pub fn bt_host_signal_entry(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void);
     pub fn bt_signal_exit();
     pub fn bt_sigreturn();
-    /// Raw clone whose child runs `vfork_child_main(*(stack as *const u64))`
+    /// Raw clone whose child runs `vfork_child_entry(*(stack as *const u64))`
     /// on `stack`; returns the child's pid (or -errno) in the parent.
     pub fn bt_raw_clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64;
     fn bt_trampolines_start();

@@ -7,6 +7,7 @@
 //! per-block LRU policy can replace whole-cache flushing later without
 //! changing this interface.
 
+#[allow(unsafe_code)]
 mod mem;
 
 use std::collections::HashMap;
