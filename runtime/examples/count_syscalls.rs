@@ -30,7 +30,8 @@ impl Counter {
 fn guest_str(addr: u64) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 1];
-    while out.len() < 4096 && runtime::sys::read_guest(addr + out.len() as u64, &mut buf).is_ok() && buf[0] != 0 {
+    let at = |i: usize| runtime::GuestAddr(addr + i as u64);
+    while out.len() < 4096 && runtime::sys::read_guest(at(out.len()), &mut buf).is_ok() && buf[0] != 0 {
         out.push(buf[0]);
     }
     out

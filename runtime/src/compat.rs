@@ -17,10 +17,11 @@
 //! the x86-64 calls. Signal handlers installed by i386 calls would need ia32
 //! signal frames, which bt-run does not build: those calls fail with ENOSYS.
 
+use translator::GuestAddr;
 use translator::abi::reg;
 
 use crate::dispatch::{GuestExit, Thread};
-use crate::memory::page_up;
+use crate::memory::{GuestRange, PAGE, page_up};
 use crate::sys;
 use crate::syscalls::{Served, err, host_prot, is_self_exe, read_cstr};
 use syscall_inline::{Abi, Service, Syscall};
@@ -115,8 +116,13 @@ impl Thread {
                 _ => (self.sys_clone(a[0], a[1], a[2], a[4], 0), Kernel),
             },
             Service::Refused => (err(libc::ENOSYS), Inline),
-            Service::Exec if name == "execveat" => (self.sys_execve(int(a[0]), a[1], a[2], a[3], a[4], 4), Kernel),
-            Service::Exec => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0, 4), Kernel),
+            Service::Exec if name == "execveat" => {
+                (self.sys_execve(int(a[0]), GuestAddr(a[1]), GuestAddr(a[2]), GuestAddr(a[3]), a[4], 4), Kernel)
+            }
+            Service::Exec => (
+                self.sys_execve(libc::AT_FDCWD as u64, GuestAddr(a[0]), GuestAddr(a[1]), GuestAddr(a[2]), 0, 4),
+                Kernel,
+            ),
             Service::SignalMask => match name {
                 "rt_sigprocmask" => (self.sys_sigprocmask(a), Inline),
                 "sigprocmask" => (self.sys_old_sigprocmask(a), Inline),
@@ -133,14 +139,14 @@ impl Thread {
             Service::SignalAction => (self.sys_sigaltstack_i386(a[0], a[1]), Inline),
             Service::MaskedWait => (self.masked_wait(a, forward), Kernel),
             Service::ProcSelf => match name {
-                "open" => self.open_proc_special(a[0], a[1], a[2]).unwrap_or_else(|| (forward(a), Kernel)),
-                "openat" => self.open_proc_special(a[1], a[2], a[3]).unwrap_or_else(|| (forward(a), Kernel)),
-                "readlink" => {
-                    self.readlink_proc_special(a[0], a[1], a[2], false).unwrap_or_else(|| (forward(a), Kernel))
-                }
-                "readlinkat" => {
-                    self.readlink_proc_special(a[1], a[2], a[3], true).unwrap_or_else(|| (forward(a), Kernel))
-                }
+                "open" => self.open_proc_special(GuestAddr(a[0]), a[1], a[2]).unwrap_or_else(|| (forward(a), Kernel)),
+                "openat" => self.open_proc_special(GuestAddr(a[1]), a[2], a[3]).unwrap_or_else(|| (forward(a), Kernel)),
+                "readlink" => self
+                    .readlink_proc_special(GuestAddr(a[0]), GuestAddr(a[1]), a[2], false)
+                    .unwrap_or_else(|| (forward(a), Kernel)),
+                "readlinkat" => self
+                    .readlink_proc_special(GuestAddr(a[1]), GuestAddr(a[2]), a[3], true)
+                    .unwrap_or_else(|| (forward(a), Kernel)),
                 "oldstat" | "stat" | "stat64" => {
                     let by_fd = match name {
                         "oldstat" => NR_OLDFSTAT,
@@ -190,7 +196,7 @@ impl Thread {
         let r = sys::forward_i386(NR_MMAP2, [addr, len, host_prot(prot), flags, a[4], a[5]]);
         if !is_error(r) {
             let s = r as u64;
-            self.note_new_protection(s, s + page_up(len), prot);
+            self.note_new_protection(GuestRange::sized(s, page_up(len)), prot);
         }
         r
     }
@@ -199,7 +205,7 @@ impl Thread {
     /// 32-bit words, the offset in bytes (page-aligned).
     fn sys_old_mmap_i386(&mut self, args: u64) -> i64 {
         let mut b = [0u8; 24];
-        if sys::read_guest(args, &mut b).is_err() {
+        if sys::read_guest(GuestAddr(args), &mut b).is_err() {
             return err(libc::EFAULT);
         }
         let w: [u64; 6] =
@@ -212,7 +218,7 @@ impl Thread {
 
     /// shmat: SHM_EXEC kept in the guest's view only, as x86-64 shmat.
     fn sys_shmat_i386(&mut self, a: [u64; 6]) -> i64 {
-        if a[1] != 0 && self.p.hits_reserved(a[1], a[1] + crate::memory::PAGE) {
+        if a[1] != 0 && self.p.hits_reserved(GuestRange::sized(a[1], PAGE)) {
             return err(libc::EINVAL);
         }
         // SAFETY: attaching at a free or guest address.
@@ -227,7 +233,7 @@ impl Thread {
     /// shmat; every other operation as it is.
     fn sys_ipc_i386(&mut self, a: [u64; 6]) -> i64 {
         let shmat = a[0] & 0xffff == IPC_SHMAT;
-        if shmat && a[4] != 0 && self.p.hits_reserved(a[4], a[4] + crate::memory::PAGE) {
+        if shmat && a[4] != 0 && self.p.hits_reserved(GuestRange::sized(a[4], PAGE)) {
             return err(libc::EINVAL);
         }
         let mut b = a;
@@ -238,7 +244,7 @@ impl Thread {
         let r = sys::forward_i386(117, b);
         if shmat && r == 0 && a[2] & SHM_EXEC != 0 {
             let mut w = [0u8; 4];
-            if sys::read_guest(a[3], &mut w).is_ok() {
+            if sys::read_guest(GuestAddr(a[3]), &mut w).is_ok() {
                 self.note_shm_exec(u32::from_le_bytes(w) as u64);
             }
         }
@@ -249,7 +255,7 @@ impl Thread {
         // The segment size is not known here; one page, as for x86-64 shmat.
         let mut sh = self.p.lock();
         sh.exec.add(at, at + crate::memory::PAGE, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC);
-        sh.mapping_changed(0, u64::MAX);
+        sh.mapping_changed(GuestRange::ALL);
     }
 
     /// The old sigprocmask: the first 32 signals of the (virtual) mask,
@@ -259,7 +265,7 @@ impl Thread {
         let old = self.sig.mask();
         if set != 0 {
             let mut b = [0u8; 4];
-            if sys::read_guest(set, &mut b).is_err() {
+            if sys::read_guest(GuestAddr(set), &mut b).is_err() {
                 return err(libc::EFAULT);
             }
             let new = u32::from_le_bytes(b) as u64;
@@ -271,7 +277,7 @@ impl Thread {
             };
             self.set_guest_mask(m);
         }
-        if oset != 0 && sys::write_guest(oset, &(old as u32).to_le_bytes()).is_err() {
+        if oset != 0 && sys::write_guest(GuestAddr(oset), &(old as u32).to_le_bytes()).is_err() {
             return err(libc::EFAULT);
         }
         0
@@ -283,7 +289,7 @@ impl Thread {
         let mut new64 = [0u8; 24];
         if ss != 0 {
             let mut b = [0u8; 12];
-            if sys::read_guest(ss, &mut b).is_err() {
+            if sys::read_guest(GuestAddr(ss), &mut b).is_err() {
                 return err(libc::EFAULT);
             }
             new64[0..4].copy_from_slice(&b[0..4]);
@@ -300,7 +306,7 @@ impl Thread {
             b[0..4].copy_from_slice(&old64[0..4]);
             b[4..8].copy_from_slice(&old64[8..12]);
             b[8..12].copy_from_slice(&old64[16..20]);
-            if sys::write_guest(old, &b).is_err() {
+            if sys::write_guest(GuestAddr(old), &b).is_err() {
                 return err(libc::EFAULT);
             }
         }
@@ -313,7 +319,7 @@ impl Thread {
     /// an empty string in the guest's memory, the end of its path, for
     /// AT_EMPTY_PATH). None: not /proc/self/exe, the kernel's answer is right.
     fn stat_exe_i386(&mut self, path: u64, args: impl Fn(u64, u64) -> [u64; 6], by_fd: u64) -> Option<(i64, Served)> {
-        let p = read_cstr(path)?;
+        let p = read_cstr(GuestAddr(path))?;
         if !is_self_exe(&p) {
             return None;
         }

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use translator::GuestAddr;
 
-use crate::memory::ExecMap;
+use crate::memory::{ExecMap, GuestRange};
 
 struct View {
     /// `eligible` was read at least once.
@@ -44,8 +44,9 @@ fn view() -> std::sync::MutexGuard<'static, View> {
     VIEW.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The mappings or protections of [start, end) changed.
-pub fn mappings_changed(start: u64, end: u64) {
+/// The mappings or protections of `r` changed.
+pub fn mappings_changed(r: GuestRange) {
+    let (start, end) = (r.start.get(), r.end.get());
     let mut v = view();
     if v.dirty.len() >= MAX_DIRTY {
         v.dirty.clear();
@@ -82,7 +83,7 @@ pub fn read_constant(at: GuestAddr) -> Option<u64> {
     if !inside || v.guest_writable_code.iter().any(|&(a, b)| a < e && s < b) {
         return None;
     }
-    crate::sys::read_guest_u64(s).ok()
+    crate::sys::read_guest_u64(GuestAddr(s)).ok()
 }
 
 fn read_eligible() -> Vec<(u64, u64)> {
@@ -128,7 +129,7 @@ mod tests {
         // private, read-only file mapping; a stack variable is not.
         static TEXT: &[u8; 16] = b"0123456789abcdef";
         let at = GuestAddr(TEXT.as_ptr() as u64);
-        mappings_changed(0, u64::MAX);
+        mappings_changed(GuestRange::ALL);
         assert_eq!(read_constant(at), Some(u64::from_le_bytes(TEXT[..8].try_into().unwrap())));
         let local = [7u64; 2];
         assert_eq!(read_constant(GuestAddr(local.as_ptr() as u64)), None);

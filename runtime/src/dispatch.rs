@@ -16,7 +16,7 @@ use translator::translate::{
 use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
-use crate::memory::{Brk, CodeGuard, ExecMap, PAGE, page_down, page_up};
+use crate::memory::{Brk, CodeGuard, ExecMap, GuestRange, PAGE, page_down, page_up};
 use crate::observe::{Observers, SyscallStats};
 use crate::signals::{self, ThreadSignals};
 use crate::sys;
@@ -121,7 +121,7 @@ pub struct Process {
     pub xstate: sys::UserXstate,
     cache_range: (u64, u64),
     /// The guard gap below the initial guest stack.
-    stack_guard: (u64, u64),
+    stack_guard: GuestRange,
     /// Where the guest's argv strings are (what /proc/self/cmdline shows).
     pub cmdline: std::sync::atomic::AtomicU64,
     pub cmdline_end: std::sync::atomic::AtomicU64,
@@ -198,7 +198,7 @@ impl Process {
             single_step: false,
             count_sites: opts.stats,
             ic_kinds: IC_KINDS,
-            read_pointer: Some(|at| sys::read_guest_u64(at.get()).ok()),
+            read_pointer: Some(|at| sys::read_guest_u64(at).ok()),
             read_constant: Some(crate::constants::read_constant),
             entry_regs: None,
             bmi2: std::arch::is_x86_feature_detected!("bmi2"),
@@ -250,7 +250,7 @@ impl Process {
             reserved,
             xstate: sys::UserXstate::of_host(),
             cache_range,
-            stack_guard: (prog.stack.start.get().saturating_sub(16 << 20), prog.stack.start.get()),
+            stack_guard: GuestRange::new(prog.stack.start.get().saturating_sub(16 << 20), prog.stack.start.get()),
             answers,
             cmdline: Default::default(),
             cmdline_end: Default::default(),
@@ -282,8 +282,8 @@ impl Process {
     }
 
     /// Is `addr` in the inaccessible gap below the initial guest stack?
-    pub fn in_stack_guard(&self, addr: u64) -> bool {
-        addr >= self.stack_guard.0 && addr < self.stack_guard.1
+    pub fn in_stack_guard(&self, addr: GuestAddr) -> bool {
+        self.stack_guard.contains(addr)
     }
 
     /// Is `pc` inside the code cache? (Lock-free: the range never moves.)
@@ -291,9 +291,9 @@ impl Process {
         pc.get() >= self.cache_range.0 && pc.get() < self.cache_range.1
     }
 
-    /// Does [start, end) touch memory bt-run owns?
-    pub fn hits_reserved(&self, start: u64, end: u64) -> bool {
-        self.reserved.iter().any(|&(s, e)| start < e && s < end)
+    /// Does `r` touch memory bt-run owns?
+    pub fn hits_reserved(&self, r: GuestRange) -> bool {
+        self.reserved.iter().any(|&(s, e)| r.overlaps(GuestRange::new(s, e)))
     }
 
     /// The first thread's context, ready to start at the program's entry.
@@ -374,7 +374,7 @@ pub fn inline_syscalls(t: &[u8; syscall_inline::GATE_TABLE_LEN]) -> InlineSyscal
 
 /// [start, end) of the argv strings of the initial stack at `sp`.
 fn argv_range(sp: u64) -> (u64, u64) {
-    let word = |a: u64| sys::read_guest_u64(a).unwrap_or(0);
+    let word = |a: u64| sys::read_guest_u64(GuestAddr(a)).unwrap_or(0);
     let argc = word(sp);
     if argc == 0 || argc > 1 << 20 {
         return (0, 0);
@@ -382,7 +382,7 @@ fn argv_range(sp: u64) -> (u64, u64) {
     let start = word(sp + 8);
     let mut end = word(sp + 8 * argc);
     let mut b = [0u8; 1];
-    while sys::read_guest(end, &mut b).is_ok() && b[0] != 0 {
+    while sys::read_guest(GuestAddr(end), &mut b).is_ok() && b[0] != 0 {
         end += 1;
     }
     (start, end + 1)
@@ -435,7 +435,7 @@ impl Thread {
                 let ranges = crate::ptrace_view::take_invalidations();
                 let mut sh = self.p.lock();
                 for (s, e) in ranges.unwrap_or_else(|| vec![(0, u64::MAX >> 16)]) {
-                    sh.invalidate(page_down(s), page_up(e));
+                    sh.invalidate(GuestRange::new(s, e).pages());
                 }
                 link_from = None;
                 ibl_from = None;
@@ -446,7 +446,7 @@ impl Thread {
                 // binaries): the kernel emulates it as the system call
                 // followed by a `ret`, and so do we.
                 let rsp = self.ctx.gpr[reg::RSP];
-                let Ok(ret) = sys::read_guest_u64(rsp) else {
+                let Ok(ret) = sys::read_guest_u64(GuestAddr(rsp)) else {
                     if let Some(e) = self.sync_fault(libc::SIGSEGV, 1, rsp) {
                         return e;
                     }
@@ -526,8 +526,8 @@ impl Thread {
                 if guest_tf && stepped && step == StepKind::Pushf {
                     let at = self.ctx.gpr[reg::RSP] + 1;
                     let mut b = [0u8; 1];
-                    if sys::read_guest(at, &mut b).is_ok() {
-                        let _ = sys::write_guest(at, &[b[0] | 1]);
+                    if sys::read_guest(GuestAddr(at), &mut b).is_ok() {
+                        let _ = sys::write_guest(GuestAddr(at), &[b[0] | 1]);
                     }
                 }
                 if guest_tf && step == StepKind::Syscall {
@@ -568,8 +568,8 @@ impl Thread {
                     // block goes and the guest runs what is there now.
                     let at = self.ctx.rip - 1;
                     let mut b = [0u8; 1];
-                    if sys::read_guest(at, &mut b).is_ok() && b[0] != 0xcc {
-                        self.p.lock().invalidate(at, at + 1);
+                    if sys::read_guest(GuestAddr(at), &mut b).is_ok() && b[0] != 0xcc {
+                        self.p.lock().invalidate(GuestRange::sized(at, 1));
                         self.ctx.rip = at;
                     } else if let Some(e) = self.sync_fault(libc::SIGTRAP, SI_KERNEL, 0) {
                         return e;
@@ -587,7 +587,7 @@ impl Thread {
                     if self.sync_fault(libc::SIGILL, 2 /* ILL_ILLOPN */, pc.get()).is_some() {
                         let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e - pc.get()).min(16) as usize);
                         let mut bytes = vec![0u8; n];
-                        let _ = sys::read_guest(pc.get(), &mut bytes);
+                        let _ = sys::read_guest(pc, &mut bytes);
                         return GuestExit::Illegal { pc, bytes };
                     }
                 }
@@ -597,7 +597,7 @@ impl Thread {
                     if let StepKind::Popf { size, len } = self.step_kind(GuestAddr(self.ctx.rip)) {
                         let rsp = self.ctx.gpr[reg::RSP];
                         let mut v = [0u8; 8];
-                        if sys::read_guest(rsp, &mut v[..size as usize]).is_err() {
+                        if sys::read_guest(GuestAddr(rsp), &mut v[..size as usize]).is_err() {
                             if let Some(e) = self.sync_fault(libc::SIGSEGV, 1, rsp) {
                                 return e;
                             }
@@ -616,7 +616,7 @@ impl Thread {
                     // memory: ACCERR if that byte is mapped, MAPERR if not.
                     let pc = self.ctx.rip;
                     let addr = self.p.lock().exec.extent_end(GuestAddr(pc)).unwrap_or(pc);
-                    let code = if sys::read_guest(addr, &mut [0u8; 1]).is_ok() { 2 } else { 1 };
+                    let code = if sys::read_guest(GuestAddr(addr), &mut [0u8; 1]).is_ok() { 2 } else { 1 };
                     if let Some(e) = self.sync_fault(libc::SIGSEGV, code, addr) {
                         return e;
                     }
@@ -654,7 +654,7 @@ impl Thread {
     fn step_kind(&self, pc: GuestAddr) -> StepKind {
         let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e - pc.get()).min(15) as usize);
         let mut b = [0u8; 15];
-        if n == 0 || sys::read_guest(pc.get(), &mut b[..n]).is_err() {
+        if n == 0 || sys::read_guest(pc, &mut b[..n]).is_err() {
             return StepKind::Other;
         }
         step_kind(pc, &b[..n])
@@ -783,7 +783,7 @@ impl Thread {
         let bytes = guest_code_at(sh, pc, &mut buf)?;
         if let Some((id, c)) = sh.cache.revive(pc, bytes) {
             let glen = sh.cache.block(id).guest_len as u64;
-            sh.guard_code(pc.get(), pc.get() + glen.max(1));
+            sh.guard_code(GuestRange::sized(pc.get(), glen.max(1)));
             return Ok(c);
         }
         // Code the guest can also write (JIT output) may be invalidated
@@ -806,11 +806,11 @@ enum BlockErr {
 }
 
 impl Shared {
-    /// Write-protect the host pages of guest code in [start, end) that the
-    /// guest can also write, so that changing translated code is noticed.
-    pub fn guard_code(&mut self, start: u64, end: u64) {
-        let mut page = page_down(start);
-        while page < end {
+    /// Write-protect the host pages of guest code in `r` that the guest can
+    /// also write, so that changing translated code is noticed.
+    pub fn guard_code(&mut self, r: GuestRange) {
+        let mut page = page_down(r.start.get());
+        while page < r.end.get() {
             if let Some(prot) = self.exec.prot_at(page)
                 && prot & libc::PROT_WRITE != 0
                 && !self.guard.contains(page)
@@ -818,7 +818,7 @@ impl Shared {
                 // A guest page (executable in the guest's view): dropping
                 // write access only makes guest writes fault, which the
                 // host handler turns back into writes.
-                if sys::calls::protect_guest(page, PAGE, libc::PROT_READ) {
+                if sys::calls::protect_guest(GuestRange::sized(page, PAGE), libc::PROT_READ) {
                     self.guard.pages.insert(page);
                 }
             }
@@ -828,29 +828,30 @@ impl Shared {
 
     /// A guest write hit guarded code page `page`: drop its translations and
     /// give the write access back (guest protection minus execute).
-    pub fn unguard_for_write(&mut self, page: u64) -> bool {
+    pub fn unguard_for_write(&mut self, page: GuestAddr) -> bool {
+        let page = page.get();
         if !self.guard.pages.remove(&page) {
             return false;
         }
         self.cache.invalidate(GuestAddr(page), GuestAddr(page + PAGE), false);
         let prot = self.exec.prot_at(page).unwrap_or(libc::PROT_READ | libc::PROT_WRITE) & !libc::PROT_EXEC;
         // The guest's own protection of its page.
-        sys::calls::protect_guest(page, PAGE, prot | libc::PROT_READ)
+        sys::calls::protect_guest(GuestRange::sized(page, PAGE), prot | libc::PROT_READ)
     }
 
-    /// The mapping or protection of guest [start, end) changed (after the
+    /// The mapping or protection of guest memory `r` changed (after the
     /// executable ranges are updated): translations that read constants
     /// from it go (`constants`).
-    pub fn mapping_changed(&mut self, start: u64, end: u64) {
+    pub fn mapping_changed(&mut self, r: GuestRange) {
         crate::constants::exec_changed(&self.exec);
-        crate::constants::mappings_changed(start, end);
-        self.cache.invalidate_data(GuestAddr(start), GuestAddr(end), self.threads == 1);
+        crate::constants::mappings_changed(r);
+        self.cache.invalidate_data(r.start, r.end, self.threads == 1);
     }
 
-    /// Guest code in [start, end) changed or went away: drop translations.
-    pub fn invalidate(&mut self, start: u64, end: u64) {
-        if self.cache.overlaps(GuestAddr(start), GuestAddr(end)) {
-            self.cache.invalidate(GuestAddr(start), GuestAddr(end), self.threads == 1);
+    /// Guest code in `r` changed or went away: drop translations.
+    pub fn invalidate(&mut self, r: GuestRange) {
+        if self.cache.overlaps(r.start, r.end) {
+            self.cache.invalidate(r.start, r.end, self.threads == 1);
         }
     }
 }
@@ -905,7 +906,7 @@ fn vsyscall_nr(pc: u64) -> Option<u64> {
 fn guest_code_at<'b>(sh: &Shared, pc: GuestAddr, buf: &'b mut [u8]) -> Result<&'b [u8], BlockErr> {
     let Some(end) = sh.exec.extent_end(pc) else {
         let mut b = [0u8; 1];
-        return Err(BlockErr::Fault(if sys::read_guest(pc.get(), &mut b).is_ok() { 2 } else { 1 }));
+        return Err(BlockErr::Fault(if sys::read_guest(pc, &mut b).is_ok() { 2 } else { 1 }));
     };
     let len = (end - pc.get()).min(buf.len() as u64) as usize;
     // Page by page, up to the first that cannot be read (past the end of a
@@ -915,7 +916,7 @@ fn guest_code_at<'b>(sh: &Shared, pc: GuestAddr, buf: &'b mut [u8]) -> Result<&'
     while got < len {
         let at = pc.get() + got as u64;
         let n = ((page_down(at) + PAGE - at) as usize).min(len - got);
-        if sys::read_guest(at, &mut buf[got..got + n]).is_err() {
+        if sys::read_guest(GuestAddr(at), &mut buf[got..got + n]).is_err() {
             break;
         }
         got += n;
@@ -944,7 +945,7 @@ fn install(sh: &mut Shared, pc: GuestAddr, bytes: &[u8], translate: TranslateFn)
         }
     };
     let glen = sh.cache.block(id).guest_len as u64;
-    sh.guard_code(pc.get(), pc.get() + glen.max(1));
+    sh.guard_code(GuestRange::sized(pc.get(), glen.max(1)));
     if let Some(m) = sh.perf_map.as_mut() {
         m.block(&sh.cache, id, Some(bytes));
     }

@@ -8,8 +8,8 @@
 
 use std::sync::atomic::Ordering;
 
-use translator::CachePc;
 use translator::abi::{ExitReason, GuestContext};
+use translator::{CachePc, GuestAddr};
 
 use crate::dispatch::Process;
 use crate::memory::page_down;
@@ -79,7 +79,7 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
             match p.shared.try_lock() {
                 Ok(mut sh) => {
                     if sh.guard.contains(page) {
-                        sh.unguard_for_write(page);
+                        sh.unguard_for_write(GuestAddr(page));
                         return;
                     }
                     if sh.exec.prot_at(page).is_some_and(|p| p & libc::PROT_WRITE != 0) {
@@ -147,7 +147,7 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
         let addr = sys::handler::fault_addr(info);
         // The guard gap below the guest stack is mapped PROT_NONE by bt-run;
         // natively it is unmapped, so an overflow reports SEGV_MAPERR.
-        if sig == libc::SIGSEGV && info.si_code == 2 && p.in_stack_guard(addr) {
+        if sig == libc::SIGSEGV && info.si_code == 2 && p.in_stack_guard(GuestAddr(addr)) {
             info.si_code = 1;
         }
         // The kernel's error code and trap number for the frame's sigcontext,

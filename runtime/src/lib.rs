@@ -32,3 +32,4 @@ pub mod thread;
 
 pub use dispatch::{GuestExit, Options, Process, ProcessError, Thread};
 pub use start::{Launch, StartError};
+pub use translator::GuestAddr;

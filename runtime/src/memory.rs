@@ -16,6 +16,48 @@ pub fn page_up(a: u64) -> u64 {
     a.saturating_add(PAGE - 1) & !(PAGE - 1)
 }
 
+/// Guest memory `[start, end)`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct GuestRange {
+    pub start: GuestAddr,
+    pub end: GuestAddr,
+}
+
+impl GuestRange {
+    /// All of the address space.
+    pub const ALL: GuestRange = GuestRange { start: GuestAddr(0), end: GuestAddr(u64::MAX) };
+
+    pub const fn new(start: u64, end: u64) -> Self {
+        GuestRange { start: GuestAddr(start), end: GuestAddr(end) }
+    }
+
+    /// `len` bytes from `start` (clamped at the top of the address space).
+    pub const fn sized(start: u64, len: u64) -> Self {
+        Self::new(start, start.saturating_add(len))
+    }
+
+    /// The whole pages this range touches.
+    pub fn pages(self) -> Self {
+        Self::new(page_down(self.start.get()), page_up(self.end.get()))
+    }
+
+    pub const fn len(self) -> u64 {
+        self.end.get().saturating_sub(self.start.get())
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    pub const fn contains(self, a: GuestAddr) -> bool {
+        a.get() >= self.start.get() && a.get() < self.end.get()
+    }
+
+    pub const fn overlaps(self, other: GuestRange) -> bool {
+        self.start.get() < other.end.get() && other.start.get() < self.end.get()
+    }
+}
+
 /// Ranges the guest mapped with PROT_EXEC, keyed by start, non-overlapping,
 /// with the guest's full protection (to know which are also writable).
 #[derive(Default, Clone)]

@@ -9,6 +9,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 pub use syscall_inline::layer::{CallStats, HookAction, Observers, SyscallEvent, SyscallHook, SyscallStats};
 use syscall_inline::trace::GuestMem;
+use translator::GuestAddr;
 
 use crate::sys;
 
@@ -18,7 +19,7 @@ pub struct CheckedMem;
 
 impl GuestMem for CheckedMem {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
-        sys::read_guest(addr, buf)
+        sys::read_guest(GuestAddr(addr), buf)
     }
 }
 

@@ -113,7 +113,7 @@ impl PerfMap {
                     Some(g) => g,
                     None => {
                         read = vec![0u8; b.guest_len as usize];
-                        if crate::sys::read_guest(b.guest.get(), &mut read).is_err() {
+                        if crate::sys::read_guest(b.guest, &mut read).is_err() {
                             read.clear();
                         }
                         &read

@@ -39,6 +39,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use translator::GuestAddr;
 
 use syscall_inline::Abi;
 use translator::abi::{GuestContext, VIEW_MAGIC, reg};
@@ -543,20 +544,23 @@ pub fn request(a: [u64; 6], self_exe: &Path) -> Option<i64> {
     }
     let view = view_regs(&seen);
     let iov = || -> Result<(u64, usize), i32> {
-        Ok((sys::read_guest_u64(data)?, sys::read_guest_u64(data + 8)?.min(REGS_BYTES as u64) as usize))
+        Ok((
+            sys::read_guest_u64(GuestAddr(data))?,
+            sys::read_guest_u64(GuestAddr(data + 8))?.min(REGS_BYTES as u64) as usize,
+        ))
     };
     Some(match req {
-        pt::PTRACE_GETREGS => status(sys::write_guest(data, &regs_bytes(&view))),
-        pt::PTRACE_PEEKUSER => status(sys::write_guest(data, &view[addr as usize / 8].to_le_bytes())),
+        pt::PTRACE_GETREGS => status(sys::write_guest(GuestAddr(data), &regs_bytes(&view))),
+        pt::PTRACE_PEEKUSER => status(sys::write_guest(GuestAddr(data), &view[addr as usize / 8].to_le_bytes())),
         pt::PTRACE_GETREGSET => status(iov().and_then(|(base, len)| {
-            sys::write_guest(base, &regs_bytes(&view)[..len])?;
-            sys::write_guest(data + 8, &(len as u64).to_le_bytes())
+            sys::write_guest(GuestAddr(base), &regs_bytes(&view)[..len])?;
+            sys::write_guest(GuestAddr(data + 8), &(len as u64).to_le_bytes())
         })),
         pt::PTRACE_GET_SYSCALL_INFO => match pt::syscall_info(pid) {
             Ok((mut b, mut n)) => {
                 view_info(&seen, &mut b, &mut n);
                 let copy = n.min(addr as usize);
-                match sys::write_guest(data, &b[..copy]) {
+                match sys::write_guest(GuestAddr(data), &b[..copy]) {
                     Ok(()) => n as i64,
                     Err(e) => err(e),
                 }
@@ -565,11 +569,11 @@ pub fn request(a: [u64; 6], self_exe: &Path) -> Option<i64> {
         },
         pt::PTRACE_SETREGS => {
             let mut b = [0u8; REGS_BYTES];
-            status(sys::read_guest(data, &mut b).and_then(|()| apply(&seen, &view, &regs_from(&b))))
+            status(sys::read_guest(GuestAddr(data), &mut b).and_then(|()| apply(&seen, &view, &regs_from(&b))))
         }
         pt::PTRACE_SETREGSET => status(iov().and_then(|(base, len)| {
             let mut b = regs_bytes(&view);
-            sys::read_guest(base, &mut b[..len])?;
+            sys::read_guest(GuestAddr(base), &mut b[..len])?;
             apply(&seen, &view, &regs_from(&b))
         })),
         pt::PTRACE_POKEUSER => {
@@ -843,7 +847,7 @@ pub fn wait4(a: [u64; 6], self_exe: &Path) -> i64 {
         if hidden(r as i32, &mut st, self_exe) {
             continue;
         }
-        if a[1] != 0 && sys::write_guest(a[1], &st.to_le_bytes()).is_err() {
+        if a[1] != 0 && sys::write_guest(GuestAddr(a[1]), &st.to_le_bytes()).is_err() {
             return err(libc::EFAULT);
         }
         return r;
@@ -868,7 +872,7 @@ pub fn waitid(a: [u64; 6], self_exe: &Path) -> i64 {
                 continue;
             }
         }
-        if a[2] != 0 && sys::write_guest(a[2], &info).is_err() {
+        if a[2] != 0 && sys::write_guest(GuestAddr(a[2]), &info).is_err() {
             return err(libc::EFAULT);
         }
         return r;

@@ -369,13 +369,13 @@ impl ThreadSignals {
             b[0..8].copy_from_slice(&a.sp.to_le_bytes());
             b[8..12].copy_from_slice(&flags.to_le_bytes());
             b[16..24].copy_from_slice(&a.size.to_le_bytes());
-            if let Err(e) = sys::write_guest(old, &b) {
+            if let Err(e) = sys::write_guest(GuestAddr(old), &b) {
                 return -(e as i64);
             }
         }
         if ss != 0 {
             let mut b = [0u8; 24];
-            if let Err(e) = sys::read_guest(ss, &mut b) {
+            if let Err(e) = sys::read_guest(GuestAddr(ss), &mut b) {
                 return -(e as i64);
             }
             let sp = u64::from_le_bytes(b[0..8].try_into().expect("8"));
@@ -440,7 +440,7 @@ impl Actions {
                 return -(libc::EINVAL as i64);
             }
             let mut b = [0u8; 32];
-            if let Err(e) = sys::read_guest(act, &mut b) {
+            if let Err(e) = sys::read_guest(GuestAddr(act), &mut b) {
                 return -(e as i64);
             }
             let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
@@ -452,7 +452,7 @@ impl Actions {
             for (i, v) in [a.handler, a.flags, a.restorer, a.mask].iter().enumerate() {
                 b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
             }
-            if let Err(e) = sys::write_guest(oact, &b) {
+            if let Err(e) = sys::write_guest(GuestAddr(oact), &b) {
                 return -(e as i64);
             }
         }
@@ -639,7 +639,11 @@ fn deliver_as(
     f.uc.uc_sigmask = mask_now;
     f.info = info;
     let fits = !(nested || entering) || ts.on_altstack(frame);
-    if !fits || sys::write_guest(fp, &image).and_then(|_| sys::write_guest(frame, frame::as_bytes(&f))).is_err() {
+    if !fits
+        || sys::write_guest(GuestAddr(fp), &image)
+            .and_then(|_| sys::write_guest(GuestAddr(frame), frame::as_bytes(&f)))
+            .is_err()
+    {
         return force_sigsegv(actions, ts, xstate, ctx, sig);
     }
     // Handler state.
@@ -702,7 +706,7 @@ fn force_sigsegv(
 /// (the ucontext, just above the popped return address).
 pub fn sigreturn(ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestContext) -> Result<(), i32> {
     let mut bytes = [0u8; std::mem::size_of::<UContext>()];
-    sys::read_guest(ctx.gpr[reg::RSP], &mut bytes).map_err(|_| libc::SIGSEGV)?;
+    sys::read_guest(GuestAddr(ctx.gpr[reg::RSP]), &mut bytes).map_err(|_| libc::SIGSEGV)?;
     let uc: UContext = frame::read(&bytes).expect("a whole ucontext");
     let mc = &uc.uc_mcontext;
     for (r, v) in SIGCONTEXT_GPRS.iter().zip(mc.gprs) {
@@ -716,7 +720,7 @@ pub fn sigreturn(ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestCon
     if fp != 0 {
         let xs = xs.size.min(ctx.xsave.len());
         let mut img = vec![0u8; xs];
-        sys::read_guest(fp, &mut img).map_err(|_| libc::SIGSEGV)?;
+        sys::read_guest(GuestAddr(fp), &mut img).map_err(|_| libc::SIGSEGV)?;
         // Keep the image loadable: known components only, standard
         // format, reserved header bytes zero, MXCSR reserved bits clear.
         let bv = u64::from_le_bytes(img[512..520].try_into().expect("8")) & sys::trampolines::XSAVE_MASK as u64;

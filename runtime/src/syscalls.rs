@@ -4,11 +4,12 @@
 
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use translator::GuestAddr;
 
 use translator::abi::reg;
 
 use crate::dispatch::{GuestExit, Thread};
-use crate::memory::{PAGE, page_down, page_up};
+use crate::memory::{GuestRange, PAGE, page_up};
 use crate::observe::{CheckedMem, SyscallStats};
 use crate::own_fds;
 use crate::signals;
@@ -109,9 +110,12 @@ impl Thread {
                 Err(sig) => return Err(GuestExit::Killed(sig)),
             },
             Service::Exec if nr as i64 == libc::SYS_execveat => {
-                (self.sys_execve(a[0], a[1], a[2], a[3], a[4], 8), Kernel)
+                (self.sys_execve(a[0], GuestAddr(a[1]), GuestAddr(a[2]), GuestAddr(a[3]), a[4], 8), Kernel)
             }
-            Service::Exec => (self.sys_execve(libc::AT_FDCWD as u64, a[0], a[1], a[2], 0, 8), Kernel),
+            Service::Exec => (
+                self.sys_execve(libc::AT_FDCWD as u64, GuestAddr(a[0]), GuestAddr(a[1]), GuestAddr(a[2]), 0, 8),
+                Kernel,
+            ),
             Service::NewProcess => match nr as i64 {
                 libc::SYS_fork => (self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
                 libc::SYS_vfork => (self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
@@ -124,14 +128,20 @@ impl Thread {
                 _ => (self.sys_rlimit(nr, a), Kernel),
             },
             Service::ProcSelf => match nr as i64 {
-                libc::SYS_open => self.sys_open_proc(nr, a, a[0], a[1]),
-                libc::SYS_openat => self.sys_open_proc(nr, a, a[1], a[2]),
-                libc::SYS_stat => self.sys_stat_proc(nr, a, a[0], true),
-                libc::SYS_newfstatat => self.sys_stat_proc(nr, a, a[1], a[3] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0),
-                libc::SYS_statx => self.sys_stat_proc(nr, a, a[1], a[2] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0),
-                libc::SYS_readlink => self.sys_readlink(libc::AT_FDCWD as u64, a[0], a[1], a[2], false),
+                libc::SYS_open => self.sys_open_proc(nr, a, GuestAddr(a[0]), a[1]),
+                libc::SYS_openat => self.sys_open_proc(nr, a, GuestAddr(a[1]), a[2]),
+                libc::SYS_stat => self.sys_stat_proc(nr, a, GuestAddr(a[0]), true),
+                libc::SYS_newfstatat => {
+                    self.sys_stat_proc(nr, a, GuestAddr(a[1]), a[3] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0)
+                }
+                libc::SYS_statx => {
+                    self.sys_stat_proc(nr, a, GuestAddr(a[1]), a[2] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0)
+                }
+                libc::SYS_readlink => {
+                    self.sys_readlink(libc::AT_FDCWD as u64, GuestAddr(a[0]), GuestAddr(a[1]), a[2], false)
+                }
                 // readlinkat
-                _ => self.sys_readlink(a[0], a[1], a[2], a[3], true),
+                _ => self.sys_readlink(a[0], GuestAddr(a[1]), GuestAddr(a[2]), a[3], true),
             },
             Service::Ids => {
                 let r = forward(a);
@@ -161,7 +171,7 @@ impl Thread {
         }
         let old = self.sig.mask();
         if set != 0 {
-            let Ok(new) = sys::read_guest_u64(set) else { return err(libc::EFAULT) };
+            let Ok(new) = sys::read_guest_u64(GuestAddr(set)) else { return err(libc::EFAULT) };
             let m = match how as i32 {
                 libc::SIG_BLOCK => old | new,
                 libc::SIG_UNBLOCK => old & !new,
@@ -175,7 +185,7 @@ impl Thread {
             }
             self.refresh_gate();
         }
-        if oset != 0 && sys::write_guest(oset, &old.to_le_bytes()).is_err() {
+        if oset != 0 && sys::write_guest(GuestAddr(oset), &old.to_le_bytes()).is_err() {
             return err(libc::EFAULT);
         }
         0
@@ -191,10 +201,10 @@ impl Thread {
         let new_top = page_up(want);
         let ok = if new_top > old_top {
             // [old_top, new_top) lies in the reserved break region.
-            sys::calls::protect_guest(old_top, new_top - old_top, libc::PROT_READ | libc::PROT_WRITE)
+            sys::calls::protect_guest(GuestRange::new(old_top, new_top), libc::PROT_READ | libc::PROT_WRITE)
         } else if new_top < old_top {
             // Shrinking: drop the pages so regrowth reads zeros, as the kernel.
-            sys::calls::release_guest(new_top, old_top - new_top)
+            sys::calls::release_guest(GuestRange::new(new_top, old_top))
         } else {
             true
         };
@@ -222,7 +232,7 @@ impl Thread {
             }
             ARCH_GET_FS | ARCH_GET_GS => {
                 let v = if code == ARCH_GET_FS { self.ctx.guest_fs } else { self.ctx.guest_gs };
-                match sys::write_guest(addr, &v.to_le_bytes()) {
+                match sys::write_guest(GuestAddr(addr), &v.to_le_bytes()) {
                     Ok(()) => 0,
                     Err(e) => err(e),
                 }
@@ -281,7 +291,7 @@ impl Thread {
 
     pub(crate) fn fixed_over_reserved(&self, addr: u64, len: u64, flags: u64) -> bool {
         let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) as u64 != 0;
-        fixed && self.p.hits_reserved(addr, addr.saturating_add(page_up(len)))
+        fixed && self.p.hits_reserved(GuestRange::sized(addr, page_up(len)))
     }
 
     fn sys_mmap(&mut self, a: [u64; 6]) -> i64 {
@@ -294,54 +304,55 @@ impl Thread {
         // was refused above, and other placements only use free space.
         let r = sys::forward(libc::SYS_mmap as u64, [addr, len, host_prot, flags, a[4], a[5]]);
         if r >= 0 {
-            let (s, e) = (r as u64, r as u64 + page_up(len));
-            self.note_new_protection(s, e, prot);
+            self.note_new_protection(GuestRange::sized(r as u64, page_up(len)), prot);
         }
         r
     }
 
-    /// [s, e) now has guest protection `prot` (fresh mapping or mprotect).
-    pub(crate) fn note_new_protection(&mut self, s: u64, e: u64, prot: u64) {
+    /// Pages `r` now have guest protection `prot` (fresh mapping or
+    /// mprotect).
+    pub(crate) fn note_new_protection(&mut self, r: GuestRange, prot: u64) {
+        let (s, e) = (r.start.get(), r.end.get());
         let mut sh = self.p.lock();
         sh.guard.forget(s, e);
         if sh.exec.remove(s, e) {
-            sh.invalidate(s, e);
+            sh.invalidate(r);
         }
         if prot & libc::PROT_EXEC as u64 != 0 {
             sh.exec.add(s, e, prot as i32);
             // Code written before it became executable must be read afresh.
-            sh.invalidate(s, e);
+            sh.invalidate(r);
         }
-        sh.mapping_changed(s, e);
+        sh.mapping_changed(r);
     }
 
     pub(crate) fn sys_mprotect(&mut self, nr: u64, a: [u64; 6]) -> i64 {
         let (addr, len, prot) = (a[0], a[1], a[2]);
-        if self.p.hits_reserved(addr, addr.saturating_add(page_up(len))) {
+        if self.p.hits_reserved(GuestRange::sized(addr, page_up(len))) {
             return err(libc::ENOMEM);
         }
         // The range is not bt-run's (checked above).
         let r = sys::forward(nr, [addr, len, host_prot(prot), a[3], 0, 0]);
         if r == 0 {
-            self.note_new_protection(page_down(addr), page_up(addr + len), prot);
+            self.note_new_protection(GuestRange::sized(addr, len).pages(), prot);
         }
         r
     }
 
     pub(crate) fn sys_munmap(&mut self, addr: u64, len: u64) -> i64 {
-        if self.p.hits_reserved(addr, addr.saturating_add(page_up(len))) {
+        if self.p.hits_reserved(GuestRange::sized(addr, page_up(len))) {
             return err(libc::EINVAL);
         }
         // The range is not bt-run's (checked above).
         let r = sys::forward(libc::SYS_munmap as u64, [addr, len, 0, 0, 0, 0]);
         if r == 0 {
-            let e = page_up(addr + len);
+            let gone = GuestRange::new(addr, page_up(addr + len));
             let mut sh = self.p.lock();
-            sh.guard.forget(addr, e);
-            if sh.exec.remove(addr, e) {
-                sh.invalidate(addr, e);
+            sh.guard.forget(addr, gone.end.get());
+            if sh.exec.remove(addr, gone.end.get()) {
+                sh.invalidate(gone);
             }
-            sh.mapping_changed(addr, e);
+            sh.mapping_changed(gone);
         }
         r
     }
@@ -350,9 +361,9 @@ impl Thread {
     /// below 4 GiB, as natively).
     pub(crate) fn sys_mremap(&mut self, abi: Abi, a: [u64; 6]) -> i64 {
         let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3], a[4]);
-        if self.p.hits_reserved(old, old.saturating_add(page_up(old_len)))
+        if self.p.hits_reserved(GuestRange::sized(old, page_up(old_len)))
             || (flags & libc::MREMAP_FIXED as u64 != 0
-                && self.p.hits_reserved(new_addr, new_addr.saturating_add(page_up(new_len))))
+                && self.p.hits_reserved(GuestRange::sized(new_addr, page_up(new_len))))
         {
             return err(libc::EINVAL);
         }
@@ -362,27 +373,27 @@ impl Thread {
             Abi::I386 => sys::forward_i386(crate::compat::NR_MREMAP, a),
         };
         if r >= 0 {
-            let old_end = page_up(old + old_len);
+            let from = GuestRange::new(old, page_up(old + old_len));
+            let to = GuestRange::sized(r as u64, page_up(new_len));
             let mut sh = self.p.lock();
             let was_exec = sh.exec.prot_at(old);
-            sh.guard.forget(old, old_end);
+            sh.guard.forget(from.start.get(), from.end.get());
             if was_exec.is_some() {
-                sh.exec.remove(old, old_end);
-                sh.invalidate(old, old_end);
+                sh.exec.remove(from.start.get(), from.end.get());
+                sh.invalidate(from);
             }
             if let Some(prot) = was_exec {
                 // The moved pages keep their (guest) protection but lose any
                 // write-protection bt-run had added: translate them afresh.
-                sh.exec.add(r as u64, r as u64 + page_up(new_len), prot);
-                let (ns, ne) = (r as u64, r as u64 + page_up(new_len));
-                sh.guard.forget(ns, ne);
-                sh.invalidate(ns, ne);
+                sh.exec.add(to.start.get(), to.end.get(), prot);
+                sh.guard.forget(to.start.get(), to.end.get());
+                sh.invalidate(to);
                 let host = host_prot(prot as u64) as i32;
                 // Guest pages just moved by the kernel.
-                sys::calls::protect_guest(ns, ne - ns, host);
+                sys::calls::protect_guest(to, host);
             }
-            sh.mapping_changed(old, old_end);
-            sh.mapping_changed(r as u64, r as u64 + page_up(new_len));
+            sh.mapping_changed(from);
+            sh.mapping_changed(to);
         }
         r
     }
@@ -391,7 +402,7 @@ impl Thread {
         const SHM_EXEC: u64 = 0o100000;
         const SHM_REMAP: u64 = 0o40000;
         let flags = a[2] & !SHM_EXEC;
-        if a[0] != 0 && self.p.hits_reserved(a[0], a[0] + PAGE) {
+        if a[0] != 0 && self.p.hits_reserved(GuestRange::sized(a[0], PAGE)) {
             return err(libc::EINVAL);
         }
         // Attaching at a free or guest address.
@@ -404,14 +415,14 @@ impl Thread {
         if r >= 0 && a[2] & SHM_REMAP != 0 {
             // It may have replaced a mapping; its size is not known here,
             // so every constant read so far is dropped.
-            self.p.lock().mapping_changed(0, u64::MAX);
+            self.p.lock().mapping_changed(GuestRange::ALL);
         }
         r
     }
 
     /// open/openat: /proc/self/exe opens the guest program, and
     /// /proc/self/cmdline reads the guest's argv; anything else is forwarded.
-    fn sys_open_proc(&mut self, nr: u64, a: [u64; 6], path: u64, flags: u64) -> (i64, Served) {
+    fn sys_open_proc(&mut self, nr: u64, a: [u64; 6], path: GuestAddr, flags: u64) -> (i64, Served) {
         let mode = if nr as i64 == libc::SYS_open { a[2] } else { a[3] };
         if let Some(r) = self.open_proc_special(path, flags, mode) {
             return r;
@@ -423,7 +434,7 @@ impl Thread {
     /// The answer to an open of `path` that bt-run must give itself (the
     /// guest's /proc/self/exe and cmdline, another guest's cmdline); None:
     /// the kernel's open is right.
-    pub(crate) fn open_proc_special(&mut self, path: u64, flags: u64, mode: u64) -> Option<(i64, Served)> {
+    pub(crate) fn open_proc_special(&mut self, path: GuestAddr, flags: u64, mode: u64) -> Option<(i64, Served)> {
         let p = read_cstr(path)?;
         if names_own_fd_path(&p) {
             return Some((err(libc::ENOENT), Served::Inline));
@@ -456,13 +467,13 @@ impl Thread {
         use std::sync::atomic::Ordering::Relaxed;
         let (s, e) = (self.p.cmdline.load(Relaxed), self.p.cmdline_end.load(Relaxed));
         let mut bytes = vec![0u8; e.saturating_sub(s).min(1 << 20) as usize];
-        let _ = sys::read_guest(s, &mut bytes);
+        let _ = sys::read_guest(GuestAddr(s), &mut bytes);
         memfd_with(&bytes, flags)
     }
 
     /// stat-family calls on /proc/self/exe (following the link) describe the
     /// guest program.
-    fn sys_stat_proc(&mut self, nr: u64, a: [u64; 6], path: u64, follow: bool) -> (i64, Served) {
+    fn sys_stat_proc(&mut self, nr: u64, a: [u64; 6], path: GuestAddr, follow: bool) -> (i64, Served) {
         let mut a = a;
         if read_cstr(path).is_some_and(|p| names_own_fd_path(&p)) {
             return (err(libc::ENOENT), Served::Inline);
@@ -481,14 +492,14 @@ impl Thread {
         (sys::forward(nr, a), Served::Kernel)
     }
 
-    fn sys_readlink(&mut self, dirfd: u64, path: u64, buf: u64, size: u64, at: bool) -> (i64, Served) {
+    fn sys_readlink(&mut self, dirfd: u64, path: GuestAddr, buf: GuestAddr, size: u64, at: bool) -> (i64, Served) {
         if let Some(r) = self.readlink_proc_special(path, buf, size, at) {
             return r;
         }
         let (nr, args) = if at {
-            (libc::SYS_readlinkat as u64, [dirfd, path, buf, size, 0, 0])
+            (libc::SYS_readlinkat as u64, [dirfd, path.get(), buf.get(), size, 0, 0])
         } else {
-            (libc::SYS_readlink as u64, [path, buf, size, 0, 0, 0])
+            (libc::SYS_readlink as u64, [path.get(), buf.get(), size, 0, 0, 0])
         };
         // readlink writes only into the guest's buffer.
         (sys::forward(nr, args), Served::Kernel)
@@ -496,7 +507,13 @@ impl Thread {
 
     /// The answer to a readlink of `path` that bt-run must give itself (the
     /// guest's or another guest's /proc/PID/exe); None: the kernel's is right.
-    pub(crate) fn readlink_proc_special(&mut self, path: u64, buf: u64, size: u64, at: bool) -> Option<(i64, Served)> {
+    pub(crate) fn readlink_proc_special(
+        &mut self,
+        path: GuestAddr,
+        buf: GuestAddr,
+        size: u64,
+        at: bool,
+    ) -> Option<(i64, Served)> {
         let p = read_cstr(path)?;
         if names_own_fd_path(&p) {
             return Some((err(libc::ENOENT), Served::Inline));
@@ -515,7 +532,15 @@ impl Thread {
     /// execve: run the new program under a fresh bt-run with the same
     /// options, so every descendant stays translated. `ptr_size`: the size
     /// of the pointers in argv and envp (4 for an i386 call).
-    pub(crate) fn sys_execve(&mut self, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64, ptr_size: u64) -> i64 {
+    pub(crate) fn sys_execve(
+        &mut self,
+        dirfd: u64,
+        path: GuestAddr,
+        argv: GuestAddr,
+        envp: GuestAddr,
+        flags: u64,
+        ptr_size: u64,
+    ) -> i64 {
         let Some(mut file) = read_cstr(path) else { return err(libc::EFAULT) };
         if is_self_exe(&file) {
             file = self.p.exe_path.clone().into_os_string().into_vec();
@@ -604,7 +629,7 @@ fn memfd_with(bytes: &[u8], flags: u64) -> i64 {
 
 /// What readlink returns for a link to `target`: the (unterminated,
 /// possibly truncated) path copied into the guest's buffer.
-fn readlink_answer(target: &[u8], buf: u64, size: u64) -> i64 {
+fn readlink_answer(target: &[u8], buf: GuestAddr, size: u64) -> i64 {
     if (size as i64) <= 0 {
         return err(libc::EINVAL);
     }
@@ -623,15 +648,15 @@ fn is_self_proc(p: &[u8], name: &[u8]) -> bool {
 }
 
 /// A NUL-terminated string from guest memory (bounded by PATH-like limits).
-pub fn read_cstr(addr: u64) -> Option<Vec<u8>> {
+pub fn read_cstr(addr: GuestAddr) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut chunk = [0u8; 256];
-    let mut a = addr;
+    let mut a = addr.get();
     while out.len() < 128 * 1024 {
         // Read up to the end of the page so a string ending before an
         // unmapped page is still read.
         let room = (PAGE - (a % PAGE)).min(chunk.len() as u64) as usize;
-        sys::read_guest(a, &mut chunk[..room]).ok()?;
+        sys::read_guest(GuestAddr(a), &mut chunk[..room]).ok()?;
         if let Some(z) = chunk[..room].iter().position(|&b| b == 0) {
             out.extend_from_slice(&chunk[..z]);
             return Some(out);
@@ -645,23 +670,23 @@ pub fn read_cstr(addr: u64) -> Option<Vec<u8>> {
 /// A NULL-terminated array of strings from guest memory (argv, envp) with
 /// `ptr_size`-byte pointers (8, or 4 for an i386 array); `None` if any of
 /// it is unreadable.
-pub fn read_cstr_array_of(addr: u64, ptr_size: u64) -> Option<Vec<Vec<u8>>> {
+pub fn read_cstr_array_of(addr: GuestAddr, ptr_size: u64) -> Option<Vec<Vec<u8>>> {
     let mut v = Vec::new();
-    if addr == 0 {
+    if addr == GuestAddr(0) {
         return Some(v);
     }
     for i in 0..1_000_000u64 {
         let p = if ptr_size == 4 {
             let mut b = [0u8; 4];
-            sys::read_guest(addr + 4 * i, &mut b).ok()?;
+            sys::read_guest(addr.add(4 * i), &mut b).ok()?;
             u32::from_le_bytes(b) as u64
         } else {
-            sys::read_guest_u64(addr + 8 * i).ok()?
+            sys::read_guest_u64(addr.add(8 * i)).ok()?
         };
         if p == 0 {
             return Some(v);
         }
-        v.push(read_cstr(p)?);
+        v.push(read_cstr(GuestAddr(p))?);
     }
     None
 }
@@ -784,7 +809,7 @@ fn sys_getdents(nr: u64, a: [u64; 6]) -> i64 {
             return r;
         }
         let mut buf = vec![0u8; r as usize];
-        if sys::read_guest(a[1], &mut buf).is_err() {
+        if sys::read_guest(GuestAddr(a[1]), &mut buf).is_err() {
             return r;
         }
         let own: Vec<Vec<u8>> = own.iter().map(|fd| fd.to_string().into_bytes()).collect();
@@ -809,7 +834,7 @@ fn sys_getdents(nr: u64, a: [u64; 6]) -> i64 {
             return r;
         }
         if !kept.is_empty() {
-            return match sys::write_guest(a[1], &kept) {
+            return match sys::write_guest(GuestAddr(a[1]), &kept) {
                 Ok(()) => kept.len() as i64,
                 Err(e) => err(e),
             };

@@ -17,6 +17,7 @@
 //!   posix_spawn reports an exec failure) is seen by the parent, as natively.
 
 use std::sync::mpsc;
+use translator::GuestAddr;
 
 use translator::abi::{GuestContext, reg};
 
@@ -77,11 +78,11 @@ impl Thread {
             } else {
                 let me = if r == 0 { gettid() } else { r as u64 };
                 if flags & CLONE_PARENT_SETTID != 0 && r > 0 {
-                    let _ = sys::write_guest(ptid, &(me as u32).to_le_bytes());
+                    let _ = sys::write_guest(GuestAddr(ptid), &(me as u32).to_le_bytes());
                 }
                 if r == 0 {
                     if flags & CLONE_CHILD_SETTID != 0 {
-                        let _ = sys::write_guest(ctid, &(me as u32).to_le_bytes());
+                        let _ = sys::write_guest(GuestAddr(ctid), &(me as u32).to_le_bytes());
                     }
                     if flags & CLONE_CHILD_CLEARTID != 0 {
                         sys::set_tid_address(ctid);
@@ -204,10 +205,10 @@ impl Thread {
             reclaim_libc_signals(p);
             let tid = gettid();
             if flags & CLONE_PARENT_SETTID != 0 {
-                let _ = sys::write_guest(ptid, &(tid as u32).to_le_bytes());
+                let _ = sys::write_guest(GuestAddr(ptid), &(tid as u32).to_le_bytes());
             }
             if flags & CLONE_CHILD_SETTID != 0 {
-                let _ = sys::write_guest(ctid, &(tid as u32).to_le_bytes());
+                let _ = sys::write_guest(GuestAddr(ctid), &(tid as u32).to_le_bytes());
             }
             if flags & CLONE_CHILD_CLEARTID != 0 {
                 // From now on the kernel clears the guest's word at thread

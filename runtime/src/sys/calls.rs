@@ -6,26 +6,28 @@
 use std::ffi::{CStr, CString};
 
 use super::forward_guest_call;
+use crate::memory::GuestRange;
 
-/// Change the host protection of guest pages `[start, start + len)` (code
+/// Change the host protection of guest pages `r` (code
 /// bt-run write-protects, the break as it grows and shrinks, pages the guest
 /// moved). Callers pass page-aligned guest ranges only: the break region,
 /// pages of the guest's own executable mappings, or a range the kernel just
 /// gave the guest. True on success.
-pub fn protect_guest(start: u64, len: u64, prot: i32) -> bool {
+pub fn protect_guest(r: GuestRange, prot: i32) -> bool {
     // SAFETY: the range is guest memory (see above); changing its protection
     // affects no memory bt-run's code refers to.
-    unsafe { libc::mprotect(start as *mut _, len as usize, prot) == 0 }
+    unsafe { libc::mprotect(r.start.get() as *mut _, r.len() as usize, prot) == 0 }
 }
 
-/// Give guest pages `[start, start + len)` back to the kernel and make them
+/// Give guest pages `r` back to the kernel and make them
 /// inaccessible (a shrinking break: regrowth reads zeros, as natively).
 /// Callers pass the break region's pages only. True on success.
-pub fn release_guest(start: u64, len: u64) -> bool {
+pub fn release_guest(r: GuestRange) -> bool {
+    let (start, len) = (r.start.get() as *mut libc::c_void, r.len() as usize);
     // SAFETY: as `protect_guest`: the guest gave this memory back.
     unsafe {
-        libc::madvise(start as *mut _, len as usize, libc::MADV_DONTNEED);
-        libc::mprotect(start as *mut _, len as usize, libc::PROT_NONE) == 0
+        libc::madvise(start, len, libc::MADV_DONTNEED);
+        libc::mprotect(start, len, libc::PROT_NONE) == 0
     }
 }
 

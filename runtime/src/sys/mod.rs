@@ -13,6 +13,7 @@ pub mod trampolines;
 
 use std::io;
 
+use translator::GuestAddr;
 use translator::abi::GuestContext;
 
 pub const ARCH_SET_GS: u64 = 0x1001;
@@ -110,7 +111,8 @@ pub fn enter_cache(ctx: &mut GuestContext, target: u64) {
 /// The copy runs in-process; a fault in it is turned into the error by the
 /// host SIGSEGV/SIGBUS handler (which the kernel's mask never blocks, see
 /// `signals::KERNEL_NEVER_BLOCKED`), as a kernel's exception table does.
-pub fn read_guest(addr: u64, buf: &mut [u8]) -> Result<(), i32> {
+pub fn read_guest(addr: GuestAddr, buf: &mut [u8]) -> Result<(), i32> {
+    let addr = addr.get();
     if buf.is_empty() {
         return Ok(());
     }
@@ -126,7 +128,8 @@ pub fn read_guest(addr: u64, buf: &mut [u8]) -> Result<(), i32> {
 }
 
 /// Copy `buf` into guest memory at `addr`; Err(EFAULT) if not writable.
-pub fn write_guest(addr: u64, buf: &[u8]) -> Result<(), i32> {
+pub fn write_guest(addr: GuestAddr, buf: &[u8]) -> Result<(), i32> {
+    let addr = addr.get();
     if buf.is_empty() {
         return Ok(());
     }
@@ -144,7 +147,7 @@ pub fn write_guest(addr: u64, buf: &[u8]) -> Result<(), i32> {
 /// End of the user address space (x86-64, 4-level paging).
 const USER_END: u64 = 0x7fff_ffff_f000;
 
-pub fn read_guest_u64(addr: u64) -> Result<u64, i32> {
+pub fn read_guest_u64(addr: GuestAddr) -> Result<u64, i32> {
     let mut b = [0u8; 8];
     read_guest(addr, &mut b)?;
     Ok(u64::from_le_bytes(b))
@@ -387,7 +390,7 @@ pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) -> (u64, u64)
             )
         };
     }
-    let word = |a: u64| read_guest_u64(a).unwrap_or(0);
+    let word = |a: u64| read_guest_u64(GuestAddr(a)).unwrap_or(0);
     let argc = word(sp);
     if argc == 0 || argc > 1 << 20 {
         return (0, 0);
@@ -395,7 +398,7 @@ pub fn adopt_identity(comm: &[u8], exe: &std::path::Path, sp: u64) -> (u64, u64)
     let strend = |p: u64| -> u64 {
         let mut q = p;
         let mut b = [0u8; 1];
-        while read_guest(q, &mut b).is_ok() && b[0] != 0 {
+        while read_guest(GuestAddr(q), &mut b).is_ok() && b[0] != 0 {
             q += 1;
         }
         q + 1
