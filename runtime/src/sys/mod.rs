@@ -1,6 +1,11 @@
-//! Unsafe OS glue for the runtime: the assembly trampolines, the per-thread
-//! GS/FS setup, checked copies to and from guest memory, and host signal
-//! dispositions. Everything above this module is safe Rust.
+//! Unsafe OS glue for the runtime, behind safe functions: the assembly
+//! trampolines, the per-thread GS/FS setup, checked copies to and from guest
+//! memory, guest calls, calls with bt-run's own buffers (`calls`), process
+//! creation (`process`), the host signal handler's entry (`handler`), host
+//! signal dispositions and the kernel's frame types (`frame`). It calls
+//! nothing in the runtime above it except what it is handed. Everything
+//! above it is safe Rust (the crate denies `unsafe_code` outside here and
+//! `loader::map`).
 
 pub mod answers;
 pub mod calls;
@@ -290,10 +295,11 @@ pub fn set_sigmask(how: i32, set: u64) -> u64 {
 /// addresses the guest named, as natively. Calls that would change bt-run's
 /// own state (its descriptors, mappings, signal handlers, thread state) are
 /// never forwarded unchecked: their rows send them to the runtime, which
-/// checks their ranges and descriptors first (`Thread::serve`). That bt-run's
-/// memory is out of the guest's reach is the isolation boundary's job (see
-/// docs/design.md, "Isolation"), not something a Rust signature can state:
-/// the guest can store into any mapped page with a plain `mov` anyway.
+/// checks their ranges and descriptors first (`Thread::serve`). Keeping
+/// bt-run's memory out of the guest's reach is an isolation boundary's job
+/// (see docs/design.md, "Where unsafe code lives"), not something a Rust
+/// signature can state: the guest can store into any mapped page with a
+/// plain `mov` anyway.
 /// Calls bt-run makes with pointers of its own go through the typed
 /// wrappers in `calls`, never through this.
 pub fn forward(nr: u64, a: [u64; 6]) -> i64 {
