@@ -254,7 +254,7 @@ impl Thread {
     fn note_shm_exec(&mut self, at: u64) {
         // The segment size is not known here; one page, as for x86-64 shmat.
         let mut sh = self.p.lock();
-        sh.exec.add(at, at + crate::memory::PAGE, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC);
+        sh.exec.add(GuestRange::sized(at, PAGE), libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC);
         sh.mapping_changed(GuestRange::ALL);
     }
 

@@ -207,11 +207,11 @@ impl Process {
         let mut exec = ExecMap::default();
         for r in &prog.regions {
             if r.prot & libc::PROT_EXEC != 0 {
-                exec.add(r.start.get(), r.end.get(), r.prot);
+                exec.add(GuestRange::new(r.start.get(), r.end.get()), r.prot);
             }
         }
         if let Some((s, e)) = vdso_range() {
-            exec.add(s, e, libc::PROT_READ | libc::PROT_EXEC);
+            exec.add(GuestRange::new(s, e), libc::PROT_READ | libc::PROT_EXEC);
         }
         crate::constants::reset(&exec);
         let mut reserved = cache.reserved_ranges();
@@ -585,7 +585,7 @@ impl Thread {
                 Some(ExitReason::Unsupported) => {
                     let pc = GuestAddr(self.ctx.rip);
                     if self.sync_fault(libc::SIGILL, 2 /* ILL_ILLOPN */, pc.get()).is_some() {
-                        let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e - pc.get()).min(16) as usize);
+                        let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e.get() - pc.get()).min(16) as usize);
                         let mut bytes = vec![0u8; n];
                         let _ = sys::read_guest(pc, &mut bytes);
                         return GuestExit::Illegal { pc, bytes };
@@ -615,7 +615,7 @@ impl Thread {
                     // the fault is at its first byte outside executable
                     // memory: ACCERR if that byte is mapped, MAPERR if not.
                     let pc = self.ctx.rip;
-                    let addr = self.p.lock().exec.extent_end(GuestAddr(pc)).unwrap_or(pc);
+                    let addr = self.p.lock().exec.extent_end(GuestAddr(pc)).map_or(pc, GuestAddr::get);
                     let code = if sys::read_guest(GuestAddr(addr), &mut [0u8; 1]).is_ok() { 2 } else { 1 };
                     if let Some(e) = self.sync_fault(libc::SIGSEGV, code, addr) {
                         return e;
@@ -652,7 +652,7 @@ impl Thread {
     /// What stepping the instruction at `pc` involves (Other if unreadable:
     /// the block will fault).
     fn step_kind(&self, pc: GuestAddr) -> StepKind {
-        let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e - pc.get()).min(15) as usize);
+        let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e.get() - pc.get()).min(15) as usize);
         let mut b = [0u8; 15];
         if n == 0 || sys::read_guest(pc, &mut b[..n]).is_err() {
             return StepKind::Other;
@@ -788,7 +788,7 @@ impl Thread {
         }
         // Code the guest can also write (JIT output) may be invalidated
         // without changing: keep its bytes to revive its translation.
-        let writable = sh.exec.prot_at(pc.get()).is_some_and(|p| p & libc::PROT_WRITE != 0);
+        let writable = sh.exec.prot_at(pc).is_some_and(|p| p & libc::PROT_WRITE != 0);
         // This thread enters the block next: its registers are the guesses
         // a guarded jump table checks.
         if self.ctx.rip == pc.get() {
@@ -811,9 +811,9 @@ impl Shared {
     pub fn guard_code(&mut self, r: GuestRange) {
         let mut page = page_down(r.start.get());
         while page < r.end.get() {
-            if let Some(prot) = self.exec.prot_at(page)
+            if let Some(prot) = self.exec.prot_at(GuestAddr(page))
                 && prot & libc::PROT_WRITE != 0
-                && !self.guard.contains(page)
+                && !self.guard.contains(GuestAddr(page))
             {
                 // A guest page (executable in the guest's view): dropping
                 // write access only makes guest writes fault, which the
@@ -834,7 +834,7 @@ impl Shared {
             return false;
         }
         self.cache.invalidate(GuestAddr(page), GuestAddr(page + PAGE), false);
-        let prot = self.exec.prot_at(page).unwrap_or(libc::PROT_READ | libc::PROT_WRITE) & !libc::PROT_EXEC;
+        let prot = self.exec.prot_at(GuestAddr(page)).unwrap_or(libc::PROT_READ | libc::PROT_WRITE) & !libc::PROT_EXEC;
         // The guest's own protection of its page.
         sys::calls::protect_guest(GuestRange::sized(page, PAGE), prot | libc::PROT_READ)
     }
@@ -908,7 +908,7 @@ fn guest_code_at<'b>(sh: &Shared, pc: GuestAddr, buf: &'b mut [u8]) -> Result<&'
         let mut b = [0u8; 1];
         return Err(BlockErr::Fault(if sys::read_guest(pc, &mut b).is_ok() { 2 } else { 1 }));
     };
-    let len = (end - pc.get()).min(buf.len() as u64) as usize;
+    let len = (end.get() - pc.get()).min(buf.len() as u64) as usize;
     // Page by page, up to the first that cannot be read (past the end of a
     // mapped file, or unmapped by another thread meanwhile): the
     // translation then ends there, as it does at the end of the range.

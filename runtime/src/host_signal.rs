@@ -78,11 +78,11 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
             // thread was in guest code, not in the dispatcher.
             match p.shared.try_lock() {
                 Ok(mut sh) => {
-                    if sh.guard.contains(page) {
+                    if sh.guard.contains(GuestAddr(page)) {
                         sh.unguard_for_write(GuestAddr(page));
                         return;
                     }
-                    if sh.exec.prot_at(page).is_some_and(|p| p & libc::PROT_WRITE != 0) {
+                    if sh.exec.prot_at(GuestAddr(page)).is_some_and(|p| p & libc::PROT_WRITE != 0) {
                         // Another thread unguarded it between our fault and
                         // taking the lock (only guarded pages are read-only
                         // on the host while writable for the guest): retry.

@@ -66,23 +66,24 @@ pub struct ExecMap {
 }
 
 impl ExecMap {
-    /// Mark [start, end) guest-executable with guest protection `prot`.
-    pub fn add(&mut self, start: u64, end: u64, prot: i32) {
-        if start >= end {
+    /// Mark `r` guest-executable with guest protection `prot`.
+    pub fn add(&mut self, r: GuestRange, prot: i32) {
+        if r.is_empty() {
             return;
         }
-        self.remove(start, end);
-        self.ranges.insert(start, (end, prot));
+        self.remove(r);
+        self.ranges.insert(r.start.get(), (r.end.get(), prot));
     }
 
     /// The guest protection of the executable range containing `addr`.
-    pub fn prot_at(&self, addr: u64) -> Option<i32> {
-        let (_, &(e, prot)) = self.ranges.range(..=addr).next_back()?;
-        (addr < e).then_some(prot)
+    pub fn prot_at(&self, addr: GuestAddr) -> Option<i32> {
+        let (_, &(e, prot)) = self.ranges.range(..=addr.get()).next_back()?;
+        (addr.get() < e).then_some(prot)
     }
 
-    /// Forget [start, end); returns whether anything was removed.
-    pub fn remove(&mut self, start: u64, end: u64) -> bool {
+    /// Forget `r`; returns whether anything was removed.
+    pub fn remove(&mut self, r: GuestRange) -> bool {
+        let (start, end) = (r.start.get(), r.end.get());
         if start >= end {
             return false;
         }
@@ -105,9 +106,9 @@ impl ExecMap {
         !hits.is_empty()
     }
 
-    /// Does [start, end) overlap any executable range?
-    pub fn overlaps(&self, start: u64, end: u64) -> bool {
-        self.ranges.range(..end).next_back().is_some_and(|(_, (e, _))| *e > start)
+    /// Does `r` overlap any executable range?
+    pub fn overlaps(&self, r: GuestRange) -> bool {
+        self.ranges.range(..r.end.get()).next_back().is_some_and(|(_, (e, _))| *e > r.start.get())
     }
 
     /// The ranges the guest may also write, in order.
@@ -116,7 +117,7 @@ impl ExecMap {
     }
 
     /// End of the contiguous executable extent that contains `pc`.
-    pub fn extent_end(&self, pc: GuestAddr) -> Option<u64> {
+    pub fn extent_end(&self, pc: GuestAddr) -> Option<GuestAddr> {
         let (_, &(e, _)) = self.ranges.range(..=pc.get()).next_back()?;
         if e <= pc.get() {
             return None;
@@ -125,7 +126,7 @@ impl ExecMap {
         while let Some(&(next, _)) = self.ranges.get(&end) {
             end = next;
         }
-        Some(end)
+        Some(GuestAddr(end))
     }
 }
 
@@ -139,17 +140,17 @@ pub struct CodeGuard {
 }
 
 impl CodeGuard {
-    /// Forget protected pages in [start, end) (the guest re-protected,
-    /// remapped or unmapped them, so their host protection is new).
-    pub fn forget(&mut self, start: u64, end: u64) {
-        let v: Vec<u64> = self.pages.range(page_down(start)..end).copied().collect();
+    /// Forget protected pages in `r` (the guest re-protected, remapped or
+    /// unmapped them, so their host protection is new).
+    pub fn forget(&mut self, r: GuestRange) {
+        let v: Vec<u64> = self.pages.range(page_down(r.start.get())..r.end.get()).copied().collect();
         for p in v {
             self.pages.remove(&p);
         }
     }
 
-    pub fn contains(&self, addr: u64) -> bool {
-        self.pages.contains(&page_down(addr))
+    pub fn contains(&self, addr: GuestAddr) -> bool {
+        self.pages.contains(&page_down(addr.get()))
     }
 }
 
@@ -168,15 +169,16 @@ mod tests {
     #[test]
     fn exec_map_splits_and_merges() {
         let mut m = ExecMap::default();
-        m.add(0x1000, 0x5000, 5);
-        m.add(0x5000, 0x6000, 5);
-        assert_eq!(m.extent_end(GuestAddr(0x1000)), Some(0x6000));
-        assert!(m.remove(0x2000, 0x3000));
-        assert_eq!(m.extent_end(GuestAddr(0x1000)), Some(0x2000));
+        let r = GuestRange::new;
+        m.add(r(0x1000, 0x5000), 5);
+        m.add(r(0x5000, 0x6000), 5);
+        assert_eq!(m.extent_end(GuestAddr(0x1000)), Some(GuestAddr(0x6000)));
+        assert!(m.remove(r(0x2000, 0x3000)));
+        assert_eq!(m.extent_end(GuestAddr(0x1000)), Some(GuestAddr(0x2000)));
         assert_eq!(m.extent_end(GuestAddr(0x2000)), None);
-        assert_eq!(m.extent_end(GuestAddr(0x3000)), Some(0x6000));
-        assert!(m.overlaps(0x2fff, 0x3001));
-        assert!(!m.overlaps(0x2000, 0x3000));
-        assert!(!m.remove(0x2000, 0x3000));
+        assert_eq!(m.extent_end(GuestAddr(0x3000)), Some(GuestAddr(0x6000)));
+        assert!(m.overlaps(r(0x2fff, 0x3001)));
+        assert!(!m.overlaps(r(0x2000, 0x3000)));
+        assert!(!m.remove(r(0x2000, 0x3000)));
     }
 }

@@ -312,14 +312,13 @@ impl Thread {
     /// Pages `r` now have guest protection `prot` (fresh mapping or
     /// mprotect).
     pub(crate) fn note_new_protection(&mut self, r: GuestRange, prot: u64) {
-        let (s, e) = (r.start.get(), r.end.get());
         let mut sh = self.p.lock();
-        sh.guard.forget(s, e);
-        if sh.exec.remove(s, e) {
+        sh.guard.forget(r);
+        if sh.exec.remove(r) {
             sh.invalidate(r);
         }
         if prot & libc::PROT_EXEC as u64 != 0 {
-            sh.exec.add(s, e, prot as i32);
+            sh.exec.add(r, prot as i32);
             // Code written before it became executable must be read afresh.
             sh.invalidate(r);
         }
@@ -348,8 +347,8 @@ impl Thread {
         if r == 0 {
             let gone = GuestRange::new(addr, page_up(addr + len));
             let mut sh = self.p.lock();
-            sh.guard.forget(addr, gone.end.get());
-            if sh.exec.remove(addr, gone.end.get()) {
+            sh.guard.forget(gone);
+            if sh.exec.remove(gone) {
                 sh.invalidate(gone);
             }
             sh.mapping_changed(gone);
@@ -376,17 +375,17 @@ impl Thread {
             let from = GuestRange::new(old, page_up(old + old_len));
             let to = GuestRange::sized(r as u64, page_up(new_len));
             let mut sh = self.p.lock();
-            let was_exec = sh.exec.prot_at(old);
-            sh.guard.forget(from.start.get(), from.end.get());
+            let was_exec = sh.exec.prot_at(from.start);
+            sh.guard.forget(from);
             if was_exec.is_some() {
-                sh.exec.remove(from.start.get(), from.end.get());
+                sh.exec.remove(from);
                 sh.invalidate(from);
             }
             if let Some(prot) = was_exec {
                 // The moved pages keep their (guest) protection but lose any
                 // write-protection bt-run had added: translate them afresh.
-                sh.exec.add(to.start.get(), to.end.get(), prot);
-                sh.guard.forget(to.start.get(), to.end.get());
+                sh.exec.add(to, prot);
+                sh.guard.forget(to);
                 sh.invalidate(to);
                 let host = host_prot(prot as u64) as i32;
                 // Guest pages just moved by the kernel.
@@ -410,7 +409,10 @@ impl Thread {
         if r >= 0 && a[2] & SHM_EXEC != 0 {
             // The segment size is not known here; one page is the minimum
             // and the common case for executable segments is rare.
-            self.p.lock().exec.add(r as u64, r as u64 + PAGE, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC);
+            self.p
+                .lock()
+                .exec
+                .add(GuestRange::sized(r as u64, PAGE), libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC);
         }
         if r >= 0 && a[2] & SHM_REMAP != 0 {
             // It may have replaced a mapping; its size is not known here,
