@@ -319,6 +319,7 @@ impl Process {
     /// Fill in the context slots that point at process-wide things.
     pub fn prepare_context(&self, ctx: &mut GuestContext) {
         ctx.sys_table = self.gate_table(false);
+        ctx.sys_table_sync = self.sys_table_sync.as_ptr() as u64;
         {
             let sh = self.lock();
             ctx.ibl_table = sh.cache.ibl_table();

@@ -165,6 +165,11 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
     }
 
     let raw = sys::handler::siginfo_bytes(info);
+    // Interrupted in the gate's rt_sigprocmask before it took effect: the
+    // signal came first, so the call restarts in the runtime after it.
+    if let Some(to) = sys::trampolines::sigmask_window_exit(rip) {
+        uc.uc_mcontext.gregs[REG_RIP] = to as i64;
+    }
     let guest_mask = ts.mask();
     if guest_mask & sigbit(sig) != 0 && !ts.mask_swapped.load(Ordering::SeqCst) {
         // The guest blocks it, the kernel did not yet (the mask is lazy):
@@ -177,7 +182,7 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
         // the kernel's mask blocks SIGSEGV/SIGBUS, until the next change.)
         let block = kernel_mask(guest_mask) | sigbit(sig);
         *sys::handler::uc_mask(uc) |= block;
-        ts.extra.fetch_or(block, Ordering::SeqCst);
+        ts.extra().fetch_or(block, Ordering::SeqCst);
         let threads = shared.as_ref().map_or(2, |s| s.threads);
         if !(info.si_code != SI_TKILL && threads > 1 && sys::requeue_signal_to_process(sig, &raw)) {
             sys::requeue_signal(sig, &raw);
@@ -189,7 +194,7 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
         // every further asynchronous signal (so a storm is delivered one at
         // a time, in the kernel's order, and nothing overflows our queue).
         *sys::handler::uc_mask(uc) |= ASYNC_SIGNALS;
-        ts.extra.fetch_or(ASYNC_SIGNALS, Ordering::SeqCst);
+        ts.extra().fetch_or(ASYNC_SIGNALS, Ordering::SeqCst);
         // Interrupted between the gate's last look at the pending flag and
         // its `syscall`: leave without making the call (closing the window
         // in which a blocking call would sleep on a taken signal).
@@ -202,7 +207,7 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
         // instance back to the kernel and keep it blocked until delivery.
         sys::requeue_signal(sig, &raw);
         *sys::handler::uc_mask(uc) |= sigbit(sig);
-        ts.extra.fetch_or(sigbit(sig), Ordering::SeqCst);
+        ts.extra().fetch_or(sigbit(sig), Ordering::SeqCst);
     }
     sys::handler::flag_pending(ctx);
     drop(shared);

@@ -17,6 +17,7 @@ use crate::sys::frame::{
     self, FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, FPX_SW_BYTES_AT, FpxSwBytes, RtSigFrame, SIGCONTEXT_GPRS, SigInfo,
     StackT, UContext,
 };
+use crate::sys::mask::{MULTI_THREADED, MaskWords};
 use crate::sys::{self, HostAction};
 use std::mem::offset_of;
 
@@ -61,7 +62,11 @@ pub struct Actions {
 /// One thread's signal state: what is queued for it and its alternate stack.
 /// Boxed and reachable from its `GuestContext::thread_sig`, because the host
 /// handler finds it from the context alone.
+#[repr(C)]
 pub struct ThreadSignals {
+    /// The guest's mask and the kernel's, first (the gate reads them at
+    /// offset 0 of this struct).
+    masks: MaskWords,
     pending: AtomicU64,
     /// The siginfo of each pending standard signal: written by the host
     /// handler of the owning thread while the signal's pending bit is
@@ -72,14 +77,6 @@ pub struct ThreadSignals {
     rt: [(AtomicI32, InfoSlot); RT_QUEUE],
     rt_head: AtomicU64,
     rt_tail: AtomicU64,
-    /// The guest's signal mask (virtual: see `set_mask`).
-    vmask: AtomicU64,
-    /// The mask bt-run last installed in the kernel for this thread ...
-    real: AtomicU64,
-    /// ... plus what the host handler added to it since (on return from a
-    /// host signal handler the kernel installs the handler's uc_sigmask).
-    /// `real | extra` may block more than the kernel does, never less.
-    pub(crate) extra: AtomicU64,
     /// Set while the thread waits in a call that swaps in a temporary mask
     /// (sigsuspend, ppoll, ...): a signal the guest's mask blocks may then
     /// arrive legitimately and is taken, not held.
@@ -98,41 +95,11 @@ pub struct LastFault {
     pub trapno: u64,
 }
 
-/// Has the process ever had more than one thread (since its last fork)?
-/// Then the guest's mask is always installed at once.
-static MULTI_THREADED: AtomicBool = AtomicBool::new(false);
+pub use crate::sys::mask::{FAULT_SIGNALS, KERNEL_NEVER_BLOCKED, REALTIME_SIGNALS, UNBLOCKABLE, kernel_mask, sigbit};
 
 /// Record whether the process has (had) other threads.
 pub fn set_multi_threaded(yes: bool) {
     MULTI_THREADED.store(yes, Ordering::SeqCst);
-}
-
-/// Signals 32-64.
-pub const REALTIME_SIGNALS: u64 = !0u64 << 31;
-
-/// Signal bit in a mask.
-pub const fn sigbit(sig: i32) -> u64 {
-    1u64 << (sig - 1)
-}
-
-/// Signals that can never be blocked.
-pub const UNBLOCKABLE: u64 = sigbit(libc::SIGKILL) | sigbit(libc::SIGSTOP);
-/// Signals that report faults: the kernel's mask for them always equals the
-/// guest's, because a fault must reach bt-run the moment it happens.
-pub const FAULT_SIGNALS: u64 = sigbit(libc::SIGSEGV)
-    | sigbit(libc::SIGBUS)
-    | sigbit(libc::SIGFPE)
-    | sigbit(libc::SIGILL)
-    | sigbit(libc::SIGTRAP)
-    | sigbit(libc::SIGSYS);
-/// Signals the kernel's mask never blocks, whatever the guest's says: a
-/// checked copy of guest memory relies on its faults reaching bt-run (a
-/// blocked fault signal kills). The guest's mask still decides delivery.
-pub const KERNEL_NEVER_BLOCKED: u64 = sigbit(libc::SIGSEGV) | sigbit(libc::SIGBUS);
-
-/// The kernel's share of guest mask `m`.
-pub(crate) const fn kernel_mask(m: u64) -> u64 {
-    m & !KERNEL_NEVER_BLOCKED
 }
 
 /// What the host handler blocks after taking an asynchronous signal, until
@@ -181,9 +148,7 @@ impl ThreadSignals {
             rt: std::array::from_fn(|_| (AtomicI32::new(0), InfoSlot::empty())),
             rt_head: AtomicU64::new(0),
             rt_tail: AtomicU64::new(0),
-            vmask: AtomicU64::new(0),
-            real: AtomicU64::new(0),
-            extra: AtomicU64::new(0),
+            masks: MaskWords::default(),
             mask_swapped: AtomicBool::new(false),
             altstack: AltStack::default(),
             fault: LastFault::default(),
@@ -195,7 +160,7 @@ impl ThreadSignals {
     pub fn initial() -> Box<Self> {
         let t = Self::new();
         let m = sys::get_sigmask();
-        t.vmask.store(m & !UNBLOCKABLE, Ordering::SeqCst);
+        t.masks.vmask.store(m & !UNBLOCKABLE, Ordering::SeqCst);
         t.install(m);
         t
     }
@@ -210,15 +175,15 @@ impl ThreadSignals {
             t.altstack = self.altstack;
         }
         let m = self.mask();
-        t.vmask.store(m, Ordering::SeqCst);
-        t.real.store(kernel_mask(m), Ordering::SeqCst);
+        t.masks.vmask.store(m, Ordering::SeqCst);
+        t.masks.real.store(kernel_mask(m), Ordering::SeqCst);
         t.fault = self.fault;
         t
     }
 
     /// The guest's signal mask.
     pub fn mask(&self) -> u64 {
-        self.vmask.load(Ordering::SeqCst)
+        self.masks.vmask.load(Ordering::SeqCst)
     }
 
     /// Change the guest's mask. The kernel's mask follows lazily: blocking
@@ -231,22 +196,17 @@ impl ThreadSignals {
     /// they may block or depend on the mask.
     pub fn set_mask(&self, m: u64) {
         let m = m & !UNBLOCKABLE;
-        self.vmask.store(m, Ordering::SeqCst);
-        let real = self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst);
-        // Lazy blocking is exact only where handing a signal back to the
-        // kernel changes nothing the guest can see: in a single-threaded
-        // process (no other thread could have taken it) and for standard
-        // signals (real-time ones queue, and would be re-ordered).
-        let km = kernel_mask(m);
-        let lazy_ok = !MULTI_THREADED.load(Ordering::SeqCst) && km & !real & REALTIME_SIGNALS == 0;
-        if real & !km != 0 || (real ^ km) & FAULT_SIGNALS != 0 || !lazy_ok {
+        self.masks.vmask.store(m, Ordering::SeqCst);
+        let kernel = self.masks.real.load(Ordering::SeqCst) | self.masks.extra.load(Ordering::SeqCst);
+        if !crate::sys::mask::lazy_ok(m, kernel, MULTI_THREADED.load(Ordering::SeqCst)) {
             self.install(m);
         }
     }
 
     /// Does the kernel's mask block less than the guest's?
     pub fn lagging(&self) -> bool {
-        kernel_mask(self.mask()) & !(self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst)) != 0
+        kernel_mask(self.mask()) & !(self.masks.real.load(Ordering::SeqCst) | self.masks.extra.load(Ordering::SeqCst))
+            != 0
     }
 
     /// Make the kernel's mask guest mask `m` (less KERNEL_NEVER_BLOCKED).
@@ -255,8 +215,8 @@ impl ThreadSignals {
         // Record first: a host handler that runs between these stores and
         // the syscall adds to `extra`, which then over-states the kernel's
         // mask (harmless: at worst one more syscall later), never under-states.
-        self.real.store(m, Ordering::SeqCst);
-        self.extra.store(0, Ordering::SeqCst);
+        self.masks.real.store(m, Ordering::SeqCst);
+        self.masks.extra.store(0, Ordering::SeqCst);
         sys::set_sigmask(libc::SIG_SETMASK, m);
     }
 
@@ -264,7 +224,7 @@ impl ThreadSignals {
     /// handler's temporary ones after a delivery).
     pub fn settle(&self) {
         let m = self.mask();
-        if (self.real.load(Ordering::SeqCst) | self.extra.load(Ordering::SeqCst)) & !kernel_mask(m) != 0 {
+        if (self.masks.real.load(Ordering::SeqCst) | self.masks.extra.load(Ordering::SeqCst)) & !kernel_mask(m) != 0 {
             self.install(m);
         }
     }
@@ -323,6 +283,12 @@ impl ThreadSignals {
         rt.sort_by_key(|e| e.0); // stable: arrival order within a signal
         v.extend(rt);
         v
+    }
+
+    /// What the host handler added to the kernel's mask since the last
+    /// install.
+    pub(crate) fn extra(&self) -> &AtomicU64 {
+        &self.masks.extra
     }
 
     /// Make this the state the host handler finds from `ctx` (the thread's

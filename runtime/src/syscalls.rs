@@ -58,6 +58,10 @@ impl Thread {
             // that enters the kernel may block or read the mask.
             self.sig.sync();
             self.refresh_gate();
+        } else {
+            // The gate's rt_sigprocmask switches to the table for a lagging
+            // mask but never back (the runtime does, here).
+            self.refresh_gate();
         }
         // Forwarded exactly as the gate would (the call came here
         // only to be counted, traced or hooked, or its row says so).

@@ -142,6 +142,10 @@ pub const GATE_RUNTIME: u8 = 1;
 pub const GATE_ANSWER: u8 = 2;
 /// Gate table byte: answer with the thread's tid.
 pub const GATE_TID: u8 = 3;
+/// Gate byte: `rt_sigprocmask` answered in the gate from the thread's
+/// virtual mask when no kernel entry is needed (the runtime's rules in
+/// `signals`, restated in the gate); anything else goes to the runtime.
+pub const GATE_SIGMASK: u8 = 4;
 /// Gate table bytes from this value up: forward, unless one of the
 /// arguments named by the low six bits (bit i: argument i) is, as a 32-bit
 /// signed number, at or above the lowest of bt-run's own descriptors; such
@@ -202,6 +206,8 @@ pub fn gate_table_for(cfg: &GateConfig) -> Box<[u8; GATE_TABLE_LEN]> {
         *b = match s.disposition {
             Disposition::Forward if cfg.fd_check && fd_arg_mask(s) != 0 => GATE_FD_CHECK | fd_arg_mask(s),
             Disposition::Forward => GATE_FORWARD,
+            // The one SignalMask row (rt_sigprocmask): the gate serves it.
+            Disposition::Runtime(Service::SignalMask) if cfg.inline => GATE_SIGMASK,
             Disposition::Runtime(_) => GATE_RUNTIME,
             Disposition::Inline if !cfg.inline => GATE_FORWARD,
             Disposition::Inline if s.nr as i64 == libc::SYS_gettid => GATE_TID,
@@ -292,6 +298,7 @@ mod tests {
         assert_eq!(gate_table()[libc::SYS_mmap as usize], GATE_RUNTIME);
         assert_eq!(gate_table()[libc::SYS_getpid as usize], GATE_ANSWER);
         assert_eq!(gate_table()[libc::SYS_gettid as usize], GATE_TID);
+        assert_eq!(gate_table()[libc::SYS_rt_sigprocmask as usize], GATE_SIGMASK);
         let off = gate_table_for(&GateConfig::default());
         assert_eq!(off[libc::SYS_getpid as usize], GATE_FORWARD);
     }
@@ -312,6 +319,6 @@ mod tests {
             assert_eq!(t[nr as usize], GATE_RUNTIME, "{}", name(nr as u64).unwrap_or("?"));
         }
         // Every byte the gate can meet is one it knows.
-        assert!(t.iter().all(|&b| b <= GATE_TID || (GATE_FD_CHECK..GATE_FD_CHECK + 64).contains(&b)));
+        assert!(t.iter().all(|&b| b <= GATE_SIGMASK || (GATE_FD_CHECK..GATE_FD_CHECK + 64).contains(&b)));
     }
 }

@@ -22,6 +22,10 @@
  *                               sigwaitinfo, a signal from another process
  *                               while no system call runs, /proc/self/status,
  *                               a forked child, an exec'd image
+ *   sl_sigmask storm            another process queues real-time signals
+ *                               (and sends SIGUSR1 now and then) while this
+ *                               one blocks and unblocks them as fast as it
+ *                               can: every instance arrives, none late
  *   sl_sigmask blocked-syscall  a signal sent while a thread waits in read(2)
  *                               runs its handler at once, with and without
  *                               SA_RESTART (the read then restarts or fails
@@ -503,6 +507,49 @@ static void efault_mode(void) {
     close(fd);
 }
 
+static volatile sig_atomic_t storm_rt, storm_usr;
+static void storm_rt_handler(int s) { (void)s; storm_rt++; }
+static void storm_usr_handler(int s) { (void)s; storm_usr = 1; }
+
+/* Masks changed between any two instructions of a signal's arrival. */
+static void storm_mode(void) {
+    enum { SENT = 2000 };
+    signal(SIGRTMIN, storm_rt_handler);
+    signal(SIGUSR1, storm_usr_handler);
+    sigset_t both, usr, old;
+    sigemptyset(&both);
+    sigaddset(&both, SIGRTMIN);
+    sigaddset(&both, SIGUSR1);
+    sigemptyset(&usr);
+    sigaddset(&usr, SIGUSR1);
+    pid_t me = getpid();
+    pid_t c = fork();
+    if (c == 0) {
+        union sigval v = {0};
+        for (int i = 0; i < SENT; i++) {
+            while (sigqueue(me, SIGRTMIN, v) != 0)
+                usleep(100);
+            if (i % 3 == 0)
+                kill(me, SIGUSR1);
+            if (i % 64 == 0)
+                usleep(50);
+        }
+        _exit(0);
+    }
+    long rounds = 0;
+    while (storm_rt < SENT && rounds++ < 100000000) {
+        sigprocmask(SIG_BLOCK, &usr, &old);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        syscall(SYS_rt_sigprocmask, SIG_BLOCK, &both, &old, 8);
+        syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &both, NULL, 8);
+    }
+    waitpid(c, NULL, 0);
+
+    sigprocmask(SIG_BLOCK, NULL, &old);
+    say("real-time instances handled: %d of %d; SIGUSR1 handled: %d; blocked now: %d %d\n", (int)storm_rt, SENT,
+        (int)storm_usr, sigismember(&old, SIGRTMIN), sigismember(&old, SIGUSR1));
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc == 2 ? argv[1] : "";
     if (strcmp(mode, "unblock") == 0)
@@ -515,6 +562,8 @@ int main(int argc, char **argv) {
         blocked_syscall_mode();
     else if (strcmp(mode, "efault") == 0)
         efault_mode();
+    else if (strcmp(mode, "storm") == 0)
+        storm_mode();
     else if (strcmp(mode, "lazy") == 0)
         lazy_mode(argv[0]);
     else if (strcmp(mode, "lazy-exec") == 0) {
@@ -522,7 +571,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     else {
-        say("usage: sl_sigmask unblock|order|rt-queue|blocked-syscall|lazy\n");
+        say("usage: sl_sigmask unblock|order|rt-queue|storm|blocked-syscall|efault|lazy\n");
         return 2;
     }
     say("done\n");

@@ -833,6 +833,7 @@ per_variant!(sigmask_lazy_blocking_observed_as_native_with_stats, |v: &str| sigm
     &["--stats", "-o", "/dev/null"]
 ));
 per_variant!(sigmask_realtime_signals_queue, |v: &str| sigmask(v, "rt-queue", &[]));
+per_variant!(sigmask_changed_during_a_signal_storm, |v: &str| sigmask(v, "storm", &[]));
 per_variant!(signal_handler_runs_during_blocking_syscall, |v: &str| sigmask(v, "blocked-syscall", &[]));
 
 // pthread_cancel is a signal libc reserves (glibc 32, musl 33): it must reach

@@ -176,7 +176,12 @@ pub struct GuestContext {
     /// Of `site_lookups`, those that went on to the indirect-branch table
     /// (the site's inline cache did not hold the target).
     pub site_table: [u64; 3],
-    pub _pad: [u64; 10],
+    /// The gate table to use while the kernel's signal mask lags behind
+    /// the guest's (the runtime's; the gate switches to it when its own
+    /// `rt_sigprocmask` blocks lazily). 0: the gate leaves that to the
+    /// runtime.
+    pub sys_table_sync: u64,
+    pub _pad: [u64; 9],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -221,6 +226,7 @@ pub mod off {
     pub const SITE_LOOKUPS: i32 = 504;
     pub const SITE_KIND: i32 = 528;
     pub const SITE_TABLE: i32 = 536;
+    pub const SYS_TABLE_SYNC: i32 = 560;
     pub const XSAVE: i32 = 640;
 
     /// Offset of general-purpose register `r` (hardware order).
@@ -415,7 +421,8 @@ impl GuestContext {
             site_lookups: [0; 3],
             site_kind: 0,
             site_table: [0; 3],
-            _pad: [0; 10],
+            sys_table_sync: 0,
+            _pad: [0; 9],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).
@@ -471,6 +478,7 @@ mod tests {
         assert_eq!(offset_of!(GuestContext, site_lookups) as i32, off::SITE_LOOKUPS);
         assert_eq!(offset_of!(GuestContext, site_kind) as i32, off::SITE_KIND);
         assert_eq!(offset_of!(GuestContext, site_table) as i32, off::SITE_TABLE);
+        assert_eq!(offset_of!(GuestContext, sys_table_sync) as i32, off::SYS_TABLE_SYNC);
         assert_eq!(offset_of!(GuestContext, xsave) as i32, off::XSAVE);
         assert_eq!(off::XSAVE % 64, 0, "XSAVE image must be 64-byte aligned");
         assert_eq!(std::mem::align_of::<GuestContext>(), 64);

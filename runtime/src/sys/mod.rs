@@ -12,6 +12,7 @@ pub mod calls;
 pub mod fds;
 pub mod frame;
 pub mod handler;
+pub mod mask;
 pub mod process;
 pub mod ptrace;
 pub mod trampolines;

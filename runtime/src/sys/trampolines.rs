@@ -192,12 +192,99 @@ std::arch::global_asm!(
     "jmp 13f",
     "12:",
     "cmp r11d, {g_tid}",
-    "jne 5f",
+    "jne 30f",
     "mov rax, gs:[{tid}]",
     "13:",
     "inc qword ptr gs:[{inline_served}]",
     "mov rcx, gs:[{gate_next}]",
     "jmp 11b",
+    // rt_sigprocmask(how, set, oset, 8) from the thread's virtual mask
+    // (`sys::mask`), when the runtime would not enter the kernel either:
+    // the new mask can be taken lazily (`mask::lazy_ok`, restated here).
+    // Anything else (another size or `how`, a fault on either pointer, a
+    // mask that must be installed, a host signal before the commit) goes
+    // to the runtime with the call untouched: the only effect before the
+    // commit is the old mask written to `oset`, which the runtime writes
+    // again. Registers: rbx old mask, rbp new, rcx the kernel's, r11 the
+    // mask words.
+    "30:",
+    "cmp r11d, {g_sigmask}",
+    "jne 5f",
+    "cmp r10, 8",
+    "jne 5f",
+    "mov r11, gs:[{thread_sig}]",
+    "test r11, r11",
+    "jz 5f",
+    "push rbx", "push rbp", "push r12",
+    ".globl bt_sigmask_start",
+    "bt_sigmask_start:",
+    "mov rbx, [r11 + {m_vmask}]",
+    "mov rbp, rbx",
+    "test rsi, rsi",
+    "jz 34f",
+    ".globl bt_sigmask_read",
+    "bt_sigmask_read:",
+    "mov rcx, [rsi]",
+    // The kernel reads `how` as an int.
+    "cmp edi, 1",
+    "je 32f",
+    "jb 31f",
+    "cmp edi, 2",
+    "jne bt_sigmask_abort",
+    "mov rbp, rcx",
+    "jmp 33f",
+    "31:", "or rbp, rcx", "jmp 33f",
+    "32:", "not rcx", "and rbp, rcx",
+    "33:",
+    "mov rcx, {not_unblockable}",
+    "and rbp, rcx",
+    "34:",
+    // rax = kernel_mask(new); rcx = real | extra
+    "mov rax, {not_knb}",
+    "and rax, rbp",
+    "mov rcx, [r11 + {m_real}]",
+    "or rcx, [r11 + {m_extra}]",
+    // Nothing the kernel blocks is unblocked ...
+    "mov r12, rax", "not r12", "and r12, rcx", "jnz bt_sigmask_abort",
+    // ... fault signals agree exactly ...
+    "mov r12, rax", "xor r12, rcx", "test r12, {fault_signals}", "jnz bt_sigmask_abort",
+    // ... one thread only ...
+    "cmp byte ptr [rip + {multi}], 0", "jne bt_sigmask_abort",
+    // ... and no real-time signal is blocked lazily. r12: what the guest
+    // blocks and the kernel does not (the mask lags behind if any).
+    "mov r12, rcx", "not r12", "and r12, rax",
+    "mov rax, r12", "shr rax, 31", "jnz bt_sigmask_abort",
+    "test rdx, rdx",
+    "jz 35f",
+    ".globl bt_sigmask_write",
+    "bt_sigmask_write:",
+    "mov [rdx], rbx",
+    "35:",
+    // Lagging from now on and not before: the gate table that sends
+    // kernel-bound calls to the runtime first (which installs the mask).
+    "test r12, r12",
+    "jz 36f",
+    "mov rax, {not_knb}",
+    "and rax, rbx",
+    "not rcx",
+    "test rax, rcx",
+    "jnz 36f",
+    "mov rcx, gs:[{sys_table_sync}]",
+    "test rcx, rcx",
+    "jz bt_sigmask_abort",
+    "mov gs:[{sys_table}], rcx",
+    "36:",
+    ".globl bt_sigmask_commit",
+    "bt_sigmask_commit:",
+    "mov [r11 + {m_vmask}], rbp",
+    "pop r12", "pop rbp", "pop rbx",
+    "xor eax, eax",
+    "jmp 13b",
+    ".globl bt_sigmask_abort",
+    "bt_sigmask_abort:",
+    "pop r12", "pop rbp", "pop rbx",
+    "mov rax, gs:[{gate_nr}]",
+    "jmp 5f",
     // Forward unless an argument the byte's low bits name is, as the
     // kernel reads a descriptor (32 bits, signed), at or above the lowest
     // of bt-run's own descriptors: then the runtime decides. rcx and r11
@@ -404,6 +491,16 @@ std::arch::global_asm!(
     g_answer = const syscall_inline::GATE_ANSWER,
     g_tid = const syscall_inline::GATE_TID,
     g_fd = const syscall_inline::GATE_FD_CHECK,
+    g_sigmask = const syscall_inline::GATE_SIGMASK,
+    thread_sig = const off::THREAD_SIG,
+    sys_table_sync = const off::SYS_TABLE_SYNC,
+    m_vmask = const std::mem::offset_of!(super::mask::MaskWords, vmask),
+    m_real = const std::mem::offset_of!(super::mask::MaskWords, real),
+    m_extra = const std::mem::offset_of!(super::mask::MaskWords, extra),
+    not_unblockable = const !super::mask::UNBLOCKABLE,
+    not_knb = const !super::mask::KERNEL_NEVER_BLOCKED,
+    fault_signals = const super::mask::FAULT_SIGNALS,
+    multi = sym super::mask::MULTI_THREADED,
     fd_floor = sym super::fds::FD_FLOOR,
     r_indirect = const ExitReason::IndirectMiss as u64,
     r_signal = const ExitReason::Signal as u64,
@@ -445,6 +542,11 @@ unsafe extern "C" {
     /// Make guest i386 syscall `nr` with `args` (see above).
     pub fn bt_safe_int80(nr: u64, args: *const [u64; 6]) -> i64;
     fn bt_int80_check();
+    fn bt_sigmask_start();
+    fn bt_sigmask_read();
+    fn bt_sigmask_write();
+    fn bt_sigmask_commit();
+    fn bt_sigmask_abort();
     fn bt_int80_insn();
     fn bt_int80_pending();
     pub fn bt_gate_after_syscall();
@@ -480,10 +582,24 @@ pub fn syscall_window_exit(pc: u64) -> Option<u64> {
 }
 
 /// Where a thread that faulted at `pc` must resume if the fault hit a
-/// checked copy (its `rep movsb`): the copy then reports failure.
+/// checked copy (its `rep movsb`: the copy then reports failure) or one of
+/// the gate's reads and writes of guest memory for `rt_sigprocmask` (the
+/// call then goes to the runtime, which reports EFAULT as the kernel does).
 pub fn copy_fault_fixup(pc: u64) -> Option<u64> {
     let at = |f: unsafe extern "C" fn()| f as *const () as u64;
+    if pc == at(bt_sigmask_read) || pc == at(bt_sigmask_write) {
+        return Some(at(bt_sigmask_abort));
+    }
     (pc == at(bt_copy_insn)).then(|| at(bt_copy_fault))
+}
+
+/// Where a host signal handler that interrupted the gate's `rt_sigprocmask`
+/// before its commit (the store of the new mask) must resume it: at the
+/// runtime, so the call is made after the signal under the runtime's rules
+/// (the handler decided with the old mask, as if the signal came first).
+pub fn sigmask_window_exit(pc: u64) -> Option<u64> {
+    let at = |f: unsafe extern "C" fn()| f as *const () as u64;
+    (pc >= at(bt_sigmask_start) && pc <= at(bt_sigmask_commit)).then(|| at(bt_sigmask_abort))
 }
 
 /// Is host address `pc` inside one of the trampolines above?
