@@ -45,12 +45,10 @@ use syscall_inline::Abi;
 use translator::abi::{GuestContext, VIEW_MAGIC, reg};
 
 use crate::dispatch::Thread;
-use crate::sys::ptrace::{self as pt, UserRegs, ur};
+use crate::sys::ptrace::{self as pt, TRACED, UserRegs, ur};
 use crate::sys::{self, trampolines::SAFE_NOT_STARTED};
 use crate::syscalls::err;
 
-/// Whether this process has (or may have) a tracer: markers are made.
-static TRACED: AtomicBool = AtomicBool::new(false);
 /// Whether this process has used ptrace (its waits go to the runtime).
 static TRACER: AtomicBool = AtomicBool::new(false);
 /// A traced bt-run started by a guest's execve: its first guest thread

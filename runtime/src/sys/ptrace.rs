@@ -3,7 +3,15 @@
 //! traced bt-run makes so its tracer can see the calls bt-run serves. The
 //! policy built on these lives in `crate::ptrace_view`.
 
+use std::sync::atomic::AtomicBool;
+
 use translator::abi::GuestContext;
+
+/// Whether this process has (or may have) a tracer: markers are made, and
+/// the gate leaves the calls it would answer itself to the runtime, which
+/// shows them to the tracer (a tracer under bt-run sets it in its tracee's
+/// memory, see `crate::ptrace_view`).
+pub static TRACED: AtomicBool = AtomicBool::new(false);
 
 pub const PTRACE_PEEKUSER: u64 = 3;
 pub const PTRACE_POKEUSER: u64 = 6;

@@ -199,8 +199,9 @@ std::arch::global_asm!(
     "mov rcx, gs:[{gate_next}]",
     "jmp 11b",
     // rt_sigprocmask(how, set, oset, 8) from the thread's virtual mask
-    // (`sys::mask`), when the runtime would not enter the kernel either:
-    // the new mask can be taken lazily (`mask::lazy_ok`, restated here).
+    // (`sys::mask`), when the runtime would not enter the kernel either
+    // (the new mask can be taken lazily: `mask::lazy_ok`, restated here)
+    // and no tracer must see the call (`ptrace::TRACED`).
     // Anything else (another size or `how`, a fault on either pointer, a
     // mask that must be installed, a host signal before the commit) goes
     // to the runtime with the call untouched: the only effect before the
@@ -211,6 +212,8 @@ std::arch::global_asm!(
     "cmp r11d, {g_sigmask}",
     "jne 5f",
     "cmp r10, 8",
+    "jne 5f",
+    "cmp byte ptr [rip + {traced}], 0",
     "jne 5f",
     "mov r11, gs:[{thread_sig}]",
     "test r11, r11",
@@ -279,7 +282,13 @@ std::arch::global_asm!(
     "mov [r11 + {m_vmask}], rbp",
     "pop r12", "pop rbp", "pop rbx",
     "xor eax, eax",
-    "jmp 13b",
+    // A signal queued meanwhile (taken under the old mask) is delivered
+    // before the guest goes on, as after a forwarded call.
+    "cmp qword ptr gs:[{signal_pending}], 0",
+    "je 13b",
+    "inc qword ptr gs:[{inline_served}]",
+    "mov qword ptr gs:[{exit_reason}], {r_syscall_signal}",
+    "jmp 7f",
     ".globl bt_sigmask_abort",
     "bt_sigmask_abort:",
     "pop r12", "pop rbp", "pop rbx",
@@ -501,6 +510,7 @@ std::arch::global_asm!(
     not_knb = const !super::mask::KERNEL_NEVER_BLOCKED,
     fault_signals = const super::mask::FAULT_SIGNALS,
     multi = sym super::mask::MULTI_THREADED,
+    traced = sym super::ptrace::TRACED,
     fd_floor = sym super::fds::FD_FLOOR,
     r_indirect = const ExitReason::IndirectMiss as u64,
     r_signal = const ExitReason::Signal as u64,
