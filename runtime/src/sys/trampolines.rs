@@ -199,15 +199,15 @@ std::arch::global_asm!(
     "mov rcx, gs:[{gate_next}]",
     "jmp 11b",
     // rt_sigprocmask(how, set, oset, 8) from the thread's virtual mask
-    // (`sys::mask`), when the runtime would not enter the kernel either
-    // (the new mask can be taken lazily: `mask::lazy_ok`, restated here)
-    // and no tracer must see the call (`ptrace::TRACED`).
-    // Anything else (another size or `how`, a fault on either pointer, a
-    // mask that must be installed, a host signal before the commit) goes
-    // to the runtime with the call untouched: the only effect before the
-    // commit is the old mask written to `oset`, which the runtime writes
-    // again. Registers: rbx old mask, rbp new, rcx the kernel's, r11 the
-    // mask words.
+    // (`sys::mask`), unless a tracer must see the call (`ptrace::TRACED`):
+    // the new mask is taken lazily where the runtime would (`mask::lazy_ok`,
+    // restated here), else installed in the kernel with one
+    // rt_sigprocmask of its own after the commit, as the runtime's
+    // `install`. Anything else (another size or `how`, a fault on either
+    // pointer, a host signal before the commit) goes to the runtime with the
+    // call untouched: the only effect before the commit is the old mask
+    // written to `oset`, which the runtime writes again. Registers: rbx old
+    // mask, rbp new, rcx the kernel's, r11 the mask words, r13 install.
     "30:",
     "cmp r11d, {g_sigmask}",
     "jne 5f",
@@ -218,7 +218,7 @@ std::arch::global_asm!(
     "mov r11, gs:[{thread_sig}]",
     "test r11, r11",
     "jz 5f",
-    "push rbx", "push rbp", "push r12",
+    "push rbx", "push rbp", "push r12", "push r13",
     ".globl bt_sigmask_start",
     "bt_sigmask_start:",
     "mov rbx, [r11 + {m_vmask}]",
@@ -242,56 +242,95 @@ std::arch::global_asm!(
     "mov rcx, {not_unblockable}",
     "and rbp, rcx",
     "34:",
-    // rax = kernel_mask(new); rcx = real | extra
+    // rax = kernel_mask(new); rcx = real | extra; r13 = 1 if the new mask
+    // must be installed in the kernel (made here after the commit, as the
+    // runtime's `install`), 0 if it can be taken lazily.
     "mov rax, {not_knb}",
     "and rax, rbp",
     "mov rcx, [r11 + {m_real}]",
     "or rcx, [r11 + {m_extra}]",
-    // Nothing the kernel blocks is unblocked ...
-    "mov r12, rax", "not r12", "and r12, rcx", "jnz bt_sigmask_abort",
+    "mov r13d, 1",
+    // Lazily only if nothing the kernel blocks is unblocked ...
+    "mov r12, rax", "not r12", "and r12, rcx", "jnz 35f",
     // ... fault signals agree exactly ...
-    "mov r12, rax", "xor r12, rcx", "test r12, {fault_signals}", "jnz bt_sigmask_abort",
+    "mov r12, rax", "xor r12, rcx", "test r12, {fault_signals}", "jnz 35f",
     // ... one thread only ...
-    "cmp byte ptr [rip + {multi}], 0", "jne bt_sigmask_abort",
+    "cmp byte ptr [rip + {multi}], 0", "jne 35f",
     // ... and no real-time signal is blocked lazily. r12: what the guest
     // blocks and the kernel does not (the mask lags behind if any).
     "mov r12, rcx", "not r12", "and r12, rax",
-    "mov rax, r12", "shr rax, 31", "jnz bt_sigmask_abort",
+    "mov rax, r12", "shr rax, 31", "jnz 35f",
+    "xor r13d, r13d",
+    "35:",
     "test rdx, rdx",
-    "jz 35f",
+    "jz 36f",
     ".globl bt_sigmask_write",
     "bt_sigmask_write:",
     "mov [rdx], rbx",
-    "35:",
-    // Lagging from now on and not before: the gate table that sends
-    // kernel-bound calls to the runtime first (which installs the mask).
+    "36:",
+    // Lazily, and lagging from now on but not before: the gate table that
+    // sends kernel-bound calls to the runtime first (which installs the
+    // mask).
+    "test r13d, r13d",
+    "jnz 37f",
     "test r12, r12",
-    "jz 36f",
+    "jz 37f",
     "mov rax, {not_knb}",
     "and rax, rbx",
     "not rcx",
     "test rax, rcx",
-    "jnz 36f",
+    "jnz 37f",
     "mov rcx, gs:[{sys_table_sync}]",
     "test rcx, rcx",
     "jz bt_sigmask_abort",
     "mov gs:[{sys_table}], rcx",
-    "36:",
+    "37:",
     ".globl bt_sigmask_commit",
     "bt_sigmask_commit:",
     "mov [r11 + {m_vmask}], rbp",
-    "pop r12", "pop rbp", "pop rbx",
+    "test r13d, r13d",
+    "jz 38f",
+    // Install: record first (a host handler that runs before the call
+    // adds to `extra`, over-stating the kernel's mask, never under-stating
+    // it), then rt_sigprocmask(SIG_SETMASK, &kernel_mask(new), NULL, 8)
+    // with the guest's argument registers kept. Signals it unblocks are
+    // delivered by the kernel on its return: the host handler queues them.
+    "mov rax, {not_knb}",
+    "and rax, rbp",
+    "mov [r11 + {m_real}], rax",
+    "mov qword ptr [r11 + {m_extra}], 0",
+    "push rdi", "push rsi", "push rdx", "push r10", "push rax",
+    "mov rsi, rsp",
+    "mov edi, 2",
+    "xor edx, edx",
+    "mov r10d, 8",
+    "mov eax, {sys_rt_sigprocmask}",
+    "syscall",
+    "pop rax", "pop r10", "pop rdx", "pop rsi", "pop rdi",
+    "inc qword ptr gs:[{fast_forwards}]",
+    "pop r13", "pop r12", "pop rbp", "pop rbx",
     "xor eax, eax",
-    // A signal queued meanwhile (taken under the old mask) is delivered
-    // before the guest goes on, as after a forwarded call.
+    // Signals it unblocked (or one queued meanwhile) are delivered before
+    // the guest goes on, as after a forwarded call.
     "cmp qword ptr gs:[{signal_pending}], 0",
-    "je 13b",
+    "jne 39f",
+    "mov rcx, gs:[{gate_next}]",
+    "jmp 11b",
+    "38:",
+    "pop r13", "pop r12", "pop rbp", "pop rbx",
+    "xor eax, eax",
     "inc qword ptr gs:[{inline_served}]",
+    // A signal queued meanwhile (taken under the old mask) likewise.
+    "cmp qword ptr gs:[{signal_pending}], 0",
+    "jne 39f",
+    "mov rcx, gs:[{gate_next}]",
+    "jmp 11b",
+    "39:",
     "mov qword ptr gs:[{exit_reason}], {r_syscall_signal}",
     "jmp 7f",
     ".globl bt_sigmask_abort",
     "bt_sigmask_abort:",
-    "pop r12", "pop rbp", "pop rbx",
+    "pop r13", "pop r12", "pop rbp", "pop rbx",
     "mov rax, gs:[{gate_nr}]",
     "jmp 5f",
     // Forward unless an argument the byte's low bits name is, as the
@@ -511,6 +550,7 @@ std::arch::global_asm!(
     fault_signals = const super::mask::FAULT_SIGNALS,
     multi = sym super::mask::MULTI_THREADED,
     traced = sym super::ptrace::TRACED,
+    sys_rt_sigprocmask = const libc::SYS_rt_sigprocmask,
     fd_floor = sym super::fds::FD_FLOOR,
     r_indirect = const ExitReason::IndirectMiss as u64,
     r_signal = const ExitReason::Signal as u64,
