@@ -215,6 +215,9 @@ std::arch::global_asm!(
     "jne 5f",
     "cmp byte ptr [rip + {traced}], 0",
     "jne 5f",
+    // A signal already waits: it comes first, as in the forward path.
+    "cmp qword ptr gs:[{signal_pending}], 0",
+    "jne bt_gate_pending",
     "mov r11, gs:[{thread_sig}]",
     "test r11, r11",
     "jz 5f",
