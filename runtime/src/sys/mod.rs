@@ -239,23 +239,27 @@ pub fn host_action(sig: i32) -> Option<(usize, i32, u64)> {
     Some((old.sa_sigaction, old.sa_flags, mask))
 }
 
-/// Give this thread an alternate signal stack for bt-run's handlers.
-pub fn install_host_sigaltstack() -> io::Result<()> {
-    const SIZE: usize = 256 * 1024;
-    // SAFETY: fresh anonymous mapping; checked.
+/// A new private, zero-filled, readable and writable mapping of `size`
+/// bytes where the kernel finds room (bt-run's own: stacks).
+pub(crate) fn map_anon_rw(size: usize) -> io::Result<*mut libc::c_void> {
+    // SAFETY: a new anonymous mapping at a kernel-chosen address; checked.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
-            SIZE,
+            size,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
             0,
         )
     };
-    if p == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
+    if p == libc::MAP_FAILED { Err(io::Error::last_os_error()) } else { Ok(p) }
+}
+
+/// Give this thread an alternate signal stack for bt-run's handlers.
+pub fn install_host_sigaltstack() -> io::Result<()> {
+    const SIZE: usize = 256 * 1024;
+    let p = map_anon_rw(SIZE)?;
     let ss = libc::stack_t { ss_sp: p, ss_flags: 0, ss_size: SIZE };
     // SAFETY: the stack memory is ours and never freed.
     if unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) } != 0 {

@@ -48,20 +48,9 @@ pub fn vfork_on_stack(
     if flags & (CLONE_VM | CLONE_VFORK) != (CLONE_VM | CLONE_VFORK) {
         return -(libc::EINVAL as i64);
     }
-    // SAFETY: a new anonymous mapping; checked.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            stack_size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
+    let Ok(base) = super::map_anon_rw(stack_size) else {
         return -(libc::ENOMEM as i64);
-    }
+    };
     let top = base as u64 + stack_size as u64 - 16;
     // A thin pointer to the boxed closure, stored where `bt_raw_clone`'s
     // child finds it (the top of its stack).
