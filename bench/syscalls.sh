@@ -7,9 +7,10 @@
 #   getpid, --no-inline  the same loop forwarded to the kernel: ns added per
 #                        forwarded call
 #   getppid / read 0     cheap calls bt-run always forwards: ns added per call
-#   rt_sigprocmask       a call bt-run serves itself (virtual signal mask)
+#   rt_sigprocmask       a call the gate answers from the virtual mask
 #   dd bs=1 count=1M     /bin/dd, 2M tiny read/write calls: native, under
-#                        `bt-run --trace -o FILE` and under `strace -o FILE`
+#                        bt-run, under `bt-run --trace -o FILE` and under
+#                        `strace -o FILE`
 #
 # Loop timings are taken by the benchmark program itself around its loop
 # (clock_gettime, which is the vDSO natively and translated vDSO code under
@@ -147,6 +148,7 @@ time_dd() {
 echo "bench: $DD_ROUNDS rounds of dd" >&2
 for ((r = 1; r <= DD_ROUNDS; r++)); do
     time_dd native "$DD"
+    time_dd plain "$BT_RUN" "$DD"
     rm -f "$WORK/bt.trace" "$WORK/strace.trace"
     time_dd bt "$BT_RUN" --trace -o "$WORK/bt.trace" "$DD"
     time_dd strace strace -o "$WORK/strace.trace" "$DD"
@@ -170,12 +172,13 @@ added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f ns/call", b - a }'; }
     n=$(med native read0); b=$(med bt read0)
     echo "| read of 0 bytes, forwarded ($N_OTHER) | $n | $b | $(added "$n" "$b") |"
     n=$(med native sigprocmask); b=$(med bt sigprocmask)
-    echo "| rt_sigprocmask, served by bt-run ($N_OTHER) | $n | $b | $(ratio "$b" "$n")x native ($(added "$n" "$b")) |"
+    echo "| rt_sigprocmask, answered in the gate ($N_OTHER) | $n | $b | $(ratio "$b" "$n")x native ($(added "$n" "$b")) |"
     echo
     echo "| \`dd if=/dev/zero of=/dev/null bs=1 count=1000000\` | wall s | vs native | trace lines |"
     echo "|---|---:|---:|---:|"
-    n=$(median <"$WORK/dd.native"); b=$(median <"$WORK/dd.bt"); s=$(median <"$WORK/dd.strace")
+    n=$(median <"$WORK/dd.native"); p=$(median <"$WORK/dd.plain"); b=$(median <"$WORK/dd.bt"); s=$(median <"$WORK/dd.strace")
     echo "| native | $n | 1.00x | |"
+    echo "| \`bt-run\` | $p | $(ratio "$p" "$n")x | |"
     echo "| \`bt-run --trace -o FILE\` | $b | $(ratio "$b" "$n")x | $BT_LINES |"
     echo "| \`strace -o FILE\` | $s | $(ratio "$s" "$n")x | $ST_LINES |"
 } | tee ${OUTFILE:+"$OUTFILE"}
