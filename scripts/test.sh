@@ -65,4 +65,9 @@ cargo build --release -p runtime
 log "cargo test --release --workspace --no-fail-fast"
 cargo test --release --workspace --no-fail-fast "$@"
 
+# The program tests again with isolation forced on (`--isolate` in front of
+# every bt-run they start): the seccomp backstop must change no output.
+log "BT_TEST_ISOLATE=1 cargo test --release -p testsuite --no-fail-fast"
+BT_TEST_ISOLATE=1 cargo test --release -p testsuite --no-fail-fast "$@"
+
 log "all tests passed"

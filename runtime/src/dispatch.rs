@@ -43,6 +43,11 @@ pub struct Options {
     pub observers: Observers,
     /// Arguments that reproduce these options on a re-executed bt-run.
     pub inherit: Vec<OsString>,
+    /// `--isolate`: the seccomp backstop (`isolate`), installed before the
+    /// guest runs (on whenever a deny policy is).
+    pub isolate: bool,
+    /// The address ranges older images' filters name (`--isolated=`).
+    pub isolated_from: crate::isolate::Inherited,
 }
 
 /// How a guest run ended, when it did not end the process itself.
@@ -129,6 +134,9 @@ pub struct Process {
     /// number; each thread's context points here (a vfork child at its own
     /// copy, since it shares our memory but not our pid).
     pub answers: &'static Answers,
+    /// With `--isolate`: what the seccomp filter allows where (installed by
+    /// `start` just before the guest runs).
+    pub isolation: Option<crate::isolate::Plan>,
 }
 
 /// One guest thread: its registers and signal state, and the process.
@@ -175,6 +183,29 @@ pub enum ProcessError {
     CodeCache(std::io::Error),
 }
 
+/// What the seccomp filter allows where, for this run's gate table and
+/// policy (see `isolate`).
+fn isolation_plan(opts: &Options, cache: (u64, u64)) -> crate::isolate::Plan {
+    let [gate_ip, sigmask_ip, safe_ip, int80_ip] = sys::trampolines::guest_call_sites();
+    let denied = |abi: Abi, skip: &[u32]| -> Vec<(u32, syscall_inline::DenyAction)> {
+        abi.table()
+            .iter()
+            .filter(|row| !skip.contains(&row.nr))
+            .filter_map(|row| opts.observers.deny_in(abi, row.nr as u64).map(|a| (row.nr, a)))
+            .collect()
+    };
+    crate::isolate::Plan {
+        cache,
+        gate_ip,
+        sigmask_ip,
+        safe_ip,
+        int80_ip,
+        forward: crate::isolate::gate_numbers(|nr| opts.observers.deny_in(Abi::X86_64, nr).is_some()),
+        deny64: denied(Abi::X86_64, &crate::isolate::SAFE_SITE_SUBSTITUTES),
+        deny32: denied(Abi::I386, &crate::compat::INT80_SUBSTITUTES),
+    }
+}
+
 impl Process {
     /// Set up the process for `prog`; it lives for the rest of the run.
     pub fn new(
@@ -218,6 +249,7 @@ impl Process {
         reserved.push((brk.start, brk.limit));
         let cache_range = (cache.base().get(), cache.base().get() + cache_size as u64);
         let answers = Answers::new_leaked();
+        let isolation = opts.isolate.then(|| isolation_plan(&opts, cache_range));
         let p = Box::leak(Box::new(Process {
             shared: Mutex::new(Shared {
                 cache,
@@ -252,6 +284,7 @@ impl Process {
             cache_range,
             stack_guard: GuestRange::new(prog.stack.start.get().saturating_sub(16 << 20), prog.stack.start.get()),
             answers,
+            isolation,
             cmdline: Default::default(),
             cmdline_end: Default::default(),
         }));
@@ -346,6 +379,10 @@ impl Options {
         if let Some(p) = &obs.policy {
             to_runtime.extend((0..syscall_inline::GATE_TABLE_LEN as u64).filter(|&nr| p.action(nr).is_some()));
         }
+        if self.isolate {
+            // Checked by the runtime (`Thread::isolation_mediates`).
+            to_runtime.extend([libc::SYS_openat2 as u64, libc::SYS_process_vm_writev as u64]);
+        }
         GateConfig {
             inline: !self.no_inline && !crate::ptrace_view::traced(),
             all_to_runtime: self.stats || obs.hook.is_some(),
@@ -414,6 +451,10 @@ impl Thread {
             self.with_actions(|a, _, _| {
                 a.install_host(libc::SIGSEGV);
                 a.install_host(libc::SIGBUS);
+                if self.p.isolation.is_some() {
+                    signals::own_sigsys();
+                    a.install_host(libc::SIGSYS);
+                }
             });
             self.view_exec_exit();
         }

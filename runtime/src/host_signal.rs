@@ -58,6 +58,11 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
     if !(1..=NSIG as i32).contains(&sig) {
         return;
     }
+    if sig == libc::SIGSYS
+        && let Some(plan) = &p.isolation
+    {
+        isolation_trap(plan, info);
+    }
     if ctx.view_echo & 0xff == sig as u64 {
         // Raised only for a tracer to see (`ptrace_view`): it went through.
         ctx.view_echo = 0;
@@ -232,4 +237,25 @@ const SI_TKILL: i32 = -6;
 
 fn set_si_addr(info: &mut libc::siginfo_t, addr: u64) {
     frame::with_siginfo(info, |si| si.set_addr(addr));
+}
+
+/// A SIGSYS that isolation's filter raised (si_code SYS_SECCOMP, its data
+/// in si_errno, at an address the filter names): one line, then death by
+/// SIGSYS. Any other SIGSYS (a guest's own filter, a signal sent) returns.
+fn isolation_trap(plan: &crate::isolate::Plan, info: &libc::siginfo_t) {
+    const SYS_SECCOMP: i32 = 1;
+    if info.si_code != SYS_SECCOMP {
+        return;
+    }
+    let b = sys::handler::siginfo_bytes(info);
+    let word = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+    // struct siginfo: si_errno at 4; _sigsys: _call_addr at 16, _syscall
+    // at 24, _arch at 28.
+    let data = word(4) as u16;
+    let ip = u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"));
+    let (nr, arch) = (word(24) as i32 as i64 as u64, word(28));
+    if let Some(line) = crate::isolate::trap_report(data, nr, arch, ip, plan) {
+        crate::own_fds::diag(&line);
+        sys::die_by_signal(libc::SIGSYS);
+    }
 }

@@ -15,6 +15,7 @@ pub mod constants;
 pub mod dispatch;
 pub mod embed;
 pub mod host_signal;
+pub mod isolate;
 pub mod loader;
 pub mod memory;
 pub mod observe;

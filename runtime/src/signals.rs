@@ -431,14 +431,16 @@ impl Actions {
 
     pub fn install_host(&self, sig: i32) {
         let a = self.table[sig as usize];
+        // Under isolation SIGSYS is bt-run's too: its filter's traps are
+        // reported before the process dies (`host_signal::isolation_trap`).
+        let ours = sig == libc::SIGSEGV
+            || sig == libc::SIGBUS
+            || (sig == libc::SIGSYS && SIGSYS_OURS.load(std::sync::atomic::Ordering::Relaxed));
         // SIGSEGV and SIGBUS are always bt-run's: guest writes to
         // write-protected code arrive as SIGSEGV, checked copies of guest
         // memory fail through them; a real fault with the default action is
         // turned back into death by the signal by the dispatcher.
-        let action = if sig != libc::SIGSEGV
-            && sig != libc::SIGBUS
-            && (a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64)
-        {
+        let action = if !ours && (a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64) {
             HostAction::Raw(a.handler as usize)
         } else {
             HostAction::Ours
@@ -453,6 +455,14 @@ impl Actions {
         let h = self.table[sig as usize].handler;
         h != libc::SIG_DFL as u64 && h != libc::SIG_IGN as u64
     }
+}
+
+/// Whether SIGSYS always has bt-run's host handler (isolation is on).
+static SIGSYS_OURS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on SIGSYS always has bt-run's host handler (see `install_host`).
+pub fn own_sigsys() {
+    SIGSYS_OURS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Default for Actions {

@@ -39,6 +39,10 @@ pub enum StartError {
     SelfExe(std::io::Error),
     #[error(transparent)]
     Process(#[from] ProcessError),
+    /// `--isolate` (or a deny policy) asked for a filter that could not be
+    /// built or installed: the program does not run unprotected.
+    #[error("{0}")]
+    Isolation(String),
 }
 
 impl StartError {
@@ -49,7 +53,7 @@ impl StartError {
         match self {
             StartError::OwnFds(_) => 2,
             StartError::Load(e) => e.exit_code(),
-            StartError::NoFsgsbase | StartError::SelfExe(_) | StartError::Process(_) => 125,
+            StartError::NoFsgsbase | StartError::SelfExe(_) | StartError::Process(_) | StartError::Isolation(_) => 125,
         }
     }
 }
@@ -100,6 +104,13 @@ fn start_inner(l: Launch) -> Result<std::convert::Infallible, StartError> {
     let auxv = crate::sys::adopt_identity(&comm, &process.exe_path, prog.stack_pointer.get());
     crate::ptrace_view::publish_auxv(auxv);
     drop(prog);
+    if let Some(plan) = &process.isolation {
+        // Last, once bt-run's own set-up calls are made: from here on only
+        // the calls the plan names reach the kernel from guest-call sites.
+        let prog = crate::isolate::program(plan).map_err(StartError::Isolation)?;
+        crate::sys::seccomp::install(&prog)
+            .map_err(|e| StartError::Isolation(format!("cannot install the isolation filter: {e}")))?;
+    }
     let exit = thread.run();
     thread.finish(exit)
 }

@@ -66,6 +66,9 @@ impl Thread {
         // Forwarded exactly as the gate would (the call came here
         // only to be counted, traced or hooked, or its row says so).
         let forward = |a: [u64; 6]| sys::forward_guest_call(nr, a);
+        if let Some(r) = self.isolation_mediates(nr, a) {
+            return Ok((r, Kernel));
+        }
         let Some(row) = row else { return Ok((forward(a), Kernel)) };
         let Some(service) = service else {
             // Forward and Inline rows: the gate's own work, done here.
@@ -434,7 +437,42 @@ impl Thread {
             return r;
         }
         // The guest's own open.
-        (sys::forward(nr, a), Served::Kernel)
+        let r = sys::forward(nr, a);
+        (self.refuse_memory_fd(r, flags), Served::Kernel)
+    }
+
+    /// Under isolation, a descriptor `r` the guest just opened with `flags`
+    /// that could write memory (`isolate::fd_writes_memory`) is closed again
+    /// and the open fails with EACCES, as if permission were missing.
+    pub(crate) fn refuse_memory_fd(&self, r: i64, flags: u64) -> i64 {
+        if r < 0 || self.p.isolation.is_none() || !crate::isolate::fd_writes_memory(r, flags, &self.p.reserved) {
+            return r;
+        }
+        sys::fds::close(r as i32);
+        err(libc::EACCES)
+    }
+
+    /// Under isolation: openat2's descriptor checked as open's, and
+    /// process_vm_writev refused into this very process (its memory holds
+    /// bt-run's). None: the call is not one of these.
+    fn isolation_mediates(&mut self, nr: u64, a: [u64; 6]) -> Option<i64> {
+        self.p.isolation.as_ref()?;
+        match nr as i64 {
+            libc::SYS_openat2 => {
+                // struct open_how starts with the flags (u64).
+                let flags = sys::read_guest_u64(GuestAddr(a[2])).unwrap_or(0);
+                let r = sys::forward_guest_call(nr, a);
+                Some(self.refuse_memory_fd(r, flags))
+            }
+            libc::SYS_process_vm_writev => {
+                let pid = a[0] as i32;
+                let own = pid > 0
+                    && (pid == std::process::id() as i32
+                        || std::path::Path::new(&format!("/proc/self/task/{pid}")).exists());
+                own.then(|| err(libc::EPERM))
+            }
+            _ => None,
+        }
     }
 
     /// The answer to an open of `path` that bt-run must give itself (the
@@ -554,6 +592,10 @@ impl Thread {
         let Some(argv_v) = read_cstr_array_of(argv, ptr_size) else { return err(libc::EFAULT) };
         let Some(envp_v) = read_cstr_array_of(envp, ptr_size) else { return err(libc::EFAULT) };
         if self.p.opts.no_follow || dirfd != libc::AT_FDCWD as u64 || flags != 0 {
+            if self.p.isolation.is_some() {
+                // The program would run natively, outside the layer.
+                return err(libc::EPERM);
+            }
             return self.exec_native(dirfd, &file, &argv_v, &envp_v, flags, false);
         }
         // Check what the kernel would check first, so that failures are
@@ -563,6 +605,14 @@ impl Thread {
         }
         let mut args: Vec<Vec<u8>> = vec![self.p.self_exe.as_os_str().as_bytes().to_vec()];
         args.extend(self.p.opts.inherit.iter().map(|s| s.as_bytes().to_vec()));
+        if let Some(plan) = &self.p.isolation {
+            // The new image learns what this image's filter (and its
+            // elders') name, to land clear of it.
+            let mut ranges = self.p.opts.isolated_from.ranges.clone();
+            ranges.extend(plan.ranges());
+            let inherited = crate::isolate::Inherited { retries: 0, ranges };
+            args.push(format!("--isolated={}", inherited.format()).into_bytes());
+        }
         if let Some(a0) = argv_v.first() {
             args.push(b"--argv0".to_vec());
             args.push(a0.clone());

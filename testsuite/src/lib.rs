@@ -346,10 +346,30 @@ pub fn run_native(cmd: &Cmd) -> Outcome {
     run_raw(&cmd.argv[0], &cmd.argv[1..], cmd, cmd.timeout, "the native run")
 }
 
+/// With `BT_TEST_ISOLATE=1` in the environment every run under bt-run
+/// (but the command-line tests' own) has isolation forced on: the test
+/// command runs the program tests a second time that way.
+pub fn forced_isolation() -> bool {
+    std::env::var_os("BT_TEST_ISOLATE").is_some_and(|v| v == "1")
+}
+
+/// `--isolate` in front of `opts` when isolation is forced (and the
+/// options do not ask for native children, which isolation refuses).
+fn with_forced_isolation(opts: Vec<OsString>) -> Vec<OsString> {
+    if forced_isolation() && !opts.iter().any(|o| o == "--no-follow") {
+        let mut v = vec![OsString::from("--isolate")];
+        v.extend(opts);
+        v
+    } else {
+        opts
+    }
+}
+
 /// Runs the command under bt-run (`bt-run PROG ARGS...`).
 pub fn run_bt(cmd: &Cmd, timeout: Duration) -> Outcome {
     let bt = bt_run_path();
-    run_raw(bt.as_os_str(), &cmd.argv, cmd, timeout, "bt-run")
+    let args = with_forced_isolation(cmd.argv.clone());
+    run_raw(bt.as_os_str(), &args, cmd, timeout, "bt-run")
 }
 
 /// Runs bt-run itself with exactly `args` (for command-line tests).
@@ -550,6 +570,7 @@ pub fn run_bt_opts(opts: &[&str], cmd: &Cmd, timeout: Duration) -> Outcome {
     let bt = bt_run_path();
     let mut args: Vec<OsString> = opts.iter().map(OsString::from).collect();
     args.extend(cmd.argv.iter().cloned());
+    let args = with_forced_isolation(args);
     run_raw(bt.as_os_str(), &args, cmd, timeout, "bt-run")
 }
 

@@ -35,6 +35,11 @@ Options:
                      (int $0x80) of that name or number, as in strace
   --policy FILE      read deny/allow rules from FILE, one per line:
                      `deny NAME[=ERRNO|kill]` or `allow NAME`
+  --isolate          install a seccomp filter before the program runs that
+                     lets system calls reach the kernel only from bt-run's
+                     own code, as the run's syscall table allows, and kills
+                     the program with a one-line report otherwise (on
+                     whenever --deny or --policy is given)
   --no-inline        forward every syscall to the kernel, even those bt-run
                      can answer in-process (getpid, getuid, ...)
   -o FILE            write trace lines and statistics to FILE (appended)
@@ -98,6 +103,12 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
                 opts.stats_json = true;
             }
             b"--no-follow" => opts.no_follow = true,
+            b"--isolate" => opts.isolate = true,
+            _ if a.starts_with(b"--isolated=") => {
+                let v = String::from_utf8_lossy(&a[11..]);
+                opts.isolated_from = runtime::isolate::Inherited::parse(&v).map_err(|e| anyhow::anyhow!(e))?;
+                opts.isolate = true;
+            }
             b"--no-inline" => opts.no_inline = true,
             b"--trace" => trace = Some("all".to_string()),
             _ if a.starts_with(b"--trace=") => trace = Some(String::from_utf8_lossy(&a[8..]).into_owned()),
@@ -162,6 +173,19 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
         rules.push(syscall_inline::PolicyRule::Deny { call, action });
     }
     if !rules.is_empty() {
+        // A policy is only as good as what stops the program going around it.
+        opts.isolate = true;
+    }
+    if opts.isolate {
+        // io_uring's operations reach files and memory without system
+        // calls the layer sees: as on a kernel without io_uring.
+        for name in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+            let call = syscall_inline::policy::syscall_by_name(name).map_err(|e| anyhow::anyhow!(e))?;
+            rules.push(syscall_inline::PolicyRule::Deny {
+                call,
+                action: syscall_inline::DenyAction::Errno(libc::ENOSYS),
+            });
+        }
         opts.observers.policy = Some(std::sync::Arc::new(syscall_inline::policy::Policy::new(&rules)));
     }
     if let Some(t) = &trace {
@@ -185,6 +209,16 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     }
     if opts.no_inline {
         inherit.push("--no-inline".into());
+    }
+    if opts.isolate {
+        if opts.no_follow {
+            bail!(
+                "invalid --no-follow: programs run natively would be outside the isolation --isolate, --deny and --policy need"
+            );
+        }
+        // (`--isolated=`, the ranges of this image's filter, is added at
+        // the exec, once they are known.)
+        inherit.push("--isolate".into());
     }
     // (Output: a re-executed bt-run takes over this one's descriptors, see
     // `own_fds::ExecGuard`.)
@@ -239,6 +273,12 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     let args: Vec<OsString> = std::env::args_os().collect();
     // bt-run's own messages (a panic's too) never go to the guest's stderr.
     std::panic::set_hook(Box::new(|info| own_fds::diag(&format!("bt-run: {info}\n"))));
+    // Under an older image's isolation filter, land clear of its rules
+    // first (this may execute bt-run again).
+    if let Err(e) = runtime::isolate::settle_after_exec(&args) {
+        own_fds::diag(&format!("bt-run: {e}\n"));
+        return 125;
+    }
     // A bt-run re-executed by bt-run takes over its descriptors first (the
     // option comes first then).
     let mut adopted = false;

@@ -15,6 +15,7 @@ pub mod handler;
 pub mod mask;
 pub mod process;
 pub mod ptrace;
+pub mod seccomp;
 pub mod trampolines;
 
 use std::io;

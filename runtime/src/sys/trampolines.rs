@@ -309,6 +309,8 @@ std::arch::global_asm!(
     "mov r10d, 8",
     "mov eax, {sys_rt_sigprocmask}",
     "syscall",
+    ".globl bt_sigmask_after_syscall",
+    "bt_sigmask_after_syscall:",
     "pop rax", "pop r10", "pop rdx", "pop rsi", "pop rdi",
     "inc qword ptr gs:[{fast_forwards}]",
     "pop r13", "pop r12", "pop rbp", "pop rbx",
@@ -453,6 +455,8 @@ std::arch::global_asm!(
     ".globl bt_safe_insn",
     "bt_safe_insn:",
     "syscall",
+    ".globl bt_safe_after_insn",
+    "bt_safe_after_insn:",
     "ret",
     ".globl bt_safe_pending",
     "bt_safe_pending:",
@@ -481,6 +485,8 @@ std::arch::global_asm!(
     ".globl bt_int80_insn",
     "bt_int80_insn:",
     "int 0x80",
+    ".globl bt_int80_after_insn",
+    "bt_int80_after_insn:",
     "pop rbp",
     "pop rbx",
     "ret",
@@ -611,6 +617,9 @@ unsafe extern "C" {
     /// Raw clone whose child runs `vfork_child_entry(*(stack as *const u64))`
     /// on `stack`; returns the child's pid (or -errno) in the parent.
     pub fn bt_raw_clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64;
+    fn bt_sigmask_after_syscall();
+    fn bt_safe_after_insn();
+    fn bt_int80_after_insn();
     fn bt_trampolines_start();
     fn bt_trampolines_end();
 }
@@ -658,4 +667,12 @@ pub fn sigmask_window_exit(pc: u64) -> Option<u64> {
 /// Is host address `pc` inside one of the trampolines above?
 pub fn contains(pc: u64) -> bool {
     pc >= bt_trampolines_start as *const () as u64 && pc < bt_trampolines_end as *const () as u64
+}
+
+/// The addresses after the `syscall`/`int $0x80` instructions that make
+/// guest calls, as the kernel reports them to seccomp: the gate's forward,
+/// the gate's own rt_sigprocmask, `bt_safe_syscall`'s, `bt_safe_int80`'s.
+pub fn guest_call_sites() -> [u64; 4] {
+    let at = |f: unsafe extern "C" fn()| f as *const () as u64;
+    [at(bt_gate_after_syscall), at(bt_sigmask_after_syscall), at(bt_safe_after_insn), at(bt_int80_after_insn)]
 }

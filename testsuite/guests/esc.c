@@ -1,0 +1,316 @@
+/* esc MODE: a hostile program trying one way around bt-run's syscall layer
+ * (tests/escape.rs runs it under `--deny exit_group=kill` and friends).
+ * Each mode ends, if the route worked, with exit_group(77) reaching the
+ * kernel; the program prints what it did on the way (stdout, flushed).
+ *
+ *   cache    overwrite the code cache through its writable view (found in
+ *            /proc/self/maps) with native code: a nop sled, then a raw
+ *            exit_group(77)
+ *   table    find bt-run's gate tables in memory (512-byte syscall
+ *            disposition tables) and turn every entry into "forward", then
+ *            make a raw exit_group(77)
+ *   int80    exit_group(77) as an i386 call (int $0x80, number 252)
+ *   jump     jump to a `syscall` instruction in bt-run's own code with
+ *            rax = exit_group and rdi = 77
+ *   sigreturn  the same through a forged signal frame (rt_sigreturn)
+ *   exec     exec this program again in mode `raw` (a static program that
+ *            makes raw system calls)
+ *   raw      a raw exit_group(77)
+ *   mapfiles open the code cache's memfd for writing through
+ *            /proc/self/map_files
+ *   mapfixed map over the code cache and over bt-run's own code
+ *   iouring  io_uring_setup (its operations would bypass the layer)
+ *   vmwrite  process_vm_writev into this very process
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#include <stdarg.h>
+static void say(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+static void raw_exit(int code) {
+    __asm__ volatile("syscall" : : "a"(231), "D"((long)code) : "rcx", "r11", "memory");
+    __builtin_unreachable();
+}
+
+struct map {
+    uintptr_t start, end;
+    char perms[5];
+    char name[256];
+};
+
+/* The mappings of this process; returns how many (at most max). */
+static int read_maps(struct map *m, int max) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        m[n].name[0] = 0;
+        if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %255[^\n]", &m[n].start, &m[n].end, m[n].perms, m[n].name) >= 3)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static struct map maps[4096];
+static int nmaps;
+
+/* The mapping holding bt-run's own code: executable, file-backed, not
+ * this program's file (whose main we know), not the vDSO. */
+static const struct map *foreign_code(void) {
+    uintptr_t self = (uintptr_t)&foreign_code;
+    for (int i = 0; i < nmaps; i++) {
+        const struct map *m = &maps[i];
+        if (m->perms[2] == 'x' && m->name[0] == '/' && !(self >= m->start && self < m->end) &&
+            !strstr(m->name, "libc") && !strstr(m->name, "ld-linux") && !strstr(m->name, "ld-musl"))
+            return m;
+    }
+    return 0;
+}
+
+/* A `syscall` instruction (0f 05) in bt-run's code. */
+static uintptr_t find_syscall_gadget(void) {
+    const struct map *m = foreign_code();
+    if (!m)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)m->start; p + 1 < (const unsigned char *)m->end; p++)
+        if (p[0] == 0x0f && p[1] == 0x05)
+            return (uintptr_t)p;
+    return 0;
+}
+
+static int mode_cache(void) {
+    for (int i = 0; i < nmaps; i++) {
+        struct map *m = &maps[i];
+        if (strstr(m->name, "bt-run-code-cache") && m->perms[1] == 'w') {
+            size_t len = m->end - m->start;
+            say("writable code cache view at %#lx, %zu bytes: overwriting\n", m->start, len);
+            unsigned char *p = (unsigned char *)m->start;
+            static const unsigned char tail[] = {0xbf, 77, 0, 0, 0, 0xb8, 231, 0, 0, 0, 0x0f, 0x05, 0xeb, 0xfe};
+            /* The sled and the payload are written into the view by one
+             * system call, so the translated code that made it returns
+             * into the sled (any byte of which is an instruction start). */
+            int fd = memfd_create("sled", 0);
+            if (fd < 0 || ftruncate(fd, len) != 0)
+                return 3;
+            unsigned char *b = mmap(0, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (b == MAP_FAILED)
+                return 3;
+            memset(b, 0x90, len);
+            memcpy(b + len - sizeof tail, tail, sizeof tail);
+            long r = pread(fd, p, len, 0);
+            say("pread into the cache: %ld\n", r);
+            say("still running translated code\n");
+            return 4;
+        }
+    }
+    say("no code cache\n");
+    return 3;
+}
+
+static int mode_table(void) {
+    int found = 0;
+    say("scanning for gate tables\n");
+    for (int i = 0; i < nmaps; i++) {
+        struct map *m = &maps[i];
+        if (m->perms[0] != 'r' || m->perms[1] != 'w' || strstr(m->name, "[stack]") || strstr(m->name, "bt-run-code-cache") ||
+            ((uintptr_t)&maps >= m->start && (uintptr_t)&maps < m->end))
+            continue;
+        for (unsigned char *p = (unsigned char *)m->start; p + 512 <= (unsigned char *)m->end; p += 8) {
+            /* bt-run's encoding: 0 forward, 1 runtime, 2 answer, 3 gettid,
+             * 4 rt_sigprocmask, 0x40|mask descriptor check. exit_group
+             * (denied) goes to the runtime, mmap (served) too. */
+            if (p[231] != 1 || p[9] != 1 || p[11] != 1)
+                continue;
+            int ok = 1, zeros = 0;
+            for (int k = 0; k < 512 && ok; k++) {
+                unsigned char b = p[k];
+                ok = b <= 4 || (b >= 0x40 && b < 0x80);
+                zeros += b == 0;
+            }
+            if (!ok || zeros < 64)
+                continue;
+            memset(p, 0, 512);
+            found++;
+        }
+    }
+    /* Only forwarded calls from here on (write is one): a call the tables
+     * sent to the runtime before would now go straight to the kernel. */
+    char line[64];
+    int n = snprintf(line, sizeof line, "gate tables turned to forward-all: %d\n", found);
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(1), "D"(1L), "S"(line), "d"((long)n) : "rcx", "r11", "memory");
+    if (!found)
+        raw_exit(3);
+    raw_exit(77);
+    return 4;
+}
+
+static int mode_int80(void) {
+    say("int $0x80 exit_group(77)\n");
+    __asm__ volatile("int $0x80" : : "a"(252), "b"(77) : "memory");
+    return 4;
+}
+
+static int mode_jump(void) {
+    uintptr_t g = find_syscall_gadget();
+    if (!g) {
+        say("no bt-run code found\n");
+        return 3;
+    }
+    say("jumping to a syscall instruction of bt-run's own code\n");
+    __asm__ volatile("jmp *%0" : : "r"(g), "a"(231), "D"(77L) : "memory");
+    return 4;
+}
+
+static int mode_sigreturn(void) {
+    uintptr_t g = find_syscall_gadget();
+    if (!g) {
+        say("no bt-run code found\n");
+        return 3;
+    }
+    say("rt_sigreturn to a syscall instruction of bt-run's own code\n");
+    static ucontext_t uc;
+    static char stack[65536] __attribute__((aligned(16)));
+    memset(&uc, 0, sizeof uc);
+    uc.uc_mcontext.gregs[REG_RIP] = g;
+    uc.uc_mcontext.gregs[REG_RAX] = 231;
+    uc.uc_mcontext.gregs[REG_RDI] = 77;
+    uc.uc_mcontext.gregs[REG_RSP] = (uintptr_t)(stack + sizeof stack - 64);
+    uc.uc_mcontext.gregs[REG_CSGSFS] = 0x33; /* cs = __USER_CS */
+    uc.uc_mcontext.fpregs = 0;
+    /* The kernel (and bt-run) take the frame at rsp after the restorer's
+     * return address was popped: rsp points at the ucontext. */
+    __asm__ volatile("mov %0, %%rsp\n\tmov $15, %%eax\n\tsyscall" : : "r"(&uc) : "memory");
+    return 4;
+}
+
+static int mode_mapfiles(const char *self) {
+    (void)self;
+    int refused = 0, tried = 0;
+    for (int i = 0; i < nmaps; i++) {
+        struct map *m = &maps[i];
+        if (!strstr(m->name, "bt-run-code-cache"))
+            continue;
+        char path[128];
+        snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", m->start, m->end);
+        tried++;
+        int fd = open(path, O_RDWR);
+        if (fd < 0) {
+            say("map_files open refused: %s\n", strerror(errno));
+            refused++;
+        } else {
+            say("map_files open for writing succeeded\n");
+            close(fd);
+        }
+    }
+    if (!tried)
+        say("no code cache\n");
+    int fd = open("/proc/self/mem", O_RDWR);
+    say("/proc/self/mem for writing: %s\n", fd >= 0 ? "ok" : strerror(errno));
+    return tried && refused == tried ? 0 : 5;
+}
+
+static int mode_mapfixed(void) {
+    int refused = 0, tried = 0;
+    for (int i = 0; i < nmaps; i++) {
+        struct map *m = &maps[i];
+        if (!strstr(m->name, "bt-run-code-cache"))
+            continue;
+        tried++;
+        void *r = mmap((void *)m->start, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        say("MAP_FIXED over the code cache: %s\n", r == MAP_FAILED ? "refused" : "mapped");
+        refused += r == MAP_FAILED;
+    }
+    const struct map *c = foreign_code();
+    if (c) {
+        tried++;
+        void *r = mmap((void *)c->start, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        say("MAP_FIXED over bt-run's code: %s\n", r == MAP_FAILED ? "refused" : "mapped");
+        refused += r == MAP_FAILED;
+        tried++;
+        int p = mprotect((void *)c->start, 4096, PROT_READ | PROT_WRITE | PROT_EXEC);
+        say("mprotect of bt-run's code: %s\n", p ? "refused" : "done");
+        refused += p != 0;
+    }
+    if (!tried)
+        say("nothing of bt-run's found\n");
+    return tried && refused == tried ? 0 : 5;
+}
+
+static int mode_iouring(void) {
+    char params[120];
+    memset(params, 0, sizeof params);
+    long r = syscall(425, 8, params);
+    say("io_uring_setup: %s\n", r >= 0 ? "ok" : strerror(errno));
+    return 0;
+}
+
+static int mode_vmwrite(void) {
+    static volatile int target = 1;
+    int src = 2;
+    struct iovec local = {&src, sizeof src}, remote = {(void *)&target, sizeof target};
+    long r = syscall(SYS_process_vm_writev, getpid(), &local, 1, &remote, 1, 0);
+    say("process_vm_writev into itself: %s\n", r >= 0 ? "ok" : strerror(errno));
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: esc MODE\n");
+        return 2;
+    }
+    const char *mode = argv[1];
+    nmaps = read_maps(maps, 4096);
+    if (!strcmp(mode, "cache"))
+        return mode_cache();
+    if (!strcmp(mode, "table"))
+        return mode_table();
+    if (!strcmp(mode, "int80"))
+        return mode_int80();
+    if (!strcmp(mode, "jump"))
+        return mode_jump();
+    if (!strcmp(mode, "sigreturn"))
+        return mode_sigreturn();
+    if (!strcmp(mode, "exec")) {
+        say("exec %s raw\n", argv[0]);
+        execl("/proc/self/exe", argv[0], "raw", (char *)0);
+        say("exec failed: %s\n", strerror(errno));
+        return 3;
+    }
+    if (!strcmp(mode, "raw")) {
+        say("raw exit_group(77)\n");
+        raw_exit(77);
+    }
+    if (!strcmp(mode, "mapfiles"))
+        return mode_mapfiles(argv[0]);
+    if (!strcmp(mode, "mapfixed"))
+        return mode_mapfixed();
+    if (!strcmp(mode, "iouring"))
+        return mode_iouring();
+    if (!strcmp(mode, "vmwrite"))
+        return mode_vmwrite();
+    fprintf(stderr, "esc: unknown mode %s\n", mode);
+    return 2;
+}
