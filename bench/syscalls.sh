@@ -8,6 +8,8 @@
 #                        forwarded call
 #   getppid / read 0     cheap calls bt-run always forwards: ns added per call
 #   rt_sigprocmask       a call the gate answers from the virtual mask
+#   --isolate            getppid, read 0 and dd again under isolation's
+#                        seccomp filter (the cost of the backstop)
 #   dd bs=1 count=1M     /bin/dd, 2M tiny read/write calls: native, under
 #                        bt-run, under `bt-run --trace -o FILE` and under
 #                        `strace -o FILE`
@@ -29,7 +31,7 @@ while getopts "n:d:o:h" opt; do
         n) ROUNDS=$OPTARG ;;
         d) DD_ROUNDS=$OPTARG ;;
         o) OUTFILE=$OPTARG ;;
-        *) sed -n '2,22p' "$0"; exit 2 ;;
+        *) sed -n '2,24p' "$0"; exit 2 ;;
     esac
 done
 
@@ -130,6 +132,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
         run_loop native $m $N_OTHER
         run_loop bt $m $N_OTHER
     done
+    for m in getppid read0; do
+        run_loop iso $m $N_OTHER --isolate
+    done
 done
 med() { median <"$WORK/$1.$2"; }
 
@@ -149,6 +154,7 @@ echo "bench: $DD_ROUNDS rounds of dd" >&2
 for ((r = 1; r <= DD_ROUNDS; r++)); do
     time_dd native "$DD"
     time_dd plain "$BT_RUN" "$DD"
+    time_dd iso "$BT_RUN" --isolate "$DD"
     rm -f "$WORK/bt.trace" "$WORK/strace.trace"
     time_dd bt "$BT_RUN" --trace -o "$WORK/bt.trace" "$DD"
     time_dd strace strace -o "$WORK/strace.trace" "$DD"
@@ -169,8 +175,12 @@ added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f ns/call", b - a }'; }
     echo "| getpid, \`--no-inline\` (forwarded) ($N_GETPID) | $n | $ni | $(added "$n" "$ni") |"
     n=$(med native getppid); b=$(med bt getppid)
     echo "| getppid, forwarded ($N_OTHER) | $n | $b | $(added "$n" "$b") |"
+    i=$(med iso getppid)
+    echo "| getppid, forwarded, \`--isolate\` ($N_OTHER) | $n | $i | $(added "$n" "$i") |"
     n=$(med native read0); b=$(med bt read0)
     echo "| read of 0 bytes, forwarded ($N_OTHER) | $n | $b | $(added "$n" "$b") |"
+    i=$(med iso read0)
+    echo "| read of 0 bytes, forwarded, \`--isolate\` ($N_OTHER) | $n | $i | $(added "$n" "$i") |"
     n=$(med native sigprocmask); b=$(med bt sigprocmask)
     echo "| rt_sigprocmask, answered in the gate ($N_OTHER) | $n | $b | $(ratio "$b" "$n")x native ($(added "$n" "$b")) |"
     echo
@@ -179,6 +189,8 @@ added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f ns/call", b - a }'; }
     n=$(median <"$WORK/dd.native"); p=$(median <"$WORK/dd.plain"); b=$(median <"$WORK/dd.bt"); s=$(median <"$WORK/dd.strace")
     echo "| native | $n | 1.00x | |"
     echo "| \`bt-run\` | $p | $(ratio "$p" "$n")x | |"
+    i=$(median <"$WORK/dd.iso")
+    echo "| \`bt-run --isolate\` | $i | $(ratio "$i" "$n")x | |"
     echo "| \`bt-run --trace -o FILE\` | $b | $(ratio "$b" "$n")x | $BT_LINES |"
     echo "| \`strace -o FILE\` | $s | $(ratio "$s" "$n")x | $ST_LINES |"
 } | tee ${OUTFILE:+"$OUTFILE"}

@@ -239,23 +239,54 @@ fn deny_ret(a: DenyAction) -> u32 {
     }
 }
 
+/// Allow the number in the accumulator if it is in one of `runs`
+/// (ascending, disjoint), else trap: a binary search down to a few runs,
+/// then a chain (nr above the run: the next; in it: allowed; below: a gap).
+fn number_search(a: &mut Asm, runs: &[(u32, u32)]) {
+    if runs.len() > 4 {
+        let mid = runs.len() / 2;
+        let (left, right) = (a.label(), a.label());
+        // Above the left half's last number: the right half (a long jump,
+        // for halves longer than a conditional jump reaches).
+        a.jmp(JGT_K, runs[mid - 1].1, Target::Next, Target::Label(left));
+        a.ja(right);
+        a.bind(left);
+        number_search(a, &runs[..mid]);
+        a.bind(right);
+        number_search(a, &runs[mid..]);
+        return;
+    }
+    for &(lo, hi) in runs {
+        let (next, ok, bad) = (a.label(), a.label(), a.label());
+        a.jmp(JGT_K, hi, Target::Label(next), Target::Next);
+        a.jmp(JGE_K, lo, Target::Label(ok), Target::Label(bad));
+        a.bind(ok);
+        a.ret(RET_ALLOW);
+        a.bind(bad);
+        a.ret(RET_TRAP | TRAP_GATE as u32);
+        a.bind(next);
+    }
+    a.ret(RET_TRAP | TRAP_GATE as u32);
+}
+
 /// The filter program for `plan`.
 pub fn program(plan: &Plan) -> Result<Vec<SockFilter>, String> {
     let mut a = Asm::new();
     let (not_x86, i386, allow, trap_cache, gate, sigmask, safe, int80) =
         (a.label(), a.label(), a.label(), a.label(), a.label(), a.label(), a.label(), a.label());
+    // The gate's forward first: most calls come from there.
     a.ld(OFF_ARCH);
     a.jmp(JEQ_K, AUDIT_ARCH_X86_64, Target::Next, Target::Label(not_x86));
-    a.if_ip_in(plan.cache, trap_cache);
     a.if_ip(plan.gate_ip, gate);
     a.if_ip(plan.sigmask_ip, sigmask);
     a.if_ip(plan.safe_ip, safe);
+    a.if_ip_in(plan.cache, trap_cache);
     a.ret(RET_ALLOW);
     a.bind(not_x86);
     a.jmp(JEQ_K, AUDIT_ARCH_I386, Target::Label(i386), Target::Label(allow));
     a.bind(i386);
-    a.if_ip_in(plan.cache, trap_cache);
     a.if_ip(plan.int80_ip, int80);
+    a.if_ip_in(plan.cache, trap_cache);
     a.bind(allow);
     a.ret(RET_ALLOW);
     a.bind(trap_cache);
@@ -276,18 +307,7 @@ pub fn program(plan: &Plan) -> Result<Vec<SockFilter>, String> {
             _ => runs.push((nr, nr)),
         }
     }
-    for (lo, hi) in runs {
-        // nr > hi: the next run; lo <= nr <= hi: allowed; below lo: a gap.
-        let (next, ok, bad) = (a.label(), a.label(), a.label());
-        a.jmp(JGT_K, hi, Target::Label(next), Target::Next);
-        a.jmp(JGE_K, lo, Target::Label(ok), Target::Label(bad));
-        a.bind(ok);
-        a.ret(RET_ALLOW);
-        a.bind(bad);
-        a.ret(RET_TRAP | TRAP_GATE as u32);
-        a.bind(next);
-    }
-    a.ret(RET_TRAP | TRAP_GATE as u32);
+    number_search(&mut a, &runs);
 
     a.bind(sigmask);
     a.ld(OFF_NR);

@@ -21,9 +21,15 @@
  *   mapfixed map over the code cache and over bt-run's own code
  *   iouring  io_uring_setup (its operations would bypass the layer)
  *   vmwrite  process_vm_writev into this very process
+ *   race     open a path for writing while a second thread flips it
+ *            between a harmless file and the cache's map_files entry (an
+ *            argument changed after the layer read it); counts opens that
+ *            gave a writable cache alias
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -276,6 +282,61 @@ static int mode_vmwrite(void) {
     return 0;
 }
 
+static char race_path[128];
+static char race_a[128], race_b[128];
+static volatile int race_stop;
+
+static void *flipper(void *arg) {
+    (void)arg;
+    size_t n = sizeof race_path;
+    while (!race_stop) {
+        memcpy(race_path, race_a, n);
+        memcpy(race_path, race_b, n);
+    }
+    return 0;
+}
+
+static int mode_race(void) {
+    const struct map *cache = 0;
+    for (int i = 0; i < nmaps; i++)
+        if (strstr(maps[i].name, "bt-run-code-cache") && maps[i].perms[1] == 'w')
+            cache = &maps[i];
+    if (!cache) {
+        say("no code cache\n");
+        return 3;
+    }
+    struct stat want;
+    snprintf(race_b, sizeof race_b, "/proc/self/map_files/%lx-%lx", cache->start, cache->end);
+    if (stat(race_b, &want) != 0) {
+        say("cannot stat the cache's map_files entry: %s\n", strerror(errno));
+        return 3;
+    }
+    snprintf(race_a, sizeof race_a, "/tmp/esc-race-%d", getpid());
+    int t = open(race_a, O_RDWR | O_CREAT, 0600);
+    if (t < 0)
+        return 3;
+    close(t);
+    memcpy(race_path, race_a, sizeof race_path);
+    pthread_t th;
+    pthread_create(&th, 0, flipper, 0);
+    int opened = 0, aliases = 0;
+    for (int i = 0; i < 20000; i++) {
+        int fd = open(race_path, O_RDWR);
+        if (fd < 0)
+            continue;
+        opened++;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+            aliases++;
+        close(fd);
+    }
+    race_stop = 1;
+    pthread_join(th, 0);
+    unlink(race_a);
+    say("opens %s, writable cache aliases %d\n", opened ? "made" : "none", aliases);
+    return aliases ? 5 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: esc MODE\n");
@@ -311,6 +372,8 @@ int main(int argc, char **argv) {
         return mode_iouring();
     if (!strcmp(mode, "vmwrite"))
         return mode_vmwrite();
+    if (!strcmp(mode, "race"))
+        return mode_race();
     fprintf(stderr, "esc: unknown mode %s\n", mode);
     return 2;
 }
