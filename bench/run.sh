@@ -11,6 +11,8 @@
 # Usage: bash bench/run.sh [-n ROUNDS] [-t TIMEOUT_SECS] [-o FILE.md] [WORKLOAD_REGEX]
 #   BT_RUN=/path/to/bt-run overrides the binary (default: builds target/release/bt-run).
 #   DRRUN=/path/to/bin64/drrun adds DynamoRIO (`drrun -- CMD`) as a runner.
+#   ISOLATE=1 adds `bt-run --isolate` (the seccomp backstop) as a runner.
+#   NO_PEERS=1 leaves out qemu-x86_64 and valgrind.
 # The last row is the geometric mean of each runner's ratios over the CPU rows.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,7 +24,7 @@ while getopts "n:t:o:h" opt; do
         n) ROUNDS=$OPTARG ;;
         t) LIMIT=$OPTARG ;;
         o) OUTFILE=$OPTARG ;;
-        *) sed -n '2,13p' "$0"; exit 2 ;;
+        *) sed -n '2,15p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -109,8 +111,11 @@ add "dd bs=1 2.5M"            "dd if=/dev/zero of=/dev/null bs=1 count=2500000"
 ((${#NAMES[@]})) || { echo "bench: no workload matches '$FILTER'" >&2; exit 2; }
 
 RUNNERS=(native bt-run) PREFIX=("" "$BT_RUN")
-if command -v qemu-x86_64 >/dev/null 2>&1; then RUNNERS+=(qemu); PREFIX+=("qemu-x86_64"); fi
-if command -v valgrind >/dev/null 2>&1; then RUNNERS+=(valgrind); PREFIX+=("valgrind --tool=none -q"); fi
+if [ "${ISOLATE:-0}" = 1 ]; then RUNNERS+=(isolate); PREFIX+=("$BT_RUN --isolate"); fi
+if [ "${NO_PEERS:-0}" != 1 ]; then
+    if command -v qemu-x86_64 >/dev/null 2>&1; then RUNNERS+=(qemu); PREFIX+=("qemu-x86_64"); fi
+    if command -v valgrind >/dev/null 2>&1; then RUNNERS+=(valgrind); PREFIX+=("valgrind --tool=none -q"); fi
+fi
 if [ -n "${DRRUN:-}" ]; then
     [ -x "$DRRUN" ] || { echo "bench: DRRUN=$DRRUN is not executable" >&2; exit 1; }
     RUNNERS+=(drrun); PREFIX+=("$DRRUN --")
