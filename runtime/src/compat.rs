@@ -86,12 +86,13 @@ impl Thread {
         // calls that could touch bt-run's memory, signal handling or threads
         // are served instead.
         let forward = |a: [u64; 6]| sys::forward_i386(nr, a);
+        crate::syscalls::nullfds_before(name, &a);
         let Some(service) = service else {
             return Ok(match name {
                 // bt-run's own descriptors are stepped around as for x86-64
                 // (the arguments mean the same in both ABIs).
-                "dup2" => (self.sys_dup(libc::SYS_dup2 as u64, a), Kernel),
-                "dup3" => (self.sys_dup(libc::SYS_dup3 as u64, a), Kernel),
+                "dup2" => (self.dup_tracked(libc::SYS_dup2 as u64, a), Kernel),
+                "dup3" => (self.dup_tracked(libc::SYS_dup3 as u64, a), Kernel),
                 "close_range" => (crate::syscalls::sys_close_range(a), Kernel),
                 _ => (forward(a), Kernel),
             });

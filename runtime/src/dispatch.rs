@@ -267,7 +267,10 @@ impl Process {
             sys_table_sync: {
                 let mut t = sys_table.clone();
                 t.iter_mut()
-                    .filter(|b| **b == syscall_inline::GATE_FORWARD || **b >= syscall_inline::GATE_FD_CHECK)
+                    .filter(|b| {
+                        use syscall_inline::{GATE_CLOSE, GATE_FD_CHECK, GATE_FORWARD, GATE_NULL_WRITE};
+                        matches!(**b, GATE_FORWARD | GATE_NULL_WRITE | GATE_CLOSE) || **b >= GATE_FD_CHECK
+                    })
                     .for_each(|b| *b = syscall_inline::GATE_RUNTIME);
                 t
             },

@@ -98,6 +98,8 @@ fn start_inner(l: Launch) -> Result<std::convert::Infallible, StartError> {
     let self_exe = std::fs::read_link("/proc/self/exe").map_err(StartError::SelfExe)?;
     crate::ptrace_view::at_start(l.adopted);
     let process = Process::new(&prog, l.opts, exe, self_exe)?;
+    // The descriptors it inherited that are /dev/null (see `sys::nullfds`).
+    crate::sys::nullfds::scan_inherited(|fd| own_fds::is_own(fd as u64));
     let mut thread = process.main_thread(&prog);
     // The guest's name and auxv where the kernel shows a process's own.
     let comm = Path::new(&l.path).file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();

@@ -52,6 +52,9 @@ impl Thread {
     /// Make x86-64 call `nr` as its row says. Err(exit) ends the run.
     fn serve(&mut self, nr: u64, row: Option<&'static Syscall>, a: [u64; 6]) -> Result<(i64, Served), GuestExit> {
         use Served::{Inline, Kernel};
+        if let Some(r) = row {
+            nullfds_before(r.name, &a);
+        }
         let service = row.and_then(Syscall::service);
         if !matches!(service, Some(Service::SignalMask | Service::SignalReturn)) && self.sig.lagging() {
             // The guest blocked signals without the kernel knowing: anything
@@ -79,7 +82,14 @@ impl Thread {
                     _ => (crate::ptrace_view::pwrite64(a, &self.p.self_exe), Kernel),
                 },
                 // dup2 and dup3 onto one of bt-run's descriptors move it.
-                _ if row.fds == Fds::SteppedAround => (self.sys_dup(nr, a), Kernel),
+                _ if row.fds == Fds::SteppedAround => (self.dup_tracked(nr, a), Kernel),
+                libc::SYS_dup => {
+                    let r = forward(a);
+                    if self.own_actions.is_none() {
+                        sys::nullfds::opened(r);
+                    }
+                    (r, Kernel)
+                }
                 _ if self.p.opts.no_inline || row.disposition != Disposition::Inline => (forward(a), Kernel),
                 libc::SYS_gettid => (self.ctx.tid as i64, Inline),
                 _ => match Answers::of(&self.ctx) {
@@ -438,6 +448,11 @@ impl Thread {
         }
         // The guest's own open.
         let r = sys::forward(nr, a);
+        if self.own_actions.is_none() {
+            // (A vfork child's descriptors are not its parent's, whose
+            // memory it shares.)
+            sys::nullfds::opened(r);
+        }
         (self.refuse_memory_fd(r, flags), Served::Kernel)
     }
 
@@ -914,6 +929,16 @@ impl Thread {
     /// answers for a descriptor that is not open, in the kernel's order,
     /// except that a target below the soft limit is made free for the
     /// guest (bt-run's moves elsewhere).
+    /// dup2/dup3 (`sys_dup`), with the new descriptor remembered if it is
+    /// /dev/null (see `sys::nullfds`; the target was forgotten before).
+    pub(crate) fn dup_tracked(&mut self, nr: u64, a: [u64; 6]) -> i64 {
+        let r = self.sys_dup(nr, a);
+        if self.own_actions.is_none() {
+            sys::nullfds::opened(r);
+        }
+        r
+    }
+
     pub(crate) fn sys_dup(&mut self, nr: u64, a: [u64; 6]) -> i64 {
         let (old, new) = (a[0] as u32, a[1] as u32);
         let (own_old, own_new) = (own_fds::is_own(a[0]), own_fds::is_own(a[1]));
@@ -1003,5 +1028,35 @@ impl Host for Thread {
 
     fn set_result(&mut self, ret: i64) {
         self.ctx.gpr[reg::RAX] = ret as u64;
+    }
+}
+
+/// Keeps `sys::nullfds` exact: called before every call (of either ABI, by
+/// its name) the runtime makes that may close or replace a descriptor, or
+/// let the descriptor table change where bt-run does not see it (shared
+/// with a process that does not share this memory, or the other way
+/// round; io_uring's operations).
+pub(crate) fn nullfds_before(name: &str, a: &[u64; 6]) {
+    use sys::nullfds;
+    const CLONE_VM: u64 = 0x100;
+    const CLONE_FILES: u64 = 0x400;
+    const CLONE_VFORK: u64 = 0x4000;
+    const CLOSE_RANGE_UNSHARE: u64 = 2;
+    match name {
+        "close" => nullfds::forget(a[0]),
+        "dup2" | "dup3" => nullfds::forget(a[1]),
+        "close_range" if a[2] & CLOSE_RANGE_UNSHARE != 0 => nullfds::turn_off(),
+        "close_range" => nullfds::forget_range(a[0], a[1]),
+        "unshare" if a[0] & CLONE_FILES != 0 => nullfds::turn_off(),
+        "clone" => {
+            let f = a[0];
+            let vm = f & CLONE_VM != 0;
+            let files = f & CLONE_FILES != 0;
+            if (vm && !files && f & CLONE_VFORK == 0) || (files && !vm) {
+                nullfds::turn_off();
+            }
+        }
+        "io_uring_setup" => nullfds::turn_off(),
+        _ => {}
     }
 }

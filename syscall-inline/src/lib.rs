@@ -146,6 +146,15 @@ pub const GATE_TID: u8 = 3;
 /// virtual mask when no kernel entry is needed (the runtime's rules in
 /// `signals`, restated in the gate); anything else goes to the runtime.
 pub const GATE_SIGMASK: u8 = 4;
+/// Gate byte: `write`, answered in the gate when the descriptor is one the
+/// runtime knows to be /dev/null opened for writing (`NULL_FDS` in the
+/// runtime) and the buffer and count are ones the kernel accepts without
+/// looking further; anything else is forwarded as with `GATE_FD_CHECK | 1`.
+pub const GATE_NULL_WRITE: u8 = 5;
+/// Gate byte: `close`, which first forgets the descriptor in `NULL_FDS`,
+/// then is forwarded as with `GATE_FD_CHECK | 1`.
+pub const GATE_CLOSE: u8 = 6;
+
 /// Gate table bytes from this value up: forward, unless one of the
 /// arguments named by the low six bits (bit i: argument i) is, as a 32-bit
 /// signed number, at or above the lowest of bt-run's own descriptors; such
@@ -204,6 +213,12 @@ pub fn gate_table_for(cfg: &GateConfig) -> Box<[u8; GATE_TABLE_LEN]> {
     for s in SYSCALLS {
         let Some(b) = t.get_mut(s.nr as usize) else { continue };
         *b = match s.disposition {
+            Disposition::Forward if cfg.inline && cfg.fd_check && s.nr as i64 == libc::SYS_write => GATE_NULL_WRITE,
+            Disposition::Forward if cfg.fd_check && s.nr as i64 == libc::SYS_close => GATE_CLOSE,
+            // The runtime keeps `NULL_FDS` across duplicates (rare calls).
+            Disposition::Forward if cfg.inline && matches!(s.nr as i64, libc::SYS_dup | libc::SYS_dup2 | libc::SYS_dup3) => {
+                GATE_RUNTIME
+            }
             Disposition::Forward if cfg.fd_check && fd_arg_mask(s) != 0 => GATE_FD_CHECK | fd_arg_mask(s),
             Disposition::Forward => GATE_FORWARD,
             // The one SignalMask row (rt_sigprocmask): the gate serves it.
@@ -294,7 +309,7 @@ mod tests {
         assert_eq!(name(libc::SYS_rseq as u64), Some("rseq"));
         assert_eq!(name(libc::SYS_clone3 as u64), Some("clone3"));
         assert_eq!(lookup(libc::SYS_brk as u64).unwrap().disposition, Disposition::Runtime(Service::Break));
-        assert_eq!(gate_table()[libc::SYS_write as usize], 0);
+        assert_eq!(gate_table()[libc::SYS_write as usize], GATE_NULL_WRITE);
         assert_eq!(gate_table()[libc::SYS_mmap as usize], GATE_RUNTIME);
         assert_eq!(gate_table()[libc::SYS_getpid as usize], GATE_ANSWER);
         assert_eq!(gate_table()[libc::SYS_gettid as usize], GATE_TID);
@@ -307,8 +322,11 @@ mod tests {
     fn descriptor_arguments_are_checked_in_the_gate() {
         let t = gate_table_for(&GateConfig { inline: true, fd_check: true, ..Default::default() });
         assert_eq!(t[libc::SYS_read as usize], GATE_FD_CHECK | 1);
-        assert_eq!(t[libc::SYS_close as usize], GATE_FD_CHECK | 1);
-        assert_eq!(t[libc::SYS_dup2 as usize], GATE_FD_CHECK | 3);
+        assert_eq!(t[libc::SYS_write as usize], GATE_NULL_WRITE);
+        assert_eq!(t[libc::SYS_close as usize], GATE_CLOSE);
+        assert_eq!(t[libc::SYS_dup2 as usize], GATE_RUNTIME);
+        assert_eq!(t[libc::SYS_dup3 as usize], GATE_RUNTIME);
+        assert_eq!(t[libc::SYS_pwrite64 as usize], GATE_FD_CHECK | 1);
         assert_eq!(t[libc::SYS_epoll_ctl as usize], GATE_FD_CHECK | 5);
         assert_eq!(t[libc::SYS_linkat as usize], GATE_FD_CHECK | 5);
         assert_eq!(t[libc::SYS_pidfd_getfd as usize], GATE_FD_CHECK | 1, "the second fd is another process's");
@@ -319,6 +337,10 @@ mod tests {
             assert_eq!(t[nr as usize], GATE_RUNTIME, "{}", name(nr as u64).unwrap_or("?"));
         }
         // Every byte the gate can meet is one it knows.
-        assert!(t.iter().all(|&b| b <= GATE_SIGMASK || (GATE_FD_CHECK..GATE_FD_CHECK + 64).contains(&b)));
+        assert!(t.iter().all(|&b| b <= GATE_CLOSE || (GATE_FD_CHECK..GATE_FD_CHECK + 64).contains(&b)));
+        // --no-inline: write forwarded as any descriptor call.
+        let off = gate_table_for(&GateConfig { inline: false, fd_check: true, ..Default::default() });
+        assert_eq!(off[libc::SYS_write as usize], GATE_FD_CHECK | 1);
+        assert_eq!(off[libc::SYS_dup2 as usize], GATE_FD_CHECK | 3);
     }
 }

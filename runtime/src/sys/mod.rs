@@ -13,6 +13,7 @@ pub mod fds;
 pub mod frame;
 pub mod handler;
 pub mod mask;
+pub mod nullfds;
 pub mod process;
 pub mod ptrace;
 pub mod seccomp;

@@ -210,7 +210,7 @@ std::arch::global_asm!(
     // mask, rbp new, rcx the kernel's, r11 the mask words, r13 install.
     "30:",
     "cmp r11d, {g_sigmask}",
-    "jne 5f",
+    "jne 40f",
     "cmp r10, 8",
     "jne 5f",
     "cmp byte ptr [rip + {traced}], 0",
@@ -351,6 +351,47 @@ std::arch::global_asm!(
     "test r11d, 16", "jz 25f", "cmp r8d, ecx", "jge 5f", "25:",
     "test r11d, 32", "jz 26f", "cmp r9d, ecx", "jge 5f", "26:",
     "jmp bt_gate_check",
+    // write(fd, buf, count) on a descriptor `nullfds` knows to be /dev/null
+    // open for writing: the kernel's answer is the count, once it has
+    // checked the range (count at most MAX_RW_COUNT, buf + count a user
+    // address: both checked here against bounds a little inside the
+    // kernel's, anything nearer goes to the kernel). Not while a tracer
+    // must see the call.
+    "40:",
+    "cmp r11d, {g_null_write}",
+    "jne 42f",
+    "mov r11d, edi",
+    "cmp r11d, {null_tracked}",
+    "jae 41f",
+    "lea rcx, [rip + {null_fds}]",
+    "bt qword ptr [rcx], r11",
+    "jnc 41f",
+    "cmp byte ptr [rip + {traced}], 0",
+    "jne 41f",
+    "cmp rdx, {max_rw}",
+    "ja 41f",
+    "mov r11, {user_below}",
+    "cmp rsi, r11",
+    "jae 41f",
+    "lea rcx, [rsi + rdx]",
+    "cmp rcx, r11",
+    "jae 41f",
+    "mov rax, rdx",
+    "jmp 13b",
+    "41:",
+    "mov r11d, {g_fd_arg0}",
+    "jmp 20b",
+    // close(fd): forget the descriptor first (see `nullfds`), then the
+    // descriptor check and the forward.
+    "42:",
+    "cmp r11d, {g_close}",
+    "jne 5f",
+    "mov r11d, edi",
+    "cmp r11d, {null_tracked}",
+    "jae 41b",
+    "lea rcx, [rip + {null_fds}]",
+    "lock btr qword ptr [rcx], r11",
+    "jmp 41b",
     // A signal is pending and the call has not started: leave with the
     // guest back on its `syscall` instruction, as if the signal had come
     // just before it (the call runs after the handler, whatever SA_RESTART).
@@ -549,6 +590,15 @@ std::arch::global_asm!(
     g_tid = const syscall_inline::GATE_TID,
     g_fd = const syscall_inline::GATE_FD_CHECK,
     g_sigmask = const syscall_inline::GATE_SIGMASK,
+    g_null_write = const syscall_inline::GATE_NULL_WRITE,
+    g_close = const syscall_inline::GATE_CLOSE,
+    g_fd_arg0 = const syscall_inline::GATE_FD_CHECK | 1,
+    null_tracked = const super::nullfds::TRACKED,
+    null_fds = sym super::nullfds::NULL_FDS,
+    max_rw = const 0x7fff_f000u32,
+    // Below the last user page of 4-level paging (5-level allows more), so
+    // the kernel's access_ok accepts any range under it.
+    user_below = const 0x7fff_ffff_0000u64,
     thread_sig = const off::THREAD_SIG,
     sys_table_sync = const off::SYS_TABLE_SYNC,
     m_vmask = const std::mem::offset_of!(super::mask::MaskWords, vmask),
