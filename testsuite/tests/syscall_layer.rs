@@ -1523,3 +1523,18 @@ fn gdb_under_bt_run_debugs_as_natively() {
     assert!(n.contains("Breakpoint 1,") && n.contains("exited normally"), "native gdb:\n{n}");
     assert_eq!(n, b, "gdb's session under bt-run differs from the native one");
 }
+
+// write(2) on /dev/null answered in the gate (`sys::nullfds`): each result
+// (counts, EFAULT for bad ranges, EBADF for read-only, O_PATH and closed
+// descriptors, a number replaced by dup2, inherited across exec, left alone
+// by a vfork child) as the kernel gives it natively.
+per_variant!(null_writes_answered_as_the_kernel_does, |v: &str| {
+    let out = compare(&Cmd::new(&[guest("sl_nullfd", v).as_str()]));
+    let text = out.stdout_str();
+    assert!(text.contains("O_WRONLY: 5 bytes") && text.contains("pipe got \"hello\""), "{text}");
+    assert!(text.contains("inherited: 5 bytes"), "the exec'd child did not run: {text}");
+});
+
+per_variant!(null_writes_no_inline, |v: &str| {
+    compare_opts(&Cmd::new(&[guest("sl_nullfd", v).as_str()]), &["--no-inline"]);
+});
