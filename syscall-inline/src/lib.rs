@@ -216,7 +216,9 @@ pub fn gate_table_for(cfg: &GateConfig) -> Box<[u8; GATE_TABLE_LEN]> {
             Disposition::Forward if cfg.inline && cfg.fd_check && s.nr as i64 == libc::SYS_write => GATE_NULL_WRITE,
             Disposition::Forward if cfg.fd_check && s.nr as i64 == libc::SYS_close => GATE_CLOSE,
             // The runtime keeps `NULL_FDS` across duplicates (rare calls).
-            Disposition::Forward if cfg.inline && matches!(s.nr as i64, libc::SYS_dup | libc::SYS_dup2 | libc::SYS_dup3) => {
+            Disposition::Forward
+                if cfg.inline && matches!(s.nr as i64, libc::SYS_dup | libc::SYS_dup2 | libc::SYS_dup3) =>
+            {
                 GATE_RUNTIME
             }
             Disposition::Forward if cfg.fd_check && fd_arg_mask(s) != 0 => GATE_FD_CHECK | fd_arg_mask(s),
