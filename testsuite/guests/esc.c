@@ -145,14 +145,15 @@ static int mode_table(void) {
             continue;
         for (unsigned char *p = (unsigned char *)m->start; p + 512 <= (unsigned char *)m->end; p += 8) {
             /* bt-run's encoding: 0 forward, 1 runtime, 2 answer, 3 gettid,
-             * 4 rt_sigprocmask, 0x40|mask descriptor check. exit_group
-             * (denied) goes to the runtime, mmap (served) too. */
+             * 4 rt_sigprocmask, 5 write, 6 close, 0x40|mask descriptor
+             * check. exit_group (denied) goes to the runtime, mmap (served)
+             * too. */
             if (p[231] != 1 || p[9] != 1 || p[11] != 1)
                 continue;
             int ok = 1, zeros = 0;
             for (int k = 0; k < 512 && ok; k++) {
                 unsigned char b = p[k];
-                ok = b <= 4 || (b >= 0x40 && b < 0x80);
+                ok = b <= 7 || (b >= 0x40 && b < 0x80);
                 zeros += b == 0;
             }
             if (!ok || zeros < 64)
@@ -283,15 +284,16 @@ static int mode_vmwrite(void) {
 }
 
 static char race_path[128];
-static char race_a[128], race_b[128];
+static volatile char *race_flip;
 static volatile int race_stop;
 
+/* Flips the one byte in which the two paths differ (a store of one byte is
+ * never torn, so every open sees one path or the other). */
 static void *flipper(void *arg) {
     (void)arg;
-    size_t n = sizeof race_path;
     while (!race_stop) {
-        memcpy(race_path, race_a, n);
-        memcpy(race_path, race_b, n);
+        *race_flip = 'a';
+        *race_flip = 'b';
     }
     return 0;
 }
@@ -305,18 +307,24 @@ static int mode_race(void) {
         say("no code cache\n");
         return 3;
     }
+    char entry[96], dir[64], a[80], b[80];
     struct stat want;
-    snprintf(race_b, sizeof race_b, "/proc/self/map_files/%lx-%lx", cache->start, cache->end);
-    if (stat(race_b, &want) != 0) {
+    snprintf(entry, sizeof entry, "/proc/self/map_files/%lx-%lx", cache->start, cache->end);
+    if (stat(entry, &want) != 0) {
         say("cannot stat the cache's map_files entry: %s\n", strerror(errno));
         return 3;
     }
-    snprintf(race_a, sizeof race_a, "/tmp/esc-race-%d", getpid());
-    int t = open(race_a, O_RDWR | O_CREAT, 0600);
-    if (t < 0)
+    /* dir/a: a harmless file; dir/b: a link to the cache's entry. */
+    snprintf(dir, sizeof dir, "/tmp/esc-race-%d", getpid());
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    mkdir(dir, 0700);
+    int t = open(a, O_RDWR | O_CREAT, 0600);
+    if (t < 0 || symlink(entry, b) != 0)
         return 3;
     close(t);
-    memcpy(race_path, race_a, sizeof race_path);
+    snprintf(race_path, sizeof race_path, "%s", a);
+    race_flip = race_path + strlen(race_path) - 1;
     pthread_t th;
     pthread_create(&th, 0, flipper, 0);
     int opened = 0, aliases = 0;
@@ -332,7 +340,9 @@ static int mode_race(void) {
     }
     race_stop = 1;
     pthread_join(th, 0);
-    unlink(race_a);
+    unlink(a);
+    unlink(b);
+    rmdir(dir);
     say("opens %s, writable cache aliases %d\n", opened ? "made" : "none", aliases);
     return aliases ? 5 : 0;
 }
