@@ -534,14 +534,20 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let base = std::env::temp_dir().join(format!("bt-run-tests.{}", std::process::id()));
-        if let Err(e) = std::fs::create_dir_all(&base) {
-            panic!("cannot create {}: {e}", base.display());
-        }
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let path = base.join(format!("{tag}.{n}.{nanos}"));
-        if let Err(e) = std::fs::create_dir(&path) {
-            panic!("cannot create {}: {e}", path.display());
+        // Another test's drop removes the shared parent once it is empty,
+        // possibly between the two creations: then make it again.
+        for attempt in 0.. {
+            if let Err(e) = std::fs::create_dir_all(&base) {
+                panic!("cannot create {}: {e}", base.display());
+            }
+            match std::fs::create_dir(&path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 100 => continue,
+                Err(e) => panic!("cannot create {}: {e}", path.display()),
+            }
         }
         TempDir { path }
     }
