@@ -96,13 +96,8 @@ fn read_eligible() -> Vec<(u64, u64)> {
 /// [start, end) of a /proc/self/maps line that maps a file privately and
 /// read-only.
 fn eligible_line(line: &str) -> Option<(u64, u64)> {
-    let mut f = line.split_whitespace();
-    let (range, perms, _off, _dev, inode) = (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
-    if perms != "r--p" || inode == "0" {
-        return None;
-    }
-    let (s, e) = range.split_once('-')?;
-    Some((u64::from_str_radix(s, 16).ok()?, u64::from_str_radix(e, 16).ok()?))
+    let m = crate::procfs::maps_line(line)?;
+    (m.perms == "r--p" && m.inode != 0).then_some((m.start, m.end))
 }
 
 #[cfg(test)]

@@ -926,10 +926,8 @@ fn reserve_brk(start: u64) -> Result<Brk, ProcessError> {
 /// The vDSO's mapped range, which the guest executes (translated) too.
 fn vdso_range() -> Option<(u64, u64)> {
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let line = maps.lines().find(|l| l.ends_with("[vdso]"))?;
-    let range = line.split_whitespace().next()?;
-    let (a, b) = range.split_once('-')?;
-    Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+    let m = maps.lines().filter_map(crate::procfs::maps_line).find(|m| m.name == "[vdso]")?;
+    Some((m.start, m.end))
 }
 
 /// The system call behind an entry of the legacy vsyscall page.

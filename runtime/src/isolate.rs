@@ -404,20 +404,7 @@ impl Inherited {
 /// /proc/self/maps.
 pub fn executable_ranges() -> std::io::Result<Vec<(u64, u64)>> {
     let maps = std::fs::read_to_string("/proc/self/maps")?;
-    let mut v = Vec::new();
-    for line in maps.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
-        if perms.as_bytes().get(2) != Some(&b'x') {
-            continue;
-        }
-        if let Some((a, b)) = range.split_once('-')
-            && let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
-        {
-            v.push((a, b));
-        }
-    }
-    Ok(v)
+    Ok(maps.lines().filter_map(crate::procfs::maps_line).filter(|m| m.executable()).map(|m| (m.start, m.end)).collect())
 }
 
 /// Does any stale rule cover an address in `exec`? A site rule names the
@@ -480,12 +467,9 @@ pub fn fd_writes_memory(fd: i64, flags: u64, reserved: &[(u64, u64)]) -> bool {
     let (dev, ino) = (md.dev(), md.ino());
     let want = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return false };
-    maps.lines().any(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let Some((a, b)) = f.first().and_then(|r| r.split_once('-')) else { return false };
-        let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else { return false };
-        f.len() >= 5 && f[3] == want && f[4].parse::<u64>() == Ok(ino) && reserved.iter().any(|&(s, e)| a < e && s < b)
-    })
+    maps.lines()
+        .filter_map(crate::procfs::maps_line)
+        .any(|m| m.dev == want && m.inode == ino && reserved.iter().any(|&(s, e)| m.start < e && s < m.end))
 }
 
 /// The one line bt-run writes when its filter trapped a call: None if the

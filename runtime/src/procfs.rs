@@ -8,6 +8,43 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+/// One line of /proc/PID/maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapsLine<'a> {
+    pub start: u64,
+    pub end: u64,
+    /// "r-xp" and the like.
+    pub perms: &'a str,
+    pub offset: u64,
+    /// "major:minor", in hex as the kernel prints it.
+    pub dev: &'a str,
+    pub inode: u64,
+    /// The path or pseudo-name ("[vdso]"), empty for anonymous memory.
+    pub name: String,
+}
+
+impl MapsLine<'_> {
+    pub fn executable(&self) -> bool {
+        self.perms.as_bytes().get(2) == Some(&b'x')
+    }
+}
+
+/// Parse one line of /proc/PID/maps (None if it is not one).
+pub fn maps_line(line: &str) -> Option<MapsLine<'_>> {
+    let mut f = line.split_whitespace();
+    let (range, perms, off, dev, inode) = (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
+    let (s, e) = range.split_once('-')?;
+    Some(MapsLine {
+        start: u64::from_str_radix(s, 16).ok()?,
+        end: u64::from_str_radix(e, 16).ok()?,
+        perms,
+        offset: u64::from_str_radix(off, 16).ok()?,
+        dev,
+        inode: inode.parse().ok()?,
+        name: f.collect::<Vec<_>>().join(" "),
+    })
+}
+
 /// The guest identity of another bt-run process.
 pub struct OtherGuest {
     pub exe: PathBuf,
@@ -90,5 +127,21 @@ mod tests {
         assert_eq!(proc_pid_path(b"/proc/12/exe"), Some((12, &b"exe"[..])));
         assert_eq!(proc_pid_path(b"/proc/self/exe"), None);
         assert_eq!(proc_pid_path(b"/etc/passwd"), None);
+    }
+
+    #[test]
+    fn parses_maps_lines() {
+        let m =
+            maps_line("7f00001000-7f00003000 r-xs 0015a000 00:01 4242   /memfd:bt-run-code-cache (deleted)").unwrap();
+        assert_eq!(
+            (m.start, m.end, m.perms, m.offset, m.dev, m.inode),
+            (0x7f00001000, 0x7f00003000, "r-xs", 0x15a000, "00:01", 4242)
+        );
+        assert_eq!(m.name, "/memfd:bt-run-code-cache (deleted)");
+        assert!(m.executable());
+        let anon = maps_line("55550000-55551000 rw-p 00000000 00:00 0 ").unwrap();
+        assert_eq!((anon.inode, anon.name.as_str(), anon.executable()), (0, "", false));
+        assert_eq!(maps_line("7ffd1000-7ffd3000 r-xp 00000000 00:00 0  [vdso]").unwrap().name, "[vdso]");
+        assert!(maps_line("garbage").is_none());
     }
 }
