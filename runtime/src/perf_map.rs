@@ -191,20 +191,12 @@ fn read_modules() -> Vec<Module> {
 
 /// One line of /proc/<pid>/maps, if it maps a file.
 fn parse_maps_line(line: &str) -> Option<Module> {
-    let mut f = line.split_whitespace();
-    let (range, _perms, off, _dev, inode) = (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
-    let path = f.collect::<Vec<_>>().join(" ");
-    if inode == "0" || !path.starts_with('/') {
+    let m = crate::procfs::maps_line(line)?;
+    if m.inode == 0 || !m.name.starts_with('/') {
         return None;
     }
-    let (s, e) = range.split_once('-')?;
-    let name = path.rsplit('/').next().unwrap_or(&path).trim_end_matches(" (deleted)").to_string();
-    Some(Module {
-        start: u64::from_str_radix(s, 16).ok()?,
-        end: u64::from_str_radix(e, 16).ok()?,
-        off: u64::from_str_radix(off, 16).ok()?,
-        name,
-    })
+    let name = m.name.rsplit('/').next().unwrap_or(&m.name).trim_end_matches(" (deleted)").to_string();
+    Some(Module { start: m.start, end: m.end, off: m.offset, name })
 }
 
 #[cfg(test)]
