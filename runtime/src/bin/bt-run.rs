@@ -48,6 +48,9 @@ Options:
   --own-fds OUT,ERR  (used by bt-run itself across execve) take over open
                      descriptors OUT for trace lines and statistics and ERR
                      for bt-run's messages (- for none)
+  --isolated=N:RANGES (used by bt-run itself across execve) the address
+                     ranges older images' isolation filters name, which
+                     this image must land clear of
   --no-follow        let programs started by execve run natively
   --argv0 NAME       pass NAME as the guest's argv[0] (default: PROG)
   --cache-size MIB   code cache size in MiB (default 256)
