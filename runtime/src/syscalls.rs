@@ -83,13 +83,7 @@ impl Thread {
                 },
                 // dup2 and dup3 onto one of bt-run's descriptors move it.
                 _ if row.fds == Fds::SteppedAround => (self.dup_tracked(nr, a), Kernel),
-                libc::SYS_dup => {
-                    let r = forward(a);
-                    if self.own_actions.is_none() {
-                        sys::nullfds::opened(r);
-                    }
-                    (r, Kernel)
-                }
+                libc::SYS_dup => (self.note_null(forward(a)), Kernel),
                 _ if self.p.opts.no_inline || row.disposition != Disposition::Inline => (forward(a), Kernel),
                 libc::SYS_gettid => (self.ctx.tid as i64, Inline),
                 _ => match Answers::of(&self.ctx) {
@@ -447,12 +441,7 @@ impl Thread {
             return r;
         }
         // The guest's own open.
-        let r = sys::forward(nr, a);
-        if self.own_actions.is_none() {
-            // (A vfork child's descriptors are not its parent's, whose
-            // memory it shares.)
-            sys::nullfds::opened(r);
-        }
+        let r = self.note_null(sys::forward(nr, a));
         (self.refuse_memory_fd(r, flags), Served::Kernel)
     }
 
@@ -933,6 +922,13 @@ impl Thread {
     /// /dev/null (see `sys::nullfds`; the target was forgotten before).
     pub(crate) fn dup_tracked(&mut self, nr: u64, a: [u64; 6]) -> i64 {
         let r = self.sys_dup(nr, a);
+        self.note_null(r)
+    }
+
+    /// `r`, a descriptor an open or dup just returned (or -errno): remember
+    /// it if it is /dev/null (`sys::nullfds`), except in a vfork child,
+    /// whose descriptors are not those of the parent whose memory it shares.
+    fn note_null(&self, r: i64) -> i64 {
         if self.own_actions.is_none() {
             sys::nullfds::opened(r);
         }
