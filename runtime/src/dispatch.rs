@@ -234,7 +234,11 @@ impl Process {
             entry_regs: None,
             bmi2: std::arch::is_x86_feature_detected!("bmi2"),
         };
-        let cache = Box::new(CodeCache::new(cache_size, near, topts).map_err(ProcessError::CodeCache)?);
+        // Under isolation the cache's execute view, which the filter names
+        // and which outlives this image in it, lies where no exec'd image's
+        // code can (`isolate::EXEC_SAFE_BAND`).
+        let within = opts.isolate.then_some(crate::isolate::EXEC_SAFE_BAND);
+        let cache = Box::new(CodeCache::new(cache_size, near, within, topts).map_err(ProcessError::CodeCache)?);
         let mut exec = ExecMap::default();
         for r in &prog.regions {
             if r.prot & libc::PROT_EXEC != 0 {
@@ -454,10 +458,7 @@ impl Thread {
             self.with_actions(|a, _, _| {
                 a.install_host(libc::SIGSEGV);
                 a.install_host(libc::SIGBUS);
-                if self.p.isolation.is_some() {
-                    signals::own_sigsys();
-                    a.install_host(libc::SIGSYS);
-                }
+                a.install_host(libc::SIGSYS);
             });
             self.view_exec_exit();
         }
@@ -755,7 +756,7 @@ impl Thread {
             let mut first = true;
             for (sig, info) in queued {
                 let blocked = ts.mask() & signals::sigbit(sig) != 0;
-                if blocked && !(first && swapped_mask) && !signals::is_sync_info(sig, &info) {
+                if blocked && !(first && swapped_mask) && !signals::is_forced_info(sig, &info) {
                     sys::requeue_signal(sig, &info);
                     continue;
                 }
@@ -1091,8 +1092,8 @@ mod tests {
             let ctx = Box::leak(GuestContext::new_boxed());
             sys::install_context(ctx).expect("GS base for this test thread");
             Rig {
-                inline: CodeCache::new(8 << 20, None, inline).expect("code cache"),
-                gate: CodeCache::new(8 << 20, None, gate).expect("code cache"),
+                inline: CodeCache::new(8 << 20, None, None, inline).expect("code cache"),
+                gate: CodeCache::new(8 << 20, None, None, gate).expect("code cache"),
                 table,
                 answers: Box::new([0; syscall_inline::GATE_TABLE_LEN]),
                 ctx,

@@ -176,7 +176,10 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
         uc.uc_mcontext.gregs[REG_RIP] = to as i64;
     }
     let guest_mask = ts.mask();
-    if guest_mask & sigbit(sig) != 0 && !ts.mask_swapped.load(Ordering::SeqCst) {
+    // A guest filter's SIGSYS is forced as natively: queued even when the
+    // guest blocks it, so that delivery gives it its default action.
+    let forced = crate::signals::is_forced_info(sig, &raw);
+    if guest_mask & sigbit(sig) != 0 && !forced && !ts.mask_swapped.load(Ordering::SeqCst) {
         // The guest blocks it, the kernel did not yet (the mask is lazy):
         // block for real what the guest blocks, from this handler's return
         // on, and give the signal back to the kernel, which holds it pending

@@ -431,15 +431,15 @@ impl Actions {
 
     pub fn install_host(&self, sig: i32) {
         let a = self.table[sig as usize];
-        // Under isolation SIGSYS is bt-run's too: its filter's traps are
-        // reported before the process dies (`host_signal::isolation_trap`).
-        let ours = sig == libc::SIGSEGV
-            || sig == libc::SIGBUS
-            || (sig == libc::SIGSYS && SIGSYS_OURS.load(std::sync::atomic::Ordering::Relaxed));
         // SIGSEGV and SIGBUS are always bt-run's: guest writes to
         // write-protected code arrive as SIGSEGV, checked copies of guest
         // memory fail through them; a real fault with the default action is
-        // turned back into death by the signal by the dispatcher.
+        // turned back into death by the signal by the dispatcher. SIGSYS is
+        // too: isolation's filter traps are reported before the process
+        // dies (`host_signal::isolation_trap`), and the kernel's mask never
+        // blocks it (`KERNEL_NEVER_BLOCKED`), so a sent one the guest blocks
+        // must be handed back by the host handler.
+        let ours = matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGSYS);
         let action = if !ours && (a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64) {
             HostAction::Raw(a.handler as usize)
         } else {
@@ -455,14 +455,6 @@ impl Actions {
         let h = self.table[sig as usize].handler;
         h != libc::SIG_DFL as u64 && h != libc::SIG_IGN as u64
     }
-}
-
-/// Whether SIGSYS always has bt-run's host handler (isolation is on).
-static SIGSYS_OURS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// From now on SIGSYS always has bt-run's host handler (see `install_host`).
-pub fn own_sigsys() {
-    SIGSYS_OURS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Default for Actions {
@@ -523,7 +515,7 @@ fn deliver_as(
     forced: bool,
 ) -> Result<(), i32> {
     let a = actions.table[sig as usize];
-    if is_sync_info(sig, info) && (a.handler == libc::SIG_IGN as u64 || ts.mask() & sigbit(sig) != 0) {
+    if is_forced_info(sig, info) && (a.handler == libc::SIG_IGN as u64 || ts.mask() & sigbit(sig) != 0) {
         // The kernel forces a fault it cannot deliver: default action.
         return Err(sig);
     }
@@ -590,6 +582,14 @@ fn deliver_as(
     mc.cs = 0x33;
     mc.ss = 0x2b;
     let mut info = *info;
+    if sig == libc::SIGSYS && is_forced_info(sig, &info) {
+        // A filter's trap: the kernel names the address after the system
+        // call instruction, which bt-run made from its own code; the
+        // guest's is where the guest resumes.
+        let mut si = SigInfo::from_bytes(&info);
+        si.set_addr(ctx.rip);
+        info = si.to_bytes();
+    }
     if !forced && is_sync_info(sig, &info) {
         // A fault: it becomes the thread's last exception, which the kernel
         // shows in every later frame too (thread.trap_nr, error_code and,
@@ -721,6 +721,14 @@ pub fn sigreturn(ts: &mut ThreadSignals, xs: sys::UserXstate, ctx: &mut GuestCon
         ts.altstack = AltStack { sp: ss_sp, flags: ss_flags, size: ss_size };
     }
     Ok(())
+}
+
+/// A signal the kernel forces on the thread (`force_sig_info`): a fault,
+/// or a seccomp filter's SIGSYS (si_code SYS_SECCOMP). Blocked or ignored,
+/// it takes its default action.
+pub fn is_forced_info(sig: i32, info: &[u8; 128]) -> bool {
+    const SYS_SECCOMP: i32 = 1;
+    is_sync_info(sig, info) || (sig == libc::SIGSYS && SigInfo::from_bytes(info).code == SYS_SECCOMP)
 }
 
 pub fn is_sync_info(sig: i32, info: &[u8; 128]) -> bool {

@@ -454,6 +454,11 @@ pub fn diff(what: &str, native: &[u8], bt: &[u8]) -> Option<String> {
         line + 1
     );
     s.push_str(&format!("\n    native: {}\n    bt-run: {}", show(&nl), show(&bl)));
+    // The lines that follow, so a failure seen only in CI can be read from its log.
+    let context = |v: &Vec<&[u8]>| {
+        v.iter().skip(line + 1).take(8).map(|l| format!("\n      {}", quote_line(l))).collect::<String>()
+    };
+    s.push_str(&format!("\n    native then:{}\n    bt-run then:{}", context(&nl), context(&bl)));
     if bt.is_empty() {
         s.push_str("\n    (bt-run produced no output at all)");
     } else if native.starts_with(bt) {

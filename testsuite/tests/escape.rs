@@ -121,6 +121,50 @@ fn an_image_that_cannot_land_clear_of_older_rules_refuses_to_run() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
+/// (start, end, perms, name) of each line of a /proc/PID/maps text.
+fn maps(text: &str) -> Vec<(u64, u64, String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (s, e) = f.next()?.split_once('-')?;
+            let perms = f.next()?.to_string();
+            let name = f.nth(3).unwrap_or("").to_string();
+            Some((u64::from_str_radix(s, 16).ok()?, u64::from_str_radix(e, 16).ok()?, perms, name))
+        })
+        .collect()
+}
+
+#[test]
+fn an_older_images_cache_rule_never_covers_a_newer_images_code() {
+    // The filter's rule on the code cache outlives its image; the next
+    // image's startup code runs before bt-run can look, so the cache (and a
+    // position-independent program, for the cache to be near it) lies in a
+    // band where the kernel never puts an exec'd image's code. Two images:
+    // the shell's maps, then the maps of the program it execs.
+    let cmd = Cmd::new(&["/bin/sh", "-c", "cat /proc/$$/maps; echo ====; exec /bin/cat /proc/self/maps"]);
+    let o = run_bt_opts(&["--isolate"], &cmd, T);
+    assert_eq!(o.status, Status::Exited(0), "{}", show(&o));
+    let out = o.stdout_str();
+    let (first, second) = out.split_once("====\n").expect("two maps");
+    let (first, second) = (maps(first), maps(second));
+    let band = (0x0100_0000_0000u64, 0x1000_0000_0000u64);
+    for m in [&first, &second] {
+        let cache: Vec<_> = m.iter().filter(|r| r.3.contains("bt-run-code-cache") && r.2.contains('x')).collect();
+        assert_eq!(cache.len(), 1, "one executable cache view expected: {m:?}");
+        assert!(band.0 <= cache[0].0 && cache[0].1 <= band.1, "cache outside the band: {:?}", cache[0]);
+        let sh = m
+            .iter()
+            .find(|r| r.3.starts_with("/usr/bin/") && (r.3.ends_with("sh") || r.3.ends_with("/cat")))
+            .expect("the program's mapping");
+        assert!(band.0 <= sh.0 && sh.1 <= band.1, "program outside the band: {sh:?}");
+    }
+    let old_cache = first.iter().find(|r| r.3.contains("bt-run-code-cache") && r.2.contains('x')).unwrap();
+    for r in second.iter().filter(|r| r.2.contains('x') && !r.3.contains("bt-run-code-cache")) {
+        assert!(r.1 <= old_cache.0 || r.0 >= old_cache.1, "{r:?} under the older image's cache rule {old_cache:?}");
+        assert!(r.0 >= band.1, "native code in the band: {r:?}");
+    }
+}
+
 #[test]
 fn an_exec_chain_under_isolation_matches_native() {
     // Each exec stacks a filter and hands its ranges on; the output is the

@@ -119,6 +119,17 @@ per_variant!(frame_overflowing_nested_altstack_dies_of_sigsegv, |v| {
 });
 per_variant!(fetch_fault_inside_an_instruction_reports_it, |v| ok("st_edges", v, &["crossing"]));
 
+// ---- SIGSYS from the program's own seccomp filter (st_sigsys.c) ----
+
+per_variant!(seccomp_trap_handler_sees_call_and_sets_result, |v| ok("st_sigsys", v, &["handled"]));
+per_variant!(seccomp_trap_while_sigsys_blocked_dies, |v| {
+    st("st_sigsys", v, &["blocked"], Status::signal(libc::SIGSYS))
+});
+per_variant!(seccomp_trap_while_sigsys_ignored_dies, |v| {
+    st("st_sigsys", v, &["ignored"], Status::signal(libc::SIGSYS))
+});
+per_variant!(sent_sigsys_stays_pending_while_blocked, |v| ok("st_sigsys", v, &["sent"]));
+
 // ---- EFLAGS.TF: single-stepping (st_step.c) ----
 
 per_variant!(single_step_popf_pushf_syscall_traps, |v| ok("st_step", v, &["basic"]));

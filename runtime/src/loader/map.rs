@@ -115,8 +115,10 @@ impl MappedImage {
     }
 }
 
-/// Reserves the span of `plan` and maps each PT_LOAD from `file`.
-pub(crate) fn map_image(file: &File, plan: &LoadPlan) -> Result<MappedImage, MapError> {
+/// Reserves the span of `plan` and maps each PT_LOAD from `file`. A
+/// position-independent image goes where the kernel puts mappings, or with
+/// `within` = [lo, hi) at a random base in that band when one is free.
+pub(crate) fn map_image(file: &File, plan: &LoadPlan, within: Option<(u64, u64)>) -> Result<MappedImage, MapError> {
     let span = plan.span();
     let reserve_flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
     let owned = match plan.kind {
@@ -147,8 +149,11 @@ pub(crate) fn map_image(file: &File, plan: &LoadPlan) -> Result<MappedImage, Map
             let align = if plan.max_align <= MAX_HONOURED_ALIGN { plan.max_align } else { PAGE_SIZE };
             let slack = align - PAGE_SIZE;
             let total = span.checked_add(slack).ok_or_else(|| MapError("span too large".into()))?;
-            let got = mmap(0, total, libc::PROT_NONE, reserve_flags, -1, 0)
-                .map_err(|e| MapError::os(&format!("cannot reserve {span:#x} bytes"), e))?;
+            let got = match within.map(|band| reserve_in_band(band, total, reserve_flags)).transpose()?.flatten() {
+                Some(got) => got,
+                None => mmap(0, total, libc::PROT_NONE, reserve_flags, -1, 0)
+                    .map_err(|e| MapError::os(&format!("cannot reserve {span:#x} bytes"), e))?,
+            };
             let base = got.next_multiple_of(align);
             munmap_owned(got, base - got);
             munmap_owned(base + span, got + total - (base + span));
@@ -282,6 +287,27 @@ pub(crate) fn stack_rlimit() -> Option<u64> {
     // SAFETY: `rl` is a valid, writable rlimit.
     let r = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut rl) };
     if r != 0 || rl.rlim_cur == libc::RLIM_INFINITY { None } else { Some(rl.rlim_cur) }
+}
+
+/// `len` bytes reserved at a random page in [lo, hi), or None when the
+/// tries found no free place.
+fn reserve_in_band((lo, hi): (u64, u64), len: u64, flags: i32) -> Result<Option<u64>, MapError> {
+    let pages = hi.saturating_sub(lo).saturating_sub(len) / PAGE_SIZE;
+    if pages == 0 {
+        return Ok(None);
+    }
+    for _ in 0..16 {
+        let mut w = [0u8; 8];
+        fill_random(&mut w)?;
+        let want = lo.next_multiple_of(PAGE_SIZE) + (u64::from_le_bytes(w) % pages) * PAGE_SIZE;
+        match mmap(want, len, libc::PROT_NONE, flags | libc::MAP_FIXED_NOREPLACE, -1, 0) {
+            Ok(got) if got == want => return Ok(Some(got)),
+            // Kernels before 4.17 take MAP_FIXED_NOREPLACE as a hint.
+            Ok(got) => munmap_owned(got, len),
+            Err(_) => {}
+        }
+    }
+    Ok(None)
 }
 
 /// Fills `buf` from the kernel's random source (getrandom).

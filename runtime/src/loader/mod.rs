@@ -37,6 +37,10 @@ pub struct LoadRequest<'a> {
     pub path: &'a Path,
     pub argv: &'a [OsString],
     pub envp: &'a [OsString],
+    /// Where a position-independent main program goes: a band [lo, hi)
+    /// (isolation's, `isolate::EXEC_SAFE_BAND`), or where the kernel puts
+    /// mappings.
+    pub main_within: Option<(u64, u64)>,
 }
 
 /// One guest mapping made by the loader, with the guest's view of its
@@ -152,10 +156,10 @@ fn load_elf(
             Some((ip.clone(), ifile, iplan))
         }
     };
-    let main = map::map_image(file, &plan).map_err(map_err(&path))?;
+    let main = map::map_image(file, &plan, req.main_within).map_err(map_err(&path))?;
     let interp_img: Option<(MappedImage, &LoadPlan)> = match &interp {
         None => None,
-        Some((ip, ifile, iplan)) => Some((map::map_image(ifile, iplan).map_err(map_err(ip))?, iplan)),
+        Some((ip, ifile, iplan)) => Some((map::map_image(ifile, iplan, None).map_err(map_err(ip))?, iplan)),
     };
 
     let main_entry = GuestAddr::new(plan.entry.wrapping_add(main.bias));

@@ -42,9 +42,11 @@ pub const FAULT_SIGNALS: u64 = sigbit(libc::SIGSEGV)
     | sigbit(libc::SIGTRAP)
     | sigbit(libc::SIGSYS);
 /// Signals the kernel's mask never blocks, whatever the guest's says: a
-/// checked copy of guest memory relies on its faults reaching bt-run (a
-/// blocked fault signal kills). The guest's mask still decides delivery.
-pub const KERNEL_NEVER_BLOCKED: u64 = sigbit(libc::SIGSEGV) | sigbit(libc::SIGBUS);
+/// checked copy of guest memory relies on its faults reaching bt-run, and
+/// isolation on its filter's SIGSYS reaching its report (the kernel kills
+/// silently when the signal of a fault or a seccomp trap is blocked). The
+/// guest's mask still decides delivery.
+pub const KERNEL_NEVER_BLOCKED: u64 = sigbit(libc::SIGSEGV) | sigbit(libc::SIGBUS) | sigbit(libc::SIGSYS);
 
 /// The kernel's share of guest mask `m`.
 pub const fn kernel_mask(m: u64) -> u64 {

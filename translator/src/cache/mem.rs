@@ -22,12 +22,33 @@ unsafe impl Sync for CodeMemory {}
 
 const GIB: u64 = 1 << 30;
 
+/// A random word from the kernel (getrandom).
+fn random_u64() -> io::Result<u64> {
+    let mut w = [0u8; 8];
+    let mut done = 0;
+    while done < w.len() {
+        // SAFETY: the buffer is valid and writable for its remaining length.
+        let n = unsafe { libc::getrandom(w[done..].as_mut_ptr().cast(), w.len() - done, 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+            continue;
+        }
+        done += n as usize;
+    }
+    Ok(u64::from_le_bytes(w))
+}
+
 impl CodeMemory {
     /// Map `size` bytes of cache. If `near` is given, try to place the
     /// execute view so that all of it is within ±2 GiB of `near`, so that
     /// rip-relative guest operands stay encodable; otherwise, or if no such
-    /// place is free, anywhere.
-    pub fn new(size: usize, near: Option<u64>) -> io::Result<Self> {
+    /// place is free, anywhere. With `within` = [lo, hi), the execute view
+    /// lies inside that band whatever else happens (a random free place in
+    /// it when none near `near` is), or the call fails.
+    pub fn new(size: usize, near: Option<u64>, within: Option<(u64, u64)>) -> io::Result<Self> {
         // SAFETY: memfd_create takes a NUL-terminated name and flags; the
         // result is checked.
         let fd = unsafe { libc::memfd_create(c"bt-run-code-cache".as_ptr(), libc::MFD_CLOEXEC) };
@@ -42,30 +63,55 @@ impl CodeMemory {
             return Err(e);
         }
         let mut rx = std::ptr::null_mut();
+        let (lo, hi) = within.unwrap_or((0x1000_0000, 0x7fff_ffff_0000));
+        let fits = |want: u64| want >= lo && want.checked_add(size as u64).is_some_and(|end| end <= hi);
+        let align = 2u64 << 20;
+        let mut candidates = Vec::new();
         if let Some(near) = near {
-            let align = 2 << 20;
             for delta in [GIB as i64, -(GIB as i64), 3 * (GIB as i64) / 2, -3 * (GIB as i64) / 2, (GIB / 2) as i64] {
-                let want = (near as i64).wrapping_add(delta) & !(align - 1);
-                if want < 0x1000_0000 || want as u64 + size as u64 > 0x7fff_ffff_0000 {
-                    continue;
-                }
-                // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing
-                // mapping; failure is checked.
-                let p = unsafe {
-                    libc::mmap(
-                        want as *mut _,
-                        size,
-                        libc::PROT_READ | libc::PROT_EXEC,
-                        libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE,
-                        fd,
-                        0,
-                    )
-                };
-                if p != libc::MAP_FAILED {
-                    rx = p as *mut u8;
-                    break;
+                candidates.push((near as i64).wrapping_add(delta) as u64 & !(align - 1));
+            }
+        }
+        if within.is_some() {
+            // Random places in the band, should nothing near be free.
+            let slots = (hi.saturating_sub(lo).saturating_sub(size as u64)) / align;
+            for _ in 0..16 {
+                if slots > 0 {
+                    candidates.push(lo.next_multiple_of(align) + (random_u64()? % slots) * align);
                 }
             }
+        }
+        for want in candidates.into_iter().filter(|&w| fits(w)) {
+            // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing
+            // mapping; failure is checked.
+            let p = unsafe {
+                libc::mmap(
+                    want as *mut _,
+                    size,
+                    libc::PROT_READ | libc::PROT_EXEC,
+                    libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE,
+                    fd,
+                    0,
+                )
+            };
+            if p == want as *mut _ {
+                rx = p as *mut u8;
+                break;
+            }
+            if p != libc::MAP_FAILED {
+                // A kernel that takes MAP_FIXED_NOREPLACE as a hint put it
+                // elsewhere.
+                // SAFETY: unmapping the mapping just made.
+                unsafe { libc::munmap(p, size) };
+            }
+        }
+        if rx.is_null() && within.is_some() {
+            // SAFETY: closing our own fd.
+            unsafe { libc::close(fd) };
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("no free place for the code cache between {lo:#x} and {hi:#x}"),
+            ));
         }
         if rx.is_null() {
             // SAFETY: a fresh shared mapping of our memfd at a kernel-chosen
@@ -300,8 +346,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn execute_view_stays_in_the_band_asked() {
+        let band = (0x0100_0000_0000, 0x1000_0000_0000);
+        // Near an address outside the band: a random place inside it.
+        let m = CodeMemory::new(1 << 20, Some(0x7f00_0000_0000), Some(band)).unwrap();
+        let (s, e) = m.ranges()[0];
+        assert!(band.0 <= s && e <= band.1, "{s:#x}-{e:#x}");
+        // Near an address inside it: near.
+        let near = s + (8 << 30);
+        let n = CodeMemory::new(1 << 20, Some(near), Some(band)).unwrap();
+        let (s2, e2) = n.ranges()[0];
+        assert!(band.0 <= s2 && e2 <= band.1 && s2.abs_diff(near) < (2 << 30), "{s2:#x} not near {near:#x}");
+        // A band too small for it: an error, not a place outside.
+        assert!(CodeMemory::new(4 << 20, None, Some((0x0100_0000_0000, 0x0100_0020_0000))).is_err());
+    }
+
+    #[test]
     fn views_share_pages_and_rx_is_not_writable() {
-        let mut m = CodeMemory::new(1 << 20, None).unwrap();
+        let mut m = CodeMemory::new(1 << 20, None, None).unwrap();
         m.write(8, &[1, 2, 3, 4]);
         assert_eq!(m.read(8, 4), &[1, 2, 3, 4]);
         m.patch_rel32(8, -2);

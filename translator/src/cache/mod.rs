@@ -152,8 +152,15 @@ const JT_BYTES: usize = 4 << 20;
 pub struct CacheFull;
 
 impl CodeCache {
-    pub fn new(size: usize, near: Option<GuestAddr>, opts: TranslateOptions) -> io::Result<Self> {
-        let mut mem = CodeMemory::new(size, near.map(|g| g.get()))?;
+    /// A cache of `size` bytes, placed near `near` (and within the band
+    /// `within`, when given: see `CodeMemory::new`).
+    pub fn new(
+        size: usize,
+        near: Option<GuestAddr>,
+        within: Option<(u64, u64)>,
+        opts: TranslateOptions,
+    ) -> io::Result<Self> {
+        let mut mem = CodeMemory::new(size, near.map(|g| g.get()), within)?;
         let ibl = DataTable::new(IBL_TABLE_SLOTS * 8, true)?;
         let mut opts = opts;
         opts.ibl_table = u32::try_from(ibl.addr()).ok().filter(|&a| a < 0x7fff_0000 - (IBL_TABLE_SLOTS as u32) * 8);
@@ -718,7 +725,7 @@ mod tests {
     const TWO: [u8; 6] = [0xB8, 2, 0, 0, 0, 0xC3];
 
     fn cache() -> CodeCache {
-        CodeCache::new(1 << 20, None, TranslateOptions::default()).unwrap()
+        CodeCache::new(1 << 20, None, None, TranslateOptions::default()).unwrap()
     }
 
     #[test]
@@ -807,7 +814,7 @@ mod tests {
             (at.get() & !0xfff == 0x60_0000).then_some(0x40_3000)
         }
         let opts = TranslateOptions { read_constant: Some(slot), ..TranslateOptions::default() };
-        let mut c = CodeCache::new(1 << 20, None, opts).unwrap();
+        let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
         // jmp [0x600010] at a, a plain block at b.
         let a = GuestAddr(0x40_1000);
         let b = GuestAddr(0x40_2000);
@@ -838,7 +845,7 @@ mod tests {
     #[test]
     fn inline_cache_fills_once_per_target_and_is_bypassed_when_outgrown() {
         let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
-        let mut c = CodeCache::new(1 << 20, None, opts).unwrap();
+        let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
         // call rax
         let site_pc = GuestAddr(0x40_1000);
         let (sid, _) = c.translate(site_pc, &[0xFF, 0xD0]).unwrap();
@@ -901,7 +908,7 @@ mod tests {
     #[test]
     fn inline_cache_is_not_bypassed_while_other_threads_run() {
         let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
-        let mut c = CodeCache::new(1 << 20, None, opts).unwrap();
+        let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
         c.go_threaded();
         let (sid, _) = c.translate(GuestAddr(0x40_1000), &[0xFF, 0xD0]).unwrap();
         let site = ExitId(c.block(sid).exits.clone().find(|&i| c.exits[i as usize].ic.is_some()).unwrap());
