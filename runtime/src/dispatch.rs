@@ -272,8 +272,11 @@ impl Process {
                 let mut t = sys_table.clone();
                 t.iter_mut()
                     .filter(|b| {
-                        use syscall_inline::{GATE_CLOSE, GATE_FD_CHECK, GATE_FORWARD, GATE_NULL_WRITE};
-                        matches!(**b, GATE_FORWARD | GATE_NULL_WRITE | GATE_CLOSE) || **b >= GATE_FD_CHECK
+                        use syscall_inline::{
+                            GATE_CLOSE, GATE_FD_CHECK, GATE_FORWARD, GATE_NULL_WRITE, GATE_ZERO_READ,
+                        };
+                        matches!(**b, GATE_FORWARD | GATE_NULL_WRITE | GATE_ZERO_READ | GATE_CLOSE)
+                            || **b >= GATE_FD_CHECK
                     })
                     .for_each(|b| *b = syscall_inline::GATE_RUNTIME);
                 t
@@ -866,9 +869,32 @@ impl Shared {
                 // host handler turns back into writes.
                 if sys::calls::protect_guest(GuestRange::sized(page, PAGE), libc::PROT_READ) {
                     self.guard.pages.insert(page);
+                    crate::memory::ANY_GUARDED.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             page += PAGE;
+        }
+    }
+
+    /// Before the kernel writes the output buffers of call `row` with
+    /// arguments `a` for the guest: the guarded pages in them are made
+    /// writable again (their translations dropped), as a guest store would.
+    /// A buffer is an output argument and the size argument after it.
+    pub fn unguard_outputs(&mut self, row: &syscall_inline::Syscall, a: &[u64; 6]) {
+        use syscall_inline::Arg;
+        if self.guard.pages.is_empty() {
+            return;
+        }
+        for (i, kind) in row.args.iter().enumerate() {
+            if !matches!(kind, Arg::BufOut | Arg::RandOut | Arg::PathOut) || i + 1 >= 6 {
+                continue;
+            }
+            let (start, len) = (a[i], a[i + 1]);
+            let end = start.saturating_add(len);
+            let pages: Vec<u64> = self.guard.pages.range(page_down(start)..end).copied().collect();
+            for page in pages {
+                self.unguard_for_write(GuestAddr(page));
+            }
         }
     }
 

@@ -130,6 +130,12 @@ impl ExecMap {
     }
 }
 
+/// Set once any guest page has been guarded (and never cleared): the
+/// gate then hands a forwarded call that failed with EFAULT to the runtime,
+/// which makes it again with the guarded pages of its output buffers
+/// writable (`Shared::unguard_outputs`), as the kernel could write them.
+pub static ANY_GUARDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Pages of guest code that the guest may also write (JIT buffers, RWX
 /// mappings) and that have translations: bt-run keeps their host mapping
 /// read-only, so a guest write faults and the translations are dropped

@@ -84,7 +84,12 @@ impl Thread {
                 // dup2 and dup3 onto one of bt-run's descriptors move it.
                 _ if row.fds == Fds::SteppedAround => (self.dup_tracked(nr, a), Kernel),
                 libc::SYS_dup => (self.note_null(forward(a)), Kernel),
-                _ if self.p.opts.no_inline || row.disposition != Disposition::Inline => (forward(a), Kernel),
+                _ if self.p.opts.no_inline || row.disposition != Disposition::Inline => {
+                    if crate::memory::ANY_GUARDED.load(std::sync::atomic::Ordering::Relaxed) {
+                        self.p.lock().unguard_outputs(row, &a);
+                    }
+                    (forward(a), Kernel)
+                }
                 libc::SYS_gettid => (self.ctx.tid as i64, Inline),
                 _ => match Answers::of(&self.ctx) {
                     Some(t) => (t.get(nr) as i64, Inline),

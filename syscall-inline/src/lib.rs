@@ -154,6 +154,13 @@ pub const GATE_NULL_WRITE: u8 = 5;
 /// Gate byte: `close`, which first forgets the descriptor in `NULL_FDS`,
 /// then is forwarded as with `GATE_FD_CHECK | 1`.
 pub const GATE_CLOSE: u8 = 6;
+/// Gate byte: `read`, answered in the gate when the descriptor is one the
+/// runtime knows to be /dev/zero opened for reading (`ZERO_FDS` in the
+/// runtime) and the buffer and count are ones the kernel accepts without
+/// looking further: the buffer is zero-filled as the kernel's `read_zero`
+/// does (a fault ends it: the bytes cleared before it, or EFAULT if none);
+/// anything else is forwarded as with `GATE_FD_CHECK | 1`.
+pub const GATE_ZERO_READ: u8 = 7;
 
 /// Gate table bytes from this value up: forward, unless one of the
 /// arguments named by the low six bits (bit i: argument i) is, as a 32-bit
@@ -214,6 +221,7 @@ pub fn gate_table_for(cfg: &GateConfig) -> Box<[u8; GATE_TABLE_LEN]> {
         let Some(b) = t.get_mut(s.nr as usize) else { continue };
         *b = match s.disposition {
             Disposition::Forward if cfg.inline && cfg.fd_check && s.nr as i64 == libc::SYS_write => GATE_NULL_WRITE,
+            Disposition::Forward if cfg.inline && cfg.fd_check && s.nr as i64 == libc::SYS_read => GATE_ZERO_READ,
             Disposition::Forward if cfg.fd_check && s.nr as i64 == libc::SYS_close => GATE_CLOSE,
             // The runtime keeps `NULL_FDS` across duplicates (rare calls).
             Disposition::Forward
@@ -323,9 +331,10 @@ mod tests {
     #[test]
     fn descriptor_arguments_are_checked_in_the_gate() {
         let t = gate_table_for(&GateConfig { inline: true, fd_check: true, ..Default::default() });
-        assert_eq!(t[libc::SYS_read as usize], GATE_FD_CHECK | 1);
+        assert_eq!(t[libc::SYS_pread64 as usize], GATE_FD_CHECK | 1);
         assert_eq!(t[libc::SYS_write as usize], GATE_NULL_WRITE);
         assert_eq!(t[libc::SYS_close as usize], GATE_CLOSE);
+        assert_eq!(t[libc::SYS_read as usize], GATE_ZERO_READ);
         assert_eq!(t[libc::SYS_dup2 as usize], GATE_RUNTIME);
         assert_eq!(t[libc::SYS_dup3 as usize], GATE_RUNTIME);
         assert_eq!(t[libc::SYS_pwrite64 as usize], GATE_FD_CHECK | 1);
@@ -339,7 +348,7 @@ mod tests {
             assert_eq!(t[nr as usize], GATE_RUNTIME, "{}", name(nr as u64).unwrap_or("?"));
         }
         // Every byte the gate can meet is one it knows.
-        assert!(t.iter().all(|&b| b <= GATE_CLOSE || (GATE_FD_CHECK..GATE_FD_CHECK + 64).contains(&b)));
+        assert!(t.iter().all(|&b| b <= GATE_ZERO_READ || (GATE_FD_CHECK..GATE_FD_CHECK + 64).contains(&b)));
         // --no-inline: write forwarded as any descriptor call.
         let off = gate_table_for(&GateConfig { inline: false, fd_check: true, ..Default::default() });
         assert_eq!(off[libc::SYS_write as usize], GATE_FD_CHECK | 1);

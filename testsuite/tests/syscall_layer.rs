@@ -1540,6 +1540,18 @@ per_variant!(null_writes_answered_as_the_kernel_does, |v: &str| {
     assert!(text.contains("inherited: 5 bytes"), "the exec'd child did not run: {text}");
 });
 
+per_variant!(zero_reads_answered_as_the_kernel_does, |v: &str| {
+    let out = compare(&Cmd::new(&[guest("sl_zerofd", v).as_str()]));
+    let text = out.stdout_str();
+    assert!(text.contains("O_RDONLY: 100 bytes") && text.contains("pipe gave \"hello\""), "{text}");
+    assert!(text.contains("inherited: 100 bytes"), "the exec'd child did not run: {text}");
+    assert!(text.contains("changed code returns 7"), "{text}");
+});
+
+per_variant!(zero_reads_no_inline, |v: &str| {
+    compare_opts(&Cmd::new(&[guest("sl_zerofd", v).as_str()]), &["--no-inline"]);
+});
+
 per_variant!(null_writes_no_inline, |v: &str| {
     compare_opts(&Cmd::new(&[guest("sl_nullfd", v).as_str()]), &["--no-inline"]);
 });

@@ -1,9 +1,11 @@
-//! Which of the guest's descriptors are /dev/null opened for writing, so
-//! that the gate answers `write` on them without entering the kernel (see
-//! docs/design.md, "In-process answers on descriptors").
+//! Which of the guest's descriptors are /dev/null opened for writing and
+//! /dev/zero opened for reading, so that the gate answers `write` and
+//! `read` on them without entering the kernel (see docs/design.md,
+//! "In-process answers on descriptors").
 //!
 //! The invariant: a bit is set only while its descriptor certainly refers
-//! to /dev/null with write access in this process's descriptor table. Bits
+//! to /dev/null with write access (`NULL_FDS`), or to /dev/zero with read
+//! access (`ZERO_FDS`), in this process's descriptor table. Bits
 //! are set after an open the runtime served returned such a descriptor
 //! (and at start for inherited ones), and cleared *before* every call that
 //! could close or replace the number (close in the gate, dup2/dup3 in the
@@ -21,11 +23,14 @@ pub const TRACKED: u32 = 1024;
 /// One bit per descriptor below `TRACKED`; read by the gate.
 pub static NULL_FDS: [AtomicU64; (TRACKED / 64) as usize] = [const { AtomicU64::new(0) }; (TRACKED / 64) as usize];
 
+/// The same for /dev/zero open for reading; read by the gate.
+pub static ZERO_FDS: [AtomicU64; (TRACKED / 64) as usize] = [const { AtomicU64::new(0) }; (TRACKED / 64) as usize];
+
 static OFF: AtomicBool = AtomicBool::new(false);
 
-/// Does /dev/null's device number name `dev` (a character device's rdev)?
-fn is_dev_null(mode: u32, rdev: u64) -> bool {
-    mode & libc::S_IFMT == libc::S_IFCHR && libc::major(rdev) == 1 && libc::minor(rdev) == 3
+/// Is this the memory device `minor` (1:3 /dev/null, 1:5 /dev/zero)?
+fn is_mem_dev(mode: u32, rdev: u64, minor: u32) -> bool {
+    mode & libc::S_IFMT == libc::S_IFCHR && libc::major(rdev) == 1 && libc::minor(rdev) == minor
 }
 
 /// After the kernel opened `fd` for the guest (in a process that owns its
@@ -44,9 +49,14 @@ pub fn opened(fd: i64) {
         }
         (st, libc::fcntl(fd, libc::F_GETFL))
     };
-    let writable = fl >= 0 && fl & libc::O_PATH == 0 && matches!(fl & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR);
-    if writable && is_dev_null(st.st_mode, st.st_rdev) {
+    let usable = fl >= 0 && fl & libc::O_PATH == 0;
+    let writable = usable && matches!(fl & libc::O_ACCMODE, libc::O_WRONLY | libc::O_RDWR);
+    let readable = usable && matches!(fl & libc::O_ACCMODE, libc::O_RDONLY | libc::O_RDWR);
+    if writable && is_mem_dev(st.st_mode, st.st_rdev, 3) {
         NULL_FDS[fd as usize / 64].fetch_or(1 << (fd % 64), Ordering::AcqRel);
+    }
+    if readable && is_mem_dev(st.st_mode, st.st_rdev, 5) {
+        ZERO_FDS[fd as usize / 64].fetch_or(1 << (fd % 64), Ordering::AcqRel);
     }
 }
 
@@ -55,6 +65,7 @@ pub fn forget(fd: u64) {
     let fd = fd as u32;
     if fd < TRACKED {
         NULL_FDS[fd as usize / 64].fetch_and(!(1 << (fd % 64)), Ordering::AcqRel);
+        ZERO_FDS[fd as usize / 64].fetch_and(!(1 << (fd % 64)), Ordering::AcqRel);
     }
 }
 
@@ -70,7 +81,7 @@ pub fn forget_range(first: u64, last: u64) {
 /// bt-run does not see it).
 pub fn turn_off() {
     OFF.store(true, Ordering::Release);
-    for w in &NULL_FDS {
+    for w in NULL_FDS.iter().chain(&ZERO_FDS) {
         w.store(0, Ordering::Release);
     }
 }
@@ -92,4 +103,9 @@ pub fn scan_inherited(skip: impl Fn(i32) -> bool) {
 /// Is `fd` remembered as /dev/null (for tests and statistics)?
 pub fn is_null(fd: u64) -> bool {
     fd < TRACKED as u64 && NULL_FDS[fd as usize / 64].load(Ordering::Acquire) & (1 << (fd % 64)) != 0
+}
+
+/// Is `fd` remembered as /dev/zero (for tests and statistics)?
+pub fn is_zero(fd: u64) -> bool {
+    fd < TRACKED as u64 && ZERO_FDS[fd as usize / 64].load(Ordering::Acquire) & (1 << (fd % 64)) != 0
 }

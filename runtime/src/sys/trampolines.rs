@@ -168,6 +168,12 @@ std::arch::global_asm!(
     "syscall",
     ".globl bt_gate_after_syscall",
     "bt_gate_after_syscall:",
+    // EFAULT once guest pages are guarded: perhaps the kernel met a page
+    // bt-run keeps read-only for its translations; the runtime makes the
+    // call again with those of its output buffers writable.
+    "cmp rax, -14",
+    "je 45f",
+    "46:",
     "inc qword ptr gs:[{fast_forwards}]",
     "mov rcx, gs:[{signal_pending}]",
     "jrcxz 6f",
@@ -385,13 +391,66 @@ std::arch::global_asm!(
     // descriptor check and the forward.
     "42:",
     "cmp r11d, {g_close}",
-    "jne 5f",
+    "jne 44f",
     "mov r11d, edi",
     "cmp r11d, {null_tracked}",
     "jae 41b",
     "lea rcx, [rip + {null_fds}]",
     "lock btr qword ptr [rcx], r11",
+    "lea rcx, [rip + {zero_fds}]",
+    "lock btr qword ptr [rcx], r11",
     "jmp 41b",
+    // read(fd, buf, count) on a descriptor `nullfds` knows to be /dev/zero
+    // open for reading, with the same bounds as the write above: the
+    // kernel's read_zero clears the buffer (`rep stosb`, as its
+    // clear_user); a fault in it (the host handler resumes at
+    // bt_zero_filled, `copy_fault_fixup`) ends the read with the bytes
+    // cleared before it, or EFAULT if there were none. A guest page that
+    // bt-run write-protects for its translations is unprotected by the host
+    // handler and the store retried, as for any guest store. DF is cleared
+    // for the fill; the guest's flags come back at the return.
+    "45:",
+    "cmp byte ptr [rip + {any_guarded}], 0",
+    "je 46b",
+    "mov rax, gs:[{gate_nr}]",
+    "jmp 5f",
+    "44:",
+    "cmp r11d, {g_zero_read}",
+    "jne 5f",
+    "mov r11d, edi",
+    "cmp r11d, {null_tracked}",
+    "jae 41b",
+    "lea rcx, [rip + {zero_fds}]",
+    "bt qword ptr [rcx], r11",
+    "jnc 41b",
+    "cmp byte ptr [rip + {traced}], 0",
+    "jne 41b",
+    "cmp rdx, {max_rw}",
+    "ja 41b",
+    "mov r11, {user_below}",
+    "cmp rsi, r11",
+    "jae 41b",
+    "lea rcx, [rsi + rdx]",
+    "cmp rcx, r11",
+    "jae 41b",
+    "push rdi",
+    "mov rdi, rsi",
+    "mov rcx, rdx",
+    "xor eax, eax",
+    "cld",
+    ".globl bt_zero_fill",
+    "bt_zero_fill:",
+    "rep stosb",
+    ".globl bt_zero_filled",
+    "bt_zero_filled:",
+    "pop rdi",
+    "mov rax, rdx",
+    "sub rax, rcx",
+    "jnz 13b",
+    "test rdx, rdx",
+    "jz 13b",
+    "mov rax, -14",
+    "jmp 13b",
     // A signal is pending and the call has not started: leave with the
     // guest back on its `syscall` instruction, as if the signal had come
     // just before it (the call runs after the handler, whatever SA_RESTART).
@@ -592,6 +651,9 @@ std::arch::global_asm!(
     g_sigmask = const syscall_inline::GATE_SIGMASK,
     g_null_write = const syscall_inline::GATE_NULL_WRITE,
     g_close = const syscall_inline::GATE_CLOSE,
+    g_zero_read = const syscall_inline::GATE_ZERO_READ,
+    any_guarded = sym crate::memory::ANY_GUARDED,
+    zero_fds = sym super::nullfds::ZERO_FDS,
     g_fd_arg0 = const syscall_inline::GATE_FD_CHECK | 1,
     null_tracked = const super::nullfds::TRACKED,
     null_fds = sym super::nullfds::NULL_FDS,
@@ -644,6 +706,8 @@ unsafe extern "C" {
     fn bt_safe_pending();
     fn bt_copy_insn();
     fn bt_copy_fault();
+    fn bt_zero_fill();
+    fn bt_zero_filled();
     /// Copy `len` bytes; 1 if a fault stopped it (see above).
     pub fn bt_copy_checked(dst: *mut u8, src: *const u8, len: usize) -> u64;
     /// Make guest syscall `nr` with `args` (see above).
@@ -701,6 +765,9 @@ pub fn copy_fault_fixup(pc: u64) -> Option<u64> {
     let at = |f: unsafe extern "C" fn()| f as *const () as u64;
     if pc == at(bt_sigmask_read) || pc == at(bt_sigmask_write) {
         return Some(at(bt_sigmask_abort));
+    }
+    if pc == at(bt_zero_fill) {
+        return Some(at(bt_zero_filled));
     }
     (pc == at(bt_copy_insn)).then(|| at(bt_copy_fault))
 }
