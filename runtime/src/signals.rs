@@ -57,6 +57,9 @@ pub struct AltStack {
 #[derive(Clone)]
 pub struct Actions {
     pub table: [GuestAction; NSIG + 1],
+    /// What bt-run last installed in the kernel for each signal (None:
+    /// unknown), so rt_sigaction installs only what changes.
+    installed: [Option<(HostAction, u64)>; NSIG + 1],
 }
 
 /// One thread's signal state: what is queued for it and its alternate stack.
@@ -391,7 +394,7 @@ impl Actions {
                 a.mask = mask;
             }
         }
-        Self { table }
+        Self { table, installed: [None; NSIG + 1] }
     }
 
     /// rt_sigaction(sig, act, oact, sigsetsize)
@@ -424,30 +427,55 @@ impl Actions {
         }
         if let Some(a) = new {
             self.table[s] = a;
-            self.install_host(sig as i32);
+            let want = self.host_choice(sig as i32);
+            if self.installed[s] != Some(want) {
+                self.install_host(sig as i32);
+            }
         }
         0
     }
 
-    pub fn install_host(&self, sig: i32) {
+    /// The host action (and handler mask) that serves the guest's action
+    /// for `sig`. SIGSEGV, SIGBUS and SIGSYS are always bt-run's: guest
+    /// writes to write-protected code arrive as SIGSEGV, checked copies of
+    /// guest memory fail through them, isolation's filter traps are
+    /// reported before the process dies (`host_signal::isolation_trap`);
+    /// and the kernel's mask never blocks them (`KERNEL_NEVER_BLOCKED`), so
+    /// a sent one the guest blocks must be handed back by the host handler.
+    /// A real fault with the default action is turned back into death by
+    /// the signal by the dispatcher. A guest handler is bt-run's handler
+    /// with the guest's mask. Ignored, or default, is the kernel's own,
+    /// except that a default that terminates keeps bt-run's handler where
+    /// it is installed already (the guest just reset a handler: the
+    /// dispatcher then gives the signal its default action itself), so
+    /// that a program that sets and resets a handler (perl's `local
+    /// $SIG{ALRM}`) makes no host call at all.
+    fn host_choice(&self, sig: i32) -> (HostAction, u64) {
         let a = self.table[sig as usize];
-        // SIGSEGV and SIGBUS are always bt-run's: guest writes to
-        // write-protected code arrive as SIGSEGV, checked copies of guest
-        // memory fail through them; a real fault with the default action is
-        // turned back into death by the signal by the dispatcher. SIGSYS is
-        // too: isolation's filter traps are reported before the process
-        // dies (`host_signal::isolation_trap`), and the kernel's mask never
-        // blocks it (`KERNEL_NEVER_BLOCKED`), so a sent one the guest blocks
-        // must be handed back by the host handler.
         let ours = matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGSYS);
-        let action = if !ours && (a.handler == libc::SIG_DFL as u64 || a.handler == libc::SIG_IGN as u64) {
-            HostAction::Raw(a.handler as usize)
-        } else {
-            HostAction::Ours
-        };
+        let (dfl, ign) = (libc::SIG_DFL as u64, libc::SIG_IGN as u64);
+        if ours || (a.handler != dfl && a.handler != ign) {
+            return (HostAction::Ours, a.mask);
+        }
+        if a.handler == dfl
+            && default_terminates(sig)
+            && let Some((HostAction::Ours, mask)) = self.installed[sig as usize]
+        {
+            return (HostAction::Ours, mask);
+        }
+        (HostAction::Raw(a.handler as usize), 0)
+    }
+
+    /// Install the host action for `sig` (`host_choice`), whatever is
+    /// installed (another party may have changed it: the host libc does
+    /// for its own signals).
+    pub fn install_host(&mut self, sig: i32) {
+        let a = self.table[sig as usize];
+        let (action, mask) = self.host_choice(sig);
         // Blocking the guest's sa_mask on the host too keeps a second signal
         // from interrupting the host handler, as it would the guest's.
-        let _ = sys::set_host_action(sig, action, a.flags as i32, a.mask);
+        let ok = sys::set_host_action(sig, action, a.flags as i32, mask).is_ok();
+        self.installed[sig as usize] = ok.then_some((action, mask));
     }
 
     /// Does the guest have a handler for `sig`?
@@ -748,6 +776,12 @@ fn trap_of(sig: i32, info: &[u8; 128]) -> (u64, u64) {
         libc::SIGTRAP => (3, 0),
         _ => (0, 0),
     }
+}
+
+/// Signals whose default action ends the process (with or without a core
+/// dump): all but those ignored and those that stop or continue it.
+pub fn default_terminates(sig: i32) -> bool {
+    !default_ignores(sig) && !matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
 }
 
 /// Signals whose default action is to do nothing.

@@ -56,9 +56,15 @@ impl Thread {
             nullfds_before(r.name, &a);
         }
         let service = row.and_then(Syscall::service);
-        if !matches!(service, Some(Service::SignalMask | Service::SignalReturn)) && self.sig.lagging() {
+        if !matches!(service, Some(Service::SignalMask | Service::SignalReturn | Service::SignalAction))
+            && self.sig.lagging()
+        {
             // The guest blocked signals without the kernel knowing: anything
-            // that enters the kernel may block or read the mask.
+            // that enters the kernel may block or read the mask. Not
+            // rt_sigaction and sigaltstack: the host action they install
+            // neither blocks nor depends on the mask (what it flushes when
+            // set to ignore, the kernel flushes whether blocked or not), and
+            // a signal that arrives meanwhile is handed back as in any lag.
             self.sig.sync();
             self.refresh_gate();
         } else {

@@ -307,7 +307,7 @@ const HOST_LIBC_SIGNALS: [i32; 2] = [32, 33];
 /// calls this first (a forked child's libc may do it again); the creator
 /// restores its own mask itself.
 fn reclaim_libc_signals(p: &crate::dispatch::Process) {
-    let sh = p.lock();
+    let mut sh = p.lock();
     for sig in HOST_LIBC_SIGNALS {
         sh.actions.install_host(sig);
     }

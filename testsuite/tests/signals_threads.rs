@@ -119,6 +119,21 @@ per_variant!(frame_overflowing_nested_altstack_dies_of_sigsegv, |v| {
 });
 per_variant!(fetch_fault_inside_an_instruction_reports_it, |v| ok("st_edges", v, &["crossing"]));
 
+// ---- handlers reset to the default (st_reset.c) ----
+
+per_variant!(reset_handler_default_kills_on_raise, |v| {
+    st("st_reset", v, &["raise"], Status::signal(libc::SIGUSR1))
+});
+per_variant!(reset_handler_default_kills_in_blocking_read, |v| {
+    st("st_reset", v, &["alarm"], Status::signal(libc::SIGALRM))
+});
+per_variant!(reset_handler_default_sigpipe_kills_the_writer, |v| {
+    st("st_reset", v, &["pipe"], Status::signal(libc::SIGPIPE))
+});
+per_variant!(reset_handler_pending_kept_and_discarded_as_natively, |v| ok("st_reset", v, &["pending"]));
+per_variant!(reset_handler_default_ignored_interrupts_nothing, |v| ok("st_reset", v, &["ignored"]));
+per_variant!(reset_handler_ten_thousand_times, |v| ok("st_reset", v, &["loop"]));
+
 // ---- SIGSYS from the program's own seccomp filter (st_sigsys.c) ----
 
 per_variant!(seccomp_trap_handler_sees_call_and_sets_result, |v| ok("st_sigsys", v, &["handled"]));
