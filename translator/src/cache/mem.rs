@@ -49,20 +49,6 @@ impl CodeMemory {
     /// lies inside that band whatever else happens (a random free place in
     /// it when none near `near` is), or the call fails.
     pub fn new(size: usize, near: Option<u64>, within: Option<(u64, u64)>) -> io::Result<Self> {
-        // SAFETY: memfd_create takes a NUL-terminated name and flags; the
-        // result is checked.
-        let fd = unsafe { libc::memfd_create(c"bt-run-code-cache".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is the memfd just created.
-        if unsafe { libc::ftruncate(fd, size as libc::off_t) } != 0 {
-            let e = io::Error::last_os_error();
-            // SAFETY: closing our own fd.
-            unsafe { libc::close(fd) };
-            return Err(e);
-        }
-        let mut rx = std::ptr::null_mut();
         let (lo, hi) = within.unwrap_or((0x1000_0000, 0x7fff_ffff_0000));
         let fits = |want: u64| want >= lo && want.checked_add(size as u64).is_some_and(|end| end <= hi);
         let align = 2u64 << 20;
@@ -81,6 +67,20 @@ impl CodeMemory {
                 }
             }
         }
+        // SAFETY: memfd_create takes a NUL-terminated name and flags; the
+        // result is checked.
+        let fd = unsafe { libc::memfd_create(c"bt-run-code-cache".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is the memfd just created.
+        if unsafe { libc::ftruncate(fd, size as libc::off_t) } != 0 {
+            let e = io::Error::last_os_error();
+            // SAFETY: closing our own fd.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+        let mut rx = std::ptr::null_mut();
         for want in candidates.into_iter().filter(|&w| fits(w)) {
             // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing
             // mapping; failure is checked.
