@@ -879,17 +879,37 @@ impl Shared {
     /// Before the kernel writes the output buffers of call `row` with
     /// arguments `a` for the guest: the guarded pages in them are made
     /// writable again (their translations dropped), as a guest store would.
-    /// A buffer is an output argument and the size argument after it.
+    /// Buffers: an output argument with the size argument after it
+    /// (BufOut, RandOut, PathOut, DirentsOut), a struct stat (StatOut),
+    /// and the buffers of an output iovec array with its count after it
+    /// (IovOut, at most IOV_MAX entries, read from guest memory).
     pub fn unguard_outputs(&mut self, row: &syscall_inline::Syscall, a: &[u64; 6]) {
         use syscall_inline::Arg;
+        const STAT_SIZE: u64 = 144;
+        const IOV_MAX: u64 = 1024;
         if self.guard.pages.is_empty() {
             return;
         }
+        let mut ranges = Vec::new();
         for (i, kind) in row.args.iter().enumerate() {
-            if !matches!(kind, Arg::BufOut | Arg::RandOut | Arg::PathOut) || i + 1 >= 6 {
-                continue;
+            let next = a.get(i + 1).copied().unwrap_or(0);
+            match kind {
+                Arg::BufOut | Arg::RandOut | Arg::PathOut | Arg::DirentsOut => ranges.push((a[i], next)),
+                Arg::StatOut => ranges.push((a[i], STAT_SIZE)),
+                Arg::IovOut => {
+                    for k in 0..next.min(IOV_MAX) {
+                        let mut iov = [0u8; 16];
+                        if sys::read_guest(GuestAddr(a[i].wrapping_add(16 * k)), &mut iov).is_err() {
+                            break;
+                        }
+                        let w = |o: usize| u64::from_le_bytes(iov[o..o + 8].try_into().expect("8 bytes"));
+                        ranges.push((w(0), w(8)));
+                    }
+                }
+                _ => {}
             }
-            let (start, len) = (a[i], a[i + 1]);
+        }
+        for (start, len) in ranges {
             let end = start.saturating_add(len);
             let pages: Vec<u64> = self.guard.pages.range(page_down(start)..end).copied().collect();
             for page in pages {

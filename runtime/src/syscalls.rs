@@ -72,6 +72,15 @@ impl Thread {
             // mask but never back (the runtime does, here).
             self.refresh_gate();
         }
+        // The kernel (or bt-run for it) may write the call's outputs into
+        // guest code pages bt-run keeps read-only: they become writable
+        // first, as for a guest store (the gate sends a forwarded call that
+        // met one, with EFAULT, here to be made again).
+        if let Some(r) = row
+            && crate::memory::ANY_GUARDED.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.p.lock().unguard_outputs(r, &a);
+        }
         // Forwarded exactly as the gate would (the call came here
         // only to be counted, traced or hooked, or its row says so).
         let forward = |a: [u64; 6]| sys::forward_guest_call(nr, a);
@@ -90,12 +99,7 @@ impl Thread {
                 // dup2 and dup3 onto one of bt-run's descriptors move it.
                 _ if row.fds == Fds::SteppedAround => (self.dup_tracked(nr, a), Kernel),
                 libc::SYS_dup => (self.note_null(forward(a)), Kernel),
-                _ if self.p.opts.no_inline || row.disposition != Disposition::Inline => {
-                    if crate::memory::ANY_GUARDED.load(std::sync::atomic::Ordering::Relaxed) {
-                        self.p.lock().unguard_outputs(row, &a);
-                    }
-                    (forward(a), Kernel)
-                }
+                _ if self.p.opts.no_inline || row.disposition != Disposition::Inline => (forward(a), Kernel),
                 libc::SYS_gettid => (self.ctx.tid as i64, Inline),
                 _ => match Answers::of(&self.ctx) {
                     Some(t) => (t.get(nr) as i64, Inline),

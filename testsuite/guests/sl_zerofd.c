@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,6 +107,15 @@ static void faults(int fd) {
     show("zeros into the code's page", raw_read(fd, code + 2048, 100));
     contents("  there", code + 2048, 200, 'x');
     code[1] = 7;
+    printf("changed code returns %d\n", f());
+    struct iovec iov[2] = {{code + 3000, 10}, {code + 3100, 20}};
+    show("readv into the code's page", readv(fd, iov, 2));
+    code[1] = 9;
+    printf("changed code returns %d\n", f());
+    struct stat st;
+    int st_ok = fstat(fd, (struct stat *)(code + 1024)) == 0;
+    memcpy(&st, code + 1024, sizeof st);
+    printf("fstat into the code's page %d, a character device %d\n", st_ok, S_ISCHR(st.st_mode));
     printf("changed code returns %d\n", f());
     show("zeros over the code itself", raw_read(fd, code, 6));
     contents("  there", code, 6, 'x');
