@@ -32,7 +32,8 @@ use std::fmt::Write as _;
 
 /// Where the code cache's execute view lies under isolation (and where a
 /// position-independent guest program is loaded, so the cache can be near
-/// it): [1 TiB, 16 TiB). The filter's cache rule outlives this image, and
+/// it): [256 MiB, 16 TiB), which also holds the cache near a program linked
+/// at a fixed low address (0x400000). The filter's cache rule outlives this image, and
 /// at execve the kernel places the next image's code (bt-run, a static
 /// PIE, and the vDSO) in its mmap area: top-down from `mmap_base`, which
 /// is below the stack by the stack limit's gap (at most 5/6 of the 128 TiB
@@ -41,7 +42,7 @@ use std::fmt::Write as _;
 /// So no image's startup code, which runs before any check of bt-run's,
 /// can fall under an older image's cache rule (a trap there would kill it
 /// silently, before its SIGSYS handler exists).
-pub const EXEC_SAFE_BAND: (u64, u64) = (0x0100_0000_0000, 0x1000_0000_0000);
+pub const EXEC_SAFE_BAND: (u64, u64) = (0x1000_0000, 0x1000_0000_0000);
 
 use syscall_inline::{DenyAction, GATE_TABLE_LEN};
 

@@ -147,7 +147,7 @@ fn an_older_images_cache_rule_never_covers_a_newer_images_code() {
     let out = o.stdout_str();
     let (first, second) = out.split_once("====\n").expect("two maps");
     let (first, second) = (maps(first), maps(second));
-    let band = (0x0100_0000_0000u64, 0x1000_0000_0000u64);
+    let band = (0x1000_0000u64, 0x1000_0000_0000u64);
     for m in [&first, &second] {
         let cache: Vec<_> = m.iter().filter(|r| r.3.contains("bt-run-code-cache") && r.2.contains('x')).collect();
         assert_eq!(cache.len(), 1, "one executable cache view expected: {m:?}");
