@@ -233,6 +233,7 @@ impl Process {
             read_constant: Some(crate::constants::read_constant),
             entry_regs: None,
             bmi2: std::arch::is_x86_feature_detected!("bmi2"),
+            ic_counters: None,
         };
         // Under isolation the cache's execute view, which the filter names
         // and which outlives this image in it, lies where no exec'd image's

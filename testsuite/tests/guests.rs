@@ -45,6 +45,7 @@ per_variant!(qsort, |v| plain("qsort", v, &[]));
 per_variant!(switch, |v| plain("switch", v, &[]));
 per_variant!(rodata_calls, |v| plain("rodata_calls", v, &[]));
 per_variant!(guarded_tables, |v| plain("guarded_tables", v, &[]));
+per_variant!(ic_phases, |v| plain("ic_phases", v, &[]));
 per_variant!(x87, |v| plain("x87", v, &[]));
 per_variant!(sse_fp, |v| plain("sse_fp", v, &[]));
 per_variant!(avx2_fp, |v| plain("avx2_fp", v, &[]));
@@ -114,3 +115,22 @@ per_variant!(crash_div0_sigfpe, |v| crash(v, "div0", libc::SIGFPE));
 per_variant!(crash_raise_sigterm, |v| crash(v, "term", libc::SIGTERM));
 per_variant!(crash_kill_sigkill, |v| crash(v, "kill", libc::SIGKILL));
 per_variant!(crash_jump_to_unmapped, |v| crash(v, "badjump", libc::SIGSEGV));
+
+/// `ic_phases` changes the targets of its one call site with each phase:
+/// the site's inline cache is re-armed for the new targets (counted in
+/// `--stats`), and the results stay the native ones.
+#[test]
+fn ic_phases_rearms_its_inline_cache() {
+    let dir = TempDir::new("ic_phases_rearms");
+    let g = guest("ic_phases", "gcc");
+    let native = run_native(&Cmd::new(&[g.as_str()]));
+    let stats = dir.join("stats.json");
+    let stats_s = stats.to_string_lossy().into_owned();
+    let bt = run_bt_args(&["--stats=json", "-o", stats_s.as_str(), g.as_str()], std::time::Duration::from_secs(60));
+    assert_eq!(bt.status, Status::Exited(0), "bt-run failed:\n{}", bt.stderr_str());
+    assert_eq!(bt.stdout, native.stdout, "stdout differs from native");
+    let text = std::fs::read_to_string(&stats).unwrap_or_else(|e| panic!("no stats file {stats_s}: {e}"));
+    let record = Json::parse(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    let rearmed = record.get("inline_caches_re-armed").and_then(Json::as_u64);
+    assert!(rearmed.is_some_and(|n| n >= 1), "the phases re-armed no inline cache: {text}");
+}

@@ -333,6 +333,11 @@ pub const IC_EMPTY: u64 = 0x8000_0000_0000_0000;
 /// `exit_id` of a lookup miss from a site without an inline cache.
 pub const NO_SITE: u32 = u32::MAX;
 
+/// In `exit_id`, with the site's first entry: the site's inline cache is
+/// full and `IC_REARM_PERIOD`-or-more lookups there went on to the table
+/// since it was last (re)filled (see `CodeCache::ic_rearm`).
+pub const IC_REARM: u32 = 1 << 30;
+
 /// Guest registers that live in the context's spill slots, not in the CPU,
 /// while a translated instruction that can fault runs (recorded per such
 /// instruction at translation time: `Translation::spilled`).

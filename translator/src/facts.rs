@@ -26,6 +26,8 @@ pub struct RegFacts {
     value: [Option<u64>; 16],
     /// Its low byte (al, ..., r15b) is at most this.
     low_byte: [Option<u64>; 16],
+    /// Its low 32 bits (eax, ..., r15d), as unsigned, are at most this.
+    low_dword: [Option<u64>; 16],
     /// The register's value when the block was entered, while the block
     /// has not written it: seen once (at translation time), so only a guess
     /// that emitted code must check (`RegFacts::entered_with`).
@@ -42,6 +44,15 @@ impl RegFacts {
         match (self.bound[i], self.value[i]) {
             (Some(b), Some(v)) => Some(b.min(v)),
             (b, v) => b.or(v),
+        }
+    }
+
+    /// What is known of the low 32 bits of register `i` (by index).
+    fn low_dword(&self, i: usize) -> Option<u64> {
+        let whole = [self.bound[i], self.value[i]].into_iter().flatten().min().filter(|&b| b <= u32::MAX as u64);
+        match (self.low_dword[i], whole) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -75,6 +86,15 @@ impl RegFacts {
             // movzx from a byte register whose byte is bounded.
             established = Some(Fact::Bound(i, b));
         }
+        if matches!(ins.code(), Code::Mov_r32_rm32 | Code::Mov_rm32_r32)
+            && ins.op0_kind() == OpKind::Register
+            && ins.op1_kind() == OpKind::Register
+            && let (Some(i), Some(j)) = (gpr_index(ins.op0_register()), gpr_index(ins.op1_register()))
+            && let Some(b) = self.low_dword(j)
+        {
+            // A 32-bit move zero-extends the source's bounded low half.
+            established = Some(Fact::Bound(i, b));
+        }
         for u in info.used_registers() {
             let writes = matches!(
                 u.access(),
@@ -84,6 +104,7 @@ impl RegFacts {
                 self.bound[i] = None;
                 self.value[i] = None;
                 self.low_byte[i] = None;
+                self.low_dword[i] = None;
                 self.entry[i] = None;
             }
         }
@@ -110,8 +131,13 @@ impl RegFacts {
                 match bits {
                     8 => self.low_byte[i] = min(self.low_byte[i], le),
                     // A 32-bit compare bounds the whole register only when
-                    // its upper half is known to be zero.
-                    32 if self.bound[i].is_some_and(|b| b <= u32::MAX as u64) => self.bound[i] = min(self.bound[i], le),
+                    // its upper half is known to be zero; its low half always.
+                    32 => {
+                        self.low_dword[i] = min(self.low_dword[i], le);
+                        if self.bound[i].is_some_and(|b| b <= u32::MAX as u64) {
+                            self.bound[i] = min(self.bound[i], le);
+                        }
+                    }
                     64 => self.bound[i] = min(self.bound[i], le),
                     _ => {}
                 }
@@ -239,6 +265,27 @@ mod tests {
         // cmp ah, 5; ja; movzx edx, ah: a high byte is not tracked
         let code = [0x80, 0xFC, 0x05, 0x77, 0x00, 0x0F, 0xB6, 0xD4];
         assert_eq!(facts(&code).bound(Register::RDX), Some(0xff));
+    }
+
+    #[test]
+    fn a_32_bit_move_carries_the_bound_of_a_compared_low_half() {
+        // cmp esi, 0xb; ja +0; mov edx, esi   (sqlite3VdbeSerialGet's switch:
+        // rsi's upper half is unknown, its low half at most 11)
+        let code = [0x83, 0xFE, 0x0B, 0x77, 0x00, 0x89, 0xF2];
+        let f = facts(&code);
+        assert_eq!((f.bound(Register::RSI), f.bound(Register::RDX)), (None, Some(0xb)));
+        // ... with esi written between: only a 32-bit value's bound
+        let code = [0x83, 0xFE, 0x0B, 0x77, 0x00, 0xFF, 0xC6, 0x89, 0xF2];
+        assert_eq!(facts(&code).bound(Register::RDX), Some(u32::MAX as u64));
+        // mov rdx, rsi (64-bit): the upper half comes along, no bound
+        let code = [0x83, 0xFE, 0x0B, 0x77, 0x00, 0x48, 0x89, 0xF2];
+        assert_eq!(facts(&code).bound(Register::RDX), None);
+        // movzx esi, sil; mov edx, esi: a whole-register bound carries too
+        let code = [0x40, 0x0F, 0xB6, 0xF6, 0x89, 0xF2];
+        assert_eq!(facts(&code).bound(Register::RDX), Some(0xff));
+        // cmp esi, 0xb; jb: no bound
+        let code = [0x83, 0xFE, 0x0B, 0x72, 0x00, 0x89, 0xF2];
+        assert_eq!(facts(&code).bound(Register::RDX), Some(u32::MAX as u64));
     }
 
     #[test]

@@ -16,8 +16,8 @@ use iced_x86::{
 };
 
 use crate::abi::{
-    BLOCK_ENTRY, ExitReason, IBL_EMPTY, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, INDIRECT_ENTRY, INDIRECT_HIT, NO_SITE,
-    SiteKind, Spilled, off, reg,
+    BLOCK_ENTRY, ExitReason, IBL_EMPTY, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, IC_REARM, INDIRECT_ENTRY, INDIRECT_HIT,
+    NO_SITE, SiteKind, Spilled, off, reg,
 };
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot};
@@ -85,6 +85,11 @@ pub struct TranslateOptions {
     pub entry_regs: Option<[u64; 16]>,
     /// The host has BMI2 (`shrx`, a shift that leaves the flags alone).
     pub bmi2: bool,
+    /// (address below 2 GiB, cells): one 8-byte counter per exit id, for
+    /// the inline-cache sites whose first entry has that id. The table path
+    /// of such a site counts down its cell and leaves with `IC_REARM` when
+    /// it reaches zero. None: no counters.
+    pub ic_counters: Option<(u32, u32)>,
 }
 
 /// Where an in-process syscall answer comes from (both per thread, through
@@ -189,6 +194,13 @@ pub struct IcPatch {
     /// is empty).
     pub fall_at: u32,
     pub to_table: u8,
+    /// That rel8's value that leads to the dispatcher, to fill an entry
+    /// (None when every entry started filled: there is no such path).
+    pub to_fill: Option<u8>,
+    /// Where the site's table-lookup counter starts (0: none) and its
+    /// length: no-ops replace it when the site stops counting.
+    pub count_at: u32,
+    pub count_len: u8,
 }
 
 /// What makes two jump tables the same (`jump_table`): blocks whose tables
@@ -251,6 +263,9 @@ pub struct Translation {
     pub constants: Vec<GuestAddr>,
     /// Its jump table, if it ends in one (`jump_table`).
     pub jump_table: Option<JumpTable>,
+    /// The inline-cache sites (first entries' exit ids) that count their
+    /// table lookups in `TranslateOptions::ic_counters`.
+    pub ic_counted: Vec<u32>,
 }
 
 /// A block's indirect entry for guest `pc` (the layout is in
@@ -411,6 +426,7 @@ pub fn translate_block_in(
         history: Vec::with_capacity(64),
         jt_space,
         jump_table: None,
+        ic_counted: Vec::new(),
     };
     indirect_entry(&mut b.e, pc);
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
@@ -491,6 +507,8 @@ struct BlockBuilder<'a> {
     jt_space: Option<JtSpace<'a>>,
     /// See `Translation::jump_table`.
     jump_table: Option<JumpTable>,
+    /// See `Translation::ic_counted`.
+    ic_counted: Vec<u32>,
 }
 
 /// Scratch candidates for far rip-relative rewrites, in order of preference
@@ -583,6 +601,8 @@ impl BlockBuilder<'_> {
         let site = self.first_exit_id + self.pending.len() as u32;
         let site = if entries > 0 { site } else { NO_SITE };
         let mut to_hits = Vec::with_capacity(entries);
+        // The site's lookup counter, if it has one (see `ic_counters`).
+        let mut counter: Option<u32> = None;
         let mut imms = Vec::with_capacity(entries);
         let targets: Vec<u64> =
             (0..entries).map(|k| if k == 0 { guess.unwrap_or(IC_EMPTY) } else { IC_EMPTY }).collect();
@@ -611,7 +631,9 @@ impl BlockBuilder<'_> {
             }
             // fill: a miss as the table's, naming the site.
             let filling = targets.contains(&IC_EMPTY);
+            let mut to_fill = None;
             if filling {
+                to_fill = Some(u8::try_from(e.len() - (to_fall + 1)).expect("inline cache longer than a short jump"));
                 let ok = e.bind_rel8(to_fall);
                 assert!(ok, "inline cache longer than a short jump");
                 e.load_gs(reg::RDX as u8, off::SPILL_RDX);
@@ -637,8 +659,16 @@ impl BlockBuilder<'_> {
                     bypass: [0xEB, rel as u8],
                     fall_at,
                     to_table: to_table as u8,
+                    to_fill,
+                    count_at: 0,
+                    count_len: 0,
                 };
                 self.pending.push((slot, GuestAddr(c), Some(ic)));
+            }
+            counter =
+                to_fill.and(self.opts.ic_counters).filter(|&(_, cells)| site < cells).map(|(base, _)| base + 8 * site);
+            if counter.is_some() {
+                self.ic_counted.push(site);
             }
         }
         let e = &mut self.e;
@@ -653,12 +683,47 @@ impl BlockBuilder<'_> {
             e.bytes(&[0x48, 0x8D, 0x40, 0x01]); // lea rax, [rax+1]
             e.store_gs(n, reg::RAX as u8);
         }
+        // A full inline cache counts the lookups that pass it by, flag-free
+        // (the target waits in rax): at zero, back to the dispatcher, which
+        // may empty the entries for the site's current targets.
+        let to_rearm = counter.map(|cell| {
+            let start = e.len();
+            e.bytes(&[0x48, 0x89, 0xC8]); // mov rax, rcx
+            e.bytes(&[0x48, 0x8B, 0x0C, 0x25]); // mov rcx, [cell]
+            e.bytes(&cell.to_le_bytes());
+            e.bytes(&[0x48, 0x8D, 0x49, 0xFF]); // lea rcx, [rcx-1]
+            e.bytes(&[0x48, 0x89, 0x0C, 0x25]); // mov [cell], rcx
+            e.bytes(&cell.to_le_bytes());
+            let at = e.short_branch(&[0xE3]); // jrcxz rearm
+            e.bytes(&[0x48, 0x89, 0xC1]); // mov rcx, rax
+            (start, at)
+        });
+        if let Some((start, _)) = to_rearm {
+            let len = (e.len() - start) as u8;
+            let n = self.pending.len();
+            for p in self.pending[n - entries..].iter_mut() {
+                if let Some(ic) = p.2.as_mut() {
+                    ic.count_at = start as u32;
+                    ic.count_len = len;
+                }
+            }
+        }
         // rdx = slot index: the target's home slot, or two slots further
         // with a signal pending (see `GuestContext::signal_pending`).
         e.load_gs(reg::RAX as u8, off::SIGNAL_PENDING);
         e.bytes(&[0x0F, 0xB7, 0xD1]); // movzx edx, cx
         e.bytes(&[0x48, 0x8D, 0x14, 0x42]); // lea rdx, [rdx+rax*2]
         table_jump(e, table, true);
+        if let Some((_, at)) = to_rearm {
+            // rearm: a miss as the table's, naming the site and why.
+            let ok = e.bind_rel8(at);
+            assert!(ok, "table lookup longer than a short jump");
+            e.bytes(&[0x48, 0x89, 0xC1]); // mov rcx, rax
+            e.store_gs_imm(off::EXIT_ID, (site | IC_REARM) as i32);
+            e.load_gs(reg::RAX as u8, off::SPILL_RAX);
+            e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+            e.jmp_gs(off::IBL_MISS);
+        }
     }
 
     /// Whether a `ret` takes `ret_through_table` (no single-stepping, no
@@ -1709,6 +1774,7 @@ impl BlockBuilder<'_> {
             spilled: self.spilled,
             constants: self.constants,
             jump_table: self.jump_table,
+            ic_counted: self.ic_counted,
         }
     }
 }

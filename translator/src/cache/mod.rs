@@ -10,13 +10,15 @@
 #[allow(unsafe_code)]
 mod mem;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::ops::Range;
 
 pub use mem::{CodeMemory, DataTable, Snapshot};
 
-use crate::abi::{IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, Spilled, ibl_slots};
+use crate::abi::{
+    IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, IC_REARM, NO_SITE, Spilled, ibl_slots,
+};
 use crate::addr::{CachePc, GuestAddr};
 use crate::translate::{
     IcPatch, JtKey, JtSpace, MAX_BLOCK_BYTES, MAX_JT_BYTES, MAX_JT_ENTRIES, TranslateOptions, Translation,
@@ -25,6 +27,19 @@ use crate::translate::{
 
 /// Misses at a site with a full inline cache before it is bypassed.
 const IC_BYPASS_AFTER: u32 = 2;
+
+/// Lookups that pass a full inline cache by before the site asks to be
+/// emptied and refilled (`ic_rearm`); doubled at each re-arming of the
+/// site, up to `IC_REARM_MAX` times.
+const IC_REARM_PERIOD: u64 = 4096;
+const IC_REARM_MAX: u32 = 3;
+
+/// Counter cells (`TranslateOptions::ic_counters`): exit ids up to this
+/// have one.
+const IC_COUNTER_CELLS: usize = 1 << 17;
+
+/// A counter that never reaches zero.
+const IC_NEVER: u64 = i64::MAX as u64;
 
 /// Index of a block in the cache (valid until the next flush).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -84,6 +99,8 @@ pub struct CacheStats {
     /// (see `ic_fill`).
     pub ic_fills: u64,
     pub ic_bypassed: u64,
+    /// Inline caches emptied for their current targets (`ic_rearm`).
+    pub ic_rearms: u64,
     /// Blocks that end in a translated jump table (`translate::jump_table`).
     pub jump_tables: u64,
     /// Blocks that end in a jump table made by an earlier block.
@@ -120,6 +137,13 @@ pub struct CodeCache {
     exits: Vec<Exit>,
     /// Misses at indirect sites whose inline cache is full, by site.
     ic_overflow: HashMap<u32, u32>,
+    /// The sites' table-lookup counters (`TranslateOptions::ic_counters`),
+    /// by exit id, below 2 GiB; None if they could not be placed there.
+    ic_counters: Option<DataTable>,
+    /// How many times each site was re-armed (`ic_rearm`).
+    ic_rearms: HashMap<u32, u32>,
+    /// The sites whose counter is still in their code.
+    ic_counting: HashSet<u32>,
     ibl: DataTable,
     /// The blocks' jump tables (`Translation::jump_table`), below 2 GiB,
     /// filled from the start up to `jt_top` (until a flush); None if it
@@ -166,6 +190,9 @@ impl CodeCache {
         opts.ibl_table = u32::try_from(ibl.addr()).ok().filter(|&a| a < 0x7fff_0000 - (IBL_TABLE_SLOTS as u32) * 8);
         let jt = DataTable::new(JT_BYTES, true)?;
         let jt = (jt.range().1 <= 0x7fff_0000).then_some(jt);
+        let ic_counters = DataTable::new(IC_COUNTER_CELLS * 8, true)?;
+        let ic_counters = (ic_counters.range().1 <= 0x7fff_0000).then_some(ic_counters);
+        opts.ic_counters = ic_counters.as_ref().map(|t| (t.addr() as u32, IC_COUNTER_CELLS as u32));
         let (shared, empty, probe2) = ibl_shared_code(mem.base(), opts.ibl_table);
         mem.write(0, &shared);
         let shared_len = (shared.len() + 63) & !63;
@@ -183,6 +210,9 @@ impl CodeCache {
             dead_by_guest: HashMap::new(),
             exits: Vec::new(),
             ic_overflow: HashMap::new(),
+            ic_counters,
+            ic_rearms: HashMap::new(),
+            ic_counting: HashSet::new(),
             ibl,
             jt,
             jt_top: 0,
@@ -318,7 +348,11 @@ impl CodeCache {
             None => None,
         };
         let at = self.mem.base().add(self.top as u64);
-        let opts = TranslateOptions { entry_regs: self.entry_hint.take(), ..opts };
+        let opts = TranslateOptions {
+            entry_regs: self.entry_hint.take(),
+            ic_counters: if self.threaded { None } else { self.opts.ic_counters },
+            ..opts
+        };
         let t: Translation = translate_block_in(pc, bytes, at, self.exits.len() as u32, opts, jt_space);
         assert!(t.code.len() <= MAX_BLOCK_BYTES + MAX_JT_BYTES + 2048, "block larger than its cap");
         self.mem.write(self.top, &t.code);
@@ -340,6 +374,12 @@ impl CodeCache {
                 self.stats.jump_tables_shared += 1;
             }
         }
+        if let Some(cells) = self.ic_counters.as_mut() {
+            for &site in &t.ic_counted {
+                cells.store_word(site as usize, IC_REARM_PERIOD);
+                self.ic_counting.insert(site);
+            }
+        }
         let first = self.exits.len() as u32;
         for x in &t.exits {
             self.exits.push(Exit {
@@ -354,6 +394,9 @@ impl CodeCache {
                     bypass: p.bypass,
                     fall_at: self.top as u32 + p.fall_at,
                     to_table: p.to_table,
+                    to_fill: p.to_fill,
+                    count_at: if p.count_at == 0 { 0 } else { self.top as u32 + p.count_at },
+                    count_len: p.count_len,
                 }),
             });
         }
@@ -457,6 +500,13 @@ impl CodeCache {
     /// so a thread that sees the entry match also sees where it leads; one
     /// that still sees `IC_EMPTY` goes on to the table.
     pub fn ic_fill(&mut self, site: ExitId, pc: GuestAddr, to: CachePc) {
+        let site = if site.0 != NO_SITE && site.0 & IC_REARM != 0 {
+            let site = ExitId(site.0 & !IC_REARM);
+            self.ic_rearm(site);
+            site
+        } else {
+            site
+        };
         let first = site.0 as usize;
         let Some(entries) = self.exits.get(first..first + IC_ENTRIES) else { return };
         if entries.iter().any(|x| x.ic.is_none() || x.target == pc) {
@@ -490,6 +540,79 @@ impl CodeCache {
             // Full: other targets go to the table from now on (one byte, the
             // displacement of a short jump, either of whose values is right).
             self.mem.patch_u8(patch.fall_at as usize, patch.to_table);
+        }
+    }
+
+    /// The site whose first entry is `site` counted `IC_REARM_PERIOD << n`
+    /// lookups past its full inline cache: empty its entries, so that the
+    /// next targets there fill them (the targets it has now, rather than
+    /// the first it ever had: CPython's `_Py_Dealloc` calls `tp_dealloc`
+    /// of the types freed at start-up first, and of ints in a loop later),
+    /// and count again over twice as many (at most `IC_REARM_MAX` times).
+    /// Then the counter is replaced by no-ops: a site still passed by that
+    /// often has more hot targets than entries (a megamorphic call), and
+    /// counting there costs about a nanosecond per lookup (C++ virtual
+    /// calls through one site to three classes: 0.34 s -> 0.38 s); so
+    /// does even a short jump over the counter.
+    ///
+    /// Only while no other thread runs cached code: a thread between an
+    /// entry's compare and its jump would follow the new link with the old
+    /// target. Once the process has threads, or once the site is bypassed,
+    /// its counter is set never to reach zero.
+    pub fn ic_rearm(&mut self, site: ExitId) {
+        let first = site.0 as usize;
+        let Some(entries) = self.exits.get(first..first + IC_ENTRIES) else { return };
+        if entries.iter().any(|x| x.ic.is_none()) {
+            return;
+        }
+        let Some(p) = entries[0].ic else { return };
+        let bypassed = self.mem.read(p.bypass_at as usize, 2) == p.bypass;
+        let n = self.ic_rearms.entry(site.0).or_insert(0);
+        if self.threaded || bypassed || *n >= IC_REARM_MAX || p.to_fill.is_none() {
+            self.stop_counting(site.0);
+            return;
+        }
+        *n += 1;
+        let next = IC_REARM_PERIOD << *n;
+        if let Some(cells) = self.ic_counters.as_mut()
+            && first < IC_COUNTER_CELLS
+        {
+            cells.store_word(first, next);
+        }
+        for i in first..first + IC_ENTRIES {
+            let q = self.exits[i].ic.expect("an inline cache's entries all have patches");
+            // No compare matches from here on; then the jump goes back to
+            // its stub, which names the empty target.
+            self.mem.patch_u64(q.cmp_imm as usize, IC_EMPTY.wrapping_neg());
+            self.unlink_exit(i);
+            self.mem.patch_u64(q.stub_imm as usize, IC_EMPTY);
+            self.exits[i].target = GuestAddr(IC_EMPTY);
+        }
+        if let Some(to_fill) = p.to_fill {
+            self.mem.patch_u8(p.fall_at as usize, to_fill);
+        }
+        self.ic_overflow.remove(&site.0);
+        self.stats.ic_rearms += 1;
+    }
+
+    /// The site whose first entry is `site` counts no more: its cell never
+    /// reaches zero again and, while no other thread runs cached code, no-ops
+    /// replace the counter (several stores). Even a short jump over it
+    /// costs as much as counting.
+    fn stop_counting(&mut self, site: u32) {
+        if let Some(cells) = self.ic_counters.as_mut()
+            && (site as usize) < IC_COUNTER_CELLS
+        {
+            cells.store_word(site as usize, IC_NEVER);
+        }
+        if self.threaded || !self.ic_counting.remove(&site) {
+            return;
+        }
+        let Some(p) = self.exits.get(site as usize).and_then(|x| x.ic) else { return };
+        if p.count_at != 0 {
+            let mut e = crate::emit::Emitter::new(self.mem.base());
+            e.pad(p.count_len as usize);
+            self.mem.write(p.count_at as usize, &e.into_bytes());
         }
     }
 
@@ -685,6 +808,12 @@ impl CodeCache {
     /// changes the cache (indirect lookups need nothing for it; code is
     /// then only patched with stores atomic for them).
     pub fn go_threaded(&mut self) {
+        // Inline caches are re-armed only with one thread (see `ic_rearm`):
+        // the counters go now, and blocks translated from now on have none.
+        let sites: Vec<u32> = self.ic_counting.iter().copied().collect();
+        for site in sites {
+            self.stop_counting(site);
+        }
         self.threaded = true;
     }
 
@@ -701,6 +830,8 @@ impl CodeCache {
         self.dead_by_guest.clear();
         self.exits.clear();
         self.ic_overflow.clear();
+        self.ic_rearms.clear();
+        self.ic_counting.clear();
         self.clear_ibl();
         self.jt_top = 0;
         self.jt_made.clear();
@@ -840,6 +971,87 @@ mod tests {
     fn imm_at(c: &CodeCache, off: u32) -> u64 {
         let at = c.base().add(off as u64);
         u64::from_le_bytes(c.read(at, 8).try_into().unwrap())
+    }
+
+    /// The site's counter cell.
+    fn counter(c: &mut CodeCache, site: ExitId) -> u64 {
+        c.ic_counters.as_mut().expect("counters below 2 GiB").as_u64_slice_mut()[site.0 as usize]
+    }
+
+    /// Whether the `len` bytes at `off` are all no-ops.
+    fn all_nops(c: &CodeCache, off: u32, len: u8) -> bool {
+        let bytes = c.read(c.base().add(off as u64), len as usize);
+        iced_x86::Decoder::new(64, bytes, iced_x86::DecoderOptions::NONE)
+            .iter()
+            .all(|i| i.mnemonic() == iced_x86::Mnemonic::Nop)
+    }
+
+    #[test]
+    fn inline_cache_is_rearmed_for_its_current_targets_then_stops_counting() {
+        let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
+        let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
+        // call rax
+        let (sid, _) = c.translate(GuestAddr(0x40_1000), &[0xFF, 0xD0]).unwrap();
+        let ic: Vec<u32> = c.block(sid).exits.clone().filter(|&i| c.exits[i as usize].ic.is_some()).collect();
+        let site = ExitId(ic[0]);
+        let p = c.exits[ic[0] as usize].ic.unwrap();
+        assert_ne!(p.count_at, 0, "a site with an inline cache counts");
+        assert_eq!(c.read(c.base().add(p.count_at as u64), 3), [0x48, 0x89, 0xC8], "mov rax, rcx");
+        assert_eq!(counter(&mut c, site), IC_REARM_PERIOD);
+        let t: Vec<GuestAddr> = (0..8).map(|i| GuestAddr(0x40_2000 + 0x100 * i)).collect();
+        let at: Vec<CachePc> = t.iter().map(|&g| c.translate(g, &ONE).unwrap().1).collect();
+        c.ic_fill(site, t[0], at[0]);
+        c.ic_fill(site, t[1], at[1]);
+        let fall = |c: &CodeCache| c.read(c.base().add(p.fall_at as u64), 1)[0];
+        assert_eq!(fall(&c), p.to_table);
+        // The counter ran out at t[2]: both entries emptied, t[2] fills the
+        // first, the second waits, misses go to the dispatcher again.
+        for n in 1..=IC_REARM_MAX {
+            let (g, a) = (t[1 + n as usize], at[1 + n as usize]);
+            c.ic_fill(ExitId(site.0 | IC_REARM), g, a);
+            assert_eq!(c.stats.ic_rearms, n as u64);
+            assert_eq!(counter(&mut c, site), IC_REARM_PERIOD << n, "twice as long each time");
+            let (e0, e1) = (c.exits[ic[0] as usize], c.exits[ic[1] as usize]);
+            assert_eq!((e0.target, e0.linked), (g, c.by_cache_start(a)));
+            assert_eq!(imm_at(&c, p.cmp_imm), g.get().wrapping_neg());
+            assert_eq!((e1.target.get(), e1.linked), (IC_EMPTY, None));
+            let q = e1.ic.unwrap();
+            assert_eq!((imm_at(&c, q.cmp_imm), imm_at(&c, q.stub_imm)), (IC_EMPTY.wrapping_neg(), IC_EMPTY));
+            assert_eq!(Some(fall(&c)), p.to_fill);
+            c.ic_fill(site, t[0], at[0]);
+            assert_eq!(c.exits[ic[1] as usize].target, t[0]);
+            assert_eq!(fall(&c), p.to_table);
+        }
+        // Once more: no re-arming, and no-ops instead of the counter.
+        let before = (c.exits[ic[0] as usize].target, c.exits[ic[1] as usize].target);
+        c.ic_fill(ExitId(site.0 | IC_REARM), t[7], at[7]);
+        assert_eq!(c.stats.ic_rearms, IC_REARM_MAX as u64);
+        assert_eq!(before, (c.exits[ic[0] as usize].target, c.exits[ic[1] as usize].target));
+        assert_eq!(counter(&mut c, site), IC_NEVER);
+        assert!(all_nops(&c, p.count_at, p.count_len));
+    }
+
+    #[test]
+    fn a_threaded_process_neither_counts_nor_rearms() {
+        let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
+        let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
+        let (sid, _) = c.translate(GuestAddr(0x40_1000), &[0xFF, 0xD0]).unwrap();
+        let first = c.block(sid).exits.clone().find(|&i| c.exits[i as usize].ic.is_some()).unwrap();
+        let p = c.exits[first as usize].ic.unwrap();
+        c.go_threaded();
+        // The counters made so far go; blocks made from now on have none.
+        assert!(all_nops(&c, p.count_at, p.count_len));
+        assert_eq!(counter(&mut c, ExitId(first)), IC_NEVER);
+        let (sid2, _) = c.translate(GuestAddr(0x40_1100), &[0xFF, 0xD0]).unwrap();
+        let first2 = c.block(sid2).exits.clone().find(|&i| c.exits[i as usize].ic.is_some()).unwrap();
+        assert_eq!(c.exits[first2 as usize].ic.unwrap().count_at, 0);
+        // A re-arm request (a counter written by the guest, say) changes nothing.
+        let g = GuestAddr(0x40_2000);
+        let a = c.translate(g, &ONE).unwrap().1;
+        c.ic_fill(ExitId(first), g, a);
+        c.ic_fill(ExitId(first | IC_REARM), GuestAddr(0x40_2100), a);
+        assert_eq!(c.stats.ic_rearms, 0);
+        assert_eq!(c.exits[first as usize].target, g);
     }
 
     #[test]
