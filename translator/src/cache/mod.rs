@@ -168,6 +168,15 @@ pub struct CodeCache {
     pub stats: CacheStats,
 }
 
+/// Every block starts a cache line, so its indirect entry (the 64 bytes
+/// before its code) is one line and its code starts the next: where a hot
+/// block fell in its lines had decided how fast it ran. Over 8 placements
+/// of the same cache (its contents moved by 0-112 bytes), fib(38) ran in
+/// 0.12 s or 0.24 s with 16-byte alignment and 0.12 s in every one with
+/// this, the switch interpreter in 0.32-0.59 s and 0.31-0.32 s (Zen 4 VM,
+/// native 0.09 s and 0.23 s). About 24 bytes more per block.
+const BLOCK_ALIGN: usize = 64;
+
 /// Room for jump tables: at least 2,048 tables of 256 entries.
 const JT_BYTES: usize = 4 << 20;
 
@@ -426,7 +435,7 @@ impl CodeCache {
                 }
             }
         }
-        self.top = (self.top + t.code.len() + 15) & !15;
+        self.top = (self.top + t.code.len()).next_multiple_of(BLOCK_ALIGN);
         self.stats.blocks += 1;
         self.stats.guest_bytes += t.guest_len as u64;
         self.stats.cache_bytes += t.code.len() as u64;
