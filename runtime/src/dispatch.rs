@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
-use translator::abi::{ExitReason, GuestContext, IC_KINDS, reg};
+use translator::abi::{ExitReason, GuestContext, IC_KINDS, NO_SITE, reg};
 use translator::cache::{BlockId, CacheFull, CodeCache, ExitId};
 use translator::translate::{
     InlineAnswer, InlineSyscalls, MAX_BLOCK_INSNS, MAX_INSN_LEN, StepKind, TranslateOptions, step_kind,
@@ -559,6 +559,8 @@ impl Thread {
                 target
             };
             self.interrupted = None;
+            // Lookups that miss without naming a site find NO_SITE here.
+            self.ctx.exit_id = NO_SITE as u64;
             sys::enter_cache(&mut self.ctx, target.get());
             let mut stepped = false;
             if stepping {

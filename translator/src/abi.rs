@@ -100,7 +100,11 @@ pub struct GuestContext {
     /// Cache address the entry trampoline jumps to.
     pub entry_target: u64,
     pub exit_reason: u64,
-    /// Which exit stub left the cache (for linking).
+    /// Which exit stub left the cache (for linking), or which inline-cache
+    /// site a lookup miss comes from. `NO_SITE` whenever cached code runs
+    /// (the dispatcher sets it before every entry), so a lookup that does
+    /// not name its site (a return, a table lookup) leaves with `NO_SITE`
+    /// without a store of its own.
     pub exit_id: u64,
     pub spill_rcx: u64,
     pub spill_rdx: u64,

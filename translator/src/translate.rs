@@ -184,11 +184,6 @@ pub struct ExitSite {
 pub struct IcPatch {
     pub cmp_imm: u32,
     pub stub_imm: u32,
-    /// Where the site's first compare starts (2-aligned), and the
-    /// `jmp rel8` to the table that replaces its first two bytes when the
-    /// site turns out to have more targets than entries.
-    pub bypass_at: u32,
-    pub bypass: [u8; 2],
     /// The rel8 of the jump taken when no entry matches, and its value
     /// that leads to the table (it leads to the dispatcher while an entry
     /// is empty).
@@ -563,7 +558,8 @@ impl BlockBuilder<'_> {
     /// Flag-free throughout: equality is `lea`/`not` + `jrcxz`, and a
     /// mismatch recovers the target from the difference the same way. A
     /// miss (or a pending signal) leaves through the shared `bt_ibl_miss`
-    /// with rcx = target, rax/rdx restored and the site in `EXIT_ID`.
+    /// with rcx = target, rax/rdx restored; `EXIT_ID` names the site only
+    /// on the paths to fill or re-arm its inline cache (else `NO_SITE`).
     /// `got`: the target comes from the pointer at this guest address (see
     /// `IC_GOT_JUMPS`).
     fn emit_lookup(&mut self, kind: SiteKind, got: Option<GuestAddr>) {
@@ -648,15 +644,10 @@ impl BlockBuilder<'_> {
                 let ok = e.bind_rel8(to_fall);
                 assert!(ok);
             }
-            let bypass_at = imms[0] - 2;
-            let rel =
-                i8::try_from(e.len() as i64 - (bypass_at as i64 + 2)).expect("inline cache longer than a short jump");
             for ((slot, cmp_imm), c) in hits.into_iter().zip(targets) {
                 let ic = IcPatch {
                     cmp_imm,
                     stub_imm: 0,
-                    bypass_at,
-                    bypass: [0xEB, rel as u8],
                     fall_at,
                     to_table: to_table as u8,
                     to_fill,
@@ -672,10 +663,9 @@ impl BlockBuilder<'_> {
             }
         }
         let e = &mut self.e;
-        // table: the site names itself for the dispatcher, should the
-        // lookup miss (the miss is found by the target's indirect entry or
-        // the shared second probe, which cannot know where it came from).
-        e.store_gs_imm(off::EXIT_ID, site as i32);
+        // table: a miss there names no site (`EXIT_ID` is `NO_SITE` while
+        // cached code runs: the dispatcher sets it so before every entry,
+        // and only paths that leave at once store another value).
         e.store_gs(off::SPILL_RAX, reg::RAX as u8);
         if count {
             let n = off::SITE_TABLE + 8 * kind as i32;
@@ -751,8 +741,7 @@ impl BlockBuilder<'_> {
     ///                              ; thread unmapped the stack meanwhile:
     ///                              ; rcx and rdx are then in their slots)
     /// [lea rsp, [rsp + imm16]]
-    /// mov qword gs:[EXIT_ID], NO_SITE
-    /// jmp [rdx*8 + table]
+    /// jmp [rdx*8 + table]            ; (EXIT_ID is NO_SITE already)
     /// ```
     fn ret_through_table(&mut self, imm: u16, table: u32) {
         let e = &mut self.e;
@@ -769,7 +758,6 @@ impl BlockBuilder<'_> {
         if imm != 0 {
             e.lea_rsp(imm as i32);
         }
-        e.store_gs_imm(off::EXIT_ID, NO_SITE as i32);
         table_jump(e, Some(table), false);
     }
 
@@ -2035,7 +2023,6 @@ mod tests {
             format!("mov rcx,gs:[{}]", gs(off::SIGNAL_PENDING)),
             "lea rdx,[rdx+rcx*2]".to_string(),
             "pop rcx".to_string(),
-            format!("mov qword ptr gs:[{}],0FFFFFFFFFFFFFFFFh", gs(off::EXIT_ID)),
             "jmp qword ptr [rdx*8+200000h]".to_string(),
         ];
         assert_eq!(ret, want);
@@ -2109,7 +2096,8 @@ mod tests {
         for code in [&[0xFF, 0xE0][..], &[0xFF, 0x24, 0xC5, 0, 0x10, 0x40, 0], &[0xC3]] {
             let t = translate_block(GuestAddr(0x401000), code, CachePc(0x10_0000), 5, opts);
             assert!(t.exits.iter().all(|x| x.ic.is_none()));
-            assert!(dis(&t, 0x10_0000).iter().any(|l| l == &format!("mov qword ptr gs:[0C0h],{}", iced_hex(u64::MAX))));
+            // ... and store no site: EXIT_ID is NO_SITE while cached code runs.
+            assert!(!dis(&t, 0x10_0000).iter().any(|l| l.starts_with("mov qword ptr gs:[0C0h]")));
         }
     }
 

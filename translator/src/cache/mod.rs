@@ -25,9 +25,6 @@ use crate::translate::{
     ibl_shared_code, translate_block_in,
 };
 
-/// Misses at a site with a full inline cache before it is bypassed.
-const IC_BYPASS_AFTER: u32 = 2;
-
 /// Lookups that pass a full inline cache by before the site asks to be
 /// emptied and refilled (`ic_rearm`); doubled at each re-arming of the
 /// site, up to `IC_REARM_MAX` times.
@@ -95,10 +92,8 @@ pub struct CacheStats {
     pub links: u64,
     pub flushes: u64,
     pub ibl_inserts: u64,
-    /// Inline-cache entries filled, and sites sent straight to the table
-    /// (see `ic_fill`).
+    /// Inline-cache entries filled (see `ic_fill`).
     pub ic_fills: u64,
-    pub ic_bypassed: u64,
     /// Inline caches emptied for their current targets (`ic_rearm`).
     pub ic_rearms: u64,
     /// Blocks that end in a translated jump table (`translate::jump_table`).
@@ -135,8 +130,6 @@ pub struct CodeCache {
     /// The latest invalidated block for each guest pc that kept its bytes.
     dead_by_guest: HashMap<GuestAddr, BlockId>,
     exits: Vec<Exit>,
-    /// Misses at indirect sites whose inline cache is full, by site.
-    ic_overflow: HashMap<u32, u32>,
     /// The sites' table-lookup counters (`TranslateOptions::ic_counters`),
     /// by exit id, below 2 GiB; None if they could not be placed there.
     ic_counters: Option<DataTable>,
@@ -218,7 +211,6 @@ impl CodeCache {
             incoming: Vec::new(),
             dead_by_guest: HashMap::new(),
             exits: Vec::new(),
-            ic_overflow: HashMap::new(),
             ic_counters,
             ic_rearms: HashMap::new(),
             ic_counting: HashSet::new(),
@@ -399,8 +391,6 @@ impl CodeCache {
                 ic: x.ic.map(|p| IcPatch {
                     cmp_imm: self.top as u32 + p.cmp_imm,
                     stub_imm: self.top as u32 + p.stub_imm,
-                    bypass_at: self.top as u32 + p.bypass_at,
-                    bypass: p.bypass,
                     fall_at: self.top as u32 + p.fall_at,
                     to_table: p.to_table,
                     to_fill: p.to_fill,
@@ -524,20 +514,8 @@ impl CodeCache {
         if pc.get() == IC_EMPTY {
             return;
         }
-        let Some(k) = entries.iter().position(|x| x.target.get() == IC_EMPTY) else {
-            // Full, and another target: after a few, the site has more
-            // targets than entries and its compares only cost; while no
-            // other thread runs cached code, make it go straight to the
-            // table.
-            let n = self.ic_overflow.entry(site.0).or_insert(0);
-            *n += 1;
-            if *n == IC_BYPASS_AFTER && !self.threaded {
-                let p = entries[0].ic.expect("checked above");
-                self.mem.patch_u16(p.bypass_at as usize, p.bypass);
-                self.stats.ic_bypassed += 1;
-            }
-            return;
-        };
+        // (Full: another thread filled the last entry meanwhile.)
+        let Some(k) = entries.iter().position(|x| x.target.get() == IC_EMPTY) else { return };
         let i = first + k;
         let patch = self.exits[i].ic.expect("checked above");
         self.mem.patch_u64(patch.stub_imm as usize, pc.get());
@@ -566,8 +544,8 @@ impl CodeCache {
     ///
     /// Only while no other thread runs cached code: a thread between an
     /// entry's compare and its jump would follow the new link with the old
-    /// target. Once the process has threads, or once the site is bypassed,
-    /// its counter is set never to reach zero.
+    /// target. Once the process has threads, its counter is set never to
+    /// reach zero.
     pub fn ic_rearm(&mut self, site: ExitId) {
         let first = site.0 as usize;
         let Some(entries) = self.exits.get(first..first + IC_ENTRIES) else { return };
@@ -575,9 +553,8 @@ impl CodeCache {
             return;
         }
         let Some(p) = entries[0].ic else { return };
-        let bypassed = self.mem.read(p.bypass_at as usize, 2) == p.bypass;
         let n = self.ic_rearms.entry(site.0).or_insert(0);
-        if self.threaded || bypassed || *n >= IC_REARM_MAX || p.to_fill.is_none() {
+        if self.threaded || *n >= IC_REARM_MAX || p.to_fill.is_none() {
             self.stop_counting(site.0);
             return;
         }
@@ -600,7 +577,6 @@ impl CodeCache {
         if let Some(to_fill) = p.to_fill {
             self.mem.patch_u8(p.fall_at as usize, to_fill);
         }
-        self.ic_overflow.remove(&site.0);
         self.stats.ic_rearms += 1;
     }
 
@@ -838,7 +814,6 @@ impl CodeCache {
         self.incoming.clear();
         self.dead_by_guest.clear();
         self.exits.clear();
-        self.ic_overflow.clear();
         self.ic_rearms.clear();
         self.ic_counting.clear();
         self.clear_ibl();
@@ -1064,7 +1039,7 @@ mod tests {
     }
 
     #[test]
-    fn inline_cache_fills_once_per_target_and_is_bypassed_when_outgrown() {
+    fn inline_cache_fills_once_per_target_then_leaves_the_rest_to_the_table() {
         let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
         let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
         // call rax
@@ -1078,11 +1053,7 @@ mod tests {
             let x = c.exits[i as usize];
             let p = x.ic.unwrap();
             assert_eq!(x.target.get(), IC_EMPTY);
-            assert_eq!(
-                (p.cmp_imm % 8, p.stub_imm % 8, p.bypass_at % 2),
-                (0, 0, 0),
-                "patched with single aligned stores"
-            );
+            assert_eq!((p.cmp_imm % 8, p.stub_imm % 8), (0, 0), "patched with single aligned stores");
             assert_eq!(imm_at(&c, p.cmp_imm), IC_EMPTY.wrapping_neg());
             assert_eq!(imm_at(&c, p.stub_imm), IC_EMPTY);
         }
@@ -1107,37 +1078,15 @@ mod tests {
         c.ic_fill(site, t[1], at[1]);
         assert_eq!(c.exits[ic[1] as usize].target, t[1]);
         assert_eq!(fall(&c), e0.ic.unwrap().to_table, "full: misses go to the table");
-        // Full: more targets count towards the bypass, which rewrites the
-        // first compare into a short jump.
-        let p = e0.ic.unwrap();
-        let first = c.read(c.base().add(p.bypass_at as u64), 2).to_vec();
-        assert_eq!(first, [0x48, 0xBA], "mov rdx, imm64");
-        for (n, (&g, &a)) in t[2..].iter().zip(&at[2..]).enumerate() {
-            c.ic_fill(site, g, a);
-            let want = if n + 1 >= IC_BYPASS_AFTER as usize { p.bypass.to_vec() } else { first.clone() };
-            assert_eq!(c.read(c.base().add(p.bypass_at as u64), 2), &want[..]);
-        }
-        assert_eq!(c.stats.ic_bypassed, 1);
+        // Full: another target changes nothing (a miss from the table
+        // names no site; were one reported, it would find no empty entry).
+        c.ic_fill(site, t[2], at[2]);
         assert_eq!(c.stats.ic_fills, 2);
+        assert_eq!((c.exits[ic[0] as usize].target, c.exits[ic[1] as usize].target), (t[0], t[1]));
         // The block behind entry 0 goes: the entry's jump goes back to its
         // stub (which still names t[0]).
         c.invalidate(t[0], GuestAddr(t[0].get() + 1), false);
         assert!(c.exits[ic[0] as usize].linked.is_none());
         assert_eq!(c.exit_target(ExitId(ic[0])), Some(t[0]));
-    }
-
-    #[test]
-    fn inline_cache_is_not_bypassed_while_other_threads_run() {
-        let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
-        let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
-        c.go_threaded();
-        let (sid, _) = c.translate(GuestAddr(0x40_1000), &[0xFF, 0xD0]).unwrap();
-        let site = ExitId(c.block(sid).exits.clone().find(|&i| c.exits[i as usize].ic.is_some()).unwrap());
-        for i in 0..8 {
-            let g = GuestAddr(0x40_2000 + 0x100 * i);
-            let a = c.translate(g, &ONE).unwrap().1;
-            c.ic_fill(site, g, a);
-        }
-        assert_eq!((c.stats.ic_fills, c.stats.ic_bypassed), (IC_ENTRIES as u64, 0));
     }
 }
