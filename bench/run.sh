@@ -6,7 +6,11 @@
 # wall time of N rounds is reported with its ratio to native, as a markdown
 # table. A run whose output or exit status differs from native is shown as
 # "wrong", one that fails or exceeds the time limit as "fail".
-# Not part of the test command.
+# bt-run's translated code starts at another place in its cache in each
+# round (`--code-offset` 0, 16, 32, 48, then again), so its medians are
+# over code placements as well as runs: where hot code lands relative to
+# cache lines moves some rows by as much as 2x (docs/design.md, "Where code
+# lands"). Not part of the test command.
 #
 # Usage: bash bench/run.sh [-n ROUNDS] [-t TIMEOUT_SECS] [-o FILE.md] [WORKLOAD_REGEX]
 #   BT_RUN=/path/to/bt-run overrides the binary (default: builds target/release/bt-run).
@@ -17,6 +21,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=5
+# python3 hashes strings with a random seed per run, which moves its loop's
+# dict lookups (0.39-0.49 s natively over seeds): one seed for every run.
+export PYTHONHASHSEED=0
 LIMIT=600
 OUTFILE=""
 while getopts "n:t:o:h" opt; do
@@ -110,8 +117,8 @@ add "sha256sum 50 MB"         "sha256sum $WORK/data50"
 add "dd bs=1 2.5M"            "dd if=/dev/zero of=/dev/null bs=1 count=2500000"
 ((${#NAMES[@]})) || { echo "bench: no workload matches '$FILTER'" >&2; exit 2; }
 
-RUNNERS=(native bt-run) PREFIX=("" "$BT_RUN")
-if [ "${ISOLATE:-0}" = 1 ]; then RUNNERS+=(isolate); PREFIX+=("$BT_RUN --isolate"); fi
+RUNNERS=(native bt-run) PREFIX=("" "$BT_RUN --code-offset @OFFSET@")
+if [ "${ISOLATE:-0}" = 1 ]; then RUNNERS+=(isolate); PREFIX+=("$BT_RUN --code-offset @OFFSET@ --isolate"); fi
 if [ "${NO_PEERS:-0}" != 1 ]; then
     if command -v qemu-x86_64 >/dev/null 2>&1; then RUNNERS+=(qemu); PREFIX+=("qemu-x86_64"); fi
     if command -v valgrind >/dev/null 2>&1; then RUNNERS+=(valgrind); PREFIX+=("valgrind --tool=none -q"); fi
@@ -122,12 +129,13 @@ if [ -n "${DRRUN:-}" ]; then
 fi
 
 # --- measurements -------------------------------------------------------------
-# run W R ROUND: times workload W under runner R, records seconds or "wrong"/"fail".
+# run W R ROUND: times workload W under runner R in round ROUND, records
+# microseconds or "wrong"/"fail".
 run() {
     local w=$1 r=$2 out="$WORK/out.$1.$2" rec="$WORK/t.$1.$2"
-    local start end status=0
+    local start end status=0 prefix=${PREFIX[$2]//@OFFSET@/$(((($3 - 1) % 4) * 16))}
     start=$(date +%s%N)
-    timeout -s KILL "$LIMIT" bash -c "${PREFIX[$r]} ${CMDS[$w]}" > "$out" 2> "$out.err" || status=$?
+    timeout -s KILL "$LIMIT" bash -c "$prefix ${CMDS[$w]}" > "$out" 2> "$out.err" || status=$?
     end=$(date +%s%N)
     if [ "$r" -eq 0 ]; then
         echo "$status" > "$WORK/status.$w"
@@ -147,7 +155,7 @@ run() {
 for ((round = 1; round <= ROUNDS; round++)); do
     echo "bench: round $round/$ROUNDS" >&2
     for ((w = 0; w < ${#NAMES[@]}; w++)); do
-        for ((r = 0; r < ${#RUNNERS[@]}; r++)); do run "$w" "$r"; done
+        for ((r = 0; r < ${#RUNNERS[@]}; r++)); do run "$w" "$r" "$round"; done
     done
 done
 
@@ -164,7 +172,7 @@ report() {
     echo
     echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') ($(nproc) cores)"
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r)"
-    echo "- Median wall time of $ROUNDS interleaved runs; ratio = time / native time."
+    echo "- Median wall time of $ROUNDS interleaved runs (bt-run's at code offsets 0, 16, 32, 48 in turn); ratio = time / native time."
     echo
     local header="| workload                  |"
     local rule="|---------------------------|"

@@ -39,6 +39,9 @@ pub struct Options {
     /// `--no-inline`: forward even the calls bt-run could answer itself.
     pub no_inline: bool,
     pub cache_size: usize,
+    /// `--code-offset`: bytes of the cache left empty before the first
+    /// block (see `CodeCache::offset_code`).
+    pub code_offset: usize,
     /// Tracing, deny policy and embedding hook.
     pub observers: Observers,
     /// Arguments that reproduce these options on a re-executed bt-run.
@@ -239,7 +242,8 @@ impl Process {
         // and which outlives this image in it, lies where no exec'd image's
         // code can (`isolate::EXEC_SAFE_BAND`).
         let within = opts.isolate.then_some(crate::isolate::EXEC_SAFE_BAND);
-        let cache = Box::new(CodeCache::new(cache_size, near, within, topts).map_err(ProcessError::CodeCache)?);
+        let mut cache = Box::new(CodeCache::new(cache_size, near, within, topts).map_err(ProcessError::CodeCache)?);
+        cache.offset_code(opts.code_offset);
         let mut exec = ExecMap::default();
         for r in &prog.regions {
             if r.prot & libc::PROT_EXEC != 0 {

@@ -302,3 +302,23 @@ fn perf_map_names_translated_code_for_perf() {
         }
     }
 }
+
+/// `--code-offset N` moves translated code, not what it does: the output at
+/// every offset is the native one (across an exec too, which inherits the
+/// offset); a value that is not a multiple of 16 below 4096 is a usage
+/// error.
+#[test]
+fn code_offset_moves_code_and_nothing_else() {
+    let script = "i=0; while [ $i -lt 2000 ]; do i=$((i + 1)); done; echo $i; exec /bin/echo done";
+    let native = run_native(&Cmd::new(&["/bin/sh", "-c", script]));
+    for off in ["0", "16", "48", "4080"] {
+        let out = bt(&["--code-offset", off, "/bin/sh", "-c", script]);
+        no_panic(&out, "--code-offset");
+        assert_eq!(out.status, Status::Exited(0), "--code-offset {off}: stderr {:?}", out.stderr_str());
+        assert_eq!(out.stdout, native.stdout, "--code-offset {off}: stdout differs from native");
+    }
+    for bad in ["17", "4096", "-16", "x"] {
+        let out = bt(&["--code-offset", bad, BUSYBOX, "true"]);
+        one_line_error(&out, 2, bad, "bad --code-offset");
+    }
+}

@@ -59,6 +59,10 @@ Options:
                      (file+offset), or with =insns each translated
                      instruction, entry check and exit stubs
   --far-cache        place the code cache far from guest code (testing)
+  --code-offset N    start translated code N bytes (a multiple of 16 below
+                     4096) into the code cache: the same translations at
+                     another place, to measure how much a workload's speed
+                     depends on where its code lands (bench/run.sh does)
   -h, --help         show this help
   -V, --version      show the version
 ";
@@ -146,6 +150,15 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
                 argv0 = Some(value(i)?.clone());
                 i += 1;
             }
+            b"--code-offset" => {
+                let v = value(i)?.to_string_lossy().to_string();
+                opts.code_offset = v
+                    .parse()
+                    .ok()
+                    .filter(|n: &usize| *n < 4096 && n.is_multiple_of(16))
+                    .with_context(|| format!("invalid --code-offset '{v}' (a multiple of 16 below 4096)"))?;
+                i += 1;
+            }
             b"--cache-size" => {
                 let v = value(i)?.to_string_lossy().to_string();
                 let mib: usize = v
@@ -230,6 +243,10 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     }
     if let Some(d) = opts.perf_map {
         inherit.push(d.option().into());
+    }
+    if opts.code_offset != 0 {
+        inherit.push("--code-offset".into());
+        inherit.push(opts.code_offset.to_string().into());
     }
     if opts.cache_size != 0 {
         inherit.push("--cache-size".into());

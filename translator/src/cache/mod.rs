@@ -249,6 +249,17 @@ impl CodeCache {
         v
     }
 
+    /// Start translated code `bytes` (a multiple of 16) further into the
+    /// cache, now and after every flush: the same translations at another
+    /// place, to measure how much a workload's speed depends on where its
+    /// code lands (`--code-offset`; see "Where code lands" in the design
+    /// notes). Only before the first translation.
+    pub fn offset_code(&mut self, bytes: usize) {
+        assert!(self.blocks.is_empty() && bytes.is_multiple_of(16), "code offset after translating, or unaligned");
+        self.shared_len += bytes;
+        self.top = self.shared_len;
+    }
+
     pub fn base(&self) -> CachePc {
         self.mem.base()
     }
