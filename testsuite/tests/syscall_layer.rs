@@ -261,13 +261,13 @@ per_variant!(indirect_targets_sharing_a_slot_both_hit, |v: &str| {
 });
 
 // An indirect call site with K targets called in turn: its inline cache
-// answers `IC_ENTRIES` (2) of them without the table (re-arming changes
+// answers `IC_ENTRIES` (3) of them without the table (re-arming changes
 // which, not how many); the rest go to the table. The program's output
 // is the native one.
 per_variant!(inline_caches_answer_calls_to_few_targets, |v: &str| {
     let prog = guest("sl_sites", v);
     let n: u64 = 300_000;
-    for k in [1u64, 2, 3, 6] {
+    for k in [1u64, 2, 3, 4, 6] {
         let dir = temp_dir("sl_sites");
         let file = dir.join("stats.json");
         let file_s = file.to_string_lossy().into_owned();
@@ -281,15 +281,15 @@ per_variant!(inline_caches_answer_calls_to_few_targets, |v: &str| {
         let get = |key: &str| objs[0].get(key).and_then(Json::as_u64).unwrap_or_else(|| panic!("no {key}"));
         let (calls, table) = (get("indirect_call_lookups"), get("indirect_call_table_lookups"));
         assert!(calls >= n, "{k} targets: {calls} call lookups for {n} calls");
-        let beyond = n * k.saturating_sub(2) / k;
+        let beyond = n * k.saturating_sub(3) / k;
         match k {
-            1 | 2 => assert!(table < 1000, "{k} targets: the inline cache holds them all, but {table} table lookups"),
+            1..=3 => assert!(table < 1000, "{k} targets: the inline cache holds them all, but {table} table lookups"),
             _ => assert!(
                 table.abs_diff(beyond) < 1000,
-                "{k} targets: all but two ({beyond} calls) go to the table, but {table} table lookups"
+                "{k} targets: all but three ({beyond} calls) go to the table, but {table} table lookups"
             ),
         }
-        assert!(get("inline_cache_entries_filled") >= k.min(2), "{}", read_text(&file));
+        assert!(get("inline_cache_entries_filled") >= k.min(3), "{}", read_text(&file));
     }
 });
 

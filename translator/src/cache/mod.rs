@@ -993,35 +993,43 @@ mod tests {
         assert_ne!(p.count_at, 0, "a site with an inline cache counts");
         assert_eq!(c.read(c.base().add(p.count_at as u64), 3), [0x48, 0x89, 0xC8], "mov rax, rcx");
         assert_eq!(counter(&mut c, site), IC_REARM_PERIOD);
-        let t: Vec<GuestAddr> = (0..8).map(|i| GuestAddr(0x40_2000 + 0x100 * i)).collect();
+        let t: Vec<GuestAddr> = (0..16).map(|i| GuestAddr(0x40_2000 + 0x100 * i)).collect();
         let at: Vec<CachePc> = t.iter().map(|&g| c.translate(g, &ONE).unwrap().1).collect();
-        c.ic_fill(site, t[0], at[0]);
-        c.ic_fill(site, t[1], at[1]);
+        for k in 0..IC_ENTRIES {
+            c.ic_fill(site, t[k], at[k]);
+        }
         let fall = |c: &CodeCache| c.read(c.base().add(p.fall_at as u64), 1)[0];
         assert_eq!(fall(&c), p.to_table);
-        // The counter ran out at t[2]: both entries emptied, t[2] fills the
-        // first, the second waits, misses go to the dispatcher again.
+        let targets = |c: &CodeCache| ic.iter().map(|&i| c.exits[i as usize].target).collect::<Vec<_>>();
+        // The counter ran out at a new target: every entry emptied, the new
+        // target fills the first, the others wait, misses go to the
+        // dispatcher again until they are filled.
         for n in 1..=IC_REARM_MAX {
-            let (g, a) = (t[1 + n as usize], at[1 + n as usize]);
+            let (g, a) = (t[IC_ENTRIES + n as usize], at[IC_ENTRIES + n as usize]);
             c.ic_fill(ExitId(site.0 | IC_REARM), g, a);
             assert_eq!(c.stats.ic_rearms, n as u64);
             assert_eq!(counter(&mut c, site), IC_REARM_PERIOD << n, "twice as long each time");
-            let (e0, e1) = (c.exits[ic[0] as usize], c.exits[ic[1] as usize]);
+            let e0 = c.exits[ic[0] as usize];
             assert_eq!((e0.target, e0.linked), (g, c.by_cache_start(a)));
             assert_eq!(imm_at(&c, p.cmp_imm), g.get().wrapping_neg());
-            assert_eq!((e1.target.get(), e1.linked), (IC_EMPTY, None));
-            let q = e1.ic.unwrap();
-            assert_eq!((imm_at(&c, q.cmp_imm), imm_at(&c, q.stub_imm)), (IC_EMPTY.wrapping_neg(), IC_EMPTY));
+            for &i in &ic[1..] {
+                let e = c.exits[i as usize];
+                assert_eq!((e.target.get(), e.linked), (IC_EMPTY, None));
+                let q = e.ic.unwrap();
+                assert_eq!((imm_at(&c, q.cmp_imm), imm_at(&c, q.stub_imm)), (IC_EMPTY.wrapping_neg(), IC_EMPTY));
+            }
             assert_eq!(Some(fall(&c)), p.to_fill);
-            c.ic_fill(site, t[0], at[0]);
-            assert_eq!(c.exits[ic[1] as usize].target, t[0]);
+            for k in 1..IC_ENTRIES {
+                c.ic_fill(site, t[k], at[k]);
+                assert_eq!(c.exits[ic[k] as usize].target, t[k]);
+            }
             assert_eq!(fall(&c), p.to_table);
         }
         // Once more: no re-arming, and no-ops instead of the counter.
-        let before = (c.exits[ic[0] as usize].target, c.exits[ic[1] as usize].target);
-        c.ic_fill(ExitId(site.0 | IC_REARM), t[7], at[7]);
+        let before = targets(&c);
+        c.ic_fill(ExitId(site.0 | IC_REARM), t[15], at[15]);
         assert_eq!(c.stats.ic_rearms, IC_REARM_MAX as u64);
-        assert_eq!(before, (c.exits[ic[0] as usize].target, c.exits[ic[1] as usize].target));
+        assert_eq!(before, targets(&c));
         assert_eq!(counter(&mut c, site), IC_NEVER);
         assert!(all_nops(&c, p.count_at, p.count_len));
     }
@@ -1068,7 +1076,7 @@ mod tests {
             assert_eq!(imm_at(&c, p.cmp_imm), IC_EMPTY.wrapping_neg());
             assert_eq!(imm_at(&c, p.stub_imm), IC_EMPTY);
         }
-        let t: Vec<GuestAddr> = (0..5).map(|i| GuestAddr(0x40_2000 + 0x100 * i)).collect();
+        let t: Vec<GuestAddr> = (0..8).map(|i| GuestAddr(0x40_2000 + 0x100 * i)).collect();
         let at: Vec<CachePc> = t.iter().map(|&p| c.translate(p, &ONE).unwrap().1).collect();
         // The first target takes entry 0, again and again.
         c.ic_fill(site, t[0], at[0]);
@@ -1085,15 +1093,18 @@ mod tests {
         c.ic_fill(ExitId(ic[1]), t[1], at[1]);
         assert_eq!(c.stats.ic_fills, 1);
         let fall = |c: &CodeCache| c.read(c.base().add(e0.ic.unwrap().fall_at as u64), 1)[0];
-        assert_ne!(fall(&c), e0.ic.unwrap().to_table, "an empty entry left: misses go to the dispatcher");
-        c.ic_fill(site, t[1], at[1]);
-        assert_eq!(c.exits[ic[1] as usize].target, t[1]);
+        for k in 1..IC_ENTRIES {
+            assert_ne!(fall(&c), e0.ic.unwrap().to_table, "an empty entry left: misses go to the dispatcher");
+            c.ic_fill(site, t[k], at[k]);
+            assert_eq!(c.exits[ic[k] as usize].target, t[k]);
+        }
         assert_eq!(fall(&c), e0.ic.unwrap().to_table, "full: misses go to the table");
         // Full: another target changes nothing (a miss from the table
         // names no site; were one reported, it would find no empty entry).
-        c.ic_fill(site, t[2], at[2]);
-        assert_eq!(c.stats.ic_fills, 2);
-        assert_eq!((c.exits[ic[0] as usize].target, c.exits[ic[1] as usize].target), (t[0], t[1]));
+        c.ic_fill(site, t[IC_ENTRIES], at[IC_ENTRIES]);
+        assert_eq!(c.stats.ic_fills, IC_ENTRIES as u64);
+        let targets: Vec<GuestAddr> = ic.iter().map(|&i| c.exits[i as usize].target).collect();
+        assert_eq!(targets, t[..IC_ENTRIES]);
         // The block behind entry 0 goes: the entry's jump goes back to its
         // stub (which still names t[0]).
         c.invalidate(t[0], GuestAddr(t[0].get() + 1), false);
