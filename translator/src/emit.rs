@@ -1,11 +1,32 @@
-//! A small x86-64 byte emitter for the fixed sequences bt-run adds around
-//! guest code (exit stubs, branch rewrites, spills to the GS context).
+//! The x86-64 emitter for the sequences bt-run adds around guest code
+//! (exit stubs, branch rewrites, spills to the GS context).
 //!
-//! Every sequence here is flag-neutral (`mov`, `lea`, `push imm`, `jmp`), so it
+//! Sequences are written as assembly with `dynasm!` (through this module's
+//! [`asm!`] macro, which an [`Emitter`] receives as an assembler). The only
+//! bytes written by hand are fields patched later: the branches whose
+//! displacement is filled in when the target is known (`jmp_rel32`,
+//! `jcc_rel32`, `short_branch`) and the SDM's multi-byte no-ops. Every
+//! sequence here is flag-neutral (`mov`, `lea`, `push imm`, `jmp`), so it
 //! can sit between any two guest instructions. Encodings are checked against
 //! iced-x86's decoder in the tests below.
 
+use dynasmrt::{AssemblyOffset, DynasmApi};
+
 use crate::addr::CachePc;
+
+/// Assemble x86-64 into an [`Emitter`]: `asm!(e; lea rcx, [rcx + rdx])`.
+/// Registers written `Rq(n)` are chosen at run time (n is an `abi::reg`
+/// number); dynasm gives such an operand a REX prefix even where the
+/// register needs none, so instructions without REX.W name static
+/// registers.
+macro_rules! asm {
+    ($e:expr ; $($t:tt)*) => {{
+        #[allow(unused_imports)]
+        use dynasmrt::DynasmApi as _;
+        dynasmrt::dynasm!($e ; .arch x64 ; $($t)*)
+    }};
+}
+pub(crate) use asm;
 
 /// Bytes being assembled for a known final cache address.
 pub struct Emitter {
@@ -16,12 +37,6 @@ pub struct Emitter {
 /// A 32-bit displacement field to be filled once its target is known.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Rel32Slot(pub usize);
-
-const GS: u8 = 0x65;
-
-fn rex_w(reg: u8, rm: u8) -> u8 {
-    0x48 | (((reg >> 3) & 1) << 2) | ((rm >> 3) & 1)
-}
 
 impl Emitter {
     pub fn new(base: CachePc) -> Self {
@@ -117,6 +132,16 @@ impl Emitter {
         s
     }
 
+    /// `jrcxz` forward, its rel8 left to `bind_rel8`.
+    pub fn jrcxz_fwd(&mut self) -> usize {
+        self.short_branch(&[0xE3])
+    }
+
+    /// `jmp rel8` forward, its rel8 left to `bind_rel8`.
+    pub fn jmp8_fwd(&mut self) -> usize {
+        self.short_branch(&[0xEB])
+    }
+
     /// A short branch opcode byte followed by its rel8 (for `jrcxz`/`loop`).
     pub fn short_branch(&mut self, opcode: &[u8]) -> usize {
         self.bytes(opcode);
@@ -152,47 +177,40 @@ impl Emitter {
 
     /// `mov qword gs:[disp], reg`
     pub fn store_gs(&mut self, disp: i32, reg: u8) {
-        self.bytes(&[GS, rex_w(reg, 0), 0x89, ((reg & 7) << 3) | 4, 0x25]);
-        self.u32(disp as u32);
+        asm!(self; gs mov QWORD [disp], Rq(reg));
     }
 
     /// `mov reg, qword gs:[disp]`
     pub fn load_gs(&mut self, reg: u8, disp: i32) {
-        self.bytes(&[GS, rex_w(reg, 0), 0x8B, ((reg & 7) << 3) | 4, 0x25]);
-        self.u32(disp as u32);
+        asm!(self; gs mov Rq(reg), QWORD [disp]);
     }
 
     /// `mov qword gs:[disp], simm32`
     pub fn store_gs_imm(&mut self, disp: i32, imm: i32) {
-        self.bytes(&[GS, 0x48, 0xC7, 0x04, 0x25]);
-        self.u32(disp as u32);
-        self.u32(imm as u32);
+        asm!(self; gs mov QWORD [disp], DWORD imm);
     }
 
     /// `jmp qword gs:[disp]`
     pub fn jmp_gs(&mut self, disp: i32) {
-        self.bytes(&[GS, 0xFF, 0x24, 0x25]);
-        self.u32(disp as u32);
+        asm!(self; gs jmp QWORD [disp]);
     }
 
     /// `mov reg, imm64`
     pub fn mov_imm64(&mut self, reg: u8, imm: u64) {
-        self.bytes(&[rex_w(0, reg), 0xB8 + (reg & 7)]);
-        self.buf.extend_from_slice(&imm.to_le_bytes());
+        asm!(self; mov Rq(reg), QWORD imm as i64);
     }
 
     /// `lea reg, [rip + target]`
     pub fn lea_rip(&mut self, reg: u8, target: CachePc) {
-        self.bytes(&[rex_w(reg, 0), 0x8D, ((reg & 7) << 3) | 5]);
-        let next = self.pc().get() + 4;
-        let d = target.get().wrapping_sub(next) as i64;
-        self.u32(i32::try_from(d).expect("lea target within the cache") as u32);
+        // The instruction is 7 bytes; the displacement counts from its end.
+        let d = target.get().wrapping_sub(self.pc().get() + 7) as i64;
+        let d = i32::try_from(d).expect("lea target within the cache");
+        asm!(self; lea Rq(reg), [rip + d]);
     }
 
     /// `push imm32` (sign-extended to 64 bits).
     pub fn push_imm32(&mut self, v: i32) {
-        self.buf.push(0x68);
-        self.u32(v as u32);
+        asm!(self; push DWORD v);
     }
 
     /// `push qword [rip + disp32]`, the displacement left to `patch` (with
@@ -214,18 +232,37 @@ impl Emitter {
         CachePc(self.pc().get() - 8)
     }
 
-    /// `pop reg`
-    pub fn pop(&mut self, reg: u8) {
-        if reg >= 8 {
-            self.buf.push(0x41);
-        }
-        self.buf.push(0x58 + (reg & 7));
-    }
-
     /// `lea rsp, [rsp + disp32]` (flag-free stack adjustment)
     pub fn lea_rsp(&mut self, disp: i32) {
-        self.bytes(&[0x48, 0x8D, 0xA4, 0x24]);
-        self.u32(disp as u32);
+        asm!(self; lea rsp, [rsp + disp]);
+    }
+}
+
+impl Extend<u8> for Emitter {
+    fn extend<T: IntoIterator<Item = u8>>(&mut self, iter: T) {
+        self.buf.extend(iter);
+    }
+}
+
+impl<'a> Extend<&'a u8> for Emitter {
+    fn extend<T: IntoIterator<Item = &'a u8>>(&mut self, iter: T) {
+        self.buf.extend(iter);
+    }
+}
+
+/// What `dynasm!` needs of an assembler: bytes appended at the end. Labels
+/// and relocations are not used; patchable fields are the emitter's own.
+impl DynasmApi for Emitter {
+    fn offset(&self) -> AssemblyOffset {
+        AssemblyOffset(self.buf.len())
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.buf.push(byte);
+    }
+
+    fn align(&mut self, alignment: usize, _with: u8) {
+        self.align_nop(alignment as u64, 0);
     }
 }
 
@@ -259,8 +296,6 @@ mod tests {
         e.mov_imm64(9, 0x1122334455667788);
         e.push_imm32(0x401000);
         e.push_imm32(-2);
-        e.pop(1);
-        e.pop(12);
         e.lea_rsp(16);
         let t = e.pc();
         e.lea_rip(11, t);
@@ -277,8 +312,6 @@ mod tests {
             "mov r9,1122334455667788h",
             "push 401000h",
             "push 0FFFFFFFFFFFFFFFEh",
-            "pop rcx",
-            "pop r12",
             "lea rsp,[rsp+10h]",
         ];
         for (got, want) in text.iter().zip(want.iter()) {

@@ -20,7 +20,7 @@ use crate::abi::{
     NO_SITE, SiteKind, Spilled, off, reg,
 };
 use crate::addr::{CachePc, GuestAddr};
-use crate::emit::{Emitter, Rel32Slot};
+use crate::emit::{Emitter, Rel32Slot, asm};
 use crate::facts::{RegFacts, gpr_index};
 
 /// Upper bound on guest instructions in one block.
@@ -267,17 +267,24 @@ pub struct Translation {
 /// `BLOCK_ENTRY`'s documentation), after padding that never runs.
 fn indirect_entry(e: &mut Emitter, pc: GuestAddr) {
     e.pad(INDIRECT_ENTRY as usize);
-    e.mov_imm64(reg::RDX as u8, pc.get().wrapping_neg());
-    e.bytes(&[0x48, 0x8D, 0x0C, 0x11]); // lea rcx, [rcx+rdx]
-    let hit = e.short_branch(&[0xE3]); // jrcxz hit
-    e.bytes(&[0x48, 0xF7, 0xD2]); // not rdx
-    e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
-    e.jmp_gs(off::IBL_PROBE2);
+    let minus_pc = pc.get().wrapping_neg() as i64;
+    asm!(e
+        ; mov rdx, QWORD minus_pc
+        ; lea rcx, [rcx + rdx]
+    );
+    let hit = e.jrcxz_fwd();
+    asm!(e
+        ; not rdx
+        ; lea rcx, [rcx + rdx + 1]           // target - pc - 1 + 1: target again
+        ; gs jmp QWORD [off::IBL_PROBE2]
+    );
     let ok = e.bind_rel8(hit);
     debug_assert!(ok);
     debug_assert_eq!(e.len() as u64, INDIRECT_ENTRY as u64 + INDIRECT_HIT);
-    e.load_gs(reg::RCX as u8, off::SPILL_RCX);
-    e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+    asm!(e
+        ; gs mov rcx, [off::SPILL_RCX]
+        ; gs mov rdx, [off::SPILL_RDX]
+    );
     debug_assert_eq!(e.len(), BLOCK_ENTRY as usize);
 }
 
@@ -288,18 +295,19 @@ fn table_jump(e: &mut Emitter, table: Option<u32>, restore_rax: bool) {
     match table {
         Some(t) => {
             if restore_rax {
-                e.load_gs(reg::RAX as u8, off::SPILL_RAX);
+                asm!(e; gs mov rax, [off::SPILL_RAX]);
             }
-            // jmp [rdx*8 + t]   (table below 2 GiB)
-            e.bytes(&[0xFF, 0x24, 0xD5]);
-            e.bytes(&t.to_le_bytes());
+            // The table is below 2 GiB.
+            asm!(e; jmp QWORD [rdx * 8 + t as i32]);
         }
         None => {
             assert!(restore_rax, "a lookup without a low table needs rax");
-            e.load_gs(reg::RAX as u8, off::IBL_TABLE);
-            e.bytes(&[0x48, 0x8B, 0x14, 0xD0]); // mov rdx, [rax+rdx*8]
-            e.load_gs(reg::RAX as u8, off::SPILL_RAX);
-            e.bytes(&[0xFF, 0xE2]); // jmp rdx
+            asm!(e
+                ; gs mov rax, [off::IBL_TABLE]
+                ; mov rdx, [rax + rdx * 8]
+                ; gs mov rax, [off::SPILL_RAX]
+                ; jmp rdx
+            );
         }
     }
 }
@@ -343,43 +351,54 @@ pub fn ibl_shared_code(at: CachePc, table: Option<u32>) -> (Vec<u8>, u32, u32) {
     let mut e = Emitter::new(at);
     // The empty entry.
     let empty = e.len() as u32;
-    e.mov_imm64(reg::RDX as u8, IBL_EMPTY.wrapping_neg());
-    e.jmp_gs(off::IBL_PROBE2);
+    let minus_empty = IBL_EMPTY.wrapping_neg() as i64;
+    asm!(e
+        ; mov rdx, QWORD minus_empty
+        ; gs jmp QWORD [off::IBL_PROBE2]
+    );
     e.pad(empty as usize + INDIRECT_HIT as usize - e.len());
     // Its "hit" (rcx = target, rax restored): a miss.
-    e.load_gs(reg::RDX as u8, off::SPILL_RDX);
-    e.jmp_gs(off::IBL_MISS);
+    asm!(e
+        ; gs mov rdx, [off::SPILL_RDX]
+        ; gs jmp QWORD [off::IBL_MISS]
+    );
     e.align_nop(16, 0);
     let probe2 = e.len() as u32;
-    e.store_gs(off::SPILL_RAX, reg::RAX as u8);
-    e.bytes(&[0x0F, 0xB7, 0xC1]); // movzx eax, cx
-    e.load_gs(reg::RDX as u8, off::SIGNAL_PENDING);
-    e.bytes(&[0x48, 0x8D, 0x44, 0x50, 0x01]); // lea rax, [rax+rdx*2+1]
+    asm!(e
+        ; gs mov [off::SPILL_RAX], rax
+        ; movzx eax, cx
+        ; gs mov rdx, [off::SIGNAL_PENDING]
+        ; lea rax, [rax + rdx * 2 + 1]
+    );
     match table {
-        Some(t) => {
-            e.bytes(&[0x48, 0x8B, 0x04, 0xC5]); // mov rax, [rax*8 + t]
-            e.bytes(&t.to_le_bytes());
-        }
-        None => {
-            e.load_gs(reg::RDX as u8, off::IBL_TABLE);
-            e.bytes(&[0x48, 0x8B, 0x04, 0xC2]); // mov rax, [rdx+rax*8]
-        }
+        Some(t) => asm!(e; mov rax, [rax * 8 + t as i32]),
+        None => asm!(e
+            ; gs mov rdx, [off::IBL_TABLE]
+            ; mov rax, [rdx + rax * 8]
+        ),
     }
-    e.bytes(&[0x48, 0x8B, 0x50, 0x02]); // mov rdx, [rax+2]
-    e.bytes(&[0x48, 0x8D, 0x14, 0x11]); // lea rdx, [rcx+rdx]
-    e.bytes(&[0x48, 0x87, 0xD1]); // xchg rcx, rdx
-    let hit = e.short_branch(&[0xE3]); // jrcxz hit
-    e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx
-    e.load_gs(reg::RAX as u8, off::SPILL_RAX);
-    e.load_gs(reg::RDX as u8, off::SPILL_RDX);
-    e.jmp_gs(off::IBL_MISS);
+    asm!(e
+        ; mov rdx, [rax + 2]                  // the entry's -pc
+        ; lea rdx, [rcx + rdx]
+        ; xchg rdx, rcx
+    );
+    let hit = e.jrcxz_fwd();
+    asm!(e
+        ; mov rcx, rdx
+        ; gs mov rax, [off::SPILL_RAX]
+        ; gs mov rdx, [off::SPILL_RDX]
+        ; gs jmp QWORD [off::IBL_MISS]
+    );
     let ok = e.bind_rel8(hit);
     debug_assert!(ok);
-    e.bytes(&[0x48, 0x89, 0xD1]); // mov rcx, rdx
-    e.bytes(&[0x48, 0x8D, 0x40, INDIRECT_HIT as u8]); // lea rax, [rax+INDIRECT_HIT]
-    e.store_gs(off::IBL_JUMP, reg::RAX as u8);
-    e.load_gs(reg::RAX as u8, off::SPILL_RAX);
-    e.jmp_gs(off::IBL_JUMP);
+    const _: () = assert!(INDIRECT_HIT == 0x20, "the lea below names it as a literal (for its disp8)");
+    asm!(e
+        ; mov rcx, rdx
+        ; lea rax, [rax + 0x20]                 // INDIRECT_HIT
+        ; gs mov [off::IBL_JUMP], rax
+        ; gs mov rax, [off::SPILL_RAX]
+        ; gs jmp QWORD [off::IBL_JUMP]
+    );
     (e.into_bytes(), empty, probe2)
 }
 
@@ -565,22 +584,26 @@ impl BlockBuilder<'_> {
     fn emit_lookup(&mut self, kind: SiteKind, got: Option<GuestAddr>) {
         if self.opts.single_step {
             // Back to the dispatcher, which steps the target.
-            self.e.store_gs_imm(off::EXIT_ID, NO_SITE as i32);
-            self.e.jmp_gs(off::IBL_MISS);
+            asm!(self.e
+                ; gs mov QWORD [off::EXIT_ID], DWORD NO_SITE as i32
+                ; gs jmp QWORD [off::IBL_MISS]
+            );
             return;
         }
         let table = self.opts.ibl_table;
         let count = self.opts.count_sites;
         let e = &mut self.e;
-        e.store_gs(off::SPILL_RDX, reg::RDX as u8);
+        asm!(e; gs mov [off::SPILL_RDX], rdx);
         if count {
-            // mov rdx, gs:[n]; lea rdx, [rdx+1]; mov gs:[n], rdx; and the
-            // site's kind for the dispatcher, should the lookup miss.
+            // One more lookup of this kind, and the site's kind for the
+            // dispatcher, should the lookup miss.
             let n = off::SITE_LOOKUPS + 8 * kind as i32;
-            e.load_gs(reg::RDX as u8, n);
-            e.bytes(&[0x48, 0x8D, 0x52, 0x01]);
-            e.store_gs(n, reg::RDX as u8);
-            e.store_gs_imm(off::SITE_KIND, kind as i32);
+            asm!(e
+                ; gs mov rdx, [n]
+                ; lea rdx, [rdx + 1]
+                ; gs mov [n], rdx
+                ; gs mov QWORD [off::SITE_KIND], DWORD kind as i32
+            );
         }
         // The inline cache: for each entry, rcx - C is zero on a match
         // (rdx = -C, patched when the entry is filled); otherwise
@@ -605,24 +628,31 @@ impl BlockBuilder<'_> {
         for &c in &targets {
             e.align_nop(8, 2);
             imms.push(e.len() as u32 + 2);
-            e.mov_imm64(reg::RDX as u8, c.wrapping_neg());
-            e.bytes(&[0x48, 0x8D, 0x0C, 0x11]); // lea rcx, [rcx+rdx]
-            to_hits.push(e.short_branch(&[0xE3])); // jrcxz hit_k
-            e.bytes(&[0x48, 0xF7, 0xD2]); // not rdx
-            e.bytes(&[0x48, 0x8D, 0x4C, 0x11, 0x01]); // lea rcx, [rcx+rdx+1]
+            let minus_c = c.wrapping_neg() as i64;
+            asm!(e
+                ; mov rdx, QWORD minus_c
+                ; lea rcx, [rcx + rdx]
+            );
+            to_hits.push(e.jrcxz_fwd()); // hit_k
+            asm!(e
+                ; not rdx
+                ; lea rcx, [rcx + rdx + 1]
+            );
         }
         if entries > 0 {
             // Not in the cache: while it has an empty entry, to the
             // dispatcher (which fills one and, once none is left, points
             // this jump at the table); then to the table.
-            let to_fall = e.short_branch(&[0xEB]); // jmp fill | table
+            let to_fall = e.jmp8_fwd(); // fill | table
             let mut hits = Vec::with_capacity(entries);
             for (k, at) in to_hits.into_iter().enumerate() {
                 // hit_k: the guest's rcx and rdx back, and on to entry k's block.
                 let ok = e.bind_rel8(at);
                 assert!(ok, "inline cache longer than a short jump");
-                e.load_gs(reg::RCX as u8, off::SPILL_RCX);
-                e.load_gs(reg::RDX as u8, off::SPILL_RDX);
+                asm!(e
+                    ; gs mov rcx, [off::SPILL_RCX]
+                    ; gs mov rdx, [off::SPILL_RDX]
+                );
                 hits.push((e.jmp_rel32(), imms[k]));
             }
             // fill: a miss as the table's, naming the site.
@@ -632,9 +662,11 @@ impl BlockBuilder<'_> {
                 to_fill = Some(u8::try_from(e.len() - (to_fall + 1)).expect("inline cache longer than a short jump"));
                 let ok = e.bind_rel8(to_fall);
                 assert!(ok, "inline cache longer than a short jump");
-                e.load_gs(reg::RDX as u8, off::SPILL_RDX);
-                e.store_gs_imm(off::EXIT_ID, site as i32);
-                e.jmp_gs(off::IBL_MISS);
+                asm!(e
+                    ; gs mov rdx, [off::SPILL_RDX]
+                    ; gs mov QWORD [off::EXIT_ID], DWORD site as i32
+                    ; gs jmp QWORD [off::IBL_MISS]
+                );
             }
             // table:
             let fall_at = to_fall as u32;
@@ -666,26 +698,29 @@ impl BlockBuilder<'_> {
         // table: a miss there names no site (`EXIT_ID` is `NO_SITE` while
         // cached code runs: the dispatcher sets it so before every entry,
         // and only paths that leave at once store another value).
-        e.store_gs(off::SPILL_RAX, reg::RAX as u8);
+        asm!(e; gs mov [off::SPILL_RAX], rax);
         if count {
             let n = off::SITE_TABLE + 8 * kind as i32;
-            e.load_gs(reg::RAX as u8, n);
-            e.bytes(&[0x48, 0x8D, 0x40, 0x01]); // lea rax, [rax+1]
-            e.store_gs(n, reg::RAX as u8);
+            asm!(e
+                ; gs mov rax, [n]
+                ; lea rax, [rax + 1]
+                ; gs mov [n], rax
+            );
         }
         // A full inline cache counts the lookups that pass it by, flag-free
         // (the target waits in rax): at zero, back to the dispatcher, which
         // may empty the entries for the site's current targets.
         let to_rearm = counter.map(|cell| {
             let start = e.len();
-            e.bytes(&[0x48, 0x89, 0xC8]); // mov rax, rcx
-            e.bytes(&[0x48, 0x8B, 0x0C, 0x25]); // mov rcx, [cell]
-            e.bytes(&cell.to_le_bytes());
-            e.bytes(&[0x48, 0x8D, 0x49, 0xFF]); // lea rcx, [rcx-1]
-            e.bytes(&[0x48, 0x89, 0x0C, 0x25]); // mov [cell], rcx
-            e.bytes(&cell.to_le_bytes());
-            let at = e.short_branch(&[0xE3]); // jrcxz rearm
-            e.bytes(&[0x48, 0x89, 0xC1]); // mov rcx, rax
+            let cell = cell as i32; // below 2 GiB
+            asm!(e
+                ; mov rax, rcx
+                ; mov rcx, [cell]
+                ; lea rcx, [rcx - 1]
+                ; mov [cell], rcx
+            );
+            let at = e.jrcxz_fwd(); // rearm
+            asm!(e; mov rcx, rax);
             (start, at)
         });
         if let Some((start, _)) = to_rearm {
@@ -700,19 +735,23 @@ impl BlockBuilder<'_> {
         }
         // rdx = slot index: the target's home slot, or two slots further
         // with a signal pending (see `GuestContext::signal_pending`).
-        e.load_gs(reg::RAX as u8, off::SIGNAL_PENDING);
-        e.bytes(&[0x0F, 0xB7, 0xD1]); // movzx edx, cx
-        e.bytes(&[0x48, 0x8D, 0x14, 0x42]); // lea rdx, [rdx+rax*2]
+        asm!(e
+            ; gs mov rax, [off::SIGNAL_PENDING]
+            ; movzx edx, cx
+            ; lea rdx, [rdx + rax * 2]
+        );
         table_jump(e, table, true);
         if let Some((_, at)) = to_rearm {
             // rearm: a miss as the table's, naming the site and why.
             let ok = e.bind_rel8(at);
             assert!(ok, "table lookup longer than a short jump");
-            e.bytes(&[0x48, 0x89, 0xC1]); // mov rcx, rax
-            e.store_gs_imm(off::EXIT_ID, (site | IC_REARM) as i32);
-            e.load_gs(reg::RAX as u8, off::SPILL_RAX);
-            e.load_gs(reg::RDX as u8, off::SPILL_RDX);
-            e.jmp_gs(off::IBL_MISS);
+            asm!(e
+                ; mov rcx, rax
+                ; gs mov QWORD [off::EXIT_ID], DWORD (site | IC_REARM) as i32
+                ; gs mov rax, [off::SPILL_RAX]
+                ; gs mov rdx, [off::SPILL_RDX]
+                ; gs jmp QWORD [off::IBL_MISS]
+            );
         }
     }
 
@@ -745,16 +784,18 @@ impl BlockBuilder<'_> {
     /// ```
     fn ret_through_table(&mut self, imm: u16, table: u32) {
         let e = &mut self.e;
-        e.store_gs(off::SPILL_RDX, reg::RDX as u8);
-        e.bytes(&[0x0F, 0xB7, 0x14, 0x24]); // movzx edx, word [rsp]
-        e.store_gs(off::SPILL_RCX, reg::RCX as u8);
-        e.load_gs(reg::RCX as u8, off::SIGNAL_PENDING);
-        e.bytes(&[0x48, 0x8D, 0x14, 0x4A]); // lea rdx, [rdx+rcx*2]
+        asm!(e
+            ; gs mov [off::SPILL_RDX], rdx
+            ; movzx edx, WORD [rsp]
+            ; gs mov [off::SPILL_RCX], rcx
+            ; gs mov rcx, [off::SIGNAL_PENDING]
+            ; lea rdx, [rdx + rcx * 2]
+        );
         // The pop faults only if another thread unmapped the stack since
         // the movzx read it.
         self.may_fault(Spilled::RCX_RDX);
         let e = &mut self.e;
-        e.pop(reg::RCX as u8);
+        asm!(e; pop rcx);
         if imm != 0 {
             e.lea_rsp(imm as i32);
         }
@@ -890,7 +931,7 @@ impl BlockBuilder<'_> {
                     }
                     Code::Retnq | Code::Retnq_imm16 => {
                         self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
-                        self.e.pop(reg::RCX as u8);
+                        asm!(self.e; pop rcx);
                         if ins.code() == Code::Retnq_imm16 && ins.immediate16() != 0 {
                             self.e.lea_rsp(ins.immediate16() as i32);
                         }
