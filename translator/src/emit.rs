@@ -23,7 +23,9 @@ macro_rules! asm {
     ($e:expr ; $($t:tt)*) => {{
         #[allow(unused_imports)]
         use dynasmrt::DynasmApi as _;
-        dynasmrt::dynasm!($e ; .arch x64 ; $($t)*)
+        // A run-time register goes through `.into()`, even from a u8.
+        #[allow(clippy::useless_conversion)]
+        let () = dynasmrt::dynasm!($e ; .arch x64 ; $($t)*);
     }};
 }
 pub(crate) use asm;
@@ -216,10 +218,8 @@ impl Emitter {
     /// `push qword [rip + disp32]`, the displacement left to `patch` (with
     /// the address of a `literal64`).
     pub fn push_rip_rel(&mut self) -> Rel32Slot {
-        self.bytes(&[0xFF, 0x35]);
-        let s = Rel32Slot(self.buf.len());
-        self.u32(0);
-        s
+        asm!(self; push QWORD [rip + 0]);
+        Rel32Slot(self.buf.len() - 4)
     }
 
     /// An 8-aligned 8-byte literal `v`, held as the immediate of a `mov
@@ -230,6 +230,23 @@ impl Emitter {
         self.align_nop(8, 2);
         self.mov_imm64(0, v);
         CachePc(self.pc().get() - 8)
+    }
+
+    /// `jmp qword [index*8 + table]` (a jump table below 2 GiB). The index
+    /// register is matched to a static one: dynasm would give a run-time
+    /// register a REX prefix even where none is needed.
+    pub fn jmp_table(&mut self, index: u8, table: u32) {
+        let t = table as i32;
+        macro_rules! by_index {
+            ($($n:literal => $r:ident),*) => {
+                match index {
+                    $($n => asm!(self; jmp QWORD [$r * 8 + t]),)*
+                    _ => panic!("rsp cannot index"),
+                }
+            };
+        }
+        by_index!(0 => rax, 1 => rcx, 2 => rdx, 3 => rbx, 5 => rbp, 6 => rsi, 7 => rdi,
+            8 => r8, 9 => r9, 10 => r10, 11 => r11, 12 => r12, 13 => r13, 14 => r14, 15 => r15);
     }
 
     /// `lea rsp, [rsp + disp32]` (flag-free stack adjustment)

@@ -391,10 +391,10 @@ pub fn ibl_shared_code(at: CachePc, table: Option<u32>) -> (Vec<u8>, u32, u32) {
     );
     let ok = e.bind_rel8(hit);
     debug_assert!(ok);
-    const _: () = assert!(INDIRECT_HIT == 0x20, "the lea below names it as a literal (for its disp8)");
+    let hit_at = INDIRECT_HIT as i8;
     asm!(e
         ; mov rcx, rdx
-        ; lea rax, [rax + 0x20]                 // INDIRECT_HIT
+        ; lea rax, [BYTE rax + hit_at]
         ; gs mov [off::IBL_JUMP], rax
         ; gs mov rax, [off::SPILL_RAX]
         ; gs jmp QWORD [off::IBL_JUMP]
@@ -976,13 +976,13 @@ impl BlockBuilder<'_> {
     /// `mov rcx, next; lea r11, [rip+cont]; jmp gs:[gate]`; cont is the
     /// current pc when this returns.
     fn gate_call(&mut self, next: GuestAddr) {
-        self.e.mov_imm64(reg::RCX as u8, next.get());
-        // lea r11, [rip + cont]: cont is right after the 8-byte jmp gs:[..]
-        let lea_len = 7u64;
-        let cont = self.e.pc().add(lea_len + 8);
-        self.e.lea_rip(reg::R11 as u8, cont);
-        self.e.jmp_gs(off::GATE_ENTRY);
-        debug_assert_eq!(self.e.pc(), cont);
+        let next = next.get() as i64;
+        asm!(self.e
+            ; mov rcx, QWORD next
+            ; lea r11, [rip + 8]                 // cont, after the jump
+            ; gs jmp QWORD [off::GATE_ENTRY]
+        );
+        // cont:
     }
 
     /// A `syscall` whose number is only known at run time: flag-free
@@ -1002,15 +1002,11 @@ impl BlockBuilder<'_> {
         let mut to_table = Vec::new();
         let mut to_tid = Vec::new();
         for (nr, how) in inline.iter() {
-            // lea rcx, [rax - nr]
             match i8::try_from(-(nr as i64)) {
-                Ok(d) => self.e.bytes(&[0x48, 0x8D, 0x48, d as u8]),
-                Err(_) => {
-                    self.e.bytes(&[0x48, 0x8D, 0x88]);
-                    self.e.bytes(&(-(nr as i32)).to_le_bytes());
-                }
+                Ok(d) => asm!(self.e; lea rcx, [BYTE rax + d]),
+                Err(_) => asm!(self.e; lea rcx, [rax - nr as i32]),
             }
-            let at = self.e.short_branch(&[0xE3]); // jrcxz
+            let at = self.e.jrcxz_fwd();
             match how {
                 InlineAnswer::Table => to_table.push(at),
                 InlineAnswer::Tid => to_tid.push(at),
@@ -1030,15 +1026,17 @@ impl BlockBuilder<'_> {
         let mut to_regs = None;
         if !to_tid.is_empty() {
             bind(&mut self.e, &to_tid);
-            self.e.load_gs(reg::RAX as u8, off::TID);
+            asm!(self.e; gs mov rax, [off::TID]);
             if !to_table.is_empty() {
-                to_regs = Some(self.e.short_branch(&[0xEB]));
+                to_regs = Some(self.e.jmp8_fwd());
             }
         }
         if !to_table.is_empty() {
             bind(&mut self.e, &to_table);
-            self.e.load_gs(reg::R11 as u8, off::ANSWERS);
-            self.e.bytes(&[0x49, 0x8B, 0x04, 0xC3]); // mov rax, [r11 + rax*8]
+            asm!(self.e
+                ; gs mov r11, [off::ANSWERS]
+                ; mov rax, [r11 + rax * 8]
+            );
         }
         if let Some(at) = to_regs {
             bind(&mut self.e, &[at]);
@@ -1053,11 +1051,13 @@ impl BlockBuilder<'_> {
     fn inline_answer(&mut self, how: InlineAnswer, nr: u64, next: GuestAddr) {
         match how {
             InlineAnswer::Table => {
-                self.e.load_gs(reg::RAX as u8, off::ANSWERS);
-                self.e.bytes(&[0x48, 0x8B, 0x80]); // mov rax, [rax + disp32]
-                self.e.bytes(&((nr * 8) as u32).to_le_bytes());
+                let at = (nr * 8) as i32;
+                asm!(self.e
+                    ; gs mov rax, [off::ANSWERS]
+                    ; mov rax, [DWORD rax + at]
+                );
             }
-            InlineAnswer::Tid => self.e.load_gs(reg::RAX as u8, off::TID),
+            InlineAnswer::Tid => asm!(self.e; gs mov rax, [off::TID]),
         }
         self.syscall_regs(next);
     }
@@ -1068,11 +1068,15 @@ impl BlockBuilder<'_> {
     /// register, so rsp's dependency chain does not go through memory).
     /// Nothing here changes a flag or can fault.
     fn syscall_regs(&mut self, next: GuestAddr) {
-        self.e.bytes(&[0x48, 0x89, 0xE1]); // mov rcx, rsp
-        self.e.load_gs(reg::RSP as u8, off::HOST_RSP);
-        self.e.bytes(&[0x9C, 0x41, 0x5B]); // pushfq; pop r11
-        self.e.bytes(&[0x48, 0x89, 0xCC]); // mov rsp, rcx
-        self.e.mov_imm64(reg::RCX as u8, next.get());
+        let next = next.get() as i64;
+        asm!(self.e
+            ; mov rcx, rsp
+            ; gs mov rsp, [off::HOST_RSP]
+            ; pushfq
+            ; pop r11
+            ; mov rsp, rcx
+            ; mov rcx, QWORD next
+        );
     }
 
     /// `mov rcx, <operand of an indirect jmp/call>`, handling rip-relative
@@ -1168,7 +1172,7 @@ impl BlockBuilder<'_> {
     /// the CPU's own trap flag is never set in cached code. (The `test`
     /// changes flags that `popf` is about to replace.)
     fn popf_trap_flag_check(&mut self, ins: &Instruction) {
-        self.e.bytes(&[0xF6, 0x44, 0x24, 0x01, 0x01]); // test byte ptr [rsp+1], 1
+        asm!(self.e; test BYTE [rsp + 1], 1);
         let over = self.e.short_branch(&[0x74]); // jz over
         self.special_exit(ExitReason::TrapFlag, GuestAddr(ins.ip()));
         let ok = self.e.bind_rel8(over);
@@ -1530,12 +1534,8 @@ impl BlockBuilder<'_> {
         }
         self.mark(pc, jmp_at);
         let i = gpr_index(idx).expect("a 64-bit register") as u8;
-        if i >= 8 {
-            self.e.bytes(&[0x42]); // REX.X
-        }
         let at = shared.unwrap_or(space);
-        self.e.bytes(&[0xFF, 0x24, 0xC5 | ((i & 7) << 3)]); // jmp [idx*8 + disp32]
-        self.e.bytes(&at.to_le_bytes());
+        self.e.jmp_table(i, at);
         // A new table: one pad per distinct value.
         let entries = made.map(|values| {
             let mut distinct: Vec<u64> = values.clone();
@@ -1607,25 +1607,23 @@ impl BlockBuilder<'_> {
         if flags_dead {
             if let Some(b) = g.guard_base {
                 let b = gpr_index(b).expect("a 64-bit register") as u8;
-                let rex = 0x48 | u8::from(b >= 8);
                 match i32::try_from(g.base_value as i64) {
-                    Ok(imm) => {
-                        self.e.bytes(&[rex, 0x81, 0xF8 | (b & 7)]); // cmp B, imm32
-                        self.e.bytes(&imm.to_le_bytes());
-                    }
+                    Ok(imm) => asm!(self.e; cmp Rq(b), DWORD imm),
                     Err(_) => {
-                        self.e.store_gs(off::SPILL_RCX, rcx);
-                        self.e.mov_imm64(rcx, g.base_value);
-                        self.e.bytes(&[rex, 0x39, 0xC8 | (b & 7)]); // cmp B, rcx
-                        self.e.load_gs(rcx, off::SPILL_RCX);
+                        let v = g.base_value as i64;
+                        asm!(self.e
+                            ; gs mov [off::SPILL_RCX], rcx
+                            ; mov rcx, QWORD v
+                            ; cmp Rq(b), rcx
+                            ; gs mov rcx, [off::SPILL_RCX]
+                        );
                     }
                 }
                 fails.push(self.e.jcc_rel32(0x5)); // jne
             }
             if g.index_check == IndexCheck::Below {
-                let n = u32::try_from(g.n).expect("a small table");
-                self.e.bytes(&[0x48 | u8::from(i >= 8), 0x81, 0xF8 | (i & 7)]); // cmp I, n
-                self.e.bytes(&n.to_le_bytes());
+                let n = i32::try_from(g.n).expect("a small table");
+                asm!(self.e; cmp Rq(i), DWORD n);
                 fails.push(self.e.jcc_rel32(0x3)); // jae
             }
         } else {
@@ -1633,30 +1631,29 @@ impl BlockBuilder<'_> {
         }
         if let Some(b) = g.guard_base.filter(|_| !flags_dead) {
             let b = gpr_index(b).expect("a 64-bit register") as u8;
-            self.e.mov_imm64(rcx, g.base_value.wrapping_neg());
-            // lea rcx, [rcx + B*1]
-            self.e.bytes(&[0x48 | if b >= 8 { 0x02 } else { 0 }, 0x8D, 0x0C, ((b & 7) << 3) | 0x01]);
-            let skip = self.e.short_branch(&[0xE3]); // jrcxz
+            let minus_base = g.base_value.wrapping_neg() as i64;
+            asm!(self.e
+                ; mov rcx, QWORD minus_base
+                ; lea rcx, [rcx + Rq(b) * 1]
+            );
+            let skip = self.e.jrcxz_fwd();
             fails.push(self.e.jmp_rel32());
             self.e.bind_rel8(skip);
         }
         if let IndexCheck::Bits(bits) = g.index_check {
-            self.e.bytes(&[0xB9]); // mov ecx, imm32
-            self.e.bytes(&bits.to_le_bytes());
-            // shrx rcx, I, rcx (VEX.LZ.F2.0F38.W1 F7 /r, vvvv = rcx)
-            self.e.bytes(&[0xC4, 0xC2 | if i < 8 { 0x20 } else { 0 }, 0xF3, 0xF7, 0xC8 | (i & 7)]);
-            let skip = self.e.short_branch(&[0xE3]);
+            let bits = bits as i32;
+            asm!(self.e
+                ; mov ecx, DWORD bits
+                ; shrx rcx, Rq(i), rcx
+            );
+            let skip = self.e.jrcxz_fwd();
             fails.push(self.e.jmp_rel32());
             self.e.bind_rel8(skip);
         }
         if !flags_dead {
             self.e.load_gs(rcx, off::SPILL_RCX);
         }
-        if i >= 8 {
-            self.e.bytes(&[0x42]); // REX.X
-        }
-        self.e.bytes(&[0xFF, 0x24, 0xC5 | ((i & 7) << 3)]); // jmp [I*8 + disp32]
-        self.e.bytes(&g.space.to_le_bytes());
+        self.e.jmp_table(i, g.space);
         let rx_n = gpr_index(g.rx).map(|r| r as u8);
         let mut pads: Vec<(u64, u64)> = Vec::with_capacity(distinct.len());
         for &v in &distinct {
@@ -1690,7 +1687,7 @@ impl BlockBuilder<'_> {
             self.e.bytes(g.add.expect("the PIC shape has an add"));
             self.e.store_gs(off::SPILL_RCX, rcx);
             let x = rx_n.expect("the PIC shape loads a register");
-            self.e.bytes(&[0x48 | if x >= 8 { 0x04 } else { 0 }, 0x89, 0xC1 | ((x & 7) << 3)]); // mov rcx, rX
+            asm!(self.e; mov rcx, Rq(x));
             self.emit_lookup(SiteKind::Jmp, None);
         } else {
             self.e.load_gs(rcx, off::SPILL_RCX);
