@@ -256,6 +256,10 @@ impl Process {
         crate::constants::reset(&exec);
         let mut reserved = cache.reserved_ranges();
         reserved.push((brk.start, brk.limit));
+        if opts.isolate {
+            // Everything above the guest's part of the address space.
+            reserved.push((crate::guest_space::GUEST_LIMIT, 1 << 47));
+        }
         let cache_range = (cache.base().get(), cache.base().get() + cache_size as u64);
         let answers = Answers::new_leaked();
         let isolation = opts.isolate.then(|| isolation_plan(&opts, cache_range));
@@ -307,6 +311,14 @@ impl Process {
         p.cmdline.store(a, std::sync::atomic::Ordering::Relaxed);
         p.cmdline_end.store(e, std::sync::atomic::Ordering::Relaxed);
         crate::host_signal::install(p);
+        if p.isolation.is_some() {
+            // From here on the runtime places the guest's new mappings.
+            let random = (!crate::loader::map::personality_no_randomize()).then(|| {
+                let mut w = [0u8; 8];
+                crate::loader::map::fill_random(&mut w).map(|()| u64::from_le_bytes(w)).unwrap_or(0)
+            });
+            crate::guest_space::enable(random);
+        }
         Ok(p)
     }
 

@@ -14,6 +14,7 @@ pub mod compat;
 pub mod constants;
 pub mod dispatch;
 pub mod embed;
+pub mod guest_space;
 pub mod host_signal;
 pub mod isolate;
 pub mod loader;

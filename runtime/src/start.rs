@@ -96,7 +96,9 @@ fn start_inner(l: Launch) -> Result<std::convert::Infallible, StartError> {
     // Under isolation a position-independent program goes into the band
     // where the code cache must be, so that the cache can be near it.
     let main_within = l.opts.isolate.then_some(crate::isolate::EXEC_SAFE_BAND);
-    let prog = loader::load(&LoadRequest { path: &l.path, argv: &l.argv, envp: &l.envp, main_within })?;
+    // And the rest of the guest's memory below bt-run's (see `guest_space`).
+    let rest_within = l.opts.isolate.then_some(crate::guest_space::GUEST_BAND);
+    let prog = loader::load(&LoadRequest { path: &l.path, argv: &l.argv, envp: &l.envp, main_within, rest_within })?;
     let exe = std::fs::canonicalize(&prog.exe_path).unwrap_or_else(|_| prog.exe_path.clone());
     let self_exe = std::fs::read_link("/proc/self/exe").map_err(StartError::SelfExe)?;
     crate::ptrace_view::at_start(l.adopted);

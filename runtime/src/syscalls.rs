@@ -327,9 +327,23 @@ impl Thread {
         }
         let host_prot = host_prot(prot);
         // The range cannot touch bt-run's memory: MAP_FIXED over it
-        // was refused above, and other placements only use free space.
-        let r = sys::forward(libc::SYS_mmap as u64, [addr, len, host_prot, flags, a[4], a[5]]);
+        // was refused above, and other placements only use free space
+        // (under isolation, the runtime's choice of it below bt-run's).
+        let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) as u64 != 0;
+        let placed = (!fixed && flags & libc::MAP_32BIT as u64 == 0)
+            .then(|| {
+                crate::guest_space::place(len, placement_align(len, flags), addr, |at| {
+                    let no_replace = flags | libc::MAP_FIXED_NOREPLACE as u64;
+                    sys::forward(libc::SYS_mmap as u64, [at, len, host_prot, no_replace, a[4], a[5]])
+                })
+            })
+            .flatten();
+        let r =
+            placed.unwrap_or_else(|| sys::forward(libc::SYS_mmap as u64, [addr, len, host_prot, flags, a[4], a[5]]));
         if r >= 0 {
+            if placed.is_none() {
+                crate::guest_space::note_mapped(r as u64, len);
+            }
             self.note_new_protection(GuestRange::sized(r as u64, page_up(len)), prot);
         }
         r
@@ -371,6 +385,7 @@ impl Thread {
         // The range is not bt-run's (checked above).
         let r = sys::forward(libc::SYS_munmap as u64, [addr, len, 0, 0, 0, 0]);
         if r == 0 {
+            crate::guest_space::note_unmapped(addr, len);
             let gone = GuestRange::new(addr, page_up(addr + len));
             let mut sh = self.p.lock();
             sh.guard.forget(gone);
@@ -394,10 +409,17 @@ impl Thread {
         }
         // Neither range is bt-run's (checked above).
         let r = match abi {
-            Abi::X86_64 => sys::forward(libc::SYS_mremap as u64, a),
+            Abi::X86_64 => mremap_placed(a),
             Abi::I386 => sys::forward_i386(crate::compat::NR_MREMAP, a),
         };
         if r >= 0 {
+            let moved = r as u64 != old;
+            if moved && flags & libc::MREMAP_DONTUNMAP as u64 == 0 {
+                crate::guest_space::note_unmapped(old, old_len);
+            } else if !moved && new_len < old_len {
+                crate::guest_space::note_unmapped(old + page_up(new_len), old_len.saturating_sub(page_up(new_len)));
+            }
+            crate::guest_space::note_mapped(r as u64, new_len);
             let from = GuestRange::new(old, page_up(old + old_len));
             let to = GuestRange::sized(r as u64, page_up(new_len));
             let mut sh = self.p.lock();
@@ -430,8 +452,17 @@ impl Thread {
         if a[0] != 0 && self.p.hits_reserved(GuestRange::sized(a[0], PAGE)) {
             return err(libc::EINVAL);
         }
-        // Attaching at a free or guest address.
-        let r = sys::forward(libc::SYS_shmat as u64, [a[0], a[1], flags, 0, 0, 0]);
+        // Attaching at a free or guest address (under isolation, the
+        // runtime's choice of one below bt-run's memory).
+        let r = if a[1] == 0 && crate::guest_space::enabled() {
+            shmat_placed(a[0], flags)
+        } else {
+            let r = sys::forward(libc::SYS_shmat as u64, [a[0], a[1], flags, 0, 0, 0]);
+            if r >= 0 {
+                crate::guest_space::note_mapped(r as u64, shm_size(a[0]).unwrap_or(PAGE));
+            }
+            r
+        };
         if r >= 0 && a[2] & SHM_EXEC != 0 {
             // The segment size is not known here; one page is the minimum
             // and the common case for executable segments is rare.
@@ -683,6 +714,82 @@ impl Thread {
 /// Host protection for a guest protection: never executable (the guest's
 /// code only runs translated), but readable whenever executable so the
 /// translator can read it.
+/// The alignment the runtime gives a mapping it places: a huge page's for
+/// MAP_HUGETLB (the size in the flags, else 2 MiB), 2 MiB for anonymous
+/// mappings of at least that (as the kernel aligns them, for transparent
+/// huge pages), else a page.
+fn placement_align(len: u64, flags: u64) -> u64 {
+    const HUGE_SHIFT: u64 = 26;
+    if flags & libc::MAP_HUGETLB as u64 != 0 {
+        let shift = (flags >> HUGE_SHIFT) & 0x3f;
+        return if shift == 0 { 2 << 20 } else { 1u64.checked_shl(shift as u32).unwrap_or(PAGE) };
+    }
+    if flags & libc::MAP_ANONYMOUS as u64 != 0 && len >= 2 << 20 { 2 << 20 } else { PAGE }
+}
+
+/// x86-64 mremap. Under isolation one that the kernel may move is made in
+/// place if it can be (as the kernel tries first), else moved to a range
+/// the runtime chooses below bt-run's memory: reserved first with
+/// MAP_FIXED_NOREPLACE, so that MREMAP_FIXED replaces nothing else.
+fn mremap_placed(a: [u64; 6]) -> i64 {
+    let (old, old_len, new_len, flags) = (a[0], a[1], a[2], a[3]);
+    let may_move = flags & libc::MREMAP_MAYMOVE as u64 != 0;
+    if !may_move || flags & libc::MREMAP_FIXED as u64 != 0 || !crate::guest_space::enabled() {
+        return sys::forward(libc::SYS_mremap as u64, a);
+    }
+    let dont_unmap = flags & libc::MREMAP_DONTUNMAP as u64 != 0;
+    if !dont_unmap {
+        let r = sys::forward(
+            libc::SYS_mremap as u64,
+            [old, old_len, new_len, flags & !(libc::MREMAP_MAYMOVE as u64), 0, 0],
+        );
+        if r != err(libc::ENOMEM) {
+            return r;
+        }
+    }
+    crate::guest_space::place(new_len, PAGE, 0, |at| {
+        let took = sys::calls::reserve(at, page_up(new_len), libc::MAP_NORESERVE, true);
+        if took.is_none() {
+            return err(libc::EEXIST);
+        }
+        let r =
+            sys::forward(libc::SYS_mremap as u64, [old, old_len, new_len, flags | libc::MREMAP_FIXED as u64, at, 0]);
+        if r < 0 {
+            sys::calls::release_reservation(at, page_up(new_len));
+        }
+        r
+    })
+    .unwrap_or_else(|| err(libc::ENOMEM))
+}
+
+/// shmat at an address the runtime chooses below bt-run's memory (under
+/// isolation): the segment's size from IPC_STAT (whose errors are the
+/// attach's: it needs read permission too), the range reserved first, then
+/// attached over the reservation with SHM_REMAP.
+fn shmat_placed(id: u64, flags: u64) -> i64 {
+    const SHM_REMAP: u64 = 0o40000;
+    let size = match sys::calls::shm_size(id) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    crate::guest_space::place(size, PAGE, 0, |at| {
+        if sys::calls::reserve(at, page_up(size), libc::MAP_NORESERVE, true).is_none() {
+            return err(libc::EEXIST);
+        }
+        let r = sys::forward(libc::SYS_shmat as u64, [id, at, flags | SHM_REMAP, 0, 0, 0]);
+        if r < 0 {
+            sys::calls::release_reservation(at, page_up(size));
+        }
+        r
+    })
+    .unwrap_or_else(|| err(libc::ENOMEM))
+}
+
+/// The size of shared memory segment `id`, if this process may read it.
+fn shm_size(id: u64) -> Option<u64> {
+    sys::calls::shm_size(id).ok()
+}
+
 pub(crate) fn host_prot(prot: u64) -> u64 {
     let exec = libc::PROT_EXEC as u64;
     if prot & exec != 0 { (prot & !exec) | libc::PROT_READ as u64 } else { prot }

@@ -193,3 +193,32 @@ fn a_path_flipped_by_a_second_thread_does_not_open_a_cache_alias() {
     assert_eq!(o.status, Status::Exited(0), "{}", show(&o));
     assert!(o.stdout_str().contains("opens made, writable cache aliases 0"), "{}", show(&o));
 }
+
+/// Under isolation all of the program's memory lies below 2^46 and bt-run's
+/// above (`guest_space`): every way the program gets memory, in every
+/// build, lands low, and no file the program maps shows above the line.
+#[test]
+fn the_programs_memory_lies_below_the_split() {
+    let bt = bt_run_path();
+    let own = std::fs::canonicalize(&bt).unwrap_or(bt);
+    for v in ["gcc", "musl", "pie", "dyn"] {
+        let cmd = Cmd::new(&[guest("split", v)]);
+        // Control: natively the kernel puts some of it high (the test can fail).
+        let native = run_native(&cmd);
+        assert!(native.stdout_str().contains(" high "), "{v}: native run had nothing high: {}", show(&native));
+        let o = run_bt_opts(&["--isolate"], &cmd, T);
+        assert_eq!(o.status, Status::Exited(0), "{v}: {}", show(&o));
+        let out = o.stdout_str();
+        for want in
+            ["stack", "break", "malloc-large", "mmap-4m", "mmap-high-hint", "mremap-moved", "shmat", "thread-stack"]
+        {
+            assert!(out.lines().any(|l| l == format!("{want} low")), "{v}: {want} not low: {}", show(&o));
+        }
+        assert!(!out.contains(" high "), "{v}: memory above the split: {}", show(&o));
+        assert!(out.contains("mremap-moved moved, contents kept"), "{v}: {}", show(&o));
+        for l in out.lines().filter_map(|l| l.strip_prefix("file-high ")) {
+            let bt_runs = std::path::Path::new(l) == own || l.starts_with("/memfd:bt-run-");
+            assert!(bt_runs, "{v}: a file of the program's above the split: {l}: {}", show(&o));
+        }
+    }
+}

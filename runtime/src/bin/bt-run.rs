@@ -194,8 +194,14 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     }
     if opts.isolate {
         // io_uring's operations reach files and memory without system
-        // calls the layer sees: as on a kernel without io_uring.
-        for name in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+        // calls the layer sees: as on a kernel without io_uring. The same
+        // for userfaultfd's copies into memory, and for the mappings the
+        // kernel places itself where the runtime cannot choose (io_setup's
+        // ring, a shadow stack), which would land beside bt-run's memory
+        // (see `guest_space`).
+        for name in
+            ["io_uring_setup", "io_uring_enter", "io_uring_register", "io_setup", "userfaultfd", "map_shadow_stack"]
+        {
             let call = syscall_inline::policy::syscall_by_name(name).map_err(|e| anyhow::anyhow!(e))?;
             rules.push(syscall_inline::PolicyRule::Deny {
                 call,

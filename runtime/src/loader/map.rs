@@ -151,6 +151,7 @@ pub(crate) fn map_image(file: &File, plan: &LoadPlan, within: Option<(u64, u64)>
             let total = span.checked_add(slack).ok_or_else(|| MapError("span too large".into()))?;
             let got = match within.map(|band| reserve_in_band(band, total, reserve_flags)).transpose()?.flatten() {
                 Some(got) => got,
+                None if within.is_some() => return Err(MapError("no free place for the program in its band".into())),
                 None => mmap(0, total, libc::PROT_NONE, reserve_flags, -1, 0)
                     .map_err(|e| MapError::os(&format!("cannot reserve {span:#x} bytes"), e))?,
             };
@@ -224,11 +225,16 @@ pub(crate) struct StackMapping {
 
 impl StackMapping {
     /// Maps `size` bytes of anonymous read-write memory wherever the kernel
-    /// puts it, above an inaccessible guard gap.
-    pub fn new(size: u64) -> Result<Self, MapError> {
+    /// puts it, or at a random place in `within` = [lo, hi), above an
+    /// inaccessible guard gap.
+    pub fn new(size: u64, within: Option<(u64, u64)>) -> Result<Self, MapError> {
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-        let start = mmap(0, size + STACK_GUARD_GAP, libc::PROT_NONE, flags, -1, 0)
-            .map_err(|e| MapError::os("cannot map the stack", e))?;
+        let len = size + STACK_GUARD_GAP;
+        let start = match within.map(|band| reserve_in_band(band, len, flags)).transpose()?.flatten() {
+            Some(start) => start,
+            None if within.is_some() => return Err(MapError("no free place for the stack in its band".into())),
+            None => mmap(0, len, libc::PROT_NONE, flags, -1, 0).map_err(|e| MapError::os("cannot map the stack", e))?,
+        };
         let owned = Owned { start, len: size + STACK_GUARD_GAP };
         // SAFETY: the range is the upper part of the mapping just made, which
         // `owned` now owns.

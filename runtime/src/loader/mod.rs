@@ -4,7 +4,7 @@
 
 pub mod elf;
 #[allow(unsafe_code)]
-mod map;
+pub(crate) mod map;
 pub mod script;
 pub mod stack;
 
@@ -41,6 +41,10 @@ pub struct LoadRequest<'a> {
     /// (isolation's, `isolate::EXEC_SAFE_BAND`), or where the kernel puts
     /// mappings.
     pub main_within: Option<(u64, u64)>,
+    /// Where the interpreter and the initial stack go: a band [lo, hi)
+    /// (isolation's, `guest_space::GUEST_BAND`), or where the kernel puts
+    /// mappings.
+    pub rest_within: Option<(u64, u64)>,
 }
 
 /// One guest mapping made by the loader, with the guest's view of its
@@ -159,7 +163,7 @@ fn load_elf(
     let main = map::map_image(file, &plan, req.main_within).map_err(map_err(&path))?;
     let interp_img: Option<(MappedImage, &LoadPlan)> = match &interp {
         None => None,
-        Some((ip, ifile, iplan)) => Some((map::map_image(ifile, iplan, None).map_err(map_err(ip))?, iplan)),
+        Some((ip, ifile, iplan)) => Some((map::map_image(ifile, iplan, req.rest_within).map_err(map_err(ip))?, iplan)),
     };
 
     let main_entry = GuestAddr::new(plan.entry.wrapping_add(main.bias));
@@ -215,7 +219,7 @@ fn load_elf(
         stack_size,
         arg_limit: stack::arg_limit(rlimit_stack),
     };
-    let mut stack_map = StackMapping::new(stack_size).map_err(map_err(&path))?;
+    let mut stack_map = StackMapping::new(stack_size, req.rest_within).map_err(map_err(&path))?;
     let image = stack::build(stack_map.end(), &inputs).map_err(|e| not_exec(req.path, e.to_string()))?;
     stack_map.write_top(&image.bytes).map_err(map_err(&path))?;
     let stack_prot = libc::PROT_READ | libc::PROT_WRITE | if plan.exec_stack { libc::PROT_EXEC } else { 0 };

@@ -114,7 +114,8 @@ fn loader_maps_static_busybox() {
     let _g = lock();
     let argv = os(&["busybox", "echo", "hello world"]);
     let envp = os(&["A=1", "LANG=C"]);
-    let prog = load(&LoadRequest { path: &bin, argv: &argv, envp: &envp, main_within: None }).expect("load");
+    let prog = load(&LoadRequest { path: &bin, argv: &argv, envp: &envp, main_within: None, rest_within: None })
+        .expect("load");
     let plan = LoadPlan::parse(&std::fs::read(&bin).unwrap()).unwrap();
     assert_eq!(plan.kind, ElfKind::Exec);
     assert_eq!(prog.main_bias, 0);
@@ -162,7 +163,8 @@ fn loader_maps_static_busybox() {
     }
 
     // The fixed range is now taken: a second load fails cleanly.
-    let err = load(&LoadRequest { path: &bin, argv: &argv, envp: &envp, main_within: None }).unwrap_err();
+    let err =
+        load(&LoadRequest { path: &bin, argv: &argv, envp: &envp, main_within: None, rest_within: None }).unwrap_err();
     assert!(matches!(err, LoadError::MapFailed { .. }), "{err}");
     assert!(err.to_string().contains("already in use"), "{err}");
     assert_eq!(err.exit_code(), 126);
@@ -175,7 +177,8 @@ fn loader_maps_static_busybox() {
 fn loader_maps_dynamic_program_and_interpreter() {
     let bin = PathBuf::from("/bin/ls");
     let argv = os(&["ls", "-l"]);
-    let prog = load(&LoadRequest { path: &bin, argv: &argv, envp: &[], main_within: None }).expect("load");
+    let prog =
+        load(&LoadRequest { path: &bin, argv: &argv, envp: &[], main_within: None, rest_within: None }).expect("load");
     let bytes = std::fs::read(&bin).unwrap();
     let plan = LoadPlan::parse(&bytes).unwrap();
     assert_eq!(plan.kind, ElfKind::Dyn);
@@ -205,7 +208,8 @@ fn loader_places_position_independent_program_in_the_band_asked() {
     let bin = PathBuf::from("/bin/ls");
     let argv = os(&["ls"]);
     let band = crate::isolate::EXEC_SAFE_BAND;
-    let prog = load(&LoadRequest { path: &bin, argv: &argv, envp: &[], main_within: Some(band) }).expect("load");
+    let prog = load(&LoadRequest { path: &bin, argv: &argv, envp: &[], main_within: Some(band), rest_within: None })
+        .expect("load");
     let plan = LoadPlan::parse(&std::fs::read(&bin).unwrap()).unwrap();
     let (start, end) = (plan.min_vaddr + prog.main_bias, plan.max_vaddr + prog.main_bias);
     assert!(band.0 <= start && end <= band.1, "{start:#x}-{end:#x} outside {:#x}-{:#x}", band.0, band.1);
@@ -220,7 +224,8 @@ fn loader_runs_interpreter_as_program() {
     let ls = std::fs::read("/bin/ls").unwrap();
     let interp = LoadPlan::parse(&ls).unwrap().interp.unwrap();
     let argv = vec![interp.clone().into_os_string(), "/bin/ls".into()];
-    let prog = load(&LoadRequest { path: &interp, argv: &argv, envp: &[], main_within: None }).expect("load ld.so");
+    let prog = load(&LoadRequest { path: &interp, argv: &argv, envp: &[], main_within: None, rest_within: None })
+        .expect("load ld.so");
     assert_eq!(prog.interp_base, None);
     assert_eq!(prog.entry, prog.main_entry);
     check_image(&prog, &interp, prog.main_bias);
@@ -232,7 +237,8 @@ fn loader_runs_interpreter_as_program() {
 fn loader_follows_shebang() {
     let script = write_exec("hello.sh", b"#!/bin/sh -e\necho hi\n", 0o755);
     let argv = os(&["hello.sh", "one"]);
-    let prog = load(&LoadRequest { path: &script, argv: &argv, envp: &[], main_within: None }).expect("load script");
+    let prog = load(&LoadRequest { path: &script, argv: &argv, envp: &[], main_within: None, rest_within: None })
+        .expect("load script");
     assert_eq!(prog.exe_path, std::fs::canonicalize("/bin/sh").unwrap());
     let st = parse_stack(&prog);
     let want: Vec<Vec<u8>> =
@@ -243,14 +249,16 @@ fn loader_follows_shebang() {
     unload(prog);
 
     let bad = write_exec("bad.sh", b"#!/nonexistent/interp\n", 0o755);
-    let err = load(&LoadRequest { path: &bad, argv: &[], envp: &[], main_within: None }).unwrap_err();
+    let err =
+        load(&LoadRequest { path: &bad, argv: &[], envp: &[], main_within: None, rest_within: None }).unwrap_err();
     assert_eq!(err.exit_code(), 126);
     assert!(err.to_string().contains("bad interpreter"), "{err}");
     remove_scratch();
 }
 
 fn load_err(path: &Path) -> LoadError {
-    load(&LoadRequest { path, argv: &os(&["x"]), envp: &[], main_within: None }).expect_err("must not load")
+    load(&LoadRequest { path, argv: &os(&["x"]), envp: &[], main_within: None, rest_within: None })
+        .expect_err("must not load")
 }
 
 #[test]
@@ -328,7 +336,9 @@ fn loader_maps_compiled_layouts() {
         };
         built += 1;
         let _g = lock();
-        let prog = load(&LoadRequest { path: &bin, argv: &os(&[name]), envp: &[], main_within: None }).expect(name);
+        let prog =
+            load(&LoadRequest { path: &bin, argv: &os(&[name]), envp: &[], main_within: None, rest_within: None })
+                .expect(name);
         let plan = LoadPlan::parse(&std::fs::read(&bin).unwrap()).unwrap();
         assert_eq!(prog.main_entry.get(), plan.entry.wrapping_add(prog.main_bias), "{name}");
         assert_eq!(prog.interp_base.is_some(), plan.interp.is_some(), "{name}");

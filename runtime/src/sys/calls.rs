@@ -55,6 +55,25 @@ pub fn reserve(at: u64, size: u64, flags: i32, exact: bool) -> Option<u64> {
     Some(p as u64)
 }
 
+/// Undo a `reserve` of [at, at + size) that was not used.
+pub fn release_reservation(at: u64, size: u64) {
+    // SAFETY: the caller's own reservation, inaccessible and unused.
+    unsafe { libc::munmap(at as *mut _, size as usize) };
+}
+
+/// The size of System V shared memory segment `id` (IPC_STAT), or -errno.
+pub fn shm_size(id: u64) -> Result<u64, i64> {
+    // SAFETY: plain data, all-zero is valid; written by the kernel.
+    let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: `ds` is a valid, writable shmid_ds for the call.
+    let r = unsafe { libc::shmctl(id as i32, libc::IPC_STAT, &mut ds) };
+    if r < 0 {
+        Err(-(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL) as i64))
+    } else {
+        Ok(ds.shm_segsz as u64)
+    }
+}
+
 /// openat(AT_FDCWD, `path`, `flags`, `mode`) for the guest, with a path of
 /// bt-run's (the real executable behind /proc/self/exe): fd or -errno.
 pub fn open_path(path: &CStr, flags: u64, mode: u64) -> i64 {
