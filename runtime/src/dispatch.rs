@@ -184,6 +184,8 @@ pub enum ProcessError {
     Break { near: u64 },
     #[error("cannot map the code cache: {0}")]
     CodeCache(std::io::Error),
+    #[error("cannot reserve the inaccessible band above the program's memory (isolation)")]
+    Guard,
 }
 
 /// What the seccomp filter allows where, for this run's gate table and
@@ -237,6 +239,7 @@ impl Process {
             entry_regs: None,
             bmi2: std::arch::is_x86_feature_detected!("bmi2"),
             ic_counters: None,
+            confine_stores: opts.isolate,
         };
         // Under isolation the cache's execute view, which the filter names
         // and which outlives this image in it, lies where no exec'd image's
@@ -257,8 +260,14 @@ impl Process {
         let mut reserved = cache.reserved_ranges();
         reserved.push((brk.start, brk.limit));
         if opts.isolate {
-            // Everything above the guest's part of the address space.
+            // Everything above the guest's part of the address space, and
+            // the inaccessible band just above it that confined stores rely
+            // on (see `translator::abi::GUEST_GUARD`).
             reserved.push((crate::guest_space::GUEST_LIMIT, 1 << 47));
+            let guard = translator::abi::GUEST_GUARD;
+            if sys::calls::reserve(crate::guest_space::GUEST_LIMIT, guard, libc::MAP_NORESERVE, true).is_none() {
+                return Err(ProcessError::Guard);
+            }
         }
         let cache_range = (cache.base().get(), cache.base().get() + cache_size as u64);
         let answers = Answers::new_leaked();
@@ -676,6 +685,34 @@ impl Thread {
                         self.ctx.gpr[reg::RSP] = rsp + size as u64;
                         self.ctx.rip += len as u64;
                         stepped = stepping;
+                    }
+                }
+                Some(ExitReason::StoreFault) => {
+                    // A confined store aimed above the guest's memory, which
+                    // natively would be unmapped there: SIGSEGV, MAPERR.
+                    let pc = GuestAddr(self.ctx.rip);
+                    let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e.get() - pc.get()).min(15) as usize);
+                    let mut b = [0u8; 15];
+                    let _ = sys::read_guest(pc, &mut b[..n]);
+                    let gpr: [u64; 16] = self.ctx.gpr[..16].try_into().expect("16 registers");
+                    let addr = translator::translate::confined_store_address(
+                        pc,
+                        &b[..n],
+                        &gpr,
+                        self.ctx.guest_fs,
+                        self.ctx.guest_gs,
+                    )
+                    .unwrap_or(translator::abi::GUEST_LIMIT);
+                    if let Some(e) = self.sync_fault(libc::SIGSEGV, 1, addr) {
+                        return e;
+                    }
+                }
+                Some(ExitReason::StackFault) => {
+                    // rsp was set above the guest's memory: the stack is
+                    // unmapped there, as a push would find natively.
+                    let rsp = self.ctx.gpr[reg::RSP];
+                    if let Some(e) = self.sync_fault(libc::SIGSEGV, 1, rsp) {
+                        return e;
                     }
                 }
                 Some(ExitReason::FetchFault) => {

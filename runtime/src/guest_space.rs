@@ -22,7 +22,7 @@ use crate::isolate::EXEC_SAFE_BAND;
 
 /// Every guest mapping lies below this under isolation (64 TiB; the
 /// user address space of 4-level paging is 128 TiB).
-pub const GUEST_LIMIT: u64 = 1 << 46;
+pub const GUEST_LIMIT: u64 = translator::abi::GUEST_LIMIT;
 
 /// Where the loader puts the interpreter and the initial stack, and below
 /// whose top the runtime's placements start: above the band of programs

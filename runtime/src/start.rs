@@ -93,6 +93,10 @@ fn start_inner(l: Launch) -> Result<std::convert::Infallible, StartError> {
     if !crate::sys::fsgsbase_available() {
         return Err(StartError::NoFsgsbase);
     }
+    if l.opts.isolate && !std::arch::is_x86_feature_detected!("bmi2") {
+        // Confined stores check their address with `rorx`.
+        return Err(StartError::Isolation("isolation needs a CPU with BMI2".into()));
+    }
     // Under isolation a position-independent program goes into the band
     // where the code cache must be, so that the cache can be near it.
     let main_within = l.opts.isolate.then_some(crate::isolate::EXEC_SAFE_BAND);

@@ -21,6 +21,9 @@
  *   mapfixed map over the code cache and over bt-run's own code
  *   iouring  io_uring_setup (its operations would bypass the layer)
  *   vmwrite  process_vm_writev into this very process
+ *   heap     write into memory of bt-run's (a writable mapping at or
+ *            above 2^46 that is not this program's: bt-run's heap, stacks,
+ *            contexts, tables), then a raw exit_group(77)
  *   race     open a path for writing while a second thread flips it
  *            between a harmless file and the cache's map_files entry (an
  *            argument changed after the layer read it); counts opens that
@@ -158,6 +161,8 @@ static int mode_table(void) {
             }
             if (!ok || zeros < 64)
                 continue;
+            if (!found)
+                say("found a gate table\n");
             memset(p, 0, 512);
             found++;
         }
@@ -347,6 +352,24 @@ static int mode_race(void) {
     return aliases ? 5 : 0;
 }
 
+static int mode_heap(void) {
+    const uintptr_t limit = 1ULL << 46;
+    for (int i = 0; i < nmaps; i++) {
+        struct map *m = &maps[i];
+        if (m->start < limit || m->perms[0] != 'r' || m->perms[1] != 'w' || strstr(m->name, "[stack]") ||
+            ((uintptr_t)&maps >= m->start && (uintptr_t)&maps < m->end))
+            continue;
+        say("writing at %s\n", m->name[0] ? m->name : "an anonymous mapping");
+        /* The same value back: harmless to bt-run if the store happens. */
+        volatile unsigned long *w = (volatile unsigned long *)m->start;
+        *w = *w;
+        say("wrote into memory above 2^46\n");
+        raw_exit(77);
+    }
+    say("nothing writable above 2^46\n");
+    return 3;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: esc MODE\n");
@@ -384,6 +407,8 @@ int main(int argc, char **argv) {
         return mode_vmwrite();
     if (!strcmp(mode, "race"))
         return mode_race();
+    if (!strcmp(mode, "heap"))
+        return mode_heap();
     fprintf(stderr, "esc: unknown mode %s\n", mode);
     return 2;
 }

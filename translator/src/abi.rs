@@ -64,7 +64,24 @@ pub enum ExitReason {
     /// trap); the dispatcher raises SIGTRAP, so that a debugger's
     /// breakpoint is seen where it is and taken out when it is removed.
     Breakpoint = 11,
+    /// A store at `rip` would write at or above [`GUEST_LIMIT`] (confined
+    /// stores, isolation): every register is the guest's; the dispatcher
+    /// reports SIGSEGV there as for unmapped memory.
+    StoreFault = 12,
+    /// The instruction before `rip` left rsp at or above [`GUEST_LIMIT`]
+    /// (confined stores): SIGSEGV at `rip`, for the stack's address.
+    StackFault = 13,
 }
+
+/// Under isolation every guest mapping lies below this (64 TiB) and
+/// bt-run's memory above it; confined stores check their address against
+/// it (see docs/design.md, "Isolation").
+pub const GUEST_LIMIT: u64 = 1 << 46;
+/// The inaccessible band just above [`GUEST_LIMIT`] under isolation: a
+/// store whose base is below the limit and whose displacement is a disp32
+/// (rsp-relative, a pushed word, a string instruction running upward)
+/// faults there rather than reach bt-run's memory.
+pub const GUEST_GUARD: u64 = 4 << 30;
 
 impl ExitReason {
     pub fn from_raw(v: u64) -> Option<Self> {
@@ -80,6 +97,8 @@ impl ExitReason {
             9 => Self::TrapFlag,
             10 => Self::Int80,
             11 => Self::Breakpoint,
+            12 => Self::StoreFault,
+            13 => Self::StackFault,
             _ => return None,
         })
     }

@@ -12,12 +12,12 @@
 
 use iced_x86::{
     Code, ConditionCode, Decoder, DecoderError, DecoderOptions, Encoder, EncodingKind, FlowControl, Instruction,
-    InstructionInfoFactory, MemoryOperand, Mnemonic, OpKind, Register,
+    InstructionInfoFactory, MemoryOperand, Mnemonic, OpAccess, OpKind, Register,
 };
 
 use crate::abi::{
-    BLOCK_ENTRY, ExitReason, IBL_EMPTY, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, IC_REARM, INDIRECT_ENTRY, INDIRECT_HIT,
-    NO_SITE, SiteKind, Spilled, off, reg,
+    BLOCK_ENTRY, ExitReason, GUEST_GUARD, GUEST_LIMIT, IBL_EMPTY, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, IC_REARM,
+    INDIRECT_ENTRY, INDIRECT_HIT, NO_SITE, SiteKind, Spilled, off, reg,
 };
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot, asm};
@@ -90,6 +90,11 @@ pub struct TranslateOptions {
     /// of such a site counts down its cell and leaves with `IC_REARM` when
     /// it reaches zero. None: no counters.
     pub ic_counters: Option<(u32, u32)>,
+    /// Confine guest stores below `GUEST_LIMIT` (isolation): every store
+    /// whose address is not known to be below it is checked first, and rsp
+    /// after every instruction that may move it far (see `confine`).
+    /// Needs BMI2 (`rorx`).
+    pub confine_stores: bool,
 }
 
 /// Where an in-process syscall answer comes from (both per thread, through
@@ -441,6 +446,9 @@ pub fn translate_block_in(
         jt_space,
         jump_table: None,
         ic_counted: Vec::new(),
+        store_fails: Vec::new(),
+        checked: Vec::new(),
+        flags_dead: false,
     };
     indirect_entry(&mut b.e, pc);
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
@@ -482,8 +490,14 @@ pub fn translate_block_in(
             end = here.add(len as u64);
             break;
         }
+        if opts.confine_stores {
+            b.flags_dead = flags_dead_at(here, rest);
+        }
         if !b.instruction(&ins, raw) {
             break;
+        }
+        if opts.confine_stores {
+            b.forget_checks_written_by(&ins);
         }
         b.history.push(ins);
     }
@@ -523,6 +537,31 @@ struct BlockBuilder<'a> {
     jump_table: Option<JumpTable>,
     /// See `Translation::ic_counted`.
     ic_counted: Vec<u32>,
+    /// Confinement checks that failed lead here (emitted after the exit
+    /// stubs): the branch, the guest pc and reason of the exit, and the
+    /// registers to take back from their spill slots first, in order.
+    store_fails: Vec<StoreFail>,
+    /// Addresses checked so far whose registers have not changed since
+    /// (confined stores): another store within `GUEST_GUARD / 2` of one
+    /// lies below the limit or faults in the guard band.
+    checked: Vec<(Register, Register, u32, i64)>,
+    /// The flags are dead at the instruction being translated (written
+    /// before any read by the instructions that follow in the block).
+    flags_dead: bool,
+}
+
+/// A failed confinement check's branch, the guest pc and reason of its
+/// exit, and the registers (number, spill slot) taken back first.
+type StoreFail = (Rel32Slot, GuestAddr, ExitReason, Vec<(u8, i32)>);
+
+/// A store's address, for its confinement check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StoreAddr {
+    /// Known at translation (rip-relative or absolute).
+    Const(u64),
+    /// `[base + index*scale + displ]` (64-bit addressing), plus the FS base
+    /// with `fs`.
+    Regs { base: Register, index: Register, scale: u32, displ: u64, fs: bool },
 }
 
 /// Scratch candidates for far rip-relative rewrites, in order of preference
@@ -841,10 +880,17 @@ impl BlockBuilder<'_> {
                 if matches!(ins.code(), Code::Popfq | Code::Popfw) {
                     self.popf_trap_flag_check(ins);
                 }
+                if self.opts.confine_stores && !self.confine(ins) {
+                    self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip()));
+                    return false;
+                }
                 if ins.is_ip_rel_memory_operand() {
                     self.riprel(ins);
                 } else {
                     self.e.bytes(raw);
+                }
+                if self.opts.confine_stores && self.moves_rsp_far(ins) {
+                    self.check_rsp(next);
                 }
                 true
             }
@@ -1306,6 +1352,17 @@ impl BlockBuilder<'_> {
         for p in &pre {
             self.encode_at_pc(p).expect("lea scratch, [scratch + x] encodes");
         }
+        if self.opts.confine_stores && self.writes_memory(&f) {
+            // The address with the guest's GS base, as the scratch holds it.
+            let a = StoreAddr::Regs {
+                base: f.memory_base(),
+                index: f.memory_index(),
+                scale: f.memory_index_scale(),
+                displ: f.memory_displacement64(),
+                fs: false,
+            };
+            self.check_store(a, GuestAddr(ins.ip()), vec![(s, off::SPILL_SCRATCH)]);
+        }
         self.may_fault(Spilled::scratch(s));
         self.encode_at_pc(&f).expect("gs-relative instruction re-encodes without the segment");
         self.e.load_gs(s, off::SPILL_SCRATCH);
@@ -1747,6 +1804,223 @@ impl BlockBuilder<'_> {
         self.spilled.push((self.e.len() as u32, regs));
     }
 
+    /// Does `ins` write memory (explicitly or implicitly)?
+    fn writes_memory(&mut self, ins: &Instruction) -> bool {
+        self.info.info(ins).used_memory().iter().any(|m| {
+            matches!(m.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite)
+        })
+    }
+
+    /// Store confinement (isolation), before `ins`: a check of each address
+    /// it writes that is not known to lie below `GUEST_LIMIT`. Known
+    /// below, or faulting in the guard band above it (`GUEST_GUARD`)
+    /// before anything else: rsp-relative operands (rsp is kept below the
+    /// limit, `check_rsp`) and the stack's pushes, 32-bit addresses,
+    /// constant addresses below the limit. A string instruction is checked
+    /// at its first element: running upward it meets the guard band,
+    /// downward it wraps to addresses that fault. False for forms not
+    /// confined yet (vector-indexed scatters, AMX tile stores), which are
+    /// refused as unsupported.
+    fn confine(&mut self, ins: &Instruction) -> bool {
+        if matches!(ins.code(), Code::VEX_Tilestored_sibmem_tmm) {
+            return false;
+        }
+        let mut checks = Vec::new();
+        for m in self.info.info(ins).used_memory() {
+            if !matches!(
+                m.access(),
+                OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
+            ) {
+                continue;
+            }
+            let (base, index) = (m.base(), m.index());
+            if index != Register::None && !index.is_gpr() {
+                return false;
+            }
+            let fs = m.segment() == Register::FS;
+            let a = if base == Register::RIP {
+                StoreAddr::Const(m.displacement())
+            } else if base.size() == 4 || index.size() == 4 {
+                // 32-bit addressing: below 4 GiB, but for the FS base.
+                if !fs {
+                    continue;
+                }
+                StoreAddr::Regs { base, index, scale: m.scale(), displ: m.displacement(), fs }
+            } else if base == Register::None && index == Register::None && !fs {
+                StoreAddr::Const(m.displacement())
+            } else if base == Register::RSP && index == Register::None && !fs {
+                continue;
+            } else {
+                StoreAddr::Regs { base, index, scale: m.scale(), displ: m.displacement(), fs }
+            };
+            if !checks.contains(&a) {
+                checks.push(a);
+            }
+        }
+        for a in checks {
+            self.check_store(a, GuestAddr(ins.ip()), Vec::new());
+        }
+        true
+    }
+
+    /// Emit the check that address `a` lies below `GUEST_LIMIT`; if not,
+    /// the block leaves with `StoreFault` at `pc` (every register the
+    /// guest's, once `restore` is done). Flag-free, with rcx (and rdx for
+    /// the FS base) spilled:
+    ///
+    /// ```text
+    /// mov gs:[SPILL_RCX], rcx
+    /// lea rcx, [a]                 ; + rdfsbase into rdx, lea rcx, [rcx+rdx]
+    /// rorx rcx, rcx, 46            ; bits 46..61 to 0..15 (62, 63 set
+    /// movzx ecx, cx                ; alone make the address non-canonical:
+    /// jrcxz ok                     ; the store itself faults)
+    /// jmp fail                     ; after the block's exit stubs
+    /// ok: mov rcx, gs:[SPILL_RCX]
+    /// ```
+    fn check_store(&mut self, a: StoreAddr, pc: GuestAddr, mut restore: Vec<(u8, i32)>) {
+        let (base, index, scale, displ, fs) = match a {
+            StoreAddr::Const(v) => {
+                if v < GUEST_LIMIT || (v as i64) < 0 {
+                    return;
+                }
+                // Always outside: the store never happens.
+                let s = self.e.jmp_rel32();
+                self.store_fails.push((s, pc, ExitReason::StoreFault, restore));
+                return;
+            }
+            StoreAddr::Regs { base, index, scale, displ, fs } => (base, index, scale, displ, fs),
+        };
+        let near = |&(b, x, sc, d): &(Register, Register, u32, i64)| {
+            b == base && x == index && sc == scale && (d.wrapping_sub(displ as i64)).unsigned_abs() < GUEST_GUARD / 2
+        };
+        let tracked = !fs && restore.is_empty();
+        if tracked && self.checked.iter().any(near) {
+            return;
+        }
+        if tracked {
+            self.checked.push((base, index, scale, displ as i64));
+        }
+        // iced-x86 sizes a 64-bit address's disp32 as 8 (sign-extended).
+        let addr32 = base.size() == 4 || index.size() == 4;
+        let displ_size = if i8::try_from(displ as i64).is_ok() {
+            1
+        } else if addr32 {
+            4
+        } else {
+            8
+        };
+        let m = MemoryOperand::new(base, index, scale, displ as i64, displ_size, false, Register::None);
+        let lea = Instruction::with2(Code::Lea_r64_m, Register::RCX, m).expect("lea rcx, m64 is an instruction");
+        asm!(self.e; gs mov [off::SPILL_RCX], rcx);
+        if fs {
+            asm!(self.e; gs mov [off::SPILL_RDX], rdx);
+        }
+        self.encode_at_pc(&lea).expect("the store's address encodes as a lea");
+        if fs {
+            asm!(self.e
+                ; rdfsbase rdx
+                ; lea rcx, [rcx + rdx]
+                ; gs mov rdx, [off::SPILL_RDX]
+            );
+        }
+        let shift = GUEST_LIMIT.trailing_zeros() as i8;
+        let fail = if self.flags_dead {
+            // shr leaves ZF set exactly when no bit at or above the limit is.
+            asm!(self.e; shr rcx, shift);
+            self.e.jcc_rel32(0x5) // jnz
+        } else {
+            asm!(self.e
+                ; rorx rcx, rcx, shift
+                ; movzx ecx, cx
+            );
+            let ok = self.e.jrcxz_fwd();
+            let fail = self.e.jmp_rel32();
+            let bound = self.e.bind_rel8(ok);
+            debug_assert!(bound);
+            fail
+        };
+        asm!(self.e; gs mov rcx, [off::SPILL_RCX]);
+        restore.insert(0, (reg::RCX as u8, off::SPILL_RCX));
+        self.store_fails.push((fail, pc, ExitReason::StoreFault, restore));
+    }
+
+    /// Checked addresses (`checked`) that use a register `ins` writes are
+    /// no longer known.
+    fn forget_checks_written_by(&mut self, ins: &Instruction) {
+        if self.checked.is_empty() {
+            return;
+        }
+        let info = self.info.info(ins);
+        let written: Vec<Register> = info
+            .used_registers()
+            .iter()
+            .filter(|u| {
+                matches!(
+                    u.access(),
+                    OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
+                )
+            })
+            .map(|u| u.register().full_register())
+            .collect();
+        self.checked
+            .retain(|&(b, x, _, _)| !written.contains(&b.full_register()) && !written.contains(&x.full_register()));
+    }
+
+    /// Does `ins` set rsp other than by a push, pop, call, return or
+    /// `enter` (which move it by at most 64 KiB, and read or write at it
+    /// first) or by `sub`/`and` with an immediate (which lower it, or wrap
+    /// it to an address that faults)?
+    fn moves_rsp_far(&mut self, ins: &Instruction) -> bool {
+        let writes = self.info.info(ins).used_registers().iter().any(|u| {
+            u.register() == Register::RSP
+                && matches!(
+                    u.access(),
+                    OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
+                )
+        });
+        if !writes {
+            return false;
+        }
+        let pops_rsp = ins.mnemonic() == Mnemonic::Pop
+            && ins.op0_kind() == OpKind::Register
+            && ins.op0_register() == Register::RSP;
+        let stack_op = matches!(
+            ins.mnemonic(),
+            Mnemonic::Push
+                | Mnemonic::Pop
+                | Mnemonic::Pushf
+                | Mnemonic::Pushfq
+                | Mnemonic::Popf
+                | Mnemonic::Popfq
+                | Mnemonic::Enter
+        ) && !pops_rsp;
+        let lowers = matches!(ins.mnemonic(), Mnemonic::Sub | Mnemonic::And)
+            && ins.op0_kind() == OpKind::Register
+            && ins.op0_register() == Register::RSP
+            && matches!(ins.op1_kind(), OpKind::Immediate8to64 | OpKind::Immediate32to64)
+            && (ins.mnemonic() == Mnemonic::And || (ins.immediate(1) as i64) >= 0);
+        !stack_op && !lowers
+    }
+
+    /// After an instruction that set rsp (`moves_rsp_far`): rsp must be
+    /// below `GUEST_LIMIT`, else the block leaves with `StackFault` at
+    /// `next` (the check of `check_store`, on rsp).
+    fn check_rsp(&mut self, next: GuestAddr) {
+        let shift = GUEST_LIMIT.trailing_zeros() as i8;
+        asm!(self.e
+            ; gs mov [off::SPILL_RCX], rcx
+            ; mov rcx, rsp
+            ; rorx rcx, rcx, shift
+            ; movzx ecx, cx
+        );
+        let ok = self.e.jrcxz_fwd();
+        let fail = self.e.jmp_rel32();
+        let bound = self.e.bind_rel8(ok);
+        debug_assert!(bound);
+        asm!(self.e; gs mov rcx, [off::SPILL_RCX]);
+        self.store_fails.push((fail, next, ExitReason::StackFault, vec![(reg::RCX as u8, off::SPILL_RCX)]));
+    }
+
     /// Push a call's guest return address: `push imm32` when it is one
     /// sign-extended, else `push qword [rip + literal]`, the literal after
     /// the block's stubs. Either way the push is the only instruction, so a
@@ -1786,6 +2060,14 @@ impl BlockBuilder<'_> {
                 ic: ic.map(|p| IcPatch { stub_imm, ..p }),
             });
         }
+        for (slot, at, reason, restore) in std::mem::take(&mut self.store_fails) {
+            let stub = self.e.pc();
+            self.e.patch(slot, stub);
+            for (r, from) in restore {
+                self.e.load_gs(r, from);
+            }
+            self.special_exit(reason, at);
+        }
         for (slot, v) in std::mem::take(&mut self.literals) {
             let at = self.e.literal64(v);
             self.e.patch(slot, at);
@@ -1823,6 +2105,76 @@ pub enum StepKind {
     /// `mov ss, r/m`: it holds off the single-step trap until after the
     /// next instruction, which then reports only its own.
     MovSs,
+}
+
+/// The address at or above `GUEST_LIMIT` that the instruction at `pc`
+/// (whose bytes start `bytes`) writes, with the guest's registers `gpr`
+/// (by `abi::reg` number) and FS and GS bases: what a `StoreFault`
+/// reports. None if it writes none there.
+pub fn confined_store_address(pc: GuestAddr, bytes: &[u8], gpr: &[u64; 16], fs: u64, gs: u64) -> Option<u64> {
+    let ins = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE).decode();
+    if ins.is_invalid() {
+        return None;
+    }
+    let mut info = InstructionInfoFactory::new();
+    let value = |r: Register, _: usize, _: usize| -> Option<u64> {
+        match r {
+            Register::FS => Some(fs),
+            Register::GS => Some(gs),
+            Register::ES | Register::CS | Register::SS | Register::DS => Some(0),
+            Register::RIP => Some(ins.next_ip()),
+            r if r.is_gpr() => {
+                let v = gpr[reg_num(r) as usize];
+                Some(match r.size() {
+                    8 => v,
+                    4 => v & 0xffff_ffff,
+                    2 => v & 0xffff,
+                    _ => v & 0xff,
+                })
+            }
+            _ => None,
+        }
+    };
+    info.info(&ins)
+        .used_memory()
+        .iter()
+        .filter(|m| {
+            matches!(m.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite)
+        })
+        .filter_map(|m| m.virtual_address(0, value))
+        .find(|&a| a >= GUEST_LIMIT && (a as i64) >= 0)
+}
+
+/// Are the flags dead at the instruction at `pc` (whose bytes start
+/// `bytes`): do it and the few that follow in a straight line write every
+/// status flag before any of them reads one? (Conservative: a branch, or
+/// the end of the look-ahead, counts as a read.)
+fn flags_dead_at(pc: GuestAddr, bytes: &[u8]) -> bool {
+    const STATUS: u32 = iced_x86::RflagsBits::OF
+        | iced_x86::RflagsBits::SF
+        | iced_x86::RflagsBits::ZF
+        | iced_x86::RflagsBits::AF
+        | iced_x86::RflagsBits::CF
+        | iced_x86::RflagsBits::PF;
+    let mut d = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
+    let mut dead = 0u32;
+    for _ in 0..6 {
+        if !d.can_decode() {
+            return false;
+        }
+        let ins = d.decode();
+        if ins.is_invalid() || ins.rflags_read() & STATUS & !dead != 0 {
+            return false;
+        }
+        dead |= ins.rflags_modified() & STATUS;
+        if dead == STATUS {
+            return true;
+        }
+        if ins.flow_control() != FlowControl::Next {
+            return false;
+        }
+    }
+    false
 }
 
 /// The `StepKind` of the instruction at `pc`, whose bytes start `bytes`.
@@ -2011,6 +2363,116 @@ mod tests {
             v.push(s);
         }
         v
+    }
+
+    fn confined() -> TranslateOptions {
+        TranslateOptions { confine_stores: true, bmi2: true, ..TranslateOptions::default() }
+    }
+
+    #[test]
+    fn confined_stores_are_checked_once_per_address_and_stack_stores_not_at_all() {
+        let code = [
+            0x48, 0x89, 0x58, 0x08, // mov [rax+8], rbx
+            0x53, // push rbx
+            0x48, 0x89, 0x4C, 0x24, 0x10, // mov [rsp+16], rcx
+            0x48, 0x89, 0x50, 0x10, // mov [rax+16], rdx: near the checked one
+            0x48, 0x89, 0xD8, // mov rax, rbx
+            0x48, 0x89, 0x08, // mov [rax], rcx: rax changed
+            0xC3,
+        ];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
+        let text = dis(&t, 0x10_0000);
+        let checks: Vec<&String> = text.iter().filter(|l| l.starts_with("rorx rcx,rcx,2Eh")).collect();
+        assert_eq!(checks.len(), 2, "{text:#?}");
+        assert!(text.iter().any(|l| l == "lea rcx,[rax+8]"), "{text:#?}");
+        assert!(text.iter().any(|l| l == "lea rcx,[rax]"), "{text:#?}");
+        // Both fail paths leave with StoreFault at their store.
+        let faults = text
+            .iter()
+            .filter(|l| {
+                *l == &format!(
+                    "mov qword ptr gs:[{}],{}",
+                    iced_hex(off::EXIT_REASON as u64),
+                    iced_hex(ExitReason::StoreFault as u64)
+                )
+            })
+            .count();
+        assert_eq!(faults, 2, "{text:#?}");
+        let plain = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, TranslateOptions::default());
+        assert!(!dis(&plain, 0x10_0000).iter().any(|l| l.starts_with("rorx")));
+    }
+
+    #[test]
+    fn with_the_flags_dead_the_check_is_a_shift_and_a_branch_not_taken() {
+        // mov [rax], rcx; add rbx, 1; ret
+        let code = [0x48, 0x89, 0x08, 0x48, 0x83, 0xC3, 0x01, 0xC3];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
+        let text = dis(&t, 0x10_0000);
+        let at = text.iter().position(|l| l == "shr rcx,2Eh").expect("a shift");
+        let next = text[at + 1..].iter().find(|l| !l.starts_with("nop")).expect("a branch");
+        assert!(next.starts_with("jne "), "{text:#?}");
+        assert!(!text.iter().any(|l| l.starts_with("rorx")), "{text:#?}");
+    }
+
+    #[test]
+    fn rsp_is_checked_after_it_is_set_but_not_after_it_is_lowered() {
+        // mov rsp, rax; sub rsp, 8; add rsp, 16; ret
+        let code = [0x48, 0x89, 0xC4, 0x48, 0x83, 0xEC, 0x08, 0x48, 0x83, 0xC4, 0x10, 0xC3];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
+        let text = dis(&t, 0x10_0000);
+        assert_eq!(text.iter().filter(|l| *l == "mov rcx,rsp").count(), 2, "{text:#?}");
+        let faults = text
+            .iter()
+            .filter(|l| {
+                *l == &format!(
+                    "mov qword ptr gs:[{}],{}",
+                    iced_hex(off::EXIT_REASON as u64),
+                    iced_hex(ExitReason::StackFault as u64)
+                )
+            })
+            .count();
+        assert_eq!(faults, 2, "{text:#?}");
+    }
+
+    #[test]
+    fn a_scatter_is_refused_under_confinement() {
+        let mut i = Instruction::with2(
+            Code::EVEX_Vpscatterdd_vm32z_k1_zmm,
+            MemoryOperand::new(Register::RAX, Register::ZMM1, 4, 0, 0, false, Register::None),
+            Register::ZMM2,
+        )
+        .unwrap();
+        i.set_op_mask(Register::K1);
+        let mut enc = Encoder::new(64);
+        enc.encode(&i, 0x401000).unwrap();
+        let code = enc.take_buffer();
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
+        let unsupported = format!(
+            "mov qword ptr gs:[{}],{}",
+            iced_hex(off::EXIT_REASON as u64),
+            iced_hex(ExitReason::Unsupported as u64)
+        );
+        assert!(dis(&t, 0x10_0000).contains(&unsupported));
+        let plain = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, TranslateOptions::default());
+        assert!(!dis(&plain, 0x10_0000).contains(&unsupported));
+    }
+
+    #[test]
+    fn a_confined_stores_fault_address_is_the_store_address() {
+        // mov [rax+rbx*2+8], ecx
+        let code = [0x89, 0x4C, 0x58, 0x08];
+        let mut gpr = [0u64; 16];
+        gpr[reg::RAX] = GUEST_LIMIT;
+        gpr[reg::RBX] = 4;
+        assert_eq!(confined_store_address(GuestAddr(0x401000), &code, &gpr, 0, 0), Some(GUEST_LIMIT + 16));
+        gpr[reg::RAX] = 0x1000;
+        assert_eq!(confined_store_address(GuestAddr(0x401000), &code, &gpr, 0, 0), None);
+        // mov fs:[rax], ecx with the FS base high.
+        let code = [0x64, 0x89, 0x08];
+        assert_eq!(
+            confined_store_address(GuestAddr(0x401000), &code, &gpr, GUEST_LIMIT, 0),
+            Some(GUEST_LIMIT + 0x1000)
+        );
     }
 
     #[test]
