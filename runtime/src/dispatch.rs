@@ -327,6 +327,7 @@ impl Process {
                 crate::loader::map::fill_random(&mut w).map(|()| u64::from_le_bytes(w)).unwrap_or(0)
             });
             crate::guest_space::enable(random);
+            sys::limit_guest_writes(crate::guest_space::GUEST_LIMIT);
         }
         Ok(p)
     }

@@ -24,6 +24,9 @@
  *   heap     write into memory of bt-run's (a writable mapping at or
  *            above 2^46 that is not this program's: bt-run's heap, stacks,
  *            contexts, tables), then a raw exit_group(77)
+ *   forge    write into the tables cached code jumps through (the
+ *            indirect-branch table below 2 GiB, which a forged slot would
+ *            turn into a jump anywhere), then a raw exit_group(77)
  *   race     open a path for writing while a second thread flips it
  *            between a harmless file and the cache's map_files entry (an
  *            argument changed after the layer read it); counts opens that
@@ -370,6 +373,21 @@ static int mode_heap(void) {
     return 3;
 }
 
+static int mode_forge(void) {
+    for (int i = 0; i < nmaps; i++) {
+        struct map *m = &maps[i];
+        if (m->start >= (1ULL << 31) || !strstr(m->name, "bt-run-table"))
+            continue;
+        say("writing bt-run's lookup table (%s)\n", m->perms);
+        volatile unsigned long *w = (volatile unsigned long *)m->start;
+        *w = *w;
+        say("wrote into the lookup table\n");
+        raw_exit(77);
+    }
+    say("no lookup table found\n");
+    return 3;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: esc MODE\n");
@@ -409,6 +427,8 @@ int main(int argc, char **argv) {
         return mode_race();
     if (!strcmp(mode, "heap"))
         return mode_heap();
+    if (!strcmp(mode, "forge"))
+        return mode_forge();
     fprintf(stderr, "esc: unknown mode %s\n", mode);
     return 2;
 }

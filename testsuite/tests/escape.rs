@@ -74,6 +74,17 @@ fn a_store_into_bt_runs_memory_faults() {
 }
 
 #[test]
+fn the_tables_cached_code_jumps_through_cannot_be_forged() {
+    // Read-only where the program's stores reach (below 2 GiB); bt-run
+    // writes them through a second view above the split.
+    let o = run_bt_opts(&DENY, &esc("forge"), T);
+    let out = o.stdout_str();
+    assert!(out.contains("writing bt-run's lookup table (r--s)"), "the guest found no table: {}", show(&o));
+    assert!(!out.contains("wrote into"), "{}", show(&o));
+    assert_eq!(o.status, Status::signal(libc::SIGSEGV), "{}", show(&o));
+}
+
+#[test]
 fn int80_exit_group_is_denied_by_the_layer() {
     let o = run_bt_opts(&DENY, &esc("int80"), T);
     assert!(o.stdout_str().contains("int $0x80 exit_group(77)"), "{}", show(&o));

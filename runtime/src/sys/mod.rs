@@ -141,7 +141,8 @@ pub fn write_guest(addr: GuestAddr, buf: &[u8]) -> Result<(), i32> {
     if buf.is_empty() {
         return Ok(());
     }
-    if addr.checked_add(buf.len() as u64).is_none_or(|e| e > USER_END) {
+    let limit = WRITE_LIMIT.load(std::sync::atomic::Ordering::Relaxed);
+    if addr.checked_add(buf.len() as u64).is_none_or(|e| e > limit) {
         return Err(libc::EFAULT);
     }
     // SAFETY: the destination is guest memory the guest asked the kernel
@@ -154,6 +155,18 @@ pub fn write_guest(addr: GuestAddr, buf: &[u8]) -> Result<(), i32> {
 
 /// End of the user address space (x86-64, 4-level paging).
 const USER_END: u64 = 0x7fff_ffff_f000;
+
+/// `write_guest` writes nothing at or above this: the end of the user
+/// address space, or under isolation the end of the program's part of it
+/// (`guest_space::GUEST_LIMIT`), so that no write bt-run makes for the
+/// program (a signal frame, a tid, a call's output) lands in bt-run's
+/// memory.
+static WRITE_LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(USER_END);
+
+/// Isolation: `write_guest` stops at `limit`.
+pub fn limit_guest_writes(limit: u64) {
+    WRITE_LIMIT.store(limit.min(USER_END), std::sync::atomic::Ordering::Relaxed);
+}
 
 pub fn read_guest_u64(addr: GuestAddr) -> Result<u64, i32> {
     let mut b = [0u8; 8];

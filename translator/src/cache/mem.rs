@@ -158,26 +158,7 @@ impl CodeMemory {
     /// views are MAP_SHARED, so without this a forked child would keep
     /// writing into its parent's cache.
     pub fn snapshot(&self, used: usize) -> io::Result<Snapshot> {
-        // SAFETY: as in `new`.
-        let fd = unsafe { libc::memfd_create(c"bt-run-code-cache".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let snap = Snapshot { fd };
-        // SAFETY: fd is ours.
-        if unsafe { libc::ftruncate(fd, self.size as libc::off_t) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut off = 0usize;
-        while off < used {
-            // SAFETY: writing from our own readable view, in bounds.
-            let n = unsafe { libc::pwrite(fd, self.rx.add(off) as *const _, used - off, off as libc::off_t) };
-            if n <= 0 {
-                return Err(io::Error::last_os_error());
-            }
-            off += n as usize;
-        }
-        Ok(snap)
+        Snapshot::of(c"bt-run-code-cache", self.rx, self.size, used.min(self.size))
     }
 
     /// In a forked child: switch both views to the private snapshot taken
@@ -291,9 +272,37 @@ impl Drop for CodeMemory {
     }
 }
 
-/// A private copy of the cache's pages, held across a fork.
+/// A private copy of the cache's pages (or a table's), held across a fork.
 pub struct Snapshot {
     fd: libc::c_int,
+}
+
+impl Snapshot {
+    /// A new memfd named `name` of `size` bytes holding the first `used`
+    /// bytes at `from` (a readable mapping of at least `size` bytes).
+    fn of(name: &std::ffi::CStr, from: *const u8, size: usize, used: usize) -> io::Result<Self> {
+        // SAFETY: memfd_create takes a NUL-terminated name and flags.
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let snap = Snapshot { fd };
+        // SAFETY: fd is ours.
+        if unsafe { libc::ftruncate(fd, size as libc::off_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut off = 0usize;
+        while off < used {
+            // SAFETY: reading from the caller's readable view, in bounds
+            // (used <= size).
+            let n = unsafe { libc::pwrite(fd, from.add(off) as *const _, used - off, off as libc::off_t) };
+            if n <= 0 {
+                return Err(io::Error::last_os_error());
+            }
+            off += n as usize;
+        }
+        Ok(snap)
+    }
 }
 
 impl Drop for Snapshot {
@@ -303,9 +312,17 @@ impl Drop for Snapshot {
     }
 }
 
-/// A plain read-write anonymous table (the indirect-branch table).
+/// A table bt-run writes and cached code reads (the indirect-branch
+/// table, jump tables, inline-cache counters). Plain: one private
+/// read-write mapping. `protected` (isolation): a memfd mapped twice, read
+/// only where cached code reads it (below 2 GiB, where the program's
+/// stores could reach) and writable only through a second view the kernel
+/// places with bt-run's memory, like the code cache's two views.
 pub struct DataTable {
+    /// The view cached code reads.
     ptr: *mut u8,
+    /// The view bt-run writes (`ptr` itself unless protected).
+    rw: *mut u8,
     size: usize,
 }
 
@@ -316,7 +333,10 @@ unsafe impl Sync for DataTable {}
 impl DataTable {
     /// A zeroed table; with `low`, preferably below 2 GiB (MAP_32BIT) so
     /// emitted code can address it with a 32-bit displacement.
-    pub fn new(size: usize, low: bool) -> io::Result<Self> {
+    pub fn new(size: usize, low: bool, protected: bool) -> io::Result<Self> {
+        if protected {
+            return Self::two_views(size, low);
+        }
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
         let mut p = libc::MAP_FAILED;
         if low {
@@ -339,7 +359,41 @@ impl DataTable {
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Self { ptr: p as *mut u8, size })
+        Ok(Self { ptr: p as *mut u8, rw: p as *mut u8, size })
+    }
+
+    fn two_views(size: usize, low: bool) -> io::Result<Self> {
+        // SAFETY: memfd_create takes a NUL-terminated name and flags.
+        let fd = unsafe { libc::memfd_create(c"bt-run-table".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let map = |prot: i32, extra: i32| {
+            // SAFETY: a new shared mapping of our memfd where the kernel
+            // chooses; checked by the caller.
+            unsafe { libc::mmap(std::ptr::null_mut(), size, prot, libc::MAP_SHARED | extra, fd, 0) }
+        };
+        // SAFETY: fd is the memfd just created.
+        let sized = unsafe { libc::ftruncate(fd, size as libc::off_t) } == 0;
+        let mut ro = libc::MAP_FAILED;
+        if sized && low {
+            ro = map(libc::PROT_READ, libc::MAP_32BIT);
+        }
+        if sized && ro == libc::MAP_FAILED {
+            ro = map(libc::PROT_READ, 0);
+        }
+        let rw = if ro == libc::MAP_FAILED { libc::MAP_FAILED } else { map(libc::PROT_READ | libc::PROT_WRITE, 0) };
+        let e = io::Error::last_os_error();
+        // SAFETY: the mappings keep the memfd's pages; the fd is ours.
+        unsafe { libc::close(fd) };
+        if rw == libc::MAP_FAILED {
+            if ro != libc::MAP_FAILED {
+                // SAFETY: the view just made, unused.
+                unsafe { libc::munmap(ro, size) };
+            }
+            return Err(e);
+        }
+        Ok(Self { ptr: ro as *mut u8, rw: rw as *mut u8, size })
     }
 
     pub fn addr(&self) -> u64 {
@@ -350,6 +404,39 @@ impl DataTable {
         (self.ptr as u64, self.ptr as u64 + self.size as u64)
     }
 
+    /// Both views (one if not protected), for the guest-mapping guard.
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
+        let mut v = vec![self.range()];
+        if self.rw != self.ptr {
+            v.push((self.rw as u64, self.rw as u64 + self.size as u64));
+        }
+        v
+    }
+
+    /// Before fork: a protected table's first `used` bytes copied into a
+    /// fresh memfd (its views are shared; see `CodeMemory::snapshot`).
+    /// None for a plain table, which fork copies by itself.
+    pub fn snapshot(&self, used: usize) -> io::Result<Option<Snapshot>> {
+        if self.rw == self.ptr {
+            return Ok(None);
+        }
+        Snapshot::of(c"bt-run-table", self.ptr, self.size, used.min(self.size)).map(Some)
+    }
+
+    /// In a forked child: both views onto the snapshot, at the same
+    /// addresses.
+    pub fn adopt(&mut self, snap: Snapshot) -> io::Result<()> {
+        for (p, prot) in [(self.ptr, libc::PROT_READ), (self.rw, libc::PROT_READ | libc::PROT_WRITE)] {
+            // SAFETY: replaces exactly our own view with the same size; the
+            // child has one thread, which is not running cached code.
+            let r = unsafe { libc::mmap(p as *mut _, self.size, prot, libc::MAP_SHARED | libc::MAP_FIXED, snap.fd, 0) };
+            if r == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
     /// Store word `i` with release ordering: stores made this way become
     /// visible to other threads in program order (and are never merged or
     /// dropped by the compiler), for tables read lock-free by cached code.
@@ -357,14 +444,14 @@ impl DataTable {
         assert!(i < self.size / 8);
         // SAFETY: in bounds and 8-aligned (page-aligned mapping); the word is
         // only ever accessed as a whole, by us and by cached code's loads.
-        let w = unsafe { std::sync::atomic::AtomicU64::from_ptr((self.ptr as *mut u64).add(i)) };
+        let w = unsafe { std::sync::atomic::AtomicU64::from_ptr((self.rw as *mut u64).add(i)) };
         w.store(v, std::sync::atomic::Ordering::Release);
     }
 
     pub fn as_u64_slice_mut(&mut self) -> &mut [u64] {
         // SAFETY: the mapping is page aligned, `size` bytes long, RW, and
         // exclusively borrowed through &mut self.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut u64, self.size / 8) }
+        unsafe { std::slice::from_raw_parts_mut(self.rw as *mut u64, self.size / 8) }
     }
 }
 
@@ -372,6 +459,10 @@ impl Drop for DataTable {
     fn drop(&mut self) {
         // SAFETY: mapped by `new` with this size.
         unsafe { libc::munmap(self.ptr as *mut _, self.size) };
+        if self.rw != self.ptr {
+            // SAFETY: the second view, mapped by `new` with this size.
+            unsafe { libc::munmap(self.rw as *mut _, self.size) };
+        }
     }
 }
 

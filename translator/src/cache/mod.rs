@@ -16,6 +16,13 @@ use std::ops::Range;
 
 pub use mem::{CodeMemory, DataTable, Snapshot};
 
+/// Private copies of the cache's shared pages, held across a fork.
+pub struct CacheSnapshot {
+    code: Snapshot,
+    ibl: Option<Snapshot>,
+    jt: Option<Snapshot>,
+}
+
 use crate::abi::{
     IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, IC_REARM, NO_SITE, Spilled, ibl_slots,
 };
@@ -187,12 +194,17 @@ impl CodeCache {
         opts: TranslateOptions,
     ) -> io::Result<Self> {
         let mut mem = CodeMemory::new(size, near.map(|g| g.get()), within)?;
-        let ibl = DataTable::new(IBL_TABLE_SLOTS * 8, true)?;
+        // Under isolation the tables that steer cached code are read-only
+        // where the program's stores could reach (see `DataTable`); the
+        // inline caches' counters, which cached code writes, are not, and
+        // a forged counter only asks the dispatcher for a re-arming.
+        let protect = opts.confine_stores;
+        let ibl = DataTable::new(IBL_TABLE_SLOTS * 8, true, protect)?;
         let mut opts = opts;
         opts.ibl_table = u32::try_from(ibl.addr()).ok().filter(|&a| a < 0x7fff_0000 - (IBL_TABLE_SLOTS as u32) * 8);
-        let jt = DataTable::new(JT_BYTES, true)?;
+        let jt = DataTable::new(JT_BYTES, true, protect)?;
         let jt = (jt.range().1 <= 0x7fff_0000).then_some(jt);
-        let ic_counters = DataTable::new(IC_COUNTER_CELLS * 8, true)?;
+        let ic_counters = DataTable::new(IC_COUNTER_CELLS * 8, true, false)?;
         let ic_counters = (ic_counters.range().1 <= 0x7fff_0000).then_some(ic_counters);
         opts.ic_counters = ic_counters.as_ref().map(|t| (t.addr() as u32, IC_COUNTER_CELLS as u32));
         let (shared, empty, probe2) = ibl_shared_code(mem.base(), opts.ibl_table);
@@ -244,8 +256,9 @@ impl CodeCache {
     /// Host ranges the guest must never map over.
     pub fn reserved_ranges(&self) -> Vec<(u64, u64)> {
         let mut v = self.mem.ranges().to_vec();
-        v.push(self.ibl.range());
-        v.extend(self.jt.as_ref().map(DataTable::range));
+        v.extend(self.ibl.ranges());
+        v.extend(self.jt.iter().flat_map(DataTable::ranges));
+        v.extend(self.ic_counters.iter().flat_map(DataTable::ranges));
         v
     }
 
@@ -791,13 +804,28 @@ impl CodeCache {
 
     /// Before fork: a private copy of the cache for the child (see
     /// `CodeMemory::snapshot`).
-    pub fn snapshot_for_fork(&self) -> io::Result<Snapshot> {
-        self.mem.snapshot(self.top)
+    pub fn snapshot_for_fork(&self) -> io::Result<CacheSnapshot> {
+        Ok(CacheSnapshot {
+            code: self.mem.snapshot(self.top)?,
+            ibl: self.ibl.snapshot(IBL_TABLE_SLOTS * 8)?,
+            jt: match &self.jt {
+                Some(t) => t.snapshot(self.jt_top)?,
+                None => None,
+            },
+        })
     }
 
-    /// In the forked child: stop sharing cache pages with the parent.
-    pub fn adopt_snapshot(&mut self, snap: Snapshot) -> io::Result<()> {
-        self.mem.adopt(snap)
+    /// In the forked child: stop sharing cache pages (and protected
+    /// tables) with the parent.
+    pub fn adopt_snapshot(&mut self, snap: CacheSnapshot) -> io::Result<()> {
+        self.mem.adopt(snap.code)?;
+        if let Some(s) = snap.ibl {
+            self.ibl.adopt(s)?;
+        }
+        if let (Some(s), Some(t)) = (snap.jt, self.jt.as_mut()) {
+            t.adopt(s)?;
+        }
+        Ok(())
     }
 
     /// From now on other threads may run cached code while this one
