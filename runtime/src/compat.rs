@@ -292,21 +292,21 @@ impl Thread {
     /// sigaltstack with the i386 `stack_t` (ss_sp, ss_flags, ss_size: three
     /// 32-bit words) on the guest's virtual alternate stack.
     fn sys_sigaltstack_i386(&mut self, ss: u64, old: u64) -> i64 {
-        let mut new64 = [0u8; 24];
+        let mut new64 = None;
         if ss != 0 {
             let mut b = [0u8; 12];
             if sys::read_guest(GuestAddr(ss), &mut b).is_err() {
                 return err(libc::EFAULT);
             }
-            new64[0..4].copy_from_slice(&b[0..4]);
-            new64[8..12].copy_from_slice(&b[4..8]);
-            new64[16..20].copy_from_slice(&b[8..12]);
+            let mut n = [0u8; 24];
+            n[0..4].copy_from_slice(&b[0..4]);
+            n[8..12].copy_from_slice(&b[4..8]);
+            n[16..20].copy_from_slice(&b[8..12]);
+            new64 = Some(n);
         }
-        let mut old64 = [0u8; 24];
         let rsp = self.ctx.gpr[reg::RSP];
-        let new_at = if ss != 0 { new64.as_ptr() as u64 } else { 0 };
-        let old_at = if old != 0 { old64.as_mut_ptr() as u64 } else { 0 };
-        let r = self.sig.sigaltstack(new_at, old_at, rsp);
+        let old64 = self.sig.altstack_image(rsp);
+        let r = self.sig.set_altstack(new64, rsp);
         if r == 0 && old != 0 {
             let mut b = [0u8; 12];
             b[0..4].copy_from_slice(&old64[0..4]);

@@ -546,6 +546,17 @@ impl Thread {
             // A guest with EFLAGS.TF set runs one instruction per block and
             // takes SIGTRAP (TRAP_TRACE) after each, as natively; the CPU's
             // own trap flag is never set in cached code.
+            if self.p.isolation.is_some() && self.ctx.gpr[reg::RSP] >= translator::abi::GUEST_LIMIT {
+                // rsp set above the program's memory outside translated code
+                // (a new thread's stack, rt_sigreturn, a tracer): the stack
+                // would be unmapped there, and confined stores take rsp as
+                // below the limit.
+                let rsp = self.ctx.gpr[reg::RSP];
+                if let Some(e) = self.sync_fault(libc::SIGSEGV, 1, rsp) {
+                    return e;
+                }
+                continue;
+            }
             let guest_tf = self.ctx.rflags & TF != 0;
             let stepping = guest_tf || self.ctx.view_step != 0;
             let step = if stepping { self.step_kind(pc) } else { StepKind::Other };

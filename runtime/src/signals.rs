@@ -324,48 +324,61 @@ impl ThreadSignals {
 
     /// sigaltstack(ss, old_ss), given the guest's current stack pointer.
     pub fn sigaltstack(&mut self, ss: u64, old: u64, rsp: u64) -> i64 {
-        let on = self.on_altstack(rsp);
-        if old != 0 {
-            let a = self.altstack;
-            let flags = if on {
-                SS_ONSTACK as u32
-            } else if a.size == 0 {
-                SS_DISABLE as u32
-            } else {
-                0
-            } | (a.flags & SS_AUTODISARM);
-            let mut b = [0u8; 24];
-            b[0..8].copy_from_slice(&a.sp.to_le_bytes());
-            b[8..12].copy_from_slice(&flags.to_le_bytes());
-            b[16..24].copy_from_slice(&a.size.to_le_bytes());
-            if let Err(e) = sys::write_guest(GuestAddr(old), &b) {
-                return -(e as i64);
-            }
+        if old != 0
+            && let Err(e) = sys::write_guest(GuestAddr(old), &self.altstack_image(rsp))
+        {
+            return -(e as i64);
         }
+        let mut new = None;
         if ss != 0 {
             let mut b = [0u8; 24];
             if let Err(e) = sys::read_guest(GuestAddr(ss), &mut b) {
                 return -(e as i64);
             }
-            let sp = u64::from_le_bytes(b[0..8].try_into().expect("8"));
-            let flags = u32::from_le_bytes(b[8..12].try_into().expect("4"));
-            let size = u64::from_le_bytes(b[16..24].try_into().expect("8"));
-            if on {
-                return -(libc::EPERM as i64);
+            new = Some(b);
+        }
+        self.set_altstack(new, rsp)
+    }
+
+    /// The 64-bit `stack_t` that sigaltstack reports as the old stack.
+    pub fn altstack_image(&self, rsp: u64) -> [u8; 24] {
+        let a = self.altstack;
+        let flags = if self.on_altstack(rsp) {
+            SS_ONSTACK as u32
+        } else if a.size == 0 {
+            SS_DISABLE as u32
+        } else {
+            0
+        } | (a.flags & SS_AUTODISARM);
+        let mut b = [0u8; 24];
+        b[0..8].copy_from_slice(&a.sp.to_le_bytes());
+        b[8..12].copy_from_slice(&flags.to_le_bytes());
+        b[16..24].copy_from_slice(&a.size.to_le_bytes());
+        b
+    }
+
+    /// sigaltstack's change, with the new 64-bit `stack_t` (None: no
+    /// change): 0 or -errno.
+    pub fn set_altstack(&mut self, new: Option<[u8; 24]>, rsp: u64) -> i64 {
+        let Some(b) = new else { return 0 };
+        let sp = u64::from_le_bytes(b[0..8].try_into().expect("8"));
+        let flags = u32::from_le_bytes(b[8..12].try_into().expect("4"));
+        let size = u64::from_le_bytes(b[16..24].try_into().expect("8"));
+        if self.on_altstack(rsp) {
+            return -(libc::EPERM as i64);
+        }
+        let mode = flags & !SS_AUTODISARM;
+        if mode != 0 && mode != SS_DISABLE as u32 && mode != SS_ONSTACK as u32 {
+            return -(libc::EINVAL as i64);
+        }
+        // As the kernel, the flags are kept as given (frames show them).
+        if mode == SS_DISABLE as u32 {
+            self.altstack = AltStack { sp: 0, flags, size: 0 };
+        } else {
+            if size < MINSIGSTKSZ {
+                return -(libc::ENOMEM as i64);
             }
-            let mode = flags & !SS_AUTODISARM;
-            if mode != 0 && mode != SS_DISABLE as u32 && mode != SS_ONSTACK as u32 {
-                return -(libc::EINVAL as i64);
-            }
-            // As the kernel, the flags are kept as given (frames show them).
-            if mode == SS_DISABLE as u32 {
-                self.altstack = AltStack { sp: 0, flags, size: 0 };
-            } else {
-                if size < MINSIGSTKSZ {
-                    return -(libc::ENOMEM as i64);
-                }
-                self.altstack = AltStack { sp, flags, size };
-            }
+            self.altstack = AltStack { sp, flags, size };
         }
         0
     }

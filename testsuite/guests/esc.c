@@ -27,6 +27,8 @@
  *   forge    write into the tables cached code jumps through (the
  *            indirect-branch table below 2 GiB, which a forged slot would
  *            turn into a jump anywhere), then a raw exit_group(77)
+ *   stack    point rsp into memory of bt-run's and push there, then a
+ *            raw exit_group(77)
  *   race     open a path for writing while a second thread flips it
  *            between a harmless file and the cache's map_files entry (an
  *            argument changed after the layer read it); counts opens that
@@ -373,6 +375,31 @@ static int mode_heap(void) {
     return 3;
 }
 
+static int mode_stack(void) {
+    const uintptr_t limit = 1ULL << 46;
+    for (int i = 0; i < nmaps; i++) {
+        struct map *m = &maps[i];
+        if (m->start < limit || m->perms[0] != 'r' || m->perms[1] != 'w' || strstr(m->name, "[stack]"))
+            continue;
+        say("pushing on a stack at %s\n", m->name[0] ? m->name : "an anonymous mapping");
+        /* Two pushes that put the same words back, then the stack back. */
+        __asm__ volatile("mov %%rsp, %%rbx\n\t"
+                         "mov %0, %%rsp\n\t"
+                         "pop %%rax\n\t"
+                         "pop %%rcx\n\t"
+                         "push %%rcx\n\t"
+                         "push %%rax\n\t"
+                         "mov %%rbx, %%rsp"
+                         :
+                         : "r"(m->start + 64)
+                         : "rax", "rbx", "rcx", "memory");
+        say("pushed above 2^46\n");
+        raw_exit(77);
+    }
+    say("nothing writable above 2^46\n");
+    return 3;
+}
+
 static int mode_forge(void) {
     for (int i = 0; i < nmaps; i++) {
         struct map *m = &maps[i];
@@ -429,6 +456,8 @@ int main(int argc, char **argv) {
         return mode_heap();
     if (!strcmp(mode, "forge"))
         return mode_forge();
+    if (!strcmp(mode, "stack"))
+        return mode_stack();
     fprintf(stderr, "esc: unknown mode %s\n", mode);
     return 2;
 }

@@ -74,6 +74,20 @@ fn a_store_into_bt_runs_memory_faults() {
 }
 
 #[test]
+fn a_stack_moved_into_bt_runs_memory_faults() {
+    // Control: without isolation the pushes happen (the test can fail).
+    if !forced_isolation() {
+        let open = run_bt(&esc("stack"), T);
+        assert_eq!(open.status, Status::Exited(77), "the route should work without isolation: {}", show(&open));
+    }
+    let o = run_bt_opts(&DENY, &esc("stack"), T);
+    let out = o.stdout_str();
+    assert!(out.contains("pushing on a stack at"), "no memory of bt-run's found: {}", show(&o));
+    assert!(!out.contains("pushed above"), "{}", show(&o));
+    assert_eq!(o.status, Status::signal(libc::SIGSEGV), "{}", show(&o));
+}
+
+#[test]
 fn the_tables_cached_code_jumps_through_cannot_be_forged() {
     // Read-only where the program's stores reach (below 2 GiB); bt-run
     // writes them through a second view above the split.
