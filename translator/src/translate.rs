@@ -448,9 +448,6 @@ pub fn translate_block_in(
         ic_counted: Vec::new(),
         store_fails: Vec::new(),
         checked: Vec::new(),
-        flags_dead: false,
-        dead_reg: None,
-        insn_regs: 0,
     };
     indirect_entry(&mut b.e, pc);
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
@@ -491,10 +488,6 @@ pub fn translate_block_in(
         if let Some(len) = b.jump_table(pc, &ins, rest) {
             end = here.add(len as u64);
             break;
-        }
-        if opts.confine_stores {
-            b.flags_dead = flags_dead_at(here, rest);
-            b.dead_reg = dead_reg_at(here, rest);
         }
         if !b.instruction(&ins, raw) {
             break;
@@ -548,15 +541,6 @@ struct BlockBuilder<'a> {
     /// (confined stores): another store within `GUEST_GUARD / 2` of one
     /// lies below the limit or faults in the guard band.
     checked: Vec<(Register, Register, u32, i64)>,
-    /// The flags are dead at the instruction being translated (written
-    /// before any read by the instructions that follow in the block).
-    flags_dead: bool,
-    /// A general register dead at the instruction being translated
-    /// (written whole before any read by it and the ones that follow).
-    dead_reg: Option<Register>,
-    /// The general registers the instruction being checked uses (bit
-    /// `abi::reg` number).
-    insn_regs: u32,
 }
 
 /// A failed confinement check's branch, the guest pc and reason of its
@@ -1835,13 +1819,6 @@ impl BlockBuilder<'_> {
             return false;
         }
         let mut checks = Vec::new();
-        self.insn_regs = self
-            .info
-            .info(ins)
-            .used_registers()
-            .iter()
-            .filter(|u| u.register().is_gpr())
-            .fold(0, |acc, u| acc | 1 << reg_num(u.register()));
         for m in self.info.info(ins).used_memory() {
             if !matches!(
                 m.access(),
@@ -1927,33 +1904,6 @@ impl BlockBuilder<'_> {
         };
         let m = MemoryOperand::new(base, index, scale, displ as i64, displ_size, false, Register::None);
         let shift = GUEST_LIMIT.trailing_zeros() as i8;
-        // A dead register, with the flags dead too: no spill, and a branch
-        // not taken (the fault path's frame shows that register's dead
-        // value changed; see docs/design.md, "Isolation").
-        if let Some(r) = self.dead_reg.filter(|_| self.flags_dead && !fs && restore.is_empty()) {
-            let lea = Instruction::with2(Code::Lea_r64_m, r, m).expect("lea r64, m64 is an instruction");
-            self.encode_at_pc(&lea).expect("the store's address encodes as a lea");
-            let n = reg_num(r);
-            asm!(self.e; shr Rq(n), shift);
-            let fail = self.e.jcc_rel32(0x5); // jnz
-            self.store_fails.push((fail, pc, ExitReason::StoreFault, restore));
-            return;
-        }
-        // With the flags dead, a register the instruction does not use,
-        // spilled: off the dependency chains of the ones it uses (a loop
-        // counter in the address, say).
-        let spare = SCRATCH.iter().copied().find(|&r| self.insn_regs & (1 << reg_num(r)) == 0);
-        if let Some(r) = spare.filter(|_| self.flags_dead && !fs && restore.is_empty()) {
-            let n = reg_num(r);
-            let lea = Instruction::with2(Code::Lea_r64_m, r, m).expect("lea r64, m64 is an instruction");
-            asm!(self.e; gs mov [off::SPILL_SCRATCH], Rq(n));
-            self.encode_at_pc(&lea).expect("the store's address encodes as a lea");
-            asm!(self.e; shr Rq(n), shift);
-            let fail = self.e.jcc_rel32(0x5); // jnz
-            asm!(self.e; gs mov Rq(n), [off::SPILL_SCRATCH]);
-            self.store_fails.push((fail, pc, ExitReason::StoreFault, vec![(n, off::SPILL_SCRATCH)]));
-            return;
-        }
         let lea = Instruction::with2(Code::Lea_r64_m, Register::RCX, m).expect("lea rcx, m64 is an instruction");
         asm!(self.e; gs mov [off::SPILL_RCX], rcx);
         if fs {
@@ -1967,21 +1917,14 @@ impl BlockBuilder<'_> {
                 ; gs mov rdx, [off::SPILL_RDX]
             );
         }
-        let fail = if self.flags_dead {
-            // shr leaves ZF set exactly when no bit at or above the limit is.
-            asm!(self.e; shr rcx, shift);
-            self.e.jcc_rel32(0x5) // jnz
-        } else {
-            asm!(self.e
-                ; rorx rcx, rcx, shift
-                ; movzx ecx, cx
-            );
-            let ok = self.e.jrcxz_fwd();
-            let fail = self.e.jmp_rel32();
-            let bound = self.e.bind_rel8(ok);
-            debug_assert!(bound);
-            fail
-        };
+        asm!(self.e
+            ; rorx rcx, rcx, shift
+            ; movzx ecx, cx
+        );
+        let ok = self.e.jrcxz_fwd();
+        let fail = self.e.jmp_rel32();
+        let bound = self.e.bind_rel8(ok);
+        debug_assert!(bound);
         asm!(self.e; gs mov rcx, [off::SPILL_RCX]);
         restore.insert(0, (reg::RCX as u8, off::SPILL_RCX));
         self.store_fails.push((fail, pc, ExitReason::StoreFault, restore));
@@ -2186,74 +2129,6 @@ pub fn confined_store_address(pc: GuestAddr, bytes: &[u8], gpr: &[u64; 16], fs: 
         })
         .filter_map(|m| m.virtual_address(0, value))
         .find(|&a| a >= GUEST_LIMIT && (a as i64) >= 0)
-}
-
-/// Are the flags dead at the instruction at `pc` (whose bytes start
-/// `bytes`): do it and the few that follow in a straight line write every
-/// status flag before any of them reads one? (Conservative: a branch, or
-/// the end of the look-ahead, counts as a read.)
-fn flags_dead_at(pc: GuestAddr, bytes: &[u8]) -> bool {
-    const STATUS: u32 = iced_x86::RflagsBits::OF
-        | iced_x86::RflagsBits::SF
-        | iced_x86::RflagsBits::ZF
-        | iced_x86::RflagsBits::AF
-        | iced_x86::RflagsBits::CF
-        | iced_x86::RflagsBits::PF;
-    let mut d = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
-    let mut dead = 0u32;
-    for _ in 0..6 {
-        if !d.can_decode() {
-            return false;
-        }
-        let ins = d.decode();
-        if ins.is_invalid() || ins.rflags_read() & STATUS & !dead != 0 {
-            return false;
-        }
-        dead |= ins.rflags_modified() & STATUS;
-        if dead == STATUS {
-            return true;
-        }
-        if ins.flow_control() != FlowControl::Next {
-            return false;
-        }
-    }
-    false
-}
-
-/// A general register (not rsp) dead at the instruction at `pc`: written
-/// whole (64 or 32 bits) before any read by it and the few that follow in
-/// a straight line. rcx first, then the usual scratch order.
-fn dead_reg_at(pc: GuestAddr, bytes: &[u8]) -> Option<Register> {
-    let mut d = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
-    let mut info = InstructionInfoFactory::new();
-    let mut read: u32 = 1 << reg_num(Register::RSP);
-    let mut dead: u32 = 0;
-    for _ in 0..8 {
-        if !d.can_decode() {
-            break;
-        }
-        let ins = d.decode();
-        if ins.is_invalid() {
-            break;
-        }
-        let used = info.info(&ins).used_registers();
-        let gprs = || used.iter().filter(|u| u.register().is_gpr());
-        // Its reads come before its writes.
-        let mut writes = 0u32;
-        for u in gprs() {
-            let (r, bit) = (u.register(), 1u32 << reg_num(u.register()));
-            match u.access() {
-                OpAccess::Write if matches!(r.size(), 8 | 4) => writes |= bit,
-                OpAccess::None | OpAccess::NoMemAccess => {}
-                _ => read |= bit & !dead,
-            }
-        }
-        dead |= writes & !read;
-        if ins.flow_control() != FlowControl::Next {
-            break;
-        }
-    }
-    std::iter::once(Register::RCX).chain(SCRATCH).find(|&r| dead & (1 << reg_num(r)) != 0)
 }
 
 /// The `StepKind` of the instruction at `pc`, whose bytes start `bytes`.
@@ -2482,35 +2357,19 @@ mod tests {
     }
 
     #[test]
-    fn with_the_flags_dead_the_check_is_a_shift_and_a_branch_not_taken() {
-        // mov [rax], rcx; add rbx, 1; ret
-        let code = [0x48, 0x89, 0x08, 0x48, 0x83, 0xC3, 0x01, 0xC3];
-        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
-        let text = dis(&t, 0x10_0000);
-        // A spare register, not rcx (which the store uses).
-        let at = text.iter().position(|l| l == "shr r11,2Eh").expect("a shift");
-        assert_eq!(text[at - 1], "lea r11,[rax]", "{text:#?}");
-        let next = text[at + 1..].iter().find(|l| !l.starts_with("nop") && *l != "xchg ax,ax").expect("a branch");
-        assert!(next.starts_with("jne "), "{text:#?}");
-        assert!(!text.iter().any(|l| l.starts_with("rorx")), "{text:#?}");
-    }
-
-    #[test]
-    fn a_dead_register_and_dead_flags_make_the_check_three_instructions() {
-        // mov [rax], rcx; mov edx, 1; add rbx, 1; ret
+    fn a_check_leaves_every_register_and_flag_as_the_store_finds_it() {
+        // mov [rax], rcx; mov edx, 1; add rbx, 1; ret: rdx and the flags are
+        // dead after the store, but a fault of the store itself shows them,
+        // so the check changes neither.
         let code = [0x48, 0x89, 0x08, 0xBA, 1, 0, 0, 0, 0x48, 0x83, 0xC3, 0x01, 0xC3];
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
         let text = dis(&t, 0x10_0000);
-        assert_eq!(&text[..2], ["lea rdx,[rax]", "shr rdx,2Eh"], "{text:#?}");
-        let padding = |l: &&String| l.starts_with("nop") || *l == "xchg ax,ax";
-        assert!(text[2..].iter().find(|l| !padding(l)).unwrap().starts_with("jne "), "{text:#?}");
-        // A register the next instruction reads (as an address) is live.
-        // mov [rax], rcx; mov rdx, [rdx]; add rbx, 1; ret
-        let code = [0x48, 0x89, 0x08, 0x48, 0x8B, 0x12, 0x48, 0x83, 0xC3, 0x01, 0xC3];
-        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
-        let text = dis(&t, 0x10_0000);
-        assert!(!text.iter().any(|l| l == "lea rdx,[rax]"), "{text:#?}");
-        assert!(text.iter().any(|l| l == "lea r11,[rax]"), "{text:#?}");
+        let slot = iced_hex(off::SPILL_RCX as u64);
+        let want =
+            [format!("mov gs:[{slot}],rcx"), "lea rcx,[rax]".into(), "rorx rcx,rcx,2Eh".into(), "movzx ecx,cx".into()];
+        assert_eq!(&text[..4], want, "{text:#?}");
+        let store = text.iter().position(|l| l == "mov [rax],rcx").expect("the store");
+        assert_eq!(text[store - 1], format!("mov rcx,gs:[{slot}]"), "{text:#?}");
     }
 
     #[test]
