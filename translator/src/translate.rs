@@ -448,6 +448,7 @@ pub fn translate_block_in(
         ic_counted: Vec::new(),
         store_fails: Vec::new(),
         checked: Vec::new(),
+        insn_regs: 0,
     };
     indirect_entry(&mut b.e, pc);
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
@@ -537,6 +538,9 @@ struct BlockBuilder<'a> {
     /// stubs): the branch, the guest pc and reason of the exit, and the
     /// registers to take back from their spill slots first, in order.
     store_fails: Vec<StoreFail>,
+    /// The general registers the instruction being checked uses (bit
+    /// `abi::reg` number).
+    insn_regs: u32,
     /// Addresses checked so far whose registers have not changed since
     /// (confined stores): another store within `GUEST_GUARD / 2` of one
     /// lies below the limit or faults in the guard band.
@@ -1819,6 +1823,13 @@ impl BlockBuilder<'_> {
             return false;
         }
         let mut checks = Vec::new();
+        self.insn_regs = self
+            .info
+            .info(ins)
+            .used_registers()
+            .iter()
+            .filter(|u| u.register().is_gpr())
+            .fold(0, |acc, u| acc | 1 << reg_num(u.register()));
         for m in self.info.info(ins).used_memory() {
             if !matches!(
                 m.access(),
@@ -1904,6 +1915,36 @@ impl BlockBuilder<'_> {
         };
         let m = MemoryOperand::new(base, index, scale, displ as i64, displ_size, false, Register::None);
         let shift = GUEST_LIMIT.trailing_zeros() as i8;
+        // jrcxz needs the value in rcx, but rcx then goes through memory
+        // (spilled, reloaded), on the dependency chain of whatever uses it
+        // next: a loop counter in the store's own address, often. So the
+        // value is made in a spare register, spilled instead, and swapped
+        // into rcx for the branch; rcx only moves between registers.
+        let spare = [Register::R11, Register::R10, Register::R9, Register::R8]
+            .into_iter()
+            .find(|&r| self.insn_regs & (1 << reg_num(r)) == 0);
+        if let Some(r) = spare.filter(|_| !fs && restore.is_empty()) {
+            let n = reg_num(r);
+            let lea = Instruction::with2(Code::Lea_r64_m, r, m).expect("lea r64, m64 is an instruction");
+            asm!(self.e; gs mov [off::SPILL_SCRATCH], Rq(n));
+            self.encode_at_pc(&lea).expect("the store's address encodes as a lea");
+            asm!(self.e
+                ; rorx Rq(n), Rq(n), shift
+                ; movzx Rd(n), Rw(n)
+                ; xchg Rq(n), rcx
+            );
+            let ok = self.e.jrcxz_fwd();
+            asm!(self.e; xchg Rq(n), rcx);
+            let fail = self.e.jmp_rel32();
+            let bound = self.e.bind_rel8(ok);
+            debug_assert!(bound);
+            asm!(self.e
+                ; mov rcx, Rq(n)
+                ; gs mov Rq(n), [off::SPILL_SCRATCH]
+            );
+            self.store_fails.push((fail, pc, ExitReason::StoreFault, vec![(n, off::SPILL_SCRATCH)]));
+            return;
+        }
         let lea = Instruction::with2(Code::Lea_r64_m, Register::RCX, m).expect("lea rcx, m64 is an instruction");
         asm!(self.e; gs mov [off::SPILL_RCX], rcx);
         if fs {
@@ -2336,10 +2377,10 @@ mod tests {
         ];
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
         let text = dis(&t, 0x10_0000);
-        let checks: Vec<&String> = text.iter().filter(|l| l.starts_with("rorx rcx,rcx,2Eh")).collect();
+        let checks: Vec<&String> = text.iter().filter(|l| l.starts_with("rorx r11,r11,2Eh")).collect();
         assert_eq!(checks.len(), 2, "{text:#?}");
-        assert!(text.iter().any(|l| l == "lea rcx,[rax+8]"), "{text:#?}");
-        assert!(text.iter().any(|l| l == "lea rcx,[rax]"), "{text:#?}");
+        assert!(text.iter().any(|l| l == "lea r11,[rax+8]"), "{text:#?}");
+        assert!(text.iter().any(|l| l == "lea r11,[rax]"), "{text:#?}");
         // Both fail paths leave with StoreFault at their store.
         let faults = text
             .iter()
@@ -2360,16 +2401,29 @@ mod tests {
     fn a_check_leaves_every_register_and_flag_as_the_store_finds_it() {
         // mov [rax], rcx; mov edx, 1; add rbx, 1; ret: rdx and the flags are
         // dead after the store, but a fault of the store itself shows them,
-        // so the check changes neither.
+        // so the check changes neither; rcx, which the store uses, only
+        // moves between registers.
         let code = [0x48, 0x89, 0x08, 0xBA, 1, 0, 0, 0, 0x48, 0x83, 0xC3, 0x01, 0xC3];
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
         let text = dis(&t, 0x10_0000);
-        let slot = iced_hex(off::SPILL_RCX as u64);
-        let want =
-            [format!("mov gs:[{slot}],rcx"), "lea rcx,[rax]".into(), "rorx rcx,rcx,2Eh".into(), "movzx ecx,cx".into()];
-        assert_eq!(&text[..4], want, "{text:#?}");
+        let slot = iced_hex(off::SPILL_SCRATCH as u64);
+        let want = [
+            format!("mov gs:[{slot}],r11"),
+            "lea r11,[rax]".into(),
+            "rorx r11,r11,2Eh".into(),
+            "movzx r11d,r11w".into(),
+            "xchg rcx,r11".into(),
+        ];
+        assert_eq!(&text[..5], want, "{text:#?}");
         let store = text.iter().position(|l| l == "mov [rax],rcx").expect("the store");
-        assert_eq!(text[store - 1], format!("mov rcx,gs:[{slot}]"), "{text:#?}");
+        assert_eq!(&text[store - 2..store], ["mov rcx,r11".to_string(), format!("mov r11,gs:[{slot}]")], "{text:#?}");
+        // A store that uses r11 and r10 itself takes r9; one that uses r9
+        // and r8, r11. mov [r11], r10; mov [r9+r8], rax
+        let code = [0x4D, 0x89, 0x13, 0x4B, 0x89, 0x04, 0x01, 0xC3];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
+        let text = dis(&t, 0x10_0000);
+        assert!(text.iter().any(|l| l == "lea r9,[r11]"), "{text:#?}");
+        assert!(text.iter().any(|l| l == "lea r11,[r9+r8]"), "{text:#?}");
     }
 
     #[test]
