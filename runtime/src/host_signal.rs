@@ -152,7 +152,12 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
         let addr = sys::handler::fault_addr(info);
         // The guard gap below the guest stack is mapped PROT_NONE by bt-run;
         // natively it is unmapped, so an overflow reports SEGV_MAPERR.
-        if sig == libc::SIGSEGV && info.si_code == 2 && p.in_stack_guard(GuestAddr(addr)) {
+        // So is the band above the program's memory under isolation
+        // (`translator::abi::GUEST_GUARD`).
+        let in_guard_band = p.isolation.is_some()
+            && (translator::abi::GUEST_LIMIT..translator::abi::GUEST_LIMIT + translator::abi::GUEST_GUARD)
+                .contains(&addr);
+        if sig == libc::SIGSEGV && info.si_code == 2 && (p.in_stack_guard(GuestAddr(addr)) || in_guard_band) {
             info.si_code = 1;
         }
         // The kernel's error code and trap number for the frame's sigcontext,

@@ -449,6 +449,7 @@ pub fn translate_block_in(
         store_fails: Vec::new(),
         checked: Vec::new(),
         insn_regs: 0,
+        next_touches_stack: false,
     };
     indirect_entry(&mut b.e, pc);
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
@@ -489,6 +490,9 @@ pub fn translate_block_in(
         if let Some(len) = b.jump_table(pc, &ins, rest) {
             end = here.add(len as u64);
             break;
+        }
+        if opts.confine_stores {
+            b.next_touches_stack = touches_stack(GuestAddr(ins.next_ip()), &rest[ins.len()..]);
         }
         if !b.instruction(&ins, raw) {
             break;
@@ -541,6 +545,9 @@ struct BlockBuilder<'a> {
     /// The general registers the instruction being checked uses (bit
     /// `abi::reg` number).
     insn_regs: u32,
+    /// The instruction after the one being translated accesses memory at
+    /// rsp (confined stores: see `moves_rsp_far`).
+    next_touches_stack: bool,
     /// Addresses checked so far whose registers have not changed since
     /// (confined stores): another store within `GUEST_GUARD / 2` of one
     /// lies below the limit or faults in the guard band.
@@ -2021,12 +2028,21 @@ impl BlockBuilder<'_> {
                 | Mnemonic::Popfq
                 | Mnemonic::Enter
         ) && !pops_rsp;
-        let lowers = matches!(ins.mnemonic(), Mnemonic::Sub | Mnemonic::And)
-            && ins.op0_kind() == OpKind::Register
+        let by_imm = ins.op0_kind() == OpKind::Register
             && ins.op0_register() == Register::RSP
-            && matches!(ins.op1_kind(), OpKind::Immediate8to64 | OpKind::Immediate32to64)
+            && matches!(ins.op1_kind(), OpKind::Immediate8to64 | OpKind::Immediate32to64);
+        let lowers = by_imm
+            && matches!(ins.mnemonic(), Mnemonic::Sub | Mnemonic::And)
             && (ins.mnemonic() == Mnemonic::And || (ins.immediate(1) as i64) >= 0);
-        !stack_op && !lowers
+        // `add rsp, imm` (an epilogue) followed at once by an access at rsp
+        // (pop, ret): from below the limit it lands at most 2 GiB above it,
+        // in the guard band, where that access faults first.
+        let probed = by_imm
+            && ins.mnemonic() == Mnemonic::Add
+            && (ins.immediate(1) as i64) >= 0
+            && ins.immediate(1) < GUEST_GUARD / 2
+            && self.next_touches_stack;
+        !stack_op && !lowers && !probed
     }
 
     /// After an instruction that set rsp (`moves_rsp_far`): rsp must be
@@ -2170,6 +2186,25 @@ pub fn confined_store_address(pc: GuestAddr, bytes: &[u8], gpr: &[u64; 16], fs: 
         })
         .filter_map(|m| m.virtual_address(0, value))
         .find(|&a| a >= GUEST_LIMIT && (a as i64) >= 0)
+}
+
+/// Does the instruction at `pc` (whose bytes start `bytes`) access memory
+/// at rsp (within a disp32 of it)?
+fn touches_stack(pc: GuestAddr, bytes: &[u8]) -> bool {
+    let mut d = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
+    if !d.can_decode() {
+        return false;
+    }
+    let ins = d.decode();
+    if ins.is_invalid() {
+        return false;
+    }
+    InstructionInfoFactory::new().info(&ins).used_memory().iter().any(|m| {
+        m.base() == Register::RSP
+            && m.index() == Register::None
+            && !matches!(m.segment(), Register::FS | Register::GS)
+            && !matches!(m.access(), OpAccess::NoMemAccess | OpAccess::None)
+    })
 }
 
 /// The `StepKind` of the instruction at `pc`, whose bytes start `bytes`.
@@ -2424,12 +2459,17 @@ mod tests {
 
     #[test]
     fn rsp_is_checked_after_it_is_set_but_not_after_it_is_lowered() {
-        // mov rsp, rax; sub rsp, 8; add rsp, 16; ret
-        let code = [0x48, 0x89, 0xC4, 0x48, 0x83, 0xEC, 0x08, 0x48, 0x83, 0xC4, 0x10, 0xC3];
+        // mov rsp, rax; sub rsp, 8; add rsp, 16; nop; ret
+        let code = [0x48, 0x89, 0xC4, 0x48, 0x83, 0xEC, 0x08, 0x48, 0x83, 0xC4, 0x10, 0x90, 0xC3];
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
         let text = dis(&t, 0x10_0000);
         assert_eq!(text.iter().filter(|l| *l == "mov rcx,rsp").count(), 2, "{text:#?}");
         assert_eq!(exits_with(&text, ExitReason::StackFault), 2, "{text:#?}");
+        // An add right before a return reads at rsp first: no check.
+        // add rsp, 16; ret
+        let code = [0x48, 0x83, 0xC4, 0x10, 0xC3];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
+        assert_eq!(exits_with(&dis(&t, 0x10_0000), ExitReason::StackFault), 0);
     }
 
     #[test]
