@@ -1965,6 +1965,16 @@ impl BlockBuilder<'_> {
                 ; gs mov rdx, [off::SPILL_RDX]
             );
         }
+        restore.insert(0, (reg::RCX as u8, off::SPILL_RCX));
+        self.rcx_below_limit(pc, ExitReason::StoreFault, restore);
+    }
+
+    /// The end of a check whose address is in rcx (the guest's rcx in
+    /// `SPILL_RCX`): on to the guest's code with rcx back if the address
+    /// lies below `GUEST_LIMIT`, else out with `reason` at `pc` once
+    /// `restore` is done.
+    fn rcx_below_limit(&mut self, pc: GuestAddr, reason: ExitReason, restore: Vec<(u8, i32)>) {
+        let shift = GUEST_LIMIT.trailing_zeros() as i8;
         asm!(self.e
             ; rorx rcx, rcx, shift
             ; movzx ecx, cx
@@ -1974,8 +1984,7 @@ impl BlockBuilder<'_> {
         let bound = self.e.bind_rel8(ok);
         debug_assert!(bound);
         asm!(self.e; gs mov rcx, [off::SPILL_RCX]);
-        restore.insert(0, (reg::RCX as u8, off::SPILL_RCX));
-        self.store_fails.push((fail, pc, ExitReason::StoreFault, restore));
+        self.store_fails.push((fail, pc, reason, restore));
     }
 
     /// Checked addresses (`checked`) that use a register `ins` writes are
@@ -2049,19 +2058,11 @@ impl BlockBuilder<'_> {
     /// below `GUEST_LIMIT`, else the block leaves with `StackFault` at
     /// `next` (the check of `check_store`, on rsp).
     fn check_rsp(&mut self, next: GuestAddr) {
-        let shift = GUEST_LIMIT.trailing_zeros() as i8;
         asm!(self.e
             ; gs mov [off::SPILL_RCX], rcx
             ; mov rcx, rsp
-            ; rorx rcx, rcx, shift
-            ; movzx ecx, cx
         );
-        let ok = self.e.jrcxz_fwd();
-        let fail = self.e.jmp_rel32();
-        let bound = self.e.bind_rel8(ok);
-        debug_assert!(bound);
-        asm!(self.e; gs mov rcx, [off::SPILL_RCX]);
-        self.store_fails.push((fail, next, ExitReason::StackFault, vec![(reg::RCX as u8, off::SPILL_RCX)]));
+        self.rcx_below_limit(next, ExitReason::StackFault, vec![(reg::RCX as u8, off::SPILL_RCX)]);
     }
 
     /// Push a call's guest return address: `push imm32` when it is one
