@@ -711,9 +711,6 @@ impl Thread {
     }
 }
 
-/// Host protection for a guest protection: never executable (the guest's
-/// code only runs translated), but readable whenever executable so the
-/// translator can read it.
 /// The alignment the runtime gives a mapping it places: a huge page's for
 /// MAP_HUGETLB (the size in the flags, else 2 MiB), 2 MiB for anonymous
 /// mappings of at least that (as the kernel aligns them, for transparent
@@ -790,6 +787,9 @@ fn shm_size(id: u64) -> Option<u64> {
     sys::calls::shm_size(id).ok()
 }
 
+/// Host protection for a guest protection: never executable (the guest's
+/// code only runs translated), but readable whenever executable so the
+/// translator can read it.
 pub(crate) fn host_prot(prot: u64) -> u64 {
     let exec = libc::PROT_EXEC as u64;
     if prot & exec != 0 { (prot & !exec) | libc::PROT_READ as u64 } else { prot }
