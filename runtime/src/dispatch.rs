@@ -703,9 +703,7 @@ impl Thread {
                     // A confined store aimed above the guest's memory, which
                     // natively would be unmapped there: SIGSEGV, MAPERR.
                     let pc = GuestAddr(self.ctx.rip);
-                    let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e.get() - pc.get()).min(15) as usize);
-                    let mut b = [0u8; 15];
-                    let _ = sys::read_guest(pc, &mut b[..n]);
+                    let (b, n) = self.insn_bytes(pc);
                     let gpr: [u64; 16] = self.ctx.gpr[..16].try_into().expect("16 registers");
                     let addr = translator::translate::confined_store_address(
                         pc,
@@ -769,12 +767,22 @@ impl Thread {
     /// What stepping the instruction at `pc` involves (Other if unreadable:
     /// the block will fault).
     fn step_kind(&self, pc: GuestAddr) -> StepKind {
-        let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e.get() - pc.get()).min(15) as usize);
-        let mut b = [0u8; 15];
-        if n == 0 || sys::read_guest(pc, &mut b[..n]).is_err() {
+        let (b, n) = self.insn_bytes(pc);
+        if n == 0 {
             return StepKind::Other;
         }
         step_kind(pc, &b[..n])
+    }
+
+    /// The guest-executable bytes at `pc`, at most one instruction's worth,
+    /// and how many (0 if unreadable).
+    fn insn_bytes(&self, pc: GuestAddr) -> ([u8; 15], usize) {
+        let n = self.p.lock().exec.extent_end(pc).map_or(0, |e| (e.get() - pc.get()).min(15) as usize);
+        let mut b = [0u8; 15];
+        if n == 0 || sys::read_guest(pc, &mut b[..n]).is_err() {
+            return (b, 0);
+        }
+        (b, n)
     }
 
     /// Run `f` on this thread's signal dispositions (the shared table, or a

@@ -459,7 +459,7 @@ impl Thread {
         } else {
             let r = sys::forward(libc::SYS_shmat as u64, [a[0], a[1], flags, 0, 0, 0]);
             if r >= 0 {
-                crate::guest_space::note_mapped(r as u64, shm_size(a[0]).unwrap_or(PAGE));
+                crate::guest_space::note_mapped(r as u64, sys::calls::shm_size(a[0]).unwrap_or(PAGE));
             }
             r
         };
@@ -780,11 +780,6 @@ fn shmat_placed(id: u64, flags: u64) -> i64 {
         r
     })
     .unwrap_or_else(|| err(libc::ENOMEM))
-}
-
-/// The size of shared memory segment `id`, if this process may read it.
-fn shm_size(id: u64) -> Option<u64> {
-    sys::calls::shm_size(id).ok()
 }
 
 /// Host protection for a guest protection: never executable (the guest's

@@ -165,16 +165,10 @@ impl CodeMemory {
     /// just before the fork (same addresses, so all cache pointers stay valid).
     pub fn adopt(&mut self, snap: Snapshot) -> io::Result<()> {
         self.populated = 0;
-        for (p, prot) in [(self.rx, libc::PROT_READ | libc::PROT_EXEC), (self.rw, libc::PROT_READ | libc::PROT_WRITE)] {
-            // SAFETY: replaces exactly our own view with the same size and
-            // protection; no thread executes the cache during the switch
-            // (the child has one thread, in the dispatcher).
-            let r = unsafe { libc::mmap(p as *mut _, self.size, prot, libc::MAP_SHARED | libc::MAP_FIXED, snap.fd, 0) };
-            if r == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        Ok(())
+        snap.map_over(
+            &[(self.rx, libc::PROT_READ | libc::PROT_EXEC), (self.rw, libc::PROT_READ | libc::PROT_WRITE)],
+            self.size,
+        )
     }
 
     pub fn size(&self) -> usize {
@@ -303,6 +297,21 @@ impl Snapshot {
         }
         Ok(snap)
     }
+
+    /// Map the snapshot over each of `views` (its start and protection;
+    /// `size` bytes each), in place of what they show.
+    fn map_over(&self, views: &[(*mut u8, i32)], size: usize) -> io::Result<()> {
+        for &(p, prot) in views {
+            // SAFETY: each view is one of the caller's own shared mappings of
+            // `size` bytes, replaced in place; the caller is a forked child
+            // with one thread, in the dispatcher, so no cached code runs.
+            let r = unsafe { libc::mmap(p as *mut _, size, prot, libc::MAP_SHARED | libc::MAP_FIXED, self.fd, 0) };
+            if r == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Snapshot {
@@ -426,15 +435,7 @@ impl DataTable {
     /// In a forked child: both views onto the snapshot, at the same
     /// addresses.
     pub fn adopt(&mut self, snap: Snapshot) -> io::Result<()> {
-        for (p, prot) in [(self.ptr, libc::PROT_READ), (self.rw, libc::PROT_READ | libc::PROT_WRITE)] {
-            // SAFETY: replaces exactly our own view with the same size; the
-            // child has one thread, which is not running cached code.
-            let r = unsafe { libc::mmap(p as *mut _, self.size, prot, libc::MAP_SHARED | libc::MAP_FIXED, snap.fd, 0) };
-            if r == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        Ok(())
+        snap.map_over(&[(self.ptr, libc::PROT_READ), (self.rw, libc::PROT_READ | libc::PROT_WRITE)], self.size)
     }
 
     /// Store word `i` with release ordering: stores made this way become
