@@ -291,10 +291,10 @@ impl Process {
                 t.iter_mut()
                     .filter(|b| {
                         use syscall_inline::{
-                            GATE_CLOSE, GATE_FD_CHECK, GATE_FORWARD, GATE_NULL_WRITE, GATE_ZERO_READ,
+                            GATE_ADDR_CHECK, GATE_CLOSE, GATE_FD_CHECK, GATE_FORWARD, GATE_NULL_WRITE, GATE_ZERO_READ,
                         };
-                        matches!(**b, GATE_FORWARD | GATE_NULL_WRITE | GATE_ZERO_READ | GATE_CLOSE)
-                            || **b >= GATE_FD_CHECK
+                        let b = **b & !GATE_ADDR_CHECK;
+                        matches!(b, GATE_FORWARD | GATE_NULL_WRITE | GATE_ZERO_READ | GATE_CLOSE) || b >= GATE_FD_CHECK
                     })
                     .for_each(|b| *b = syscall_inline::GATE_RUNTIME);
                 t
@@ -425,6 +425,7 @@ impl Options {
             all_to_runtime: self.stats || obs.hook.is_some(),
             to_runtime,
             fd_check: true,
+            address_check: self.isolate,
         }
     }
 }

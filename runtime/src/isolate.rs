@@ -114,13 +114,15 @@ impl Plan {
 /// layer would let through (not denied) and that bt-run need not serve
 /// itself, so that running them raw changes nothing of bt-run's (rows
 /// `Forward`, `Inline`, whose kernel answer is the same, and the
-/// `ProcSelf` and `Ids` services, which only keep bt-run's view exact), and
-/// numbers no row names (the kernel answers ENOSYS). It is more than the
+/// `ProcSelf` and `Ids` services, which only keep bt-run's view exact)
+/// and whose addresses the gate can check (`syscall_inline::confine`: not
+/// page ranges or structures the runtime copies), and numbers no row names (the kernel answers ENOSYS). It is more than the
 /// table forwards, because a tracer may change the number at the gate's
 /// syscall-entry stop as it could natively; what it may not do is turn a
 /// call into a denied one, or into one whose service keeps bt-run's own
 /// state (mappings, signals, threads, exec, its descriptors).
 pub fn gate_numbers(denied: impl Fn(u64) -> bool) -> Vec<u32> {
+    use syscall_inline::confine::{self, Check};
     use syscall_inline::{Disposition, Service};
     (0..GATE_TABLE_LEN as u32)
         .filter(|&nr| !denied(nr as u64))
@@ -129,7 +131,7 @@ pub fn gate_numbers(denied: impl Fn(u64) -> bool) -> Vec<u32> {
                 matches!(
                     row.disposition,
                     Disposition::Forward | Disposition::Inline | Disposition::Runtime(Service::ProcSelf | Service::Ids)
-                )
+                ) && matches!(confine::check(row), Check::None | Check::Direct(_) | Check::Service)
             })
         })
         .collect()
@@ -468,14 +470,19 @@ pub fn settle_after_exec(args: &[std::ffi::OsString]) -> Result<(), String> {
 /// for it with `flags`? Yes if it is a writable alias of one of `reserved`
 /// (bt-run's ranges: the code cache's memfd, reached through
 /// /proc/self/map_files or a /proc/self/fd link), matched by device and
-/// inode against /proc/self/maps. Read-only and O_PATH descriptors write
-/// nothing. (/proc/PID/mem stays open to the guest: debuggers probe it on
-/// themselves, and without store confinement it reaches nothing a plain
-/// store does not; see docs/design.md, "Isolation".)
+/// inode against /proc/self/maps; or if it is any process's memory file
+/// (/proc/PID/mem, /proc/PID/task/TID/mem), which writes past page
+/// protections and past the split, into bt-run's memory or another bt-run
+/// process's. Read-only and O_PATH descriptors write nothing.
 pub fn fd_writes_memory(fd: i64, flags: u64, reserved: &[(u64, u64)]) -> bool {
     use std::os::unix::fs::MetadataExt;
     if flags & libc::O_ACCMODE as u64 == libc::O_RDONLY as u64 || flags & libc::O_PATH as u64 != 0 {
         return false;
+    }
+    if crate::sys::fds::is_procfs(fd as i32)
+        && std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|p| p.file_name() == Some("mem".as_ref()))
+    {
+        return true;
     }
     let Ok(md) = std::fs::metadata(format!("/proc/self/fd/{fd}")) else { return false };
     let (dev, ino) = (md.dev(), md.ino());
@@ -649,6 +656,11 @@ mod tests {
             (libc::SYS_rt_sigreturn, false),
             (libc::SYS_close_range, false),
             (libc::SYS_ptrace, false),
+            (libc::SYS_madvise, false),
+            (libc::SYS_readv, false),
+            (libc::SYS_recvmsg, false),
+            (libc::SYS_bpf, false),
+            (libc::SYS_pread64, true),
         ] {
             assert_eq!(g.contains(&(nr as u32)), want, "{nr}");
         }

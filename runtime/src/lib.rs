@@ -18,6 +18,7 @@ pub mod guest_space;
 pub mod host_signal;
 pub mod isolate;
 pub mod loader;
+pub mod mediate;
 pub mod memory;
 pub mod observe;
 pub mod own_fds;

@@ -288,6 +288,14 @@ impl Thread {
             ptrace_view::became_tracer();
             self.refresh_gate();
         }
+        // Under isolation no request names bt-run's part of the address
+        // space: not as the tracee's address (a poke there would write the
+        // tracee's bt-run, past its isolation) nor as this process's buffer.
+        if self.p.isolation.is_some()
+            && [a[2], a[3]].iter().any(|&v| syscall_inline::confine::above(v, crate::guest_space::GUEST_LIMIT))
+        {
+            return err(libc::EIO);
+        }
         let me = &self.p.self_exe;
         if let Some(r) = ptrace_view::resume(a, me) {
             return r;
@@ -502,24 +510,21 @@ impl Thread {
         err(libc::EACCES)
     }
 
-    /// Under isolation: openat2's descriptor checked as open's, and
-    /// process_vm_writev refused into this very process (its memory holds
-    /// bt-run's). None: the call is not one of these.
+    /// Under isolation: the call's addresses checked against the split, and
+    /// made with private copies of the structures that hold more
+    /// (`mediate`); openat2's descriptor checked as open's. None: the call
+    /// may go on as it is.
     fn isolation_mediates(&mut self, nr: u64, a: [u64; 6]) -> Option<i64> {
         self.p.isolation.as_ref()?;
+        if let Some(r) = crate::mediate::call(nr, a) {
+            return Some(r);
+        }
         match nr as i64 {
             libc::SYS_openat2 => {
                 // struct open_how starts with the flags (u64).
                 let flags = sys::read_guest_u64(GuestAddr(a[2])).unwrap_or(0);
                 let r = sys::forward_guest_call(nr, a);
                 Some(self.refuse_memory_fd(r, flags))
-            }
-            libc::SYS_process_vm_writev => {
-                let pid = a[0] as i32;
-                let own = pid > 0
-                    && (pid == std::process::id() as i32
-                        || std::path::Path::new(&format!("/proc/self/task/{pid}")).exists());
-                own.then(|| err(libc::EPERM))
             }
             _ => None,
         }

@@ -14,6 +14,7 @@
 
 pub mod args;
 pub mod classes;
+pub mod confine;
 pub mod errno;
 pub mod layer;
 pub mod policy;
@@ -168,6 +169,13 @@ pub const GATE_ZERO_READ: u8 = 7;
 /// a call goes to the runtime, which refuses it if it names one of them.
 pub const GATE_FD_CHECK: u8 = 0x40;
 
+/// Gate table bit (isolation): before anything else the byte's low seven
+/// bits say, the arguments that [`gate_address_masks`] names for the call
+/// must lie outside bt-run's part of the address space
+/// ([`confine::above`]); a call with one there goes to the runtime, which
+/// fails it with EFAULT.
+pub const GATE_ADDR_CHECK: u8 = 0x80;
+
 /// What the gate table is built for.
 #[derive(Clone, Debug, Default)]
 pub struct GateConfig {
@@ -180,6 +188,10 @@ pub struct GateConfig {
     /// Forwarded calls that take descriptors check them in the gate
     /// (`GATE_FD_CHECK`), so the guest cannot use bt-run's own.
     pub fd_check: bool,
+    /// Isolation: calls the gate makes or answers have their address
+    /// arguments checked (`GATE_ADDR_CHECK`), and calls whose addresses the
+    /// gate cannot check ([`confine::Check`]) go to the runtime.
+    pub address_check: bool,
 }
 
 /// Highest syscall number the gate's table covers (exclusive).
@@ -239,6 +251,17 @@ pub fn gate_table_for(cfg: &GateConfig) -> Box<[u8; GATE_TABLE_LEN]> {
             Disposition::Inline => GATE_ANSWER,
         };
     }
+    if cfg.address_check {
+        for s in SYSCALLS {
+            let Some(b) = t.get_mut(s.nr as usize) else { continue };
+            match confine::check(s) {
+                confine::Check::None | confine::Check::Service => {}
+                confine::Check::Direct(_) if *b != GATE_RUNTIME => *b |= GATE_ADDR_CHECK,
+                confine::Check::Direct(_) => {}
+                confine::Check::Range | confine::Check::Nested(_) | confine::Check::Refused => *b = GATE_RUNTIME,
+            }
+        }
+    }
     if cfg.all_to_runtime {
         t.fill(GATE_RUNTIME);
     }
@@ -249,6 +272,22 @@ pub fn gate_table_for(cfg: &GateConfig) -> Box<[u8; GATE_TABLE_LEN]> {
     }
     t
 }
+
+/// For each call number, the arguments the gate checks under
+/// `GATE_ADDR_CHECK` (bit i: argument i; [`confine::address_mask`]).
+/// Immutable: the gate reads it where the guest cannot write.
+pub static GATE_ADDRESS_MASKS: [u8; GATE_TABLE_LEN] = {
+    let mut t = [0u8; GATE_TABLE_LEN];
+    let mut i = 0;
+    while i < SYSCALLS.len() {
+        let s = &SYSCALLS[i];
+        if (s.nr as usize) < GATE_TABLE_LEN {
+            t[s.nr as usize] = confine::address_mask(s);
+        }
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,8 @@
  * kernel; the program prints what it did on the way (stdout, flushed).
  *
  *   cache    overwrite the code cache through its writable view (found in
- *            /proc/self/maps) with native code: a nop sled, then a raw
- *            exit_group(77)
+ *            /proc/self/maps) with native code, written by the kernel (one
+ *            pread): a nop sled, then a raw exit_group(77)
  *   table    find bt-run's gate tables in memory (512-byte syscall
  *            disposition tables) and turn every entry into "forward", then
  *            make a raw exit_group(77)
@@ -29,6 +29,19 @@
  *            turn into a jump anywhere), then a raw exit_group(77)
  *   stack    point rsp into memory of bt-run's and push there, then a
  *            raw exit_group(77)
+ *   kwrite   make the kernel write into memory of bt-run's (as `heap`
+ *            finds it; the same bytes back) through a system call's
+ *            buffer: read, pread64, readv, recvmsg, recvmmsg, and a write
+ *            through /proc/self/mem; then a raw exit_group(77) after the
+ *            first that worked
+ *   krange   madvise(MADV_DONTNEED) over a page of the program's just
+ *            below 2^46 and the page above it: the call must not act on a
+ *            range that reaches bt-run's part (the program's page keeps
+ *            its bytes); exit_group(77) if it was zeroed
+ *   krace    readv into a harmless buffer while a second thread flips the
+ *            iovec's base between it and memory of bt-run's (an argument
+ *            changed after the layer read it); exit_group(77) if some
+ *            readv wrote elsewhere than the harmless buffer
  *   race     open a path for writing while a second thread flips it
  *            between a harmless file and the cache's map_files entry (an
  *            argument changed after the layer read it); counts opens that
@@ -46,6 +59,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -134,7 +148,7 @@ static int mode_cache(void) {
             memset(b, 0x90, len);
             memcpy(b + len - sizeof tail, tail, sizeof tail);
             long r = pread(fd, p, len, 0);
-            say("pread into the cache: %ld\n", r);
+            say("pread into the cache: %s\n", r < 0 ? strerror(errno) : "done");
             say("still running translated code\n");
             return 4;
         }
@@ -161,7 +175,9 @@ static int mode_table(void) {
             int ok = 1, zeros = 0;
             for (int k = 0; k < 512 && ok; k++) {
                 unsigned char b = p[k];
-                ok = b <= 7 || (b >= 0x40 && b < 0x80);
+                /* 0x80: the arguments' addresses are checked first. */
+            b &= 0x7f;
+            ok = b <= 7 || b >= 0x40;
                 zeros += b == 0;
             }
             if (!ok || zeros < 64)
@@ -375,6 +391,148 @@ static int mode_heap(void) {
     return 3;
 }
 
+/* The first writable mapping of bt-run's above 2^46 (as mode_heap). */
+static volatile unsigned long *bt_run_word(void) {
+    const uintptr_t limit = 1ULL << 46;
+    for (int i = 0; i < nmaps; i++) {
+        struct map *m = &maps[i];
+        if (m->start < limit || m->perms[0] != 'r' || m->perms[1] != 'w' || strstr(m->name, "[stack]") ||
+            ((uintptr_t)&maps >= m->start && (uintptr_t)&maps < m->end))
+            continue;
+        return (volatile unsigned long *)m->start;
+    }
+    return 0;
+}
+
+/* Outcome of one kernel-write route: 77 if the kernel wrote there. */
+static void route(const char *what, long r, long want) {
+    say("%s: %s\n", what, r == want ? "wrote into bt-run's memory" : r < 0 ? strerror(errno) : "short");
+    if (r == want)
+        raw_exit(77);
+}
+
+static int mode_kwrite(void) {
+    volatile unsigned long *w = bt_run_word();
+    if (!w) {
+        say("nothing writable above 2^46\n");
+        return 3;
+    }
+    say("kernel writes at %p\n", (void *)w);
+    int p[2], sv[2];
+    if (pipe(p) || socketpair(AF_UNIX, SOCK_DGRAM, 0, sv))
+        return 3;
+    unsigned long v = *w;
+    /* read: the same 8 bytes back through a pipe. */
+    write(p[1], &v, 8);
+    route("read", read(p[0], (void *)w, 8), 8);
+    char drain[8];
+    read(p[0], drain, 8);
+    /* pread64 from a file holding the bytes. */
+    FILE *t = tmpfile();
+    fwrite(&v, 8, 1, t);
+    fflush(t);
+    route("pread64", pread(fileno(t), (void *)w, 8, 0), 8);
+    /* readv with the iovec's base in bt-run's memory. */
+    struct iovec iov = {(void *)w, 8};
+    write(p[1], &v, 8);
+    route("readv", readv(p[0], &iov, 1), 8);
+    read(p[0], drain, 8);
+    /* recvmsg and recvmmsg likewise. */
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    send(sv[1], &v, 8, 0);
+    route("recvmsg", recvmsg(sv[0], &mh, 0), 8);
+    recv(sv[0], drain, 8, MSG_DONTWAIT);
+    struct mmsghdr mm = {0};
+    mm.msg_hdr.msg_iov = &iov;
+    mm.msg_hdr.msg_iovlen = 1;
+    send(sv[1], &v, 8, 0);
+    route("recvmmsg", recvmmsg(sv[0], &mm, 1, 0, 0), 1);
+    recv(sv[0], drain, 8, MSG_DONTWAIT);
+    /* /proc/self/mem writes past protections and past the split. */
+    int mem = open("/proc/self/mem", O_RDWR);
+    if (mem < 0)
+        say("open /proc/self/mem for writing: %s\n", strerror(errno));
+    else
+        route("pwrite /proc/self/mem", pwrite(mem, &v, 8, (off_t)(uintptr_t)w), 8);
+    say("no route wrote\n");
+    return 0;
+}
+
+static int mode_krange(void) {
+    const uintptr_t limit = 1ULL << 46;
+    char *pg = mmap((void *)(limit - 4096), 4096, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (pg == MAP_FAILED) {
+        say("cannot map the page below 2^46: %s\n", strerror(errno));
+        return 3;
+    }
+    memset(pg, 'A', 4096);
+    long r = madvise(pg, 8192, MADV_DONTNEED);
+    say("madvise over the split: %s\n", r ? strerror(errno) : "ok");
+    if (pg[0] != 'A') {
+        say("the program's page was zeroed: the call acted on the range\n");
+        raw_exit(77);
+    }
+    say("the page kept its bytes\n");
+    return 0;
+}
+
+static void *volatile *krace_slot;
+static void *krace_a, *krace_b;
+
+static void *krace_flipper(void *arg) {
+    (void)arg;
+    while (!race_stop) {
+        *krace_slot = krace_a;
+        *krace_slot = krace_b;
+    }
+    return 0;
+}
+
+static int mode_krace(void) {
+    volatile unsigned long *w = bt_run_word();
+    if (!w) {
+        say("nothing writable above 2^46\n");
+        return 3;
+    }
+    int p[2];
+    if (pipe(p))
+        return 3;
+    static unsigned long harmless;
+    static struct iovec iov;
+    iov.iov_base = &harmless;
+    iov.iov_len = 8;
+    krace_slot = (void *volatile *)&iov.iov_base;
+    krace_a = &harmless;
+    krace_b = (void *)w;
+    pthread_t th;
+    pthread_create(&th, 0, krace_flipper, 0);
+    int made = 0, elsewhere = 0;
+    for (int i = 0; i < 20000; i++) {
+        unsigned long v = *w;
+        harmless = ~v;
+        write(p[1], &v, 8);
+        long r = readv(p[0], &iov, 1);
+        if (r != 8) {
+            /* Refused (EFAULT): the bytes are still in the pipe. */
+            unsigned long d;
+            read(p[0], &d, 8);
+            continue;
+        }
+        made++;
+        if (harmless != v)
+            elsewhere++;
+    }
+    race_stop = 1;
+    pthread_join(th, 0);
+    say("readvs made %d, wrote elsewhere %d\n", made, elsewhere);
+    if (elsewhere)
+        raw_exit(77);
+    return made ? 0 : 3;
+}
+
 static int mode_stack(void) {
     const uintptr_t limit = 1ULL << 46;
     for (int i = 0; i < nmaps; i++) {
@@ -458,6 +616,12 @@ int main(int argc, char **argv) {
         return mode_forge();
     if (!strcmp(mode, "stack"))
         return mode_stack();
+    if (!strcmp(mode, "kwrite"))
+        return mode_kwrite();
+    if (!strcmp(mode, "krange"))
+        return mode_krange();
+    if (!strcmp(mode, "krace"))
+        return mode_krace();
     fprintf(stderr, "esc: unknown mode %s\n", mode);
     return 2;
 }

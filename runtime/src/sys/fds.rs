@@ -49,6 +49,13 @@ pub fn dup_onto(fd: i32, target: i32) -> io::Result<()> {
     check(unsafe { libc::dup3(fd, target, libc::O_CLOEXEC) }).map(|_| ())
 }
 
+/// Is `fd` a file of a proc filesystem (wherever it is mounted)?
+pub fn is_procfs(fd: i32) -> bool {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fstatfs writes one struct statfs into `st` and nothing else.
+    unsafe { libc::fstatfs(fd, st.as_mut_ptr()) == 0 && st.assume_init().f_type == libc::PROC_SUPER_MAGIC }
+}
+
 /// Close one of bt-run's own descriptors.
 pub fn close(fd: i32) {
     // SAFETY: the caller owns `fd` and forgets it.

@@ -189,6 +189,11 @@ std::arch::global_asm!(
     "jmp qword ptr gs:[{gate_ret}]",
     // In-process answers: no kernel entry at all.
     "10:",
+    "test r11d, {g_addr}",
+    "jnz 50f",
+    "51:",
+    "test r11d, r11d",
+    "jz bt_gate_check",
     "cmp r11d, {g_fd}",
     "jae 20f",
     "cmp r11d, {g_answer}",
@@ -451,6 +456,23 @@ std::arch::global_asm!(
     "jz 13b",
     "mov rax, -14",
     "jmp 13b",
+    // Isolation (`GATE_ADDR_CHECK`): every argument the call's address mask
+    // names must lie outside [2^46, 2^47), bt-run's part of the address
+    // space (`syscall_inline::confine`), or the runtime fails the call;
+    // then the byte's other bits decide. rcx and r11 are free here.
+    "50:",
+    "lea rcx, [rip + {addr_masks}]",
+    "movzx ecx, byte ptr [rcx + rax]",
+    "test ecx, 1", "jz 52f", "mov r11, rdi", "shr r11, {limit_shift}", "cmp r11, 1", "je 5f", "52:",
+    "test ecx, 2", "jz 53f", "mov r11, rsi", "shr r11, {limit_shift}", "cmp r11, 1", "je 5f", "53:",
+    "test ecx, 4", "jz 54f", "mov r11, rdx", "shr r11, {limit_shift}", "cmp r11, 1", "je 5f", "54:",
+    "test ecx, 8", "jz 55f", "mov r11, r10", "shr r11, {limit_shift}", "cmp r11, 1", "je 5f", "55:",
+    "test ecx, 16", "jz 56f", "mov r11, r8", "shr r11, {limit_shift}", "cmp r11, 1", "je 5f", "56:",
+    "test ecx, 32", "jz 57f", "mov r11, r9", "shr r11, {limit_shift}", "cmp r11, 1", "je 5f", "57:",
+    "mov r11, gs:[{sys_table}]",
+    "movzx r11d, byte ptr [r11 + rax]",
+    "and r11d, {not_addr}",
+    "jmp 51b",
     // A signal is pending and the call has not started: leave with the
     // guest back on its `syscall` instruction, as if the signal had come
     // just before it (the call runs after the handler, whatever SA_RESTART).
@@ -648,6 +670,10 @@ std::arch::global_asm!(
     g_answer = const syscall_inline::GATE_ANSWER,
     g_tid = const syscall_inline::GATE_TID,
     g_fd = const syscall_inline::GATE_FD_CHECK,
+    g_addr = const syscall_inline::GATE_ADDR_CHECK,
+    not_addr = const !syscall_inline::GATE_ADDR_CHECK as u32,
+    addr_masks = sym syscall_inline::GATE_ADDRESS_MASKS,
+    limit_shift = const LIMIT_SHIFT,
     g_sigmask = const syscall_inline::GATE_SIGMASK,
     g_null_write = const syscall_inline::GATE_NULL_WRITE,
     g_close = const syscall_inline::GATE_CLOSE,
@@ -685,6 +711,11 @@ std::arch::global_asm!(
     not_started = const SAFE_NOT_STARTED,
     not_ac = const !0x40000u32 as i32,
 );
+
+/// The gate's address check tests `v >> LIMIT_SHIFT == 1`: v in
+/// [GUEST_LIMIT, 2 * GUEST_LIMIT), which is [2^46, 2^47).
+const LIMIT_SHIFT: u32 = translator::abi::GUEST_LIMIT.trailing_zeros();
+const _: () = assert!(translator::abi::GUEST_LIMIT == 1 << LIMIT_SHIFT && LIMIT_SHIFT == 46);
 
 /// What `bt_safe_syscall` returns for a call it did not make because a
 /// signal is pending (-ERESTARTSYS: the kernel never returns it to user
