@@ -20,15 +20,6 @@ fn show(o: &Outcome) -> String {
     format!("status {}, stdout {:?}, stderr {:?}", o.status, o.stdout_str(), o.stderr_str())
 }
 
-/// Killed by bt-run's filter, with its one-line report containing `why`.
-fn assert_trapped(o: &Outcome, call: &str, why: &str) {
-    assert_eq!(o.status, Status::signal(libc::SIGSYS), "{}", show(o));
-    let err = o.stderr_str();
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("bt-run: isolation:")).collect();
-    assert_eq!(lines.len(), 1, "one report line expected: {}", show(o));
-    assert!(lines[0].contains(&format!("system call {call}")) && lines[0].contains(why), "{}", show(o));
-}
-
 #[test]
 fn native_code_cannot_be_written_into_the_code_cache() {
     // Control: without isolation the route works (the test can fail).
