@@ -470,19 +470,12 @@ pub fn settle_after_exec(args: &[std::ffi::OsString]) -> Result<(), String> {
 /// for it with `flags`? Yes if it is a writable alias of one of `reserved`
 /// (bt-run's ranges: the code cache's memfd, reached through
 /// /proc/self/map_files or a /proc/self/fd link), matched by device and
-/// inode against /proc/self/maps; or if it is any process's memory file
-/// (/proc/PID/mem, /proc/PID/task/TID/mem), which writes past page
-/// protections and past the split, into bt-run's memory or another bt-run
-/// process's. Read-only and O_PATH descriptors write nothing.
+/// inode against /proc/self/maps. Read-only and O_PATH descriptors write
+/// nothing. (A process's memory file is `is_memory_file`.)
 pub fn fd_writes_memory(fd: i64, flags: u64, reserved: &[(u64, u64)]) -> bool {
     use std::os::unix::fs::MetadataExt;
-    if flags & libc::O_ACCMODE as u64 == libc::O_RDONLY as u64 || flags & libc::O_PATH as u64 != 0 {
+    if !opened_for_writing(flags) {
         return false;
-    }
-    if crate::sys::fds::is_procfs(fd as i32)
-        && std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|p| p.file_name() == Some("mem".as_ref()))
-    {
-        return true;
     }
     let Ok(md) = std::fs::metadata(format!("/proc/self/fd/{fd}")) else { return false };
     let (dev, ino) = (md.dev(), md.ino());
@@ -491,6 +484,20 @@ pub fn fd_writes_memory(fd: i64, flags: u64, reserved: &[(u64, u64)]) -> bool {
     maps.lines()
         .filter_map(crate::procfs::maps_line)
         .any(|m| m.dev == want && m.inode == ino && reserved.iter().any(|&(s, e)| m.start < e && s < m.end))
+}
+
+/// Do open flags `flags` allow writing through the descriptor?
+pub fn opened_for_writing(flags: u64) -> bool {
+    flags & libc::O_ACCMODE as u64 != libc::O_RDONLY as u64 && flags & libc::O_PATH as u64 == 0
+}
+
+/// Is descriptor `fd` a process's memory file (/proc/PID/mem,
+/// /proc/PID/task/TID/mem, wherever proc is mounted)? Writes through one
+/// go past page protections and past the split, into bt-run's memory or
+/// another bt-run process's.
+pub fn is_memory_file(fd: i64) -> bool {
+    crate::sys::fds::is_procfs(fd as i32)
+        && std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|p| p.file_name() == Some("mem".as_ref()))
 }
 
 /// The one line bt-run writes when its filter trapped a call: None if the

@@ -288,13 +288,21 @@ impl Thread {
             ptrace_view::became_tracer();
             self.refresh_gate();
         }
-        // Under isolation no request names bt-run's part of the address
-        // space: not as the tracee's address (a poke there would write the
-        // tracee's bt-run, past its isolation) nor as this process's buffer.
-        if self.p.isolation.is_some()
-            && [a[2], a[3]].iter().any(|&v| syscall_inline::confine::above(v, crate::guest_space::GUEST_LIMIT))
-        {
-            return err(libc::EIO);
+        // Under isolation no request writes bt-run's part of the address
+        // space: not as the tracee's address of a poke (which would write
+        // the tracee's bt-run, past its isolation; peeks there only read),
+        // nor as this process's buffer (data, and the iovec of
+        // PTRACE_GETREGSET).
+        if self.p.isolation.is_some() {
+            const PTRACE_GETREGSET: u64 = 0x4204;
+            let above = |v: u64| syscall_inline::confine::above(v, crate::guest_space::GUEST_LIMIT);
+            let regset_base = || sys::read_guest_u64(GuestAddr(a[3])).unwrap_or(0);
+            if above(a[3])
+                || (matches!(a[0], 4 | 5) && above(a[2]))
+                || (a[0] == PTRACE_GETREGSET && above(regset_base()))
+            {
+                return err(libc::EIO);
+            }
         }
         let me = &self.p.self_exe;
         if let Some(r) = ptrace_view::resume(a, me) {
@@ -502,8 +510,31 @@ impl Thread {
     /// Under isolation, a descriptor `r` the guest just opened with `flags`
     /// that could write memory (`isolate::fd_writes_memory`) is closed again
     /// and the open fails with EACCES, as if permission were missing.
+    /// A process's memory file opened for writing is given read-only
+    /// instead (the same file, reopened, on the same number): reads work as
+    /// natively, writes fail with EBADF, and a debugger that probes whether
+    /// it can write there (gdb does, on itself) finds it cannot and pokes
+    /// through ptrace, which checks its addresses.
     pub(crate) fn refuse_memory_fd(&self, r: i64, flags: u64) -> i64 {
-        if r < 0 || self.p.isolation.is_none() || !crate::isolate::fd_writes_memory(r, flags, &self.p.reserved) {
+        use crate::isolate::{fd_writes_memory, is_memory_file, opened_for_writing};
+        if r < 0 || self.p.isolation.is_none() {
+            return r;
+        }
+        if opened_for_writing(flags) && is_memory_file(r) {
+            let ro = flags & !(libc::O_ACCMODE | libc::O_CREAT | libc::O_TRUNC | libc::O_EXCL) as u64;
+            let again = CString::new(format!("/proc/self/fd/{r}")).expect("no NUL");
+            let ro = sys::calls::open_path(&again, ro | libc::O_RDONLY as u64 | libc::O_CLOEXEC as u64, 0);
+            let moved = ro >= 0 && sys::fds::replace(ro as i32, r as i32, flags & libc::O_CLOEXEC as u64 != 0);
+            if ro >= 0 {
+                sys::fds::close(ro as i32);
+            }
+            if !moved {
+                sys::fds::close(r as i32);
+                return err(libc::EACCES);
+            }
+            return r;
+        }
+        if !fd_writes_memory(r, flags, &self.p.reserved) {
             return r;
         }
         sys::fds::close(r as i32);

@@ -56,6 +56,15 @@ pub fn is_procfs(fd: i32) -> bool {
     unsafe { libc::fstatfs(fd, st.as_mut_ptr()) == 0 && st.assume_init().f_type == libc::PROC_SUPER_MAGIC }
 }
 
+/// Make guest descriptor `target` a duplicate of `fd` (close-on-exec as
+/// `cloexec` says), replacing what `target` was in one step.
+pub fn replace(fd: i32, target: i32, cloexec: bool) -> bool {
+    let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
+    // SAFETY: dup3 onto a descriptor the guest just opened and the caller
+    // is replacing on its behalf.
+    unsafe { libc::dup3(fd, target, flags) >= 0 }
+}
+
 /// Close one of bt-run's own descriptors.
 pub fn close(fd: i32) {
     // SAFETY: the caller owns `fd` and forgets it.
