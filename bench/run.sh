@@ -16,6 +16,8 @@
 #   BT_RUN=/path/to/bt-run overrides the binary (default: builds target/release/bt-run).
 #   DRRUN=/path/to/bin64/drrun adds DynamoRIO (`drrun -- CMD`) as a runner.
 #   ISOLATE=1 adds `bt-run --isolate` (the seccomp backstop) as a runner.
+#   BASE_RUN=/path/to/bt-run adds another build (say, before a change) as
+#   runner `base` (and `base-isolate` with ISOLATE=1), for A/B comparisons.
 #   NO_PEERS=1 leaves out qemu-x86_64 and valgrind.
 # The last row is the geometric mean of each runner's ratios over the CPU rows.
 set -euo pipefail
@@ -31,7 +33,7 @@ while getopts "n:t:o:h" opt; do
         n) ROUNDS=$OPTARG ;;
         t) LIMIT=$OPTARG ;;
         o) OUTFILE=$OPTARG ;;
-        *) sed -n '2,15p' "$0"; exit 2 ;;
+        *) sed -n '2,22p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -119,6 +121,12 @@ add "dd bs=1 2.5M"            "dd if=/dev/zero of=/dev/null bs=1 count=2500000"
 
 RUNNERS=(native bt-run) PREFIX=("" "$BT_RUN --code-offset @OFFSET@")
 if [ "${ISOLATE:-0}" = 1 ]; then RUNNERS+=(isolate); PREFIX+=("$BT_RUN --code-offset @OFFSET@ --isolate"); fi
+if [ -n "${BASE_RUN:-}" ]; then
+    # Another build (before a change), interleaved with this one's runs.
+    [ -x "$BASE_RUN" ] || { echo "bench: BASE_RUN=$BASE_RUN is not executable" >&2; exit 1; }
+    RUNNERS+=(base); PREFIX+=("$BASE_RUN --code-offset @OFFSET@")
+    if [ "${ISOLATE:-0}" = 1 ]; then RUNNERS+=(base-isolate); PREFIX+=("$BASE_RUN --code-offset @OFFSET@ --isolate"); fi
+fi
 if [ "${NO_PEERS:-0}" != 1 ]; then
     if command -v qemu-x86_64 >/dev/null 2>&1; then RUNNERS+=(qemu); PREFIX+=("qemu-x86_64"); fi
     if command -v valgrind >/dev/null 2>&1; then RUNNERS+=(valgrind); PREFIX+=("valgrind --tool=none -q"); fi
