@@ -484,9 +484,15 @@ static void *krace_a, *krace_b;
 
 static void *krace_flipper(void *arg) {
     (void)arg;
+    /* Each value held for a while: back-to-back stores would leave the
+     * harmless one visible too briefly for any readv to see it. */
     while (!race_stop) {
         *krace_slot = krace_a;
+        for (volatile int k = 0; k < 64; k++)
+            ;
         *krace_slot = krace_b;
+        for (volatile int k = 0; k < 64; k++)
+            ;
     }
     return 0;
 }
