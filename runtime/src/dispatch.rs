@@ -396,6 +396,7 @@ impl Process {
             ctx.ibl_probe2 = sh.cache.ibl_probe2();
         }
         ctx.exit_tramp = sys::trampolines::bt_exit_common as *const () as u64;
+        ctx.exit_branch = sys::trampolines::bt_exit_branch as *const () as u64;
         ctx.gate_entry = sys::trampolines::bt_gate as *const () as u64;
         ctx.ibl_miss = sys::trampolines::bt_ibl_miss as *const () as u64;
         ctx.self_ptr = ctx as *const GuestContext as u64;
@@ -600,6 +601,14 @@ impl Thread {
             // Lookups that miss without naming a site find NO_SITE here.
             self.ctx.exit_id = NO_SITE as u64;
             sys::enter_cache(&mut self.ctx, target.get());
+            if self.ctx.exit_reason == ExitReason::BranchStub as u64 {
+                // Exits are never dropped under a running thread (the
+                // cache is flushed only with one thread, by itself).
+                if let Some(t) = self.p.lock().cache.exit_target(ExitId(self.ctx.exit_id as u32)) {
+                    self.ctx.rip = t.get();
+                    self.ctx.exit_reason = ExitReason::Branch as u64;
+                }
+            }
             let mut stepped = false;
             if stepping {
                 // Exits save the CPU's flags, which never have TF (and a
@@ -628,6 +637,9 @@ impl Thread {
             match ExitReason::from_raw(self.ctx.exit_reason) {
                 Some(ExitReason::Branch) => {
                     link_from = Some((ExitId(self.ctx.exit_id as u32), self.p.lock().cache.stats.flushes));
+                }
+                Some(ExitReason::BranchStub) => {
+                    return GuestExit::Fatal(format!("an exit stub named no exit ({})", self.ctx.exit_id));
                 }
                 Some(ExitReason::IndirectMiss) => {
                     ibl_from = Some((ExitId(self.ctx.exit_id as u32), self.p.lock().cache.stats.flushes));
@@ -1236,6 +1248,7 @@ mod tests {
             ctx.ibl_table = cache.ibl_table();
             ctx.ibl_probe2 = cache.ibl_probe2();
             ctx.exit_tramp = sys::trampolines::bt_exit_common as *const () as u64;
+            ctx.exit_branch = sys::trampolines::bt_exit_branch as *const () as u64;
             ctx.gate_entry = sys::trampolines::bt_gate as *const () as u64;
             ctx.ibl_miss = sys::trampolines::bt_ibl_miss as *const () as u64;
             ctx.guest_fs = ctx.host_fs;
@@ -1256,6 +1269,10 @@ mod tests {
                     }
                 };
                 sys::enter_cache(ctx, c.get());
+                if ctx.exit_reason == ExitReason::BranchStub as u64 {
+                    ctx.rip = cache.exit_target(ExitId(ctx.exit_id as u32)).expect("the stub's exit").get();
+                    ctx.exit_reason = ExitReason::Branch as u64;
+                }
                 if ctx.exit_reason != ExitReason::Branch as u64 || ctx.rip == END {
                     return Outcome { gpr: ctx.gpr, rflags: ctx.rflags, rip: ctx.rip, reason: ctx.exit_reason };
                 }

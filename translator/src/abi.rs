@@ -71,6 +71,11 @@ pub enum ExitReason {
     /// The instruction before `rip` left rsp at or above [`GUEST_LIMIT`]
     /// (confined stores): SIGSEGV at `rip`, for the stack's address.
     StackFault = 13,
+    /// A direct branch reached an unlinked plain exit stub, which names
+    /// the exit by `exit_id` only (`rip` is not yet the guest pc): the
+    /// dispatcher takes the target from the exit's record and goes on as
+    /// for `Branch`.
+    BranchStub = 14,
 }
 
 /// Under isolation every guest mapping lies below this (64 TiB) and
@@ -99,6 +104,7 @@ impl ExitReason {
             11 => Self::Breakpoint,
             12 => Self::StoreFault,
             13 => Self::StackFault,
+            14 => Self::BranchStub,
             _ => return None,
         })
     }
@@ -204,7 +210,10 @@ pub struct GuestContext {
     /// `rt_sigprocmask` blocks lazily). 0: the gate leaves that to the
     /// runtime.
     pub sys_table_sync: u64,
-    pub _pad: [u64; 9],
+    /// Host address of the exit of plain direct-branch stubs, which carry
+    /// only their exit id (see `bt_exit_branch`).
+    pub exit_branch: u64,
+    pub _pad: [u64; 8],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
 }
@@ -250,6 +259,7 @@ pub mod off {
     pub const SITE_KIND: i32 = 528;
     pub const SITE_TABLE: i32 = 536;
     pub const SYS_TABLE_SYNC: i32 = 560;
+    pub const EXIT_BRANCH: i32 = 568;
     pub const XSAVE: i32 = 640;
 
     /// Offset of general-purpose register `r` (hardware order).
@@ -453,7 +463,8 @@ impl GuestContext {
             site_kind: 0,
             site_table: [0; 3],
             sys_table_sync: 0,
-            _pad: [0; 9],
+            exit_branch: 0,
+            _pad: [0; 8],
             xsave: [0; XSAVE_SIZE],
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).
@@ -510,6 +521,7 @@ mod tests {
         assert_eq!(offset_of!(GuestContext, site_kind) as i32, off::SITE_KIND);
         assert_eq!(offset_of!(GuestContext, site_table) as i32, off::SITE_TABLE);
         assert_eq!(offset_of!(GuestContext, sys_table_sync) as i32, off::SYS_TABLE_SYNC);
+        assert_eq!(offset_of!(GuestContext, exit_branch) as i32, off::EXIT_BRANCH);
         assert_eq!(offset_of!(GuestContext, xsave) as i32, off::XSAVE);
         assert_eq!(off::XSAVE % 64, 0, "XSAVE image must be 64-byte aligned");
         assert_eq!(std::mem::align_of::<GuestContext>(), 64);

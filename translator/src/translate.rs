@@ -2090,12 +2090,22 @@ impl BlockBuilder<'_> {
                 self.e.align_nop(8, 11);
             }
             let stub = self.e.pc();
+            let id = self.first_exit_id + i as u32;
             self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
             let stub_imm = self.e.len() as u32 + 2;
-            self.e.mov_imm64(reg::RCX as u8, target.get());
-            self.e.store_gs_imm(off::EXIT_ID, (self.first_exit_id + i as u32) as i32);
-            self.e.store_gs_imm(off::EXIT_REASON, ExitReason::Branch as i32);
-            self.e.jmp_gs(off::EXIT_TRAMP);
+            if ic.is_some() {
+                // The target is patched here as the entry changes.
+                self.e.mov_imm64(reg::RCX as u8, target.get());
+                self.e.store_gs_imm(off::EXIT_ID, id as i32);
+                self.e.store_gs_imm(off::EXIT_REASON, ExitReason::Branch as i32);
+                self.e.jmp_gs(off::EXIT_TRAMP);
+            } else {
+                // A plain exit's target never changes: the stub carries
+                // only the exit's id (22 bytes instead of 53), and the
+                // dispatcher reads the target from the exit's record.
+                asm!(self.e; mov ecx, id as i32);
+                self.e.jmp_gs(off::EXIT_BRANCH);
+            }
             self.e.patch(slot, stub);
             exits.push(ExitSite {
                 slot: slot.0 as u32,
@@ -2747,6 +2757,26 @@ mod tests {
             let rel = i32::from_le_bytes(t.code[x.slot as usize..][..4].try_into().unwrap());
             assert_eq!(x.slot as i64 + 4 + rel as i64, x.stub as i64);
         }
+        // A plain exit's stub names the exit only (its id, 7 and 8 here).
+        let stubs = &t.code[t.exits[0].stub as usize..];
+        let text: Vec<String> = Decoder::with_ip(64, stubs, 0, DecoderOptions::NONE)
+            .iter()
+            .take(6)
+            .map(|i| {
+                let mut s = String::new();
+                IntelFormatter::new().format(&i, &mut s);
+                s
+            })
+            .collect();
+        let gs = |o: i32| iced_hex(o as u64);
+        let stub = |id: u32| {
+            [
+                format!("mov gs:[{}],rcx", gs(off::SPILL_RCX)),
+                format!("mov ecx,{}", iced_hex(id as u64)),
+                format!("jmp qword ptr gs:[{}]", gs(off::EXIT_BRANCH)),
+            ]
+        };
+        assert_eq!(text, [stub(7), stub(8)].concat());
         let d = dis(&t, 0x9000);
         assert_eq!(d[0], "cmp eax,ebx");
         assert!(d[1].starts_with("jne "), "{d:?}");

@@ -123,6 +123,15 @@ std::arch::global_asm!(
     "pop r15", "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx",
     "ret",
 
+    // ---- a plain exit stub: ecx = its exit id, guest rcx in SPILL_RCX.
+    // rip gets the id; the dispatcher puts the exit's target there ----
+    ".globl bt_exit_branch",
+    ".p2align 4",
+    "bt_exit_branch:",
+    "mov gs:[{exit_id}], rcx",
+    "mov qword ptr gs:[{exit_reason}], {r_branch_stub}",
+    "jmp bt_exit_common",
+
     // ---- indirect-branch lookup miss (the lookup itself is emitted inline
     // at every indirect branch): rcx = guest target, rax/rdx restored,
     // guest rcx in SPILL_RCX ----
@@ -664,6 +673,8 @@ std::arch::global_asm!(
     sys_table = const off::SYS_TABLE,
     fast_forwards = const off::FAST_FORWARDS,
     ibl_misses = const off::IBL_MISSES,
+    exit_id = const off::EXIT_ID,
+    r_branch_stub = const ExitReason::BranchStub as u32,
     answers = const off::ANSWERS,
     tid = const off::TID,
     inline_served = const off::INLINE_SERVED,
@@ -727,6 +738,7 @@ unsafe extern "C" {
     /// The GS base must point at `ctx`.
     pub fn bt_enter_cache(ctx: *mut translator::abi::GuestContext, target: u64);
     pub fn bt_exit_common();
+    pub fn bt_exit_branch();
     pub fn bt_ibl_miss();
     pub fn bt_gate();
     fn bt_gate_check();
