@@ -97,6 +97,57 @@ pub fn syscall_by_name(name: &str) -> Result<Call, String> {
     }
 }
 
+/// strace's `-e inject=SET:error=ERRNO` and `-e fault=SET[:error=ERRNO]`
+/// (`fault`: the error defaults to ENOSYS, as in strace) as `--deny` specs,
+/// `NAME=ERRNO`, one per call in SET. SET is strace's list: names, numbers,
+/// classes (`%file`, `all`) and `?name` for a name that may not exist.
+/// strace's other injection keys (`retval=`, `signal=`, `when=`, delays,
+/// pokes) and negated sets are refused with an error naming them: a denied
+/// call here never reaches the kernel and fails with its errno, every time.
+pub fn inject_as_denials(spec: &str, fault: bool) -> Result<Vec<String>, String> {
+    let mut parts = spec.split(':');
+    let set = parts.next().unwrap_or("").trim();
+    let mut errno = if fault { Some(libc::ENOSYS) } else { None };
+    for part in parts {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        match key.trim() {
+            "error" => errno = Some(parse_errno(value)?),
+            k @ ("retval" | "signal" | "syscall" | "delay_enter" | "delay_exit" | "poke_enter" | "poke_exit"
+            | "when") => return Err(format!("'{k}=' is not supported: bt-run injects errors only (error=ERRNO)")),
+            k => return Err(format!("unknown injection key '{k}'")),
+        }
+    }
+    let errno = errno.ok_or("inject needs ':error=ERRNO' (bt-run injects errors only)")?;
+    if set.starts_with('!') {
+        return Err(format!("negated sets are not supported: '{set}'"));
+    }
+    if set.is_empty() {
+        return Err("empty syscall list".to_string());
+    }
+    let mut names: Vec<String> = Vec::new();
+    for raw in set.split(',') {
+        let token = raw.trim();
+        let optional = token.starts_with('?');
+        let token = token.trim_start_matches('?');
+        if let Some(class) = crate::classes::class_by_name(token) {
+            for abi in Abi::ALL {
+                for s in abi.table().iter().filter(|s| s.classes & class == class) {
+                    if !names.iter().any(|n| n == s.name) {
+                        names.push(s.name.to_string());
+                    }
+                }
+            }
+            continue;
+        }
+        match syscall_by_name(token) {
+            Ok(_) => names.push(token.to_string()),
+            Err(_) if optional => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(names.into_iter().map(|n| format!("{n}={errno}")).collect())
+}
+
 /// An errno by name (`EACCES`, case-insensitive) or number (`13`).
 pub fn parse_errno(s: &str) -> Result<i32, String> {
     let s = s.trim();
@@ -224,6 +275,45 @@ mod tests {
         assert_eq!(parse_deny("open"), Ok((both(2, 5), eperm)));
         assert_eq!(parse_deny("socketcall"), Ok((Call { x86_64: None, i386: Some(102) }, eperm)));
         assert_eq!(parse_deny("newfstatat"), Ok((Call::x86_64(262), eperm)));
+    }
+
+    #[test]
+    fn strace_injections_become_denials() {
+        let deny = |s: &str, fault: bool| inject_as_denials(s, fault);
+        assert_eq!(deny("openat:error=EACCES", false), Ok(vec!["openat=13".to_string()]));
+        assert_eq!(deny("open,openat:error=2", false), Ok(vec!["open=2".to_string(), "openat=2".to_string()]));
+        assert_eq!(deny("openat", true), Ok(vec![format!("openat={}", libc::ENOSYS)]));
+        assert_eq!(deny("openat:error=EPERM", true), Ok(vec!["openat=1".to_string()]));
+        assert_eq!(deny("?no_such_call,close:error=EIO", false), Ok(vec!["close=5".to_string()]));
+        // A class: every call in it, in either table, once.
+        let net = deny("%network:error=EACCES", false).unwrap();
+        for name in ["socket", "connect", "sendto", "recvmmsg_time64"] {
+            assert!(net.contains(&format!("{name}=13")), "{name}: {net:?}");
+        }
+        assert!(!net.iter().any(|d| d.starts_with("openat=")), "{net:?}");
+        assert_eq!(net.len(), net.iter().collect::<std::collections::HashSet<_>>().len());
+        // Every spec is one --deny takes.
+        for d in &net {
+            assert!(parse_deny(d).is_ok(), "{d}");
+        }
+    }
+
+    #[test]
+    fn strace_injections_bt_run_cannot_honour_are_refused() {
+        for (spec, fault, says) in [
+            ("openat", false, "error=ERRNO"),
+            ("openat:retval=0", false, "retval="),
+            ("openat:error=EPERM:when=3+", false, "when="),
+            ("openat:signal=SIGUSR1", false, "signal="),
+            ("openat:error=EFOO", false, "EFOO"),
+            ("!openat:error=EPERM", false, "negated"),
+            ("opne:error=EPERM", false, "opne"),
+            (":error=EPERM", true, "empty"),
+            ("openat:colour=red", true, "colour"),
+        ] {
+            let e = inject_as_denials(spec, fault).unwrap_err();
+            assert!(e.contains(says), "{spec}: {e}");
+        }
     }
 
     #[test]

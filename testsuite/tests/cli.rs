@@ -84,6 +84,32 @@ fn unknown_option_is_a_usage_error() {
 }
 
 #[test]
+fn strace_options_bt_run_cannot_honour_are_one_line_usage_errors() {
+    for (args, names) in [
+        (&["-p", "1"][..], "-p"),
+        (&["-p1"], "-p"),
+        (&["-ff", "-o", "/dev/null"], "-ff"),
+        (&["-e", "signal=none"], "signal="),
+        (&["-e", "inject=openat:retval=0"], "retval="),
+        (&["-e", "inject=openat"], "error=ERRNO"),
+        (&["-e", "trace=opne"], "opne"),
+        (&["-e"], "-e"),
+    ] {
+        let mut argv = args.to_vec();
+        argv.extend([BUSYBOX, "true"]);
+        one_line_error(&bt(&argv), 2, names, &argv.join(" "));
+    }
+}
+
+#[test]
+fn strace_follow_and_quiet_are_accepted() {
+    let out = bt(&["-f", "-q", "-qq", BUSYBOX, "sh", "-c", "echo hi; busybox true"]);
+    no_panic(&out, "-f -q");
+    assert_eq!(out.status, Status::Exited(0), "stderr {:?}", out.stderr_str());
+    assert_eq!(out.stdout_str(), "hi\n");
+}
+
+#[test]
 fn options_stop_at_the_program() {
     let out = bt(&[BUSYBOX, "echo", "--version", "-x", "--help"]);
     no_panic(&out, "guest options");

@@ -579,6 +579,17 @@ fn traces(prog: &str, args: &[&str], set: &str) -> (Vec<String>, Vec<String>) {
 }
 
 fn traces_opt(prog: &str, args: &[&str], set: &str, same_stdout: bool) -> (Vec<String>, Vec<String>) {
+    traces_spelled(prog, args, set, same_stdout, &[&format!("--trace={set}")])
+}
+
+/// As `traces_opt`, with bt-run's trace option spelled `bt_trace`.
+fn traces_spelled(
+    prog: &str,
+    args: &[&str],
+    set: &str,
+    same_stdout: bool,
+    bt_trace: &[&str],
+) -> (Vec<String>, Vec<String>) {
     let st = strace();
     let nd = temp_dir("trace-strace");
     let nf = nd.join("strace.out");
@@ -596,14 +607,53 @@ fn traces_opt(prog: &str, args: &[&str], set: &str, same_stdout: bool) -> (Vec<S
     let bd = temp_dir("trace-bt");
     let bf = bd.join("bt.out");
     let bf_s = bf.to_string_lossy().into_owned();
-    let bt_trace = format!("--trace={set}");
-    let bt = run_bt_opts(&[bt_trace.as_str(), "-o", bf_s.as_str()], &cmd.cwd(bd.path()), T);
+    let mut opts = bt_trace.to_vec();
+    opts.extend(["-o", bf_s.as_str()]);
+    let bt = run_bt_opts(&opts, &cmd.cwd(bd.path()), T);
     ok(&bt, "bt-run --trace");
     if same_stdout {
         assert_eq!(bt.stdout_str(), native.stdout_str(), "stdout of the traced runs");
     }
     assert_eq!(bt.stderr_str(), native.stderr_str(), "stderr of the traced runs (trace lines went to -o)");
     (normalized_trace(&read_text(&nf)), normalized_trace(&read_text(&bf)))
+}
+
+per_variant!(strace_spelling_of_the_trace_set_traces_the_same, |v: &str| {
+    // strace's `-e trace=SET` and bare `-e SET`, as strace has them.
+    let prog = guest("sl_trace", v);
+    for spelling in
+        [&["-e", "trace=open,openat,write"][..], &["-e", "open,openat,write"], &["-etrace=open,openat,write"]]
+    {
+        let (native, bt) = traces_spelled(&prog, &[], "open,openat,write", true, spelling);
+        assert!(native.iter().any(|l| l.starts_with("write(")), "strace saw no write: the test is broken");
+        assert_same_lines(&spelling.join(" "), &native, &bt);
+    }
+});
+
+/// `cat FILE` with `injection` natively under strace and under bt-run:
+/// the same output, errors and status.
+fn assert_injects_as_strace(injection: &str, message: &str) {
+    let st = strace();
+    let d = temp_dir("inject");
+    write_file(d.path(), "f", b"not to be read\n");
+    let cmd = Cmd::new(&[BUSYBOX, "cat", "f"]).cwd(d.path()).any_status();
+    let native = run_native_prefixed(&[st.as_str(), "-f", "-o", "/dev/null", "-e", injection], &cmd);
+    assert!(native.stderr_str().contains(message), "strace's injection did not fail the open: {}", native.stderr_str());
+    assert_eq!(native.status, Status::Exited(1), "{}", native.stderr_str());
+    let bt = run_bt_opts(&["-e", injection], &cmd, T);
+    assert_eq!(
+        (bt.status, bt.stdout_str(), bt.stderr_str()),
+        (native.status, native.stdout_str(), native.stderr_str()),
+        "bt-run -e {injection} against strace -e {injection}"
+    );
+}
+
+#[test]
+fn strace_injections_fail_calls_as_strace_does() {
+    assert_injects_as_strace("inject=open,openat:error=EACCES", "Permission denied");
+    assert_injects_as_strace("inject=openat,open:error=2", "No such file or directory");
+    // fault's error is ENOSYS unless given.
+    assert_injects_as_strace("fault=open,openat", "Function not implemented");
 }
 
 per_variant!(trace_lines_match_strace, |v: &str| {

@@ -65,6 +65,19 @@ Options:
                      depends on where its code lands (bench/run.sh does)
   -h, --help         show this help
   -V, --version      show the version
+
+strace's spellings, with strace's meaning:
+  -e trace=SET, -e SET
+                     as --trace=SET
+  -e inject=SET:error=ERRNO, -e fault=SET[:error=ERRNO]
+                     as --deny NAME=ERRNO for each call in SET (fault's
+                     error is ENOSYS unless given); other injection keys
+                     (retval=, signal=, when=, delays) are refused
+  -f                 accepted: programs started by fork, clone and execve
+                     are always followed
+  -q, -qq            accepted: bt-run prints no attach or exit messages
+  -p PID             refused: bt-run runs the program it starts, it cannot
+                     attach to a running one
 ";
 
 struct Cli {
@@ -169,6 +182,23 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
                 opts.cache_size = mib << 20;
                 i += 1;
             }
+            b"-e" => {
+                let v = value(i)?.to_string_lossy().into_owned();
+                strace_expr(&v, &mut trace, &mut deny)?;
+                i += 1;
+            }
+            _ if a.starts_with(b"-e") => strace_expr(&String::from_utf8_lossy(&a[2..]), &mut trace, &mut deny)?,
+            // Children are always followed; there are no attach messages.
+            b"-f" | b"-q" | b"-qq" => {}
+            b"-ff" => bail!(
+                "invalid -ff: one output file per process is not supported (bt-run's -o file has every process's lines, each with its pid)"
+            ),
+            b"-p" | b"--attach" => {
+                bail!("invalid -p: bt-run cannot attach to a running process (it translates the programs it starts)")
+            }
+            _ if a.starts_with(b"-p") || a.starts_with(b"--attach=") => {
+                bail!("invalid -p: bt-run cannot attach to a running process (it translates the programs it starts)")
+            }
             _ if a.starts_with(b"-") && a.len() > 1 => bail!("unknown option '{}'", String::from_utf8_lossy(a)),
             _ => break,
         }
@@ -262,6 +292,30 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     Ok(Parsed::Run(Box::new(Cli { opts, argv0, prog, args: args[i + 1..].to_vec() })))
 }
 
+/// One strace `-e` expression: `trace=SET` (or a bare SET) selects the
+/// traced calls, as `--trace=SET`; `inject=SET:error=ERRNO` and
+/// `fault=SET[:error=ERRNO]` deny each call of SET, as `--deny`. Later
+/// trace sets replace earlier ones, as `--trace` does.
+fn strace_expr(expr: &str, trace: &mut Option<String>, deny: &mut Vec<String>) -> Result<()> {
+    let (qualifier, value) = match expr.split_once('=') {
+        Some((q, v)) if !q.contains(',') && !q.starts_with('!') && !q.starts_with('%') => (q, v),
+        _ => ("trace", expr),
+    };
+    match qualifier {
+        "trace" | "t" => {
+            syscall_inline::TraceSet::parse(value).map_err(|e| anyhow::anyhow!("invalid -e '{expr}': {e}"))?;
+            *trace = Some(value.to_string());
+        }
+        "inject" | "fault" => {
+            let specs = syscall_inline::policy::inject_as_denials(value, qualifier == "fault")
+                .map_err(|e| anyhow::anyhow!("invalid -e '{expr}': {e}"))?;
+            deny.extend(specs);
+        }
+        q => bail!("invalid -e '{expr}': strace's '{q}=' qualifier is not supported (trace=, inject= and fault= are)"),
+    }
+    Ok(())
+}
+
 /// PROG as given if it names a path, else the first match on $PATH.
 fn resolve(prog: &OsStr) -> PathBuf {
     if prog.as_bytes().contains(&b'/') {
@@ -324,7 +378,7 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
             let m = e.to_string();
             if m.starts_with("unknown option")
                 || m.contains("needs a value")
-                || m.starts_with("invalid --")
+                || m.starts_with("invalid -")
                 || m.contains("policy")
             {
                 2
