@@ -12,7 +12,8 @@
 # cache lines moves some rows by as much as 2x (docs/design.md, "Where code
 # lands"). Not part of the test command.
 #
-# Usage: bash bench/run.sh [-n ROUNDS] [-t TIMEOUT_SECS] [-o FILE.md] [WORKLOAD_REGEX]
+# Usage: bash bench/run.sh [-n ROUNDS] [-t TIMEOUT_SECS] [-o FILE.md] [-s FILE.svg] [WORKLOAD_REGEX]
+#   -s FILE.svg also draws the table as a bar chart (bench/chart.py).
 #   BT_RUN=/path/to/bt-run overrides the binary (default: builds target/release/bt-run).
 #   DRRUN=/path/to/bin64/drrun adds DynamoRIO (`drrun -- CMD`) as a runner.
 #   ISOLATE=1 adds `bt-run --isolate` (the seccomp backstop) as a runner.
@@ -28,12 +29,14 @@ ROUNDS=5
 export PYTHONHASHSEED=0
 LIMIT=600
 OUTFILE=""
-while getopts "n:t:o:h" opt; do
+SVGFILE=""
+while getopts "n:t:o:s:h" opt; do
     case $opt in
         n) ROUNDS=$OPTARG ;;
         t) LIMIT=$OPTARG ;;
         o) OUTFILE=$OPTARG ;;
-        *) sed -n '2,22p' "$0"; exit 2 ;;
+        s) SVGFILE=$OPTARG ;;
+        *) sed -n '2,23p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -223,4 +226,7 @@ report() {
     echo "$line"
 }
 
-if [ -n "$OUTFILE" ]; then report | tee "$OUTFILE"; else report; fi
+if [ -n "$OUTFILE" ]; then report | tee "$OUTFILE"; else report; fi | tee "$WORK/table.md"
+if [ -n "$SVGFILE" ]; then
+    python3 "$ROOT/bench/chart.py" "$WORK/table.md" "$SVGFILE" && echo "bench: chart in $SVGFILE" >&2
+fi
