@@ -29,6 +29,10 @@ use syscall_inline::{Abi, GateConfig};
 pub struct Options {
     pub stats: bool,
     pub stats_json: bool,
+    /// `-c`/`-C`: the statistics are strace -c's table (with `stats`).
+    pub summary: bool,
+    /// `-c -e trace=SET`: the calls the table counts.
+    pub summary_only: Option<syscall_inline::TraceSet>,
     /// `-o FILE`: where statistics and trace lines go (default: bt-run's
     /// stderr). Opened by `own_fds::init` before the guest runs.
     pub output: Option<PathBuf>,

@@ -51,7 +51,9 @@ pub fn report(p: &Process, own: Option<&RunStats>, forwarded: u64, inline: u64, 
     }
     let mut out = String::new();
     let key = |k: &str| k.replace(' ', "_");
-    if p.opts.stats_json {
+    if p.opts.summary {
+        s.syscalls.write_strace_summary(&mut out, p.opts.summary_only.as_ref());
+    } else if p.opts.stats_json {
         let _ = write!(out, "{{\"pid\":{},\"program\":{:?}", std::process::id(), p.exe_path.display().to_string());
         for (k, v) in &rows {
             let _ = write!(out, ",\"{}\":{}", key(k), v);

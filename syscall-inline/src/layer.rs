@@ -121,6 +121,8 @@ pub struct Observers {
     pub trace: Option<TraceSet>,
     pub policy: Option<Arc<Policy>>,
     pub hook: Option<Arc<dyn SyscallHook>>,
+    /// Time each call the runtime makes (`-c`'s seconds column).
+    pub timed: bool,
 }
 
 impl std::fmt::Debug for Observers {
@@ -173,7 +175,7 @@ impl Observers {
             match hook.before(&mut ev) {
                 HookAction::Continue => a = ev.args,
                 HookAction::Return(v) => {
-                    let call = Call { abi, nr, row, a, entry: None };
+                    let call = Call { abi, nr, row, a, entry: None, ns: 0 };
                     return call.finish(host, Performed::Done(v, Served::Inline), false);
                 }
                 HookAction::Kill => return Some(host.killed(libc::SIGSYS)),
@@ -181,7 +183,7 @@ impl Observers {
             event = Some((hook, ev));
         }
         let entry = self.traces_in(abi, nr).then(|| crate::format_entry_in(abi, nr, &a, host.mem()));
-        let call = Call { abi, nr, row, a, entry };
+        let call = Call { abi, nr, row, a, entry, ns: 0 };
         if let Some(action) = self.deny_in(abi, nr) {
             return match action {
                 // Traced as strace shows the faults it injects.
@@ -196,10 +198,13 @@ impl Observers {
             // As if bt-run's descriptor were not open.
             return call.finish(host, Performed::Done(err(libc::EBADF), Served::Inline), false);
         }
+        let start = self.timed.then(std::time::Instant::now);
         let mut result = host.perform(abi, nr, row, a);
         if matches!(result, Performed::NotStarted) {
             return None;
         }
+        let mut call = call;
+        call.ns = start.map_or(0, |t| t.elapsed().as_nanos() as u64);
         if let (Some((hook, ev)), Performed::Done(ret, _)) = (&event, &mut result) {
             hook.after(ev, ret);
         }
@@ -240,6 +245,8 @@ struct Call {
     a: [u64; 6],
     /// The trace line's entry half, when the call is traced.
     entry: Option<String>,
+    /// Nanoseconds the call took to perform, when timed.
+    ns: u64,
 }
 
 impl Call {
@@ -257,7 +264,10 @@ impl Call {
                 // strace -f shows it.
                 let forked_child = ret == 0 && served == Served::Kernel && self.service() == Some(Service::NewProcess);
                 if !forked_child {
-                    host.count(&mut |s| s.record(self.abi, self.nr, served, Some(ret)));
+                    host.count(&mut |s| {
+                        s.record(self.abi, self.nr, served, Some(ret));
+                        s.add_time(self.abi, self.nr, self.ns);
+                    });
                     self.trace(host, Some(ret), denied);
                 }
                 // A signal return restored every register itself.
@@ -301,6 +311,10 @@ pub struct CallStats {
     pub forwarded: u64,
     /// Calls that returned an error, by errno.
     pub failed: BTreeMap<i32, u64>,
+    /// Calls that did not return (exit, exit_group, a successful execve).
+    pub no_return: u64,
+    /// Nanoseconds spent performing them, when timed (`Observers::timed`).
+    pub ns: u64,
 }
 
 /// The layer's statistics of the calls that reached the runtime, per ABI
@@ -335,8 +349,71 @@ impl SyscallStats {
             Served::Inline => c.inline += 1,
             Served::Kernel => c.forwarded += 1,
         }
+        if ret.is_none() {
+            c.no_return += 1;
+        }
         if let Some(r) = ret.filter(|r| (-4095..0).contains(r)) {
             *c.failed.entry(-r as i32).or_default() += 1;
+        }
+    }
+
+    /// Add `ns` nanoseconds to the time of `abi`'s call `nr`.
+    pub fn add_time(&mut self, abi: Abi, nr: u64, ns: u64) {
+        if let Some(c) = self.calls[abi.index()].get_mut(nr as usize) {
+            c.ns += ns;
+        }
+    }
+
+    /// strace -c's table of the calls that returned (strace counts a call
+    /// at its return): % time, seconds, usecs/call, calls, errors,
+    /// syscall, by time spent and then calls, a table per ABI that has
+    /// any, and a line with bt-run's split between calls answered
+    /// in-process and forwarded to the kernel.
+    /// `only`: the calls `-e trace=` selected, as strace -c counts only those.
+    pub fn write_strace_summary(&self, out: &mut String, only: Option<&TraceSet>) {
+        let rule = "------ ----------- ----------- --------- --------- ----------------";
+        for abi in Abi::ALL {
+            let made = self.calls(abi).iter().enumerate().filter(|(nr, c)| {
+                c.inline + c.forwarded > c.no_return && only.is_none_or(|t| t.contains_in(abi, *nr as u64))
+            });
+            let (mut inline, mut forwarded) = (0, 0);
+            let mut rows: Vec<(&str, u64, u64, u64)> = Vec::new();
+            for (nr, c) in made {
+                inline += c.inline - c.no_return;
+                forwarded += c.forwarded;
+                let name = abi.name(nr as u64).unwrap_or("?");
+                rows.push((name, c.inline + c.forwarded - c.no_return, c.failed.values().sum(), c.ns));
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            if abi == Abi::I386 {
+                out.push_str("System call usage summary for 32 bit mode:\n");
+            }
+            rows.sort_by(|a, b| b.3.cmp(&a.3).then(b.1.cmp(&a.1)).then(a.0.cmp(b.0)));
+            let total_ns: u64 = rows.iter().map(|r| r.3).sum();
+            let _ = writeln!(out, "% time     seconds  usecs/call     calls    errors syscall\n{rule}");
+            let line = |out: &mut String, name: &str, calls: u64, errors: u64, ns: u64| {
+                let pct = match total_ns {
+                    _ if name == "total" => 100.0,
+                    0 => 0.0,
+                    t => 100.0 * ns as f64 / t as f64,
+                };
+                let errs = if errors == 0 { String::new() } else { errors.to_string() };
+                let _ = writeln!(
+                    out,
+                    "{pct:6.2} {:11.6} {:11} {calls:9} {errs:>9} {name}",
+                    ns as f64 / 1e9,
+                    ns / 1000 / calls.max(1)
+                );
+            };
+            for &(name, calls, errors, ns) in &rows {
+                line(out, name, calls, errors, ns);
+            }
+            let _ = writeln!(out, "{rule}");
+            let (calls, errors) = rows.iter().fold((0, 0), |(c, e), r| (c + r.1, e + r.2));
+            line(out, "total", calls, errors, total_ns);
+            let _ = writeln!(out, "bt-run: {inline} calls answered in-process, {forwarded} forwarded to the kernel");
         }
     }
 

@@ -171,9 +171,14 @@ fn strace_summary(cmd: &Cmd) -> BTreeMap<String, (u64, u64)> {
     let file_s = file.to_string_lossy().into_owned();
     let out = run_native_prefixed(&[st.as_str(), "-f", "-c", "-o", file_s.as_str()], cmd);
     ok(&out, "native run under strace -c");
-    let text = read_text(&file);
+    parse_summary(&read_text(&file))
+}
+
+/// strace -c's table: syscall -> (calls, errors).
+fn parse_summary(text: &str) -> BTreeMap<String, (u64, u64)> {
     let mut m = BTreeMap::new();
-    for line in text.lines() {
+    // (Trace lines, and bt-run's line after the table, are not the table's.)
+    for line in text.lines().filter(|l| !l.starts_with("[pid ") && !l.starts_with("bt-run:")) {
         let f: Vec<&str> = line.split_whitespace().collect();
         // % time, seconds, usecs/call, calls, [errors], syscall
         if f.len() < 5 || f[0].starts_with('-') || f[0] == "%" || f.last() == Some(&"total") {
@@ -189,6 +194,57 @@ fn strace_summary(cmd: &Cmd) -> BTreeMap<String, (u64, u64)> {
     }
     m
 }
+
+per_variant!(summary_counts_calls_and_errors_as_strace_c, |v: &str| {
+    let prog = guest("sl_counts", v);
+    let mut cmd = Cmd::new(&[prog.as_str()]);
+    for a in COUNT_ARGS {
+        cmd = cmd.arg(a.to_string());
+    }
+    let mut native = strace_summary(&cmd);
+    assert!(native.get("openat").is_some_and(|&(c, e)| c >= e && e > 0), "strace -c saw no failing openat: {native:?}");
+    for spelling in ["-c", "--summary-only"] {
+        let dir = temp_dir("summary");
+        let file = dir.join("summary");
+        let file_s = file.to_string_lossy().into_owned();
+        let out = run_bt_opts(&[spelling, "-o", file_s.as_str()], &cmd, T);
+        ok(&out, "bt-run -c");
+        let text = read_text(&file);
+        assert!(!text.contains("[pid "), "-c prints no trace lines:\n{text}");
+        assert!(text.contains("% time     seconds  usecs/call     calls    errors syscall\n"), "{text}");
+        assert!(text.contains("answered in-process"), "{text}");
+        let mut bt = parse_summary(&text);
+        // The program's own execve is bt-run's loader's (strace sees the
+        // exec that starts it), and bt-run refuses rseq (ENOSYS) by design.
+        native.remove("execve");
+        for m in [&mut native, &mut bt] {
+            m.remove("rseq");
+        }
+        assert_eq!(bt, native, "bt-run -c against strace -c:\n{text}");
+    }
+});
+
+// -C: the trace lines and the table; -e trace=SET limits both, as in strace.
+per_variant!(summary_with_trace_lines_and_a_set, |v: &str| {
+    let prog = guest("sl_counts", v);
+    let mut cmd = Cmd::new(&[prog.as_str()]);
+    for a in COUNT_ARGS {
+        cmd = cmd.arg(a.to_string());
+    }
+    let dir = temp_dir("summary");
+    let file = dir.join("summary");
+    let file_s = file.to_string_lossy().into_owned();
+    let out = run_bt_opts(&["-C", "-e", "trace=write,close", "-o", file_s.as_str()], &cmd, T);
+    ok(&out, "bt-run -C");
+    let text = read_text(&file);
+    let traced = text.lines().filter(|l| l.starts_with("[pid ")).count() as u64;
+    let table = parse_summary(&text);
+    assert_eq!(table.keys().collect::<Vec<_>>(), ["close", "write"], "{text}");
+    assert_eq!(traced, table.values().map(|c| c.0).sum::<u64>(), "a trace line per counted call:\n{text}");
+    // close(-1) fails each time (the dynamic loader's own close does not).
+    assert_eq!(table["close"].1, COUNT_ARGS[4], "{text}");
+    assert!(table["close"].0 >= COUNT_ARGS[4], "{text}");
+});
 
 /// `--stats` counts the indirect-branch lookups translated code makes, by
 /// kind of site: between two runs of `sl_sites` that differ by K loop

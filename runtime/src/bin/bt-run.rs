@@ -73,6 +73,11 @@ strace's spellings, with strace's meaning:
                      as --deny NAME=ERRNO for each call in SET (fault's
                      error is ENOSYS unless given); other injection keys
                      (retval=, signal=, when=, delays) are refused
+  -c, --summary-only print strace -c's table at exit (per process image:
+                     % time, seconds, usecs/call, calls, errors, syscall,
+                     the time being that of the kernel call as bt-run saw
+                     it), and how many calls were answered in-process
+  -C, --summary      the trace lines as well as the table
   -f                 accepted: programs started by fork, clone and execve
                      are always followed
   -q, -qq            accepted: bt-run prints no attach or exit messages
@@ -98,6 +103,10 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     let mut trace: Option<String> = None;
     let mut deny: Vec<String> = Vec::new();
     let mut policy: Option<PathBuf> = None;
+    // -C: trace lines as well as the summary (every call unless -e trace=).
+    let mut summary_traces = false;
+    // -c's trace set, for a re-executed bt-run.
+    let mut inherit_only: Option<String> = None;
     let mut i = 1;
     while i < args.len() {
         let a = args[i].as_bytes();
@@ -121,6 +130,16 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
             b"--stats=json" => {
                 opts.stats = true;
                 opts.stats_json = true;
+            }
+            b"-c" | b"--summary-only" => {
+                opts.stats = true;
+                opts.summary = true;
+                summary_traces = false;
+            }
+            b"-C" | b"--summary" => {
+                opts.stats = true;
+                opts.summary = true;
+                summary_traces = true;
             }
             b"--no-follow" => opts.no_follow = true,
             b"--isolate" => opts.isolate = true,
@@ -240,13 +259,33 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
         }
         opts.observers.policy = Some(std::sync::Arc::new(syscall_inline::policy::Policy::new(&rules)));
     }
+    if opts.summary {
+        opts.observers.timed = true;
+        if summary_traces && trace.is_none() {
+            trace = Some("all".to_string());
+        }
+        // A trace set selects the calls the table counts, as in strace.
+        if let Some(t) = &trace {
+            opts.summary_only =
+                Some(syscall_inline::TraceSet::parse(t).map_err(|e| anyhow::anyhow!("invalid --trace '{t}': {e}"))?);
+        }
+        if !summary_traces && let Some(t) = trace.take() {
+            // -c: the table only, as strace -c prints no trace lines.
+            inherit_only = Some(t);
+        }
+    }
     if let Some(t) = &trace {
         opts.observers.trace =
             Some(syscall_inline::TraceSet::parse(t).map_err(|e| anyhow::anyhow!("invalid --trace '{t}': {e}"))?);
     }
     // Options a re-executed bt-run must keep (output goes to the same place).
     let mut inherit = Vec::new();
-    if opts.stats {
+    if opts.summary {
+        inherit.push(OsString::from(if summary_traces { "-C" } else { "-c" }));
+        if let Some(t) = &inherit_only {
+            inherit.push(format!("--trace={t}").into());
+        }
+    } else if opts.stats {
         inherit.push(OsString::from(if opts.stats_json { "--stats=json" } else { "--stats" }));
     }
     if let Some(t) = &trace {
