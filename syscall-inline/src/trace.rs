@@ -24,7 +24,7 @@ use crate::args::{Arg, Ret};
 use crate::errno;
 use crate::table::Syscall;
 
-pub use quote::{MAX_STRLEN, quote as quote_bytes};
+pub use quote::{MAX_STRLEN, max_strlen, quote as quote_bytes, set_max_strlen};
 pub use xlat::{signal as signal_name, signal_by_name};
 
 /// Read access to the guest's memory.

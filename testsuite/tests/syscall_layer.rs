@@ -635,16 +635,18 @@ fn traces(prog: &str, args: &[&str], set: &str) -> (Vec<String>, Vec<String>) {
 }
 
 fn traces_opt(prog: &str, args: &[&str], set: &str, same_stdout: bool) -> (Vec<String>, Vec<String>) {
-    traces_spelled(prog, args, set, same_stdout, &[&format!("--trace={set}")])
+    traces_spelled(prog, args, set, same_stdout, &[&format!("--trace={set}")], &[])
 }
 
-/// As `traces_opt`, with bt-run's trace option spelled `bt_trace`.
+/// As `traces_opt`, with bt-run's trace option spelled `bt_trace`, and
+/// `extra` options given to both strace and bt-run.
 fn traces_spelled(
     prog: &str,
     args: &[&str],
     set: &str,
     same_stdout: bool,
     bt_trace: &[&str],
+    extra: &[&str],
 ) -> (Vec<String>, Vec<String>) {
     let st = strace();
     let nd = temp_dir("trace-strace");
@@ -655,15 +657,15 @@ fn traces_spelled(
         cmd = cmd.arg(a);
     }
     let trace_arg = format!("trace={set}");
-    let native = run_native_prefixed(
-        &[st.as_str(), "-f", "-o", nf_s.as_str(), "-e", trace_arg.as_str()],
-        &cmd.clone().cwd(nd.path()),
-    );
+    let mut strace_args = vec![st.as_str(), "-f", "-o", nf_s.as_str(), "-e", trace_arg.as_str()];
+    strace_args.extend(extra);
+    let native = run_native_prefixed(&strace_args, &cmd.clone().cwd(nd.path()));
     ok(&native, "native run under strace");
     let bd = temp_dir("trace-bt");
     let bf = bd.join("bt.out");
     let bf_s = bf.to_string_lossy().into_owned();
     let mut opts = bt_trace.to_vec();
+    opts.extend(extra);
     opts.extend(["-o", bf_s.as_str()]);
     let bt = run_bt_opts(&opts, &cmd.cwd(bd.path()), T);
     ok(&bt, "bt-run --trace");
@@ -680,10 +682,24 @@ per_variant!(strace_spelling_of_the_trace_set_traces_the_same, |v: &str| {
     for spelling in
         [&["-e", "trace=open,openat,write"][..], &["-e", "open,openat,write"], &["-etrace=open,openat,write"]]
     {
-        let (native, bt) = traces_spelled(&prog, &[], "open,openat,write", true, spelling);
+        let (native, bt) = traces_spelled(&prog, &[], "open,openat,write", true, spelling, &[]);
         assert!(native.iter().any(|l| l.starts_with("write(")), "strace saw no write: the test is broken");
         assert_same_lines(&spelling.join(" "), &native, &bt);
     }
+});
+
+per_variant!(string_limit_cuts_strings_as_strace_s, |v: &str| {
+    let prog = guest("sl_trace", v);
+    for size in ["0", "5", "200"] {
+        let (native, bt) =
+            traces_spelled(&prog, &[], "write,openat,open", true, &["-e", "trace=write,openat,open"], &["-s", size]);
+        assert!(native.iter().any(|l| l.starts_with("write(")), "strace saw no write: the test is broken");
+        assert_same_lines(&format!("-s {size}"), &native, &bt);
+    }
+    // The default (32) cuts what -s 200 does not: the test can fail.
+    let (cut, _) = traces_spelled(&prog, &[], "write", true, &["-e", "trace=write"], &[]);
+    let (whole, _) = traces_spelled(&prog, &[], "write", true, &["-e", "trace=write"], &["-s", "200"]);
+    assert_ne!(cut, whole, "sl_trace writes nothing longer than 32 bytes: the test cannot tell -s apart");
 });
 
 /// `cat FILE` with `injection` natively under strace and under bt-run:

@@ -78,6 +78,8 @@ strace's spellings, with strace's meaning:
                      the time being that of the kernel call as bt-run saw
                      it), and how many calls were answered in-process
   -C, --summary      the trace lines as well as the table
+  -s STRSIZE         cut strings in trace lines after STRSIZE bytes
+                     (default 32)
   -f                 accepted: programs started by fork, clone and execve
                      are always followed
   -q, -qq            accepted: bt-run prints no attach or exit messages
@@ -107,6 +109,7 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     let mut summary_traces = false;
     // -c's trace set, for a re-executed bt-run.
     let mut inherit_only: Option<String> = None;
+    let mut string_limit: Option<usize> = None;
     let mut i = 1;
     while i < args.len() {
         let a = args[i].as_bytes();
@@ -140,6 +143,17 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
                 opts.stats = true;
                 opts.summary = true;
                 summary_traces = true;
+            }
+            b"-s" | b"--string-limit" => {
+                let v = value(i)?.to_string_lossy().to_string();
+                let n: usize = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n <= 1 << 20)
+                    .with_context(|| format!("invalid -s '{v}' (a string size up to 1048576)"))?;
+                syscall_inline::trace::set_max_strlen(n);
+                string_limit = Some(n);
+                i += 1;
             }
             b"--no-follow" => opts.no_follow = true,
             b"--isolate" => opts.isolate = true,
@@ -300,6 +314,10 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     }
     if opts.no_inline {
         inherit.push("--no-inline".into());
+    }
+    if let Some(n) = string_limit {
+        inherit.push("-s".into());
+        inherit.push(n.to_string().into());
     }
     if opts.isolate {
         if opts.no_follow {

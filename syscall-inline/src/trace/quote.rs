@@ -8,6 +8,18 @@ use super::GuestMem;
 
 /// strace's default `-s`: strings are cut after this many bytes.
 pub const MAX_STRLEN: usize = 32;
+/// The `-s` in force (process-wide, set once from the command line).
+static STRSIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(MAX_STRLEN);
+
+/// strace's `-s N`: cut strings after `n` bytes from now on.
+pub fn set_max_strlen(n: usize) {
+    STRSIZE.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The `-s` in force.
+pub fn max_strlen() -> usize {
+    STRSIZE.load(std::sync::atomic::Ordering::Relaxed)
+}
 /// strace prints file names up to `PATH_MAX` bytes.
 pub const PATH_MAX: usize = 4096;
 const PAGE: u64 = 4096;
@@ -128,12 +140,13 @@ pub fn quote(s: &[u8], size: usize, nul_term: bool, force_hex: bool) -> (String,
 }
 
 /// strace's `printstr_ex`: a string at `addr` of `len` bytes (or up to a
-/// NUL with `nul_term`), cut at [`MAX_STRLEN`] with `...`.
+/// NUL with `nul_term`), cut at `-s` ([`max_strlen`]) with `...`.
 pub fn printstr_ex(mem: &dyn GuestMem, addr_: u64, len: u64, nul_term: bool, force_hex: bool) -> String {
     if addr_ == 0 {
         return "NULL".to_string();
     }
-    let mut size = (MAX_STRLEN as u64 + 1).min(len) as usize;
+    let max = max_strlen();
+    let mut size = (max as u64 + 1).min(len) as usize;
     let buf = if nul_term {
         match read_cstr(mem, addr_, size) {
             Some((mut b, nul)) => {
@@ -151,15 +164,15 @@ pub fn printstr_ex(mem: &dyn GuestMem, addr_: u64, len: u64, nul_term: bool, for
         }
     };
     let mut buf = buf;
-    if size > MAX_STRLEN {
-        size = MAX_STRLEN;
+    if size > max {
+        size = max;
     } else {
         // Sentinel past the end: not a NUL.
         buf.resize(size, 0);
         buf.push(0xff);
     }
     let (q, more) = quote(&buf, size, nul_term, force_hex);
-    let ellipsis = more && len != 0 && (nul_term || len > MAX_STRLEN as u64);
+    let ellipsis = more && len != 0 && (nul_term || len > max as u64);
     if ellipsis { q + "..." } else { q }
 }
 
