@@ -121,8 +121,10 @@ pub struct Observers {
     pub trace: Option<TraceSet>,
     pub policy: Option<Arc<Policy>>,
     pub hook: Option<Arc<dyn SyscallHook>>,
-    /// Time each call the runtime makes (`-c`'s seconds column).
+    /// Time each call the runtime makes (`-c`'s seconds column, `-T`).
     pub timed: bool,
+    /// strace's `-T`: end each trace line with the call's time, `<S.UUUUUU>`.
+    pub show_times: bool,
 }
 
 impl std::fmt::Debug for Observers {
@@ -175,7 +177,7 @@ impl Observers {
             match hook.before(&mut ev) {
                 HookAction::Continue => a = ev.args,
                 HookAction::Return(v) => {
-                    let call = Call { abi, nr, row, a, entry: None, ns: 0 };
+                    let call = Call { abi, nr, row, a, entry: None, ns: 0, show_time: self.show_times };
                     return call.finish(host, Performed::Done(v, Served::Inline), false);
                 }
                 HookAction::Kill => return Some(host.killed(libc::SIGSYS)),
@@ -183,7 +185,7 @@ impl Observers {
             event = Some((hook, ev));
         }
         let entry = self.traces_in(abi, nr).then(|| crate::format_entry_in(abi, nr, &a, host.mem()));
-        let call = Call { abi, nr, row, a, entry, ns: 0 };
+        let call = Call { abi, nr, row, a, entry, ns: 0, show_time: self.show_times };
         if let Some(action) = self.deny_in(abi, nr) {
             return match action {
                 // Traced as strace shows the faults it injects.
@@ -247,6 +249,8 @@ struct Call {
     entry: Option<String>,
     /// Nanoseconds the call took to perform, when timed.
     ns: u64,
+    /// End the trace line with `ns` (`-T`).
+    show_time: bool,
 }
 
 impl Call {
@@ -297,7 +301,16 @@ impl Call {
             Some(r) => crate::format_exit_in(abi, nr, a, r, mem),
             None => ") = ?".to_string(),
         };
-        let line = format!("[pid {}] {entry}{exit}\n", host.tid());
+        let line = if self.show_time && ret.is_some() {
+            format!(
+                "[pid {}] {entry}{exit} <{}.{:06}>\n",
+                host.tid(),
+                self.ns / 1_000_000_000,
+                self.ns / 1000 % 1_000_000
+            )
+        } else {
+            format!("[pid {}] {entry}{exit}\n", host.tid())
+        };
         host.write_trace(&line);
     }
 }

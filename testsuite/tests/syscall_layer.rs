@@ -702,6 +702,34 @@ per_variant!(string_limit_cuts_strings_as_strace_s, |v: &str| {
     assert_ne!(cut, whole, "sl_trace writes nothing longer than 32 bytes: the test cannot tell -s apart");
 });
 
+/// A `-T` line without its ` <S.UUUUUU>` ending, and whether it had one.
+fn without_time(line: &str) -> (String, bool) {
+    if let Some(at) = line.rfind(" <")
+        && let Some(t) = line[at + 2..].strip_suffix('>')
+        && let Some((s, us)) = t.split_once('.')
+        && !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && us.len() == 6
+        && us.bytes().all(|b| b.is_ascii_digit())
+    {
+        return (line[..at].to_string(), true);
+    }
+    (line.to_string(), false)
+}
+
+per_variant!(syscall_times_end_the_lines_as_strace_t, |v: &str| {
+    let prog = guest("sl_trace", v);
+    let set = "open,openat,write,mmap";
+    let (native, bt) = traces_spelled(&prog, &[], set, true, &["-e", &format!("trace={set}")], &["-T"]);
+    for (who, lines) in [("strace", &native), ("bt-run", &bt)] {
+        for l in lines.iter() {
+            assert!(without_time(l).1 || l.ends_with("= ?"), "{who}: no time on {l:?}");
+        }
+    }
+    let plain = |t: &[String]| t.iter().map(|l| without_time(l).0).collect::<Vec<_>>();
+    assert_same_lines("-T, times taken off", &plain(&native), &plain(&bt));
+});
+
 /// `cat FILE` with `injection` natively under strace and under bt-run:
 /// the same output, errors and status.
 fn assert_injects_as_strace(injection: &str, message: &str) {

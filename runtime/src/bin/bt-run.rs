@@ -78,6 +78,8 @@ strace's spellings, with strace's meaning:
                      the time being that of the kernel call as bt-run saw
                      it), and how many calls were answered in-process
   -C, --summary      the trace lines as well as the table
+  -T, --syscall-times
+                     end each trace line with the call's time, <S.UUUUUU>
   -s STRSIZE         cut strings in trace lines after STRSIZE bytes
                      (default 32)
   -f                 accepted: programs started by fork, clone and execve
@@ -154,6 +156,10 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
                 syscall_inline::trace::set_max_strlen(n);
                 string_limit = Some(n);
                 i += 1;
+            }
+            b"-T" | b"--syscall-times" => {
+                opts.observers.timed = true;
+                opts.observers.show_times = true;
             }
             b"--no-follow" => opts.no_follow = true,
             b"--isolate" => opts.isolate = true,
@@ -314,6 +320,9 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     }
     if opts.no_inline {
         inherit.push("--no-inline".into());
+    }
+    if opts.observers.show_times {
+        inherit.push("-T".into());
     }
     if let Some(n) = string_limit {
         inherit.push("-s".into());
