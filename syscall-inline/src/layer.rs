@@ -125,6 +125,57 @@ pub struct Observers {
     pub timed: bool,
     /// strace's `-T`: end each trace line with the call's time, `<S.UUUUUU>`.
     pub show_times: bool,
+    /// strace's `-t`, `-tt`, `-ttt`, `-r`: start each trace line with the
+    /// time of the call's entry.
+    pub stamps: Stamps,
+}
+
+/// How trace lines are stamped with the time of the call's entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stamps {
+    #[default]
+    None,
+    /// `-t`: local time of day, `HH:MM:SS`.
+    Seconds,
+    /// `-tt`: with microseconds, `HH:MM:SS.UUUUUU`.
+    Micros,
+    /// `-ttt`: seconds since the epoch, `S.UUUUUU`.
+    Epoch,
+    /// `-r`: since the previous call's entry (of any thread), `S.UUUUUU`.
+    Relative,
+}
+
+/// The previous stamped entry's monotonic time, in µs (for `-r`).
+static LAST_ENTRY_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Stamps {
+    /// The stamp for a call entering now, with its trailing space.
+    fn now(self) -> String {
+        let clock = crate::raw::clock_us;
+        let time_of_day = |s: i64| {
+            let (h, m, s) = crate::raw::local_hms(s);
+            format!("{h:02}:{m:02}:{s:02}")
+        };
+        match self {
+            Stamps::None => String::new(),
+            Stamps::Seconds => format!("{} ", time_of_day(clock(libc::CLOCK_REALTIME).0)),
+            Stamps::Micros => {
+                let (s, us) = clock(libc::CLOCK_REALTIME);
+                format!("{}.{us:06} ", time_of_day(s))
+            }
+            Stamps::Epoch => {
+                let (s, us) = clock(libc::CLOCK_REALTIME);
+                format!("{s}.{us:06} ")
+            }
+            Stamps::Relative => {
+                let (s, us) = clock(libc::CLOCK_MONOTONIC);
+                let now = s as u64 * 1_000_000 + us as u64;
+                let last = LAST_ENTRY_NS.swap(now, std::sync::atomic::Ordering::Relaxed);
+                let d = if last == 0 { 0 } else { now.saturating_sub(last) };
+                format!("{:6}.{:06} ", d / 1_000_000, d % 1_000_000)
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Observers {
@@ -184,7 +235,8 @@ impl Observers {
             }
             event = Some((hook, ev));
         }
-        let entry = self.traces_in(abi, nr).then(|| crate::format_entry_in(abi, nr, &a, host.mem()));
+        let entry =
+            self.traces_in(abi, nr).then(|| self.stamps.now() + &crate::format_entry_in(abi, nr, &a, host.mem()));
         let call = Call { abi, nr, row, a, entry, ns: 0, show_time: self.show_times };
         if let Some(action) = self.deny_in(abi, nr) {
             return match action {

@@ -730,6 +730,41 @@ per_variant!(syscall_times_end_the_lines_as_strace_t, |v: &str| {
     assert_same_lines("-T, times taken off", &plain(&native), &plain(&bt));
 });
 
+/// A stamped line without the stamp `opt` (-t, -tt, -ttt, -r) gives it,
+/// or None if it has no such stamp.
+fn without_stamp(line: &str, opt: &str) -> Option<String> {
+    let (stamp, rest) = line.trim_start().split_once(' ')?;
+    let digits = |s: &str, n: Option<usize>| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && n.is_none_or(|n| s.len() == n)
+    };
+    let hms = |s: &str| {
+        let f: Vec<&str> = s.split(':').collect();
+        f.len() == 3 && f.iter().all(|x| digits(x, Some(2)))
+    };
+    let ok = match (opt, stamp.split_once('.')) {
+        ("-t", None) => hms(stamp),
+        ("-tt", Some((a, us))) => hms(a) && digits(us, Some(6)),
+        ("-ttt" | "-r", Some((s, us))) => digits(s, None) && digits(us, Some(6)),
+        _ => false,
+    };
+    ok.then(|| rest.to_string())
+}
+
+per_variant!(stamps_start_the_lines_as_strace_t_and_r, |v: &str| {
+    let prog = guest("sl_trace", v);
+    let set = "open,openat,write";
+    for opt in ["-t", "-tt", "-ttt", "-r"] {
+        let (native, bt) = traces_spelled(&prog, &[], set, true, &["-e", &format!("trace={set}")], &[opt]);
+        let strip = |who: &str, t: &[String]| -> Vec<String> {
+            t.iter()
+                .map(|l| without_stamp(l, opt).unwrap_or_else(|| panic!("{who} {opt}: no stamp on {l:?}")))
+                .filter(|l| !l.starts_with("+++") && !l.starts_with("---"))
+                .collect()
+        };
+        assert_same_lines(&format!("{opt}, stamps taken off"), &strip("strace", &native), &strip("bt-run", &bt));
+    }
+});
+
 /// `cat FILE` with `injection` natively under strace and under bt-run:
 /// the same output, errors and status.
 fn assert_injects_as_strace(injection: &str, message: &str) {

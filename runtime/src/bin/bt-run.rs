@@ -80,6 +80,10 @@ strace's spellings, with strace's meaning:
   -C, --summary      the trace lines as well as the table
   -T, --syscall-times
                      end each trace line with the call's time, <S.UUUUUU>
+  -t, -tt, -ttt      start each trace line with the time of day (with
+                     microseconds), or seconds since the epoch
+  -r                 start each trace line with the time since the
+                     previous call began
   -s STRSIZE         cut strings in trace lines after STRSIZE bytes
                      (default 32)
   -f                 accepted: programs started by fork, clone and execve
@@ -161,6 +165,10 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
                 opts.observers.timed = true;
                 opts.observers.show_times = true;
             }
+            b"-t" => opts.observers.stamps = syscall_inline::layer::Stamps::Seconds,
+            b"-tt" => opts.observers.stamps = syscall_inline::layer::Stamps::Micros,
+            b"-ttt" => opts.observers.stamps = syscall_inline::layer::Stamps::Epoch,
+            b"-r" | b"--relative-timestamps" => opts.observers.stamps = syscall_inline::layer::Stamps::Relative,
             b"--no-follow" => opts.no_follow = true,
             b"--isolate" => opts.isolate = true,
             _ if a.starts_with(b"--isolated=") => {
@@ -323,6 +331,13 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     }
     if opts.observers.show_times {
         inherit.push("-T".into());
+    }
+    match opts.observers.stamps {
+        syscall_inline::layer::Stamps::None => {}
+        syscall_inline::layer::Stamps::Seconds => inherit.push("-t".into()),
+        syscall_inline::layer::Stamps::Micros => inherit.push("-tt".into()),
+        syscall_inline::layer::Stamps::Epoch => inherit.push("-ttt".into()),
+        syscall_inline::layer::Stamps::Relative => inherit.push("-r".into()),
     }
     if let Some(n) = string_limit {
         inherit.push("-s".into());
