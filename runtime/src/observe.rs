@@ -21,6 +21,23 @@ impl GuestMem for CheckedMem {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
         sys::read_guest(GuestAddr(addr), buf)
     }
+
+    fn fd_path(&self, fd: i32) -> Option<String> {
+        if !DECODE_FDS.load(std::sync::atomic::Ordering::Relaxed) || (fd != -100 && crate::own_fds::is_own(fd as u64)) {
+            return None;
+        }
+        let link = if fd == -100 { "/proc/self/cwd".to_string() } else { format!("/proc/self/fd/{fd}") };
+        let target = std::fs::read_link(link).ok()?;
+        Some(String::from_utf8_lossy(target.as_os_str().as_bytes()).into_owned())
+    }
+}
+
+/// strace's `-y`: trace lines show what descriptors refer to.
+static DECODE_FDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turn `-y` on for this process image.
+pub fn decode_fds() {
+    DECODE_FDS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Print a path the way error messages do.

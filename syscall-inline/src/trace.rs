@@ -32,6 +32,21 @@ pub trait GuestMem {
     /// Fill `buf` from guest address `addr`; `Err(errno)` if any of it is
     /// unreadable.
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), i32>;
+
+    /// strace's `-y`: what descriptor `fd` (-100: AT_FDCWD, the working
+    /// directory) refers to, as /proc/self/fd shows it; None to print the
+    /// number alone.
+    fn fd_path(&self, _fd: i32) -> Option<String> {
+        None
+    }
+}
+
+/// A descriptor as `-y` prints it: `3</etc/passwd>`, or the number alone.
+fn fd_str(mem: &dyn GuestMem, v: u64) -> String {
+    match mem.fd_path(int(v)) {
+        Some(p) => format!("{}<{p}>", int(v)),
+        None => int(v).to_string(),
+    }
 }
 
 /// Guest memory that cannot be read (every pointer is printed as an address).
@@ -422,14 +437,19 @@ fn render_arg(k: Arg, idx: usize, v: u64, cx: &Cx) -> String {
         return q(v);
     }
     match k {
-        Int | Fd => int(v).to_string(),
+        Int => int(v).to_string(),
+        Fd => fd_str(mem, v),
         UInt => (v as u32).to_string(),
         Long | Off => (v as i64).to_string(),
         ULong | Size => v.to_string(),
         Hex => xlat::hex(v),
         Ptr | OutPtr => q(v),
-        DirFd if int(v) == -100 => "AT_FDCWD".to_string(),
-        DirFd | Pid => int(v).to_string(),
+        DirFd if int(v) == -100 => match mem.fd_path(-100) {
+            Some(p) => format!("AT_FDCWD<{p}>"),
+            None => "AT_FDCWD".to_string(),
+        },
+        DirFd => fd_str(mem, v),
+        Pid => int(v).to_string(),
         Uid if v as u32 == u32::MAX => "-1".to_string(),
         Uid => (v as u32).to_string(),
         Path => quote::printpath(mem, v),
@@ -617,6 +637,9 @@ fn format_ret(cx: &Cx, ret: i64) -> String {
     let u = ret as u64;
     if cx.sc.is_none() {
         return xlat::hex(u);
+    }
+    if kind == Ret::Fd {
+        return fd_str(cx.mem, u);
     }
     // (i386 fcntl64 returns what fcntl does.)
     let name = if cx.name() == "fcntl64" { "fcntl" } else { cx.name() };

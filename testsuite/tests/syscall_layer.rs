@@ -765,6 +765,45 @@ per_variant!(stamps_start_the_lines_as_strace_t_and_r, |v: &str| {
     }
 });
 
+/// A `-y` line with what differs between two runs made neutral: the runs'
+/// own directories (`trace-strace...`, `trace-bt...`) as DIR, and pipe and
+/// socket inode numbers as N.
+fn neutral_fd_paths(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find('>') else { break };
+        let inside = &rest[..close];
+        let neutral = if let Some(at) = inside.find("trace-strace").or_else(|| inside.find("trace-bt")) {
+            let end = inside[at..].find('/').map_or(inside.len(), |e| at + e);
+            format!("DIR{}", &inside[end..])
+        } else if let Some(kind) = ["pipe:[", "socket:["].into_iter().find(|k| inside.starts_with(k)) {
+            format!("{kind}N]")
+        } else {
+            inside.to_string()
+        };
+        out.push_str(&neutral);
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
+}
+
+per_variant!(descriptor_paths_as_strace_y, |v: &str| {
+    let prog = guest("sl_trace", v);
+    let set = "open,openat,write,close,mmap";
+    let (native, bt) = traces_spelled(&prog, &[], set, true, &["-e", &format!("trace={set}")], &["-y"]);
+    assert!(
+        native.iter().any(|l| l.contains("sl_trace.tmp>")),
+        "strace -y named no descriptor: the test is broken\n{}",
+        native.join("\n")
+    );
+    let neutral = |t: &[String]| t.iter().map(|l| neutral_fd_paths(l)).collect::<Vec<_>>();
+    assert_same_lines("-y", &neutral(&native), &neutral(&bt));
+});
+
 /// `cat FILE` with `injection` natively under strace and under bt-run:
 /// the same output, errors and status.
 fn assert_injects_as_strace(injection: &str, message: &str) {

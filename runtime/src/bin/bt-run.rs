@@ -84,6 +84,7 @@ strace's spellings, with strace's meaning:
                      microseconds), or seconds since the epoch
   -r                 start each trace line with the time since the
                      previous call began
+  -y, --decode-fds   show what each descriptor refers to: 3</etc/passwd>
   -s STRSIZE         cut strings in trace lines after STRSIZE bytes
                      (default 32)
   -f                 accepted: programs started by fork, clone and execve
@@ -116,6 +117,7 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     // -c's trace set, for a re-executed bt-run.
     let mut inherit_only: Option<String> = None;
     let mut string_limit: Option<usize> = None;
+    let mut decode_fds = false;
     let mut i = 1;
     while i < args.len() {
         let a = args[i].as_bytes();
@@ -164,6 +166,10 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
             b"-T" | b"--syscall-times" => {
                 opts.observers.timed = true;
                 opts.observers.show_times = true;
+            }
+            b"-y" | b"--decode-fds" => {
+                runtime::observe::decode_fds();
+                decode_fds = true;
             }
             b"-t" => opts.observers.stamps = syscall_inline::layer::Stamps::Seconds,
             b"-tt" => opts.observers.stamps = syscall_inline::layer::Stamps::Micros,
@@ -331,6 +337,9 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
     }
     if opts.observers.show_times {
         inherit.push("-T".into());
+    }
+    if decode_fds {
+        inherit.push("-y".into());
     }
     match opts.observers.stamps {
         syscall_inline::layer::Stamps::None => {}
