@@ -74,7 +74,7 @@ static void say(const char *fmt, ...) {
     fflush(stdout);
 }
 
-static void raw_exit(int code) {
+__attribute__((noreturn)) static void raw_exit(int code) {
     __asm__ volatile("syscall" : : "a"(231), "D"((long)code) : "rcx", "r11", "memory");
     __builtin_unreachable();
 }
@@ -373,35 +373,38 @@ static int mode_race(void) {
     return aliases ? 5 : 0;
 }
 
-static int mode_heap(void) {
+/* The first writable mapping above 2^46 that is not a stack or this
+ * program's own (bt-run's memory, under bt-run). */
+static const struct map *bt_run_map(void) {
     const uintptr_t limit = 1ULL << 46;
     for (int i = 0; i < nmaps; i++) {
-        struct map *m = &maps[i];
+        const struct map *m = &maps[i];
         if (m->start < limit || m->perms[0] != 'r' || m->perms[1] != 'w' || strstr(m->name, "[stack]") ||
             ((uintptr_t)&maps >= m->start && (uintptr_t)&maps < m->end))
             continue;
-        say("writing at %s\n", m->name[0] ? m->name : "an anonymous mapping");
-        /* The same value back: harmless to bt-run if the store happens. */
-        volatile unsigned long *w = (volatile unsigned long *)m->start;
-        *w = *w;
-        say("wrote into memory above 2^46\n");
-        raw_exit(77);
-    }
-    say("nothing writable above 2^46\n");
-    return 3;
-}
-
-/* The first writable mapping of bt-run's above 2^46 (as mode_heap). */
-static volatile unsigned long *bt_run_word(void) {
-    const uintptr_t limit = 1ULL << 46;
-    for (int i = 0; i < nmaps; i++) {
-        struct map *m = &maps[i];
-        if (m->start < limit || m->perms[0] != 'r' || m->perms[1] != 'w' || strstr(m->name, "[stack]") ||
-            ((uintptr_t)&maps >= m->start && (uintptr_t)&maps < m->end))
-            continue;
-        return (volatile unsigned long *)m->start;
+        return m;
     }
     return 0;
+}
+
+static int mode_heap(void) {
+    const struct map *m = bt_run_map();
+    if (!m) {
+        say("nothing writable above 2^46\n");
+        return 3;
+    }
+    say("writing at %s\n", m->name[0] ? m->name : "an anonymous mapping");
+    /* The same value back: harmless to bt-run if the store happens. */
+    volatile unsigned long *w = (volatile unsigned long *)m->start;
+    *w = *w;
+    say("wrote into memory above 2^46\n");
+    raw_exit(77);
+}
+
+/* The first word of that mapping. */
+static volatile unsigned long *bt_run_word(void) {
+    const struct map *m = bt_run_map();
+    return m ? (volatile unsigned long *)m->start : 0;
 }
 
 /* Outcome of one kernel-write route: 77 if the kernel wrote there. */
