@@ -146,7 +146,7 @@ pub enum Stamps {
 }
 
 /// The previous stamped entry's monotonic time, in µs (for `-r`).
-static LAST_ENTRY_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static LAST_ENTRY_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Stamps {
     /// The stamp for a call entering now, with its trailing space.
@@ -170,7 +170,7 @@ impl Stamps {
             Stamps::Relative => {
                 let (s, us) = clock(libc::CLOCK_MONOTONIC);
                 let now = s as u64 * 1_000_000 + us as u64;
-                let last = LAST_ENTRY_NS.swap(now, std::sync::atomic::Ordering::Relaxed);
+                let last = LAST_ENTRY_US.swap(now, std::sync::atomic::Ordering::Relaxed);
                 let d = if last == 0 { 0 } else { now.saturating_sub(last) };
                 format!("{:6}.{:06} ", d / 1_000_000, d % 1_000_000)
             }
@@ -237,7 +237,7 @@ impl Observers {
         }
         let entry =
             self.traces_in(abi, nr).then(|| self.stamps.now() + &crate::format_entry_in(abi, nr, &a, host.mem()));
-        let call = Call { abi, nr, row, a, entry, ns: 0, show_time: self.show_times };
+        let mut call = Call { abi, nr, row, a, entry, ns: 0, show_time: self.show_times };
         if let Some(action) = self.deny_in(abi, nr) {
             return match action {
                 // Traced as strace shows the faults it injects.
@@ -257,7 +257,6 @@ impl Observers {
         if matches!(result, Performed::NotStarted) {
             return None;
         }
-        let mut call = call;
         call.ns = start.map_or(0, |t| t.elapsed().as_nanos() as u64);
         if let (Some((hook, ev)), Performed::Done(ret, _)) = (&event, &mut result) {
             hook.after(ev, ret);

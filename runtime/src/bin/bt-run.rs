@@ -246,10 +246,7 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
             b"-ff" => bail!(
                 "invalid -ff: one output file per process is not supported (bt-run's -o file has every process's lines, each with its pid)"
             ),
-            b"-p" | b"--attach" => {
-                bail!("invalid -p: bt-run cannot attach to a running process (it translates the programs it starts)")
-            }
-            _ if a.starts_with(b"-p") || a.starts_with(b"--attach=") => {
+            _ if a.starts_with(b"-p") || a.starts_with(b"--attach") => {
                 bail!("invalid -p: bt-run cannot attach to a running process (it translates the programs it starts)")
             }
             _ if a.starts_with(b"-") && a.len() > 1 => bail!("unknown option '{}'", String::from_utf8_lossy(a)),
