@@ -22,6 +22,10 @@ have_pkg libc6-dev || missing+=(libc6-dev)
 for pkg in python3 perl g++ git make xz-utils bzip2 file tar gzip findutils coreutils diffutils strace gdb; do
     have_pkg "$pkg" || missing+=("$pkg")
 done
+# The man page is rendered by man, the completions loaded by each shell.
+for pkg in man-db zsh fish; do
+    have_pkg "$pkg" || missing+=("$pkg")
+done
 # A JVM (JIT code, implicit null checks by SIGSEGV, many threads).
 command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 # CPython's own regression tests, run natively and under bt-run.

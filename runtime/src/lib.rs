@@ -1,6 +1,6 @@
 //! bt-run's process runtime: it loads the guest, runs the dispatcher over
 //! the code cache, serves the system calls bt-run must own, and virtualizes
-//! signals. The command line lives in `src/bin/bt-run.rs`.
+//! signals. The command line is defined in `cli` and run by `src/bin/bt-run.rs`.
 //!
 //! Unsafe code lives in `sys` (system calls, trampolines, kernel structures,
 //! the signal handler's entry) and `loader::map` (mapping the guest's image)
@@ -10,6 +10,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod compat;
 pub mod constants;
 pub mod dispatch;

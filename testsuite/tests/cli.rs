@@ -348,3 +348,133 @@ fn code_offset_moves_code_and_nothing_else() {
         one_line_error(&out, 2, bad, "bad --code-offset");
     }
 }
+
+/// A tool the shell-integration tests run: present, since the test command
+/// installs it.
+fn tool(name: &str) -> Command {
+    let found = Command::new("sh").args(["-c", &format!("command -v {name}")]).output().expect("sh");
+    assert!(found.status.success(), "{name} is required (scripts/test.sh installs it)");
+    Command::new(name)
+}
+
+/// `scripts/install.sh` into a staging directory, with the bt-run under
+/// test: the directory it installed into.
+fn staged_install(tag: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    let out = Command::new("bash")
+        .arg(workspace_root().join("scripts/install.sh"))
+        .args(["--prefix", "/usr"])
+        .env("DESTDIR", dir.path())
+        .env("BT_RUN", bt_run_path())
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "install.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    let installed = std::fs::read(dir.path().join("usr/bin/bt-run")).expect("installed bt-run");
+    assert_eq!(installed, read(bt_run_path().to_str().unwrap()), "install.sh installed another binary");
+    dir
+}
+
+/// Every long option `bt-run --help` lists.
+fn long_options() -> Vec<String> {
+    let help = bt(&["--help"]);
+    let mut opts: Vec<String> = help
+        .stdout_str()
+        .lines()
+        .filter_map(|l| {
+            l.trim_start()
+                .split([' ', ',', '[', '<'])
+                .find(|w| w.starts_with("--") && w[2..].starts_with(|c: char| c.is_ascii_alphabetic()))
+        })
+        .map(|w| w.trim_end_matches('.').to_string())
+        .collect();
+    opts.sort();
+    opts.dedup();
+    assert!(opts.len() > 20, "--help lists too few long options: {opts:?}");
+    opts
+}
+
+/// The installed man page renders with `man ./bt-run.1` and documents
+/// every option `--help` does.
+#[test]
+fn man_page_renders_every_option() {
+    let dir = staged_install("man");
+    let out = tool("man")
+        .arg("./bt-run.1")
+        .current_dir(dir.path().join("usr/share/man/man1"))
+        .env("LANG", "C")
+        .env("MANWIDTH", "400")
+        .env("MANPAGER", "cat")
+        .output()
+        .expect("man");
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "man ./bt-run.1 failed: {}", String::from_utf8_lossy(&out.stderr));
+    for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "Exit status"] {
+        assert!(page.contains(section), "the man page has no {section}:\n{page}");
+    }
+    for opt in long_options() {
+        assert!(
+            page.contains(&format!("{opt} "))
+                || page.contains(&format!("{opt}="))
+                || page.contains(&format!("{opt}\n"))
+                || page.contains(&format!("{opt}[")),
+            "the man page does not document {opt}:\n{page}"
+        );
+    }
+}
+
+/// bash's completion, loaded from where install.sh put it, completes
+/// bt-run's options and their values.
+#[test]
+fn bash_completion_completes_options_and_values() {
+    let dir = staged_install("bash-completion");
+    let file = dir.path().join("usr/share/bash-completion/completions/bt-run");
+    let complete = |line: &str| -> Vec<String> {
+        let words: Vec<&str> = line.split(' ').collect();
+        let script = format!(
+            "source {file:?} || exit 3; f=$(complete -p bt-run | sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p'); [ -n \"$f\" ] || exit 4; \
+             COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE={line:?}; COMP_POINT=${{#COMP_LINE}}; \
+             \"$f\" bt-run {cur:?} {prev:?}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            words = words.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(" "),
+            cword = words.len() - 1,
+            cur = words[words.len() - 1],
+            prev = words[words.len() - 2],
+        );
+        let out = tool("bash").args(["-c", &script]).output().expect("bash");
+        assert!(out.status.success(), "bash completion of {line:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).collect()
+    };
+    let got = complete("bt-run --de");
+    assert!(got.contains(&"--deny".to_string()) && got.contains(&"--decode-fds".to_string()), "bt-run --de: {got:?}");
+    assert!(!got.iter().any(|w| w == "--trace"), "bt-run --de offers --trace: {got:?}");
+    let got = complete("bt-run --generate ");
+    assert!(got.contains(&"man".to_string()) && got.contains(&"complete-fish".to_string()), "--generate: {got:?}");
+}
+
+/// zsh's and fish's completions load and name bt-run's options.
+#[test]
+fn zsh_and_fish_completions_load() {
+    let dir = staged_install("zsh-fish");
+    let zsh_file = dir.path().join("usr/share/zsh/site-functions/_bt-run");
+    let out = tool("zsh")
+        .args([
+            "-fc",
+            &format!(
+                "autoload -U compinit && compinit -u -D && source {zsh_file:?} && print -r -- ${{_comps[bt-run]}}"
+            ),
+        ])
+        .output()
+        .expect("zsh");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "_bt-run", "zsh: {}", String::from_utf8_lossy(&out.stderr));
+    let fish_file = dir.path().join("usr/share/fish/vendor_completions.d/bt-run.fish");
+    let out = tool("fish")
+        .args(["--no-config", "-c", &format!("source {fish_file:?}; complete -C 'bt-run --summ'")])
+        .output()
+        .expect("fish");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let got: Vec<&str> = text.lines().map(|l| l.split('\t').next().unwrap_or("")).collect();
+    assert!(
+        got.contains(&"--summary") && got.contains(&"--summary-only"),
+        "fish: bt-run --summ: {got:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
