@@ -182,7 +182,8 @@ pub struct Args {
     #[arg(short = 'f', long, action = ArgAction::Count, help_heading = STRACE)]
     follow_forks: u8,
 
-    /// With -o FILE: each thread's and process's lines go to FILE.TID
+    /// With -o FILE: each thread's lines (and each process's statistics)
+    /// go to FILE.TID, without the [pid N] prefix
     #[arg(long, help_heading = STRACE)]
     output_separately: bool,
 
@@ -197,7 +198,7 @@ pub struct Args {
 
     /// Take over open descriptors OUT for trace lines and statistics and
     /// ERR for bt-run's messages (- for none); must come first
-    #[arg(long, value_name = "OUT,ERR", help_heading = INTERNAL, hide = true)]
+    #[arg(long, value_name = "OUT,ERR", allow_hyphen_values = true, help_heading = INTERNAL, hide = true)]
     own_fds: Option<String>,
 
     /// The address ranges older images' isolation filters name, which this
@@ -432,10 +433,15 @@ fn options(a: &Args, m: &ArgMatches, opts: &mut Options) -> Result<(), UsageErro
         Stamps::Epoch => inherit.push("-ttt".into()),
         Stamps::Relative => inherit.push("-r".into()),
     }
-    if a.follow_forks >= 2 || a.output_separately {
-        return Err(usage!(
-            "invalid -ff: one output file per process is not supported (bt-run's -o file has every process's lines, each with its pid)"
-        ));
+    // -ff: one file per thread, FILE.TID (without -o it changes nothing, as
+    // in strace).
+    if (a.follow_forks >= 2 || a.output_separately)
+        && let Some(f) = &a.output
+    {
+        let f = std::path::absolute(f).unwrap_or_else(|_| f.clone());
+        crate::own_fds::set_separate(&f);
+        opts.observers.separate = true;
+        inherit.extend(["--output-separately".into(), "-o".into(), f.into_os_string()]);
     }
     opts.no_follow = a.no_follow;
     opts.isolate = a.isolate;

@@ -12,11 +12,17 @@
 //! `FD_FLOOR` to the runtime, which checks them with `is_own`); /proc/self/fd
 //! listings leave them out. They are close-on-exec except across bt-run's
 //! own re-execution, which gets their numbers with `--own-fds`.
+//!
+//! With `-ff` (`--output-separately`) there is no `OUT`: each thread's
+//! trace lines and statistics go to a file of its own, `FILE.TID`, as
+//! strace writes them. Its descriptor is one of bt-run's like the others
+//! (placed out of reach, listed by `own_fds`), kept in `THREAD_OUT` by
+//! thread id, and opened at the thread's first line.
 
 use std::ffi::OsString;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use crate::loader::io_reason as reason;
 use crate::sys::fds as sysfd;
@@ -28,6 +34,18 @@ static DIAG: AtomicI32 = AtomicI32::new(-1);
 /// A descriptor being given up by a move, still bt-run's until closed.
 static RETIRING: AtomicI32 = AtomicI32::new(-1);
 pub use crate::sys::fds::FD_FLOOR;
+/// `-ff`: the FILE of each thread's FILE.TID (set once, before the guest
+/// runs).
+static SEPARATE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+/// `-ff`: each thread's descriptor, `tid << 32 | fd` (0: a free slot).
+/// Threads beyond the slots open their file for each write.
+const THREAD_SLOTS: usize = 512;
+static THREAD_OUT: [AtomicU64; THREAD_SLOTS] = [const { AtomicU64::new(0) }; THREAD_SLOTS];
+
+fn slot_fds() -> impl Iterator<Item = i32> {
+    THREAD_OUT.iter().map(|s| s.load(Ordering::Acquire)).filter(|&v| v != 0).map(|v| v as u32 as i32)
+}
+
 /// Set once the descriptors are set up (before: messages go to fd 2,
 /// which is still bt-run's own).
 static READY: AtomicBool = AtomicBool::new(false);
@@ -81,7 +99,7 @@ fn get(a: &AtomicI32) -> Option<i32> {
 }
 
 fn update_floor() {
-    let floor = [&OUT, &DIAG, &RETIRING].iter().filter_map(|a| get(a)).min().unwrap_or(i32::MAX);
+    let floor = [&OUT, &DIAG, &RETIRING].iter().filter_map(|a| get(a)).chain(slot_fds()).min().unwrap_or(i32::MAX);
     FD_FLOOR.store(floor, Ordering::Release);
 }
 
@@ -89,12 +107,13 @@ fn update_floor() {
 /// 32 bits) name one of bt-run's descriptors?
 pub fn is_own(arg: u64) -> bool {
     let fd = arg as u32 as i32;
-    fd >= FD_FLOOR.load(Ordering::Acquire) && [&OUT, &DIAG, &RETIRING].iter().any(|a| get(a) == Some(fd))
+    fd >= FD_FLOOR.load(Ordering::Acquire)
+        && ([&OUT, &DIAG, &RETIRING].iter().any(|a| get(a) == Some(fd)) || slot_fds().any(|s| s == fd))
 }
 
 /// bt-run's descriptors now, lowest first.
 pub fn own_fds() -> Vec<i32> {
-    let mut v: Vec<i32> = [&OUT, &DIAG, &RETIRING].iter().filter_map(|a| get(a)).collect();
+    let mut v: Vec<i32> = [&OUT, &DIAG, &RETIRING].iter().filter_map(|a| get(a)).chain(slot_fds()).collect();
     v.sort_unstable();
     v.dedup();
     v
@@ -145,7 +164,108 @@ pub fn vfork_parent_end(outer: i32) {
 /// Write trace lines or statistics (one write(2), so lines from several
 /// threads and processes do not interleave).
 pub fn write_output(text: &str) {
-    write_to(&OUT, text.as_bytes());
+    match SEPARATE.get() {
+        Some(base) => write_separate(base, text.as_bytes()),
+        None => write_to(&OUT, text.as_bytes()),
+    }
+}
+
+/// `-ff`: is trace output split by thread (trace lines then carry no
+/// `[pid N]`)?
+pub fn separate() -> bool {
+    SEPARATE.get().is_some()
+}
+
+/// `-ff`: FILE.TID opened for appending and placed out of reach.
+///
+/// Between the open and the placement the file has a low number another
+/// guest thread could close and reuse; the placed copy is checked to be
+/// the file at the path (else it is dropped and the open tried again), so
+/// lines never go into a file of the guest's.
+fn open_thread_file(base: &Path, tid: u64) -> io::Result<i32> {
+    use std::os::fd::IntoRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let mut path = base.as_os_str().to_owned();
+    path.push(format!(".{tid}"));
+    for _ in 0..8 {
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        let want = std::fs::metadata(&path).map(|m| (m.dev(), m.ino()));
+        let low = f.into_raw_fd();
+        let placed = place_copy(low);
+        sysfd::close(low);
+        let fd = placed?;
+        if want.is_ok_and(|w| sysfd::identity(fd) == Some(w)) {
+            return Ok(fd);
+        }
+        sysfd::close(fd);
+    }
+    Err(io::Error::from_raw_os_error(libc::EAGAIN))
+}
+
+fn write_separate(base: &Path, text: &[u8]) {
+    let tid = crate::sys::gettid();
+    if in_vfork_child() {
+        // A descriptor table of its own, and memory that is the parent's:
+        // nothing to keep.
+        if let Ok(fd) = open_thread_file(base, tid) {
+            let _ = sysfd::write_all(fd, text);
+            sysfd::close(fd);
+        }
+        return;
+    }
+    enter();
+    let found = THREAD_OUT.iter().map(|s| s.load(Ordering::Acquire)).find(|&v| v >> 32 == tid);
+    let fd = match found {
+        Some(v) => Some(v as u32 as i32),
+        None => match open_thread_file(base, tid) {
+            Ok(fd) => {
+                let v = tid << 32 | fd as u32 as u64;
+                let kept =
+                    THREAD_OUT.iter().any(|s| s.compare_exchange(0, v, Ordering::AcqRel, Ordering::Relaxed).is_ok());
+                update_floor();
+                if !kept {
+                    let _ = sysfd::write_all(fd, text);
+                    sysfd::close(fd);
+                    update_floor();
+                    leave();
+                    return;
+                }
+                Some(fd)
+            }
+            Err(e) => {
+                leave();
+                diag(&format!("bt-run: cannot open trace file {}.{tid}: {}\n", base.display(), reason(&e)));
+                return;
+            }
+        },
+    };
+    if let Some(fd) = fd {
+        let _ = sysfd::write_all(fd, text);
+    }
+    leave();
+}
+
+/// `-ff`: this thread is ending; its file is closed.
+pub fn thread_gone() {
+    if SEPARATE.get().is_none() || in_vfork_child() {
+        return;
+    }
+    let tid = crate::sys::gettid();
+    let _m = Moving::begin();
+    for s in &THREAD_OUT {
+        let v = s.load(Ordering::Acquire);
+        if v != 0 && v >> 32 == tid {
+            s.store(0, Ordering::Release);
+            sysfd::close(v as u32 as i32);
+        }
+    }
+    update_floor();
+}
+
+/// `-ff`: trace output goes to FILE.TID, one file per thread (in a
+/// re-executed bt-run too, which is given the same FILE).
+pub fn set_separate(base: &Path) {
+    let _ = SEPARATE.set(base.to_path_buf());
 }
 
 /// Write one of bt-run's own messages (a whole line).
@@ -203,6 +323,12 @@ fn swap(old: i32, new: i32) {
             a.store(new, Ordering::Release);
         }
     }
+    for s in &THREAD_OUT {
+        let v = s.load(Ordering::Acquire);
+        if v != 0 && v as u32 as i32 == old {
+            s.store(v >> 32 << 32 | new as u32 as u64, Ordering::Release);
+        }
+    }
     update_floor();
     sysfd::close(old);
     RETIRING.store(-1, Ordering::Release);
@@ -226,6 +352,7 @@ pub fn init(output: Option<&Path>, needed: bool) -> Result<(), String> {
         DIAG.store(fd, Ordering::Release);
     }
     let out = match output {
+        Some(_) if separate() => None,
         Some(path) => {
             use std::os::fd::IntoRawFd;
             let f = std::fs::OpenOptions::new()
@@ -315,9 +442,17 @@ pub fn make_room(fd: i32) -> bool {
     }
 }
 
-/// In a forked child (one thread): no write of another thread is in flight.
+/// In a forked child (one thread): no write of another thread is in flight,
+/// and the parent's threads' files (`-ff`) are not this process's.
 pub fn after_fork() {
     STATE.store(0, Ordering::Release);
+    for s in &THREAD_OUT {
+        let v = s.swap(0, Ordering::AcqRel);
+        if v != 0 {
+            sysfd::close(v as u32 as i32);
+        }
+    }
+    update_floor();
 }
 
 /// Around bt-run's re-execution on the guest's execve: the descriptors

@@ -261,6 +261,7 @@ impl Thread {
                 if last {
                     self.flush_stats();
                 }
+                crate::own_fds::thread_gone();
                 // Its guest and host stacks are never touched again.
                 sys::exit_thread(code)
             }

@@ -128,6 +128,9 @@ pub struct Observers {
     /// strace's `-t`, `-tt`, `-ttt`, `-r`: start each trace line with the
     /// time of the call's entry.
     pub stamps: Stamps,
+    /// strace's `-ff`: each thread's lines go to a file of its own, so
+    /// they carry no `[pid N]` prefix.
+    pub separate: bool,
 }
 
 /// How trace lines are stamped with the time of the call's entry.
@@ -228,7 +231,16 @@ impl Observers {
             match hook.before(&mut ev) {
                 HookAction::Continue => a = ev.args,
                 HookAction::Return(v) => {
-                    let call = Call { abi, nr, row, a, entry: None, ns: 0, show_time: self.show_times };
+                    let call = Call {
+                        abi,
+                        nr,
+                        row,
+                        a,
+                        entry: None,
+                        ns: 0,
+                        show_time: self.show_times,
+                        separate: self.separate,
+                    };
                     return call.finish(host, Performed::Done(v, Served::Inline), false);
                 }
                 HookAction::Kill => return Some(host.killed(libc::SIGSYS)),
@@ -237,7 +249,7 @@ impl Observers {
         }
         let entry =
             self.traces_in(abi, nr).then(|| self.stamps.now() + &crate::format_entry_in(abi, nr, &a, host.mem()));
-        let mut call = Call { abi, nr, row, a, entry, ns: 0, show_time: self.show_times };
+        let mut call = Call { abi, nr, row, a, entry, ns: 0, show_time: self.show_times, separate: self.separate };
         if let Some(action) = self.deny_in(abi, nr) {
             return match action {
                 // Traced as strace shows the faults it injects.
@@ -302,6 +314,8 @@ struct Call {
     ns: u64,
     /// End the trace line with `ns` (`-T`).
     show_time: bool,
+    /// Without the `[pid N]` prefix (`Observers::separate`).
+    separate: bool,
 }
 
 impl Call {
@@ -352,15 +366,11 @@ impl Call {
             Some(r) => crate::format_exit_in(abi, nr, a, r, mem),
             None => ") = ?".to_string(),
         };
+        let pid = if self.separate { String::new() } else { format!("[pid {}] ", host.tid()) };
         let line = if self.show_time && ret.is_some() {
-            format!(
-                "[pid {}] {entry}{exit} <{}.{:06}>\n",
-                host.tid(),
-                self.ns / 1_000_000_000,
-                self.ns / 1000 % 1_000_000
-            )
+            format!("{pid}{entry}{exit} <{}.{:06}>\n", self.ns / 1_000_000_000, self.ns / 1000 % 1_000_000)
         } else {
-            format!("[pid {}] {entry}{exit}\n", host.tid())
+            format!("{pid}{entry}{exit}\n")
         };
         host.write_trace(&line);
     }

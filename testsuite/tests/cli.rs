@@ -88,7 +88,6 @@ fn strace_options_bt_run_cannot_honour_are_one_line_usage_errors() {
     for (args, names) in [
         (&["-p", "1"][..], "-p"),
         (&["-p1"], "-p"),
-        (&["-ff", "-o", "/dev/null"], "-ff"),
         (&["-e", "signal=none"], "signal="),
         (&["-e", "inject=openat:retval=0"], "retval="),
         (&["-e", "inject=openat"], "error=ERRNO"),

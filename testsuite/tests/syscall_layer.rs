@@ -702,6 +702,66 @@ per_variant!(string_limit_cuts_strings_as_strace_s, |v: &str| {
     assert_ne!(cut, whole, "sl_trace writes nothing longer than 32 bytes: the test cannot tell -s apart");
 });
 
+/// Runs `prog ARGS` under `strace -ff -o DIR/out -e trace=SET` and under
+/// `bt-run -ff -o DIR/out -e trace=SET`, each in a directory of its own, and
+/// returns each one's files: their normalized lines, one entry per file
+/// with a line, sorted (pids differ between the runs). Checks that
+/// bt-run's lines carry no pid (the file names it) and each file is named
+/// FILE.TID.
+fn ff_traces(prog: &str, args: &[&str], set: &str) -> (Vec<String>, Vec<String>) {
+    let st = strace();
+    let mut cmd = Cmd::new(&[prog]);
+    for a in args {
+        cmd = cmd.arg(a);
+    }
+    let trace_arg = format!("trace={set}");
+    let files = |dir: &Path, bt: bool| -> Vec<String> {
+        let mut per_file = Vec::new();
+        for e in std::fs::read_dir(dir).expect("read_dir") {
+            let path = e.expect("dir entry").path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let Some(tid) = name.strip_prefix("out.") else { continue };
+            assert!(tid.bytes().all(|b| b.is_ascii_digit()), "not FILE.TID: {name}");
+            let text = read_text(&path);
+            if bt {
+                assert!(!text.contains("[pid "), "-ff lines name no pid: {name}:\n{text}");
+            }
+            // (The parent's pid differs between the runs.)
+            let lines: Vec<String> = normalized_trace(&text)
+                .into_iter()
+                .map(|l| if l.starts_with("getppid() = ") { "getppid() = PPID".to_string() } else { l })
+                .collect();
+            if !lines.is_empty() {
+                per_file.push(lines.join("\n"));
+            }
+        }
+        per_file.sort();
+        per_file
+    };
+    let nd = temp_dir("ff-strace");
+    let nf = nd.join("out").to_string_lossy().into_owned();
+    let native = run_native_prefixed(&[st.as_str(), "-ff", "-o", &nf, "-e", &trace_arg], &cmd.clone().cwd(nd.path()));
+    ok(&native, "native run under strace -ff");
+    let bd = temp_dir("ff-bt");
+    let bf = bd.join("out").to_string_lossy().into_owned();
+    let bt = run_bt_opts(&["-ff", "-o", &bf, "-e", &trace_arg], &cmd.cwd(bd.path()), T);
+    ok(&bt, "bt-run -ff");
+    assert_eq!(bt.stdout_str().lines().count(), native.stdout_str().lines().count(), "stdout of the -ff runs");
+    assert_eq!(bt.stderr_str(), native.stderr_str(), "stderr of the -ff runs");
+    (files(nd.path(), false), files(bd.path(), true))
+}
+
+per_variant!(output_separately_writes_each_process_and_thread_its_file_as_strace_ff, |v: &str| {
+    // A parent, a forked child and a vfork child, each with calls of its own.
+    let (native, bt) = ff_traces(&guest("sl_procstats", v), &["3", "2", "4"], "getppid,sched_yield,umask");
+    assert_eq!(native.len(), 3, "strace -ff wrote a file per process: {native:?}");
+    assert_same_lines("-ff, processes", &native, &bt);
+    // Four threads that end with exit, and the process with exit_group.
+    let (native, bt) = ff_traces(&guest("threads", v), &[], "exit,exit_group");
+    assert_eq!(native.len(), 5, "strace -ff wrote a file per thread: {native:?}");
+    assert_same_lines("-ff, threads", &native, &bt);
+});
+
 /// A `-T` line without its ` <S.UUUUUU>` ending, and whether it had one.
 fn without_time(line: &str) -> (String, bool) {
     if let Some(at) = line.rfind(" <")
