@@ -413,8 +413,8 @@ fn options(a: &Args, m: &ArgMatches, opts: &mut Options) -> Result<(), UsageErro
         inherit.push("-T".into());
     }
     if a.decode_fds > 0 {
-        crate::observe::decode_fds();
-        inherit.push("-y".into());
+        crate::observe::decode_fds(a.decode_fds);
+        inherit.push(if a.decode_fds > 1 { "-yy" } else { "-y" }.into());
     }
     // -t, -tt, -ttt or -r, whichever comes last.
     opts.observers.stamps = match (last(m, "timestamps"), last(m, "relative_timestamps")) {

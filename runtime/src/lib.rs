@@ -15,6 +15,7 @@ pub mod compat;
 pub mod constants;
 pub mod dispatch;
 pub mod embed;
+pub mod fd_details;
 pub mod guest_space;
 pub mod host_signal;
 pub mod isolate;

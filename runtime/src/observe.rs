@@ -23,21 +23,24 @@ impl GuestMem for CheckedMem {
     }
 
     fn fd_path(&self, fd: i32) -> Option<String> {
-        if !DECODE_FDS.load(std::sync::atomic::Ordering::Relaxed) || (fd != -100 && crate::own_fds::is_own(fd as u64)) {
+        let level = DECODE_FDS.load(std::sync::atomic::Ordering::Relaxed);
+        if level == 0 || (fd != -100 && crate::own_fds::is_own(fd as u64)) {
             return None;
         }
         let link = if fd == -100 { "/proc/self/cwd".to_string() } else { format!("/proc/self/fd/{fd}") };
         let target = std::fs::read_link(link).ok()?;
-        Some(String::from_utf8_lossy(target.as_os_str().as_bytes()).into_owned())
+        let path = String::from_utf8_lossy(target.as_os_str().as_bytes()).into_owned();
+        Some(if level >= 2 && fd != -100 { crate::fd_details::describe(fd, &path) } else { path })
     }
 }
 
-/// strace's `-y`: trace lines show what descriptors refer to.
-static DECODE_FDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// strace's `-y` (1) and `-yy` (2): trace lines show what descriptors refer
+/// to, with -yy the details of sockets, devices and pidfds.
+static DECODE_FDS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-/// Turn `-y` on for this process image.
-pub fn decode_fds() {
-    DECODE_FDS.store(true, std::sync::atomic::Ordering::Relaxed);
+/// Turn `-y` (level 1) or `-yy` (2) on for this process image.
+pub fn decode_fds(level: u8) {
+    DECODE_FDS.store(level.min(2), std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Print a path the way error messages do.

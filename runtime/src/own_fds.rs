@@ -310,7 +310,7 @@ fn place(src: i32, keep: Option<i32>) -> io::Result<Option<i32>> {
 }
 
 /// A new descriptor for `src` (which stays open), placed out of reach.
-fn place_copy(src: i32) -> io::Result<i32> {
+pub(crate) fn place_copy(src: i32) -> io::Result<i32> {
     place(src, None).map(|n| n.unwrap_or(src))
 }
 

@@ -26,7 +26,7 @@ use crate::args::Arg;
 use crate::classes::TraceSet;
 use crate::policy::{DenyAction, Policy};
 use crate::table::{Fds, Syscall};
-use crate::trace::GuestMem;
+use crate::trace::{GuestMem, Saved};
 use crate::{Abi, GATE_TABLE_LEN, Service};
 
 /// A system call as an embedding hook sees it.
@@ -237,6 +237,7 @@ impl Observers {
                         row,
                         a,
                         entry: None,
+                        saved: Saved::default(),
                         ns: 0,
                         show_time: self.show_times,
                         separate: self.separate,
@@ -249,7 +250,10 @@ impl Observers {
         }
         let entry =
             self.traces_in(abi, nr).then(|| self.stamps.now() + &crate::format_entry_in(abi, nr, &a, host.mem()));
-        let mut call = Call { abi, nr, row, a, entry, ns: 0, show_time: self.show_times, separate: self.separate };
+        let saved =
+            if entry.is_some() { crate::trace::saved_at_entry(abi, nr, &a, host.mem()) } else { Saved::default() };
+        let mut call =
+            Call { abi, nr, row, a, entry, saved, ns: 0, show_time: self.show_times, separate: self.separate };
         if let Some(action) = self.deny_in(abi, nr) {
             return match action {
                 // Traced as strace shows the faults it injects.
@@ -310,6 +314,8 @@ struct Call {
     a: [u64; 6],
     /// The trace line's entry half, when the call is traced.
     entry: Option<String>,
+    /// In-out argument values at entry, for the trace line's second half.
+    saved: Saved,
     /// Nanoseconds the call took to perform, when timed.
     ns: u64,
     /// End the trace line with `ns` (`-T`).
@@ -362,8 +368,7 @@ impl Call {
         let Some(entry) = &self.entry else { return };
         let (abi, nr, a, mem) = (self.abi, self.nr, &self.a, host.mem());
         let exit = match ret {
-            Some(r) if denied && r < 0 => crate::format_exit_injected_in(abi, nr, a, -r as i32, mem),
-            Some(r) => crate::format_exit_in(abi, nr, a, r, mem),
+            Some(r) => crate::trace::format_exit_saved_in(abi, nr, a, r, denied && r < 0, self.saved, mem),
             None => ") = ?".to_string(),
         };
         let pid = if self.separate { String::new() } else { format!("[pid {}] ", host.tid()) };

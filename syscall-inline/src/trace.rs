@@ -69,7 +69,7 @@ pub fn format_entry(nr: u64, args: &[u64; 6], mem: &dyn GuestMem) -> String {
 /// registers' low 32 bits, which the caller passes).
 pub fn format_entry_in(abi: Abi, nr: u64, args: &[u64; 6], mem: &dyn GuestMem) -> String {
     let items = plan(abi, nr, args);
-    let cx = Cx { sc: abi.lookup(nr), a: args, ret: None, injected: false, mem };
+    let cx = Cx { sc: abi.lookup(nr), a: args, ret: None, injected: false, saved: Saved::default(), mem };
     let mut s = match cx.sc {
         Some(sc) => format!("{}(", sc.name),
         None => format!("syscall_{}(", xlat::hex(nr)),
@@ -107,9 +107,56 @@ pub fn format_exit_injected_in(abi: Abi, nr: u64, args: &[u64; 6], errno: i32, m
     exit_half(abi, nr, args, -(errno as i64), true, mem)
 }
 
+/// What the second half needs of the call's entry: the values of in-out
+/// arguments before the kernel changed them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Saved {
+    /// A `socklen_t *` argument's value at entry (printed `[IN => OUT]`
+    /// when the call changed it, as strace does).
+    pub socklen: Option<u32>,
+}
+
+/// The in-out values of the call's arguments at its entry.
+pub fn saved_at_entry(abi: Abi, nr: u64, args: &[u64; 6], mem: &dyn GuestMem) -> Saved {
+    let mut saved = Saved::default();
+    if let Some(sc) = abi.lookup(nr)
+        && let Some(i) = sc.args.iter().position(|&k| k == Arg::SockLenOut)
+        && args[i] != 0
+    {
+        saved.socklen = quote::read_u32(mem, args[i]);
+    }
+    saved
+}
+
+/// [`format_exit_in`], or [`format_exit_injected_in`] for a denied call
+/// (`injected`), with the values `saved` at the call's entry.
+pub fn format_exit_saved_in(
+    abi: Abi,
+    nr: u64,
+    args: &[u64; 6],
+    ret: i64,
+    injected: bool,
+    saved: Saved,
+    mem: &dyn GuestMem,
+) -> String {
+    exit_half_saved(abi, nr, args, ret, injected, saved, mem)
+}
+
 fn exit_half(abi: Abi, nr: u64, args: &[u64; 6], ret: i64, injected: bool, mem: &dyn GuestMem) -> String {
+    exit_half_saved(abi, nr, args, ret, injected, Saved::default(), mem)
+}
+
+fn exit_half_saved(
+    abi: Abi,
+    nr: u64,
+    args: &[u64; 6],
+    ret: i64,
+    injected: bool,
+    saved: Saved,
+    mem: &dyn GuestMem,
+) -> String {
     let items = plan(abi, nr, args);
-    let cx = Cx { sc: abi.lookup(nr), a: args, ret: Some(ret), injected, mem };
+    let cx = Cx { sc: abi.lookup(nr), a: args, ret: Some(ret), injected, saved, mem };
     let split = items.iter().position(|it| it.out).unwrap_or(items.len());
     let mut s = String::new();
     join_into(&mut s, &items[split..], &cx);
@@ -131,6 +178,8 @@ struct Cx<'a> {
     ret: Option<i64>,
     /// `ret` is an error bt-run returned instead of making the call.
     injected: bool,
+    /// In-out values at the call's entry.
+    saved: Saved,
     mem: &'a dyn GuestMem,
 }
 
@@ -507,7 +556,10 @@ fn render_arg(k: Arg, idx: usize, v: u64, cx: &Cx) -> String {
             Some(len) => structs::sockaddr(mem, v, len as u64),
             None => q(v),
         },
-        SockLenOut => structs::int_ref(mem, v, false),
+        SockLenOut => match (cx.saved.socklen, quote::read_u32(mem, v)) {
+            (Some(was), Some(now)) if was != now && v != 0 => format!("[{was} => {now}]"),
+            _ => structs::int_ref(mem, v, false),
+        },
         MsgFlags => xlat::flags(v & 0xffff_ffff, xlat::MSG_FLAGS, Some("MSG_???")),
         ShutdownHow => xlat::xval(v & 0xffff_ffff, xlat::SHUTDOWN_HOW, "SHUT_???"),
         PipeFds => structs::int_pair(mem, v),

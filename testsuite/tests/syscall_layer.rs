@@ -864,6 +864,43 @@ per_variant!(descriptor_paths_as_strace_y, |v: &str| {
     assert_same_lines("-y", &neutral(&native), &neutral(&bt));
 });
 
+/// A trace line with every run of four or more digits (ports, inodes,
+/// pids) as N.
+fn without_long_numbers(line: &str) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    for c in line.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        out.push_str(if digits.len() >= 4 { "N" } else { &digits });
+        digits.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+per_variant!(socket_and_device_details_as_strace_yy, |v: &str| {
+    let prog = guest("sl_sockets", v);
+    let set = "getsockname,close";
+    let (native, bt) = traces_spelled(&prog, &[], set, true, &["-e", &format!("trace={set}")], &["-yy"]);
+    for kind in ["<TCP:[127.0.0.1:", "<UNIX-STREAM:[", "<NETLINK:[ROUTE:", "</dev/null<char 1:3>>", "<pid:"] {
+        assert!(
+            native.iter().any(|l| l.contains(kind)),
+            "strace -yy showed no {kind}: the test is broken\n{native:#?}"
+        );
+    }
+    let neutral = |t: &[String]| t.iter().map(|l| without_long_numbers(l)).collect::<Vec<_>>();
+    assert_same_lines("-yy", &neutral(&native), &neutral(&bt));
+    // -y alone names the socket by its inode only.
+    let (native, bt) = traces_spelled(&prog, &[], set, true, &["-e", &format!("trace={set}")], &["-y"]);
+    assert!(native.iter().any(|l| l.contains("<socket:[")), "strace -y: {native:#?}");
+    assert_same_lines("-y", &neutral(&native), &neutral(&bt));
+});
+
 /// `cat FILE` with `injection` natively under strace and under bt-run:
 /// the same output, errors and status.
 fn assert_injects_as_strace(injection: &str, message: &str) {

@@ -17,6 +17,7 @@ pub mod nullfds;
 pub mod process;
 pub mod ptrace;
 pub mod seccomp;
+pub mod sockdiag;
 pub mod trampolines;
 
 use std::io;

@@ -352,6 +352,9 @@ pub fn sockaddr(mem: &dyn GuestMem, a: u64, len: u64) -> String {
                 s.push_str(&format!(", sin6_scope_id={}", u32_at(&b, 24)));
             }
         }
+        16 if b.len() >= 12 => {
+            s.push_str(&format!(", nl_pid={}, nl_groups={:08x}", u32_at(&b, 4), u32_at(&b, 8)));
+        }
         _ => {
             let n = rest.len();
             s.push_str(&format!(", sa_data={}", quote(rest, n, false, false).0));
