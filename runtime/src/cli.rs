@@ -388,8 +388,15 @@ fn options(a: &Args, m: &ArgMatches, opts: &mut Options) -> Result<(), UsageErro
     exprs.extend(placed(m, "fault").into_iter().map(|(i, v)| (i, format!("fault={v}"))));
     exprs.sort_by_key(|(i, _)| *i);
     let mut trace: Option<String> = None;
+    // -e inject= and fault=: the calls marked (INJECTED), and the
+    // expressions a re-executed bt-run is given.
+    let (mut injected, mut injects) = (Vec::new(), Vec::new());
+    let given_denials = deny.len();
     for (_, e) in &exprs {
-        strace_expr(e, &mut trace, &mut deny)?;
+        strace_expr(e, &mut trace, &mut deny, &mut injected, &mut injects)?;
+    }
+    if !injected.is_empty() {
+        opts.observers.injected = Some(syscall_inline::TraceSet::parse(&injected.join(",")).map_err(UsageError)?);
     }
 
     opts.stats = a.stats.is_some();
@@ -517,8 +524,11 @@ fn options(a: &Args, m: &ArgMatches, opts: &mut Options) -> Result<(), UsageErro
         opts.observers.trace = Some(parse_set(t)?);
         inherit.push(format!("--trace={t}").into());
     }
-    for d in &deny {
+    for d in &deny[..given_denials] {
         inherit.push(format!("--deny={d}").into());
+    }
+    for e in &injects {
+        inherit.extend(["-e".into(), e.into()]);
     }
     if let Some(f) = &a.policy {
         inherit.push("--policy".into());
@@ -557,9 +567,16 @@ fn options(a: &Args, m: &ArgMatches, opts: &mut Options) -> Result<(), UsageErro
 
 /// One strace `-e` expression: `trace=SET` (or a bare SET) selects the
 /// traced calls, as `--trace=SET`; `inject=SET:error=ERRNO` and
-/// `fault=SET[:error=ERRNO]` deny each call of SET, as `--deny`. Later
-/// trace sets replace earlier ones, as `--trace` does.
-fn strace_expr(expr: &str, trace: &mut Option<String>, deny: &mut Vec<String>) -> Result<(), UsageError> {
+/// `fault=SET[:error=ERRNO]` deny each call of SET, as `--deny` (adding
+/// `deny` specs, the calls' names to `injected` and the expression to
+/// `injects`). Later trace sets replace earlier ones, as `--trace` does.
+fn strace_expr(
+    expr: &str,
+    trace: &mut Option<String>,
+    deny: &mut Vec<String>,
+    injected: &mut Vec<String>,
+    injects: &mut Vec<String>,
+) -> Result<(), UsageError> {
     let (qualifier, value) = match expr.split_once('=') {
         Some((q, v)) if !q.contains(',') && !q.starts_with('!') && !q.starts_with('%') => (q, v),
         _ => ("trace", expr),
@@ -572,6 +589,8 @@ fn strace_expr(expr: &str, trace: &mut Option<String>, deny: &mut Vec<String>) -
         "inject" | "fault" => {
             let specs = syscall_inline::policy::inject_as_denials(value, qualifier == "fault")
                 .map_err(|e| usage!("invalid -e '{expr}': {e}"))?;
+            injected.extend(specs.iter().map(|s| s.split_once('=').map_or(s.as_str(), |(name, _)| name).to_string()));
+            injects.push(expr.to_string());
             deny.extend(specs);
         }
         q => {

@@ -131,6 +131,9 @@ pub struct Observers {
     /// strace's `-ff`: each thread's lines go to a file of its own, so
     /// they carry no `[pid N]` prefix.
     pub separate: bool,
+    /// strace's `-e inject=`: the calls whose denials are faults injected
+    /// as strace injects them, marked ` (INJECTED)` in trace lines.
+    pub injected: Option<TraceSet>,
 }
 
 /// How trace lines are stamped with the time of the call's entry.
@@ -241,6 +244,7 @@ impl Observers {
                         ns: 0,
                         show_time: self.show_times,
                         separate: self.separate,
+                        injected: false,
                     };
                     return call.finish(host, Performed::Done(v, Served::Inline), false);
                 }
@@ -252,9 +256,20 @@ impl Observers {
             self.traces_in(abi, nr).then(|| self.stamps.now() + &crate::format_entry_in(abi, nr, &a, host.mem()));
         let saved =
             if entry.is_some() { crate::trace::saved_at_entry(abi, nr, &a, host.mem()) } else { Saved::default() };
-        let mut call =
-            Call { abi, nr, row, a, entry, saved, ns: 0, show_time: self.show_times, separate: self.separate };
+        let mut call = Call {
+            abi,
+            nr,
+            row,
+            a,
+            entry,
+            saved,
+            ns: 0,
+            show_time: self.show_times,
+            separate: self.separate,
+            injected: false,
+        };
         if let Some(action) = self.deny_in(abi, nr) {
+            call.injected = self.injected.as_ref().is_some_and(|t| t.contains_in(abi, nr));
             return match action {
                 // Traced as strace shows the faults it injects.
                 DenyAction::Errno(e) => call.finish(host, Performed::Done(err(e), Served::Inline), true),
@@ -322,6 +337,8 @@ struct Call {
     show_time: bool,
     /// Without the `[pid N]` prefix (`Observers::separate`).
     separate: bool,
+    /// A denial shown as strace's injected fault (`Observers::injected`).
+    injected: bool,
 }
 
 impl Call {
@@ -368,7 +385,13 @@ impl Call {
         let Some(entry) = &self.entry else { return };
         let (abi, nr, a, mem) = (self.abi, self.nr, &self.a, host.mem());
         let exit = match ret {
-            Some(r) => crate::trace::format_exit_saved_in(abi, nr, a, r, denied && r < 0, self.saved, mem),
+            Some(r) => {
+                let mut e = crate::trace::format_exit_saved_in(abi, nr, a, r, denied && r < 0, self.saved, mem);
+                if denied && self.injected {
+                    e.push_str(" (INJECTED)");
+                }
+                e
+            }
             None => ") = ?".to_string(),
         };
         let pid = if self.separate { String::new() } else { format!("[pid {}] ", host.tid()) };

@@ -95,7 +95,8 @@ pub fn format_exit_in(abi: Abi, nr: u64, args: &[u64; 6], ret: i64, mem: &dyn Gu
 
 /// The second half for a call that was not made but failed with `errno`
 /// (a denied call), as strace prints a fault it injected, without its
-/// ` (INJECTED)` mark: the error is shown even for calls that cannot fail
+/// ` (INJECTED)` mark (the layer adds it to the denials of strace's
+/// `-e inject=`, `Observers::injected`): the error is shown even for calls that cannot fail
 /// (`getuid() = -1 EPERM (Operation not permitted)`), and output arguments
 /// as addresses.
 pub fn format_exit_injected(nr: u64, args: &[u64; 6], errno: i32, mem: &dyn GuestMem) -> String {

@@ -927,6 +927,39 @@ fn strace_injections_fail_calls_as_strace_does() {
     assert_injects_as_strace("fault=open,openat", "Function not implemented");
 }
 
+/// Trace lines of injected faults carry strace's ` (INJECTED)` mark, in
+/// the program an execve starts too; `--deny`'s do not (strace has no such
+/// denial).
+#[test]
+fn injected_faults_are_marked_in_trace_lines_as_strace_marks_them() {
+    let script = &format!("cat f; exec {BUSYBOX} sh -c 'cat g; true'");
+    for inject in ["inject=openat,open:error=EACCES", "fault=openat,open:error=EPERM"] {
+        let (native, bt) = traces_spelled(
+            BUSYBOX,
+            &["sh", "-c", script],
+            "openat,open",
+            true,
+            &["-e", "trace=openat,open", "-e", inject],
+            &["-e", inject],
+        );
+        let marked = native.iter().filter(|l| l.ends_with(" (INJECTED)")).count();
+        assert!(marked >= 2, "strace marked {marked} lines: the test is broken\n{native:#?}");
+        assert_same_lines(inject, &native, &bt);
+    }
+    let d = temp_dir("deny-marks");
+    let out = d.join("trace.out").to_string_lossy().into_owned();
+    let cmd = Cmd::new(&[BUSYBOX, "sh", "-c", script]).cwd(d.path());
+    let bt = run_bt_opts(
+        &["-e", "trace=openat,open", "--deny", "openat=EACCES", "--deny", "open=EACCES", "-o", &out],
+        &cmd,
+        T,
+    );
+    ok(&bt, "bt-run --deny");
+    let denied = normalized_trace(&read_text(Path::new(&out)));
+    assert!(denied.iter().any(|l| l.ends_with("(Permission denied)")), "--deny: {denied:#?}");
+    assert!(!denied.iter().any(|l| l.contains("INJECTED")), "--deny lines are not strace's injections: {denied:#?}");
+}
+
 per_variant!(trace_lines_match_strace, |v: &str| {
     let prog = guest("sl_trace", v);
     // musl's open() is the open system call, glibc's is openat.
