@@ -384,22 +384,27 @@ impl Call {
     fn trace<H: Host>(&self, host: &mut H, ret: Option<i64>, denied: bool) {
         let Some(entry) = &self.entry else { return };
         let (abi, nr, a, mem) = (self.abi, self.nr, &self.a, host.mem());
-        let exit = match ret {
+        let (tail, result) = match ret {
             Some(r) => {
-                let mut e = crate::trace::format_exit_saved_in(abi, nr, a, r, denied && r < 0, self.saved, mem);
+                let (tail, mut result) =
+                    crate::trace::format_exit_parts_in(abi, nr, a, r, denied && r < 0, self.saved, mem);
                 if denied && self.injected {
-                    e.push_str(" (INJECTED)");
+                    result.push_str(" (INJECTED)");
                 }
-                e
+                (tail, result)
             }
-            None => ") = ?".to_string(),
+            None => (")".to_string(), "?".to_string()),
         };
-        let pid = if self.separate { String::new() } else { format!("[pid {}] ", host.tid()) };
-        let line = if self.show_time && ret.is_some() {
-            format!("{pid}{entry}{exit} <{}.{:06}>\n", self.ns / 1_000_000_000, self.ns / 1000 % 1_000_000)
-        } else {
-            format!("{pid}{entry}{exit}\n")
-        };
+        // strace counts the columns from the start of the line, its
+        // `[pid N] ` included.
+        let mut line = if self.separate { String::new() } else { format!("[pid {}] ", host.tid()) };
+        line.push_str(entry);
+        line.push_str(&tail);
+        crate::trace::push_result(&mut line, &result);
+        if self.show_time && ret.is_some() {
+            let _ = write!(line, " <{}.{:06}>", self.ns / 1_000_000_000, self.ns / 1000 % 1_000_000);
+        }
+        line.push('\n');
         host.write_trace(&line);
     }
 }
@@ -714,11 +719,12 @@ mod tests {
         let obs = Observers { trace: Some(TraceSet::all()), ..Default::default() };
         let mut h = mock(Some((0, Served::Kernel)));
         obs.call(&mut h, Abi::X86_64, nr("close"), [3, 0, 0, 0, 0, 0]);
-        assert_eq!(h.lines, vec!["[pid 7] close(3) = 0\n".to_string()]);
+        // The result in column 40, as strace aligns it.
+        assert_eq!(h.lines, vec![format!("{:<40}= 0\n", "[pid 7] close(3)")]);
         // A call that does not return ends with `= ?`.
         let mut h = mock(None);
         assert_eq!(obs.call(&mut h, Abi::X86_64, nr("exit_group"), [1, 0, 0, 0, 0, 0]), Some(99));
-        assert_eq!(h.lines, vec!["[pid 7] exit_group(1) = ?\n".to_string()]);
+        assert_eq!(h.lines, vec![format!("{:<40}= ?\n", "[pid 7] exit_group(1)")]);
         assert_eq!(h.stats.served, 0, "counted as made, not as returned");
         assert_eq!(h.stats.calls(Abi::X86_64)[nr("exit_group") as usize].inline, 1);
         // A denied call shows the error it was given, even one that cannot
@@ -726,7 +732,13 @@ mod tests {
         let obs = Observers { trace: Some(TraceSet::all()), ..denying("getuid") };
         let mut h = mock(Some((0, Served::Kernel)));
         obs.call(&mut h, Abi::X86_64, nr("getuid"), [0; 6]);
-        assert_eq!(h.lines, vec!["[pid 7] getuid() = -1 EPERM (Operation not permitted)\n".to_string()]);
+        assert_eq!(h.lines, vec![format!("{:<40}= -1 EPERM (Operation not permitted)\n", "[pid 7] getuid()")]);
+        // A call whose text reaches the column: one space.
+        let obs = Observers { trace: Some(TraceSet::all()), ..Default::default() };
+        let mut h = mock(Some((0, Served::Kernel)));
+        obs.call(&mut h, Abi::X86_64, nr("mmap"), [0, 4096, 3, 0x22, u64::MAX, 0]);
+        let line = &h.lines[0];
+        assert!(line.len() > 48 && line.ends_with(") = 0\n"), "{line:?}");
     }
 
     #[test]

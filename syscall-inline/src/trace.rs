@@ -130,8 +130,10 @@ pub fn saved_at_entry(abi: Abi, nr: u64, args: &[u64; 6], mem: &dyn GuestMem) ->
 }
 
 /// [`format_exit_in`], or [`format_exit_injected_in`] for a denied call
-/// (`injected`), with the values `saved` at the call's entry.
-pub fn format_exit_saved_in(
+/// (`injected`), with the values `saved` at the call's entry, in its two
+/// parts: the output arguments and `)`, and the result after `= ` (strace
+/// puts the `=` in column 40 where the line is shorter).
+pub fn format_exit_parts_in(
     abi: Abi,
     nr: u64,
     args: &[u64; 6],
@@ -139,8 +141,28 @@ pub fn format_exit_saved_in(
     injected: bool,
     saved: Saved,
     mem: &dyn GuestMem,
-) -> String {
-    exit_half_saved(abi, nr, args, ret, injected, saved, mem)
+) -> (String, String) {
+    let items = plan(abi, nr, args);
+    let cx = Cx { sc: abi.lookup(nr), a: args, ret: Some(ret), injected, saved, mem };
+    let split = items.iter().position(|it| it.out).unwrap_or(items.len());
+    let mut s = String::new();
+    join_into(&mut s, &items[split..], &cx);
+    s.push(')');
+    (s, format_ret(&cx, ret))
+}
+
+/// The column strace puts a trace line's `= ` in, unless the call's text
+/// reaches it (then one space after).
+pub const RESULT_COLUMN: usize = 40;
+
+/// Finish `line`, a trace line up to the call's `)`, with the call's
+/// result `= ret`, aligned as strace aligns it.
+pub fn push_result(line: &mut String, ret: &str) {
+    let col = line.len();
+    let pad = if col < RESULT_COLUMN { RESULT_COLUMN - col } else { 1 };
+    line.extend(std::iter::repeat_n(' ', pad));
+    line.push_str("= ");
+    line.push_str(ret);
 }
 
 fn exit_half(abi: Abi, nr: u64, args: &[u64; 6], ret: i64, injected: bool, mem: &dyn GuestMem) -> String {
@@ -156,13 +178,9 @@ fn exit_half_saved(
     saved: Saved,
     mem: &dyn GuestMem,
 ) -> String {
-    let items = plan(abi, nr, args);
-    let cx = Cx { sc: abi.lookup(nr), a: args, ret: Some(ret), injected, saved, mem };
-    let split = items.iter().position(|it| it.out).unwrap_or(items.len());
-    let mut s = String::new();
-    join_into(&mut s, &items[split..], &cx);
-    s.push_str(") = ");
-    s.push_str(&format_ret(&cx, ret));
+    let (mut s, ret) = format_exit_parts_in(abi, nr, args, ret, injected, saved, mem);
+    s.push_str(" = ");
+    s.push_str(&ret);
     s
 }
 
