@@ -187,7 +187,8 @@ pub struct Args {
     #[arg(long, help_heading = STRACE)]
     output_separately: bool,
 
-    /// Accepted: bt-run prints no attach or exit messages
+    /// bt-run prints no attach messages; -qq also leaves out the
+    /// `+++ exited with N +++` lines
     #[arg(short = 'q', long, action = ArgAction::Count, help_heading = STRACE)]
     quiet: u8,
 
@@ -449,6 +450,11 @@ fn options(a: &Args, m: &ArgMatches, opts: &mut Options) -> Result<(), UsageErro
         crate::own_fds::set_separate(&f);
         opts.observers.separate = true;
         inherit.extend(["--output-separately".into(), "-o".into(), f.into_os_string()]);
+    }
+    // -qq: no exit lines.
+    if a.quiet >= 2 {
+        opts.observers.quiet_exits = true;
+        inherit.push("-qq".into());
     }
     opts.no_follow = a.no_follow;
     opts.isolate = a.isolate;

@@ -236,8 +236,24 @@ impl Thread {
         }
     }
 
+    /// strace's last line for this thread (when tracing).
+    fn trace_end(&self, end: syscall_inline::layer::End) {
+        if let Some(line) = self.p.opts.observers.end_line(gettid() as u32, end) {
+            crate::own_fds::write_output(&line);
+        }
+    }
+
     /// End this thread (or the process) the way `exit` says.
     pub fn finish(&mut self, exit: GuestExit) -> ! {
+        use syscall_inline::layer::End;
+        match &exit {
+            GuestExit::ThreadExited(code) | GuestExit::Exited(code) => self.trace_end(End::Exited(*code)),
+            GuestExit::Killed(sig) => self.trace_end(End::Killed { sig: *sig, core: sys::dumps_core(*sig) }),
+            GuestExit::Illegal { .. } => {
+                self.trace_end(End::Killed { sig: libc::SIGILL, core: sys::dumps_core(libc::SIGILL) })
+            }
+            GuestExit::Fatal(_) => {}
+        }
         match exit {
             GuestExit::ThreadExited(code) if self.own_actions.is_some() => {
                 // A vfork child: a process of its own that shares our memory.

@@ -134,6 +134,17 @@ pub struct Observers {
     /// strace's `-e inject=`: the calls whose denials are faults injected
     /// as strace injects them, marked ` (INJECTED)` in trace lines.
     pub injected: Option<TraceSet>,
+    /// strace's `-qq`: no `+++ exited with N +++` lines.
+    pub quiet_exits: bool,
+}
+
+/// How a thread or process ended, for strace's last line about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// exit or exit_group with this status.
+    Exited(i32),
+    /// Death by a signal, with a core dump or not.
+    Killed { sig: i32, core: bool },
 }
 
 /// How trace lines are stamped with the time of the call's entry.
@@ -201,6 +212,25 @@ fn err(e: i32) -> i64 {
 impl Observers {
     pub fn traces(&self, nr: u64) -> bool {
         self.traces_in(Abi::X86_64, nr)
+    }
+
+    /// strace's last line for thread `tid`, which is ending:
+    /// `+++ exited with 0 +++`, `+++ killed by SIGSEGV (core dumped) +++`.
+    /// None when nothing is traced, or under `-qq`.
+    pub fn end_line(&self, tid: u32, end: End) -> Option<String> {
+        if self.trace.is_none() || self.quiet_exits {
+            return None;
+        }
+        let what = match end {
+            End::Exited(status) => format!("exited with {}", status & 0xff),
+            End::Killed { sig, core } => format!(
+                "killed by {}{}",
+                crate::trace::xlat::signame(sig).unwrap_or_else(|| sig.to_string()),
+                if core { " (core dumped)" } else { "" }
+            ),
+        };
+        let pid = if self.separate { String::new() } else { format!("[pid {tid}] ") };
+        Some(format!("{pid}{}+++ {what} +++\n", self.stamps.now()))
     }
 
     pub fn traces_in(&self, abi: Abi, nr: u64) -> bool {

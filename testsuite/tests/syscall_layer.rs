@@ -237,7 +237,7 @@ per_variant!(summary_with_trace_lines_and_a_set, |v: &str| {
     let out = run_bt_opts(&["-C", "-e", "trace=write,close", "-o", file_s.as_str()], &cmd, T);
     ok(&out, "bt-run -C");
     let text = read_text(&file);
-    let traced = text.lines().filter(|l| l.starts_with("[pid ")).count() as u64;
+    let traced = text.lines().filter(|l| l.starts_with("[pid ") && !l.contains("] +++ ")).count() as u64;
     let table = parse_summary(&text);
     assert_eq!(table.keys().collect::<Vec<_>>(), ["close", "write"], "{text}");
     assert_eq!(traced, table.values().map(|c| c.0).sum::<u64>(), "a trace line per counted call:\n{text}");
@@ -727,10 +727,12 @@ fn ff_traces(prog: &str, args: &[&str], set: &str) -> (Vec<String>, Vec<String>)
                 assert!(!text.contains("[pid "), "-ff lines name no pid: {name}:\n{text}");
             }
             // (The parent's pid differs between the runs.)
-            let lines: Vec<String> = normalized_trace(&text)
+            let mut lines: Vec<String> = normalized_trace(&text)
                 .into_iter()
                 .map(|l| if l.starts_with("getppid() = ") { "getppid() = PPID".to_string() } else { l })
                 .collect();
+            // Each file ends with the thread's `+++ exited with N +++`.
+            lines.extend(text.lines().last().filter(|l| l.starts_with("+++ ")).map(str::to_string));
             if !lines.is_empty() {
                 per_file.push(lines.join("\n"));
             }
@@ -761,6 +763,29 @@ per_variant!(output_separately_writes_each_process_and_thread_its_file_as_strace
     assert_eq!(native.len(), 5, "strace -ff wrote a file per thread: {native:?}");
     assert_same_lines("-ff, threads", &native, &bt);
 });
+
+/// Each process's last line is strace's `+++ exited with N +++` (or
+/// `+++ killed by SIG +++` for a death bt-run gives, as by a fault), and
+/// `-qq` leaves them out, as in strace.
+#[test]
+fn exit_lines_as_strace_and_qq_leaves_them_out() {
+    let crash = guest("crash", "gcc");
+    let script = &format!("busybox true; busybox sh -c 'exit 3'; ulimit -c 0; exec {crash} rodata");
+    let d = temp_dir("exit-lines");
+    let ends = |quiet: &[&str]| -> Vec<String> {
+        let out = d.join(format!("trace{}", quiet.len())).to_string_lossy().into_owned();
+        let mut opts = vec!["-e", "trace=exit_group", "-o", &out];
+        opts.extend(quiet);
+        let cmd = Cmd::new(&[BUSYBOX, "sh", "-c", script]).cwd(d.path()).any_status();
+        let bt = run_bt_opts(&opts, &cmd, T);
+        assert_eq!(bt.status, Status::Signaled { signal: libc::SIGSEGV, core_dumped: false }, "{}", bt.stderr_str());
+        read_text(Path::new(&out)).lines().filter_map(|l| l.split_once("] +++ ").map(|(_, e)| e.to_string())).collect()
+    };
+    let mut got = ends(&[]);
+    got.sort();
+    assert_eq!(got, ["exited with 0 +++", "exited with 3 +++", "killed by SIGSEGV +++"]);
+    assert_eq!(ends(&["-qq"]), Vec::<String>::new());
+}
 
 /// A `-T` line without its ` <S.UUUUUU>` ending, and whether it had one.
 fn without_time(line: &str) -> (String, bool) {
@@ -992,11 +1017,17 @@ per_variant!(trace_lines_name_the_calling_process, |v: &str| {
     };
     let trace = read_text(&file);
     let mut seen = BTreeMap::new();
+    let mut ended = std::collections::BTreeSet::new();
     for line in trace.lines() {
         let (pid, call) = line
             .strip_prefix("[pid ")
             .and_then(|r| r.split_once("] "))
             .unwrap_or_else(|| panic!("trace line without a [pid N] prefix: {line:?}"));
+        if call == "+++ exited with 0 +++" {
+            // strace's last line of each process.
+            ended.insert(pid.to_string());
+            continue;
+        }
         let name = call.split('(').next().unwrap_or("");
         *seen.entry((name.to_string(), pid.to_string())).or_insert(0u32) += 1;
     }
@@ -1008,6 +1039,8 @@ per_variant!(trace_lines_name_the_calling_process, |v: &str| {
     .into_iter()
     .collect();
     assert_eq!(seen, want, "(call, pid) -> lines\n{trace}");
+    let pids: std::collections::BTreeSet<String> = ["parent", "fork", "vfork"].into_iter().map(pid_of).collect();
+    assert_eq!(ended, pids, "each process's `+++ exited with 0 +++`:\n{trace}");
     let (native, bt) = traces_opt(&prog, &["3", "4", "5"], "getppid,sched_yield,umask", false);
     // getppid's value is a pid: same shape, different number.
     let strip = |v: Vec<String>| -> Vec<String> {

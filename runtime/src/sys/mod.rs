@@ -328,6 +328,27 @@ pub fn forward(nr: u64, a: [u64; 6]) -> i64 {
     unsafe { syscall_inline::raw::syscall6(nr, a) }
 }
 
+/// Would death by `sig` dump core (its default action is a core dump and
+/// RLIMIT_CORE allows one)?
+pub fn dumps_core(sig: i32) -> bool {
+    let core_action = [
+        libc::SIGQUIT,
+        libc::SIGILL,
+        libc::SIGTRAP,
+        libc::SIGABRT,
+        libc::SIGBUS,
+        libc::SIGFPE,
+        libc::SIGSEGV,
+        libc::SIGXCPU,
+        libc::SIGXFSZ,
+        libc::SIGSYS,
+    ];
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one `struct rlimit` into `lim`.
+    let r = unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut lim) };
+    core_action.contains(&sig) && r == 0 && lim.rlim_cur > 0
+}
+
 /// This thread's kernel id.
 pub fn gettid() -> u64 {
     // SAFETY: gettid has no preconditions.
