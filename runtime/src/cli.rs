@@ -207,6 +207,11 @@ pub struct Args {
     #[arg(long, value_name = "N:RANGES", require_equals = true, help_heading = INTERNAL, hide = true)]
     isolated: Option<String>,
 
+    /// The trace line of the execve that started this image, printed with
+    /// its result once the image runs
+    #[arg(long, value_name = "LINE", require_equals = true, allow_hyphen_values = true, help_heading = INTERNAL, hide = true)]
+    exec_line: Option<String>,
+
     /// The program: a path, or a name looked up in $PATH
     #[arg(value_name = "PROG", value_hint = ValueHint::CommandName)]
     prog: Option<OsString>,
@@ -456,6 +461,7 @@ fn options(a: &Args, m: &ArgMatches, opts: &mut Options) -> Result<(), UsageErro
         opts.observers.quiet_exits = true;
         inherit.push("-qq".into());
     }
+    opts.exec_line.clone_from(&a.exec_line);
     opts.no_follow = a.no_follow;
     opts.isolate = a.isolate;
     if let Some(v) = &a.isolated {

@@ -123,12 +123,16 @@ impl Thread {
             },
             Service::Refused => (err(libc::ENOSYS), Inline),
             Service::Exec if name == "execveat" => {
+                self.exec_call = Some((Abi::I386, nr, a));
                 (self.sys_execve(int(a[0]), GuestAddr(a[1]), GuestAddr(a[2]), GuestAddr(a[3]), a[4], 4), Kernel)
             }
-            Service::Exec => (
-                self.sys_execve(libc::AT_FDCWD as u64, GuestAddr(a[0]), GuestAddr(a[1]), GuestAddr(a[2]), 0, 4),
-                Kernel,
-            ),
+            Service::Exec => {
+                self.exec_call = Some((Abi::I386, nr, a));
+                (
+                    self.sys_execve(libc::AT_FDCWD as u64, GuestAddr(a[0]), GuestAddr(a[1]), GuestAddr(a[2]), 0, 4),
+                    Kernel,
+                )
+            }
             Service::SignalMask => match name {
                 "rt_sigprocmask" => (self.sys_sigprocmask(a), Inline),
                 "sigprocmask" => (self.sys_old_sigprocmask(a), Inline),

@@ -55,6 +55,9 @@ pub struct Options {
     pub isolate: bool,
     /// The address ranges older images' filters name (`--isolated=`).
     pub isolated_from: crate::isolate::Inherited,
+    /// `--exec-line=`: the first half of the trace line of the execve
+    /// that started this image (printed with `= 0` when it runs).
+    pub exec_line: Option<String>,
 }
 
 /// How a guest run ended, when it did not end the process itself.
@@ -163,6 +166,9 @@ pub struct Thread {
     /// signal may be waiting (the signal's SA_RESTART decides whether it
     /// runs again after the handler).
     pub interrupted: Option<(Abi, u64)>,
+    /// The execve being made (table, number, arguments), for its trace
+    /// line in the new image.
+    pub exec_call: Option<(Abi, u64, [u64; 6])>,
 }
 
 /// Size of the region reserved for the emulated break.
@@ -385,6 +391,7 @@ impl Process {
             own_actions: None,
             own_stats: None,
             interrupted: None,
+            exec_call: None,
         };
         t.sig.attach(&mut t.ctx);
         t

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dispatch::{Options, Process, ProcessError};
 use crate::loader::{self, LoadError, LoadRequest};
-use crate::{own_fds, perf_map};
+use crate::{GuestAddr, own_fds, perf_map};
 
 /// What to run, and how.
 pub struct Launch {
@@ -113,6 +113,30 @@ fn start_inner(l: Launch) -> Result<std::convert::Infallible, StartError> {
     // The guest's name and auxv where the kernel shows a process's own.
     let comm = Path::new(&l.path).file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
     let auxv = crate::sys::adopt_identity(&comm, &process.exe_path, prog.stack_pointer.get());
+    // The execve that started this image has succeeded: its trace line,
+    // formatted by the image that made the call, or for the program bt-run
+    // starts, from what the program is given (as strace shows the execve
+    // of the program it starts).
+    let entry = match &process.opts.exec_line {
+        Some(e) => Some(e.clone()),
+        None if !l.adopted
+            && process.opts.observers.traces_in(syscall_inline::Abi::X86_64, libc::SYS_execve as u64) =>
+        {
+            initial_exec_entry(prog.stack_pointer.get(), auxv)
+        }
+        None => None,
+    };
+    if let Some(line) = entry.and_then(|e| process.opts.observers.exec_line(crate::sys::gettid() as u32, &e)) {
+        own_fds::write_output(&line);
+    }
+    // Counted in this image, as strace counts the execve at its return.
+    let exec_nr = match &process.opts.exec_line {
+        Some(e) if e.starts_with("execveat(") => libc::SYS_execveat,
+        _ => libc::SYS_execve,
+    };
+    thread.with_stats(|s| {
+        s.syscalls.record(syscall_inline::Abi::X86_64, exec_nr as u64, syscall_inline::layer::Served::Kernel, Some(0))
+    });
     crate::ptrace_view::publish_auxv(auxv);
     drop(prog);
     if let Some(plan) = &process.isolation {
@@ -124,4 +148,29 @@ fn start_inner(l: Launch) -> Result<std::convert::Infallible, StartError> {
     }
     let exit = thread.run();
     thread.finish(exit)
+}
+
+/// The first half of the trace line of an execve that would have started
+/// the program as bt-run did: its path (AT_EXECFN), argv and envp, read
+/// from the initial stack at `sp` and the auxiliary vector `auxv`
+/// (address, length), all in guest memory.
+fn initial_exec_entry(sp: u64, (auxv, len): (u64, u64)) -> Option<String> {
+    let word = |at: u64| -> Option<u64> {
+        let mut b = [0u8; 8];
+        crate::sys::read_guest(GuestAddr(at), &mut b).ok()?;
+        Some(u64::from_ne_bytes(b))
+    };
+    let argc = word(sp)?;
+    let argv = sp + 8;
+    let envp = argv + 8 * (argc + 1);
+    let execfn = (0..len / 16).find_map(|i| {
+        (word(auxv + 16 * i)? == crate::loader::stack::AT_EXECFN).then(|| word(auxv + 16 * i + 8)).flatten()
+    })?;
+    let a = [execfn, argv, envp, 0, 0, 0];
+    Some(syscall_inline::format_entry_in(
+        syscall_inline::Abi::X86_64,
+        libc::SYS_execve as u64,
+        &a,
+        &crate::observe::CheckedMem,
+    ))
 }

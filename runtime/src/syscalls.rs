@@ -136,12 +136,16 @@ impl Thread {
                 Err(sig) => return Err(GuestExit::Killed(sig)),
             },
             Service::Exec if nr as i64 == libc::SYS_execveat => {
+                self.exec_call = Some((Abi::X86_64, nr, a));
                 (self.sys_execve(a[0], GuestAddr(a[1]), GuestAddr(a[2]), GuestAddr(a[3]), a[4], 8), Kernel)
             }
-            Service::Exec => (
-                self.sys_execve(libc::AT_FDCWD as u64, GuestAddr(a[0]), GuestAddr(a[1]), GuestAddr(a[2]), 0, 8),
-                Kernel,
-            ),
+            Service::Exec => {
+                self.exec_call = Some((Abi::X86_64, nr, a));
+                (
+                    self.sys_execve(libc::AT_FDCWD as u64, GuestAddr(a[0]), GuestAddr(a[1]), GuestAddr(a[2]), 0, 8),
+                    Kernel,
+                )
+            }
             Service::NewProcess => match nr as i64 {
                 libc::SYS_fork => (self.sys_clone(libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
                 libc::SYS_vfork => (self.sys_clone(0x4000 | 0x100 | libc::SIGCHLD as u64, 0, 0, 0, 0), Kernel),
@@ -698,6 +702,14 @@ impl Thread {
             ranges.extend(plan.ranges());
             let inherited = crate::isolate::Inherited { retries: 0, ranges };
             args.push(format!("--isolated={}", inherited.format()).into_bytes());
+        }
+        // The new image prints the call's trace line once it has
+        // succeeded, as strace shows it (`= 0`, by the new program's pid).
+        if let Some((abi, nr, a)) = self.exec_call.take()
+            && self.p.opts.observers.traces_in(abi, nr)
+        {
+            let entry = syscall_inline::format_entry_in(abi, nr, &a, &crate::observe::CheckedMem);
+            args.push([b"--exec-line=".as_slice(), entry.as_bytes()].concat());
         }
         if let Some(a0) = argv_v.first() {
             args.push(b"--argv0".to_vec());

@@ -142,6 +142,7 @@ impl Thread {
             // A process image of its own: its statistics start empty.
             own_stats: Some(Box::default()),
             interrupted: None,
+            exec_call: None,
         });
         // The kernel must not change the host FS of the child: the guest's
         // TLS goes in its context instead (done by child_context).
@@ -216,7 +217,16 @@ impl Thread {
                 sys::set_tid_address(ctid);
             }
             let _ = tx.send(tid);
-            let mut t = Thread { ctx, sig, p, main: false, own_actions: None, own_stats: None, interrupted: None };
+            let mut t = Thread {
+                ctx,
+                sig,
+                p,
+                main: false,
+                own_actions: None,
+                own_stats: None,
+                interrupted: None,
+                exec_call: None,
+            };
             t.ctx.tid = tid;
             let exit = t.run();
             t.finish(exit)

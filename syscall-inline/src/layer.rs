@@ -233,6 +233,19 @@ impl Observers {
         Some(format!("{pid}{}+++ {what} +++\n", self.stamps.now()))
     }
 
+    /// The trace line of a successful execve, `entry` being its first
+    /// half as the old image formatted it, printed by the new image.
+    pub fn exec_line(&self, tid: u32, entry: &str) -> Option<String> {
+        self.trace.as_ref()?;
+        let mut line = if self.separate { String::new() } else { format!("[pid {tid}] ") };
+        line.push_str(&self.stamps.now());
+        line.push_str(entry);
+        line.push(')');
+        crate::trace::push_result(&mut line, "0");
+        line.push('\n');
+        Some(line)
+    }
+
     pub fn traces_in(&self, abi: Abi, nr: u64) -> bool {
         self.trace.as_ref().is_some_and(|t| t.contains_in(abi, nr))
     }

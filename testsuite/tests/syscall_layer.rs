@@ -214,9 +214,7 @@ per_variant!(summary_counts_calls_and_errors_as_strace_c, |v: &str| {
         assert!(text.contains("% time     seconds  usecs/call     calls    errors syscall\n"), "{text}");
         assert!(text.contains("answered in-process"), "{text}");
         let mut bt = parse_summary(&text);
-        // The program's own execve is bt-run's loader's (strace sees the
-        // exec that starts it), and bt-run refuses rseq (ENOSYS) by design.
-        native.remove("execve");
+        // bt-run refuses rseq (ENOSYS) by design.
         for m in [&mut native, &mut bt] {
             m.remove("rseq");
         }
@@ -763,6 +761,18 @@ per_variant!(output_separately_writes_each_process_and_thread_its_file_as_strace
     assert_eq!(native.len(), 5, "strace -ff wrote a file per thread: {native:?}");
     assert_same_lines("-ff, threads", &native, &bt);
 });
+
+/// A successful execve has its line, `= 0`, printed once the new program
+/// runs: the first one (bt-run's loader starts the program, as strace's
+/// execve does) and those the program makes, in a forked child and in
+/// place.
+#[test]
+fn execve_lines_as_strace() {
+    let script = &format!("{BUSYBOX} echo a; exec {BUSYBOX} echo b");
+    let (native, bt) = traces(BUSYBOX, &["sh", "-c", script], "execve,write");
+    assert_eq!(native.iter().filter(|l| l.starts_with("execve(")).count(), 3, "strace: {native:#?}");
+    assert_same_lines("execve", &native, &bt);
+}
 
 /// Each process's last line is strace's `+++ exited with N +++` (or
 /// `+++ killed by SIG +++` for a death bt-run gives, as by a fault), and
