@@ -125,7 +125,7 @@ pub struct Args {
     code_offset: Option<usize>,
 
     /// Write bt-run's man page (man) or a completion script for bash, zsh
-    /// or fish to stdout, and exit (see README: installing)
+    /// or fish to stdout, and exit (scripts/install.sh installs them)
     #[arg(long, value_name = "WHAT",
           value_parser = ["man", "complete-bash", "complete-zsh", "complete-fish"])]
     generate: Option<String>,
@@ -206,6 +206,11 @@ pub struct Args {
     /// image must land clear of
     #[arg(long, value_name = "N:RANGES", require_equals = true, help_heading = INTERNAL, hide = true)]
     isolated: Option<String>,
+
+    /// Trace lines go to the -o file of the image that started this one
+    /// (they start with the bare thread id)
+    #[arg(long, help_heading = INTERNAL, hide = true)]
+    to_output_file: bool,
 
     /// The trace line of the execve that started this image, printed with
     /// its result once the image runs
@@ -453,7 +458,7 @@ fn options(a: &Args, m: &ArgMatches, opts: &mut Options) -> Result<(), UsageErro
     {
         let f = std::path::absolute(f).unwrap_or_else(|_| f.clone());
         crate::own_fds::set_separate(&f);
-        opts.observers.separate = true;
+        opts.observers.prefix = syscall_inline::layer::PidPrefix::None;
         inherit.extend(["--output-separately".into(), "-o".into(), f.into_os_string()]);
     }
     // -qq: no exit lines.
@@ -474,6 +479,12 @@ fn options(a: &Args, m: &ArgMatches, opts: &mut Options) -> Result<(), UsageErro
         opts.perf_map = Some(perf_map::Detail::parse(d.as_deref()).map_err(UsageError)?);
     }
     opts.output.clone_from(&a.output);
+    // strace -f -o FILE names the thread by its bare id.
+    if (a.output.is_some() || a.to_output_file) && opts.observers.prefix == syscall_inline::layer::PidPrefix::Bracketed
+    {
+        opts.observers.prefix = syscall_inline::layer::PidPrefix::Plain;
+        inherit.push("--to-output-file".into());
+    }
     opts.code_offset = a.code_offset.unwrap_or(0);
     opts.cache_size = a.cache_size.map_or(0, |mib| mib << 20);
 

@@ -128,14 +128,38 @@ pub struct Observers {
     /// strace's `-t`, `-tt`, `-ttt`, `-r`: start each trace line with the
     /// time of the call's entry.
     pub stamps: Stamps,
-    /// strace's `-ff`: each thread's lines go to a file of its own, so
-    /// they carry no `[pid N]` prefix.
-    pub separate: bool,
+    /// How each line names the thread it is about, as strace's options
+    /// for where lines go have it.
+    pub prefix: PidPrefix,
     /// strace's `-e inject=`: the calls whose denials are faults injected
     /// as strace injects them, marked ` (INJECTED)` in trace lines.
     pub injected: Option<TraceSet>,
     /// strace's `-qq`: no `+++ exited with N +++` lines.
     pub quiet_exits: bool,
+}
+
+/// How a trace line starts with the thread it is about (strace's
+/// `printleader`, strace -f being what bt-run always does).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PidPrefix {
+    /// On stderr: `[pid  1234] `, the id right-aligned in five columns.
+    #[default]
+    Bracketed,
+    /// In a `-o` file: `1234  `, left-aligned in five columns.
+    Plain,
+    /// `-ff`: none, each thread has a file of its own.
+    None,
+}
+
+impl PidPrefix {
+    /// The prefix for thread `tid`.
+    pub fn of(self, tid: u32) -> String {
+        match self {
+            PidPrefix::Bracketed => format!("[pid {tid:>5}] "),
+            PidPrefix::Plain => format!("{tid:<5} "),
+            PidPrefix::None => String::new(),
+        }
+    }
 }
 
 /// How a thread or process ended, for strace's last line about it.
@@ -229,7 +253,7 @@ impl Observers {
                 if core { " (core dumped)" } else { "" }
             ),
         };
-        let pid = if self.separate { String::new() } else { format!("[pid {tid}] ") };
+        let pid = self.prefix.of(tid);
         Some(format!("{pid}{}+++ {what} +++\n", self.stamps.now()))
     }
 
@@ -237,7 +261,7 @@ impl Observers {
     /// half as the old image formatted it, printed by the new image.
     pub fn exec_line(&self, tid: u32, entry: &str) -> Option<String> {
         self.trace.as_ref()?;
-        let mut line = if self.separate { String::new() } else { format!("[pid {tid}] ") };
+        let mut line = self.prefix.of(tid);
         line.push_str(&self.stamps.now());
         line.push_str(entry);
         line.push(')');
@@ -286,7 +310,7 @@ impl Observers {
                         saved: Saved::default(),
                         ns: 0,
                         show_time: self.show_times,
-                        separate: self.separate,
+                        prefix: self.prefix,
                         injected: false,
                     };
                     return call.finish(host, Performed::Done(v, Served::Inline), false);
@@ -308,7 +332,7 @@ impl Observers {
             saved,
             ns: 0,
             show_time: self.show_times,
-            separate: self.separate,
+            prefix: self.prefix,
             injected: false,
         };
         if let Some(action) = self.deny_in(abi, nr) {
@@ -378,8 +402,8 @@ struct Call {
     ns: u64,
     /// End the trace line with `ns` (`-T`).
     show_time: bool,
-    /// Without the `[pid N]` prefix (`Observers::separate`).
-    separate: bool,
+    /// How the line names the thread (`Observers::prefix`).
+    prefix: PidPrefix,
     /// A denial shown as strace's injected fault (`Observers::injected`).
     injected: bool,
 }
@@ -440,7 +464,7 @@ impl Call {
         };
         // strace counts the columns from the start of the line, its
         // `[pid N] ` included.
-        let mut line = if self.separate { String::new() } else { format!("[pid {}] ", host.tid()) };
+        let mut line = self.prefix.of(host.tid());
         line.push_str(entry);
         line.push_str(&tail);
         crate::trace::push_result(&mut line, &result);
@@ -763,11 +787,11 @@ mod tests {
         let mut h = mock(Some((0, Served::Kernel)));
         obs.call(&mut h, Abi::X86_64, nr("close"), [3, 0, 0, 0, 0, 0]);
         // The result in column 40, as strace aligns it.
-        assert_eq!(h.lines, vec![format!("{:<40}= 0\n", "[pid 7] close(3)")]);
+        assert_eq!(h.lines, vec![format!("{:<40}= 0\n", "[pid     7] close(3)")]);
         // A call that does not return ends with `= ?`.
         let mut h = mock(None);
         assert_eq!(obs.call(&mut h, Abi::X86_64, nr("exit_group"), [1, 0, 0, 0, 0, 0]), Some(99));
-        assert_eq!(h.lines, vec![format!("{:<40}= ?\n", "[pid 7] exit_group(1)")]);
+        assert_eq!(h.lines, vec![format!("{:<40}= ?\n", "[pid     7] exit_group(1)")]);
         assert_eq!(h.stats.served, 0, "counted as made, not as returned");
         assert_eq!(h.stats.calls(Abi::X86_64)[nr("exit_group") as usize].inline, 1);
         // A denied call shows the error it was given, even one that cannot
@@ -775,7 +799,7 @@ mod tests {
         let obs = Observers { trace: Some(TraceSet::all()), ..denying("getuid") };
         let mut h = mock(Some((0, Served::Kernel)));
         obs.call(&mut h, Abi::X86_64, nr("getuid"), [0; 6]);
-        assert_eq!(h.lines, vec![format!("{:<40}= -1 EPERM (Operation not permitted)\n", "[pid 7] getuid()")]);
+        assert_eq!(h.lines, vec![format!("{:<40}= -1 EPERM (Operation not permitted)\n", "[pid     7] getuid()")]);
         // A call whose text reaches the column: one space.
         let obs = Observers { trace: Some(TraceSet::all()), ..Default::default() };
         let mut h = mock(Some((0, Served::Kernel)));

@@ -832,3 +832,17 @@ pub fn temp_dir(tag: &str) -> TempDir {
     }
     panic!("cannot create {}: its parent keeps disappearing", path.display())
 }
+
+/// A trace line's thread id and the rest, for either of strace's (and
+/// bt-run's) prefixes: `[pid  1234] rest` (on stderr) or `1234  rest` (in
+/// a `-o` file). None for any other line (statistics, messages).
+pub fn trace_pid(line: &str) -> Option<(&str, &str)> {
+    if let Some(r) = line.strip_prefix("[pid ") {
+        let (pid, rest) = r.split_once("] ")?;
+        return Some((pid.trim(), rest));
+    }
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = line[digits..].strip_prefix(' ')?.trim_start();
+    (digits > 0 && rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '+' || c == '-'))
+        .then(|| (&line[..digits], rest))
+}

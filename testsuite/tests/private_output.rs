@@ -83,6 +83,7 @@ fn split_stderr(stderr: &str) -> (String, String) {
         } else if in_stats && !(line.starts_with("  ") || line == "\n") {
             in_stats = false;
         }
+        // (On stderr trace lines have strace's `[pid N]` form.)
         if in_stats || line.starts_with("[pid ") {
             ours.push_str(line);
         } else {
@@ -118,7 +119,7 @@ impl Report {
                 }
                 l
             };
-            let lines: Vec<String> = t.lines().filter(|l| l.starts_with("[pid ")).map(unaligned).collect();
+            let lines: Vec<String> = t.lines().filter(|l| trace_pid(l).is_some()).map(unaligned).collect();
             assert!(!lines.is_empty(), "{what} {:?}: no trace lines in:\n{t}", self.opts);
             assert!(
                 lines.iter().any(|l| l.contains("exit_group(")),

@@ -178,7 +178,7 @@ fn strace_summary(cmd: &Cmd) -> BTreeMap<String, (u64, u64)> {
 fn parse_summary(text: &str) -> BTreeMap<String, (u64, u64)> {
     let mut m = BTreeMap::new();
     // (Trace lines, and bt-run's line after the table, are not the table's.)
-    for line in text.lines().filter(|l| !l.starts_with("[pid ") && !l.starts_with("bt-run:")) {
+    for line in text.lines().filter(|l| trace_pid(l).is_none() && !l.starts_with("bt-run:")) {
         let f: Vec<&str> = line.split_whitespace().collect();
         // % time, seconds, usecs/call, calls, [errors], syscall
         if f.len() < 5 || f[0].starts_with('-') || f[0] == "%" || f.last() == Some(&"total") {
@@ -210,7 +210,7 @@ per_variant!(summary_counts_calls_and_errors_as_strace_c, |v: &str| {
         let out = run_bt_opts(&[spelling, "-o", file_s.as_str()], &cmd, T);
         ok(&out, "bt-run -c");
         let text = read_text(&file);
-        assert!(!text.contains("[pid "), "-c prints no trace lines:\n{text}");
+        assert!(!text.lines().any(|l| trace_pid(l).is_some()), "-c prints no trace lines:\n{text}");
         assert!(text.contains("% time     seconds  usecs/call     calls    errors syscall\n"), "{text}");
         assert!(text.contains("answered in-process"), "{text}");
         let mut bt = parse_summary(&text);
@@ -235,7 +235,8 @@ per_variant!(summary_with_trace_lines_and_a_set, |v: &str| {
     let out = run_bt_opts(&["-C", "-e", "trace=write,close", "-o", file_s.as_str()], &cmd, T);
     ok(&out, "bt-run -C");
     let text = read_text(&file);
-    let traced = text.lines().filter(|l| l.starts_with("[pid ") && !l.contains("] +++ ")).count() as u64;
+    let traced =
+        text.lines().filter(|l| trace_pid(l).is_some_and(|(_, rest)| !rest.starts_with("+++ "))).count() as u64;
     let table = parse_summary(&text);
     assert_eq!(table.keys().collect::<Vec<_>>(), ["close", "write"], "{text}");
     assert_eq!(traced, table.values().map(|c| c.0).sum::<u64>(), "a trace line per counted call:\n{text}");
@@ -774,6 +775,36 @@ fn execve_lines_as_strace() {
     assert_same_lines("execve", &native, &bt);
 }
 
+/// Lines name their thread as strace -f does: `1234  ` (left-aligned in
+/// five columns) in a `-o` file, `[pid  1234] ` on stderr.
+#[test]
+fn pid_prefixes_as_strace() {
+    let st = strace();
+    let d = temp_dir("prefixes");
+    let cmd = Cmd::new(&[BUSYBOX, "sh", "-c", "echo a; busybox echo b"]).cwd(d.path());
+    let file = |name: &str| d.join(name).to_string_lossy().into_owned();
+    let (nf, bf) = (file("strace.out"), file("bt.out"));
+    ok(&run_native_prefixed(&[st.as_str(), "-f", "-o", &nf, "-e", "trace=write"], &cmd), "strace -f -o");
+    ok(&run_bt_opts(&["-e", "trace=write", "-o", &bf], &cmd, T), "bt-run -o");
+    for (who, path) in [("strace", &nf), ("bt-run", &bf)] {
+        let text = read_text(Path::new(path));
+        let writes: Vec<&str> = text.lines().filter(|l| l.contains(" write(")).collect();
+        assert_eq!(writes.len(), 2, "{who}: {text}");
+        for l in writes {
+            let pid = l.split(' ').next().unwrap_or("");
+            assert!(pid.parse::<u32>().is_ok() && l.starts_with(&format!("{pid:<5} ")), "{who}: {l:?}");
+        }
+    }
+    let bt = run_bt_opts(&["-e", "trace=write"], &cmd, T);
+    let stderr = bt.stderr_str();
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(" write(")).collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    for l in lines {
+        let (pid, _) = trace_pid(l).unwrap_or_else(|| panic!("{l:?}"));
+        assert!(l.starts_with(&format!("[pid {pid:>5}] ")), "{l:?}");
+    }
+}
+
 /// Each process's last line is strace's `+++ exited with N +++` (or
 /// `+++ killed by SIG +++` for a death bt-run gives, as by a fault), and
 /// `-qq` leaves them out, as in strace.
@@ -789,7 +820,10 @@ fn exit_lines_as_strace_and_qq_leaves_them_out() {
         let cmd = Cmd::new(&[BUSYBOX, "sh", "-c", script]).cwd(d.path()).any_status();
         let bt = run_bt_opts(&opts, &cmd, T);
         assert_eq!(bt.status, Status::Signaled { signal: libc::SIGSEGV, core_dumped: false }, "{}", bt.stderr_str());
-        read_text(Path::new(&out)).lines().filter_map(|l| l.split_once("] +++ ").map(|(_, e)| e.to_string())).collect()
+        read_text(Path::new(&out))
+            .lines()
+            .filter_map(|l| trace_pid(l).and_then(|(_, rest)| rest.strip_prefix("+++ ")).map(str::to_string))
+            .collect()
     };
     let mut got = ends(&[]);
     got.sort();
@@ -1029,10 +1063,7 @@ per_variant!(trace_lines_name_the_calling_process, |v: &str| {
     let mut seen = BTreeMap::new();
     let mut ended = std::collections::BTreeSet::new();
     for line in trace.lines() {
-        let (pid, call) = line
-            .strip_prefix("[pid ")
-            .and_then(|r| r.split_once("] "))
-            .unwrap_or_else(|| panic!("trace line without a [pid N] prefix: {line:?}"));
+        let (pid, call) = trace_pid(line).unwrap_or_else(|| panic!("trace line without a pid: {line:?}"));
         if call == "+++ exited with 0 +++" {
             // strace's last line of each process.
             ended.insert(pid.to_string());
