@@ -603,7 +603,15 @@ fn deliver_as(
     image[FPX_SW_BYTES_AT..FPX_SW_BYTES_AT + 48].copy_from_slice(frame::as_bytes(&sw));
     // As the kernel: x87 and SSE are always marked present in the frame's
     // XSTATE_BV (they live in the legacy area).
-    let bv = u64::from_le_bytes(image[512..520].try_into().expect("8")) | 3;
+    let mut bv = u64::from_le_bytes(image[512..520].try_into().expect("8")) | 3;
+    // PKRU, which bt-run's own saves leave out, is the thread's: the
+    // kernel puts it in every frame (and marks it present) where the
+    // host has protection keys.
+    if let Some(at) = xstate.pkru_at.filter(|&at| at + 8 <= image.len()) {
+        image[at..at + 4].copy_from_slice(&sys::rdpkru().to_le_bytes());
+        image[at + 4..at + 8].fill(0);
+        bv |= sys::XFEATURE_MASK_PKRU;
+    }
     image[512..520].copy_from_slice(&bv.to_le_bytes());
     image.extend_from_slice(&FP_XSTATE_MAGIC2.to_le_bytes());
     sp -= std::mem::size_of::<RtSigFrame>() as u64;

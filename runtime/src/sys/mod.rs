@@ -47,7 +47,14 @@ pub struct UserXstate {
     pub features: u64,
     /// Bytes of the standard-format XSAVE image (`fx_sw_bytes.xstate_size`).
     pub size: usize,
+    /// Where the PKRU component lies in the image, when it is one of the
+    /// features (a host with protection keys): bt-run's own saves leave
+    /// it out (`trampolines::XSAVE_MASK`), the kernel's frames have it.
+    pub pkru_at: Option<usize>,
 }
+
+/// XCR0 bit of PKRU, the protection-key rights register.
+pub const XFEATURE_MASK_PKRU: u64 = 1 << 9;
 
 impl UserXstate {
     /// Read from the CPU: the kernel enables in XCR0 exactly the user
@@ -77,8 +84,21 @@ impl UserXstate {
                 size = size.max(off as usize + len as usize);
             }
         }
-        UserXstate { features, size }
+        let pkru_at = (features & XFEATURE_MASK_PKRU != 0).then(|| component(9).1 as usize);
+        UserXstate { features, size, pkru_at }
     }
+}
+
+/// The thread's PKRU (the guest's: bt-run never changes it).
+pub fn rdpkru() -> u32 {
+    let pkru: u32;
+    // SAFETY: RDPKRU reads PKRU (ecx must be 0; edx is zeroed) and has no
+    // other effect; callers use it only where XCR0 enables PKRU, which
+    // the kernel does only with CR4.PKE set.
+    unsafe {
+        std::arch::asm!("rdpkru", in("ecx") 0u32, out("eax") pkru, out("edx") _, options(nomem, nostack, preserves_flags));
+    }
+    pkru
 }
 
 /// Can this thread use rdfsbase/wrfsbase (the trampolines rely on them)?
@@ -573,7 +593,9 @@ mod tests {
     fn amx_tile_data_is_not_in_the_default_frame() {
         // XCR0 of such a host (no PKU), minus tile data as of_host does.
         let x = UserXstate::of(0x600e7 & !XFEATURE_MASK_XTILE_DATA, sapphire_rapids);
-        assert_eq!(x, UserXstate { features: 0x200e7, size: 2816 });
+        assert_eq!(x, UserXstate { features: 0x200e7, size: 2816, pkru_at: None });
+        // With protection keys, PKRU lies where CPUID says.
+        assert_eq!(UserXstate::of(0x2e7, sapphire_rapids).pkru_at, Some(2688));
         // Granted and used, tile data ends the image.
         assert_eq!(UserXstate::of(0x600e7, sapphire_rapids).size, 11008);
         // AVX only: the legacy area, the header and the upper ymm halves.
