@@ -52,6 +52,8 @@ const INTERNAL: &str = "Used by bt-run itself";
     long_about = LONG_ABOUT,
     after_long_help = AFTER_LONG_HELP,
     override_usage = "bt-run [OPTIONS] [--] PROG [ARGS...]",
+    // A repeated option is not an error (strace accepts `-c -c`).
+    args_override_self = true,
     max_term_width = 100
 )]
 pub struct Args {
@@ -101,7 +103,7 @@ pub struct Args {
     no_follow: bool,
 
     /// Pass NAME as the program's argv[0] (default: PROG)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     argv0: Option<OsString>,
 
     /// Code cache size in MiB (1 to 1024, default 256)

@@ -27,7 +27,7 @@ pub fn describe(fd: i32, path: &str) -> String {
             return known;
         }
         return match sockdiag::proto_name(fd) {
-            Some(proto) => match socket(&proto, inode) {
+            Some(proto) => match crate::own_fds::privately(|place| socket(&proto, inode, place)) {
                 Some(details) => {
                     remember(inode, &details);
                     details
@@ -76,8 +76,8 @@ fn pidfd_pid(fd: i32) -> Option<i64> {
 }
 
 /// A socket's details, by the kernel's name of its protocol.
-fn socket(proto: &str, inode: u32) -> Option<String> {
-    let inet = |family: i32, protocol: i32| inet(proto, family as u8, protocol as u8, inode);
+fn socket(proto: &str, inode: u32, place: Place) -> Option<String> {
+    let inet = |family: i32, protocol: i32| inet(proto, family as u8, protocol as u8, inode, place);
     match proto {
         "TCP" => inet(libc::AF_INET, libc::IPPROTO_TCP),
         "UDP" => inet(libc::AF_INET, libc::IPPROTO_UDP),
@@ -95,14 +95,18 @@ fn socket(proto: &str, inode: u32) -> Option<String> {
         "L2TP/IPv6" => inet(libc::AF_INET6, IPPROTO_L2TP),
         "PINGv6" => inet(libc::AF_INET6, libc::IPPROTO_ICMP),
         "RAWv6" => inet(libc::AF_INET6, libc::IPPROTO_RAW),
-        "NETLINK" => netlink(proto, inode),
-        p if p == "UNIX" || p.starts_with("UNIX-") => unix(proto, inode),
+        "NETLINK" => netlink(proto, inode, place),
+        p if p == "UNIX" || p.starts_with("UNIX-") => unix(proto, inode, place),
         _ => None,
     }
 }
 
-fn diag() -> Option<Diag> {
-    Diag::open(crate::own_fds::place_copy).ok()
+/// Places a descriptor out of the guest's reach for as long as a lookup
+/// lasts (`own_fds::privately`).
+type Place<'a> = &'a dyn Fn(i32) -> std::io::Result<i32>;
+
+fn diag(place: Place) -> Option<Diag> {
+    Diag::open(place).ok()
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
@@ -116,12 +120,12 @@ fn u16_be_at(b: &[u8], at: usize) -> Option<u16> {
 /// An inet socket: `PROTO:[SRC:PORT]`, or `PROTO:[SRC:PORT->DST:PORT]` once
 /// it has a peer (IPv6 addresses in brackets), from a dump of the family's
 /// sockets of `protocol` (struct inet_diag_req_v2 / inet_diag_msg).
-fn inet(proto: &str, family: u8, protocol: u8, inode: u32) -> Option<String> {
+fn inet(proto: &str, family: u8, protocol: u8, inode: u32, place: Place) -> Option<String> {
     let mut req = vec![family, protocol, 0, 0];
     req.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
     req.extend_from_slice(&[0; 48]); // struct inet_diag_sockid
     let mut found = None;
-    diag()?
+    diag(place)?
         .query(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, &req, |m| {
             if m.len() < 72 || u32_at(m, 68) != Some(inode) || m[0] != family {
                 return false;
@@ -153,7 +157,7 @@ fn inet(proto: &str, family: u8, protocol: u8, inode: u32) -> Option<String> {
 /// (an abstract name as `@"NAME"`), from the kernel's answer for the inode
 /// (struct unix_diag_req / unix_diag_msg and its attributes). None when it
 /// has neither a peer nor a name.
-fn unix(proto: &str, inode: u32) -> Option<String> {
+fn unix(proto: &str, inode: u32, place: Place) -> Option<String> {
     const UDIAG_SHOW_NAME: u32 = 1;
     const UDIAG_SHOW_PEER: u32 = 4;
     const UNIX_DIAG_NAME: u16 = 0;
@@ -167,7 +171,7 @@ fn unix(proto: &str, inode: u32) -> Option<String> {
     let mut peer = 0u32;
     let mut name: Option<Vec<u8>> = None;
     let mut matched = false;
-    diag()?
+    diag(place)?
         .query(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, &req, |m| {
             if m.len() < 16 || m[0] != libc::AF_UNIX as u8 || u32_at(m, 4) != Some(inode) {
                 return false;
@@ -212,7 +216,7 @@ fn unix(proto: &str, inode: u32) -> Option<String> {
 
 /// A netlink socket: `NETLINK:[FAMILY:PORTID]`, from a dump of all netlink
 /// sockets (struct netlink_diag_req / netlink_diag_msg).
-fn netlink(proto: &str, inode: u32) -> Option<String> {
+fn netlink(proto: &str, inode: u32, place: Place) -> Option<String> {
     const NDIAG_PROTO_ALL: u8 = 255;
     const FAMILIES: [&str; 23] = [
         "ROUTE",
@@ -242,7 +246,7 @@ fn netlink(proto: &str, inode: u32) -> Option<String> {
     let mut req = vec![libc::AF_NETLINK as u8, NDIAG_PROTO_ALL, 0, 0];
     req.extend_from_slice(&[0; 16]); // inode, show, cookie
     let mut found = None;
-    diag()?
+    diag(place)?
         .query(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, &req, |m| {
             if m.len() < 28 || m[0] != libc::AF_NETLINK as u8 || u32_at(m, 16) != Some(inode) {
                 return false;

@@ -213,37 +213,43 @@ fn write_separate(base: &Path, text: &[u8]) {
         }
         return;
     }
-    enter();
-    let found = THREAD_OUT.iter().map(|s| s.load(Ordering::Acquire)).find(|&v| v >> 32 == tid);
-    let fd = match found {
-        Some(v) => Some(v as u32 as i32),
-        None => match open_thread_file(base, tid) {
+    let mine = || THREAD_OUT.iter().map(|s| s.load(Ordering::Acquire)).find(|&v| v >> 32 == tid);
+    if mine().is_none() {
+        // Opened, placed and recorded while nothing else of bt-run's moves
+        // (so two placements cannot pick the same number, and the floor is
+        // right before the guest can name the new descriptor).
+        let m = Moving::begin();
+        match open_thread_file(base, tid) {
             Ok(fd) => {
                 let v = tid << 32 | fd as u32 as u64;
                 let kept =
                     THREAD_OUT.iter().any(|s| s.compare_exchange(0, v, Ordering::AcqRel, Ordering::Relaxed).is_ok());
-                update_floor();
                 if !kept {
+                    // No slot left: this line, then the file is closed.
                     let _ = sysfd::write_all(fd, text);
                     sysfd::close(fd);
-                    update_floor();
-                    leave();
                     return;
                 }
-                Some(fd)
+                update_floor();
             }
             Err(e) => {
-                leave();
-                diag(&format!("bt-run: cannot open trace file {}.{tid}: {}\n", base.display(), reason(&e)));
+                drop(m);
+                if !OPEN_FAILED.swap(true, Ordering::AcqRel) {
+                    diag(&format!("bt-run: cannot open trace file {}.{tid}: {}\n", base.display(), reason(&e)));
+                }
                 return;
             }
-        },
-    };
-    if let Some(fd) = fd {
-        let _ = sysfd::write_all(fd, text);
+        }
+    }
+    enter();
+    if let Some(v) = mine() {
+        let _ = sysfd::write_all(v as u32 as i32, text);
     }
     leave();
 }
+
+/// A `-ff` file could not be opened (reported once per process image).
+static OPEN_FAILED: AtomicBool = AtomicBool::new(false);
 
 /// `-ff`: this thread is ending; its file is closed.
 pub fn thread_gone() {
@@ -310,7 +316,7 @@ fn place(src: i32, keep: Option<i32>) -> io::Result<Option<i32>> {
 }
 
 /// A new descriptor for `src` (which stays open), placed out of reach.
-pub(crate) fn place_copy(src: i32) -> io::Result<i32> {
+fn place_copy(src: i32) -> io::Result<i32> {
     place(src, None).map(|n| n.unwrap_or(src))
 }
 
@@ -443,16 +449,46 @@ pub fn make_room(fd: i32) -> bool {
 }
 
 /// In a forked child (one thread): no write of another thread is in flight,
-/// and the parent's threads' files (`-ff`) are not this process's.
-pub fn after_fork() {
+/// and the parent's threads' files (`-ff`) are not this process's (closed
+/// here, unless `files_shared`: a clone with CLONE_FILES shares its
+/// parent's descriptor table, where they are still the parent's).
+pub fn after_fork(files_shared: bool) {
     STATE.store(0, Ordering::Release);
     for s in &THREAD_OUT {
         let v = s.swap(0, Ordering::AcqRel);
-        if v != 0 {
+        if v != 0 && !files_shared {
             sysfd::close(v as u32 as i32);
         }
     }
     update_floor();
+}
+
+/// Run `f` (a guest's setrlimit) while none of bt-run's descriptors is
+/// being placed (placing may lift the soft limit for a moment).
+pub fn steady<R>(f: impl FnOnce() -> R) -> R {
+    let _m = Moving::begin();
+    f()
+}
+
+/// A descriptor of bt-run's for a moment (`-yy`'s diag socket): `f` gets
+/// a function that places a copy of a new descriptor out of reach (the
+/// caller closes the original) and counts it as bt-run's until `f`
+/// returns, by when the copy must be closed. No other descriptor of
+/// bt-run's moves meanwhile.
+pub fn privately<R>(f: impl FnOnce(&dyn Fn(i32) -> io::Result<i32>) -> R) -> R {
+    let _m = Moving::begin();
+    let place = |low: i32| -> io::Result<i32> {
+        let r = place_copy(low);
+        if let Ok(fd) = r {
+            RETIRING.store(fd, Ordering::Release);
+            update_floor();
+        }
+        r
+    };
+    let r = f(&place);
+    RETIRING.store(-1, Ordering::Release);
+    update_floor();
+    r
 }
 
 /// Around bt-run's re-execution on the guest's execve: the descriptors

@@ -663,6 +663,15 @@ impl Thread {
         None
     }
 
+    /// setrlimit/prlimit64 are serialized with bt-run's placing of its
+    /// own descriptors (which may lift the soft limit for a moment).
+    fn guest_rlimit_steady(&self, nr: u64, a: [u64; 6]) -> i64 {
+        if self.own_actions.is_some() {
+            return sysfd::guest_rlimit(nr, a);
+        }
+        own_fds::steady(|| sysfd::guest_rlimit(nr, a))
+    }
+
     /// execve: run the new program under a fresh bt-run with the same
     /// options, so every descendant stays translated. `ptr_size`: the size
     /// of the pointers in argv and envp (4 for an i386 call).
@@ -709,11 +718,17 @@ impl Thread {
             && self.p.opts.observers.traces_in(abi, nr)
         {
             let entry = syscall_inline::format_entry_in(abi, nr, &a, &crate::observe::CheckedMem);
-            args.push([b"--exec-line=".as_slice(), entry.as_bytes()].concat());
+            // (The kernel takes at most 128 KiB per argument; a line longer
+            // than a quarter of that, which only a large -s allows, is left
+            // out rather than failing the exec.)
+            if entry.len() <= EXEC_LINE_MAX {
+                args.push([b"--exec-line=".as_slice(), entry.as_bytes()].concat());
+            }
         }
         if let Some(a0) = argv_v.first() {
-            args.push(b"--argv0".to_vec());
-            args.push(a0.clone());
+            // One argument, so that a name starting with '-' (a login
+            // shell's "-bash") is the option's value.
+            args.push([b"--argv0=".as_slice(), a0].concat());
         }
         args.push(b"--".to_vec());
         let mut f = file.clone();
@@ -758,6 +773,9 @@ impl Thread {
         sys::calls::execveat(dirfd, &f, &a, &e, flags)
     }
 }
+
+/// The longest `--exec-line=` handed to a re-executed bt-run.
+const EXEC_LINE_MAX: usize = 32 << 10;
 
 /// The alignment the runtime gives a mapping it places: a huge page's for
 /// MAP_HUGETLB (the size in the flags, else 2 MiB), 2 MiB for anonymous
@@ -1127,7 +1145,7 @@ impl Thread {
     /// setrlimit/prlimit64: a raised RLIMIT_NOFILE moves bt-run's
     /// descriptors above it.
     fn sys_rlimit(&mut self, nr: u64, a: [u64; 6]) -> i64 {
-        let r = sysfd::guest_rlimit(nr, a);
+        let r = self.guest_rlimit_steady(nr, a);
         let (resource, new) = if nr as i64 == libc::SYS_setrlimit { (a[0], a[1]) } else { (a[1], a[2]) };
         if r == 0 && resource as u32 == libc::RLIMIT_NOFILE && new != 0 && self.own_actions.is_none() {
             own_fds::limits_changed();

@@ -98,7 +98,7 @@ impl Thread {
         drop(sh);
         if r == 0 {
             // One thread now: no write of another thread is in flight.
-            crate::own_fds::after_fork();
+            crate::own_fds::after_fork(flags & libc::CLONE_FILES as u64 != 0);
             let mut sh = self.p.lock();
             if let Err(e) = sh.cache.adopt_snapshot(snap) {
                 crate::own_fds::diag(&format!("bt-run: cannot give the child its own code cache: {e}\n"));

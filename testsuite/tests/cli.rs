@@ -477,3 +477,20 @@ fn zsh_and_fish_completions_load() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A program started with an argv[0] that looks like an option (a login
+/// shell's "-bash") runs with it, through bt-run's re-execution too.
+#[test]
+fn an_argv0_starting_with_a_dash_reaches_the_exec_d_program() {
+    assert_same(&["/bin/bash", "-c", "exec -a -bash /bin/bash -c 'echo \"$0\"'"]);
+    assert_same(&["/bin/bash", "-c", "exec -a -- /bin/bash -c 'echo \"$0\"'"]);
+}
+
+/// Repeating an option is not an error, as in strace.
+#[test]
+fn repeated_options_are_accepted() {
+    let out = bt(&["-c", "-c", "-f", "-f", "--no-inline", "--no-inline", "-o", "/dev/null", BUSYBOX, "echo", "hi"]);
+    no_panic(&out, "repeated options");
+    assert_eq!(out.status, Status::Exited(0), "stderr {:?}", out.stderr_str());
+    assert_eq!(out.stdout_str(), "hi\n");
+}

@@ -775,6 +775,19 @@ fn execve_lines_as_strace() {
     assert_same_lines("execve", &native, &bt);
 }
 
+/// An execve whose trace line is longer than one argument may be (a large
+/// -s and long arguments) still runs its program, without the line.
+#[test]
+fn a_long_execve_line_does_not_fail_the_exec() {
+    let script = "a=$(head -c 50000 /dev/zero | tr '\\0' a); exec /bin/echo \"$a\" \"$a\" \"$a\"";
+    let cmd = Cmd::new(&["/bin/bash", "-c", script]);
+    let native = run_native(&cmd);
+    let bt = run_bt_opts(&["-s", "100000", "-e", "trace=execve", "-o", "/dev/null"], &cmd, T);
+    assert_eq!(bt.status, native.status, "{}", bt.stderr_str());
+    assert_eq!(bt.stdout.len(), 150_003, "three 50,000-byte arguments echoed");
+    assert_eq!(bt.stdout, native.stdout);
+}
+
 /// Lines name their thread as strace -f does: `1234  ` (left-aligned in
 /// five columns) in a `-o` file, `[pid  1234] ` on stderr.
 #[test]
