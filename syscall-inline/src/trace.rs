@@ -166,19 +166,7 @@ pub fn push_result(line: &mut String, ret: &str) {
 }
 
 fn exit_half(abi: Abi, nr: u64, args: &[u64; 6], ret: i64, injected: bool, mem: &dyn GuestMem) -> String {
-    exit_half_saved(abi, nr, args, ret, injected, Saved::default(), mem)
-}
-
-fn exit_half_saved(
-    abi: Abi,
-    nr: u64,
-    args: &[u64; 6],
-    ret: i64,
-    injected: bool,
-    saved: Saved,
-    mem: &dyn GuestMem,
-) -> String {
-    let (mut s, ret) = format_exit_parts_in(abi, nr, args, ret, injected, saved, mem);
+    let (mut s, ret) = format_exit_parts_in(abi, nr, args, ret, injected, Saved::default(), mem);
     s.push_str(" = ");
     s.push_str(&ret);
     s
