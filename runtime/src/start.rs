@@ -122,7 +122,7 @@ fn start_inner(l: Launch) -> Result<std::convert::Infallible, StartError> {
         None if !l.adopted
             && process.opts.observers.traces_in(syscall_inline::Abi::X86_64, libc::SYS_execve as u64) =>
         {
-            initial_exec_entry(prog.stack_pointer.get(), auxv)
+            initial_exec_entry(&l.path, &l.argv, prog.stack_pointer.get())
         }
         None => None,
     };
@@ -150,27 +150,52 @@ fn start_inner(l: Launch) -> Result<std::convert::Infallible, StartError> {
     thread.finish(exit)
 }
 
-/// The first half of the trace line of an execve that would have started
-/// the program as bt-run did: its path (AT_EXECFN), argv and envp, read
-/// from the initial stack at `sp` and the auxiliary vector `auxv`
-/// (address, length), all in guest memory.
-fn initial_exec_entry(sp: u64, (auxv, len): (u64, u64)) -> Option<String> {
-    let word = |at: u64| -> Option<u64> {
-        let mut b = [0u8; 8];
-        crate::sys::read_guest(GuestAddr(at), &mut b).ok()?;
-        Some(u64::from_ne_bytes(b))
-    };
-    let argc = word(sp)?;
-    let argv = sp + 8;
-    let envp = argv + 8 * (argc + 1);
-    let execfn = (0..len / 16).find_map(|i| {
-        (word(auxv + 16 * i)? == crate::loader::stack::AT_EXECFN).then(|| word(auxv + 16 * i + 8)).flatten()
-    })?;
-    let a = [execfn, argv, envp, 0, 0, 0];
-    Some(syscall_inline::format_entry_in(
-        syscall_inline::Abi::X86_64,
-        libc::SYS_execve as u64,
-        &a,
-        &crate::observe::CheckedMem,
-    ))
+/// The first half of the trace line of the execve that would have started
+/// the program as bt-run did: `path` and `argv` as bt-run was given them
+/// (for a script, not the interpreter's, which the new stack holds), and
+/// the environment the program's stack at `sp` holds.
+fn initial_exec_entry(path: &Path, argv: &[OsString], sp: u64) -> Option<String> {
+    let mut word = [0u8; 8];
+    crate::sys::read_guest(GuestAddr(sp), &mut word).ok()?;
+    let argc = u64::from_ne_bytes(word);
+    let envp = sp + 8 + 8 * (argc + 1);
+    // The path and argv laid out as the kernel would read them, in memory
+    // of their own at addresses no guest mapping has (non-canonical).
+    let mut bytes = Vec::new();
+    let mut strings = Vec::new();
+    for s in std::iter::once(path.as_os_str()).chain(argv.iter().map(|a| a.as_os_str())) {
+        strings.push(SYNTHETIC_BASE + bytes.len() as u64);
+        bytes.extend_from_slice(s.as_bytes());
+        bytes.push(0);
+    }
+    bytes.resize(bytes.len().next_multiple_of(8), 0);
+    let argv_at = SYNTHETIC_BASE + bytes.len() as u64;
+    for &p in &strings[1..] {
+        bytes.extend_from_slice(&p.to_ne_bytes());
+    }
+    bytes.extend_from_slice(&0u64.to_ne_bytes());
+    let mem = Synthetic { bytes: &bytes };
+    let a = [strings[0], argv_at, envp, 0, 0, 0];
+    Some(syscall_inline::format_entry_in(syscall_inline::Abi::X86_64, libc::SYS_execve as u64, &a, &mem))
+}
+
+/// Where `initial_exec_entry` lays out its strings: a non-canonical
+/// address, which no guest memory can have.
+const SYNTHETIC_BASE: u64 = 0x8000_0000_0000_0000;
+
+/// Guest memory with [SYNTHETIC_BASE, +len) served from `bytes`.
+struct Synthetic<'a> {
+    bytes: &'a [u8],
+}
+
+impl syscall_inline::trace::GuestMem for Synthetic<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
+        if addr < SYNTHETIC_BASE {
+            return crate::observe::CheckedMem.read(addr, buf);
+        }
+        let off = (addr - SYNTHETIC_BASE) as usize;
+        let b = self.bytes.get(off..off.saturating_add(buf.len())).ok_or(libc::EFAULT)?;
+        buf.copy_from_slice(b);
+        Ok(())
+    }
 }

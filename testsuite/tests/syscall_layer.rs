@@ -773,6 +773,20 @@ fn execve_lines_as_strace() {
     let (native, bt) = traces(BUSYBOX, &["sh", "-c", script], "execve,write");
     assert_eq!(native.iter().filter(|l| l.starts_with("execve(")).count(), 3, "strace: {native:#?}");
     assert_same_lines("execve", &native, &bt);
+    // A script: the line names the script and its own argv, not the
+    // interpreter's.
+    let d = temp_dir("exec-script");
+    write_file(d.path(), "script", format!("#!{BUSYBOX} sh\necho from the script\n").as_bytes());
+    let script = d.join("script").to_string_lossy().into_owned();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let (native, bt) = traces(&script, &["an arg"], "execve,write");
+    assert!(
+        native
+            .first()
+            .is_some_and(|l| l.starts_with(&format!("execve(\"{script}\", [")) && l.contains(", \"an arg\"], ")),
+        "strace: {native:#?}"
+    );
+    assert_same_lines("execve of a script", &native, &bt);
 }
 
 /// An execve whose trace line is longer than one argument may be (a large
