@@ -170,9 +170,8 @@ pub fn write_output(text: &str) {
     }
 }
 
-/// `-ff`: is trace output split by thread (trace lines then carry no
-/// `[pid N]`)?
-pub fn separate() -> bool {
+/// `-ff`: is trace output split by thread?
+fn separate() -> bool {
     SEPARATE.get().is_some()
 }
 
