@@ -21,16 +21,20 @@ pub fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
-/// The device and inode `fd` refers to.
-pub fn identity(fd: i32) -> Option<(u64, u64)> {
+/// fstat of `fd` (None if it fails).
+pub fn fstat(fd: i32) -> Option<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat writes one `struct stat` into `st`, read only on success.
     if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
         return None;
     }
     // SAFETY: fstat succeeded, so `st` is initialized.
-    let st = unsafe { st.assume_init() };
-    Some((st.st_dev, st.st_ino))
+    Some(unsafe { st.assume_init() })
+}
+
+/// The device and inode `fd` refers to.
+pub fn identity(fd: i32) -> Option<(u64, u64)> {
+    fstat(fd).map(|st| (st.st_dev, st.st_ino))
 }
 
 /// Is `fd` open in this process's descriptor table?

@@ -31,13 +31,7 @@ pub fn proto_name(fd: i32) -> Option<String> {
 
 /// A character (true) or block (false) device's major and minor numbers.
 pub fn device_numbers(fd: i32) -> Option<(bool, u32, u32)> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat writes one `struct stat` into `st`, read only on success.
-    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
-        return None;
-    }
-    // SAFETY: fstat succeeded, so `st` is initialized.
-    let st = unsafe { st.assume_init() };
+    let st = super::fds::fstat(fd)?;
     let kind = st.st_mode & libc::S_IFMT;
     if kind != libc::S_IFCHR && kind != libc::S_IFBLK {
         return None;
