@@ -4,9 +4,9 @@
  * and prints one bit of a checksum (the same work whatever N). `--stats`
  * counts lookups per kind of site: the difference between two values of N
  * is that.
- * `sl_sites collide N` returns by turns to two places 64 KiB apart (the
+ * `sl_sites collide N` jumps by turns to two functions 64 KiB apart (the
  * same low 16 bits: one home slot in bt-run's indirect-branch table) from
- * one `ret`.
+ * one indirect `jmp` (a sibling call through a pointer).
  * `sl_sites poly K N` makes N indirect calls from one site to K different
  * functions in turn (an inline cache holds the first few).
  * `sl_sites plt N` calls strlen N times: through the PLT where the C
@@ -45,6 +45,11 @@ __attribute__((noinline, aligned(65536))) static long right(long x) {
 }
 
 static long (*volatile pair[2])(long) = {left, right};
+
+/* A sibling call: `jmp *%rax` to left or right. */
+__attribute__((noinline)) static long hop(long i, long s) {
+    return pair[i & 1](s);
+}
 
 #define F(k) \
     __attribute__((noinline)) static long f##k(long x) { \
@@ -85,7 +90,7 @@ int main(int argc, char **argv) {
         if (((unsigned long)left ^ (unsigned long)right) & 0xffff)
             return 3; /* not laid out as wanted */
         for (long i = 0; i < n; i++)
-            s = pair[i & 1](s);
+            s = hop(i, s);
         printf("%ld\n", s);
         return 0;
     }

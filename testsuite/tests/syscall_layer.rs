@@ -296,8 +296,9 @@ per_variant!(stats_count_lookups_per_kind_of_site, |v: &str| {
 });
 
 // Two hot targets with the same home slot in the indirect-branch table
-// (return addresses 64 KiB apart, reached by turns from one `ret`) both
-// stay in the table: the lookups hit instead of missing by turns.
+// (functions 64 KiB apart, reached by turns from one indirect `jmp`, which
+// has no inline cache) both stay in the table: the lookups hit instead of
+// missing by turns.
 per_variant!(indirect_targets_sharing_a_slot_both_hit, |v: &str| {
     let dir = temp_dir("sl_sites");
     let file = dir.join("stats.json");
@@ -311,8 +312,8 @@ per_variant!(indirect_targets_sharing_a_slot_both_hit, |v: &str| {
     assert_eq!(out.stdout_str(), native.stdout_str());
     let objs = stats_objects(&file);
     let get = |k: &str| objs[0].get(k).and_then(Json::as_u64).unwrap_or_else(|| panic!("no {k}"));
-    assert!(get("ret_table_lookups") >= 200_000, "{}", read_text(&file));
-    assert!(get("ret_misses") < 1000, "the two targets missed by turns:\n{}", read_text(&file));
+    assert!(get("indirect_jmp_table_lookups") >= 200_000, "{}", read_text(&file));
+    assert!(get("indirect_jmp_misses") < 1000, "the two targets missed by turns:\n{}", read_text(&file));
 });
 
 // An indirect call site with K targets called in turn: its inline cache

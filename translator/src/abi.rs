@@ -350,12 +350,13 @@ pub const IC_ENTRIES: usize = 3;
 
 /// Indirect sites that get an inline cache, as a mask of `1 << SiteKind`
 /// and `IC_GOT_JUMPS`.
-/// Measured (docs/design.md, "Inline caches"): worth it at indirect calls
-/// and at jumps through a rip-relative pointer (PLT stubs and `-fno-plt`
-/// code jumping through the GOT: one target each); at returns and at other
-/// indirect jumps (switches, computed gotos) the entries mostly miss and
-/// cost more than they save.
-pub const IC_KINDS: u32 = (1 << SiteKind::Call as u32) | IC_GOT_JUMPS;
+/// Measured (docs/design.md, "Inline caches"): worth it at indirect calls,
+/// at jumps through a rip-relative pointer (PLT stubs and `-fno-plt` code
+/// jumping through the GOT: one target each) and, since sites are re-armed
+/// to follow their current targets, at returns (while the process has one
+/// thread: `CodeCache::go_threaded`); at other indirect jumps (switches,
+/// computed gotos) the entries mostly miss and cost more than they save.
+pub const IC_KINDS: u32 = (1 << SiteKind::Call as u32) | (1 << SiteKind::Ret as u32) | IC_GOT_JUMPS;
 
 /// In `IC_KINDS`: `jmp [rip + disp]`.
 pub const IC_GOT_JUMPS: u32 = 1 << 3;

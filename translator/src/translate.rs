@@ -201,6 +201,10 @@ pub struct IcPatch {
     /// length: no-ops replace it when the site stops counting.
     pub count_at: u32,
     pub count_len: u8,
+    /// A return's site: where its first compare starts, which a `jmp
+    /// rel32` to the table replaces once the process has threads (0: not
+    /// a return; see `CodeCache::go_threaded`).
+    pub bypass_at: u32,
 }
 
 /// What makes two jump tables the same (`jump_table`): blocks whose tables
@@ -728,6 +732,8 @@ impl BlockBuilder<'_> {
                     to_fill,
                     count_at: 0,
                     count_len: 0,
+                    // `mov rdx, imm64` is 2 bytes before its immediate.
+                    bypass_at: if kind == SiteKind::Ret { imms[0] - 2 } else { 0 },
                 };
                 self.pending.push((slot, GuestAddr(c), Some(ic)));
             }
@@ -2636,8 +2642,11 @@ mod tests {
         // jmp [rip+0x100] has one (a GOT or PLT jump).
         let t = translate_block(GuestAddr(0x401000), &[0xFF, 0x25, 0, 1, 0, 0], CachePc(0x10_0000), 5, opts);
         assert_eq!(t.exits.iter().filter(|x| x.ic.is_some()).count(), IC_ENTRIES);
-        // Other indirect jumps and returns have none.
-        for code in [&[0xFF, 0xE0][..], &[0xFF, 0x24, 0xC5, 0, 0x10, 0x40, 0], &[0xC3]] {
+        // So do returns.
+        let t = translate_block(GuestAddr(0x401000), &[0xC3], CachePc(0x10_0000), 5, opts);
+        assert_eq!(t.exits.iter().filter(|x| x.ic.is_some()).count(), IC_ENTRIES);
+        // Other indirect jumps have none.
+        for code in [&[0xFF, 0xE0][..], &[0xFF, 0x24, 0xC5, 0, 0x10, 0x40, 0]] {
             let t = translate_block(GuestAddr(0x401000), code, CachePc(0x10_0000), 5, opts);
             assert!(t.exits.iter().all(|x| x.ic.is_none()));
             // ... and store no site: EXIT_ID is NO_SITE while cached code runs.
