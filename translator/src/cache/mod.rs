@@ -1118,13 +1118,7 @@ mod tests {
     fn with_threads_returns_go_straight_to_the_table() {
         let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
         let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
-        let site = |c: &CodeCache, b: BlockId| {
-            c.block(b)
-                .exits
-                .clone()
-                .find(|&i| c.exits[i as usize].ic.is_some())
-                .map(|i| c.exits[i as usize].ic.unwrap())
-        };
+        let site = |c: &CodeCache, b: BlockId| c.block(b).exits.clone().find_map(|i| c.exits[i as usize].ic);
         let (ret, _) = c.translate(GuestAddr(0x40_1000), &[0xC3]).unwrap();
         let (call, _) = c.translate(GuestAddr(0x40_1100), &[0xFF, 0xD0]).unwrap();
         let (r, k) = (site(&c, ret).unwrap(), site(&c, call).unwrap());
