@@ -202,9 +202,50 @@ pub struct IcPatch {
     pub count_at: u32,
     pub count_len: u8,
     /// A return's site: where its first compare starts, which a `jmp
-    /// rel32` to the table replaces once the process has threads (0: not
-    /// a return; see `CodeCache::go_threaded`).
+    /// rel32` to `bypass_to` (its table lookup, or the `pop` before it)
+    /// replaces once the process has threads (0: not a return; see
+    /// `CodeCache::go_threaded`).
     pub bypass_at: u32,
+    pub bypass_to: u32,
+    /// The compare is `lea rcx, [rcx + imm32]` (`cmp_imm` 4-aligned) of a
+    /// return whose targets lie below 2 GiB (`Compare::ShortRet`), not
+    /// `mov rdx, imm64`.
+    pub short: bool,
+}
+
+/// What an inline-cache entry's exit stub names for the entry's `target`:
+/// the target, or for an empty entry the one address its compare matches
+/// (`IC_EMPTY`, non-canonical; `u64::MAX` for a short compare).
+pub fn stub_target(target: GuestAddr, short: bool) -> GuestAddr {
+    if short && target.get() == IC_EMPTY { GuestAddr(u64::MAX) } else { target }
+}
+
+/// How an inline cache compares its entries with the target.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Compare {
+    /// The target is in rcx: `mov rdx, -C; lea rcx, [rcx + rdx]; jrcxz`,
+    /// rdx spilled first.
+    Wide,
+    /// A `ret imm16` whose address is still on the stack, at a site below
+    /// 2 GiB (a non-PIE program's, whose returns mostly go below 2 GiB):
+    /// `mov rcx, [rsp]; lea rcx, [rcx - C]; jrcxz` per entry, a 32-bit
+    /// immediate and no second register. Targets at or above 2 GiB are
+    /// left to the table (`CodeCache::ic_fill`).
+    ShortRet(u16),
+}
+
+/// The `lea rcx, [rcx + d]` displacement that makes rcx zero for target
+/// `c` in a `Compare::ShortRet` entry: `-c` for a target below 2 GiB; for
+/// an empty entry 1, which only `u64::MAX` matches (no code address: a
+/// return there faults, and the empty entry's stub names it).
+pub fn short_compare(c: u64) -> Option<i32> {
+    if c == IC_EMPTY {
+        Some(1)
+    } else if c < 1 << 31 {
+        Some((c as i32).wrapping_neg())
+    } else {
+        None
+    }
 }
 
 /// What makes two jump tables the same (`jump_table`): blocks whose tables
@@ -628,8 +669,13 @@ impl BlockBuilder<'_> {
     /// on the paths to fill or re-arm its inline cache (else `NO_SITE`).
     /// `got`: the target comes from the pointer at this guest address (see
     /// `IC_GOT_JUMPS`).
-    fn emit_lookup(&mut self, kind: SiteKind, got: Option<GuestAddr>) {
+    fn emit_lookup(&mut self, kind: SiteKind, got: Option<GuestAddr>, cmp: Compare) {
+        let short = match cmp {
+            Compare::ShortRet(imm) => Some(imm),
+            Compare::Wide => None,
+        };
         if self.opts.single_step {
+            assert!(short.is_none(), "a short compare is never made for single-stepping");
             // Back to the dispatcher, which steps the target.
             asm!(self.e
                 ; gs mov QWORD [off::EXIT_ID], DWORD NO_SITE as i32
@@ -640,7 +686,9 @@ impl BlockBuilder<'_> {
         let table = self.opts.ibl_table;
         let count = self.opts.count_sites;
         let e = &mut self.e;
-        asm!(e; gs mov [off::SPILL_RDX], rdx);
+        if short.is_none() || count {
+            asm!(e; gs mov [off::SPILL_RDX], rdx);
+        }
         if count {
             // One more lookup of this kind, and the site's kind for the
             // dispatcher, should the lookup miss.
@@ -651,6 +699,9 @@ impl BlockBuilder<'_> {
                 ; gs mov [n], rdx
                 ; gs mov QWORD [off::SITE_KIND], DWORD kind as i32
             );
+            if short.is_some() {
+                asm!(e; gs mov rdx, [off::SPILL_RDX]);
+            }
         }
         // The inline cache: for each entry, rcx - C is zero on a match
         // (rdx = -C, patched when the entry is filled); otherwise
@@ -672,8 +723,31 @@ impl BlockBuilder<'_> {
         let mut imms = Vec::with_capacity(entries);
         let targets: Vec<u64> =
             (0..entries).map(|k| if k == 0 { guess.unwrap_or(IC_EMPTY) } else { IC_EMPTY }).collect();
-        for &c in &targets {
+        let mut bypass = (0, 0);
+        for (k, &c) in targets.iter().enumerate() {
+            if let Some(d) = short.and_then(|_| short_compare(c)) {
+                // The address is read again for each entry (it stays on
+                // the stack until the pop below), so no compare needs
+                // undoing.
+                self.e.align_nop(4, 7);
+                if k == 0 {
+                    bypass.0 = self.e.len() as u32;
+                }
+                self.may_fault(Spilled::RCX);
+                let e = &mut self.e;
+                asm!(e; mov rcx, [rsp]);
+                let at = e.len();
+                imms.push(at as u32 + 3);
+                asm!(e; lea rcx, [rcx + d]);
+                debug_assert_eq!(e.len() - at, 7, "lea rcx, [rcx + disp32]");
+                to_hits.push(e.jrcxz_fwd()); // hit_k
+                continue;
+            }
+            let e = &mut self.e;
             e.align_nop(8, 2);
+            if k == 0 {
+                bypass.0 = e.len() as u32;
+            }
             imms.push(e.len() as u32 + 2);
             let minus_c = c.wrapping_neg() as i64;
             asm!(e
@@ -686,6 +760,19 @@ impl BlockBuilder<'_> {
                 ; lea rcx, [rcx + rdx + 1]
             );
         }
+        if let Some(imm) = short {
+            // None matched: pop the target for the table, as a plain
+            // return does.
+            bypass.1 = self.e.len() as u32;
+            self.may_fault(Spilled::RCX);
+            let e = &mut self.e;
+            asm!(e; pop rcx);
+            if imm != 0 {
+                e.lea_rsp(imm as i32);
+            }
+            asm!(e; gs mov [off::SPILL_RDX], rdx);
+        }
+        let e = &mut self.e;
         if entries > 0 {
             // Not in the cache: while it has an empty entry, to the
             // dispatcher (which fills one and, once none is left, points
@@ -693,13 +780,28 @@ impl BlockBuilder<'_> {
             let to_fall = e.jmp8_fwd(); // fill | table
             let mut hits = Vec::with_capacity(entries);
             for (k, at) in to_hits.into_iter().enumerate() {
-                // hit_k: the guest's rcx and rdx back, and on to entry k's block.
+                // hit_k: the guest's rcx and rdx back (a short compare's
+                // return pops now), and on to entry k's block.
                 let ok = e.bind_rel8(at);
                 assert!(ok, "inline cache longer than a short jump");
-                asm!(e
-                    ; gs mov rcx, [off::SPILL_RCX]
-                    ; gs mov rdx, [off::SPILL_RDX]
-                );
+                match short {
+                    Some(imm) => {
+                        // `pop`, not `lea rsp`: the CPU's stack engine
+                        // tracks pops without a synchronizing uop. (It
+                        // faults only if another thread unmapped the stack
+                        // since the compare read it.)
+                        self.spilled.push((e.len() as u32, Spilled::RCX));
+                        asm!(e; pop rcx);
+                        if imm != 0 {
+                            e.lea_rsp(imm as i32);
+                        }
+                        asm!(e; gs mov rcx, [off::SPILL_RCX]);
+                    }
+                    None => asm!(e
+                        ; gs mov rcx, [off::SPILL_RCX]
+                        ; gs mov rdx, [off::SPILL_RDX]
+                    ),
+                }
                 hits.push((e.jmp_rel32(), imms[k]));
             }
             // fill: a miss as the table's, naming the site.
@@ -723,6 +825,10 @@ impl BlockBuilder<'_> {
                 let ok = e.bind_rel8(to_fall);
                 assert!(ok);
             }
+            if short.is_none() {
+                bypass.1 = e.len() as u32;
+            }
+            let bypass = if kind == SiteKind::Ret { bypass } else { (0, 0) };
             for ((slot, cmp_imm), c) in hits.into_iter().zip(targets) {
                 let ic = IcPatch {
                     cmp_imm,
@@ -732,8 +838,9 @@ impl BlockBuilder<'_> {
                     to_fill,
                     count_at: 0,
                     count_len: 0,
-                    // `mov rdx, imm64` is 2 bytes before its immediate.
-                    bypass_at: if kind == SiteKind::Ret { imms[0] - 2 } else { 0 },
+                    bypass_at: bypass.0,
+                    bypass_to: bypass.1,
+                    short: short.is_some(),
                 };
                 self.pending.push((slot, GuestAddr(c), Some(ic)));
             }
@@ -802,6 +909,13 @@ impl BlockBuilder<'_> {
                 ; gs jmp QWORD [off::IBL_MISS]
             );
         }
+    }
+
+    /// Whether a `ret` at `ins` compares its inline cache short
+    /// (`Compare::ShortRet`): it has one, is not single-stepped, and lies
+    /// below 2 GiB.
+    fn short_ret(&self, ins: &Instruction) -> bool {
+        !self.opts.single_step && self.opts.ic_kinds & (1 << SiteKind::Ret as u32) != 0 && ins.ip() < 1 << 31
     }
 
     /// Whether a `ret` takes `ret_through_table` (no single-stepping, no
@@ -975,7 +1089,7 @@ impl BlockBuilder<'_> {
                     self.push_return(next);
                 }
                 let got = ins.is_ip_rel_memory_operand().then(|| GuestAddr(ins.ip_rel_memory_address()));
-                self.emit_lookup(if is_call { SiteKind::Call } else { SiteKind::Jmp }, got);
+                self.emit_lookup(if is_call { SiteKind::Call } else { SiteKind::Jmp }, got, Compare::Wide);
                 false
             }
             FlowControl::Return => {
@@ -986,12 +1100,17 @@ impl BlockBuilder<'_> {
                         self.ret_through_table(imm, table);
                     }
                     Code::Retnq | Code::Retnq_imm16 => {
+                        let imm = if ins.code() == Code::Retnq_imm16 { ins.immediate16() } else { 0 };
                         self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
-                        asm!(self.e; pop rcx);
-                        if ins.code() == Code::Retnq_imm16 && ins.immediate16() != 0 {
-                            self.e.lea_rsp(ins.immediate16() as i32);
+                        if self.short_ret(ins) {
+                            self.emit_lookup(SiteKind::Ret, None, Compare::ShortRet(imm));
+                        } else {
+                            asm!(self.e; pop rcx);
+                            if imm != 0 {
+                                self.e.lea_rsp(imm as i32);
+                            }
+                            self.emit_lookup(SiteKind::Ret, None, Compare::Wide);
                         }
-                        self.emit_lookup(SiteKind::Ret, None);
                     }
                     _ => self.special_exit(ExitReason::Unsupported, GuestAddr(ins.ip())),
                 }
@@ -1755,7 +1874,7 @@ impl BlockBuilder<'_> {
             self.e.store_gs(off::SPILL_RCX, rcx);
             let x = rx_n.expect("the PIC shape loads a register");
             asm!(self.e; mov rcx, Rq(x));
-            self.emit_lookup(SiteKind::Jmp, None);
+            self.emit_lookup(SiteKind::Jmp, None, Compare::Wide);
         } else {
             self.e.load_gs(rcx, off::SPILL_RCX);
             let s = self.e.jmp_rel32();
@@ -2099,9 +2218,9 @@ impl BlockBuilder<'_> {
             let id = self.first_exit_id + i as u32;
             self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
             let stub_imm = self.e.len() as u32 + 2;
-            if ic.is_some() {
+            if let Some(p) = ic {
                 // The target is patched here as the entry changes.
-                self.e.mov_imm64(reg::RCX as u8, target.get());
+                self.e.mov_imm64(reg::RCX as u8, stub_target(target, p.short).get());
                 self.e.store_gs_imm(off::EXIT_ID, id as i32);
                 self.e.store_gs_imm(off::EXIT_REASON, ExitReason::Branch as i32);
                 self.e.jmp_gs(off::EXIT_TRAMP);
@@ -2601,6 +2720,16 @@ mod tests {
         assert!(off > t.insn_map[1].0, "in the ret, not the copied pop");
         assert_eq!(regs, Spilled::RCX_RDX);
         assert_eq!(insn_at_offset(&t, off).code(), Code::Pop_r64);
+
+        // The same ret with its inline cache, below 2 GiB (short
+        // compares): each read of the return address, and the pop on the
+        // way to the table and on each hit, with rcx spilled.
+        let ic = TranslateOptions { ic_kinds: crate::abi::IC_KINDS, ..opts };
+        let t = translate_block(GuestAddr(0x401000), &[0xC3], CachePc(0x10_0000), 0, ic);
+        let kinds: Vec<_> = t.spilled.iter().map(|&(o, r)| (insn_at_offset(&t, o).mnemonic(), r)).collect();
+        let mut want = vec![(Mnemonic::Mov, Spilled::RCX); IC_ENTRIES];
+        want.extend([(Mnemonic::Pop, Spilled::RCX); IC_ENTRIES + 1]);
+        assert_eq!(kinds, want);
 
         // call [rax] far from 2 GiB: the push, with the target in rcx.
         let t = translate_block(GuestAddr(0x7fff_0000_0000), &[0xFF, 0x10], CachePc(0x10_0000), 0, opts);

@@ -239,6 +239,14 @@ impl CodeMemory {
         unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut [u8; 2], v) };
     }
 
+    /// Store a 4-byte immediate at `off` with one aligned store, so a
+    /// thread executing the instruction sees either the old or the new value.
+    pub fn patch_u32(&mut self, off: usize, v: u32) {
+        assert!(off.is_multiple_of(4) && off + 4 <= self.size, "misaligned or out-of-bounds patch");
+        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
+        unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut u32, v) };
+    }
+
     /// Store an 8-byte immediate at `off` with one aligned store, so a
     /// thread executing the instruction sees either the old or the new value.
     pub fn patch_u64(&mut self, off: usize, v: u64) {

@@ -29,8 +29,13 @@ use crate::abi::{
 use crate::addr::{CachePc, GuestAddr};
 use crate::translate::{
     IcPatch, JtKey, JtSpace, MAX_BLOCK_BYTES, MAX_JT_BYTES, MAX_JT_ENTRIES, TranslateOptions, Translation,
-    ibl_shared_code, translate_block_in,
+    ibl_shared_code, short_compare, stub_target, translate_block_in,
 };
+
+/// The record of a short-compare inline-cache entry that a target at or
+/// above 2 GiB asked to fill (`ic_fill`): used, but still empty in the
+/// code. Non-canonical, so no target equals it.
+const IC_UNFIT: u64 = 0x8000_0000_0000_0001;
 
 /// Lookups that pass a full inline cache by before the site asks to be
 /// emptied and refilled (`ic_rearm`); doubled at each re-arming of the
@@ -424,6 +429,8 @@ impl CodeCache {
                     count_at: if p.count_at == 0 { 0 } else { self.top as u32 + p.count_at },
                     count_len: p.count_len,
                     bypass_at: if p.bypass_at == 0 { 0 } else { self.top as u32 + p.bypass_at },
+                    bypass_to: if p.bypass_at == 0 { 0 } else { self.top as u32 + p.bypass_to },
+                    short: p.short,
                 }),
             });
         }
@@ -546,11 +553,26 @@ impl CodeCache {
         let Some(k) = entries.iter().position(|x| x.target.get() == IC_EMPTY) else { return };
         let i = first + k;
         let patch = self.exits[i].ic.expect("checked above");
-        self.mem.patch_u64(patch.stub_imm as usize, pc.get());
-        self.exits[i].target = pc;
-        self.link(ExitId(i as u32), to);
-        self.mem.patch_u64(patch.cmp_imm as usize, pc.get().wrapping_neg());
-        self.stats.ic_fills += 1;
+        if patch.short
+            && let Some(d) = short_compare(pc.get())
+        {
+            self.mem.patch_u64(patch.stub_imm as usize, pc.get());
+            self.exits[i].target = pc;
+            self.link(ExitId(i as u32), to);
+            self.mem.patch_u32(patch.cmp_imm as usize, d as u32);
+            self.stats.ic_fills += 1;
+        } else if patch.short {
+            // A target the short compare cannot hold: the entry stays
+            // empty in the code and counts as used, so that once every
+            // entry is, such targets go to the table.
+            self.exits[i].target = GuestAddr(IC_UNFIT);
+        } else {
+            self.mem.patch_u64(patch.stub_imm as usize, pc.get());
+            self.exits[i].target = pc;
+            self.link(ExitId(i as u32), to);
+            self.mem.patch_u64(patch.cmp_imm as usize, pc.get().wrapping_neg());
+            self.stats.ic_fills += 1;
+        }
         if self.exits[first..first + IC_ENTRIES].iter().all(|x| x.target.get() != IC_EMPTY) {
             // Full: other targets go to the table from now on (one byte, the
             // displacement of a short jump, either of whose values is right).
@@ -606,9 +628,12 @@ impl CodeCache {
             let q = self.exits[i].ic.expect("an inline cache's entries all have patches");
             // No compare matches from here on; then the jump goes back to
             // its stub, which names the empty target.
-            self.mem.patch_u64(q.cmp_imm as usize, IC_EMPTY.wrapping_neg());
+            match short_compare(IC_EMPTY).filter(|_| q.short) {
+                Some(d) => self.mem.patch_u32(q.cmp_imm as usize, d as u32),
+                None => self.mem.patch_u64(q.cmp_imm as usize, IC_EMPTY.wrapping_neg()),
+            }
             self.unlink_exit(i);
-            self.mem.patch_u64(q.stub_imm as usize, IC_EMPTY);
+            self.mem.patch_u64(q.stub_imm as usize, stub_target(GuestAddr(IC_EMPTY), q.short).get());
             self.exits[i].target = GuestAddr(IC_EMPTY);
         }
         if let Some(to_fill) = p.to_fill {
@@ -861,11 +886,12 @@ impl CodeCache {
             if p.bypass_at == 0 {
                 continue;
             }
-            let table = p.fall_at + 1 + p.to_table as u32;
-            let rel = table as i32 - (p.bypass_at as i32 + 5);
+            let rel = p.bypass_to as i32 - (p.bypass_at as i32 + 5);
             let mut jmp = [0xE9, 0, 0, 0, 0];
             jmp[1..].copy_from_slice(&rel.to_le_bytes());
             self.mem.write(p.bypass_at as usize, &jmp);
+            // Empty entries are no reason to fill any more.
+            self.mem.patch_u8(p.fall_at as usize, p.to_table);
         }
         self.threaded = true;
     }
@@ -1116,38 +1142,88 @@ mod tests {
 
     #[test]
     fn with_threads_returns_go_straight_to_the_table() {
+        use iced_x86::{Decoder, Instruction, Mnemonic, Register};
         let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
         let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
         let site = |c: &CodeCache, b: BlockId| c.block(b).exits.clone().find_map(|i| c.exits[i as usize].ic);
-        let (ret, _) = c.translate(GuestAddr(0x40_1000), &[0xC3]).unwrap();
-        let (call, _) = c.translate(GuestAddr(0x40_1100), &[0xFF, 0xD0]).unwrap();
-        let (r, k) = (site(&c, ret).unwrap(), site(&c, call).unwrap());
-        assert_ne!(r.bypass_at, 0, "a return's cache can be bypassed");
-        assert_eq!(k.bypass_at, 0, "a call's cache stays");
-        let first_compare = |c: &CodeCache, at: u32| {
-            let bytes = c.read(c.base().add(at as u64), 16).to_vec();
-            let mut d = iced_x86::Decoder::with_ip(64, &bytes, c.base().add(at as u64).get(), 0);
-            d.decode()
+        let at = |c: &CodeCache, to: u64| -> Instruction {
+            let bytes = c.read(CachePc(to), 16).to_vec();
+            Decoder::with_ip(64, &bytes, to, 0).decode()
         };
-        assert_eq!(first_compare(&c, r.bypass_at).mnemonic(), iced_x86::Mnemonic::Mov);
+        // A return below 2 GiB (short compares) and one above (wide).
+        let (short, _) = c.translate(GuestAddr(0x40_1000), &[0xC3]).unwrap();
+        let (wide, _) = c.translate(GuestAddr(0x7f00_0000_1000), &[0xC3]).unwrap();
+        let (call, _) = c.translate(GuestAddr(0x40_1100), &[0xFF, 0xD0]).unwrap();
+        let (s, w, k) = (site(&c, short).unwrap(), site(&c, wide).unwrap(), site(&c, call).unwrap());
+        assert!(s.short && !w.short && !k.short);
+        assert_ne!(s.bypass_at, 0, "a return's cache can be bypassed");
+        assert_ne!(w.bypass_at, 0, "a return's cache can be bypassed");
+        assert_eq!(k.bypass_at, 0, "a call's cache stays");
+        let first = |c: &CodeCache, p: IcPatch| at(c, c.base().add(p.bypass_at as u64).get());
+        let (fs, fw) = (first(&c, s), first(&c, w));
+        assert_eq!((fs.mnemonic(), fs.op1_kind()), (Mnemonic::Mov, iced_x86::OpKind::Memory), "mov rcx, [rsp]");
+        assert_eq!((fw.mnemonic(), fw.op0_register()), (Mnemonic::Mov, Register::RDX), "mov rdx, -C");
         let call_before = c.read(c.base().add(k.cmp_imm as u64 - 2), 10).to_vec();
         c.go_threaded();
-        // The return's first compare is now a jump to its table lookup,
-        // which starts by spilling rax.
-        let jmp = first_compare(&c, r.bypass_at);
-        assert_eq!(jmp.mnemonic(), iced_x86::Mnemonic::Jmp);
-        let to = jmp.near_branch_target();
-        let bytes = c.read(CachePc(to), 16).to_vec();
-        let mov = iced_x86::Decoder::with_ip(64, &bytes, to, 0).decode();
-        assert_eq!(
-            (mov.mnemonic(), mov.memory_segment(), mov.op1_register()),
-            (iced_x86::Mnemonic::Mov, iced_x86::Register::GS, iced_x86::Register::RAX)
-        );
-        assert_eq!(mov.memory_displacement64(), crate::abi::off::SPILL_RAX as u64);
+        // Each return's first compare is now a jump: the short one's to its
+        // pop of the target, the wide one's to its table lookup, which
+        // starts by spilling rax.
+        for (p, landing) in [(s, (Mnemonic::Pop, Register::None)), (w, (Mnemonic::Mov, Register::RAX))] {
+            let jmp = first(&c, p);
+            assert_eq!(jmp.mnemonic(), Mnemonic::Jmp);
+            let to = at(&c, jmp.near_branch_target());
+            assert_eq!((to.mnemonic(), to.op1_register()), landing);
+            // ... and misses no longer go to the dispatcher to fill.
+            assert_eq!(c.read(c.base().add(p.fall_at as u64), 1)[0], p.to_table);
+        }
         assert_eq!(c.read(c.base().add(k.cmp_imm as u64 - 2), 10), call_before, "the call's compare is unchanged");
         // Returns translated from now on have no inline cache.
         let (ret2, _) = c.translate(GuestAddr(0x40_1200), &[0xC3]).unwrap();
         assert!(site(&c, ret2).is_none());
+    }
+
+    #[test]
+    fn a_short_return_cache_holds_targets_below_2_gib_and_leaves_the_rest_to_the_table() {
+        let opts = TranslateOptions { ic_kinds: IC_KINDS, ..TranslateOptions::default() };
+        let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
+        let (sid, _) = c.translate(GuestAddr(0x40_1000), &[0xC3]).unwrap();
+        let ic: Vec<u32> = c.block(sid).exits.clone().filter(|&i| c.exits[i as usize].ic.is_some()).collect();
+        assert_eq!(ic.len(), IC_ENTRIES);
+        let imm32 = |c: &CodeCache, p: IcPatch| {
+            assert_eq!(p.cmp_imm % 4, 0, "patched with one aligned store");
+            i32::from_le_bytes(c.read(c.base().add(p.cmp_imm as u64), 4).try_into().unwrap())
+        };
+        let patch = |c: &CodeCache, k: usize| c.exits[ic[k] as usize].ic.unwrap();
+        for k in 0..IC_ENTRIES {
+            // Empty: matches only u64::MAX, which the stub names.
+            assert_eq!(imm32(&c, patch(&c, k)), 1);
+            assert_eq!(imm_at(&c, patch(&c, k).stub_imm), u64::MAX);
+        }
+        let low = GuestAddr(0x40_2000);
+        let high = GuestAddr(0x7f00_0000_2000);
+        let a_low = c.translate(low, &ONE).unwrap().1;
+        let a_high = c.translate(high, &ONE).unwrap().1;
+        c.ic_fill(ExitId(ic[0]), low, a_low);
+        assert_eq!(imm32(&c, patch(&c, 0)), -0x40_2000);
+        assert_eq!(imm_at(&c, patch(&c, 0).stub_imm), low.get());
+        assert_eq!(c.exits[ic[0] as usize].linked, c.by_cache_start(a_low));
+        // A target above 2 GiB uses up an entry and changes no code.
+        c.ic_fill(ExitId(ic[0]), high, a_high);
+        assert_eq!(imm32(&c, patch(&c, 1)), 1);
+        assert_eq!(imm_at(&c, patch(&c, 1).stub_imm), u64::MAX);
+        assert_eq!(c.exits[ic[1] as usize].linked, None);
+        assert_eq!(c.stats.ic_fills, 1);
+        let fall = |c: &CodeCache| c.read(c.base().add(patch(c, 0).fall_at as u64), 1)[0];
+        assert_ne!(fall(&c), patch(&c, 0).to_table, "an entry is left to fill");
+        c.ic_fill(ExitId(ic[0]), GuestAddr(0x7f00_0000_3000), a_high);
+        assert_eq!(fall(&c), patch(&c, 0).to_table, "no entry left: to the table");
+        // Re-arming empties all three, in the code's short form.
+        c.ic_rearm(ExitId(ic[0]));
+        for k in 0..IC_ENTRIES {
+            assert_eq!(imm32(&c, patch(&c, k)), 1);
+            assert_eq!(imm_at(&c, patch(&c, k).stub_imm), u64::MAX);
+            assert_eq!(c.exits[ic[k] as usize].target.get(), IC_EMPTY);
+        }
     }
 
     #[test]
