@@ -1194,10 +1194,11 @@ mod tests {
             i32::from_le_bytes(c.read(c.base().add(p.cmp_imm as u64), 4).try_into().unwrap())
         };
         let patch = |c: &CodeCache, k: usize| c.exits[ic[k] as usize].ic.unwrap();
-        for k in 0..IC_ENTRIES {
+        for &i in &ic {
             // Empty: matches only u64::MAX, which the stub names.
-            assert_eq!(imm32(&c, patch(&c, k)), 1);
-            assert_eq!(imm_at(&c, patch(&c, k).stub_imm), u64::MAX);
+            let p = c.exits[i as usize].ic.unwrap();
+            assert_eq!(imm32(&c, p), 1);
+            assert_eq!(imm_at(&c, p.stub_imm), u64::MAX);
         }
         let low = GuestAddr(0x40_2000);
         let high = GuestAddr(0x7f00_0000_2000);
@@ -1219,10 +1220,11 @@ mod tests {
         assert_eq!(fall(&c), patch(&c, 0).to_table, "no entry left: to the table");
         // Re-arming empties all three, in the code's short form.
         c.ic_rearm(ExitId(ic[0]));
-        for k in 0..IC_ENTRIES {
-            assert_eq!(imm32(&c, patch(&c, k)), 1);
-            assert_eq!(imm_at(&c, patch(&c, k).stub_imm), u64::MAX);
-            assert_eq!(c.exits[ic[k] as usize].target.get(), IC_EMPTY);
+        for &i in &ic {
+            let p = c.exits[i as usize].ic.unwrap();
+            assert_eq!(imm32(&c, p), 1);
+            assert_eq!(imm_at(&c, p.stub_imm), u64::MAX);
+            assert_eq!(c.exits[i as usize].target.get(), IC_EMPTY);
         }
     }
 
