@@ -207,17 +207,53 @@ pub struct IcPatch {
     /// `CodeCache::go_threaded`).
     pub bypass_at: u32,
     pub bypass_to: u32,
-    /// The compare is `lea rcx, [rcx + imm32]` (`cmp_imm` 4-aligned) of a
-    /// return whose targets lie below 2 GiB (`Compare::ShortRet`), not
-    /// `mov rdx, imm64`.
-    pub short: bool,
+    /// How the entry compares (`Compare`), and for `IcForm::Split` where
+    /// its second immediate is.
+    pub form: IcForm,
+    pub cmp_hi: u32,
+}
+
+/// The shape of an inline-cache entry's compare and its immediates.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum IcForm {
+    /// `mov rdx, -C` (`cmp_imm`: an 8-aligned imm64).
+    Wide,
+    /// `lea rcx, [rcx + d]` (`cmp_imm`: a 4-aligned imm32, `short_compare`).
+    Short,
+    /// `lea rcx, [rcx + lo]; rorx rcx, rcx, 32; lea rcx, [rcx + hi]`
+    /// (`cmp_imm`, `cmp_hi`: `split_compare`). Only at returns, whose
+    /// caches change only while one thread runs (`CodeCache::go_threaded`),
+    /// so the two stores need not be one.
+    Split,
 }
 
 /// What an inline-cache entry's exit stub names for the entry's `target`:
 /// the target, or for an empty entry the one address its compare matches
-/// (`IC_EMPTY`, non-canonical; `u64::MAX` for a short compare).
-pub fn stub_target(target: GuestAddr, short: bool) -> GuestAddr {
-    if short && target.get() == IC_EMPTY { GuestAddr(u64::MAX) } else { target }
+/// (`IC_EMPTY` for a wide compare, `u64::MAX` for a short one,
+/// `SPLIT_EMPTY` for a split one: none is a code address).
+pub fn stub_target(target: GuestAddr, form: IcForm) -> GuestAddr {
+    match form {
+        _ if target.get() != IC_EMPTY => target,
+        IcForm::Wide => target,
+        IcForm::Short => GuestAddr(u64::MAX),
+        IcForm::Split => GuestAddr(SPLIT_EMPTY),
+    }
+}
+
+/// The one address an empty split compare matches: non-canonical.
+const SPLIT_EMPTY: u64 = 0x4000_0000_0000_0000;
+
+/// The displacements (lo, hi) of a split compare for target `c`: rcx =
+/// rot32(c + lo) + hi is zero exactly when rcx was `c`. lo cancels the
+/// low half (leaving K << 32, K the high half or one more), the rotation
+/// brings K down, hi = -K cancels it. Empty: (0, -0x4000_0000), which only
+/// `SPLIT_EMPTY` matches, whatever lo is; so an entry is filled lo first
+/// and emptied hi first, and never matches a canonical address in between.
+pub fn split_compare(c: u64) -> (i32, i32) {
+    let c = if c == IC_EMPTY { SPLIT_EMPTY } else { c };
+    let lo = (c as i32).wrapping_neg();
+    let k = c.wrapping_add(lo as i64 as u64).rotate_right(32);
+    (lo, (k as i32).wrapping_neg())
 }
 
 /// How an inline cache compares its entries with the target.
@@ -232,6 +268,10 @@ enum Compare {
     /// immediate and no second register. Targets at or above 2 GiB are
     /// left to the table (`CodeCache::ic_fill`).
     ShortRet(u16),
+    /// A `ret imm16` elsewhere, with BMI2: the address on the stack, and
+    /// `mov rcx, [rsp]; lea rcx, [rcx + lo]; rorx rcx, rcx, 32; lea rcx,
+    /// [rcx + hi]; jrcxz` per entry (`split_compare`).
+    SplitRet(u16),
 }
 
 /// The `lea rcx, [rcx + d]` displacement that makes rcx zero for target
@@ -670,10 +710,17 @@ impl BlockBuilder<'_> {
     /// `got`: the target comes from the pointer at this guest address (see
     /// `IC_GOT_JUMPS`).
     fn emit_lookup(&mut self, kind: SiteKind, got: Option<GuestAddr>, cmp: Compare) {
+        // `short`: the return address stays on the stack (`imm`: the ret's).
         let short = match cmp {
-            Compare::ShortRet(imm) => Some(imm),
+            Compare::ShortRet(imm) | Compare::SplitRet(imm) => Some(imm),
             Compare::Wide => None,
         };
+        let form = match cmp {
+            Compare::Wide => IcForm::Wide,
+            Compare::ShortRet(_) => IcForm::Short,
+            Compare::SplitRet(_) => IcForm::Split,
+        };
+        let mut his = Vec::new();
         if self.opts.single_step {
             assert!(short.is_none(), "a short compare is never made for single-stepping");
             // Back to the dispatcher, which steps the target.
@@ -725,6 +772,24 @@ impl BlockBuilder<'_> {
             (0..entries).map(|k| if k == 0 { guess.unwrap_or(IC_EMPTY) } else { IC_EMPTY }).collect();
         let mut bypass = (0, 0);
         for (k, &c) in targets.iter().enumerate() {
+            if form == IcForm::Split {
+                let (lo, hi) = split_compare(c);
+                if k == 0 {
+                    bypass.0 = self.e.len() as u32;
+                }
+                self.may_fault(Spilled::RCX);
+                let e = &mut self.e;
+                asm!(e; mov rcx, [rsp]);
+                imms.push(e.len() as u32 + 3);
+                asm!(e
+                    ; lea rcx, [rcx + lo]
+                    ; rorx rcx, rcx, 32
+                );
+                his.push(e.len() as u32 + 3);
+                asm!(e; lea rcx, [rcx + hi]);
+                to_hits.push(e.jrcxz_fwd()); // hit_k
+                continue;
+            }
             if let Some(d) = short.and_then(|_| short_compare(c)) {
                 // The address is read again for each entry (it stays on
                 // the stack until the pop below), so no compare needs
@@ -829,7 +894,7 @@ impl BlockBuilder<'_> {
                 bypass.1 = e.len() as u32;
             }
             let bypass = if kind == SiteKind::Ret { bypass } else { (0, 0) };
-            for ((slot, cmp_imm), c) in hits.into_iter().zip(targets) {
+            for (k, ((slot, cmp_imm), c)) in hits.into_iter().zip(targets).enumerate() {
                 let ic = IcPatch {
                     cmp_imm,
                     stub_imm: 0,
@@ -840,7 +905,8 @@ impl BlockBuilder<'_> {
                     count_len: 0,
                     bypass_at: bypass.0,
                     bypass_to: bypass.1,
-                    short: short.is_some(),
+                    form,
+                    cmp_hi: his.get(k).copied().unwrap_or(0),
                 };
                 self.pending.push((slot, GuestAddr(c), Some(ic)));
             }
@@ -916,6 +982,13 @@ impl BlockBuilder<'_> {
     /// below 2 GiB.
     fn short_ret(&self, ins: &Instruction) -> bool {
         !self.opts.single_step && self.opts.ic_kinds & (1 << SiteKind::Ret as u32) != 0 && ins.ip() < 1 << 31
+    }
+
+    /// Whether a `ret` above 2 GiB compares its inline cache split
+    /// (`Compare::SplitRet`): it has one, is not single-stepped, and the
+    /// CPU has BMI2 (`rorx`).
+    fn split_ret(&self) -> bool {
+        !self.opts.single_step && self.opts.ic_kinds & (1 << SiteKind::Ret as u32) != 0 && self.opts.bmi2
     }
 
     /// Whether a `ret` takes `ret_through_table` (no single-stepping, no
@@ -1104,6 +1177,8 @@ impl BlockBuilder<'_> {
                         self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
                         if self.short_ret(ins) {
                             self.emit_lookup(SiteKind::Ret, None, Compare::ShortRet(imm));
+                        } else if self.split_ret() {
+                            self.emit_lookup(SiteKind::Ret, None, Compare::SplitRet(imm));
                         } else {
                             asm!(self.e; pop rcx);
                             if imm != 0 {
@@ -2220,7 +2295,7 @@ impl BlockBuilder<'_> {
             let stub_imm = self.e.len() as u32 + 2;
             if let Some(p) = ic {
                 // The target is patched here as the entry changes.
-                self.e.mov_imm64(reg::RCX as u8, stub_target(target, p.short).get());
+                self.e.mov_imm64(reg::RCX as u8, stub_target(target, p.form).get());
                 self.e.store_gs_imm(off::EXIT_ID, id as i32);
                 self.e.store_gs_imm(off::EXIT_REASON, ExitReason::Branch as i32);
                 self.e.jmp_gs(off::EXIT_TRAMP);

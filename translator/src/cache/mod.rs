@@ -28,8 +28,8 @@ use crate::abi::{
 };
 use crate::addr::{CachePc, GuestAddr};
 use crate::translate::{
-    IcPatch, JtKey, JtSpace, MAX_BLOCK_BYTES, MAX_JT_BYTES, MAX_JT_ENTRIES, TranslateOptions, Translation,
-    ibl_shared_code, short_compare, stub_target, translate_block_in,
+    IcForm, IcPatch, JtKey, JtSpace, MAX_BLOCK_BYTES, MAX_JT_BYTES, MAX_JT_ENTRIES, TranslateOptions, Translation,
+    ibl_shared_code, short_compare, split_compare, stub_target, translate_block_in,
 };
 
 /// The record of a short-compare inline-cache entry that a target at or
@@ -430,7 +430,8 @@ impl CodeCache {
                     count_len: p.count_len,
                     bypass_at: if p.bypass_at == 0 { 0 } else { self.top as u32 + p.bypass_at },
                     bypass_to: if p.bypass_at == 0 { 0 } else { self.top as u32 + p.bypass_to },
-                    short: p.short,
+                    form: p.form,
+                    cmp_hi: if p.cmp_hi == 0 { 0 } else { self.top as u32 + p.cmp_hi },
                 }),
             });
         }
@@ -553,7 +554,15 @@ impl CodeCache {
         let Some(k) = entries.iter().position(|x| x.target.get() == IC_EMPTY) else { return };
         let i = first + k;
         let patch = self.exits[i].ic.expect("checked above");
-        if patch.short
+        if patch.form == IcForm::Split {
+            let (lo, hi) = split_compare(pc.get());
+            self.mem.patch_u64(patch.stub_imm as usize, pc.get());
+            self.exits[i].target = pc;
+            self.link(ExitId(i as u32), to);
+            self.mem.write(patch.cmp_imm as usize, &lo.to_le_bytes());
+            self.mem.write(patch.cmp_hi as usize, &hi.to_le_bytes());
+            self.stats.ic_fills += 1;
+        } else if patch.form == IcForm::Short
             && let Some(d) = short_compare(pc.get())
         {
             self.mem.patch_u64(patch.stub_imm as usize, pc.get());
@@ -561,7 +570,7 @@ impl CodeCache {
             self.link(ExitId(i as u32), to);
             self.mem.patch_u32(patch.cmp_imm as usize, d as u32);
             self.stats.ic_fills += 1;
-        } else if patch.short {
+        } else if patch.form == IcForm::Short {
             // A target the short compare cannot hold: the entry stays
             // empty in the code and counts as used, so that once every
             // entry is, such targets go to the table.
@@ -628,12 +637,20 @@ impl CodeCache {
             let q = self.exits[i].ic.expect("an inline cache's entries all have patches");
             // No compare matches from here on; then the jump goes back to
             // its stub, which names the empty target.
-            match short_compare(IC_EMPTY).filter(|_| q.short) {
-                Some(d) => self.mem.patch_u32(q.cmp_imm as usize, d as u32),
-                None => self.mem.patch_u64(q.cmp_imm as usize, IC_EMPTY.wrapping_neg()),
+            match q.form {
+                IcForm::Wide => self.mem.patch_u64(q.cmp_imm as usize, IC_EMPTY.wrapping_neg()),
+                IcForm::Short => {
+                    let d = short_compare(IC_EMPTY).expect("an empty entry has a short compare");
+                    self.mem.patch_u32(q.cmp_imm as usize, d as u32);
+                }
+                IcForm::Split => {
+                    let (lo, hi) = split_compare(IC_EMPTY);
+                    self.mem.write(q.cmp_hi as usize, &hi.to_le_bytes());
+                    self.mem.write(q.cmp_imm as usize, &lo.to_le_bytes());
+                }
             }
             self.unlink_exit(i);
-            self.mem.patch_u64(q.stub_imm as usize, stub_target(GuestAddr(IC_EMPTY), q.short).get());
+            self.mem.patch_u64(q.stub_imm as usize, stub_target(GuestAddr(IC_EMPTY), q.form).get());
             self.exits[i].target = GuestAddr(IC_EMPTY);
         }
         if let Some(to_fill) = p.to_fill {
@@ -1155,7 +1172,7 @@ mod tests {
         let (wide, _) = c.translate(GuestAddr(0x7f00_0000_1000), &[0xC3]).unwrap();
         let (call, _) = c.translate(GuestAddr(0x40_1100), &[0xFF, 0xD0]).unwrap();
         let (s, w, k) = (site(&c, short).unwrap(), site(&c, wide).unwrap(), site(&c, call).unwrap());
-        assert!(s.short && !w.short && !k.short);
+        assert_eq!((s.form, w.form, k.form), (IcForm::Short, IcForm::Wide, IcForm::Wide));
         assert_ne!(s.bypass_at, 0, "a return's cache can be bypassed");
         assert_ne!(w.bypass_at, 0, "a return's cache can be bypassed");
         assert_eq!(k.bypass_at, 0, "a call's cache stays");
@@ -1225,6 +1242,71 @@ mod tests {
             assert_eq!(imm32(&c, p), 1);
             assert_eq!(imm_at(&c, p.stub_imm), u64::MAX);
             assert_eq!(c.exits[i as usize].target.get(), IC_EMPTY);
+        }
+    }
+
+    #[test]
+    fn a_split_return_cache_holds_any_target_and_its_code_compares_what_the_record_says() {
+        use iced_x86::{Decoder, Mnemonic, Register};
+        let opts = TranslateOptions { ic_kinds: IC_KINDS, bmi2: true, ..TranslateOptions::default() };
+        let mut c = CodeCache::new(1 << 20, None, None, opts).unwrap();
+        let (sid, _) = c.translate(GuestAddr(0x7f00_0000_1000), &[0xC3]).unwrap();
+        let ic: Vec<u32> = c.block(sid).exits.clone().filter(|&i| c.exits[i as usize].ic.is_some()).collect();
+        let p = |c: &CodeCache, i: u32| c.exits[i as usize].ic.unwrap();
+        // The entry's code, decoded: mov rcx, [rsp]; lea; rorx; lea; and
+        // the leas' displacements as the record says.
+        let code = |c: &CodeCache, i: u32| {
+            let q = p(c, i);
+            let start = c.base().add(q.cmp_imm as u64 - 7).get();
+            let bytes = c.read(CachePc(start), 32).to_vec();
+            let v: Vec<_> = Decoder::with_ip(64, &bytes, start, 0).into_iter().take(5).collect();
+            assert_eq!(
+                v.iter().map(|x| x.mnemonic()).collect::<Vec<_>>(),
+                [Mnemonic::Mov, Mnemonic::Lea, Mnemonic::Rorx, Mnemonic::Lea, Mnemonic::Jrcxz]
+            );
+            assert_eq!((v[0].op0_register(), v[0].memory_base()), (Register::RCX, Register::RSP));
+            assert_eq!(v[3].ip() + 3, c.base().add(q.cmp_hi as u64).get(), "cmp_hi is the second lea's");
+            (v[1].memory_displacement64() as i64 as i32, v[3].memory_displacement64() as i64 as i32)
+        };
+        let matches = |(lo, hi): (i32, i32), t: u64| {
+            t.wrapping_add(lo as i64 as u64).rotate_right(32).wrapping_add(hi as i64 as u64) == 0
+        };
+        for &i in &ic {
+            assert_eq!(p(&c, i).form, IcForm::Split);
+            assert_eq!(code(&c, i), split_compare(IC_EMPTY));
+            assert!(matches(code(&c, i), 0x4000_0000_0000_0000), "empty matches its stub's address");
+            assert_eq!(imm_at(&c, p(&c, i).stub_imm), 0x4000_0000_0000_0000);
+        }
+        // Any target fits, high or low, with a low half at or above 2^31.
+        let targets = [GuestAddr(0x7f00_8000_2000), GuestAddr(0x40_2000), GuestAddr(0x5555_ffff_fff0)];
+        let at: Vec<CachePc> = targets.iter().map(|&t| c.translate(t, &ONE).unwrap().1).collect();
+        for (k, (&t, &a)) in targets.iter().zip(&at).enumerate() {
+            c.ic_fill(ExitId(ic[0]), t, a);
+            let d = code(&c, ic[k]);
+            assert!(matches(d, t.get()), "entry {k} matches {t:?}");
+            assert!(!matches(d, t.get() ^ 1 << 32) && !matches(d, t.get() + 8));
+            assert_eq!(imm_at(&c, p(&c, ic[k]).stub_imm), t.get());
+        }
+        assert_eq!(c.stats.ic_fills, 3);
+        c.ic_rearm(ExitId(ic[0]));
+        for &i in &ic {
+            assert_eq!(code(&c, i), split_compare(IC_EMPTY));
+        }
+    }
+
+    #[test]
+    fn a_split_compare_half_written_matches_no_canonical_address() {
+        // Filled lo first, emptied hi first: in between, (new lo, empty hi).
+        let (_, empty_hi) = split_compare(IC_EMPTY);
+        for t in [0x40_1000u64, 0x7fff_ffff_f000, 0x5555_8000_0000, 0x7f12_7fff_fff8, 0] {
+            let (lo, hi) = split_compare(t);
+            let m = |lo: i32, hi: i32| {
+                // The one address (lo, hi) matches.
+                ((hi as i64).wrapping_neg() as u64).rotate_left(32).wrapping_sub(lo as i64 as u64)
+            };
+            assert_eq!(m(lo, hi), t);
+            let between = m(lo, empty_hi);
+            assert_ne!((between as i64) << 16 >> 16, between as i64, "{t:#x}: {between:#x} is canonical");
         }
     }
 
