@@ -710,8 +710,9 @@ impl BlockBuilder<'_> {
     /// `got`: the target comes from the pointer at this guest address (see
     /// `IC_GOT_JUMPS`).
     fn emit_lookup(&mut self, kind: SiteKind, got: Option<GuestAddr>, cmp: Compare) {
-        // `short`: the return address stays on the stack (`imm`: the ret's).
-        let short = match cmp {
+        // `on_stack`: a return whose address stays on the stack through the
+        // compares (`imm`: the ret's).
+        let on_stack = match cmp {
             Compare::ShortRet(imm) | Compare::SplitRet(imm) => Some(imm),
             Compare::Wide => None,
         };
@@ -722,7 +723,7 @@ impl BlockBuilder<'_> {
         };
         let mut his = Vec::new();
         if self.opts.single_step {
-            assert!(short.is_none(), "a short compare is never made for single-stepping");
+            assert!(on_stack.is_none(), "a return is popped first for single-stepping");
             // Back to the dispatcher, which steps the target.
             asm!(self.e
                 ; gs mov QWORD [off::EXIT_ID], DWORD NO_SITE as i32
@@ -733,7 +734,7 @@ impl BlockBuilder<'_> {
         let table = self.opts.ibl_table;
         let count = self.opts.count_sites;
         let e = &mut self.e;
-        if short.is_none() || count {
+        if on_stack.is_none() || count {
             asm!(e; gs mov [off::SPILL_RDX], rdx);
         }
         if count {
@@ -746,7 +747,7 @@ impl BlockBuilder<'_> {
                 ; gs mov [n], rdx
                 ; gs mov QWORD [off::SITE_KIND], DWORD kind as i32
             );
-            if short.is_some() {
+            if on_stack.is_some() {
                 asm!(e; gs mov rdx, [off::SPILL_RDX]);
             }
         }
@@ -790,7 +791,8 @@ impl BlockBuilder<'_> {
                 to_hits.push(e.jrcxz_fwd()); // hit_k
                 continue;
             }
-            if let Some(d) = short.and_then(|_| short_compare(c)) {
+            if form == IcForm::Short {
+                let d = short_compare(c).expect("a short site's entries start empty");
                 // The address is read again for each entry (it stays on
                 // the stack until the pop below), so no compare needs
                 // undoing.
@@ -825,7 +827,7 @@ impl BlockBuilder<'_> {
                 ; lea rcx, [rcx + rdx + 1]
             );
         }
-        if let Some(imm) = short {
+        if let Some(imm) = on_stack {
             // None matched: pop the target for the table, as a plain
             // return does.
             bypass.1 = self.e.len() as u32;
@@ -845,11 +847,12 @@ impl BlockBuilder<'_> {
             let to_fall = e.jmp8_fwd(); // fill | table
             let mut hits = Vec::with_capacity(entries);
             for (k, at) in to_hits.into_iter().enumerate() {
-                // hit_k: the guest's rcx and rdx back (a short compare's
-                // return pops now), and on to entry k's block.
+                // hit_k: the guest's rcx and rdx back (a return whose
+                // address stayed on the stack pops it now), and on to
+                // entry k's block.
                 let ok = e.bind_rel8(at);
                 assert!(ok, "inline cache longer than a short jump");
-                match short {
+                match on_stack {
                     Some(imm) => {
                         // `pop`, not `lea rsp`: the CPU's stack engine
                         // tracks pops without a synchronizing uop. (It
@@ -890,7 +893,7 @@ impl BlockBuilder<'_> {
                 let ok = e.bind_rel8(to_fall);
                 assert!(ok);
             }
-            if short.is_none() {
+            if on_stack.is_none() {
                 bypass.1 = e.len() as u32;
             }
             let bypass = if kind == SiteKind::Ret { bypass } else { (0, 0) };
