@@ -962,7 +962,10 @@ per_variant!(descriptor_paths_as_strace_y, |v: &str| {
 });
 
 /// A trace line with every run of four or more digits (ports, inodes,
-/// pids) as N.
+/// pids) as N, and pids of any length (`nl_pid=`, `pid:`, a netlink
+/// socket's port in `<NETLINK:[ROUTE:port]>`) too: the
+/// traced process has another pid under strace than under bt-run, and on
+/// a fresh machine pids have three digits or fewer.
 fn without_long_numbers(line: &str) -> String {
     let mut out = String::new();
     let mut digits = String::new();
@@ -971,13 +974,35 @@ fn without_long_numbers(line: &str) -> String {
             digits.push(c);
             continue;
         }
-        out.push_str(if digits.len() >= 4 { "N" } else { &digits });
+        let netlink_port = out.rfind("<NETLINK:[").is_some_and(|i| !out[i..].contains(']')) && out.ends_with(':');
+        let pid = out.ends_with("nl_pid=") || out.ends_with("pid:") || netlink_port;
+        // (An unbound netlink socket's nl_pid=0 stays.)
+        let pid = pid && !digits.is_empty() && digits != "0";
+        out.push_str(if digits.len() >= 4 || pid { "N" } else { &digits });
         digits.clear();
         if c != '\0' {
             out.push(c);
         }
     }
     out
+}
+
+#[test]
+fn trace_lines_are_compared_without_pids_of_any_length() {
+    assert_eq!(
+        without_long_numbers("getsockname(3<socket:[12345]>, {sa_family=AF_NETLINK, nl_pid=313, nl_groups=00000000}"),
+        "getsockname(3<socket:[N]>, {sa_family=AF_NETLINK, nl_pid=N, nl_groups=N}"
+    );
+    assert_eq!(
+        without_long_numbers("close(5<anon_inode:[pidfd]<pid:77>>) = 0"),
+        "close(5<anon_inode:[pidfd]<pid:N>>) = 0"
+    );
+    assert_eq!(without_long_numbers("close(3<socket:[1234]>) = 0"), "close(3<socket:[N]>) = 0");
+    assert_eq!(without_long_numbers("getsockname(3<NETLINK:[ROUTE:18]>, "), "getsockname(3<NETLINK:[ROUTE:N]>, ");
+    assert_eq!(
+        without_long_numbers("{sa_family=AF_NETLINK, nl_pid=0, nl_groups=0}"),
+        "{sa_family=AF_NETLINK, nl_pid=0, nl_groups=0}"
+    );
 }
 
 per_variant!(socket_and_device_details_as_strace_yy, |v: &str| {
