@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use translator::abi::{ExitReason, GuestContext, IC_KINDS, NO_SITE, reg};
 use translator::cache::{BlockId, CacheFull, CodeCache, ExitId};
+use translator::context_box::ContextBox;
 use translator::translate::{
     InlineAnswer, InlineSyscalls, MAX_BLOCK_INSNS, MAX_INSN_LEN, StepKind, TranslateOptions, step_kind,
 };
@@ -151,7 +152,7 @@ pub struct Process {
 
 /// One guest thread: its registers and signal state, and the process.
 pub struct Thread {
-    pub ctx: Box<GuestContext>,
+    pub ctx: ContextBox,
     pub sig: Box<ThreadSignals>,
     pub p: &'static Process,
     /// Is this the thread bt-run started with?
@@ -1235,7 +1236,7 @@ mod tests {
             assert!(!set.is_empty());
             let inline = TranslateOptions { inline_syscalls: set, ..Default::default() };
             let gate = TranslateOptions::default();
-            let ctx = Box::leak(GuestContext::new_boxed());
+            let ctx = GuestContext::new_boxed().leak();
             sys::install_context(ctx).expect("GS base for this test thread");
             Rig {
                 inline: CodeCache::new(8 << 20, None, None, inline).expect("code cache"),

@@ -142,9 +142,19 @@ fn on_signal(p: &Process, sig: i32, info: &mut libc::siginfo_t, uc: &mut libc::u
         }
         // Guest registers that the translation keeps in spill slots at
         // the faulting instruction, as recorded when it was translated.
-        cache.spilled_at(CachePc(rip)).restore(ctx);
+        let spilled = cache.spilled_at(CachePc(rip));
+        spilled.restore(ctx);
         ctx.rflags = uc.uc_mcontext.gregs[libc::REG_EFL as usize] as u64;
         ctx.rip = pc.get();
+        if spilled.probe.is_some() && sig == libc::SIGSEGV {
+            // A confined store's check found its address at or above the
+            // guest's limit (`GuestContext::store_probe`): the store's
+            // own exit, which faults at the store's address as natively.
+            ctx.exit_reason = ExitReason::StoreFault as u64;
+            uc.uc_mcontext.gregs[REG_RIP] = sys::trampolines::bt_signal_exit as *const () as i64;
+            uc.uc_mcontext.gregs[libc::REG_RSP as usize] = ctx.host_rsp as i64;
+            return;
+        }
         if matches!(sig, libc::SIGILL | libc::SIGFPE) {
             // si_addr names the instruction: make it the guest's.
             set_si_addr(info, pc.get());

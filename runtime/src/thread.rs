@@ -20,6 +20,7 @@ use std::sync::mpsc;
 use translator::GuestAddr;
 
 use translator::abi::{GuestContext, reg};
+use translator::context_box::ContextBox;
 
 use crate::dispatch::{GuestExit, Shared, Thread};
 use crate::sys;
@@ -162,7 +163,7 @@ impl Thread {
     }
 
     /// A copy of this thread's context for a new child (thread or vfork).
-    fn child_context(&self, flags: u64, stack: u64, tls: u64) -> Box<GuestContext> {
+    fn child_context(&self, flags: u64, stack: u64, tls: u64) -> ContextBox {
         let mut ctx = GuestContext::new_boxed();
         ctx.gpr = self.ctx.gpr;
         ctx.gpr[reg::RAX] = 0;

@@ -5,6 +5,8 @@
 //! trampolines has a constant offset below, checked against `offset_of!` by
 //! the tests at the bottom of this file.
 
+use crate::context_box::ContextBox;
+
 /// Number of general-purpose registers, in hardware encoding order
 /// (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8..r15).
 pub const NGPR: usize = 16;
@@ -216,7 +218,23 @@ pub struct GuestContext {
     pub _pad: [u64; 8],
     /// XSAVE image of the guest's x87/SSE/AVX state while it is not loaded.
     pub xsave: [u8; XSAVE_SIZE],
+    pub _tail: [u8; CONTEXT_TAIL],
+    /// A confined store's check keeps its scratch register's guest value
+    /// here and reloads it indexed by the store address's bits 46-61
+    /// (`off::STORE_PROBE`): the last 8 bytes of the context's pages, after
+    /// which its mapping has `STORE_PROBE_HOLE` bytes that fault
+    /// (`ContextBox`), so the reload faults for any index but 0.
+    pub store_probe: u64,
 }
+
+/// Padding that makes `GuestContext` end on a page, with `store_probe` its
+/// last 8 bytes.
+const CONTEXT_TAIL: usize =
+    (off::XSAVE as usize + XSAVE_SIZE + 8).next_multiple_of(4096) - (off::XSAVE as usize + XSAVE_SIZE + 8);
+
+/// Inaccessible bytes after a context (`ContextBox`): a store probe's
+/// index (16 bits) times 8.
+pub const STORE_PROBE_HOLE: usize = 8 << 16;
 
 pub mod off {
     //! Byte offsets of `GuestContext` fields, as emitted code uses them.
@@ -261,6 +279,7 @@ pub mod off {
     pub const SYS_TABLE_SYNC: i32 = 560;
     pub const EXIT_BRANCH: i32 = 568;
     pub const XSAVE: i32 = 640;
+    pub const STORE_PROBE: i32 = (std::mem::size_of::<super::GuestContext>() - 8) as i32;
 
     /// Offset of general-purpose register `r` (hardware order).
     pub const fn gpr(r: usize) -> i32 {
@@ -386,11 +405,15 @@ pub struct Spilled {
     pub rdx: bool,
     /// This register (a `reg` number) is in `SPILL_SCRATCH`.
     pub scratch: Option<u8>,
+    /// The instruction is a confined store's check, the reload of this
+    /// register from `GuestContext::store_probe`: its fault means the store
+    /// aimed at or above `GUEST_LIMIT`, the `StoreFault` exit.
+    pub probe: Option<u8>,
 }
 
 impl Spilled {
-    pub const RCX: Self = Self { rcx: true, rdx: false, scratch: None };
-    pub const RCX_RDX: Self = Self { rcx: true, rdx: true, scratch: None };
+    pub const RCX: Self = Self { rcx: true, rdx: false, scratch: None, probe: None };
+    pub const RCX_RDX: Self = Self { rcx: true, rdx: true, scratch: None, probe: None };
 
     pub fn scratch(r: u8) -> Self {
         Self { scratch: Some(r), ..Self::default() }
@@ -408,15 +431,19 @@ impl Spilled {
         if let Some(r) = self.scratch {
             ctx.gpr[r as usize] = ctx.spill_scratch;
         }
+        if let Some(r) = self.probe {
+            ctx.gpr[r as usize] = ctx.store_probe;
+        }
     }
 }
 
 impl GuestContext {
-    /// A zeroed context on the heap, with the XSAVE image's legacy area
-    /// holding the kernel's initial x87/SSE control state.
-    pub fn new_boxed() -> Box<GuestContext> {
+    /// A zeroed context in its own mapping (`ContextBox`, with the store
+    /// probe's hole after it), with the XSAVE image's legacy area holding
+    /// the kernel's initial x87/SSE control state.
+    pub fn new_boxed() -> ContextBox {
         // SAFETY-free construction: every field is plain integers.
-        let mut b: Box<GuestContext> = Box::new(GuestContext {
+        let mut b = ContextBox::new(GuestContext {
             gpr: [0; NGPR],
             rip: 0,
             rflags: 0x202,
@@ -467,6 +494,8 @@ impl GuestContext {
             exit_branch: 0,
             _pad: [0; 8],
             xsave: [0; XSAVE_SIZE],
+            _tail: [0; CONTEXT_TAIL],
+            store_probe: 0,
         });
         // x87 FCW = 0x37f, MXCSR = 0x1f80, MXCSR_MASK left 0 (xrstor ignores it).
         b.xsave[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
@@ -525,6 +554,8 @@ mod tests {
         assert_eq!(offset_of!(GuestContext, exit_branch) as i32, off::EXIT_BRANCH);
         assert_eq!(offset_of!(GuestContext, xsave) as i32, off::XSAVE);
         assert_eq!(off::XSAVE % 64, 0, "XSAVE image must be 64-byte aligned");
+        assert_eq!(offset_of!(GuestContext, store_probe) as i32, off::STORE_PROBE);
+        assert_eq!(std::mem::size_of::<GuestContext>() % 4096, 0, "the store probe ends a page");
         assert_eq!(std::mem::align_of::<GuestContext>(), 64);
     }
 }

@@ -4,13 +4,16 @@
 
 //!
 //! Unsafe code lives in `cache::mem` (the executable mappings of the code
-//! cache) behind safe functions; the lint below holds the rest to safe Rust.
+//! cache) and `context_box` (a thread context's mapping) behind safe
+//! functions; the lint below holds the rest to safe Rust.
 
 #![deny(unsafe_code)]
 
 pub mod abi;
 pub mod addr;
 pub mod cache;
+#[allow(unsafe_code)]
+pub mod context_box;
 pub mod emit;
 pub mod facts;
 pub mod translate;

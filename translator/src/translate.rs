@@ -533,7 +533,7 @@ pub fn translate_block_in(
         ic_counted: Vec::new(),
         store_fails: Vec::new(),
         checked: Vec::new(),
-        insn_regs: 0,
+        facts: InsnFacts::default(),
         next_touches_stack: false,
     };
     indirect_entry(&mut b.e, pc);
@@ -577,19 +577,70 @@ pub fn translate_block_in(
             break;
         }
         if opts.confine_stores {
-            b.next_touches_stack = touches_stack(GuestAddr(ins.next_ip()), &rest[ins.len()..]);
+            b.facts = InsnFacts::of(&mut b.info, &ins);
+            // Only `moves_rsp_far` asks, about an instruction that sets rsp.
+            b.next_touches_stack = b.facts.written & (1 << reg::RSP) != 0
+                && touches_stack(&mut b.info, GuestAddr(ins.next_ip()), &rest[ins.len()..]);
         }
         if !b.instruction(&ins, raw) {
             break;
         }
         if opts.confine_stores {
-            b.forget_checks_written_by(&ins);
+            b.forget_checks_written();
         }
         b.history.push(ins);
     }
     // A jump table takes the instructions after the one decoded last.
     let end = if b.jump_table.is_some() { end.get() } else { decoder.ip() };
     b.finish(pc, end.wrapping_sub(pc.get()) as u32)
+}
+
+/// What store confinement needs to know about one instruction, from one
+/// look at its iced-x86 instruction info.
+#[derive(Default)]
+struct InsnFacts {
+    /// The general registers it uses (bit `abi::reg` number).
+    regs: u32,
+    /// The general registers it writes, wholly or in part.
+    written: u32,
+    /// The memory it writes: base, index, scale, displacement, and whether
+    /// FS-relative.
+    stores: Vec<(Register, Register, u32, u64, bool)>,
+    /// A write is indexed by a vector register (a scatter).
+    vector_indexed_store: bool,
+}
+
+impl InsnFacts {
+    fn of(info: &mut InstructionInfoFactory, ins: &Instruction) -> Self {
+        let info = info.info(ins);
+        let mut f = Self::default();
+        for u in info.used_registers() {
+            if !u.register().is_gpr() {
+                continue;
+            }
+            let bit = 1 << reg_num(u.register());
+            f.regs |= bit;
+            if matches!(
+                u.access(),
+                OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
+            ) {
+                f.written |= bit;
+            }
+        }
+        for m in info.used_memory() {
+            if !matches!(
+                m.access(),
+                OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
+            ) {
+                continue;
+            }
+            if m.index() != Register::None && !m.index().is_gpr() {
+                f.vector_indexed_store = true;
+            }
+            f.stores.push((m.base(), m.index(), m.scale(), m.displacement(), m.segment() == Register::FS));
+        }
+        f
+    }
 }
 
 struct BlockBuilder<'a> {
@@ -627,9 +678,8 @@ struct BlockBuilder<'a> {
     /// stubs): the branch, the guest pc and reason of the exit, and the
     /// registers to take back from their spill slots first, in order.
     store_fails: Vec<StoreFail>,
-    /// The general registers the instruction being checked uses (bit
-    /// `abi::reg` number).
-    insn_regs: u32,
+    /// Confined stores: the instruction being translated, as they need it.
+    facts: InsnFacts,
     /// The instruction after the one being translated accesses memory at
     /// rsp (confined stores: see `moves_rsp_far`).
     next_touches_stack: bool,
@@ -2029,43 +2079,25 @@ impl BlockBuilder<'_> {
     /// confined yet (vector-indexed scatters, AMX tile stores), which are
     /// refused as unsupported.
     fn confine(&mut self, ins: &Instruction) -> bool {
-        if matches!(ins.code(), Code::VEX_Tilestored_sibmem_tmm) {
+        if matches!(ins.code(), Code::VEX_Tilestored_sibmem_tmm) || self.facts.vector_indexed_store {
             return false;
         }
         let mut checks = Vec::new();
-        self.insn_regs = self
-            .info
-            .info(ins)
-            .used_registers()
-            .iter()
-            .filter(|u| u.register().is_gpr())
-            .fold(0, |acc, u| acc | 1 << reg_num(u.register()));
-        for m in self.info.info(ins).used_memory() {
-            if !matches!(
-                m.access(),
-                OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
-            ) {
-                continue;
-            }
-            let (base, index) = (m.base(), m.index());
-            if index != Register::None && !index.is_gpr() {
-                return false;
-            }
-            let fs = m.segment() == Register::FS;
+        for &(base, index, scale, displ, fs) in &self.facts.stores {
             let a = if base == Register::RIP {
-                StoreAddr::Const(m.displacement())
+                StoreAddr::Const(displ)
             } else if base.size() == 4 || index.size() == 4 {
                 // 32-bit addressing: below 4 GiB, but for the FS base.
                 if !fs {
                     continue;
                 }
-                StoreAddr::Regs { base, index, scale: m.scale(), displ: m.displacement(), fs }
+                StoreAddr::Regs { base, index, scale, displ, fs }
             } else if base == Register::None && index == Register::None && !fs {
-                StoreAddr::Const(m.displacement())
+                StoreAddr::Const(displ)
             } else if base == Register::RSP && index == Register::None && !fs {
                 continue;
             } else {
-                StoreAddr::Regs { base, index, scale: m.scale(), displ: m.displacement(), fs }
+                StoreAddr::Regs { base, index, scale, displ, fs }
             };
             if !checks.contains(&a) {
                 checks.push(a);
@@ -2079,19 +2111,26 @@ impl BlockBuilder<'_> {
 
     /// Emit the check that address `a` lies below `GUEST_LIMIT`; if not,
     /// the block leaves with `StoreFault` at `pc` (every register the
-    /// guest's, once `restore` is done). Flag-free, with rcx (and rdx for
-    /// the FS base) spilled:
+    /// guest's, once `restore`, spill slots of registers the caller moved
+    /// aside, is done). Flag-free and branch-free: a register `r` that the
+    /// store does not use is kept in `GuestContext::store_probe` and
+    /// reloaded from there indexed by the address's bits 46..61, so the
+    /// reload faults (past the context's pages, `ContextBox`) unless they
+    /// are all 0; the fault is recorded as the check's (`Spilled::probe`).
+    /// Bits 62 and 63 set alone make the address non-canonical: the store
+    /// faults itself.
     ///
     /// ```text
-    /// mov gs:[SPILL_RCX], rcx
-    /// lea rcx, [a]                 ; + rdfsbase into rdx, lea rcx, [rcx+rdx]
-    /// rorx rcx, rcx, 46            ; bits 46..61 to 0..15 (62, 63 set
-    /// movzx ecx, cx                ; alone make the address non-canonical:
-    /// jrcxz ok                     ; the store itself faults)
-    /// jmp fail                     ; after the block's exit stubs
-    /// ok: mov rcx, gs:[SPILL_RCX]
+    /// mov gs:[STORE_PROBE], r
+    /// lea r, [a]                   ; + rdfsbase into rdx, lea r, [r+rdx]
+    /// rorx r, r, 46                ; bits 46..61 to 0..15
+    /// movzx r32, r16
+    /// mov r, gs:[r*8 + STORE_PROBE]
     /// ```
-    fn check_store(&mut self, a: StoreAddr, pc: GuestAddr, mut restore: Vec<(u8, i32)>) {
+    ///
+    /// r is the first of r11, r10, r9, r8, ... that the store does not
+    /// use, so the store does not wait for the reload.
+    fn check_store(&mut self, a: StoreAddr, pc: GuestAddr, restore: Vec<(u8, i32)>) {
         let (base, index, scale, displ, fs) = match a {
             StoreAddr::Const(v) => {
                 if v < GUEST_LIMIT || (v as i64) < 0 {
@@ -2124,39 +2163,43 @@ impl BlockBuilder<'_> {
             8
         };
         let m = MemoryOperand::new(base, index, scale, displ as i64, displ_size, false, Register::None);
-        let shift = GUEST_LIMIT.trailing_zeros() as i8;
-        // jrcxz needs the value in rcx, but rcx then goes through memory
-        // (spilled, reloaded), on the dependency chain of whatever uses it
-        // next: a loop counter in the store's own address, often. So the
-        // value is made in a spare register, spilled instead, and swapped
-        // into rcx for the branch; rcx only moves between registers.
-        let spare = [Register::R11, Register::R10, Register::R9, Register::R8]
-            .into_iter()
-            .find(|&r| self.insn_regs & (1 << reg_num(r)) == 0);
-        if let Some(r) = spare.filter(|_| !fs && restore.is_empty()) {
-            let n = reg_num(r);
-            let lea = Instruction::with2(Code::Lea_r64_m, r, m).expect("lea r64, m64 is an instruction");
-            asm!(self.e; gs mov [off::SPILL_SCRATCH], Rq(n));
-            self.encode_at_pc(&lea).expect("the store's address encodes as a lea");
-            asm!(self.e
-                ; rorx Rq(n), Rq(n), shift
-                ; movzx Rd(n), Rw(n)
-                ; xchg Rq(n), rcx
-            );
-            let ok = self.e.jrcxz_fwd();
-            asm!(self.e; xchg Rq(n), rcx);
-            let fail = self.e.jmp_rel32();
-            let bound = self.e.bind_rel8(ok);
-            debug_assert!(bound);
-            asm!(self.e
-                ; mov rcx, Rq(n)
-                ; gs mov Rq(n), [off::SPILL_SCRATCH]
-            );
-            self.store_fails.push((fail, pc, ExitReason::StoreFault, vec![(n, off::SPILL_SCRATCH)]));
-            return;
+        let mut spilled = Spilled::default();
+        let mut avoid = self.facts.regs | 1 << reg::RSP;
+        for &(r, slot) in &restore {
+            avoid |= 1 << r;
+            match slot {
+                off::SPILL_RCX => spilled.rcx = true,
+                off::SPILL_RDX => spilled.rdx = true,
+                off::SPILL_SCRATCH => spilled.scratch = Some(r),
+                _ => unreachable!("a check restores only spill slots"),
+            }
         }
-        let lea = Instruction::with2(Code::Lea_r64_m, Register::RCX, m).expect("lea rcx, m64 is an instruction");
-        asm!(self.e; gs mov [off::SPILL_RCX], rcx);
+        if fs {
+            avoid |= 1 << reg::RDX;
+        }
+        const ORDER: [Register; 16] = [
+            Register::R11,
+            Register::R10,
+            Register::R9,
+            Register::R8,
+            Register::RSI,
+            Register::RDI,
+            Register::RAX,
+            Register::RBX,
+            Register::RBP,
+            Register::R12,
+            Register::R13,
+            Register::R14,
+            Register::R15,
+            Register::RCX,
+            Register::RDX,
+            Register::RSP,
+        ];
+        let r =
+            ORDER.into_iter().find(|&r| avoid & (1 << reg_num(r)) == 0).expect("a store uses fewer than 15 registers");
+        let n = reg_num(r);
+        let lea = Instruction::with2(Code::Lea_r64_m, r, m).expect("lea r64, m64 is an instruction");
+        asm!(self.e; gs mov [off::STORE_PROBE], Rq(n));
         if fs {
             asm!(self.e; gs mov [off::SPILL_RDX], rdx);
         }
@@ -2164,12 +2207,17 @@ impl BlockBuilder<'_> {
         if fs {
             asm!(self.e
                 ; rdfsbase rdx
-                ; lea rcx, [rcx + rdx]
+                ; lea Rq(n), [Rq(n) + rdx]
                 ; gs mov rdx, [off::SPILL_RDX]
             );
         }
-        restore.insert(0, (reg::RCX as u8, off::SPILL_RCX));
-        self.rcx_below_limit(pc, ExitReason::StoreFault, restore);
+        let shift = GUEST_LIMIT.trailing_zeros() as i8;
+        asm!(self.e
+            ; rorx Rq(n), Rq(n), shift
+            ; movzx Rd(n), Rw(n)
+        );
+        self.may_fault(Spilled { probe: Some(n), ..spilled });
+        asm!(self.e; gs mov Rq(n), [Rq(n) * 8 + off::STORE_PROBE]);
     }
 
     /// The end of a check whose address is in rcx (the guest's rcx in
@@ -2190,26 +2238,12 @@ impl BlockBuilder<'_> {
         self.store_fails.push((fail, pc, reason, restore));
     }
 
-    /// Checked addresses (`checked`) that use a register `ins` writes are
-    /// no longer known.
-    fn forget_checks_written_by(&mut self, ins: &Instruction) {
-        if self.checked.is_empty() {
-            return;
-        }
-        let info = self.info.info(ins);
-        let written: Vec<Register> = info
-            .used_registers()
-            .iter()
-            .filter(|u| {
-                matches!(
-                    u.access(),
-                    OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
-                )
-            })
-            .map(|u| u.register().full_register())
-            .collect();
-        self.checked
-            .retain(|&(b, x, _, _)| !written.contains(&b.full_register()) && !written.contains(&x.full_register()));
+    /// Checked addresses (`checked`) that use a register the instruction
+    /// just translated writes are no longer known.
+    fn forget_checks_written(&mut self) {
+        let written = self.facts.written;
+        let kept = |r: Register| r == Register::None || written & (1 << reg_num(r)) == 0;
+        self.checked.retain(|&(b, x, _, _)| kept(b) && kept(x));
     }
 
     /// Does `ins` set rsp other than by a push, pop, call, return or
@@ -2217,14 +2251,7 @@ impl BlockBuilder<'_> {
     /// first) or by `sub`/`and` with an immediate (which lower it, or wrap
     /// it to an address that faults)?
     fn moves_rsp_far(&mut self, ins: &Instruction) -> bool {
-        let writes = self.info.info(ins).used_registers().iter().any(|u| {
-            u.register() == Register::RSP
-                && matches!(
-                    u.access(),
-                    OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
-                )
-        });
-        if !writes {
+        if self.facts.written & (1 << reg::RSP) == 0 {
             return false;
         }
         let pops_rsp = ins.mnemonic() == Mnemonic::Pop
@@ -2404,7 +2431,7 @@ pub fn confined_store_address(pc: GuestAddr, bytes: &[u8], gpr: &[u64; 16], fs: 
 
 /// Does the instruction at `pc` (whose bytes start `bytes`) access memory
 /// at rsp (within a disp32 of it)?
-fn touches_stack(pc: GuestAddr, bytes: &[u8]) -> bool {
+fn touches_stack(info: &mut InstructionInfoFactory, pc: GuestAddr, bytes: &[u8]) -> bool {
     let mut d = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
     if !d.can_decode() {
         return false;
@@ -2413,7 +2440,7 @@ fn touches_stack(pc: GuestAddr, bytes: &[u8]) -> bool {
     if ins.is_invalid() {
         return false;
     }
-    InstructionInfoFactory::new().info(&ins).used_memory().iter().any(|m| {
+    info.info(&ins).used_memory().iter().any(|m| {
         m.base() == Register::RSP
             && m.index() == Register::None
             && !matches!(m.segment(), Register::FS | Register::GS)
@@ -2636,8 +2663,13 @@ mod tests {
         assert_eq!(checks.len(), 2, "{text:#?}");
         assert!(text.iter().any(|l| l == "lea r11,[rax+8]"), "{text:#?}");
         assert!(text.iter().any(|l| l == "lea r11,[rax]"), "{text:#?}");
-        // Both fail paths leave with StoreFault at their store.
-        assert_eq!(exits_with(&text, ExitReason::StoreFault), 2, "{text:#?}");
+        // Both reload r11 through the store probe, recorded as checks of
+        // their store.
+        let probe = format!("mov r11,gs:[r11*8+{}]", iced_hex(off::STORE_PROBE as u64));
+        assert_eq!(text.iter().filter(|l| **l == probe).count(), 2, "{text:#?}");
+        let checks: Vec<Spilled> = t.spilled.iter().map(|&(_, s)| s).filter(|s| s.probe.is_some()).collect();
+        assert_eq!(checks, [Spilled { probe: Some(reg::R11 as u8), ..Spilled::default() }; 2]);
+        assert_eq!(exits_with(&text, ExitReason::StoreFault), 0, "{text:#?}");
         let plain = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, TranslateOptions::default());
         assert!(!dis(&plain, 0x10_0000).iter().any(|l| l.starts_with("rorx")));
     }
@@ -2646,29 +2678,56 @@ mod tests {
     fn a_check_leaves_every_register_and_flag_as_the_store_finds_it() {
         // mov [rax], rcx; mov edx, 1; add rbx, 1; ret: rdx and the flags are
         // dead after the store, but a fault of the store itself shows them,
-        // so the check changes neither; rcx, which the store uses, only
-        // moves between registers.
+        // so the check changes neither, and r11 is back before the store.
         let code = [0x48, 0x89, 0x08, 0xBA, 1, 0, 0, 0, 0x48, 0x83, 0xC3, 0x01, 0xC3];
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
         let text = dis(&t, 0x10_0000);
-        let slot = iced_hex(off::SPILL_SCRATCH as u64);
+        let slot = iced_hex(off::STORE_PROBE as u64);
         let want = [
             format!("mov gs:[{slot}],r11"),
             "lea r11,[rax]".into(),
             "rorx r11,r11,2Eh".into(),
             "movzx r11d,r11w".into(),
-            "xchg rcx,r11".into(),
+            format!("mov r11,gs:[r11*8+{slot}]"),
+            "mov [rax],rcx".into(),
         ];
-        assert_eq!(&text[..5], want, "{text:#?}");
-        let store = text.iter().position(|l| l == "mov [rax],rcx").expect("the store");
-        assert_eq!(&text[store - 2..store], ["mov rcx,r11".to_string(), format!("mov r11,gs:[{slot}]")], "{text:#?}");
+        assert_eq!(&text[..6], want, "{text:#?}");
+        // The reload is the only instruction recorded with r11 in the slot.
+        let recorded: Vec<&(u32, Spilled)> = t.spilled.iter().filter(|(_, s)| s.probe.is_some()).collect();
+        assert_eq!(recorded.len(), 1);
+        let at = recorded[0].0 as usize;
+        let mut d = Decoder::with_ip(64, &t.code[at..], 0, DecoderOptions::NONE);
+        let mut f = IntelFormatter::new();
+        let mut reload = String::new();
+        f.format(&d.decode(), &mut reload);
+        assert_eq!(reload, want[4]);
         // A store that uses r11 and r10 itself takes r9; one that uses r9
-        // and r8, r11. mov [r11], r10; mov [r9+r8], rax
-        let code = [0x4D, 0x89, 0x13, 0x4B, 0x89, 0x04, 0x01, 0xC3];
+        // and r8, r11; one that uses r8-r11, rsi. mov [r11], r10;
+        // mov [r9+r8], rax; mov [r11+r10], r9; mov [r8], r9
+        let code = [0x4D, 0x89, 0x13, 0x4B, 0x89, 0x04, 0x01, 0x4F, 0x89, 0x0C, 0x13, 0x4D, 0x89, 0x08, 0xC3];
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
         let text = dis(&t, 0x10_0000);
         assert!(text.iter().any(|l| l == "lea r9,[r11]"), "{text:#?}");
         assert!(text.iter().any(|l| l == "lea r11,[r9+r8]"), "{text:#?}");
+        assert!(text.iter().any(|l| l == "lea r8,[r11+r10]"), "{text:#?}");
+        assert!(text.iter().any(|l| l == "lea r11,[r8]"), "{text:#?}");
+        // An FS-relative store adds the guest's FS base through rdx,
+        // spilled: mov fs:[r8+r9], r10 takes r11.
+        let code = [0x64, 0x4F, 0x89, 0x14, 0x08, 0xC3];
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
+        let text = dis(&t, 0x10_0000);
+        let want = [
+            format!("mov gs:[{slot}],r11"),
+            format!("mov gs:[{}],rdx", iced_hex(off::SPILL_RDX as u64)),
+            "lea r11,[r8+r9]".into(),
+            "rdfsbase rdx".into(),
+            "lea r11,[r11+rdx]".into(),
+            format!("mov rdx,gs:[{}]", iced_hex(off::SPILL_RDX as u64)),
+            "rorx r11,r11,2Eh".into(),
+            "movzx r11d,r11w".into(),
+            format!("mov r11,gs:[r11*8+{slot}]"),
+        ];
+        assert_eq!(&text[..9], want, "{text:#?}");
     }
 
     #[test]
