@@ -86,9 +86,10 @@ pub enum ExitReason {
 pub const GUEST_LIMIT: u64 = 1 << 46;
 /// The inaccessible band just above [`GUEST_LIMIT`] under isolation: a
 /// store whose base is below the limit and whose displacement is a disp32
-/// (rsp-relative, a pushed word, a string instruction running upward)
-/// faults there rather than reach bt-run's memory.
-pub const GUEST_GUARD: u64 = 4 << 30;
+/// (rsp-relative, a pushed word, a string instruction running upward), or
+/// a scatter's element (a signed 32-bit index times at most 8 from such a
+/// base), faults there rather than reach bt-run's memory.
+pub const GUEST_GUARD: u64 = 64 << 30;
 
 impl ExitReason {
     pub fn from_raw(v: u64) -> Option<Self> {

@@ -586,7 +586,7 @@ pub fn translate_block_in(
             break;
         }
         if opts.confine_stores {
-            b.forget_checks_written();
+            b.forget_checks_written(&ins);
         }
         b.history.push(ins);
     }
@@ -606,8 +606,9 @@ struct InsnFacts {
     /// The memory it writes: base, index, scale, displacement, and whether
     /// FS-relative.
     stores: Vec<(Register, Register, u32, u64, bool)>,
-    /// A write is indexed by a vector register (a scatter).
-    vector_indexed_store: bool,
+    /// A write is indexed by a vector of 64-bit elements (a qword-indexed
+    /// scatter), which no check bounds yet.
+    wide_vector_index: bool,
 }
 
 impl InsnFacts {
@@ -634,10 +635,15 @@ impl InsnFacts {
             ) {
                 continue;
             }
-            if m.index() != Register::None && !m.index().is_gpr() {
-                f.vector_indexed_store = true;
+            let (mut index, mut scale) = (m.index(), m.scale());
+            if index.is_vector_register() {
+                // A scatter's elements lie within 16 GiB of its base and
+                // displacement (signed 32-bit indices times at most 8),
+                // inside the guard band if that lies below the limit.
+                f.wide_vector_index |= !ins.is_vsib32();
+                (index, scale) = (Register::None, 1);
             }
-            f.stores.push((m.base(), m.index(), m.scale(), m.displacement(), m.segment() == Register::FS));
+            f.stores.push((m.base(), index, scale, m.displacement(), m.segment() == Register::FS));
         }
         f
     }
@@ -2075,11 +2081,13 @@ impl BlockBuilder<'_> {
     /// limit, `check_rsp`) and the stack's pushes, 32-bit addresses,
     /// constant addresses below the limit. A string instruction is checked
     /// at its first element: running upward it meets the guard band,
-    /// downward it wraps to addresses that fault. False for forms not
-    /// confined yet (vector-indexed scatters, AMX tile stores), which are
-    /// refused as unsupported.
+    /// downward it wraps to addresses that fault. A scatter with 32-bit
+    /// indices is checked at its base and displacement: its elements lie
+    /// within 16 GiB of that, in the guard band at worst. False for forms
+    /// not confined yet (scatters with 64-bit indices, AMX tile stores),
+    /// which are refused as unsupported.
     fn confine(&mut self, ins: &Instruction) -> bool {
-        if matches!(ins.code(), Code::VEX_Tilestored_sibmem_tmm) || self.facts.vector_indexed_store {
+        if matches!(ins.code(), Code::VEX_Tilestored_sibmem_tmm) || self.facts.wide_vector_index {
             return false;
         }
         let mut checks = Vec::new();
@@ -2238,9 +2246,25 @@ impl BlockBuilder<'_> {
         self.store_fails.push((fail, pc, reason, restore));
     }
 
-    /// Checked addresses (`checked`) that use a register the instruction
-    /// just translated writes are no longer known.
-    fn forget_checks_written(&mut self) {
+    /// Checked addresses (`checked`) that use a register `ins` (just
+    /// translated) writes are no longer known, unless it only moved that
+    /// register by a constant: then the same address is known under a
+    /// displacement less that constant.
+    fn forget_checks_written(&mut self, ins: &Instruction) {
+        if self.checked.is_empty() || self.facts.written == 0 {
+            return;
+        }
+        if let Some((r, k)) = moved_by_constant(ins) {
+            for (b, x, scale, d) in &mut self.checked {
+                if *b == r {
+                    *d = d.wrapping_sub(k);
+                }
+                if *x == r {
+                    *d = d.wrapping_sub(k.wrapping_mul(*scale as i64));
+                }
+            }
+            return;
+        }
         let written = self.facts.written;
         let kept = |r: Register| r == Register::None || written & (1 << reg_num(r)) == 0;
         self.checked.retain(|&(b, x, _, _)| kept(b) && kept(x));
@@ -2446,6 +2470,30 @@ fn touches_stack(info: &mut InstructionInfoFactory, pc: GuestAddr, bytes: &[u8])
             && !matches!(m.segment(), Register::FS | Register::GS)
             && !matches!(m.access(), OpAccess::NoMemAccess | OpAccess::None)
     })
+}
+
+/// The 64-bit register `ins` adds a constant to, and the constant, if that
+/// is all it does to the general registers: `add`/`sub` with an
+/// immediate, `inc`, `dec`, or `lea r, [r + disp]`.
+fn moved_by_constant(ins: &Instruction) -> Option<(Register, i64)> {
+    if ins.op0_kind() != OpKind::Register {
+        return None;
+    }
+    let r = ins.op0_register();
+    match ins.code() {
+        Code::Add_rm64_imm8 | Code::Add_rm64_imm32 => Some((r, ins.immediate(1) as i64)),
+        Code::Sub_rm64_imm8 | Code::Sub_rm64_imm32 => Some((r, (ins.immediate(1) as i64).wrapping_neg())),
+        Code::Inc_rm64 => Some((r, 1)),
+        Code::Dec_rm64 => Some((r, -1)),
+        Code::Lea_r64_m
+            if ins.memory_base() == r
+                && ins.memory_index() == Register::None
+                && ins.segment_prefix() == Register::None =>
+        {
+            Some((r, ins.memory_displacement64() as i64))
+        }
+        _ => None,
+    }
 }
 
 /// The `StepKind` of the instruction at `pc`, whose bytes start `bytes`.
@@ -2675,6 +2723,32 @@ mod tests {
     }
 
     #[test]
+    fn a_register_moved_by_a_constant_keeps_its_check() {
+        let checks = |code: &[u8]| {
+            let t = translate_block(GuestAddr(0x401000), code, CachePc(0x10_0000), 0, confined());
+            dis(&t, 0x10_0000).iter().filter(|l| l.starts_with("rorx")).count()
+        };
+        // mov [rax], rbx; add rax, 8; mov [rax], rcx; lea rax, [rax+16];
+        // mov [rax+rdx*4], rcx (another index); dec rdx; inc rax;
+        // sub rax, 100; mov [rax+20], rcx; ret
+        let code = [
+            0x48, 0x89, 0x18, 0x48, 0x83, 0xC0, 0x08, 0x48, 0x89, 0x08, 0x48, 0x8D, 0x40, 0x10, 0x48, 0x89, 0x0C, 0x90,
+            0x48, 0xFF, 0xCA, 0x48, 0xFF, 0xC0, 0x48, 0x83, 0xE8, 0x64, 0x48, 0x89, 0x48, 0x14, 0xC3,
+        ];
+        assert_eq!(checks(&code), 2);
+        // mov [rax], rbx; add eax, 8 (zero-extends: not a move by 8);
+        // mov [rax], rcx; ret
+        assert_eq!(checks(&[0x48, 0x89, 0x18, 0x83, 0xC0, 0x08, 0x48, 0x89, 0x08, 0xC3]), 2);
+        // mov [rax+rdx*8], rbx; add rdx, 1; mov [rax+rdx*8-8], rcx;
+        // add rax, rdx; mov [rax], rcx; ret
+        let code = [
+            0x48, 0x89, 0x1C, 0xD0, 0x48, 0x83, 0xC2, 0x01, 0x48, 0x89, 0x4C, 0xD0, 0xF8, 0x48, 0x01, 0xD0, 0x48, 0x89,
+            0x08, 0xC3,
+        ];
+        assert_eq!(checks(&code), 2);
+    }
+
+    #[test]
     fn a_check_leaves_every_register_and_flag_as_the_store_finds_it() {
         // mov [rax], rcx; mov edx, 1; add rbx, 1; ret: rdx and the flags are
         // dead after the store, but a fault of the store itself shows them,
@@ -2746,17 +2820,28 @@ mod tests {
     }
 
     #[test]
-    fn a_scatter_is_refused_under_confinement() {
-        let mut i = Instruction::with2(
-            Code::EVEX_Vpscatterdd_vm32z_k1_zmm,
-            MemoryOperand::new(Register::RAX, Register::ZMM1, 4, 0, 0, false, Register::None),
-            Register::ZMM2,
-        )
-        .unwrap();
-        i.set_op_mask(Register::K1);
-        let mut enc = Encoder::new(64);
-        enc.encode(&i, 0x401000).unwrap();
-        let code = enc.take_buffer();
+    fn a_scatter_is_checked_at_its_base_or_refused_under_confinement() {
+        let scatter = |code: Code, index: Register| {
+            let mut i = Instruction::with2(
+                code,
+                MemoryOperand::new(Register::RAX, index, 4, 0x40, 1, false, Register::None),
+                Register::ZMM2,
+            )
+            .unwrap();
+            i.set_op_mask(Register::K1);
+            let mut enc = Encoder::new(64);
+            enc.encode(&i, 0x401000).unwrap();
+            enc.take_buffer()
+        };
+        // 32-bit indices: the check of rax+40h; the scatter as it is.
+        let code = scatter(Code::EVEX_Vpscatterdd_vm32z_k1_zmm, Register::ZMM1);
+        let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
+        let text = dis(&t, 0x10_0000);
+        assert_eq!(exits_with(&text, ExitReason::Unsupported), 0, "{text:#?}");
+        assert!(text.iter().any(|l| l == "lea r11,[rax+40h]"), "{text:#?}");
+        assert!(text.iter().any(|l| l.starts_with("vpscatterdd")), "{text:#?}");
+        // 64-bit indices: refused.
+        let code = scatter(Code::EVEX_Vpscatterqq_vm64z_k1_zmm, Register::ZMM1);
         let t = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, confined());
         assert_eq!(exits_with(&dis(&t, 0x10_0000), ExitReason::Unsupported), 1);
         let plain = translate_block(GuestAddr(0x401000), &code, CachePc(0x10_0000), 0, TranslateOptions::default());
