@@ -2228,24 +2228,6 @@ impl BlockBuilder<'_> {
         asm!(self.e; gs mov Rq(n), [Rq(n) * 8 + off::STORE_PROBE]);
     }
 
-    /// The end of a check whose address is in rcx (the guest's rcx in
-    /// `SPILL_RCX`): on to the guest's code with rcx back if the address
-    /// lies below `GUEST_LIMIT`, else out with `reason` at `pc` once
-    /// `restore` is done.
-    fn rcx_below_limit(&mut self, pc: GuestAddr, reason: ExitReason, restore: Vec<(u8, i32)>) {
-        let shift = GUEST_LIMIT.trailing_zeros() as i8;
-        asm!(self.e
-            ; rorx rcx, rcx, shift
-            ; movzx ecx, cx
-        );
-        let ok = self.e.jrcxz_fwd();
-        let fail = self.e.jmp_rel32();
-        let bound = self.e.bind_rel8(ok);
-        debug_assert!(bound);
-        asm!(self.e; gs mov rcx, [off::SPILL_RCX]);
-        self.store_fails.push((fail, pc, reason, restore));
-    }
-
     /// Checked addresses (`checked`) that use a register `ins` (just
     /// translated) writes are no longer known, unless it only moved that
     /// register by a constant: then the same address is known under a
@@ -2310,13 +2292,23 @@ impl BlockBuilder<'_> {
 
     /// After an instruction that set rsp (`moves_rsp_far`): rsp must be
     /// below `GUEST_LIMIT`, else the block leaves with `StackFault` at
-    /// `next` (the check of `check_store`, on rsp).
+    /// `next`, rcx back from `SPILL_RCX`. A branch rather than
+    /// `check_store`'s probe, whose fault the host handler turns into
+    /// `StoreFault` at the instruction itself.
     fn check_rsp(&mut self, next: GuestAddr) {
+        let shift = GUEST_LIMIT.trailing_zeros() as i8;
         asm!(self.e
             ; gs mov [off::SPILL_RCX], rcx
             ; mov rcx, rsp
+            ; rorx rcx, rcx, shift
+            ; movzx ecx, cx
         );
-        self.rcx_below_limit(next, ExitReason::StackFault, vec![(reg::RCX as u8, off::SPILL_RCX)]);
+        let ok = self.e.jrcxz_fwd();
+        let fail = self.e.jmp_rel32();
+        let bound = self.e.bind_rel8(ok);
+        debug_assert!(bound);
+        asm!(self.e; gs mov rcx, [off::SPILL_RCX]);
+        self.store_fails.push((fail, next, ExitReason::StackFault, vec![(reg::RCX as u8, off::SPILL_RCX)]));
     }
 
     /// Push a call's guest return address: `push imm32` when it is one
