@@ -665,14 +665,14 @@ impl Thread {
                     if let Some(exit) = self.syscall() {
                         return exit;
                     }
-                    self.interrupted = Some((Abi::X86_64, nr));
+                    self.interrupted = restartable(Abi::X86_64, nr);
                 }
                 Some(ExitReason::Int80) => {
                     let nr = self.ctx.gpr[reg::RAX] & 0xffff_ffff;
                     if let Some(exit) = self.int80() {
                         return exit;
                     }
-                    self.interrupted = Some((Abi::I386, nr));
+                    self.interrupted = restartable(Abi::I386, nr);
                 }
                 Some(ExitReason::Signal) => {}
                 Some(ExitReason::Breakpoint) => {
@@ -946,6 +946,15 @@ impl Thread {
         }
         install(sh, pc, bytes, if writable { CodeCache::translate_revivable } else { CodeCache::translate })
     }
+}
+
+/// The call that just returned, as a signal delivered now sees it: one
+/// that may be restarted after the handler (`signals::restart_if_asked`),
+/// or none after a signal return, whose rax is the frame's and which the
+/// kernel marks as no call (orig_ax = -1 in restore_sigcontext).
+fn restartable(abi: Abi, nr: u64) -> Option<(Abi, u64)> {
+    let sigreturn = abi.lookup(nr).is_some_and(|row| row.service() == Some(syscall_inline::Service::SignalReturn));
+    (!sigreturn).then_some((abi, nr))
 }
 
 /// Why there is no block to run.

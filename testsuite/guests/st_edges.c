@@ -21,6 +21,11 @@
  *   crossing   an instruction that starts on an executable page and runs
  *              into a non-executable one: SIGSEGV, with the si_code, the
  *              si_addr and the rip the kernel reports
+ *   eintr      a handler interrupts nanosleep (which returns EINTR whatever
+ *              SA_RESTART) and raises a signal its mask blocks; that one is
+ *              delivered at the handler's rt_sigreturn, whose restored rax
+ *              is -EINTR. rt_sigreturn is no call to restart: nanosleep
+ *              returns EINTR, as natively, and the program goes on
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -30,7 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <errno.h>
 #include <sys/mman.h>
+#include <sys/time.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -201,6 +209,37 @@ static int crossing(void) {
     return 0;
 }
 
+static volatile int alrm_ran, usr2_ran;
+
+static void on_alrm(int sig) {
+    alrm_ran++;
+    raise(SIGUSR2); /* blocked by this handler's mask: pending until its rt_sigreturn */
+}
+
+static void on_usr2(int sig) { usr2_ran++; }
+
+static int eintr(void) {
+    for (int round = 0; round < 3; round++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alrm;
+        sa.sa_flags = SA_RESTART;
+        sigaddset(&sa.sa_mask, SIGUSR2);
+        sigaction(SIGALRM, &sa, NULL);
+        sa.sa_handler = on_usr2;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR2, &sa, NULL);
+        struct itimerval it = {{0, 0}, {0, 20000}};
+        setitimer(ITIMER_REAL, &it, NULL);
+        struct timespec ts = {5, 0};
+        int r = nanosleep(&ts, &ts);
+        int e = errno;
+        printf("round %d: nanosleep %d (%s), SIGALRM handled %d, SIGUSR2 handled %d\n", round, r,
+               r ? strerror(e) : "", alrm_ran, usr2_ran);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IOLBF, 0);
     const char *w = argc > 1 ? argv[1] : "";
@@ -216,6 +255,8 @@ int main(int argc, char **argv) {
         return nested();
     if (!strcmp(w, "crossing"))
         return crossing();
-    fprintf(stderr, "usage: st_edges frame|unmapped|ignored|small|nested|crossing\n");
+    if (!strcmp(w, "eintr"))
+        return eintr();
+    fprintf(stderr, "usage: st_edges frame|unmapped|ignored|small|nested|crossing|eintr\n");
     return 2;
 }

@@ -118,6 +118,7 @@ per_variant!(frame_overflowing_nested_altstack_dies_of_sigsegv, |v| {
     st("st_edges", v, &["nested"], Status::signal(libc::SIGSEGV))
 });
 per_variant!(fetch_fault_inside_an_instruction_reports_it, |v| ok("st_edges", v, &["crossing"]));
+per_variant!(signal_pending_at_sigreturn_restarts_no_call, |v| ok("st_edges", v, &["eintr"]));
 
 // ---- handlers reset to the default (st_reset.c) ----
 
