@@ -348,6 +348,8 @@ pub const INDIRECT_ENTRY: u32 = BLOCK_ENTRY - 50;
 /// Offset, from an indirect entry, of the part that restores rcx and rdx
 /// once the target is known to be the block's.
 pub const INDIRECT_HIT: u64 = 32;
+/// Offset, from an indirect entry, of its `-pc` (the imm64 of `mov rdx`).
+pub const INDIRECT_PC_AT: usize = 2;
 /// From a block's (direct) entry back to its indirect entry.
 pub const IBL_ENTRY_BACK: u64 = (BLOCK_ENTRY - INDIRECT_ENTRY) as u64;
 

@@ -17,7 +17,7 @@ use iced_x86::{
 
 use crate::abi::{
     BLOCK_ENTRY, ExitReason, GUEST_GUARD, GUEST_LIMIT, IBL_EMPTY, IC_EMPTY, IC_ENTRIES, IC_GOT_JUMPS, IC_REARM,
-    INDIRECT_ENTRY, INDIRECT_HIT, NO_SITE, SiteKind, Spilled, off, reg,
+    INDIRECT_ENTRY, INDIRECT_HIT, INDIRECT_PC_AT, NO_SITE, SiteKind, Spilled, off, reg,
 };
 use crate::addr::{CachePc, GuestAddr};
 use crate::emit::{Emitter, Rel32Slot, asm};
@@ -468,7 +468,7 @@ pub fn ibl_shared_code(at: CachePc, table: Option<u32>) -> (Vec<u8>, u32, u32) {
         ),
     }
     asm!(e
-        ; mov rdx, [rax + 2]                  // the entry's -pc
+        ; mov rdx, [rax + INDIRECT_PC_AT as i32] // the entry's -pc
         ; lea rdx, [rcx + rdx]
         ; xchg rdx, rcx
     );
@@ -535,6 +535,7 @@ pub fn translate_block_in(
         checked: Vec::new(),
         facts: InsnFacts::default(),
         next_touches_stack: false,
+        disp32_at: None,
     };
     indirect_entry(&mut b.e, pc);
     let mut decoder = Decoder::with_ip(64, bytes, pc.get(), DecoderOptions::NONE);
@@ -576,6 +577,10 @@ pub fn translate_block_in(
             end = here.add(len as u64);
             break;
         }
+        b.disp32_at = ins
+            .is_ip_rel_memory_operand()
+            .then(|| decoder.get_constant_offsets(&ins))
+            .and_then(|c| (c.has_displacement() && c.displacement_size() == 4).then(|| c.displacement_offset()));
         if opts.confine_stores {
             b.facts = InsnFacts::of(&mut b.info, &ins);
             // Only `moves_rsp_far` asks, about an instruction that sets rsp.
@@ -693,6 +698,9 @@ struct BlockBuilder<'a> {
     /// (confined stores): another store within `GUEST_GUARD / 2` of one
     /// lies below the limit or faults in the guard band.
     checked: Vec<(Register, Register, u32, i64)>,
+    /// Where the displacement of the instruction being translated starts
+    /// in its bytes, when it is rip-relative with a 32-bit displacement.
+    disp32_at: Option<usize>,
 }
 
 /// A failed confinement check's branch, the guest pc and reason of its
@@ -1141,7 +1149,7 @@ impl BlockBuilder<'_> {
                     return false;
                 }
                 if ins.is_ip_rel_memory_operand() {
-                    self.riprel(ins);
+                    self.riprel(ins, Some(raw));
                 } else {
                     self.e.bytes(raw);
                 }
@@ -1432,12 +1440,35 @@ impl BlockBuilder<'_> {
         Ok(())
     }
 
-    /// A non-branch instruction with a rip-relative memory operand.
-    fn riprel(&mut self, ins: &Instruction) {
-        if !self.opts.force_far_riprel && self.encode_at_pc(ins).is_ok() {
-            return;
-        }
+    /// A non-branch instruction with a rip-relative memory operand, whose
+    /// guest bytes are `raw` when it is the guest's own instruction.
+    fn riprel(&mut self, ins: &Instruction, raw: Option<&[u8]>) {
         let target = ins.ip_rel_memory_address();
+        if !self.opts.force_far_riprel {
+            // Within reach of the cache: the guest's bytes with the
+            // displacement aimed from here (prefixes and encoding kept).
+            if let (Some(raw), Some(at), Register::RIP) = (raw, self.disp32_at, ins.memory_base()) {
+                let next = self.e.pc().get().wrapping_add(raw.len() as u64);
+                let Ok(disp) = i32::try_from(target.wrapping_sub(next) as i64) else {
+                    return self.riprel_far(ins, target);
+                };
+                let mut copy = [0u8; 15];
+                let copy = &mut copy[..raw.len()];
+                copy.copy_from_slice(raw);
+                copy[at..at + 4].copy_from_slice(&disp.to_le_bytes());
+                self.e.bytes(copy);
+                return;
+            }
+            if self.encode_at_pc(ins).is_ok() {
+                return;
+            }
+        }
+        self.riprel_far(ins, target);
+    }
+
+    /// `riprel` for a target out of the cache's reach: the address in a
+    /// scratch register, the instruction re-encoded with it as the base.
+    fn riprel_far(&mut self, ins: &Instruction, target: u64) {
         if matches!(ins.code(), Code::Lea_r64_m) {
             // lea reg, [rip+x] is just the constant.
             self.e.mov_imm64(reg_num(ins.op0_register()), target);
@@ -1546,7 +1577,7 @@ impl BlockBuilder<'_> {
             let mut f = *ins;
             f.set_segment_prefix(Register::None);
             if f.is_ip_rel_memory_operand() {
-                self.riprel(&f);
+                self.riprel(&f, None);
                 return true;
             }
             return self.encode_at_pc(&f).is_ok();

@@ -24,7 +24,8 @@ pub struct CacheSnapshot {
 }
 
 use crate::abi::{
-    IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, IC_REARM, NO_SITE, SiteKind, Spilled, ibl_slots,
+    IBL_EMPTY, IBL_ENTRY_BACK, IBL_TABLE_SLOTS, IC_EMPTY, IC_ENTRIES, IC_REARM, INDIRECT_PC_AT, NO_SITE, SiteKind,
+    Spilled, ibl_slots,
 };
 use crate::addr::{CachePc, GuestAddr};
 use crate::translate::{
@@ -158,9 +159,6 @@ pub struct CodeCache {
     /// The jump tables made so far: where each is and the block whose pads
     /// its entries lead to (valid while that block is live).
     jt_made: HashMap<JtKey, (u32, BlockId)>,
-    /// The guest pc whose indirect entry each table slot holds
-    /// (`IBL_EMPTY` for the empty entry).
-    ibl_pcs: Vec<u64>,
     /// Cache addresses of the lookups' shared code (`ibl_shared_code`):
     /// the empty entry and the second probe; blocks start after it.
     ibl_empty: u64,
@@ -235,7 +233,6 @@ impl CodeCache {
             jt,
             jt_top: 0,
             jt_made: HashMap::new(),
-            ibl_pcs: vec![IBL_EMPTY; IBL_TABLE_SLOTS],
             ibl_empty: base + empty as u64,
             ibl_probe2: base + probe2 as u64,
             shared_len,
@@ -782,7 +779,7 @@ impl CodeCache {
             for idx in ibl_slots(blk.guest.get()) {
                 let pc = self.ibl.as_u64_slice_mut()[idx];
                 if pc >= s0 && pc < s1 {
-                    self.ibl_store(idx, IBL_EMPTY, self.ibl_empty);
+                    self.ibl_store(idx, self.ibl_empty);
                 }
             }
             let blk = &mut self.blocks[b.0 as usize];
@@ -825,26 +822,34 @@ impl CodeCache {
     pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
         let to = to.get() - IBL_ENTRY_BACK;
         let [home, next] = ibl_slots(pc.get());
-        let old = (self.ibl_pcs[home], self.ibl.as_u64_slice_mut()[home]);
+        let old = (self.ibl_pc(home), self.ibl.as_u64_slice_mut()[home]);
         if old.0 != pc.get() && old.0 != IBL_EMPTY {
-            self.ibl_store(next, old.0, old.1);
-        } else if self.ibl_pcs[next] == pc.get() {
-            self.ibl_store(next, IBL_EMPTY, self.ibl_empty);
+            self.ibl_store(next, old.1);
+        } else if self.ibl_pc(next) == pc.get() {
+            self.ibl_store(next, self.ibl_empty);
         }
-        self.ibl_store(home, pc.get(), to);
+        self.ibl_store(home, to);
         self.stats.ibl_inserts += 1;
     }
 
     /// Slot `i` now leads to `entry`, the indirect entry of guest `pc`.
-    fn ibl_store(&mut self, i: usize, pc: u64, entry: u64) {
-        self.ibl_pcs[i] = pc;
+    fn ibl_store(&mut self, i: usize, entry: u64) {
         self.ibl.store_word(i, entry);
+    }
+
+    /// The guest pc whose indirect entry slot `i` holds (`IBL_EMPTY`: none),
+    /// read where the lookups read it: the entry's `mov rdx, -pc`. (No
+    /// shadow table: its 512 KiB would be pages touched by every process.)
+    fn ibl_pc(&mut self, i: usize) -> u64 {
+        let entry = self.ibl.as_u64_slice_mut()[i];
+        let at = (entry - self.mem.base().get()) as usize + INDIRECT_PC_AT;
+        let minus_pc = u64::from_le_bytes(self.mem.read(at, 8).try_into().expect("8 bytes"));
+        minus_pc.wrapping_neg()
     }
 
     fn clear_ibl(&mut self) {
         let empty = self.ibl_empty;
         self.ibl.as_u64_slice_mut().fill(empty);
-        self.ibl_pcs.fill(IBL_EMPTY);
     }
 
     /// Does any translated block come from guest bytes in [start, end)?
@@ -988,7 +993,7 @@ mod tests {
         }
         // Each took the home slot and moved the one before it next door.
         let [home, next] = ibl_slots(pcs[0].get());
-        let slot = |c: &mut CodeCache, i: usize| (c.ibl_pcs[i], c.ibl.as_u64_slice_mut()[i]);
+        let slot = |c: &mut CodeCache, i: usize| (c.ibl_pc(i), c.ibl.as_u64_slice_mut()[i]);
         // The table holds each block's indirect entry, IBL_ENTRY_BACK bytes
         // before the entry that translate returned.
         let at: Vec<CachePc> = at.iter().map(|a| CachePc(a.get() - IBL_ENTRY_BACK)).collect();
