@@ -736,6 +736,47 @@ fn reg_num(r: Register) -> u8 {
     (r.full_register().number() - Register::RAX.number()) as u8
 }
 
+/// The bytes of `mov rcx, m64` with the memory operand of `raw`, the bytes
+/// of an indirect `jmp/call m64` (FF /4, FF /2): its FS and address-size
+/// prefixes, REX.X and REX.B, ModRM's mod and r/m, the SIB byte and the
+/// displacement as they are, with REX.W, opcode 8B and rcx as ModRM's reg.
+/// The prefixes that change nothing for a load in 64-bit mode (the ES, CS,
+/// SS, DS overrides; `notrack`, `bnd`) are dropped. None for any other
+/// shape, and for the GS override (the guest's GS is virtual).
+fn mov_rcx_from_indirect(raw: &[u8]) -> Option<([u8; 16], usize)> {
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            0x64 | 0x67 => {
+                out[n] = b;
+                n += 1;
+            }
+            0x26 | 0x2e | 0x36 | 0x3e | 0xf2 => {}
+            _ => break,
+        }
+        i += 1;
+    }
+    let mut rex = 0;
+    if let Some(&b @ 0x40..=0x4f) = raw.get(i) {
+        rex = b;
+        i += 1;
+    }
+    let (&op, &modrm) = (raw.get(i)?, raw.get(i + 1)?);
+    if op != 0xff || modrm >> 6 == 3 || !matches!((modrm >> 3) & 7, 2 | 4) {
+        return None;
+    }
+    let rest = &raw[i + 2..];
+    let len = n + 3 + rest.len();
+    if len > 15 {
+        return None;
+    }
+    out[n..n + 3].copy_from_slice(&[0x48 | (rex & 0x03), 0x8b, (modrm & 0xc7) | (reg::RCX as u8) << 3]);
+    out[n + 3..len].copy_from_slice(rest);
+    Some((out, len))
+}
+
 impl BlockBuilder<'_> {
     fn mark(&mut self, pc: GuestAddr, here: GuestAddr) {
         self.insn_map.push((self.e.len() as u32, (here.get() - pc.get()) as u32));
@@ -1223,7 +1264,7 @@ impl BlockBuilder<'_> {
                     return false;
                 }
                 self.e.store_gs(off::SPILL_RCX, reg::RCX as u8);
-                self.load_rcx_operand(ins);
+                self.load_rcx_operand(ins, raw);
                 if is_call {
                     self.may_fault(Spilled::RCX);
                     self.push_return(next);
@@ -1396,16 +1437,33 @@ impl BlockBuilder<'_> {
         );
     }
 
-    /// `mov rcx, <operand of an indirect jmp/call>`, handling rip-relative
-    /// operands at any distance.
-    fn load_rcx_operand(&mut self, ins: &Instruction) {
+    /// `mov rcx, <operand of an indirect jmp/call>` (`raw`: its bytes),
+    /// handling rip-relative operands at any distance.
+    fn load_rcx_operand(&mut self, ins: &Instruction, raw: &[u8]) {
         if ins.op0_kind() == OpKind::Register {
-            let src = ins.op0_register();
-            if src != Register::RCX {
-                let m = Instruction::with2(Code::Mov_r64_rm64, Register::RCX, src).expect("mov rcx, r64 is encodable");
-                self.encode_at_pc(&m).expect("mov rcx, r64 encodes");
+            let src = reg_num(ins.op0_register());
+            if src != reg::RCX as u8 {
+                asm!(self.e; mov rcx, Rq(src));
             }
             return;
+        }
+        if let Some((mut mov, len)) = mov_rcx_from_indirect(raw) {
+            let mov = &mut mov[..len];
+            if !ins.is_ip_rel_memory_operand() {
+                self.e.bytes(mov);
+                return;
+            }
+            // rip-relative: the displacement (the last 4 bytes: the branch
+            // has no immediate) aimed from here, when within reach.
+            let next = self.e.pc().get().wrapping_add(len as u64);
+            if let Ok(disp) = i32::try_from(ins.ip_rel_memory_address().wrapping_sub(next) as i64)
+                && !self.opts.force_far_riprel
+                && ins.memory_base() == Register::RIP
+            {
+                mov[len - 4..].copy_from_slice(&disp.to_le_bytes());
+                self.e.bytes(mov);
+                return;
+            }
         }
         let mem = MemoryOperand::new(
             ins.memory_base(),
@@ -2681,6 +2739,47 @@ struct GuardedTable<'a> {
 
 #[cfg(test)]
 mod tests {
+    /// `mov_rcx_from_indirect` loads rcx from the very operand of each
+    /// form of indirect jmp/call a compiler emits (and some it does not).
+    #[test]
+    fn mov_rcx_keeps_the_branch_operand() {
+        let forms: &[&[u8]] = &[
+            &[0xff, 0x20],                               // jmp [rax]
+            &[0x41, 0xff, 0x54, 0x24, 0x08],             // call [r12+8]
+            &[0x41, 0xff, 0x55, 0x00],                   // call [r13]
+            &[0xff, 0x24, 0xc5, 0x10, 0x20, 0x40, 0x00], // jmp [rax*8+0x402010]
+            &[0x3e, 0xff, 0x24, 0x98],                   // notrack jmp [rax+rbx*4]
+            &[0x42, 0xff, 0x64, 0xf8, 0xf8],             // jmp [rax+r15*8-8]
+            &[0x64, 0xff, 0x14, 0x25, 0x28, 0, 0, 0],    // call fs:[0x28]
+            &[0x67, 0xff, 0x20],                         // jmp [eax]
+            &[0xf2, 0xff, 0x24, 0x24],                   // bnd jmp [rsp]
+            &[0x49, 0xff, 0x93, 0x78, 0x56, 0x34, 0x12], // call [r11+0x12345678]
+            &[0xff, 0x25, 0x10, 0x00, 0x00, 0x00],       // jmp [rip+0x10]
+        ];
+        for raw in forms {
+            let ins = Decoder::with_ip(64, raw, 0x40_0000, DecoderOptions::NONE).decode();
+            assert!(matches!(ins.code(), Code::Jmp_rm64 | Code::Call_rm64), "{raw:02x?}: {ins}");
+            let (out, len) = mov_rcx_from_indirect(raw).expect("a memory form");
+            let mov = Decoder::with_ip(64, &out[..len], 0x40_0000, DecoderOptions::NONE).decode();
+            assert_eq!(mov.code(), Code::Mov_r64_rm64, "{raw:02x?}: {mov}");
+            assert_eq!(mov.len(), len);
+            assert_eq!(mov.op0_register(), Register::RCX);
+            assert_eq!(
+                (mov.memory_base(), mov.memory_index(), mov.memory_index_scale(), mov.memory_segment()),
+                (ins.memory_base(), ins.memory_index(), ins.memory_index_scale(), ins.memory_segment()),
+                "{raw:02x?}: {mov} for {ins}"
+            );
+            if !ins.is_ip_rel_memory_operand() {
+                assert_eq!(mov.memory_displacement64(), ins.memory_displacement64(), "{mov} for {ins}");
+            }
+        }
+        // Register forms and other instructions are not its business.
+        assert!(mov_rcx_from_indirect(&[0xff, 0xe0]).is_none()); // jmp rax
+        assert!(mov_rcx_from_indirect(&[0xff, 0x00]).is_none()); // inc dword [rax]
+        assert!(mov_rcx_from_indirect(&[0x65, 0xff, 0x20]).is_none()); // jmp gs:[rax]
+        assert!(mov_rcx_from_indirect(&[0x66, 0xff, 0x20]).is_none());
+    }
+
     use super::*;
     use iced_x86::{Formatter, IntelFormatter};
 

@@ -22,8 +22,11 @@ pub struct CodeMemory {
 }
 
 /// How far ahead of the last write both views are mapped in, in one call
-/// each, instead of a page fault per 4 KiB page on each view.
+/// each, instead of a page fault per 4 KiB page on each view: as far again
+/// as the cache is used so far, from `POPULATE_MIN` up to `POPULATE_AHEAD`
+/// (a short-lived program does not pay for pages it never uses).
 const POPULATE_AHEAD: usize = 512 << 10;
+const POPULATE_MIN: usize = 64 << 10;
 
 // SAFETY: the raw pointers name process-wide mappings owned by this value;
 // callers serialise mutation through `&mut self`.
@@ -184,17 +187,18 @@ impl CodeMemory {
         pc.get() >= self.rx as u64 && pc.get() < self.rx as u64 + self.size as u64
     }
 
-    /// Map in both views' pages for [off, end) and `POPULATE_AHEAD` beyond
-    /// (MADV_POPULATE_WRITE on the write view allocates the memfd's pages,
-    /// MADV_POPULATE_READ maps them into the execute view): two calls per
-    /// 512 KiB instead of two page faults per page. Only a hint; a kernel
-    /// without it leaves the pages to their faults.
+    /// Map in both views' pages for [off, end) and up to `POPULATE_AHEAD`
+    /// beyond (MADV_POPULATE_WRITE on the write view allocates the memfd's
+    /// pages, MADV_POPULATE_READ maps them into the execute view): two
+    /// calls per stretch instead of two page faults per page. Only a hint;
+    /// a kernel without it leaves the pages to their faults.
     fn populate(&mut self, off: usize, end: usize) {
         if end <= self.populated || self.no_populate {
             return;
         }
         let from = self.populated.max(off & !4095);
-        let to = (end + POPULATE_AHEAD).next_multiple_of(4096).min(self.size);
+        let ahead = end.clamp(POPULATE_MIN, POPULATE_AHEAD);
+        let to = (end + ahead).next_multiple_of(4096).min(self.size);
         for (view, advice) in [(self.rw, libc::MADV_POPULATE_WRITE), (self.rx, libc::MADV_POPULATE_READ)] {
             // SAFETY: [from, to) lies inside the view (to <= size); the
             // advice only faults pages in, it changes no contents.
