@@ -16,6 +16,9 @@ use std::ops::Range;
 
 pub use mem::{CodeMemory, DataTable, Snapshot};
 
+mod addr_hash;
+use addr_hash::AddrMap;
+
 /// Private copies of the cache's shared pages, held across a fork.
 pub struct CacheSnapshot {
     code: Snapshot,
@@ -128,20 +131,20 @@ pub struct CodeCache {
     /// Each block's start, in order (`block_at` searches these: a compact
     /// array, for the few cache lines a binary search then touches).
     starts: Vec<u64>,
-    by_guest: HashMap<GuestAddr, BlockId>,
+    by_guest: AddrMap<GuestAddr, BlockId>,
     /// Single-instruction blocks for stepping (see `translate_step`).
-    step_by_guest: HashMap<GuestAddr, BlockId>,
+    step_by_guest: AddrMap<GuestAddr, BlockId>,
     /// Live blocks by the guest pages their code comes from (a block that
     /// spans pages is under each), so invalidation finds them directly.
-    by_page: HashMap<u64, Vec<BlockId>>,
+    by_page: AddrMap<u64, Vec<BlockId>>,
     /// Blocks by the guest pages of the constants they were translated
     /// with (`Translation::constants`; dead ones are skipped).
-    by_data_page: HashMap<u64, Vec<BlockId>>,
+    by_data_page: AddrMap<u64, Vec<BlockId>>,
     /// For each block, the exits that were linked to it (some may have been
     /// unlinked or relinked since: check `Exit::linked`).
     incoming: Vec<Vec<u32>>,
     /// The latest invalidated block for each guest pc that kept its bytes.
-    dead_by_guest: HashMap<GuestAddr, BlockId>,
+    dead_by_guest: AddrMap<GuestAddr, BlockId>,
     exits: Vec<Exit>,
     /// The sites' table-lookup counters (`TranslateOptions::ic_counters`),
     /// by exit id, below 2 GiB; None if they could not be placed there.
@@ -219,12 +222,12 @@ impl CodeCache {
             top: shared_len,
             blocks: Vec::new(),
             starts: Vec::new(),
-            by_guest: HashMap::new(),
-            step_by_guest: HashMap::new(),
-            by_page: HashMap::new(),
-            by_data_page: HashMap::new(),
+            by_guest: AddrMap::default(),
+            step_by_guest: AddrMap::default(),
+            by_page: AddrMap::default(),
+            by_data_page: AddrMap::default(),
             incoming: Vec::new(),
-            dead_by_guest: HashMap::new(),
+            dead_by_guest: AddrMap::default(),
             exits: Vec::new(),
             ic_counters,
             ic_rearms: HashMap::new(),
