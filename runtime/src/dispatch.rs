@@ -11,9 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use translator::abi::{ExitReason, GuestContext, IC_KINDS, NO_SITE, reg};
 use translator::cache::{BlockId, CacheFull, CodeCache, ExitId};
 use translator::context_box::ContextBox;
-use translator::translate::{
-    InlineAnswer, InlineSyscalls, MAX_BLOCK_INSNS, MAX_INSN_LEN, StepKind, TranslateOptions, step_kind,
-};
+use translator::translate::{InlineAnswer, InlineSyscalls, MAX_INSN_LEN, StepKind, TranslateOptions, step_kind};
 use translator::{CachePc, GuestAddr};
 
 use crate::loader::LoadedProgram;
@@ -251,6 +249,7 @@ impl Process {
             bmi2: std::arch::is_x86_feature_detected!("bmi2"),
             ic_counters: None,
             confine_stores: opts.isolate,
+            windowed: false,
         };
         // Under isolation the cache's execute view, which the filter names
         // and which outlives this image in it, lies where no exec'd image's
@@ -929,7 +928,10 @@ impl Thread {
         if let Some((_, c)) = sh.cache.lookup(pc) {
             return Ok(c);
         }
-        let mut buf = [0u8; MAX_BLOCK_INSNS * MAX_INSN_LEN];
+        // Most blocks are a few dozen bytes: the guest's code is copied a
+        // window at a time, and a block that reaches the window's end stops
+        // short of it (`TranslateOptions::windowed`).
+        let mut buf = [0u8; FETCH_WINDOW];
         let bytes = guest_code_at(sh, pc, &mut buf)?;
         if let Some((id, c)) = sh.cache.revive(pc, bytes) {
             let glen = sh.cache.block(id).guest_len as u64;
@@ -944,9 +946,13 @@ impl Thread {
         if self.ctx.rip == pc.get() {
             sh.cache.entry_hint = Some(self.ctx.gpr);
         }
+        sh.cache.fetch_windowed = bytes.len() == FETCH_WINDOW;
         install(sh, pc, bytes, if writable { CodeCache::translate_revivable } else { CodeCache::translate })
     }
 }
+
+/// How much guest code `block_for` copies to translate a block from.
+const FETCH_WINDOW: usize = 512;
 
 /// The call that just returned, as a signal delivered now sees it: one
 /// that may be restarted after the handler (`signals::restart_if_asked`),

@@ -95,7 +95,16 @@ pub struct TranslateOptions {
     /// after every instruction that may move it far (see `confine`).
     /// Needs BMI2 (`rorx`).
     pub confine_stores: bool,
+    /// The bytes to translate end where the fetch stopped copying, not
+    /// where the guest's code stops being readable: the block ends with a
+    /// plain exit `WINDOW_MARGIN` bytes before their end, so that a jump
+    /// table's or a stack check's look ahead stays within them and the
+    /// next block is fetched from there.
+    pub windowed: bool,
 }
+
+/// See `TranslateOptions::windowed`.
+pub const WINDOW_MARGIN: usize = 96;
 
 /// Where an in-process syscall answer comes from (both per thread, through
 /// the `GuestContext`, so the answer follows fork, vfork, threads and
@@ -545,7 +554,8 @@ pub fn translate_block_in(
     loop {
         let here = GuestAddr(decoder.ip());
         let max_insns = if opts.single_step { 1 } else { MAX_BLOCK_INSNS };
-        if n >= max_insns || b.e.len() > MAX_BLOCK_BYTES / 2 {
+        let left = bytes.len() - (here.get() - pc.get()) as usize;
+        if n >= max_insns || b.e.len() > MAX_BLOCK_BYTES / 2 || (opts.windowed && n > 0 && left < WINDOW_MARGIN) {
             let s = b.e.jmp_rel32();
             b.exit(s, here);
             break;
@@ -2739,6 +2749,29 @@ struct GuardedTable<'a> {
 
 #[cfg(test)]
 mod tests {
+    /// A block whose bytes are a fetch window ends with a plain exit
+    /// `WINDOW_MARGIN` bytes before their end; the same bytes as all there
+    /// is end in a fetch fault where they run out.
+    #[test]
+    fn a_windowed_block_stops_short_of_the_window() {
+        let mut bytes = Vec::new();
+        while bytes.len() + 10 <= 512 {
+            bytes.extend_from_slice(&[0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8]); // mov rax, imm64
+        }
+        bytes.resize(512, 0x48);
+        let pc = GuestAddr(0x40_0000);
+        let run = |windowed: bool| {
+            let opts = TranslateOptions { windowed, ..Default::default() };
+            translate_block_in(pc, &bytes, CachePc(0x1000_0000), 0, opts, None)
+        };
+        let t = run(true);
+        let last = (512 - WINDOW_MARGIN).div_ceil(10) as u32 * 10;
+        assert_eq!(t.guest_len, last);
+        assert_eq!(t.exits.iter().map(|x| x.target).collect::<Vec<_>>(), [pc.add(u64::from(last))]);
+        let t = run(false);
+        assert!(t.guest_len >= 510, "{}", t.guest_len);
+        assert!(t.exits.is_empty(), "a fetch fault is a special exit, not a branch");
+    }
     /// `mov_rcx_from_indirect` loads rcx from the very operand of each
     /// form of indirect jmp/call a compiler emits (and some it does not).
     #[test]

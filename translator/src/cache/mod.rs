@@ -125,6 +125,9 @@ pub struct CodeCache {
     /// translated (`TranslateOptions::entry_regs`), taken by that
     /// translation.
     pub entry_hint: Option<[u64; 16]>,
+    /// The bytes of the next block translated are a fetch window
+    /// (`TranslateOptions::windowed`), taken by that translation.
+    pub fetch_windowed: bool,
     mem: CodeMemory,
     top: usize,
     blocks: Vec<Block>,
@@ -242,6 +245,7 @@ impl CodeCache {
             threaded: false,
             opts,
             entry_hint: None,
+            fetch_windowed: false,
             stats: CacheStats::default(),
         };
         c.clear_ibl();
@@ -380,6 +384,7 @@ impl CodeCache {
         let at = self.mem.base().add(self.top as u64);
         let opts = TranslateOptions {
             entry_regs: self.entry_hint.take(),
+            windowed: std::mem::take(&mut self.fetch_windowed),
             ic_counters: if self.threaded { None } else { self.opts.ic_counters },
             // With threads, returns go straight to the table (see
             // `go_threaded`).
