@@ -517,7 +517,14 @@ impl CodeCache {
     /// Patch exit `id` to jump straight to `to` (which must be the cache
     /// code for the exit's target).
     pub fn link(&mut self, id: ExitId, to: CachePc) {
-        let Some(to_block) = self.by_cache_start(to) else { return };
+        // The block is the exit's target's, which the map finds at once
+        // (a search of the block starts, the fallback, was ~3% of a large
+        // program's start-up).
+        let by_target = (self.exits.get(id.0 as usize))
+            .and_then(|x| self.by_guest.get(&x.target))
+            .copied()
+            .filter(|b| self.blocks[b.0 as usize].entry == to);
+        let Some(to_block) = by_target.or_else(|| self.by_cache_start(to)) else { return };
         let Some(x) = self.exits.get_mut(id.0 as usize) else { return };
         let next = x.slot as i64 + 4;
         let rel = (to.get() - self.mem.base().get()) as i64 - next;
