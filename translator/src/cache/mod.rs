@@ -208,7 +208,9 @@ impl CodeCache {
         // inline caches' counters, which cached code writes, are not, and
         // a forged counter only asks the dispatcher for a re-arming.
         let protect = opts.confine_stores;
-        let ibl = DataTable::new(IBL_TABLE_SLOTS * 8, true, protect)?;
+        let mut ibl = DataTable::new(IBL_TABLE_SLOTS * 8, true, protect)?;
+        // Written whole below (`clear_ibl`).
+        ibl.populate();
         let mut opts = opts;
         opts.ibl_table = u32::try_from(ibl.addr()).ok().filter(|&a| a < 0x7fff_0000 - (IBL_TABLE_SLOTS as u32) * 8);
         let jt = DataTable::new(JT_BYTES, true, protect)?;
