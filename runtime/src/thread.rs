@@ -62,8 +62,9 @@ impl Thread {
     }
 
     fn fork(&mut self, flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> i64 {
-        let sh = self.p.lock();
-        // The cache pages are shared mappings: give the child its own copy.
+        let mut sh = self.p.lock();
+        // The cache pages are shared mappings: parent and child share what
+        // is there copy-on-write (`CodeMemory::prepare_fork`).
         let snap = match sh.cache.snapshot_for_fork() {
             Ok(s) => s,
             Err(e) => return -(e.raw_os_error().unwrap_or(libc::ENOMEM) as i64),

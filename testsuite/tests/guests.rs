@@ -55,6 +55,7 @@ per_variant!(threads, |v| plain("threads", v, &[]));
 per_variant!(signals, |v| plain("signals", v, &[]));
 per_variant!(memory, |v| plain("memory", v, &[]));
 per_variant!(procs, |v| plain("procs", v, &[]));
+per_variant!(cow_fork, |v| plain("cow_fork", v, &[]));
 per_variant!(vsyscall_page, |v| plain("vsyscall", v, &[]));
 per_variant!(gs_base_virtual, |v| plain("gs_base", v, &[]));
 per_variant!(bench_fib, |v| plain("bench_fib", v, &["27"]));

@@ -4,6 +4,11 @@
 //! read+write and is never executable. Writes (new blocks, link patches) go
 //! through the write view only, so W^X is a property of this type rather than
 //! a habit of its callers. This is the translator's only unsafe module.
+//!
+//! A fork shares the cache with the child copy-on-write, page by page (see
+//! `CodeMemory::prepare_fork`): the views are shared mappings, so the
+//! kernel's own copy-on-write does not apply, and copying the cache at every
+//! fork cost more than the fork itself.
 
 use std::io;
 
@@ -12,19 +17,106 @@ use crate::addr::CachePc;
 pub struct CodeMemory {
     rx: *mut u8,
     rw: *mut u8,
+    /// Where this process writes: `rw` until its first fork, then its
+    /// store's writable view.
+    w: *mut u8,
+    /// Two ranges the size of the cache, reserved at creation, where from
+    /// the first fork on this process's own memfd (its *store*) is mapped
+    /// twice: read+write (`store_w`, where it writes) and inaccessible
+    /// (`store_x`, read+execute only while its pages are mapped into the
+    /// execute view: `alias_store`).
+    store_w: *mut u8,
+    store_x: *mut u8,
     size: usize,
-    /// Both views are mapped in up to here (`populate`); 0 after a fork's
-    /// `adopt`, when the views are new.
+    /// Both views are mapped in up to here (`populate`).
     populated: usize,
+    /// Where this process started writing (0, or the end of the code at
+    /// its last fork): how far ahead to populate grows with what it wrote.
+    populate_base: usize,
     /// The kernel refused MADV_POPULATE_* once (older than 5.14): leave
     /// pages to fault in one by one.
     no_populate: bool,
+    /// One bit per page: the page is shared with another process since a
+    /// fork. Nobody writes such a page again; a write to it first makes it
+    /// this process's own (`own`).
+    shared: Vec<u64>,
+    /// Every shared page lies below this offset.
+    shared_end: usize,
 }
+
+/// A fresh memfd mapped twice where the kernel chooses: read+write and
+/// inaccessible.
+struct StorePair {
+    w: *mut u8,
+    x: *mut u8,
+    size: usize,
+}
+
+impl StorePair {
+    fn new(size: usize) -> io::Result<Self> {
+        // SAFETY: memfd_create takes a NUL-terminated name and flags.
+        let fd = unsafe { libc::memfd_create(c"bt-run-code-cache".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let map = |prot| {
+            // SAFETY: a new shared mapping of our memfd where the kernel
+            // chooses; checked below.
+            unsafe { libc::mmap(std::ptr::null_mut(), size, prot, libc::MAP_SHARED, fd, 0) }
+        };
+        let mut pair = StorePair { w: std::ptr::null_mut(), x: std::ptr::null_mut(), size };
+        let mut result = Ok(());
+        // SAFETY: fd is the memfd just created.
+        if unsafe { libc::ftruncate(fd, size as libc::off_t) } != 0 {
+            result = Err(io::Error::last_os_error());
+        }
+        for (slot, prot) in [(&mut pair.w, libc::PROT_READ | libc::PROT_WRITE), (&mut pair.x, libc::PROT_NONE)] {
+            if result.is_ok() {
+                let p = map(prot);
+                if p == libc::MAP_FAILED {
+                    result = Err(io::Error::last_os_error());
+                } else {
+                    *slot = p.cast();
+                }
+            }
+        }
+        // SAFETY: closing our own descriptor; the mappings keep the pages.
+        unsafe { libc::close(fd) };
+        result.map(|()| pair)
+    }
+
+    /// Hand both mappings over (moved elsewhere by the caller).
+    fn take(mut self) -> (*mut u8, *mut u8) {
+        (std::mem::replace(&mut self.w, std::ptr::null_mut()), std::mem::replace(&mut self.x, std::ptr::null_mut()))
+    }
+}
+
+impl Drop for StorePair {
+    fn drop(&mut self) {
+        for p in [self.w, self.x] {
+            if !p.is_null() {
+                // SAFETY: a mapping made by `new` with this size and not
+                // handed over.
+                unsafe { libc::munmap(p.cast(), self.size) };
+            }
+        }
+    }
+}
+
+/// The child's store, made by the parent before the fork (so that a
+/// failure is the fork's: ENOMEM, EMFILE) and taken by the child
+/// (`CodeMemory::forked_child`); unmapped when dropped unused.
+pub struct ForkStores {
+    child: StorePair,
+}
+
+const PAGE: usize = 4096;
 
 /// How far ahead of the last write both views are mapped in, in one call
 /// each, instead of a page fault per 4 KiB page on each view: as far again
-/// as the cache is used so far, from `POPULATE_MIN` up to `POPULATE_AHEAD`
-/// (a short-lived program does not pay for pages it never uses).
+/// as the process has written so far, from `POPULATE_MIN` up to
+/// `POPULATE_AHEAD` (a short-lived program, or a forked child, does not pay
+/// for pages it never uses).
 const POPULATE_AHEAD: usize = 512 << 10;
 const POPULATE_MIN: usize = 64 << 10;
 
@@ -150,37 +242,213 @@ impl CodeMemory {
         if rw == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Self { rx, rw: rw as *mut u8, size, populated: 0, no_populate: false })
+        let reserve = || {
+            // SAFETY: an inaccessible private reservation where the kernel
+            // chooses; failure is checked.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    size,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED { Err(io::Error::last_os_error()) } else { Ok(p.cast::<u8>()) }
+        };
+        let (store_w, store_x) = (reserve()?, reserve()?);
+        Ok(Self {
+            rx,
+            rw: rw as *mut u8,
+            w: rw as *mut u8,
+            store_w,
+            store_x,
+            size,
+            populated: 0,
+            populate_base: 0,
+            no_populate: false,
+            shared: vec![0; size.div_ceil(PAGE).div_ceil(64)],
+            shared_end: 0,
+        })
     }
 
     pub fn base(&self) -> CachePc {
         CachePc(self.rx as u64)
     }
 
-    /// Before fork: copy the first `used` bytes into a fresh memfd. The
-    /// views are MAP_SHARED, so without this a forked child would keep
-    /// writing into its parent's cache.
-    pub fn snapshot(&self, used: usize) -> io::Result<Snapshot> {
-        Snapshot::of(c"bt-run-code-cache", self.rx, self.size, used.min(self.size))
+    /// Before fork, in the parent: the code so far (below `used`) is
+    /// shared from now on, and the parent's next writes go to a store of
+    /// its own, past that code too; returns the child's store. Done before
+    /// the fork so that nothing can fail in the parent once the child
+    /// exists; if the fork fails, the pages are only copied when written.
+    ///
+    /// The invariant, in every process that shares pages: a page any of
+    /// them can see is written by at most one of them. Shared pages are
+    /// written by none; a write to one first copies it into the writer's
+    /// store and maps the copy over the writer's execute view (`own`): the
+    /// same bytes, so a thread executing the page meanwhile sees one or
+    /// the other. Past the shared code each process writes its own store.
+    pub fn prepare_fork(&mut self, used: usize) -> io::Result<ForkStores> {
+        let child = StorePair::new(self.size)?;
+        let mine = StorePair::new(self.size)?;
+        if let Err(e) = self.switch_store(mine, used) {
+            panic!("the code cache cannot take a store of its own before a fork: {e}");
+        }
+        self.share_below(used);
+        Ok(ForkStores { child })
     }
 
-    /// In a forked child: switch both views to the private snapshot taken
-    /// just before the fork (same addresses, so all cache pointers stay valid).
-    pub fn adopt(&mut self, snap: Snapshot) -> io::Result<()> {
-        self.populated = 0;
-        snap.map_over(
-            &[(self.rx, libc::PROT_READ | libc::PROT_EXEC), (self.rw, libc::PROT_READ | libc::PROT_WRITE)],
-            self.size,
-        )
+    /// In the forked child (one thread, no cached code running): the pages
+    /// below `used` are shared with the parent, and the child writes a
+    /// store of its own (the one the parent made for it).
+    pub fn forked_child(&mut self, stores: ForkStores, used: usize) -> io::Result<()> {
+        self.switch_store(stores.child, used)?;
+        self.share_below(used);
+        Ok(())
+    }
+
+    /// Write to `pair` from now on: it replaces the store, and its pages
+    /// replace the execute view's past the code (below `used`).
+    fn switch_store(&mut self, pair: StorePair, used: usize) -> io::Result<()> {
+        let tail = used.min(self.size).next_multiple_of(PAGE);
+        if self.populated > tail {
+            // The pages populated ahead past the code are nobody's from now
+            // on (a child forked earlier took its own store at its fork):
+            // give them back. Only a hint.
+            // SAFETY: inside the writable mapping `w`; nothing reads them.
+            unsafe { libc::madvise(self.w.add(tail).cast(), self.populated - tail, libc::MADV_REMOVE) };
+        }
+        let (w, x) = pair.take();
+        for (from, to) in [(w, self.store_w), (x, self.store_x)] {
+            // SAFETY: `from` is a mapping of `size` bytes that nothing else
+            // refers to; it replaces the reservation or the store before
+            // it, whose pages the execute view keeps where it maps them.
+            let r = unsafe {
+                libc::mremap(from.cast(), self.size, self.size, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, to)
+            };
+            if r == libc::MAP_FAILED {
+                let e = io::Error::last_os_error();
+                // SAFETY: not moved, still ours.
+                unsafe { libc::munmap(from.cast(), self.size) };
+                return Err(e);
+            }
+        }
+        self.w = self.store_w;
+        if tail < self.size {
+            self.alias_store(tail, self.size - tail)?;
+        }
+        self.populated = tail;
+        self.populate_base = tail;
+        Ok(())
+    }
+
+    /// Pages [0, used) are shared, the rest not.
+    fn share_below(&mut self, used: usize) {
+        let pages = used.min(self.size).div_ceil(PAGE);
+        self.shared.fill(0);
+        for w in 0..pages / 64 {
+            self.shared[w] = u64::MAX;
+        }
+        if pages % 64 != 0 {
+            self.shared[pages / 64] = (1u64 << (pages % 64)) - 1;
+        }
+        self.shared_end = pages * PAGE;
+    }
+
+    fn is_shared(&self, page: usize) -> bool {
+        self.shared[page / 64] >> (page % 64) & 1 != 0
+    }
+
+    /// Map the store's pages [off, off + len) over the execute view.
+    fn alias_store(&mut self, off: usize, len: usize) -> io::Result<()> {
+        let exec = |prot| {
+            // SAFETY: a range of the store's second mapping, which nothing
+            // reads or writes through.
+            if unsafe { libc::mprotect(self.store_x.add(off).cast(), len, prot) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        };
+        // The second mapping is executable only while it is the source:
+        // the new part of the view is read+execute as it appears, so a
+        // thread executing there meanwhile never meets a page it cannot run.
+        exec(libc::PROT_READ | libc::PROT_EXEC)?;
+        // SAFETY: [off, off + len) lies inside the store's second mapping
+        // and the view (both `size` bytes); an old size of 0 makes another
+        // mapping of the store's shared pages, with its source's
+        // protection, in place of the view's pages, which no one writes.
+        let r = unsafe {
+            libc::mremap(
+                self.store_x.add(off).cast(),
+                0,
+                len,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                self.rx.add(off).cast::<libc::c_void>(),
+            )
+        };
+        let moved = if r == libc::MAP_FAILED { Err(io::Error::last_os_error()) } else { Ok(()) };
+        exec(libc::PROT_NONE)?;
+        moved
+    }
+
+    /// Before writing [off, off + len): make every shared page in it this
+    /// process's own, with the bytes it shows now.
+    fn own(&mut self, off: usize, len: usize) {
+        if off >= self.shared_end || len == 0 {
+            return;
+        }
+        let (first, end) = (off / PAGE, (off + len).div_ceil(PAGE));
+        let mut p = first;
+        while p < end {
+            if !self.is_shared(p) {
+                p += 1;
+                continue;
+            }
+            let mut q = p;
+            while q < end && self.is_shared(q) {
+                self.shared[q / 64] &= !(1u64 << (q % 64));
+                q += 1;
+            }
+            let (at, n) = (p * PAGE, (q - p) * PAGE);
+            // SAFETY: both ranges lie inside their mappings (`size` bytes);
+            // the store's pages there are unused (a page is copied there at
+            // most once per store) and distinct from the view's (`w` is the
+            // store once a page is shared).
+            unsafe { std::ptr::copy_nonoverlapping(self.rx.add(at), self.w.add(at), n) };
+            if let Err(e) = self.alias_store(at, n) {
+                panic!("the code cache cannot take its pages shared since a fork as its own: {e}");
+            }
+            p = q;
+        }
+    }
+
+    /// After a flush: nothing from `from` on will be read before it is
+    /// written again, so shared pages there become this process's own
+    /// without their bytes.
+    pub fn discard_from(&mut self, from: usize) {
+        let first = from.min(self.size).next_multiple_of(PAGE);
+        if first >= self.shared_end {
+            return;
+        }
+        if let Err(e) = self.alias_store(first, self.shared_end - first) {
+            panic!("the code cache cannot take its pages shared since a fork as its own: {e}");
+        }
+        for p in first / PAGE..self.shared_end / PAGE {
+            self.shared[p / 64] &= !(1u64 << (p % 64));
+        }
+        self.shared_end = first;
     }
 
     pub fn size(&self) -> usize {
         self.size
     }
 
-    /// Both views, as (start, end) ranges, for the guest-mapping guard.
-    pub fn ranges(&self) -> [(u64, u64); 2] {
-        [(self.rx as u64, self.rx as u64 + self.size as u64), (self.rw as u64, self.rw as u64 + self.size as u64)]
+    /// Both views and the store's, as (start, end) ranges, for the
+    /// guest-mapping guard.
+    pub fn ranges(&self) -> [(u64, u64); 4] {
+        let range = |p: *mut u8| (p as u64, p as u64 + self.size as u64);
+        [range(self.rx), range(self.rw), range(self.store_w), range(self.store_x)]
     }
 
     pub fn contains(&self, pc: CachePc) -> bool {
@@ -197,9 +465,9 @@ impl CodeMemory {
             return;
         }
         let from = self.populated.max(off & !4095);
-        let ahead = end.clamp(POPULATE_MIN, POPULATE_AHEAD);
+        let ahead = (end - self.populate_base.min(end)).clamp(POPULATE_MIN, POPULATE_AHEAD);
         let to = (end + ahead).next_multiple_of(4096).min(self.size);
-        for (view, advice) in [(self.rw, libc::MADV_POPULATE_WRITE), (self.rx, libc::MADV_POPULATE_READ)] {
+        for (view, advice) in [(self.w, libc::MADV_POPULATE_WRITE), (self.rx, libc::MADV_POPULATE_READ)] {
             // SAFETY: [from, to) lies inside the view (to <= size); the
             // advice only faults pages in, it changes no contents.
             if unsafe { libc::madvise(view.add(from).cast(), to - from, advice) } != 0 {
@@ -213,50 +481,56 @@ impl CodeMemory {
     /// Copy `bytes` to cache offset `off` through the write view.
     pub fn write(&mut self, off: usize, bytes: &[u8]) {
         assert!(off.checked_add(bytes.len()).is_some_and(|e| e <= self.size), "code cache write out of bounds");
+        self.own(off, bytes.len());
         self.populate(off, off + bytes.len());
         // SAFETY: bounds checked above; the write view is RW and no Rust
         // reference to these bytes exists.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.rw.add(off), bytes.len()) };
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.w.add(off), bytes.len()) };
     }
 
     /// Store a 4-byte branch displacement at `off` with one aligned store, so
     /// a thread executing the branch sees either the old or the new target.
     pub fn patch_rel32(&mut self, off: usize, rel: i32) {
         assert!(off.is_multiple_of(4) && off + 4 <= self.size, "misaligned or out-of-bounds patch");
+        self.own(off, 4);
         // SAFETY: aligned, in bounds (checked above), and the write view is RW.
-        unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut i32, rel) };
+        unsafe { std::ptr::write_volatile(self.w.add(off) as *mut i32, rel) };
     }
 
     /// Store one byte at `off` (a branch displacement both of whose values
     /// are correct for a thread that executes it meanwhile).
     pub fn patch_u8(&mut self, off: usize, v: u8) {
         assert!(off < self.size, "out-of-bounds patch");
+        self.own(off, 1);
         // SAFETY: in bounds (checked above), and the write view is RW.
-        unsafe { std::ptr::write_volatile(self.rw.add(off), v) };
+        unsafe { std::ptr::write_volatile(self.w.add(off), v) };
     }
 
     /// Replace the 2 bytes at `off` with one aligned store. Only while no
     /// other thread runs cached code: an instruction's first bytes change.
     pub fn patch_u16(&mut self, off: usize, v: [u8; 2]) {
         assert!(off.is_multiple_of(2) && off + 2 <= self.size, "misaligned or out-of-bounds patch");
+        self.own(off, 2);
         // SAFETY: aligned, in bounds (checked above), and the write view is RW.
-        unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut [u8; 2], v) };
+        unsafe { std::ptr::write_volatile(self.w.add(off) as *mut [u8; 2], v) };
     }
 
     /// Store a 4-byte immediate at `off` with one aligned store, so a
     /// thread executing the instruction sees either the old or the new value.
     pub fn patch_u32(&mut self, off: usize, v: u32) {
         assert!(off.is_multiple_of(4) && off + 4 <= self.size, "misaligned or out-of-bounds patch");
+        self.own(off, 4);
         // SAFETY: aligned, in bounds (checked above), and the write view is RW.
-        unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut u32, v) };
+        unsafe { std::ptr::write_volatile(self.w.add(off) as *mut u32, v) };
     }
 
     /// Store an 8-byte immediate at `off` with one aligned store, so a
     /// thread executing the instruction sees either the old or the new value.
     pub fn patch_u64(&mut self, off: usize, v: u64) {
         assert!(off.is_multiple_of(8) && off + 8 <= self.size, "misaligned or out-of-bounds patch");
+        self.own(off, 8);
         // SAFETY: aligned, in bounds (checked above), and the write view is RW.
-        unsafe { std::ptr::write_volatile(self.rw.add(off) as *mut u64, v) };
+        unsafe { std::ptr::write_volatile(self.w.add(off) as *mut u64, v) };
     }
 
     /// Read back `len` bytes at `off` (for tests and disassembly in errors).
@@ -269,11 +543,13 @@ impl CodeMemory {
 
 impl Drop for CodeMemory {
     fn drop(&mut self) {
-        // SAFETY: both views were mapped by `new` with this size and are not
-        // used after drop.
+        // SAFETY: both views and the store were mapped by `new` with this
+        // size and are not used after drop.
         unsafe {
             libc::munmap(self.rx as *mut _, self.size);
             libc::munmap(self.rw as *mut _, self.size);
+            libc::munmap(self.store_w as *mut _, self.size);
+            libc::munmap(self.store_x as *mut _, self.size);
         }
     }
 }
@@ -511,6 +787,71 @@ mod tests {
         assert!(band.0 <= s2 && e2 <= band.1 && s2.abs_diff(near) < (2 << 30), "{s2:#x} not near {near:#x}");
         // A band too small for it: an error, not a place outside.
         assert!(CodeMemory::new(4 << 20, None, Some((0x0100_0000_0000, 0x0100_0020_0000))).is_err());
+    }
+
+    /// The fork invariant (`prepare_fork`): after a fork, a write of the
+    /// parent or the child, to code from before the fork or past it, is
+    /// seen by the writer and never by the other, across two generations.
+    #[test]
+    fn parent_and_child_never_see_each_others_writes_after_a_fork() {
+        const OLD: usize = 3 * PAGE + 100;
+        let mut m = CodeMemory::new(1 << 20, None, None).unwrap();
+        m.write(0, &[0x11; OLD]);
+        // Both write the same places, each its own byte, then each checks
+        // what it sees once the other has written too.
+        let check = |m: &mut CodeMemory, mine: u8, at: &[usize], go: (i32, i32)| -> bool {
+            for &o in at {
+                m.patch_u8(o, mine);
+            }
+            m.write(OLD + 10, &[mine; 2 * PAGE]);
+            let mut b = [0u8; 1];
+            // SAFETY: the test's own pipe descriptors.
+            let synced = unsafe {
+                libc::write(go.1, b.as_ptr().cast(), 1) == 1 && libc::read(go.0, b.as_mut_ptr().cast(), 1) == 1
+            };
+            synced
+                && at.iter().all(|&o| m.read(o, 1)[0] == mine)
+                && m.read(PAGE + 1, 1)[0] == 0x11
+                && m.read(OLD + 10, 2 * PAGE).iter().all(|&x| x == mine)
+        };
+        let mut fds = [0i32; 4];
+        // SAFETY: two pipes into a local array.
+        assert!(unsafe { libc::pipe(fds.as_mut_ptr()) == 0 && libc::pipe(fds.as_mut_ptr().add(2)) == 0 });
+        let at = [8, PAGE + 8, 2 * PAGE + 4095, 3 * PAGE + 50];
+        let stores = m.prepare_fork(OLD).unwrap();
+        // SAFETY: the child only makes system calls and touches this
+        // test's memory, then leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let mut ok = m.forked_child(stores, OLD).is_ok() && check(&mut m, 0xC1, &at, (fds[0], fds[3]));
+            // A grandchild of its own, from a child with pages of both kinds.
+            if ok {
+                let s2 = m.prepare_fork(OLD + 10 + 2 * PAGE).unwrap();
+                // SAFETY: as above.
+                let g = unsafe { libc::fork() };
+                if g == 0 {
+                    let ok = m.forked_child(s2, OLD + 10 + 2 * PAGE).is_ok() && {
+                        m.patch_u8(PAGE + 8, 0xC2);
+                        m.read(PAGE + 8, 1)[0] == 0xC2 && m.read(8, 1)[0] == 0xC1
+                    };
+                    // SAFETY: leaving the grandchild.
+                    unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+                }
+                let mut st = -1;
+                // SAFETY: waiting for our own child.
+                ok = g > 0 && unsafe { libc::waitpid(g, &mut st, 0) } == g && st == 0 && m.read(PAGE + 8, 1)[0] == 0xC1;
+                drop(s2);
+            }
+            // SAFETY: leaving the forked test process.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        drop(stores);
+        assert!(check(&mut m, 0xA1, &at, (fds[2], fds[1])), "the parent sees the child's writes, or not its own");
+        let mut st = -1;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+        assert_eq!(st, 0, "the child saw the parent's writes, or not its own");
     }
 
     #[test]

@@ -14,14 +14,14 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::ops::Range;
 
-pub use mem::{CodeMemory, DataTable, Snapshot};
+pub use mem::{CodeMemory, DataTable, ForkStores, Snapshot};
 
 mod addr_hash;
 use addr_hash::AddrMap;
 
 /// Private copies of the cache's shared pages, held across a fork.
 pub struct CacheSnapshot {
-    code: Snapshot,
+    code: ForkStores,
     ibl: Option<Snapshot>,
     jt: Option<Snapshot>,
 }
@@ -879,11 +879,13 @@ impl CodeCache {
         })
     }
 
-    /// Before fork: a private copy of the cache for the child (see
-    /// `CodeMemory::snapshot`).
-    pub fn snapshot_for_fork(&self) -> io::Result<CacheSnapshot> {
+    /// Before fork: the code so far becomes shared, copy-on-write, with
+    /// the child to come (`CodeMemory::prepare_fork`); returns what the
+    /// child needs to write what the parent does not see: its store, and
+    /// private copies of protected tables.
+    pub fn snapshot_for_fork(&mut self) -> io::Result<CacheSnapshot> {
         Ok(CacheSnapshot {
-            code: self.mem.snapshot(self.top)?,
+            code: self.mem.prepare_fork(self.top)?,
             ibl: self.ibl.snapshot(IBL_TABLE_SLOTS * 8)?,
             jt: match &self.jt {
                 Some(t) => t.snapshot(self.jt_top)?,
@@ -895,7 +897,7 @@ impl CodeCache {
     /// In the forked child: stop sharing cache pages (and protected
     /// tables) with the parent.
     pub fn adopt_snapshot(&mut self, snap: CacheSnapshot) -> io::Result<()> {
-        self.mem.adopt(snap.code)?;
+        self.mem.forked_child(snap.code, self.top)?;
         if let Some(s) = snap.ibl {
             self.ibl.adopt(s)?;
         }
@@ -938,6 +940,7 @@ impl CodeCache {
     /// Drop every translation. Only call while no thread executes cached code.
     pub fn flush(&mut self) {
         self.top = self.shared_len;
+        self.mem.discard_from(self.top);
         self.blocks.clear();
         self.starts.clear();
         self.by_guest.clear();
