@@ -554,7 +554,7 @@ impl Drop for CodeMemory {
     }
 }
 
-/// A private copy of the cache's pages (or a table's), held across a fork.
+/// A private copy of a protected table's pages, held across a fork.
 pub struct Snapshot {
     fd: libc::c_int,
 }
@@ -725,7 +725,7 @@ impl DataTable {
     }
 
     /// Before fork: a protected table's first `used` bytes copied into a
-    /// fresh memfd (its views are shared; see `CodeMemory::snapshot`).
+    /// fresh memfd for the child (its views are shared mappings).
     /// None for a plain table, which fork copies by itself.
     pub fn snapshot(&self, used: usize) -> io::Result<Option<Snapshot>> {
         if self.rw == self.ptr {
