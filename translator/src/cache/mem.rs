@@ -15,18 +15,8 @@ use std::io;
 use crate::addr::CachePc;
 
 pub struct CodeMemory {
-    rx: *mut u8,
-    rw: *mut u8,
-    /// Where this process writes: `rw` until its first fork, then its
-    /// store's writable view.
-    w: *mut u8,
-    /// Two ranges the size of the cache, reserved at creation, where from
-    /// the first fork on this process's own memfd (its *store*) is mapped
-    /// twice: read+write (`store_w`, where it writes) and inaccessible
-    /// (`store_x`, read+execute only while its pages are mapped into the
-    /// execute view: `alias_store`).
-    store_w: *mut u8,
-    store_x: *mut u8,
+    /// The execute view (`cow.view`) and how writes reach it.
+    cow: Cow,
     size: usize,
     /// Both views are mapped in up to here (`populate`).
     populated: usize,
@@ -36,6 +26,33 @@ pub struct CodeMemory {
     /// The kernel refused MADV_POPULATE_* once (older than 5.14): leave
     /// pages to fault in one by one.
     no_populate: bool,
+}
+
+/// Memory bt-run writes through one mapping of a memfd and cached code
+/// reads or executes through another (`view`), which a fork would leave
+/// shared between parent and child: the code cache, and the tables under
+/// isolation. From a process's first fork on it writes a *store* of its
+/// own instead, and the pages the processes share are copied when written
+/// (`prepare_fork`).
+struct Cow {
+    /// What cached code reads or executes, with protection `prot`.
+    view: *mut u8,
+    prot: i32,
+    /// The writable mapping made with the view (written until the first
+    /// fork; kept mapped so that its range stays bt-run's).
+    rw: *mut u8,
+    /// Where this process writes: `rw`, then its store's writable mapping.
+    w: *mut u8,
+    /// Two ranges the size of the view, reserved at creation, where from
+    /// the first fork on this process's store (a memfd of its own) is
+    /// mapped twice: read+write (`store_w`, where it writes) and
+    /// inaccessible (`store_x`, with the view's protection only while its
+    /// pages are mapped into the view: `alias_store`).
+    store_w: *mut u8,
+    store_x: *mut u8,
+    size: usize,
+    /// The memfds' name.
+    name: &'static std::ffi::CStr,
     /// One bit per page: the page is shared with another process since a
     /// fork. Nobody writes such a page again; a write to it first makes it
     /// this process's own (`own`).
@@ -53,9 +70,9 @@ struct StorePair {
 }
 
 impl StorePair {
-    fn new(size: usize) -> io::Result<Self> {
+    fn new(size: usize, name: &std::ffi::CStr) -> io::Result<Self> {
         // SAFETY: memfd_create takes a NUL-terminated name and flags.
-        let fd = unsafe { libc::memfd_create(c"bt-run-code-cache".as_ptr(), libc::MFD_CLOEXEC) };
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -105,7 +122,7 @@ impl Drop for StorePair {
 
 /// The child's store, made by the parent before the fork (so that a
 /// failure is the fork's: ENOMEM, EMFILE) and taken by the child
-/// (`CodeMemory::forked_child`); unmapped when dropped unused.
+/// (`Cow::forked_child`); unmapped when dropped unused.
 pub struct ForkStores {
     child: StorePair,
 }
@@ -242,6 +259,150 @@ impl CodeMemory {
         if rw == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
+        Ok(Self {
+            cow: Cow::new(rx, libc::PROT_READ | libc::PROT_EXEC, rw as *mut u8, size, c"bt-run-code-cache")?,
+            size,
+            populated: 0,
+            populate_base: 0,
+            no_populate: false,
+        })
+    }
+
+    pub fn base(&self) -> CachePc {
+        CachePc(self.cow.view as u64)
+    }
+
+    /// Before fork, in the parent: see `Cow::prepare_fork`; the pages
+    /// populated ahead past the code are given back, nobody's from now on.
+    pub fn prepare_fork(&mut self, used: usize) -> io::Result<ForkStores> {
+        let tail = used.min(self.size).next_multiple_of(PAGE);
+        if self.populated > tail {
+            // SAFETY: a range of the writable mapping past the code, which
+            // only this process uses (a child forked earlier took its own
+            // store at its fork) and which it leaves now. Only a hint.
+            unsafe { libc::madvise(self.cow.w.add(tail).cast(), self.populated - tail, libc::MADV_REMOVE) };
+            self.populated = tail;
+        }
+        let stores = self.cow.prepare_fork(used)?;
+        self.populated = tail;
+        self.populate_base = tail;
+        Ok(stores)
+    }
+
+    /// In the forked child: see `Cow::forked_child`.
+    pub fn forked_child(&mut self, stores: ForkStores, used: usize) -> io::Result<()> {
+        self.cow.forked_child(stores, used)
+    }
+
+    /// After a flush: see `Cow::discard_from`.
+    pub fn discard_from(&mut self, from: usize) {
+        self.cow.discard_from(from);
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Both views and the store's, as (start, end) ranges, for the
+    /// guest-mapping guard.
+    pub fn ranges(&self) -> [(u64, u64); 4] {
+        self.cow.ranges()
+    }
+
+    pub fn contains(&self, pc: CachePc) -> bool {
+        pc.get() >= self.cow.view as u64 && pc.get() < self.cow.view as u64 + self.size as u64
+    }
+
+    /// Map in both views' pages for [off, end) and up to `POPULATE_AHEAD`
+    /// beyond (MADV_POPULATE_WRITE on the write view allocates the memfd's
+    /// pages, MADV_POPULATE_READ maps them into the execute view): two
+    /// calls per stretch instead of two page faults per page. Only a hint;
+    /// a kernel without it leaves the pages to their faults.
+    fn populate(&mut self, off: usize, end: usize) {
+        if end <= self.populated || self.no_populate {
+            return;
+        }
+        let from = self.populated.max(off & !4095);
+        let ahead = (end - self.populate_base.min(end)).clamp(POPULATE_MIN, POPULATE_AHEAD);
+        let to = (end + ahead).next_multiple_of(4096).min(self.size);
+        for (view, advice) in [(self.cow.w, libc::MADV_POPULATE_WRITE), (self.cow.view, libc::MADV_POPULATE_READ)] {
+            // SAFETY: [from, to) lies inside the view (to <= size); the
+            // advice only faults pages in, it changes no contents.
+            if unsafe { libc::madvise(view.add(from).cast(), to - from, advice) } != 0 {
+                self.no_populate = true;
+                return;
+            }
+        }
+        self.populated = to;
+    }
+
+    /// Copy `bytes` to cache offset `off` through the write view.
+    pub fn write(&mut self, off: usize, bytes: &[u8]) {
+        assert!(off.checked_add(bytes.len()).is_some_and(|e| e <= self.size), "code cache write out of bounds");
+        self.cow.own(off, bytes.len());
+        self.populate(off, off + bytes.len());
+        // SAFETY: bounds checked above; the write view is RW and no Rust
+        // reference to these bytes exists.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.cow.w.add(off), bytes.len()) };
+    }
+
+    /// Store a 4-byte branch displacement at `off` with one aligned store, so
+    /// a thread executing the branch sees either the old or the new target.
+    pub fn patch_rel32(&mut self, off: usize, rel: i32) {
+        assert!(off.is_multiple_of(4) && off + 4 <= self.size, "misaligned or out-of-bounds patch");
+        self.cow.own(off, 4);
+        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
+        unsafe { std::ptr::write_volatile(self.cow.w.add(off) as *mut i32, rel) };
+    }
+
+    /// Store one byte at `off` (a branch displacement both of whose values
+    /// are correct for a thread that executes it meanwhile).
+    pub fn patch_u8(&mut self, off: usize, v: u8) {
+        assert!(off < self.size, "out-of-bounds patch");
+        self.cow.own(off, 1);
+        // SAFETY: in bounds (checked above), and the write view is RW.
+        unsafe { std::ptr::write_volatile(self.cow.w.add(off), v) };
+    }
+
+    /// Replace the 2 bytes at `off` with one aligned store. Only while no
+    /// other thread runs cached code: an instruction's first bytes change.
+    pub fn patch_u16(&mut self, off: usize, v: [u8; 2]) {
+        assert!(off.is_multiple_of(2) && off + 2 <= self.size, "misaligned or out-of-bounds patch");
+        self.cow.own(off, 2);
+        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
+        unsafe { std::ptr::write_volatile(self.cow.w.add(off) as *mut [u8; 2], v) };
+    }
+
+    /// Store a 4-byte immediate at `off` with one aligned store, so a
+    /// thread executing the instruction sees either the old or the new value.
+    pub fn patch_u32(&mut self, off: usize, v: u32) {
+        assert!(off.is_multiple_of(4) && off + 4 <= self.size, "misaligned or out-of-bounds patch");
+        self.cow.own(off, 4);
+        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
+        unsafe { std::ptr::write_volatile(self.cow.w.add(off) as *mut u32, v) };
+    }
+
+    /// Store an 8-byte immediate at `off` with one aligned store, so a
+    /// thread executing the instruction sees either the old or the new value.
+    pub fn patch_u64(&mut self, off: usize, v: u64) {
+        assert!(off.is_multiple_of(8) && off + 8 <= self.size, "misaligned or out-of-bounds patch");
+        self.cow.own(off, 8);
+        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
+        unsafe { std::ptr::write_volatile(self.cow.w.add(off) as *mut u64, v) };
+    }
+
+    /// Read back `len` bytes at `off` (for tests and disassembly in errors).
+    pub fn read(&self, off: usize, len: usize) -> &[u8] {
+        assert!(off.checked_add(len).is_some_and(|e| e <= self.size));
+        // SAFETY: in bounds; the execute view is always readable.
+        unsafe { std::slice::from_raw_parts(self.cow.view.add(off), len) }
+    }
+}
+
+impl Cow {
+    /// Over `view` (protection `prot`) and `rw`, two shared mappings of one
+    /// memfd of `size` bytes, named `name`; reserves the store's ranges.
+    fn new(view: *mut u8, prot: i32, rw: *mut u8, size: usize, name: &'static std::ffi::CStr) -> io::Result<Self> {
         let reserve = || {
             // SAFETY: an inaccessible private reservation where the kernel
             // chooses; failure is checked.
@@ -257,29 +418,34 @@ impl CodeMemory {
             };
             if p == libc::MAP_FAILED { Err(io::Error::last_os_error()) } else { Ok(p.cast::<u8>()) }
         };
-        let (store_w, store_x) = (reserve()?, reserve()?);
-        Ok(Self {
-            rx,
-            rw: rw as *mut u8,
-            w: rw as *mut u8,
-            store_w,
-            store_x,
+        let mut cow = Cow {
+            view,
+            prot,
+            rw,
+            w: rw,
+            store_w: std::ptr::null_mut(),
+            store_x: std::ptr::null_mut(),
             size,
-            populated: 0,
-            populate_base: 0,
-            no_populate: false,
+            name,
             shared: vec![0; size.div_ceil(PAGE).div_ceil(64)],
             shared_end: 0,
-        })
+        };
+        // (Dropped on failure: whatever is mapped so far is unmapped.)
+        cow.store_w = reserve()?;
+        cow.store_x = reserve()?;
+        Ok(cow)
     }
 
-    pub fn base(&self) -> CachePc {
-        CachePc(self.rx as u64)
+    /// The view, the writable mapping and the store's ranges, as (start,
+    /// end), for the guest-mapping guard.
+    fn ranges(&self) -> [(u64, u64); 4] {
+        let range = |p: *mut u8| (p as u64, p as u64 + self.size as u64);
+        [range(self.view), range(self.rw), range(self.store_w), range(self.store_x)]
     }
 
-    /// Before fork, in the parent: the code so far (below `used`) is
-    /// shared from now on, and the parent's next writes go to a store of
-    /// its own, past that code too; returns the child's store. Done before
+    /// Before fork, in the parent: what is written so far (below `used`)
+    /// is shared from now on, and the parent's next writes go to a store of
+    /// its own, past that too; returns the child's store. Done before
     /// the fork so that nothing can fail in the parent once the child
     /// exists; if the fork fails, the pages are only copied when written.
     ///
@@ -289,11 +455,11 @@ impl CodeMemory {
     /// store and maps the copy over the writer's execute view (`own`): the
     /// same bytes, so a thread executing the page meanwhile sees one or
     /// the other. Past the shared code each process writes its own store.
-    pub fn prepare_fork(&mut self, used: usize) -> io::Result<ForkStores> {
-        let child = StorePair::new(self.size)?;
-        let mine = StorePair::new(self.size)?;
+    fn prepare_fork(&mut self, used: usize) -> io::Result<ForkStores> {
+        let child = StorePair::new(self.size, self.name)?;
+        let mine = StorePair::new(self.size, self.name)?;
         if let Err(e) = self.switch_store(mine, used) {
-            panic!("the code cache cannot take a store of its own before a fork: {e}");
+            panic!("bt-run cannot take a store of its own before a fork: {e}");
         }
         self.share_below(used);
         Ok(ForkStores { child })
@@ -302,23 +468,16 @@ impl CodeMemory {
     /// In the forked child (one thread, no cached code running): the pages
     /// below `used` are shared with the parent, and the child writes a
     /// store of its own (the one the parent made for it).
-    pub fn forked_child(&mut self, stores: ForkStores, used: usize) -> io::Result<()> {
+    fn forked_child(&mut self, stores: ForkStores, used: usize) -> io::Result<()> {
         self.switch_store(stores.child, used)?;
         self.share_below(used);
         Ok(())
     }
 
     /// Write to `pair` from now on: it replaces the store, and its pages
-    /// replace the execute view's past the code (below `used`).
+    /// replace the view's past `used`.
     fn switch_store(&mut self, pair: StorePair, used: usize) -> io::Result<()> {
         let tail = used.min(self.size).next_multiple_of(PAGE);
-        if self.populated > tail {
-            // The pages populated ahead past the code are nobody's from now
-            // on (a child forked earlier took its own store at its fork):
-            // give them back. Only a hint.
-            // SAFETY: inside the writable mapping `w`; nothing reads them.
-            unsafe { libc::madvise(self.w.add(tail).cast(), self.populated - tail, libc::MADV_REMOVE) };
-        }
         let (w, x) = pair.take();
         for (from, to) in [(w, self.store_w), (x, self.store_x)] {
             // SAFETY: `from` is a mapping of `size` bytes that nothing else
@@ -338,8 +497,6 @@ impl CodeMemory {
         if tail < self.size {
             self.alias_store(tail, self.size - tail)?;
         }
-        self.populated = tail;
-        self.populate_base = tail;
         Ok(())
     }
 
@@ -350,7 +507,7 @@ impl CodeMemory {
         for w in 0..pages / 64 {
             self.shared[w] = u64::MAX;
         }
-        if pages % 64 != 0 {
+        if !pages.is_multiple_of(64) {
             self.shared[pages / 64] = (1u64 << (pages % 64)) - 1;
         }
         self.shared_end = pages * PAGE;
@@ -360,7 +517,7 @@ impl CodeMemory {
         self.shared[page / 64] >> (page % 64) & 1 != 0
     }
 
-    /// Map the store's pages [off, off + len) over the execute view.
+    /// Map the store's pages [off, off + len) over the view.
     fn alias_store(&mut self, off: usize, len: usize) -> io::Result<()> {
         let exec = |prot| {
             // SAFETY: a range of the store's second mapping, which nothing
@@ -373,7 +530,7 @@ impl CodeMemory {
         // The second mapping is executable only while it is the source:
         // the new part of the view is read+execute as it appears, so a
         // thread executing there meanwhile never meets a page it cannot run.
-        exec(libc::PROT_READ | libc::PROT_EXEC)?;
+        exec(self.prot)?;
         // SAFETY: [off, off + len) lies inside the store's second mapping
         // and the view (both `size` bytes); an old size of 0 makes another
         // mapping of the store's shared pages, with its source's
@@ -384,7 +541,7 @@ impl CodeMemory {
                 0,
                 len,
                 libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                self.rx.add(off).cast::<libc::c_void>(),
+                self.view.add(off).cast::<libc::c_void>(),
             )
         };
         let moved = if r == libc::MAP_FAILED { Err(io::Error::last_os_error()) } else { Ok(()) };
@@ -415,9 +572,9 @@ impl CodeMemory {
             // the store's pages there are unused (a page is copied there at
             // most once per store) and distinct from the view's (`w` is the
             // store once a page is shared).
-            unsafe { std::ptr::copy_nonoverlapping(self.rx.add(at), self.w.add(at), n) };
+            unsafe { std::ptr::copy_nonoverlapping(self.view.add(at), self.w.add(at), n) };
             if let Err(e) = self.alias_store(at, n) {
-                panic!("the code cache cannot take its pages shared since a fork as its own: {e}");
+                panic!("bt-run cannot take the pages it shares since a fork as its own: {e}");
             }
             p = q;
         }
@@ -426,186 +583,30 @@ impl CodeMemory {
     /// After a flush: nothing from `from` on will be read before it is
     /// written again, so shared pages there become this process's own
     /// without their bytes.
-    pub fn discard_from(&mut self, from: usize) {
+    fn discard_from(&mut self, from: usize) {
         let first = from.min(self.size).next_multiple_of(PAGE);
         if first >= self.shared_end {
             return;
         }
         if let Err(e) = self.alias_store(first, self.shared_end - first) {
-            panic!("the code cache cannot take its pages shared since a fork as its own: {e}");
+            panic!("bt-run cannot take the pages it shares since a fork as its own: {e}");
         }
         for p in first / PAGE..self.shared_end / PAGE {
             self.shared[p / 64] &= !(1u64 << (p % 64));
         }
         self.shared_end = first;
     }
-
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
-    /// Both views and the store's, as (start, end) ranges, for the
-    /// guest-mapping guard.
-    pub fn ranges(&self) -> [(u64, u64); 4] {
-        let range = |p: *mut u8| (p as u64, p as u64 + self.size as u64);
-        [range(self.rx), range(self.rw), range(self.store_w), range(self.store_x)]
-    }
-
-    pub fn contains(&self, pc: CachePc) -> bool {
-        pc.get() >= self.rx as u64 && pc.get() < self.rx as u64 + self.size as u64
-    }
-
-    /// Map in both views' pages for [off, end) and up to `POPULATE_AHEAD`
-    /// beyond (MADV_POPULATE_WRITE on the write view allocates the memfd's
-    /// pages, MADV_POPULATE_READ maps them into the execute view): two
-    /// calls per stretch instead of two page faults per page. Only a hint;
-    /// a kernel without it leaves the pages to their faults.
-    fn populate(&mut self, off: usize, end: usize) {
-        if end <= self.populated || self.no_populate {
-            return;
-        }
-        let from = self.populated.max(off & !4095);
-        let ahead = (end - self.populate_base.min(end)).clamp(POPULATE_MIN, POPULATE_AHEAD);
-        let to = (end + ahead).next_multiple_of(4096).min(self.size);
-        for (view, advice) in [(self.w, libc::MADV_POPULATE_WRITE), (self.rx, libc::MADV_POPULATE_READ)] {
-            // SAFETY: [from, to) lies inside the view (to <= size); the
-            // advice only faults pages in, it changes no contents.
-            if unsafe { libc::madvise(view.add(from).cast(), to - from, advice) } != 0 {
-                self.no_populate = true;
-                return;
-            }
-        }
-        self.populated = to;
-    }
-
-    /// Copy `bytes` to cache offset `off` through the write view.
-    pub fn write(&mut self, off: usize, bytes: &[u8]) {
-        assert!(off.checked_add(bytes.len()).is_some_and(|e| e <= self.size), "code cache write out of bounds");
-        self.own(off, bytes.len());
-        self.populate(off, off + bytes.len());
-        // SAFETY: bounds checked above; the write view is RW and no Rust
-        // reference to these bytes exists.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.w.add(off), bytes.len()) };
-    }
-
-    /// Store a 4-byte branch displacement at `off` with one aligned store, so
-    /// a thread executing the branch sees either the old or the new target.
-    pub fn patch_rel32(&mut self, off: usize, rel: i32) {
-        assert!(off.is_multiple_of(4) && off + 4 <= self.size, "misaligned or out-of-bounds patch");
-        self.own(off, 4);
-        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
-        unsafe { std::ptr::write_volatile(self.w.add(off) as *mut i32, rel) };
-    }
-
-    /// Store one byte at `off` (a branch displacement both of whose values
-    /// are correct for a thread that executes it meanwhile).
-    pub fn patch_u8(&mut self, off: usize, v: u8) {
-        assert!(off < self.size, "out-of-bounds patch");
-        self.own(off, 1);
-        // SAFETY: in bounds (checked above), and the write view is RW.
-        unsafe { std::ptr::write_volatile(self.w.add(off), v) };
-    }
-
-    /// Replace the 2 bytes at `off` with one aligned store. Only while no
-    /// other thread runs cached code: an instruction's first bytes change.
-    pub fn patch_u16(&mut self, off: usize, v: [u8; 2]) {
-        assert!(off.is_multiple_of(2) && off + 2 <= self.size, "misaligned or out-of-bounds patch");
-        self.own(off, 2);
-        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
-        unsafe { std::ptr::write_volatile(self.w.add(off) as *mut [u8; 2], v) };
-    }
-
-    /// Store a 4-byte immediate at `off` with one aligned store, so a
-    /// thread executing the instruction sees either the old or the new value.
-    pub fn patch_u32(&mut self, off: usize, v: u32) {
-        assert!(off.is_multiple_of(4) && off + 4 <= self.size, "misaligned or out-of-bounds patch");
-        self.own(off, 4);
-        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
-        unsafe { std::ptr::write_volatile(self.w.add(off) as *mut u32, v) };
-    }
-
-    /// Store an 8-byte immediate at `off` with one aligned store, so a
-    /// thread executing the instruction sees either the old or the new value.
-    pub fn patch_u64(&mut self, off: usize, v: u64) {
-        assert!(off.is_multiple_of(8) && off + 8 <= self.size, "misaligned or out-of-bounds patch");
-        self.own(off, 8);
-        // SAFETY: aligned, in bounds (checked above), and the write view is RW.
-        unsafe { std::ptr::write_volatile(self.w.add(off) as *mut u64, v) };
-    }
-
-    /// Read back `len` bytes at `off` (for tests and disassembly in errors).
-    pub fn read(&self, off: usize, len: usize) -> &[u8] {
-        assert!(off.checked_add(len).is_some_and(|e| e <= self.size));
-        // SAFETY: in bounds; the execute view is always readable.
-        unsafe { std::slice::from_raw_parts(self.rx.add(off), len) }
-    }
 }
 
-impl Drop for CodeMemory {
+impl Drop for Cow {
     fn drop(&mut self) {
-        // SAFETY: both views and the store were mapped by `new` with this
-        // size and are not used after drop.
-        unsafe {
-            libc::munmap(self.rx as *mut _, self.size);
-            libc::munmap(self.rw as *mut _, self.size);
-            libc::munmap(self.store_w as *mut _, self.size);
-            libc::munmap(self.store_x as *mut _, self.size);
-        }
-    }
-}
-
-/// A private copy of a protected table's pages, held across a fork.
-pub struct Snapshot {
-    fd: libc::c_int,
-}
-
-impl Snapshot {
-    /// A new memfd named `name` of `size` bytes holding the first `used`
-    /// bytes at `from` (a readable mapping of at least `size` bytes).
-    fn of(name: &std::ffi::CStr, from: *const u8, size: usize, used: usize) -> io::Result<Self> {
-        // SAFETY: memfd_create takes a NUL-terminated name and flags.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let snap = Snapshot { fd };
-        // SAFETY: fd is ours.
-        if unsafe { libc::ftruncate(fd, size as libc::off_t) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut off = 0usize;
-        while off < used {
-            // SAFETY: reading from the caller's readable view, in bounds
-            // (used <= size).
-            let n = unsafe { libc::pwrite(fd, from.add(off) as *const _, used - off, off as libc::off_t) };
-            if n <= 0 {
-                return Err(io::Error::last_os_error());
-            }
-            off += n as usize;
-        }
-        Ok(snap)
-    }
-
-    /// Map the snapshot over each of `views` (its start and protection;
-    /// `size` bytes each), in place of what they show.
-    fn map_over(&self, views: &[(*mut u8, i32)], size: usize) -> io::Result<()> {
-        for &(p, prot) in views {
-            // SAFETY: each view is one of the caller's own shared mappings of
-            // `size` bytes, replaced in place; the caller is a forked child
-            // with one thread, in the dispatcher, so no cached code runs.
-            let r = unsafe { libc::mmap(p as *mut _, size, prot, libc::MAP_SHARED | libc::MAP_FIXED, self.fd, 0) };
-            if r == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
+        for p in [self.view, self.rw, self.store_w, self.store_x] {
+            if !p.is_null() {
+                // SAFETY: mappings of `size` bytes made for this value and
+                // not used after drop.
+                unsafe { libc::munmap(p.cast(), self.size) };
             }
         }
-        Ok(())
-    }
-}
-
-impl Drop for Snapshot {
-    fn drop(&mut self) {
-        // SAFETY: closing the memfd we created; mappings keep its pages.
-        unsafe { libc::close(self.fd) };
     }
 }
 
@@ -614,13 +615,14 @@ impl Drop for Snapshot {
 /// read-write mapping. `protected` (isolation): a memfd mapped twice, read
 /// only where cached code reads it (below 2 GiB, where the program's
 /// stores could reach) and writable only through a second view the kernel
-/// places with bt-run's memory, like the code cache's two views.
+/// places with bt-run's memory, like the code cache's two views (and
+/// shared copy-on-write after a fork, like them: `Cow`).
 pub struct DataTable {
     /// The view cached code reads.
     ptr: *mut u8,
-    /// The view bt-run writes (`ptr` itself unless protected).
-    rw: *mut u8,
     size: usize,
+    /// Protected: the two views (`cow.view` is `ptr`).
+    cow: Option<Cow>,
 }
 
 // SAFETY: owned mapping; mutation goes through &mut self.
@@ -656,7 +658,7 @@ impl DataTable {
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Self { ptr: p as *mut u8, rw: p as *mut u8, size })
+        Ok(Self { ptr: p as *mut u8, size, cow: None })
     }
 
     fn two_views(size: usize, low: bool) -> io::Result<Self> {
@@ -690,7 +692,11 @@ impl DataTable {
             }
             return Err(e);
         }
-        Ok(Self { ptr: ro as *mut u8, rw: rw as *mut u8, size })
+        Ok(Self {
+            ptr: ro as *mut u8,
+            size,
+            cow: Some(Cow::new(ro.cast(), libc::PROT_READ, rw.cast(), size, c"bt-run-table")?),
+        })
     }
 
     /// Map in every page of the table (both views) in one call each, for a
@@ -700,8 +706,8 @@ impl DataTable {
         // SAFETY: both views are `size` bytes long; the advice only faults
         // pages in and changes no contents.
         unsafe {
-            libc::madvise(self.rw.cast(), self.size, libc::MADV_POPULATE_WRITE);
-            if self.ptr != self.rw {
+            libc::madvise(self.w().cast(), self.size, libc::MADV_POPULATE_WRITE);
+            if self.cow.is_some() {
                 libc::madvise(self.ptr.cast(), self.size, libc::MADV_POPULATE_READ);
             }
         }
@@ -715,29 +721,32 @@ impl DataTable {
         (self.ptr as u64, self.ptr as u64 + self.size as u64)
     }
 
-    /// Both views (one if not protected), for the guest-mapping guard.
+    /// Its ranges (the view, and if protected the other mapping and the
+    /// store's), for the guest-mapping guard.
     pub fn ranges(&self) -> Vec<(u64, u64)> {
-        let mut v = vec![self.range()];
-        if self.rw != self.ptr {
-            v.push((self.rw as u64, self.rw as u64 + self.size as u64));
+        match &self.cow {
+            Some(c) => c.ranges().to_vec(),
+            None => vec![self.range()],
         }
-        v
     }
 
-    /// Before fork: a protected table's first `used` bytes copied into a
-    /// fresh memfd for the child (its views are shared mappings).
-    /// None for a plain table, which fork copies by itself.
-    pub fn snapshot(&self, used: usize) -> io::Result<Option<Snapshot>> {
-        if self.rw == self.ptr {
-            return Ok(None);
-        }
-        Snapshot::of(c"bt-run-table", self.ptr, self.size, used.min(self.size)).map(Some)
+    /// Where bt-run writes it.
+    fn w(&self) -> *mut u8 {
+        self.cow.as_ref().map_or(self.ptr, |c| c.w)
     }
 
-    /// In a forked child: both views onto the snapshot, at the same
-    /// addresses.
-    pub fn adopt(&mut self, snap: Snapshot) -> io::Result<()> {
-        snap.map_over(&[(self.ptr, libc::PROT_READ), (self.rw, libc::PROT_READ | libc::PROT_WRITE)], self.size)
+    /// Before fork, in the parent: see `Cow::prepare_fork` (None for a
+    /// plain table, which the kernel copies on write by itself).
+    pub fn prepare_fork(&mut self, used: usize) -> io::Result<Option<ForkStores>> {
+        self.cow.as_mut().map(|c| c.prepare_fork(used)).transpose()
+    }
+
+    /// In the forked child: see `Cow::forked_child`.
+    pub fn forked_child(&mut self, stores: ForkStores, used: usize) -> io::Result<()> {
+        match self.cow.as_mut() {
+            Some(c) => c.forked_child(stores, used),
+            None => Ok(()),
+        }
     }
 
     /// Store word `i` with release ordering: stores made this way become
@@ -745,26 +754,50 @@ impl DataTable {
     /// dropped by the compiler), for tables read lock-free by cached code.
     pub fn store_word(&mut self, i: usize, v: u64) {
         assert!(i < self.size / 8);
+        if let Some(c) = self.cow.as_mut() {
+            c.own(i * 8, 8);
+        }
         // SAFETY: in bounds and 8-aligned (page-aligned mapping); the word is
         // only ever accessed as a whole, by us and by cached code's loads.
-        let w = unsafe { std::sync::atomic::AtomicU64::from_ptr((self.rw as *mut u64).add(i)) };
+        let w = unsafe { std::sync::atomic::AtomicU64::from_ptr((self.w() as *mut u64).add(i)) };
         w.store(v, std::sync::atomic::Ordering::Release);
     }
 
-    pub fn as_u64_slice_mut(&mut self) -> &mut [u64] {
-        // SAFETY: the mapping is page aligned, `size` bytes long, RW, and
-        // exclusively borrowed through &mut self.
-        unsafe { std::slice::from_raw_parts_mut(self.rw as *mut u64, self.size / 8) }
+    /// Word `i`, as cached code reads it.
+    pub fn word(&self, i: usize) -> u64 {
+        assert!(i < self.size / 8);
+        // SAFETY: in bounds and 8-aligned; the view is always readable and
+        // the word only ever accessed as a whole.
+        let w = unsafe { std::sync::atomic::AtomicU64::from_ptr((self.ptr as *mut u64).add(i)) };
+        w.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Nothing in the table will be read again before it is written (a
+    /// flush): pages shared since a fork become this process's own without
+    /// being copied.
+    pub fn discard(&mut self) {
+        if let Some(c) = self.cow.as_mut() {
+            c.discard_from(0);
+        }
+    }
+
+    /// Every word `v` (what was there is not read again: shared pages are
+    /// not copied first).
+    pub fn fill(&mut self, v: u64) {
+        self.discard();
+        // SAFETY: the writable mapping is page aligned, `size` bytes long,
+        // and exclusively borrowed through &mut self; after `discard_from`
+        // it is what the view shows.
+        unsafe { std::slice::from_raw_parts_mut(self.w() as *mut u64, self.size / 8) }.fill(v);
     }
 }
 
 impl Drop for DataTable {
     fn drop(&mut self) {
-        // SAFETY: mapped by `new` with this size.
-        unsafe { libc::munmap(self.ptr as *mut _, self.size) };
-        if self.rw != self.ptr {
-            // SAFETY: the second view, mapped by `new` with this size.
-            unsafe { libc::munmap(self.rw as *mut _, self.size) };
+        if self.cow.is_none() {
+            // SAFETY: mapped by `new` with this size (a protected table's
+            // mappings are its `Cow`'s).
+            unsafe { libc::munmap(self.ptr as *mut _, self.size) };
         }
     }
 }
@@ -848,6 +881,46 @@ mod tests {
         }
         drop(stores);
         assert!(check(&mut m, 0xA1, &at, (fds[2], fds[1])), "the parent sees the child's writes, or not its own");
+        let mut st = -1;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+        assert_eq!(st, 0, "the child saw the parent's writes, or not its own");
+    }
+
+    /// The same for a protected table, with a word stored and the whole
+    /// table filled on either side.
+    #[test]
+    fn a_protected_table_is_shared_copy_on_write_after_a_fork() {
+        const WORDS: usize = 4 * PAGE / 8;
+        let mut t = DataTable::new(4 * PAGE, false, true).unwrap();
+        t.fill(7);
+        let mut fds = [0i32; 4];
+        // SAFETY: two pipes into a local array.
+        assert!(unsafe { libc::pipe(fds.as_mut_ptr()) == 0 && libc::pipe(fds.as_mut_ptr().add(2)) == 0 });
+        let sync = |go: (i32, i32)| {
+            let mut b = [0u8; 1];
+            // SAFETY: the test's own pipe descriptors.
+            unsafe { libc::write(go.1, b.as_ptr().cast(), 1) == 1 && libc::read(go.0, b.as_mut_ptr().cast(), 1) == 1 }
+        };
+        let stores = t.prepare_fork(4 * PAGE).unwrap().expect("a protected table has stores");
+        // SAFETY: the child only makes system calls and touches this
+        // test's memory, then leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = t.forked_child(stores, 4 * PAGE).is_ok() && {
+                t.store_word(WORDS / 2, 0xC);
+                t.fill(9);
+                t.store_word(1, 0xC1);
+                sync((fds[0], fds[3])) && t.word(1) == 0xC1 && t.word(WORDS / 2) == 9 && t.word(WORDS - 1) == 9
+            };
+            // SAFETY: leaving the forked test process.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        drop(stores);
+        t.store_word(1, 0xA1);
+        assert!(sync((fds[2], fds[1])));
+        assert_eq!((t.word(1), t.word(0), t.word(WORDS / 2), t.word(WORDS - 1)), (0xA1, 7, 7, 7));
         let mut st = -1;
         // SAFETY: waiting for our own child.
         assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::ops::Range;
 
-pub use mem::{CodeMemory, DataTable, ForkStores, Snapshot};
+pub use mem::{CodeMemory, DataTable, ForkStores};
 
 mod addr_hash;
 use addr_hash::AddrMap;
@@ -22,8 +22,8 @@ use addr_hash::AddrMap;
 /// Private copies of the cache's shared pages, held across a fork.
 pub struct CacheSnapshot {
     code: ForkStores,
-    ibl: Option<Snapshot>,
-    jt: Option<Snapshot>,
+    ibl: Option<ForkStores>,
+    jt: Option<ForkStores>,
 }
 
 use crate::abi::{
@@ -794,7 +794,7 @@ impl CodeCache {
             let blk = &self.blocks[b.0 as usize];
             let (s0, s1) = (blk.start.get(), blk.start.get() + blk.len as u64);
             for idx in ibl_slots(blk.guest.get()) {
-                let pc = self.ibl.as_u64_slice_mut()[idx];
+                let pc = self.ibl.word(idx);
                 if pc >= s0 && pc < s1 {
                     self.ibl_store(idx, self.ibl_empty);
                 }
@@ -839,7 +839,7 @@ impl CodeCache {
     pub fn ibl_insert(&mut self, pc: GuestAddr, to: CachePc) {
         let to = to.get() - IBL_ENTRY_BACK;
         let [home, next] = ibl_slots(pc.get());
-        let old = (self.ibl_pc(home), self.ibl.as_u64_slice_mut()[home]);
+        let old = (self.ibl_pc(home), self.ibl.word(home));
         if old.0 != pc.get() && old.0 != IBL_EMPTY {
             self.ibl_store(next, old.1);
         } else if self.ibl_pc(next) == pc.get() {
@@ -858,7 +858,7 @@ impl CodeCache {
     /// read where the lookups read it: the entry's `mov rdx, -pc`. (No
     /// shadow table: its 512 KiB would be pages touched by every process.)
     fn ibl_pc(&mut self, i: usize) -> u64 {
-        let entry = self.ibl.as_u64_slice_mut()[i];
+        let entry = self.ibl.word(i);
         let at = (entry - self.mem.base().get()) as usize + INDIRECT_PC_AT;
         let minus_pc = u64::from_le_bytes(self.mem.read(at, 8).try_into().expect("8 bytes"));
         minus_pc.wrapping_neg()
@@ -866,7 +866,7 @@ impl CodeCache {
 
     fn clear_ibl(&mut self) {
         let empty = self.ibl_empty;
-        self.ibl.as_u64_slice_mut().fill(empty);
+        self.ibl.fill(empty);
     }
 
     /// Does any translated block come from guest bytes in [start, end)?
@@ -879,16 +879,15 @@ impl CodeCache {
         })
     }
 
-    /// Before fork: the code so far becomes shared, copy-on-write, with
-    /// the child to come (`CodeMemory::prepare_fork`); returns what the
-    /// child needs to write what the parent does not see: its store, and
-    /// private copies of protected tables.
+    /// Before fork: the code so far (and protected tables) becomes shared,
+    /// copy-on-write, with the child to come (`CodeMemory::prepare_fork`);
+    /// returns the child's stores.
     pub fn snapshot_for_fork(&mut self) -> io::Result<CacheSnapshot> {
         Ok(CacheSnapshot {
             code: self.mem.prepare_fork(self.top)?,
-            ibl: self.ibl.snapshot(IBL_TABLE_SLOTS * 8)?,
-            jt: match &self.jt {
-                Some(t) => t.snapshot(self.jt_top)?,
+            ibl: self.ibl.prepare_fork(IBL_TABLE_SLOTS * 8)?,
+            jt: match self.jt.as_mut() {
+                Some(t) => t.prepare_fork(self.jt_top)?,
                 None => None,
             },
         })
@@ -899,10 +898,10 @@ impl CodeCache {
     pub fn adopt_snapshot(&mut self, snap: CacheSnapshot) -> io::Result<()> {
         self.mem.forked_child(snap.code, self.top)?;
         if let Some(s) = snap.ibl {
-            self.ibl.adopt(s)?;
+            self.ibl.forked_child(s, IBL_TABLE_SLOTS * 8)?;
         }
         if let (Some(s), Some(t)) = (snap.jt, self.jt.as_mut()) {
-            t.adopt(s)?;
+            t.forked_child(s, self.jt_top)?;
         }
         Ok(())
     }
@@ -954,6 +953,9 @@ impl CodeCache {
         self.ic_counting.clear();
         self.clear_ibl();
         self.jt_top = 0;
+        if let Some(t) = self.jt.as_mut() {
+            t.discard();
+        }
         self.jt_made.clear();
         self.stats.flushes += 1;
     }
@@ -1013,7 +1015,7 @@ mod tests {
         }
         // Each took the home slot and moved the one before it next door.
         let [home, next] = ibl_slots(pcs[0].get());
-        let slot = |c: &mut CodeCache, i: usize| (c.ibl_pc(i), c.ibl.as_u64_slice_mut()[i]);
+        let slot = |c: &mut CodeCache, i: usize| (c.ibl_pc(i), c.ibl.word(i));
         // The table holds each block's indirect entry, IBL_ENTRY_BACK bytes
         // before the entry that translate returned.
         let at: Vec<CachePc> = at.iter().map(|a| CachePc(a.get() - IBL_ENTRY_BACK)).collect();
@@ -1051,10 +1053,10 @@ mod tests {
         c.link(exit, atb);
         c.ibl_insert(b, atb);
         let slot = (b.get() & (crate::abi::IBL_SLOTS as u64 - 1)) as usize;
-        assert_eq!(c.ibl.as_u64_slice_mut()[slot], atb.get() - IBL_ENTRY_BACK);
+        assert_eq!(c.ibl.word(slot), atb.get() - IBL_ENTRY_BACK);
         c.invalidate(b, GuestAddr(b.get() + 1), false);
         assert!(c.exits[exit.0 as usize].linked.is_none());
-        assert_eq!(c.ibl.as_u64_slice_mut()[slot], c.ibl_empty);
+        assert_eq!(c.ibl.word(slot), c.ibl_empty);
         assert!(c.lookup(b).is_none());
         assert!(c.lookup(a).is_some());
         let _ = idb;
@@ -1095,7 +1097,7 @@ mod tests {
 
     /// The site's counter cell.
     fn counter(c: &mut CodeCache, site: ExitId) -> u64 {
-        c.ic_counters.as_mut().expect("counters below 2 GiB").as_u64_slice_mut()[site.0 as usize]
+        c.ic_counters.as_ref().expect("counters below 2 GiB").word(site.0 as usize)
     }
 
     /// Whether the `len` bytes at `off` are all no-ops.
