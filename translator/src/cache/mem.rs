@@ -59,7 +59,14 @@ struct Cow {
     shared: Vec<u64>,
     /// Every shared page lies below this offset.
     shared_end: usize,
+    /// Store ranges mapped into the view since it was last one mapping.
+    pieces: usize,
 }
+
+/// How many pieces of stores the view may collect (each page a process
+/// takes as its own may be one, split from its neighbours) before the next
+/// fork makes it one mapping again.
+const MAX_PIECES: usize = 512;
 
 /// A fresh memfd mapped twice where the kernel chooses: read+write and
 /// inaccessible.
@@ -429,6 +436,7 @@ impl Cow {
             name,
             shared: vec![0; size.div_ceil(PAGE).div_ceil(64)],
             shared_end: 0,
+            pieces: 0,
         };
         // (Dropped on failure: whatever is mapped so far is unmapped.)
         cow.store_w = reserve()?;
@@ -494,7 +502,17 @@ impl Cow {
             }
         }
         self.w = self.store_w;
-        if tail < self.size {
+        if self.pieces > MAX_PIECES {
+            // Too many pieces of too many memfds in the view: copy what it
+            // shows into the new store and map that over all of it, so
+            // that the view becomes one mapping again (the kernel limits a
+            // process's mappings, 65,530 by default).
+            // SAFETY: both mappings are `size` bytes and distinct; the
+            // store's pages are new.
+            unsafe { std::ptr::copy_nonoverlapping(self.view, self.w, tail) };
+            self.alias_store(0, self.size)?;
+            self.pieces = 0;
+        } else if tail < self.size {
             self.alias_store(tail, self.size - tail)?;
         }
         Ok(())
@@ -530,6 +548,7 @@ impl Cow {
         // The second mapping is executable only while it is the source:
         // the new part of the view is read+execute as it appears, so a
         // thread executing there meanwhile never meets a page it cannot run.
+        self.pieces += 1;
         exec(self.prot)?;
         // SAFETY: [off, off + len) lies inside the store's second mapping
         // and the view (both `size` bytes); an old size of 0 makes another
@@ -925,6 +944,47 @@ mod tests {
         // SAFETY: waiting for our own child.
         assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
         assert_eq!(st, 0, "the child saw the parent's writes, or not its own");
+    }
+
+    /// Forks that each take one page as its own (here: forks that fail,
+    /// which leave the pages marked shared) keep the execute view to a
+    /// bounded number of mappings, with its bytes.
+    #[test]
+    fn the_execute_view_stays_a_bounded_number_of_mappings_over_many_forks() {
+        // Enough pages that every round's is a new one: without the bound
+        // the view would be about 3,000 mappings at the end.
+        const PAGES: usize = 6 * MAX_PIECES;
+        let mut m = CodeMemory::new(PAGES * PAGE, None, None).unwrap();
+        for p in 0..PAGES {
+            m.write(p * PAGE, &[p as u8; PAGE]);
+        }
+        let mappings = |m: &CodeMemory| {
+            let (s, e) = m.ranges()[0];
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+            maps.lines()
+                .filter_map(|l| {
+                    let (a, b) = l.split_whitespace().next()?.split_once('-')?;
+                    Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+                })
+                .filter(|&(a, b)| a < e && s < b)
+                .count()
+        };
+        let mut most = 0;
+        for round in 0..3 * MAX_PIECES {
+            drop(m.prepare_fork(PAGES * PAGE).unwrap());
+            // Every other page, so that the pieces never merge.
+            let p = (round * 2) % PAGES;
+            m.patch_u8(p * PAGE + 1, (round % 251) as u8);
+            assert_eq!(m.read(p * PAGE + 1, 1)[0], (round % 251) as u8);
+            assert_eq!(m.read(p * PAGE + 2, 1)[0], p as u8);
+            if round % 32 == 31 {
+                most = most.max(mappings(&m));
+            }
+        }
+        assert!(most <= 2 * MAX_PIECES + 4, "{most} mappings");
+        for p in 0..PAGES {
+            assert_eq!(m.read(p * PAGE + 2, 1)[0], p as u8);
+        }
     }
 
     #[test]
