@@ -45,12 +45,9 @@ FILTER=${1:-.}
 for tool in gcc g++ /bin/busybox timeout /usr/bin/python3 sqlite3 perl xz gzip sha256sum dd; do
     command -v "$tool" >/dev/null 2>&1 || { echo "bench: $tool is required" >&2; exit 1; }
 done
-if [ -z "${BT_RUN:-}" ]; then
-    echo "bench: building bt-run (cargo build --release -p runtime)" >&2
-    (cd "$ROOT" && cargo build --release -p runtime >&2)
-    BT_RUN=$ROOT/target/release/bt-run
-fi
-[ -x "$BT_RUN" ] || { echo "bench: $BT_RUN is not executable" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_bt_run bench
 
 WORK=$(mktemp -d /tmp/bt-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -170,14 +167,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-# median W R: median microseconds, or "wrong"/"fail" if any run was.
-median() {
-    local f="$WORK/t.$1.$2"
-    if grep -q fail "$f"; then echo fail; elif grep -q wrong "$f"; then echo wrong; else
-        sort -n "$f" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-    fi
-}
-
 report() {
     echo "# bt-run benchmarks"
     echo
@@ -185,32 +174,7 @@ report() {
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r)"
     echo "- Median wall time of $ROUNDS interleaved runs (bt-run's at code offsets 0, 16, 32, 48 in turn); ratio = time / native time."
     echo
-    local header="| workload                  |"
-    local rule="|---------------------------|"
-    for ((r = 0; r < ${#RUNNERS[@]}; r++)); do
-        header+=$(printf ' %10s |' "${RUNNERS[$r]}")
-        rule+="-----------:|"
-        if [ "$r" -gt 0 ]; then header+=$(printf ' %7s |' "ratio"); rule+="--------:|"; fi
-    done
-    echo "$header"
-    echo "$rule"
-    for ((w = 0; w < ${#NAMES[@]}; w++)); do
-        local line native
-        line=$(printf '| %-25s |' "${NAMES[$w]}")
-        native=$(median "$w" 0)
-        for ((r = 0; r < ${#RUNNERS[@]}; r++)); do
-            local m
-            m=$(median "$w" "$r")
-            if [[ $m =~ ^[0-9]+$ ]]; then
-                line+=$(awk -v m="$m" 'BEGIN { printf " %9.3fs |", m / 1e6 }')
-                [ "$r" -eq 0 ] || line+=$(awk -v m="$m" -v n="$native" 'BEGIN { printf " %6.2fx |", m / n }')
-            else
-                line+=$(printf ' %10s |' "$m")
-                [ "$r" -eq 0 ] || line+=$(printf ' %7s |' "-")
-            fi
-        done
-        echo "$line"
-    done
+    bench_table
     # Geometric mean of the ratios (rows every runner ran right).
     local line
     line=$(printf '| %-25s |' "geomean")
@@ -218,7 +182,7 @@ report() {
         if [ "$r" -eq 0 ]; then line+=$(printf ' %10s |' ""); continue; fi
         local logs="" m native
         for ((w = 0; w < ${#NAMES[@]}; w++)); do
-            m=$(median "$w" "$r"); native=$(median "$w" 0)
+            m=$(bench_median "$w" "$r"); native=$(bench_median "$w" 0)
             [[ $m =~ ^[0-9]+$ ]] && logs+="$m $native"$'\n'
         done
         line+=$(printf '%s' "$logs" | awk 'NF == 2 { s += log($1 / $2); n++ } END { if (n) printf " %10s | %6.2fx |", "", exp(s / n); else printf " %10s | %7s |", "", "-" }')

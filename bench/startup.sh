@@ -28,12 +28,9 @@ FILTER=${1:-.}
 for tool in gcc make bash /bin/busybox /usr/bin/python3 timeout; do
     command -v "$tool" >/dev/null 2>&1 || { echo "startup: $tool is required" >&2; exit 1; }
 done
-if [ -z "${BT_RUN:-}" ]; then
-    echo "startup: building bt-run (cargo build --release -p runtime)" >&2
-    (cd "$ROOT" && cargo build --release -p runtime >&2)
-    BT_RUN=$ROOT/target/release/bt-run
-fi
-[ -x "$BT_RUN" ] || { echo "startup: $BT_RUN is not executable" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_bt_run startup
 
 WORK=$(mktemp -d /tmp/bt-startup.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -123,13 +120,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-median() {
-    local f="$WORK/t.$1.$2"
-    if grep -q wrong "$f"; then echo wrong; else
-        sort -n "$f" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-    fi
-}
-
 report() {
     echo "# bt-run start-up and process creation"
     echo
@@ -137,30 +127,7 @@ report() {
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r)"
     echo "- Median wall time of $ROUNDS interleaved runs; ratio = time / native time."
     echo
-    local header="| workload                  |" rule="|---------------------------|"
-    for ((r = 0; r < ${#RUNNERS[@]}; r++)); do
-        header+=$(printf ' %10s |' "${RUNNERS[$r]}")
-        rule+="-----------:|"
-        if [ "$r" -gt 0 ]; then header+=$(printf ' %7s |' "ratio"); rule+="--------:|"; fi
-    done
-    echo "$header"
-    echo "$rule"
-    for ((w = 0; w < ${#NAMES[@]}; w++)); do
-        local line native m
-        line=$(printf '| %-25s |' "${NAMES[$w]}")
-        native=$(median "$w" 0)
-        for ((r = 0; r < ${#RUNNERS[@]}; r++)); do
-            m=$(median "$w" "$r")
-            if [[ $m =~ ^[0-9]+$ ]]; then
-                line+=$(awk -v m="$m" 'BEGIN { printf " %9.3fs |", m / 1e6 }')
-                [ "$r" -eq 0 ] || line+=$(awk -v m="$m" -v n="$native" 'BEGIN { printf " %6.2fx |", m / n }')
-            else
-                line+=$(printf ' %10s |' "$m")
-                [ "$r" -eq 0 ] || line+=$(printf ' %7s |' "-")
-            fi
-        done
-        echo "$line"
-    done
+    bench_table
 }
 
 if [ -n "$OUTFILE" ]; then report | tee "$OUTFILE"; else report; fi
