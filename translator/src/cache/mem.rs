@@ -466,11 +466,33 @@ impl Cow {
     fn prepare_fork(&mut self, used: usize) -> io::Result<ForkStores> {
         let child = StorePair::new(self.size, self.name)?;
         let mine = StorePair::new(self.size, self.name)?;
-        if let Err(e) = self.switch_store(mine, used) {
+        let whole = if self.pieces > MAX_PIECES { Some(StorePair::new(self.size, self.name)?) } else { None };
+        let switch = || {
+            if let Some(whole) = whole {
+                self.make_whole(whole, used)?;
+            }
+            self.switch_store(mine, used)
+        };
+        if let Err(e) = switch() {
             panic!("bt-run cannot take a store of its own before a fork: {e}");
         }
         self.share_below(used);
         Ok(ForkStores { child })
+    }
+
+    /// Too many pieces of too many memfds in the view: copy what it shows
+    /// below `used` into `pair` and map that over it, so that the view
+    /// becomes one mapping again (the kernel limits a process's mappings,
+    /// 65,530 by default). Only before a fork, followed by `switch_store`:
+    /// `pair` is then shared and written by no one, like what it replaces.
+    fn make_whole(&mut self, pair: StorePair, used: usize) -> io::Result<()> {
+        let tail = used.min(self.size).next_multiple_of(PAGE);
+        self.take_store(pair)?;
+        // SAFETY: both mappings are `size` bytes and distinct; the store's
+        // pages are new.
+        unsafe { std::ptr::copy_nonoverlapping(self.view, self.store_w, tail) };
+        self.pieces = 0;
+        if tail > 0 { self.alias_store(0, tail) } else { Ok(()) }
     }
 
     /// In the forked child (one thread, no cached code running): the pages
@@ -486,6 +508,17 @@ impl Cow {
     /// replace the view's past `used`.
     fn switch_store(&mut self, pair: StorePair, used: usize) -> io::Result<()> {
         let tail = used.min(self.size).next_multiple_of(PAGE);
+        self.take_store(pair)?;
+        self.w = self.store_w;
+        if tail < self.size {
+            self.alias_store(tail, self.size - tail)?;
+        }
+        Ok(())
+    }
+
+    /// Move `pair` onto the store's ranges, in place of the store before it
+    /// (whose pages the view keeps where it maps them).
+    fn take_store(&mut self, pair: StorePair) -> io::Result<()> {
         let (w, x) = pair.take();
         for (from, to) in [(w, self.store_w), (x, self.store_x)] {
             // SAFETY: `from` is a mapping of `size` bytes that nothing else
@@ -500,20 +533,6 @@ impl Cow {
                 unsafe { libc::munmap(from.cast(), self.size) };
                 return Err(e);
             }
-        }
-        self.w = self.store_w;
-        if self.pieces > MAX_PIECES {
-            // Too many pieces of too many memfds in the view: copy what it
-            // shows into the new store and map that over all of it, so
-            // that the view becomes one mapping again (the kernel limits a
-            // process's mappings, 65,530 by default).
-            // SAFETY: both mappings are `size` bytes and distinct; the
-            // store's pages are new.
-            unsafe { std::ptr::copy_nonoverlapping(self.view, self.w, tail) };
-            self.alias_store(0, self.size)?;
-            self.pieces = 0;
-        } else if tail < self.size {
-            self.alias_store(tail, self.size - tail)?;
         }
         Ok(())
     }
@@ -846,15 +865,35 @@ mod tests {
     /// seen by the writer and never by the other, across two generations.
     #[test]
     fn parent_and_child_never_see_each_others_writes_after_a_fork() {
-        const OLD: usize = 3 * PAGE + 100;
+        fork_and_write(false);
+    }
+
+    /// The same at a fork that makes the view one mapping again first.
+    #[test]
+    fn parent_and_child_never_see_each_others_writes_after_a_fork_that_makes_the_view_whole() {
+        fork_and_write(true);
+    }
+
+    fn fork_and_write(whole: bool) {
+        const OLD: usize = 5 * PAGE + 100;
         let mut m = CodeMemory::new(1 << 20, None, None).unwrap();
         m.write(0, &[0x11; OLD]);
+        if whole {
+            // Forks that failed: each maps a piece into the view.
+            for _ in 0..=MAX_PIECES {
+                drop(m.prepare_fork(OLD).unwrap());
+            }
+            assert!(m.cow.pieces > MAX_PIECES);
+        }
         // Both write the same places, each its own byte, then each checks
         // what it sees once the other has written too.
-        let check = |m: &mut CodeMemory, mine: u8, at: &[usize], go: (i32, i32)| -> bool {
+        // Each also writes a page the other does not (`only`), and checks
+        // that it does not see the other's.
+        let check = |m: &mut CodeMemory, mine: u8, at: &[usize], only: [usize; 2], go: (i32, i32)| -> bool {
             for &o in at {
                 m.patch_u8(o, mine);
             }
+            m.patch_u8(only[0], mine);
             m.write(OLD + 10, &[mine; 2 * PAGE]);
             let mut b = [0u8; 1];
             // SAFETY: the test's own pipe descriptors.
@@ -864,19 +903,22 @@ mod tests {
             synced
                 && at.iter().all(|&o| m.read(o, 1)[0] == mine)
                 && m.read(PAGE + 1, 1)[0] == 0x11
+                && m.read(only[0], 1)[0] == mine
+                && m.read(only[1], 1)[0] == 0x11
                 && m.read(OLD + 10, 2 * PAGE).iter().all(|&x| x == mine)
         };
         let mut fds = [0i32; 4];
         // SAFETY: two pipes into a local array.
         assert!(unsafe { libc::pipe(fds.as_mut_ptr()) == 0 && libc::pipe(fds.as_mut_ptr().add(2)) == 0 });
-        let at = [8, PAGE + 8, 2 * PAGE + 4095, 3 * PAGE + 50];
+        let at = [8, PAGE + 8, 4 * PAGE + 4095, 5 * PAGE + 50];
         let stores = m.prepare_fork(OLD).unwrap();
         // SAFETY: the child only makes system calls and touches this
         // test's memory, then leaves with _exit.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0);
         if pid == 0 {
-            let mut ok = m.forked_child(stores, OLD).is_ok() && check(&mut m, 0xC1, &at, (fds[0], fds[3]));
+            let mut ok = m.forked_child(stores, OLD).is_ok()
+                && check(&mut m, 0xC1, &at, [2 * PAGE + 16, 3 * PAGE + 16], (fds[0], fds[3]));
             // A grandchild of its own, from a child with pages of both kinds.
             if ok {
                 let s2 = m.prepare_fork(OLD + 10 + 2 * PAGE).unwrap();
@@ -899,7 +941,10 @@ mod tests {
             unsafe { libc::_exit(if ok { 0 } else { 1 }) };
         }
         drop(stores);
-        assert!(check(&mut m, 0xA1, &at, (fds[2], fds[1])), "the parent sees the child's writes, or not its own");
+        assert!(
+            check(&mut m, 0xA1, &at, [3 * PAGE + 16, 2 * PAGE + 16], (fds[2], fds[1])),
+            "the parent sees the child's writes, or not its own"
+        );
         let mut st = -1;
         // SAFETY: waiting for our own child.
         assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
